@@ -1,0 +1,3 @@
+"""HTTP routes of the channels app (console, widget, webhooks are added by their issues)."""
+
+urlpatterns: list = []

