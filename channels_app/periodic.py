@@ -1,0 +1,40 @@
+"""Celery beat sweeps, declared in code and synced to django-celery-beat on migrate.
+
+Schedules are UTC intervals (no crontab DST traps). ``sync_periodic_tasks``
+runs after every ``migrate``: it creates or updates these rows and leaves any
+other periodic task an administrator added alone. Every sweep is idempotent
+and claims rows with ``skip_locked``, so two overlapping runs do nothing twice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Sweep:
+    name: str
+    task: str
+    every_seconds: int
+    description: str
+
+
+SWEEPS: tuple[Sweep, ...] = (
+    Sweep("Offer expiry and forwarding (Q3)", "channels_app.tasks.sweep_offer_expiry", 15, "Forward offers not taken in time."),
+    Sweep("Unprocessed conversations (Q4, M2)", "channels_app.tasks.sweep_unprocessed", 30, "Flag unanswered conversations."),
+    Sweep("Unassigned retry (Q9, H2)", "channels_app.tasks.sweep_unassigned", 120, "Retry routing of waiting conversations."),
+    Sweep("Operator presence (Q6)", "channels_app.tasks.sweep_presence", 60, "Mark inactive operators offline."),
+    Sweep("Absent operators (Q10)", "channels_app.tasks.sweep_absent_operators", 24 * 60 * 60, "Requeue chats of absent operators."),
+    Sweep("Auto-close and rating timeout (Q11, R1)", "channels_app.tasks.sweep_auto_close", 300, "Close inactive conversations."),
+)  # fmt: skip
+
+
+def sync_periodic_tasks(**kwargs) -> None:
+    from django_celery_beat.models import IntervalSchedule, PeriodicTask
+
+    for sweep in SWEEPS:
+        interval, _ = IntervalSchedule.objects.get_or_create(every=sweep.every_seconds, period=IntervalSchedule.SECONDS)
+        PeriodicTask.objects.update_or_create(
+            name=sweep.name,
+            defaults={"task": sweep.task, "interval": interval, "description": sweep.description},
+        )
