@@ -9,5 +9,8 @@ class ChannelsAppConfig(AppConfig):
 
     def ready(self) -> None:
         from channels_app.periodic import sync_periodic_tasks
+        from channels_app.roles import sync_roles
 
         post_migrate.connect(sync_periodic_tasks, sender=self, dispatch_uid="channels_app.sync_periodic_tasks")
+        # Connected without a sender: it must run after the last app's permissions exist.
+        post_migrate.connect(sync_roles, dispatch_uid="channels_app.sync_roles")
