@@ -1,4 +1,4 @@
-from django.apps import AppConfig
+from django.apps import AppConfig, apps
 from django.db.models.signals import post_migrate
 
 
@@ -8,9 +8,11 @@ class ChannelsAppConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        import channels_app.connectors  # noqa: F401  (registers connector tasks and the outbound-send receiver)
         from channels_app.periodic import sync_periodic_tasks
         from channels_app.roles import sync_roles
 
         post_migrate.connect(sync_periodic_tasks, sender=self, dispatch_uid="channels_app.sync_periodic_tasks")
-        # Connected without a sender: it must run after the last app's permissions exist.
-        post_migrate.connect(sync_roles, dispatch_uid="channels_app.sync_roles")
+        # After the last app's post_migrate: by then every app's permissions exist.
+        last_app = list(apps.get_app_configs())[-1]
+        post_migrate.connect(sync_roles, sender=last_app, dispatch_uid="channels_app.sync_roles")

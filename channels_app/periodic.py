@@ -20,13 +20,44 @@ class Sweep:
 
 
 SWEEPS: tuple[Sweep, ...] = (
-    Sweep("Offer expiry and forwarding (Q3)", "channels_app.tasks.sweep_offer_expiry", 15, "Forward offers not taken in time."),
-    Sweep("Unprocessed conversations (Q4, M2)", "channels_app.tasks.sweep_unprocessed", 30, "Flag unanswered conversations."),
-    Sweep("Unassigned retry (Q9, H2)", "channels_app.tasks.sweep_unassigned", 120, "Retry routing of waiting conversations."),
+    Sweep(
+        "Offer expiry and forwarding (Q3)",
+        "channels_app.tasks.sweep_offer_expiry",
+        15,
+        "Forward offers not taken in time.",
+    ),
+    Sweep(
+        "Unprocessed conversations (Q4, M2)",
+        "channels_app.tasks.sweep_unprocessed",
+        30,
+        "Flag unanswered conversations.",
+    ),
+    Sweep(
+        "Unassigned retry (Q9, H2)",
+        "channels_app.tasks.sweep_unassigned",
+        120,
+        "Retry routing of waiting conversations.",
+    ),
     Sweep("Operator presence (Q6)", "channels_app.tasks.sweep_presence", 60, "Mark inactive operators offline."),
-    Sweep("Absent operators (Q10)", "channels_app.tasks.sweep_absent_operators", 24 * 60 * 60, "Requeue chats of absent operators."),
-    Sweep("Auto-close and rating timeout (Q11, R1)", "channels_app.tasks.sweep_auto_close", 300, "Close inactive conversations."),
-)  # fmt: skip
+    Sweep(
+        "Absent operators (Q10)",
+        "channels_app.tasks.sweep_absent_operators",
+        24 * 60 * 60,
+        "Requeue chats of absent operators.",
+    ),
+    Sweep(
+        "Auto-close and rating timeout (Q11, R1)",
+        "channels_app.tasks.sweep_auto_close",
+        300,
+        "Close inactive conversations.",
+    ),
+    Sweep(
+        "Connector retries (S2)",
+        "channels_app.connectors.tasks.sweep_connectors",
+        60,
+        "Re-enqueue lost connector tasks.",
+    ),
+)
 
 
 def sync_periodic_tasks(**kwargs) -> None:

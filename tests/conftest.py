@@ -34,3 +34,9 @@ def group(db):
         return Group.objects.get(name=name)
 
     return _group
+
+
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings):
+    """PBKDF2's deliberate slowness only slows the suite; tests never check hash strength."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -1,0 +1,123 @@
+"""``manage.py serve`` (what ``make run`` runs): the whole product in the foreground.
+
+1. Settings have already started the embedded PostgreSQL and Redis (unless
+   ``DATABASE_URL`` / ``REDIS_URL`` point elsewhere).
+2. Migrate; load the demo data when the database has no users yet.
+3. Start uvicorn, one Celery worker and Celery beat as child processes.
+4. Ctrl-C (or SIGTERM) stops the children, then the embedded servers this
+   process started. If a child dies, the others are stopped too and the
+   command exits non-zero.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from django.core.management.base import BaseCommand
+
+from channels_app.management.commands.seed_demo import DEMO_PASSWORD, DEMO_USERS
+from contact_center import embedded
+
+
+class Command(BaseCommand):
+    help = "Run the web server, a Celery worker and Celery beat until Ctrl-C."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
+        parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+        parser.add_argument("--no-seed", action="store_true", help="Do not load demo data on an empty database.")
+
+    def handle(self, *args, host: str, port: int, no_seed: bool, **options):
+        call_command("migrate", interactive=False, verbosity=0)
+        self.stdout.write("Database migrated.")
+        seeded = False
+        if not no_seed and not get_user_model().objects.exists():
+            call_command("seed_demo")
+            seeded = True
+        if not settings.DEBUG:
+            call_command("collectstatic", interactive=False, verbosity=0)
+
+        children = self._start_children(host, port)
+        self._print_banner(host, port, seeded)
+        exit_code = self._supervise(children)
+        self._stop_embedded()
+        sys.exit(exit_code)
+
+    def _start_children(self, host: str, port: int) -> dict[str, subprocess.Popen]:
+        python = sys.executable
+        commands = {
+            "web": [python, "-m", "uvicorn", "contact_center.asgi:application", "--host", host, "--port", str(port)],
+            "worker": [python, "-m", "celery", "-A", "contact_center", "worker", "-l", "info", "--concurrency", "2"],
+            "beat": [python, "-m", "celery", "-A", "contact_center", "beat", "-l", "info"],
+        }
+        # Children ignore the terminal's Ctrl-C (own process group); we stop them in order.
+        return {
+            name: subprocess.Popen(command, cwd=settings.BASE_DIR, start_new_session=True)
+            for name, command in commands.items()
+        }
+
+    def _print_banner(self, host: str, port: int, seeded: bool) -> None:
+        url = f"http://{host}:{port}"
+        lines = [
+            "",
+            f"  Contact center running at {url}",
+            f"    admin:   {url}/admin/",
+            f"    console: {url}/console/",
+            f"    health:  {url}/healthz",
+        ]
+        demo_users = [username for username, *_ in DEMO_USERS]
+        if get_user_model().objects.filter(username__in=demo_users).exists():
+            lines.append(f"  Demo logins (password {DEMO_PASSWORD}): " + ", ".join(demo_users))
+        if seeded:
+            lines.append("  Demo data loaded.")
+        lines += ["  Press Ctrl-C to stop.", ""]
+        self.stdout.write("\n".join(lines))
+
+    def _supervise(self, children: dict[str, subprocess.Popen]) -> int:
+        stopping = False
+
+        def request_stop(signum, frame):
+            nonlocal stopping
+            stopping = True
+
+        signal.signal(signal.SIGINT, request_stop)
+        signal.signal(signal.SIGTERM, request_stop)
+        exit_code = 0
+        while not stopping:
+            for name, process in children.items():
+                if process.poll() is not None:
+                    self.stderr.write(f"{name} exited with code {process.returncode}; stopping the others.")
+                    exit_code = 1
+                    stopping = True
+                    break
+            time.sleep(0.5)
+
+        self.stdout.write("Stopping web, worker and beat…")
+        for process in children.values():
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + 15
+        for name, process in children.items():
+            try:
+                process.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                self.stderr.write(f"{name} did not stop in time; killing it.")
+                process.kill()
+                process.wait()
+        return exit_code
+
+    def _stop_embedded(self) -> None:
+        if "redis" in embedded.started_here:
+            embedded.stop_redis()
+            self.stdout.write("Embedded Redis stopped.")
+        if "postgres" in embedded.started_here:
+            embedded.stop_postgres()
+            self.stdout.write("Embedded PostgreSQL stopped.")
+        self.stdout.write("Stopped.")
