@@ -1,0 +1,86 @@
+"""`make run` (manage.py serve): web, worker and beat start, answer, and stop cleanly on Ctrl-C."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+
+import httpx
+import psycopg
+import pytest
+from django.conf import settings
+
+from contact_center import embedded
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def scratch_database():
+    """A database of its own, so serve's migrate and demo data touch nothing else."""
+    name = f"serve_{uuid.uuid4().hex[:8]}"
+    socket_dir = str(embedded.postgres_socket_dir())
+    with psycopg.connect(host=socket_dir, user="postgres", dbname="postgres", autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    yield f"postgresql://postgres@/{name}?host={socket_dir}"
+    with psycopg.connect(host=socket_dir, user="postgres", dbname="postgres", autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def wait_for(url: str, deadline: float) -> httpx.Response:
+    while True:
+        try:
+            return httpx.get(url, timeout=2)
+        except httpx.TransportError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.3)
+
+
+def serve_once(database_url: str) -> str:
+    """Start serve, check it answers, press Ctrl-C; return its output."""
+    port = free_port()
+    env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": settings.REDIS_URL, "PORT": str(port)}
+    process = subprocess.Popen(
+        [sys.executable, "manage.py", "serve"],
+        cwd=settings.BASE_DIR,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        health = wait_for(f"http://127.0.0.1:{port}/healthz", time.monotonic() + 90)
+        assert health.status_code == 200
+        assert health.json()["checks"] == {"database": "ok", "redis": "ok"}
+        login = httpx.get(f"http://127.0.0.1:{port}/admin/login/", timeout=5)
+        assert login.status_code == 200
+        assert 'name="username"' in login.text
+    finally:
+        process.send_signal(signal.SIGINT)
+        output, _ = process.communicate(timeout=60)
+    assert process.returncode == 0, output
+    assert f"http://127.0.0.1:{port}" in output
+    assert "Stopped." in output
+    return output
+
+
+def test_serve_runs_web_worker_beat_and_stops_on_ctrl_c_and_runs_again(scratch_database):
+    first = serve_once(scratch_database)
+    assert "Demo data loaded." in first
+    assert "Demo logins (password demo-pass-2026): admin, supervisor, olga, piotr, quynh" in first
+    second = serve_once(scratch_database)
+    assert "Demo data loaded." not in second
+    with psycopg.connect(scratch_database) as conn:
+        users = conn.execute("SELECT count(*) FROM auth_user").fetchone()[0]
+        channels = conn.execute("SELECT count(*) FROM channels_app_openchannel").fetchone()[0]
+    assert (users, channels) == (5, 2), "the second run duplicated nothing"
