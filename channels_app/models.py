@@ -202,7 +202,9 @@ class OpenChannel(models.Model):
 
     # --- Automatic actions (M1–M5) ---
     welcome_enabled = models.BooleanField(_("auto-reply to the first message"), default=True, help_text=_("M1"))
-    welcome_text = models.TextField(_("auto-reply text"), default="Thank you for your message. An operator will answer shortly.")
+    welcome_text = models.TextField(
+        _("auto-reply text"), default="Thank you for your message. An operator will answer shortly."
+    )
     no_answer_action = models.CharField(
         _("when no operator answered in time"),
         max_length=10,
@@ -211,9 +213,13 @@ class OpenChannel(models.Model):
         help_text=_("M2: 'put back in the queue' is allowed only with Evenly."),
     )
     no_answer_text = models.TextField(
-        _("text when no operator answered"), blank=True, default="Sorry for the wait, we are still looking for a free operator."
+        _("text when no operator answered"),
+        blank=True,
+        default="Sorry for the wait, we are still looking for a free operator.",
     )
-    close_message_enabled = models.BooleanField(_("send a message when an operator closes"), default=True, help_text="M3")
+    close_message_enabled = models.BooleanField(
+        _("send a message when an operator closes"), default=True, help_text="M3"
+    )
     close_text = models.TextField(_("closing message"), default="Thank you for contacting us.")
     close_message_after_rating = models.BooleanField(
         _("hold the closing message until the conversation is fully closed"), default=False
@@ -226,7 +232,9 @@ class OpenChannel(models.Model):
         help_text=_("M4"),
     )
     auto_close_text = models.TextField(
-        _("inactivity closing message"), blank=True, default="This conversation was closed after a period of inactivity."
+        _("inactivity closing message"),
+        blank=True,
+        default="This conversation was closed after a period of inactivity.",
     )
     canned_reply_list = models.ForeignKey(
         "CannedReplyList",
@@ -248,9 +256,7 @@ class OpenChannel(models.Model):
 
     # --- Chatbot (B1, B2) ---
     chatbot_enabled = models.BooleanField(_("assign a chatbot"), default=False, help_text=_("B1"))
-    chatbot = models.ForeignKey(
-        "Chatbot", verbose_name=_("chatbot"), null=True, blank=True, on_delete=models.PROTECT
-    )
+    chatbot = models.ForeignKey("Chatbot", verbose_name=_("chatbot"), null=True, blank=True, on_delete=models.PROTECT)
 
     # --- KPI (K1, K2) ---
     kpi_initial_enabled = models.BooleanField(_("initial response time target"), default=False, help_text=_("K1"))
@@ -265,9 +271,7 @@ class OpenChannel(models.Model):
         default=5 * ONE_MINUTE,
         validators=[MinValueValidator(10), MaxValueValidator(TWELVE_HOURS)],
     )
-    kpi_working_hours_only = models.BooleanField(
-        _("count response time only inside working hours"), default=False
-    )
+    kpi_working_hours_only = models.BooleanField(_("count response time only inside working hours"), default=False)
     kpi_notify_users = models.ManyToManyField(
         settings.AUTH_USER_MODEL,
         verbose_name=_("notify about missed targets"),
@@ -302,10 +306,7 @@ class OpenChannel(models.Model):
 
     def clean(self) -> None:
         errors: dict[str, str] = {}
-        if (
-            self.no_answer_action == NoAnswerAction.BACK_TO_QUEUE
-            and self.distribution_mode != DistributionMode.EVENLY
-        ):
+        if self.no_answer_action == NoAnswerAction.BACK_TO_QUEUE and self.distribution_mode != DistributionMode.EVENLY:
             errors["no_answer_action"] = _(
                 "“Put the conversation back in the queue” is allowed only with the Evenly distribution (M2)."
             )
@@ -719,9 +720,7 @@ class Client(models.Model):
     phone = models.CharField(_("phone"), max_length=40, blank=True)
     email = models.EmailField(_("e-mail"), blank=True)
     avatar_url = models.URLField(blank=True)
-    contact = models.ForeignKey(
-        "crm.Contact", related_name="clients", null=True, blank=True, on_delete=models.SET_NULL
-    )
+    contact = models.ForeignKey("crm.Contact", related_name="clients", null=True, blank=True, on_delete=models.SET_NULL)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -812,9 +811,7 @@ class Conversation(models.Model):
     closed_by = models.CharField(max_length=20, choices=ClosedBy.choices, blank=True)
     rating_deadline = models.DateTimeField(null=True, blank=True)
     fully_closed_at = models.DateTimeField(null=True, blank=True)
-    lead = models.ForeignKey(
-        "crm.Lead", related_name="conversations", null=True, blank=True, on_delete=models.SET_NULL
-    )
+    lead = models.ForeignKey("crm.Lead", related_name="conversations", null=True, blank=True, on_delete=models.SET_NULL)
 
     class Meta:
         verbose_name = _("conversation")
@@ -982,4 +979,3 @@ class ClientRating(models.Model):
 
     def __str__(self) -> str:
         return f"#{self.conversation_id}: {self.value}"
-
