@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit, urlunsplit
+
 import pytest
+import redis
+from django.conf import settings as django_settings
 from django.contrib.auth.models import Group
 
+from contact_center.celery import app as celery_app
 from tests.factories import ConnectorFactory, OpenChannelFactory, OperatorFactory, QueueMemberFactory, UserFactory
 
 
@@ -40,3 +45,27 @@ def group(db):
 def fast_password_hashing(settings):
     """PBKDF2's deliberate slowness only slows the suite; tests never check hash strength."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+TEST_BROKER_DB = 15
+
+
+def broker_url_on_db(url: str, db: int) -> str:
+    """The same Redis broker, another database number (kombu spells it per transport)."""
+    if url.startswith("redis+socket://"):
+        return f"{url}{'&' if '?' in url else '?'}virtual_host={db}"
+    return urlunsplit(urlsplit(url)._replace(path=f"/{db}"))
+
+
+@pytest.fixture(autouse=True, scope="session")
+def isolated_celery_broker():
+    """Tasks published by tests go to a Redis database that no worker reads.
+
+    Without this, a test's ``.delay()`` would wait in the development queue and
+    a later ``make run`` worker would execute it against the wrong database.
+    """
+    celery_app.conf.broker_url = broker_url_on_db(django_settings.CELERY_BROKER_URL, TEST_BROKER_DB)
+    client = redis.Redis.from_url(django_settings.REDIS_URL, db=TEST_BROKER_DB)
+    client.flushdb()
+    client.close()
+    yield
