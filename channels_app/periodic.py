@@ -57,6 +57,8 @@ SWEEPS: tuple[Sweep, ...] = (
         60,
         "Re-enqueue lost connector tasks.",
     ),
+    Sweep("Response-time targets (K2)", "kpi.tasks.sweep_response_targets", 30, "Record and notify missed targets."),
+    Sweep("Silent chatbots (B1)", "channels_app.bots.tasks.sweep_silent_bots", 60, "Hand over when the bot is silent."),
 )
 
 

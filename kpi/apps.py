@@ -3,4 +3,11 @@ from django.apps import AppConfig
 
 class KpiConfig(AppConfig):
     name = "kpi"
+    verbose_name = "Response-time KPI"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from channels_app.signals import message_created
+        from kpi.receivers import record_responses_on_message
+
+        message_created.connect(record_responses_on_message, dispatch_uid="kpi.record_responses_on_message")

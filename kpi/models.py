@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 
@@ -22,7 +23,8 @@ class SupervisorRating(models.Model):
     )
     score = models.PositiveSmallIntegerField(_("score"), validators=[MinValueValidator(1), MaxValueValidator(5)])
     comment = models.TextField(_("comment"), blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
+    # The time of the latest rating: rating again replaces score, comment and time.
+    created_at = models.DateTimeField(_("rated"), default=timezone.now)
 
     class Meta:
         verbose_name = _("supervisor rating")
@@ -33,6 +35,107 @@ class SupervisorRating(models.Model):
             models.UniqueConstraint(fields=["conversation", "supervisor"], name="supervisor_rating_once"),
             models.CheckConstraint(condition=models.Q(score__gte=1, score__lte=5), name="supervisor_rating_1_to_5"),
         ]
+        indexes = [models.Index(fields=["created_at"], name="supervisor_rating_created")]
 
     def __str__(self) -> str:
         return f"#{self.conversation_id}: {self.score}/5"
+
+
+class ResponseKind(models.TextChoices):
+    INITIAL = "initial", _("Initial response")
+    SUBSEQUENT = "subsequent", _("Subsequent response")
+
+
+class ResponseRecord(models.Model):
+    """K1: one client wait for an operator and its response, recomputable from the conversation's messages.
+
+    Unique per conversation and the client message that started the wait, so
+    recording again (a retried task, a second signal) updates the same row.
+    The open channel, target and clock are those in force when the wait
+    started; a later transfer to another open channel or a settings change
+    does not rewrite history.
+    """
+
+    conversation = models.ForeignKey(
+        "channels_app.Conversation", related_name="response_records", on_delete=models.CASCADE
+    )
+    open_channel = models.ForeignKey("channels_app.OpenChannel", related_name="+", on_delete=models.CASCADE)
+    kind = models.CharField(_("kind"), max_length=10, choices=ResponseKind.choices)
+    client_message = models.ForeignKey("channels_app.Message", related_name="+", on_delete=models.CASCADE)
+    waiting_since = models.DateTimeField(_("waiting since"))
+    operator = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("operator"),
+        related_name="response_records",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        help_text=_("Who answered; for an unanswered miss, who held the conversation when it was missed."),
+    )
+    response_message = models.ForeignKey(
+        "channels_app.Message", related_name="+", null=True, blank=True, on_delete=models.SET_NULL
+    )
+    responded_at = models.DateTimeField(_("answered"), null=True, blank=True)
+    ended_at = models.DateTimeField(_("ended"), null=True, blank=True, help_text=_("Answered, or closed unanswered."))
+    response_seconds = models.FloatField(_("response time (s)"), null=True, blank=True)
+    working_hours_only = models.BooleanField(_("counted inside working hours only"), default=False)
+    target_seconds = models.PositiveIntegerField(_("target (s)"), null=True, blank=True)
+    due_at = models.DateTimeField(_("due"), null=True, blank=True)
+    is_miss = models.BooleanField(_("missed the target"), default=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("response record")
+        verbose_name_plural = _("response records")
+        ordering = ["waiting_since", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["conversation", "client_message"], name="response_record_once_per_wait")
+        ]
+        indexes = [
+            # The KPI page aggregates a period's waits; the included columns
+            # let PostgreSQL answer from the index alone.
+            models.Index(
+                fields=["waiting_since"],
+                include=["operator", "open_channel", "conversation", "kind", "response_seconds", "is_miss"],
+                name="response_period_covering",
+            ),
+            models.Index(fields=["operator", "waiting_since"], name="response_operator_period"),
+            # The miss sweep looks only at waits still open with a target.
+            models.Index(
+                fields=["due_at"],
+                condition=models.Q(ended_at__isnull=True, is_miss=False, due_at__isnull=False),
+                name="response_open_due",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.conversation_id} {self.kind} since {self.waiting_since:%Y-%m-%d %H:%M}"
+
+
+class KpiMiss(models.Model):
+    """K2: one missed target, notified once (unique per response record)."""
+
+    response_record = models.OneToOneField(ResponseRecord, related_name="miss", on_delete=models.CASCADE)
+    conversation = models.ForeignKey("channels_app.Conversation", related_name="kpi_misses", on_delete=models.CASCADE)
+    open_channel = models.ForeignKey("channels_app.OpenChannel", related_name="+", on_delete=models.CASCADE)
+    operator = models.ForeignKey(
+        settings.AUTH_USER_MODEL, related_name="kpi_misses", null=True, blank=True, on_delete=models.SET_NULL
+    )
+    kind = models.CharField(_("kind"), max_length=10, choices=ResponseKind.choices)
+    detected_at = models.DateTimeField(_("detected"))
+    notified_at = models.DateTimeField(_("notified"), null=True, blank=True)
+    text = models.TextField(_("notification text"), blank=True)
+    recipients = models.JSONField(_("notified users"), default=list, blank=True)
+
+    class Meta:
+        verbose_name = _("missed target")
+        verbose_name_plural = _("missed targets")
+        ordering = ["-detected_at"]
+        indexes = [
+            models.Index(
+                fields=["detected_at"], condition=models.Q(notified_at__isnull=True), name="kpi_miss_to_notify"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.conversation_id} {self.kind} missed at {self.detected_at:%Y-%m-%d %H:%M}"

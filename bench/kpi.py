@@ -1,0 +1,452 @@
+"""Benchmark of the KPI page on a large history (issue 6, K3).
+
+Fills a dedicated database ``bench_kpi`` on the embedded PostgreSQL with
+100,000 conversations and 1,000,000 messages spread over the last --days
+days, derives their response records with the real arithmetic
+(:mod:`kpi.metrics`), then times the KPI page for a 30-day period and prints
+p50 / p95 / max over --runs runs:
+
+- ``query``: :func:`kpi.selectors.kpi_overview` (every query the page makes);
+- ``page``: the whole ``/kpi/`` request through Django (queries, chart, template);
+- the same for one open channel, the drill-down list and the CSV export.
+
+Usage::
+
+    .venv/bin/python bench/kpi.py                 # fill once (about 2–3 minutes), then measure
+    .venv/bin/python bench/kpi.py --reset         # drop and refill
+    .venv/bin/python bench/kpi.py --conversations 2000 --reset   # a quick smoke run
+    .venv/bin/python bench/kpi.py --explain       # also print the main query's plan
+
+The goal is p95 ≤ 200 ms for the query of a 30-day period.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import statistics
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(BASE_DIR))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "contact_center.settings")
+os.environ.setdefault("LOG_LEVEL", "WARNING")
+
+DATABASE = "bench_kpi"
+MESSAGES_PER_CONVERSATION = 10
+OPERATORS = 40
+OPEN_CHANNELS = 4
+# Fixed so that two runs measure the same data; the period ends here.
+HISTORY_END = datetime(2026, 11, 1, tzinfo=UTC)
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--conversations", type=int, default=100_000)
+    parser.add_argument("--days", type=int, default=180, help="history length the conversations are spread over")
+    parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--reset", action="store_true", help="drop and refill the benchmark database")
+    parser.add_argument("--explain", action="store_true", help="print EXPLAIN ANALYZE of the main query")
+    return parser.parse_args()
+
+
+def prepare_database(reset: bool) -> None:
+    """Create (or recreate) the benchmark database on the embedded server, then point Django at it."""
+    import psycopg
+
+    from contact_center import embedded
+
+    socket_dir = str(embedded.postgres_socket_dir())
+    with psycopg.connect(host=socket_dir, user="postgres", dbname="postgres", autocommit=True) as admin:
+        exists = admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", [DATABASE]).fetchone()
+        if exists and reset:
+            admin.execute(f'DROP DATABASE "{DATABASE}" WITH (FORCE)')
+            exists = None
+        if not exists:
+            admin.execute(f'CREATE DATABASE "{DATABASE}"')
+
+    from django.conf import settings
+
+    settings.DATABASES["default"]["NAME"] = DATABASE
+    import django
+
+    django.setup()
+
+
+# --- filling ------------------------------------------------------------------------------------------
+
+
+def copy_rows(model, rows) -> int:
+    """COPY ``rows`` (dicts keyed by attname) into ``model``'s table; missing columns get the field default."""
+    from django.db import connection
+
+    fields = [field for field in model._meta.concrete_fields]
+    columns = ", ".join(f'"{field.column}"' for field in fields)
+    count = 0
+    now = datetime.now(UTC)
+    defaults = {}
+    for field in fields:
+        if getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False):
+            defaults[field.attname] = now
+        elif field.has_default() and callable(field.default):
+            defaults[field.attname] = field.default  # called per row: it may have to be unique
+        else:
+            defaults[field.attname] = field.get_default()
+    json_fields = {field.attname for field in fields if field.get_internal_type() == "JSONField"}
+    with connection.cursor() as cursor:
+        raw = cursor.cursor
+        with raw.copy(f'COPY "{model._meta.db_table}" ({columns}) FROM STDIN') as copy:
+            for row in rows:
+                values = []
+                for field in fields:
+                    value = row.get(field.attname, defaults[field.attname])
+                    if callable(value):
+                        value = value()
+                    if field.attname in json_fields and value is not None:
+                        value = json.dumps(value)
+                    values.append(value)
+                copy.write_row(values)
+                count += 1
+    return count
+
+
+def reset_sequence(model) -> None:
+    from django.db import connection
+
+    table = model._meta.db_table
+    with connection.cursor() as cursor:
+        sequence = f"pg_get_serial_sequence('\"{table}\"', 'id')"
+        cursor.execute(f'SELECT setval({sequence}, COALESCE((SELECT MAX(id) FROM "{table}"), 1))')
+
+
+def conversation_plan(conversation_id: int, days: int, operator_ids: list[int]) -> dict:
+    """Everything about one synthetic conversation, derived from its id (so two passes agree).
+
+    Ten messages: client, welcome (system), then exchanges in which the client
+    sometimes writes twice and one conversation in six is transferred.
+    """
+    rng = random.Random(conversation_id)
+    start = HISTORY_END - timedelta(seconds=rng.uniform(0, days * 86400))
+    first_operator = rng.choice(operator_ids)
+    second_operator = rng.choice(operator_ids) if rng.random() < 1 / 6 else first_operator
+    kinds = ["client", "system", "operator"]
+    while len(kinds) < MESSAGES_PER_CONVERSATION:
+        kinds += ["client", "client", "operator"] if rng.random() < 0.25 else ["client", "operator"]
+    kinds = kinds[:MESSAGES_PER_CONVERSATION]
+    messages = []
+    at = start
+    operators_written = 0
+    for index, kind in enumerate(kinds):
+        if kind == "system":
+            at += timedelta(seconds=1)
+        elif kind == "operator":
+            # Mostly quick answers, a long tail of slow ones.
+            at += timedelta(seconds=min(rng.lognormvariate(4.2, 1.1), 6 * 3600))
+            operators_written += 1
+        else:
+            at += timedelta(seconds=rng.uniform(20, 600))
+        author = None
+        if kind == "operator":
+            author = first_operator if operators_written <= 2 else second_operator
+        messages.append((conversation_id * MESSAGES_PER_CONVERSATION + index, kind, author, at))
+    return {
+        "id": conversation_id,
+        "channel": conversation_id % OPEN_CHANNELS,
+        "start": start,
+        "end": at,
+        "operator": second_operator,
+        "first_operator": first_operator,
+        "messages": messages,
+        "client_rating": rng.choice(["like", "like", "like", "dislike"]) if rng.random() < 0.4 else None,
+        "supervisor_score": rng.randint(1, 5) if rng.random() < 0.02 else None,
+    }
+
+
+def fill(conversations: int, days: int) -> None:
+    from django.contrib.auth import get_user_model
+    from django.db import connection, transaction
+
+    from channels_app.models import (
+        Client,
+        ClientRating,
+        Connector,
+        ConnectorKind,
+        Conversation,
+        ConversationStatus,
+        Message,
+        OpenChannel,
+        OperatorProfile,
+    )
+    from kpi.metrics import MessageFact, ResponseRules, conversation_waits, measure
+    from kpi.models import ResponseRecord, SupervisorRating
+
+    User = get_user_model()
+    began = time.perf_counter()
+    with transaction.atomic():
+        channels = [
+            OpenChannel.objects.create(
+                name=f"Bench channel {n + 1}",
+                kpi_initial_enabled=True,
+                kpi_initial_target_seconds=180,
+                kpi_subsequent_enabled=True,
+                kpi_subsequent_target_seconds=300,
+            )
+            for n in range(OPEN_CHANNELS)
+        ]
+        connectors = [
+            Connector.objects.create(
+                open_channel=channel, kind=ConnectorKind.LIVECHAT, account_id=f"bench-{channel.pk}"
+            )
+            for channel in channels
+        ]
+        operators = [
+            User.objects.create(username=f"operator{n:02d}", first_name="Operator", last_name=f"{n:02d}", password="!")
+            for n in range(OPERATORS)
+        ]
+        OperatorProfile.objects.bulk_create([OperatorProfile(user=user) for user in operators])
+        supervisor = User.objects.create(
+            username="bench_admin", is_staff=True, is_superuser=True, first_name="Bench", password="!"
+        )
+        operator_ids = [user.pk for user in operators]
+        plans = (conversation_plan(n, days, operator_ids) for n in range(1, conversations + 1))
+
+        def client_rows():
+            for n in range(1, conversations + 1):
+                yield {
+                    "id": n,
+                    "connector_id": connectors[n % OPEN_CHANNELS].pk,
+                    "external_id": f"v{n}",
+                    "name": f"Client {n}",
+                }
+
+        copy_rows(Client, client_rows())
+        print(f"  clients: {conversations:,}", flush=True)
+
+        def conversation_rows():
+            for plan in plans:
+                channel = plan["channel"]
+                yield {
+                    "id": plan["id"],
+                    "open_channel_id": channels[channel].pk,
+                    "connector_id": connectors[channel].pk,
+                    "client_id": plan["id"],
+                    "status": ConversationStatus.CLOSED,
+                    "operator_id": plan["operator"],
+                    "first_operator_id": plan["first_operator"],
+                    "created_at": plan["start"],
+                    "queued_at": plan["start"],
+                    "assigned_at": plan["start"] + timedelta(seconds=5),
+                    "last_message_at": plan["end"],
+                    "closed_at": plan["end"] + timedelta(minutes=1),
+                    "closed_by": "operator",
+                    "fully_closed_at": plan["end"] + timedelta(minutes=2),
+                }
+
+        copy_rows(Conversation, conversation_rows())
+        print(f"  conversations: {conversations:,} ({time.perf_counter() - began:.0f} s)", flush=True)
+
+        def message_rows():
+            for n in range(1, conversations + 1):
+                plan = conversation_plan(n, days, operator_ids)
+                connector_id = connectors[plan["channel"]].pk
+                for message_id, kind, author, at in plan["messages"]:
+                    yield {
+                        "id": message_id,
+                        "conversation_id": n,
+                        "connector_id": connector_id,
+                        "author_kind": kind,
+                        "author_id": author,
+                        "text": "Thank you for your message." if kind == "system" else f"{kind} message {message_id}",
+                        "attachments": [],
+                        "created_at": at,
+                        "delivery": "sent",
+                    }
+
+        messages = copy_rows(Message, message_rows())
+        print(f"  messages: {messages:,} ({time.perf_counter() - began:.0f} s)", flush=True)
+
+        targets = {"initial": 180, "subsequent": 300}
+
+        def record_rows():
+            for n in range(1, conversations + 1):
+                plan = conversation_plan(n, days, operator_ids)
+                facts = [
+                    MessageFact(id=mid, author_kind=kind, at=at, operator_id=author)
+                    for mid, kind, author, at in plan["messages"]
+                ]
+                closed_at = plan["end"] + timedelta(minutes=1)
+                for wait in conversation_waits(facts, closed_at=closed_at):
+                    rules = ResponseRules(target_seconds=targets[wait.kind])
+                    result = measure(wait, rules, now=HISTORY_END)
+                    yield {
+                        "conversation_id": n,
+                        "open_channel_id": channels[plan["channel"]].pk,
+                        "kind": wait.kind.value,
+                        "client_message_id": wait.client_message_id,
+                        "waiting_since": wait.waiting_since,
+                        "operator_id": wait.operator_id if wait.responded_at else plan["operator"],
+                        "response_message_id": wait.response_message_id,
+                        "responded_at": wait.responded_at,
+                        "ended_at": wait.ended_at,
+                        "response_seconds": result.response_seconds,
+                        "target_seconds": rules.target_seconds,
+                        "due_at": result.due_at,
+                        "is_miss": result.is_miss,
+                    }
+
+        records = copy_rows(ResponseRecord, ({"id": i, **row} for i, row in enumerate(record_rows(), start=1)))
+        print(f"  response records: {records:,} ({time.perf_counter() - began:.0f} s)", flush=True)
+
+        def rating_rows():
+            for n in range(1, conversations + 1):
+                plan = conversation_plan(n, days, operator_ids)
+                if plan["client_rating"]:
+                    yield {
+                        "conversation_id": n,
+                        "operator_id": plan["operator"],
+                        "value": plan["client_rating"],
+                        "rated_at": plan["end"] + timedelta(minutes=1, seconds=30),
+                    }
+
+        ratings = copy_rows(ClientRating, ({"id": i, **row} for i, row in enumerate(rating_rows(), start=1)))
+
+        def supervisor_rows():
+            for n in range(1, conversations + 1):
+                plan = conversation_plan(n, days, operator_ids)
+                if plan["supervisor_score"]:
+                    yield {
+                        "conversation_id": n,
+                        "operator_id": plan["operator"],
+                        "supervisor_id": supervisor.pk,
+                        "score": plan["supervisor_score"],
+                        "comment": "",
+                        "created_at": plan["end"] + timedelta(hours=2),
+                    }
+
+        scores = copy_rows(SupervisorRating, ({"id": i, **row} for i, row in enumerate(supervisor_rows(), start=1)))
+        print(f"  client ratings: {ratings:,}, supervisor ratings: {scores:,}", flush=True)
+        for model in (Client, Conversation, Message, ResponseRecord, ClientRating, SupervisorRating):
+            reset_sequence(model)
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM ANALYZE")
+    print(f"  filled and analysed in {time.perf_counter() - began:.0f} s", flush=True)
+
+
+# --- measuring ------------------------------------------------------------------------------------------------
+
+
+def percentiles(samples: list[float]) -> str:
+    ordered = sorted(samples)
+    p95 = ordered[max(0, round(0.95 * len(ordered)) - 1)]
+    return f"p50 {statistics.median(ordered):7.1f} ms   p95 {p95:7.1f} ms   max {ordered[-1]:7.1f} ms"
+
+
+def timed(action, runs: int) -> list[float]:
+    for _ in range(2):  # warm the caches and the connection
+        action()
+    samples = []
+    for _ in range(runs):
+        began = time.perf_counter()
+        action()
+        samples.append((time.perf_counter() - began) * 1000)
+    return samples
+
+
+def measure_pages(runs: int, explain: bool) -> None:
+    from django.conf import settings
+    from django.contrib.auth import get_user_model
+    from django.db import connection
+    from django.test import Client as HttpClient
+    from django.test.utils import CaptureQueriesContext
+
+    from channels_app.models import Conversation, Message, OpenChannel
+    from kpi.models import ResponseRecord
+    from kpi.selectors import KpiPeriod, kpi_overview
+
+    settings.ALLOWED_HOSTS = ["*"]
+    last_day = (HISTORY_END - timedelta(days=1)).date()
+    first_day = last_day - timedelta(days=29)
+    zone = UTC
+    period = KpiPeriod(first_day, last_day, zone)
+    channel = OpenChannel.objects.order_by("pk").first()
+    counts = {
+        "conversations": Conversation.objects.count(),
+        "messages": Message.objects.count(),
+        "response records": ResponseRecord.objects.count(),
+        "records in the period": ResponseRecord.objects.filter(
+            waiting_since__gte=period.start, waiting_since__lt=period.end
+        ).count(),
+    }
+    print("data: " + ", ".join(f"{name} {value:,}" for name, value in counts.items()))
+    print(f"period: {first_day} – {last_day} (30 days), {runs} runs each after 2 warm-ups\n")
+
+    with CaptureQueriesContext(connection) as queries:
+        overview = kpi_overview(period)
+    print(f"KPI page data: {len(overview.rows)} operator rows, {len(queries)} queries")
+
+    http = HttpClient()
+    http.force_login(get_user_model().objects.get(username="bench_admin"))
+    params = {"start": first_day.isoformat(), "end": last_day.isoformat()}
+
+    def page(url, extra=None):
+        def get():
+            response = http.get(url, {**params, **(extra or {})})
+            assert response.status_code == 200, response.status_code
+
+        return get
+
+    any_operator = overview.rows[0].operator_id
+    results = [
+        ("query  /kpi/ all open channels", timed(lambda: kpi_overview(period), runs)),
+        (
+            "query  /kpi/ one open channel",
+            timed(lambda: kpi_overview(KpiPeriod(first_day, last_day, zone, open_channel_id=channel.pk)), runs),
+        ),
+        ("page   /kpi/ all open channels", timed(page("/kpi/"), runs)),
+        ("page   /kpi/ one open channel", timed(page("/kpi/", {"open_channel": channel.pk}), runs)),
+        ("page   /kpi/export.csv", timed(page("/kpi/export.csv"), runs)),
+        (
+            "page   /kpi/conversations/ one operator",
+            timed(page("/kpi/conversations/", {"operator": any_operator}), runs),
+        ),
+    ]
+    for label, samples in results:
+        print(f"{label:42s} {percentiles(samples)}")
+    goal = sorted(results[0][1])[max(0, round(0.95 * runs) - 1)]
+    print(f"\ngoal: query p95 ≤ 200 ms → {'met' if goal <= 200 else 'NOT met'} ({goal:.1f} ms)")
+
+    if explain:
+        from kpi.selectors import _OVERVIEW_SQL
+
+        sql = _OVERVIEW_SQL.format(table=ResponseRecord._meta.db_table, channel_filter="")
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "EXPLAIN (ANALYZE, BUFFERS) " + sql, {"zone": "UTC", "start": period.start, "end": period.end}
+            )
+            print("\n" + "\n".join(row[0] for row in cursor.fetchall()))
+
+
+def main() -> None:
+    args = parse_args()
+    prepare_database(args.reset)
+    from django.core.management import call_command
+
+    from channels_app.models import Conversation
+
+    call_command("migrate", verbosity=0)
+    existing = Conversation.objects.count()
+    if existing != args.conversations:
+        if existing:
+            sys.exit(f"{DATABASE} holds {existing:,} conversations, not {args.conversations:,}: rerun with --reset")
+        print(f"filling {DATABASE}: {args.conversations:,} conversations over {args.days} days …", flush=True)
+        fill(args.conversations, args.days)
+    measure_pages(args.runs, args.explain)
+
+
+if __name__ == "__main__":
+    main()

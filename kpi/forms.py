@@ -1,0 +1,84 @@
+"""Forms of the supervisor pages: the period filter (K3, O2) and the supervisor rating (R3)."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta, tzinfo
+
+from django import forms
+from django.contrib.auth import get_user_model
+
+from channels_app.models import OpenChannel
+from kpi.selectors import UNASSIGNED, KpiPeriod
+
+DEFAULT_DAYS = 30
+MAX_DAYS = 366
+
+
+class KpiFilterForm(forms.Form):
+    """Period (local dates, inclusive), open channel and, for the drill-down, operator.
+
+    Every field is optional: an empty form means the last 30 days, all open
+    channels, everyone.
+    """
+
+    start = forms.DateField(label="From", required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    end = forms.DateField(label="To", required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    open_channel = forms.ModelChoiceField(
+        label="Open channel", queryset=OpenChannel.objects.all(), required=False, empty_label="All open channels"
+    )
+    operator = forms.CharField(label="Operator", required=False, widget=forms.HiddenInput)
+
+    def __init__(self, data, *, today: date, zone: tzinfo) -> None:
+        super().__init__(data)
+        self.today = today
+        self.zone = zone
+
+    def clean_operator(self) -> int | str | None:
+        value = (self.cleaned_data.get("operator") or "").strip()
+        if not value:
+            return None
+        if value == UNASSIGNED:
+            return UNASSIGNED
+        if not value.isdigit() or not get_user_model().objects.filter(pk=int(value)).exists():
+            raise forms.ValidationError("Unknown operator.")
+        return int(value)
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        end = cleaned.get("end") or (
+            cleaned["start"] + timedelta(days=DEFAULT_DAYS - 1) if cleaned.get("start") else None
+        )
+        end = min(end, self.today) if end else self.today
+        start = cleaned.get("start") or end - timedelta(days=DEFAULT_DAYS - 1)
+        if "start" in self.errors or "end" in self.errors:
+            return cleaned
+        if start > end:
+            raise forms.ValidationError("The period must start on or before its last day.")
+        if (end - start).days + 1 > MAX_DAYS:
+            raise forms.ValidationError(f"Choose a period of at most {MAX_DAYS} days.")
+        cleaned["start"], cleaned["end"] = start, end
+        return cleaned
+
+    def period(self) -> KpiPeriod:
+        channel = self.cleaned_data.get("open_channel")
+        return KpiPeriod(
+            first_day=self.cleaned_data["start"],
+            last_day=self.cleaned_data["end"],
+            zone=self.zone,
+            open_channel_id=channel.pk if channel else None,
+            operator=self.cleaned_data.get("operator"),
+        )
+
+
+class SupervisorRatingForm(forms.Form):
+    """R3: a score from 1 to 5 and a comment."""
+
+    score = forms.TypedChoiceField(
+        label="Score",
+        choices=[(n, str(n)) for n in range(1, 6)],
+        coerce=int,
+        widget=forms.RadioSelect,
+    )
+    comment = forms.CharField(
+        label="Comment", required=False, max_length=5000, widget=forms.Textarea(attrs={"rows": 3})
+    )

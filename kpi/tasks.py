@@ -1,0 +1,21 @@
+"""Celery tasks of the KPI: thin wrappers that take ids and call one service."""
+
+from __future__ import annotations
+
+from celery import shared_task
+from django.utils import timezone
+
+from kpi.services import misses_notify, responses_record, responses_sweep
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def sweep_response_targets() -> dict:
+    """K2 beat sweep: waits unanswered past their target become misses, then new misses are notified."""
+    now = timezone.now()
+    return {"misses": responses_sweep(now=now), "notified": misses_notify(now=now)}
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def record_responses(conversation_id: int) -> int:
+    """K1: recompute one conversation's response records (e.g. after importing messages)."""
+    return responses_record(conversation_id=conversation_id, now=timezone.now()).records

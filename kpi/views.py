@@ -1,0 +1,217 @@
+"""Supervisor pages (K3, R3, O2): thin views over :mod:`kpi.selectors` and :mod:`kpi.services`.
+
+Every page needs a login and the ``kpi.view_kpi`` permission (403 without it).
+A bad filter answers 400 with the form's message, never a 500.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+from functools import wraps
+from urllib.parse import urlencode
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required, permission_required
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_http_methods
+
+from channels_app.services.errors import ServiceError
+from kpi.charts import daily_chart
+from kpi.forms import KpiFilterForm, SupervisorRatingForm
+from kpi.selectors import UNASSIGNED, conversation_transcript, kpi_conversations, kpi_overview, operator_choices
+from kpi.services import supervisor_rating_save
+
+logger = logging.getLogger("kpi.views")
+CONVERSATIONS_PER_PAGE = 50
+# Spreadsheet programs run a cell that starts with one of these as a formula.
+_FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+def supervisor_required(view):
+    @wraps(view)
+    @login_required
+    @permission_required("kpi.view_kpi", raise_exception=True)
+    def wrapper(request, *args, **kwargs):
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+def _filter_form(request: HttpRequest) -> KpiFilterForm:
+    return KpiFilterForm(request.GET, today=timezone.localdate(), zone=timezone.get_current_timezone())
+
+
+def _query(form: KpiFilterForm, **extra) -> str:
+    """The filter as a query string, for links that keep the period and open channel."""
+    period = form.period()
+    params = {"start": period.first_day.isoformat(), "end": period.last_day.isoformat()}
+    if period.open_channel_id:
+        params["open_channel"] = period.open_channel_id
+    params.update({key: value for key, value in extra.items() if value not in (None, "")})
+    return urlencode(params)
+
+
+@require_GET
+@supervisor_required
+def overview(request: HttpRequest) -> HttpResponse:
+    """K3: per-operator table, totals and chart for a period, with an open-channel filter."""
+    form = _filter_form(request)
+    if not form.is_valid():
+        return render(request, "kpi/overview.html", {"form": form}, status=400)
+    data = kpi_overview(form.period())
+    rows = [(row, _query(form, operator=UNASSIGNED if row.is_unassigned else row.operator_id)) for row in data.rows]
+    return render(
+        request,
+        "kpi/overview.html",
+        {
+            "form": form,
+            "overview": data,
+            "rows": rows,
+            "chart": daily_chart(data.days),
+            "query": _query(form),
+        },
+    )
+
+
+@require_GET
+@supervisor_required
+def export_csv(request: HttpRequest) -> HttpResponse:
+    """K3 table as CSV (seconds as numbers), one row per operator and a totals row."""
+    form = _filter_form(request)
+    if not form.is_valid():
+        errors = "; ".join(error for errors in form.errors.values() for error in errors)
+        return HttpResponse(f"Invalid filter: {errors}\n", status=400, content_type="text/plain; charset=utf-8")
+    data = kpi_overview(form.period())
+    period = data.period
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    filename = f"kpi-{period.first_day:%Y%m%d}-{period.last_day:%Y%m%d}.csv"
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    writer = csv.writer(response)
+    writer.writerow(
+        [
+            "operator_id",
+            "operator",
+            "conversations",
+            "responses",
+            "initial_response_avg_s",
+            "response_avg_s",
+            "response_max_s",
+            "response_total_s",
+            "misses",
+            "client_likes",
+            "client_dislikes",
+            "supervisor_score_avg",
+            "supervisor_ratings",
+        ]
+    )
+    for row in [*data.rows, data.totals]:
+        stats = row.stats
+        writer.writerow(
+            [
+                row.operator_id if row.operator_id is not None else "",
+                _spreadsheet_safe(row.name),
+                stats.conversations,
+                stats.responses,
+                _seconds(stats.initial_average_seconds),
+                _seconds(stats.average_seconds),
+                _seconds(stats.maximum_seconds),
+                _seconds(stats.total_seconds),
+                stats.misses,
+                row.likes,
+                row.dislikes,
+                f"{row.supervisor_average:.2f}" if row.supervisor_average is not None else "",
+                row.supervisor_ratings,
+            ]
+        )
+    return response
+
+
+def _seconds(value: float | None) -> str:
+    return "" if value is None else f"{value:.1f}"
+
+
+def _spreadsheet_safe(text: str) -> str:
+    return "'" + text if text.startswith(_FORMULA_PREFIXES) else text
+
+
+@require_GET
+@supervisor_required
+def conversation_list(request: HttpRequest) -> HttpResponse:
+    """O2: the conversations behind the figures, filtered like the table (and by operator)."""
+    form = _filter_form(request)
+    if not form.is_valid():
+        return render(request, "kpi/conversations.html", {"form": form}, status=400)
+    period = form.period()
+    page = Paginator(kpi_conversations(period), CONVERSATIONS_PER_PAGE).get_page(request.GET.get("page"))
+    operator_name = ""
+    if period.operator == UNASSIGNED:
+        operator_name = "Unassigned"
+    elif period.operator is not None:
+        operator_name = dict(operator_choices(period)).get(period.operator, f"user {period.operator}")
+    return render(
+        request,
+        "kpi/conversations.html",
+        {
+            "form": form,
+            "period": period,
+            "page": page,
+            "operator_name": operator_name,
+            "query": _query(form, operator=period.operator),
+            "overview_query": _query(form),
+        },
+    )
+
+
+@require_http_methods(["GET", "POST"])
+@supervisor_required
+def conversation_detail(request: HttpRequest, conversation_id: int) -> HttpResponse:
+    """O2 transcript with its response records; R3 rating form (POST saves, then redirects)."""
+    transcript = conversation_transcript(conversation_id)
+    if transcript is None:
+        raise Http404("This conversation does not exist.")
+    own_rating = next((r for r in transcript.supervisor_ratings if r.supervisor_id == request.user.pk), None)
+    status = 200
+    if request.method == "POST":
+        form = SupervisorRatingForm(request.POST)
+        if form.is_valid():
+            try:
+                supervisor_rating_save(
+                    conversation_id=conversation_id,
+                    supervisor=request.user,
+                    score=form.cleaned_data["score"],
+                    comment=form.cleaned_data["comment"],
+                    now=timezone.now(),
+                )
+            except ServiceError as error:
+                logger.info("Rating of conversation %s refused: %s", conversation_id, error)
+                form.add_error(None, str(error))
+                status = error.status_code
+            else:
+                messages.success(request, f"Your rating of conversation #{conversation_id} is saved.")
+                return redirect(reverse("kpi:conversation", args=[conversation_id]) + _back_suffix(request))
+        else:
+            status = 400
+    else:
+        initial = {"score": own_rating.score, "comment": own_rating.comment} if own_rating else None
+        form = SupervisorRatingForm(initial=initial)
+    return render(
+        request,
+        "kpi/conversation.html",
+        {
+            "t": transcript,
+            "form": form,
+            "own_rating": own_rating,
+            "back": request.GET.get("back", ""),
+        },
+        status=status,
+    )
+
+
+def _back_suffix(request: HttpRequest) -> str:
+    back = request.GET.get("back", "")
+    return "?" + urlencode({"back": back}) if back else ""
