@@ -203,6 +203,9 @@ ZALO_API_BASE = env("ZALO_API_BASE", default="https://openapi.zalo.me")
 # Seconds a console socket may stay silent before it no longer counts as connected.
 CONSOLE_HEARTBEAT_TIMEOUT = timedelta(seconds=env.int("CONSOLE_HEARTBEAT_TIMEOUT_SECONDS", default=90))
 
+# B1: a chatbot that has not answered within its timeout plus this many seconds hands over.
+CHATBOT_SILENCE_SECONDS = env.int("CHATBOT_SILENCE_SECONDS", default=120)
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
