@@ -189,7 +189,7 @@ def bot_silence_sweep(*, now: datetime) -> int:
     bot's timeout plus ``CHATBOT_SILENCE_SECONDS`` (default 120 s). Returns
     how many conversations were handed over.
     """
-    grace = timedelta(seconds=getattr(settings, "CHATBOT_SILENCE_SECONDS", 120))
+    grace = timedelta(seconds=settings.CHATBOT_SILENCE_SECONDS)
     bot_timeout = ExpressionWrapper(
         Coalesce(F("open_channel__chatbot__timeout_seconds"), Value(0)) * Value(timedelta(seconds=1)),
         output_field=DurationField(),
