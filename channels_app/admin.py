@@ -501,6 +501,30 @@ class ChatbotAdmin(admin.ModelAdmin):
     list_filter = ("kind", "is_active")
     search_fields = ("name",)
     inlines = (ChatbotRuleInline,)
+    readonly_fields = ("signing_secret", "api_token", "integration_help")
+    fieldsets = (
+        (None, {"fields": ("name", "kind", "is_active", "supports_open_channels")}),
+        (
+            _("Conversation"),
+            {"fields": ("greeting", "handover_keywords", "max_unmatched", "handover_text")},
+        ),
+        (
+            _("External bot"),
+            {"fields": ("endpoint_url", "timeout_seconds", "signing_secret", "api_token", "integration_help")},
+        ),
+    )
+
+    @admin.display(description=_("how to integrate"))
+    def integration_help(self, bot: m.Chatbot) -> str:
+        return format_html(
+            "Events are POSTed to the bot URL with <code>X-Bot-Signature: sha256=&lt;hex HMAC-SHA256 of the raw body"
+            " keyed by the signing secret&gt;</code> and <code>X-Bot-Timestamp</code>. The bot replies in its"
+            " response or calls <code>POST {}/api/bots/conversations/&lt;id&gt;/messages/</code> and"
+            " <code>…/handover/</code> with <code>Authorization: Bearer &lt;API token&gt;</code>"
+            ' (see <a href="/api/docs/">the API docs</a>). Keywords are comma-separated;'
+            " <code>word*</code> matches every word starting with <code>word</code>.",
+            settings.SITE_URL,
+        )
 
 
 @admin.register(m.InboundUpdate)
