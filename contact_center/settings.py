@@ -51,6 +51,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Innermost, so a view that lost the database answers 503 before any other middleware sees the error.
+    "contact_center.errors.DatabaseUnavailableMiddleware",
 ]
 
 ROOT_URLCONF = "contact_center.urls"
@@ -189,16 +191,31 @@ SPECTACULAR_SETTINGS = {
     "TITLE": "Open Channels contact center API",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "contact_center.openapi.document_error_responses",
+    ],
 }
 
 # --- Product limits (O4, Q1). 0 means unlimited. ---------------------------------
 MAX_OPEN_CHANNELS = env.int("MAX_OPEN_CHANNELS", default=0)
 MAX_QUEUE_OPERATORS = env.int("MAX_QUEUE_OPERATORS", default=0)
 
+# --- Input limits (hostile input; see tests/security). Bigger requests are refused with a 4xx. -----------
+# Largest request body Django reads (webhooks answer 413 above it, forms and the API 400).
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("MAX_REQUEST_BODY_BYTES", default=2_621_440)
+# Largest file a connector downloads from a provider; a larger one stays a reference with an error.
+MAX_ATTACHMENT_BYTES = env.int("MAX_ATTACHMENT_BYTES", default=20 * 1024 * 1024)
+# Largest websocket frame uvicorn accepts (a console frame is at most ~17 kB); larger ones close with 1009.
+WEBSOCKET_MAX_FRAME_BYTES = env.int("WEBSOCKET_MAX_FRAME_BYTES", default=65_536)
+
 # Provider API bases, overridable so tests talk to a local fake provider.
 TELEGRAM_API_BASE = env("TELEGRAM_API_BASE", default="https://api.telegram.org")
 META_GRAPH_API_BASE = env("META_GRAPH_API_BASE", default="https://graph.facebook.com/v21.0")
 ZALO_API_BASE = env("ZALO_API_BASE", default="https://openapi.zalo.me")
+
+# Outbound messages to messengers: retries with exponential backoff before "failed".
+CONNECTOR_SEND_MAX_RETRIES = env.int("CONNECTOR_SEND_MAX_RETRIES", default=8)
 
 # Seconds a console socket may stay silent before it no longer counts as connected.
 CONSOLE_HEARTBEAT_TIMEOUT = timedelta(seconds=env.int("CONSOLE_HEARTBEAT_TIMEOUT_SECONDS", default=90))

@@ -3,4 +3,11 @@ from django.apps import AppConfig
 
 class CrmConfig(AppConfig):
     name = "crm"
+    verbose_name = "CRM"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from channels_app.signals import conversation_created
+        from crm.receivers import create_automatic_lead
+
+        conversation_created.connect(create_automatic_lead, dispatch_uid="crm.create_automatic_lead")

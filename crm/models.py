@@ -2,9 +2,20 @@
 
 from __future__ import annotations
 
+import re
+
 from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+
+# Fewer digits than this are too ambiguous to identify a person by (extensions, typos, partial numbers).
+MIN_PHONE_DIGITS = 6
+
+
+def normalize_phone(phone: str) -> str:
+    """A phone number reduced to its digits, so "+48 600-100-200" and "48600100200" match (C1)."""
+    digits = re.sub(r"\D", "", phone or "")
+    return digits if len(digits) >= MIN_PHONE_DIGITS else ""
 
 
 class Contact(models.Model):
@@ -12,6 +23,7 @@ class Contact(models.Model):
 
     full_name = models.CharField(_("full name"), max_length=200)
     phone = models.CharField(_("phone"), max_length=40, blank=True, db_index=True)
+    phone_digits = models.CharField(max_length=40, blank=True, db_index=True, editable=False)
     email = models.EmailField(_("e-mail"), blank=True, db_index=True)
     responsible = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -31,6 +43,13 @@ class Contact(models.Model):
 
     def __str__(self) -> str:
         return self.full_name
+
+    def save(self, *args, **kwargs) -> None:
+        self.phone_digits = normalize_phone(self.phone)
+        update_fields = kwargs.get("update_fields")
+        if update_fields is not None and "phone" in update_fields:
+            kwargs["update_fields"] = {*update_fields, "phone_digits"}
+        super().save(*args, **kwargs)
 
 
 class Lead(models.Model):

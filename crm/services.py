@@ -1,26 +1,40 @@
-"""CRM writes: finding the contact behind a client (C1)."""
+"""CRM writes: finding the contact behind a client (C1) and creating leads (C2, C3).
+
+Routing to the responsible person (C4) and the responsible person following
+transfers (C5) are decided by the distribution engine from
+``Contact.responsible``; this module makes a client *known* (a contact) when a
+lead is created for them, so C4 can apply to their next enquiry.
+"""
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from django.db import transaction
 
-from channels_app.models import Client
-from crm.models import Contact
+from channels_app.models import Client, Conversation, LeadCreation, LeadSourceMode, OpenChannel
+from channels_app.services.errors import InvalidState, NotFound
+from crm.models import Contact, Lead, normalize_phone
+
+# A returning client's new enquiry joins their lead while it is still being worked on.
+OPEN_LEAD_STATUSES = (Lead.Status.NEW, Lead.Status.IN_PROGRESS)
 
 
 def contact_find_for_client(*, client: Client) -> Contact | None:
     """C1: the client's CRM contact, looked up by source user id, then phone, then e-mail.
 
     1. A client already linked (same connector user id seen before) keeps its contact.
-    2. Otherwise the first contact with the same phone, then the same e-mail,
-       is linked to the client and returned.
+    2. Otherwise the first contact with the same phone (compared digit by
+       digit, so formatting does not matter), then the same e-mail (case
+       insensitive), is linked to the client and returned.
     3. Unknown clients stay unlinked (``None``).
     """
     if client.contact_id:
         return client.contact
     contact = None
-    if client.phone:
-        contact = Contact.objects.filter(phone=client.phone).order_by("id").first()
+    digits = normalize_phone(client.phone)
+    if digits:
+        contact = Contact.objects.filter(phone_digits=digits).order_by("id").first()
     if contact is None and client.email:
         contact = Contact.objects.filter(email__iexact=client.email).order_by("id").first()
     if contact is not None:
@@ -28,3 +42,112 @@ def contact_find_for_client(*, client: Client) -> Contact | None:
             Client.objects.filter(pk=client.pk, contact__isnull=True).update(contact=contact)
             client.contact = contact
     return contact
+
+
+def lead_source_for(open_channel: OpenChannel, connector_kind_label: str) -> str:
+    """C3: the open channel's source (Telegram, Facebook Messenger…) or the administrator's fixed source."""
+    if open_channel.lead_source_mode == LeadSourceMode.FIXED and open_channel.lead_fixed_source.strip():
+        return open_channel.lead_fixed_source.strip()
+    return connector_kind_label
+
+
+def lead_create_for_conversation(*, conversation_id: int, operator, now: datetime) -> Lead:
+    """C2, manual (the console's button): the conversation's lead, created when the client can be contacted.
+
+    Raises :class:`InvalidState` with the reason to show when lead creation is
+    off for the channel or the client left no way to be contacted again.
+    Calling it again returns the same lead.
+    """
+    lead, refusal = _lead_for_conversation(conversation_id=conversation_id, operator=operator, now=now, manual=True)
+    if lead is None:
+        raise InvalidState(refusal)
+    return lead
+
+
+def lead_auto_create_for_conversation(*, conversation_id: int, now: datetime) -> Lead | None:
+    """C2, automatic: a new conversation's lead when the channel creates leads automatically, else ``None``."""
+    lead, _refusal = _lead_for_conversation(conversation_id=conversation_id, operator=None, now=now, manual=False)
+    return lead
+
+
+def _lead_for_conversation(*, conversation_id: int, operator, now: datetime, manual: bool) -> tuple[Lead | None, str]:
+    """1. Lock the conversation; an attached lead is returned as it is.
+    2. Check the channel's setting and that the client can be contacted (C2).
+    3. Find or create the client's contact (C1), so the client is known next time (C4).
+    4. Join the contact's open lead from this channel, or create a lead with
+       the client's full name, the source (C3) and the responsible person.
+    5. Attach the conversation: the lead shows its conversations' logs (O2).
+    """
+    with transaction.atomic():
+        conversation = (
+            Conversation.objects.select_for_update(of=("self",))
+            .select_related("client__connector", "client__contact", "open_channel", "connector", "lead")
+            .filter(pk=conversation_id)
+            .first()
+        )
+        if conversation is None:
+            raise NotFound("This conversation does not exist.")
+        if conversation.lead is not None:
+            return conversation.lead, ""
+        channel = conversation.open_channel
+        client = conversation.client
+        if channel.lead_creation == LeadCreation.OFF or (
+            not manual and channel.lead_creation != LeadCreation.AUTOMATIC
+        ):
+            return None, "Lead creation is switched off for this open channel."
+        if not client.can_be_contacted:
+            return None, (
+                "This visitor left no phone number or e-mail, so they cannot be contacted again: "
+                "ask for one before creating a lead."
+            )
+
+        responsible_id = _responsible_id(conversation, channel, operator)
+        contact = _contact_for(client, channel, responsible_id)
+        lead = (
+            Lead.objects.select_for_update()
+            .filter(contact=contact, open_channel=channel, status__in=OPEN_LEAD_STATUSES)
+            .order_by("-created_at")
+            .first()
+        )
+        if lead is None:
+            full_name = _full_name(client, contact)
+            source = lead_source_for(channel, conversation.connector.get_kind_display())
+            lead = Lead.objects.create(
+                title=f"{source}: {full_name}"[:255],
+                contact=contact,
+                full_name=full_name,
+                phone=client.phone or contact.phone,
+                email=client.email or contact.email,
+                source=source[:60],
+                responsible_id=contact.responsible_id or responsible_id,
+                open_channel=channel,
+            )
+        Conversation.objects.filter(pk=conversation.pk).update(lead=lead)
+        return lead, ""
+
+
+def _responsible_id(conversation: Conversation, channel: OpenChannel, operator) -> int | None:
+    # C5: with "follows transfers" on, whoever holds the chat now; otherwise the first operator who took it.
+    if channel.responsible_follows_transfer:
+        return conversation.operator_id or getattr(operator, "pk", None)
+    return conversation.first_operator_id or conversation.operator_id or getattr(operator, "pk", None)
+
+
+def _contact_for(client: Client, channel: OpenChannel, responsible_id: int | None) -> Contact:
+    contact = contact_find_for_client(client=client) if channel.crm_enabled else client.contact
+    if contact is not None:
+        if contact.responsible_id is None and responsible_id is not None:
+            Contact.objects.filter(pk=contact.pk, responsible__isnull=True).update(responsible_id=responsible_id)
+            contact.responsible_id = responsible_id
+        return contact
+    contact = Contact.objects.create(
+        full_name=_full_name(client, None), phone=client.phone, email=client.email, responsible_id=responsible_id
+    )
+    Client.objects.filter(pk=client.pk).update(contact=contact)
+    client.contact = contact
+    return contact
+
+
+def _full_name(client: Client, contact: Contact | None) -> str:
+    name = client.name.strip() or (contact.full_name if contact else "") or client.username.strip() or str(client)
+    return name[:200]

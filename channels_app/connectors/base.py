@@ -1,0 +1,230 @@
+"""What every messenger source provides, and the value types that cross its edges.
+
+A source (Telegram, Messenger, WhatsApp, Zalo) is a stateless object with five
+jobs:
+
+- ``verify``: is this webhook request really from the provider?
+- ``extract_updates``: split a verified body into :class:`StoredUpdate` rows,
+  each with the provider's own dedupe key; unknown kinds give nothing.
+- ``parse``: turn one stored update into :class:`InboundEvent` values for the
+  inbound services (runs in Celery, never in the webhook).
+- ``send``: deliver one outbound text; raise :class:`DeliveryError` on failure.
+- ``register_webhook``: bind the provider to our URL (O5).
+
+Sources never touch the ORM except to read the connector they are given, so
+the webhook, the Celery tasks and the management command share them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import httpx
+from django.conf import settings
+
+from channels_app.models import Connector
+
+logger = logging.getLogger("channels_app.connectors")
+# httpx logs every request URL at INFO, and Telegram's URLs contain the bot token.
+logging.getLogger("httpx").setLevel(logging.WARNING)
+
+# Providers want an answer within seconds; a send that takes longer is retried.
+HTTP_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
+
+
+class MalformedUpdate(ValueError):
+    """The body is JSON but not shaped as the provider documents it (answered with 400)."""
+
+
+@dataclass(frozen=True)
+class StoredUpdate:
+    """One provider delivery to store as an ``InboundUpdate`` row."""
+
+    update_id: str
+    payload: dict
+    # The provider account the update is for, when the body says (Meta batches several per app).
+    account_id: str = ""
+
+
+@dataclass
+class InboundEvent:
+    """One client message (or edit) ready for ``services.inbound``."""
+
+    kind: str  # "message" or "edit"
+    external_user_id: str
+    source_message_id: str
+    text: str = ""
+    attachments: list[dict] = field(default_factory=list)
+    client_name: str = ""
+    client_username: str = ""
+    client_phone: str = ""
+    client_email: str = ""
+
+
+@dataclass(frozen=True)
+class SendResult:
+    provider_message_id: str
+
+
+class DeliveryError(Exception):
+    """An outbound send failed; ``retryable`` says whether trying again may help."""
+
+    def __init__(self, message: str, *, retryable: bool, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True)
+class RegistrationResult:
+    ok: bool
+    detail: str
+    # False when the provider has no API for it and a person must paste the URL in its dashboard.
+    automatic: bool = True
+
+
+class Source:
+    """Base class of the messenger sources; see the module docstring for the contract."""
+
+    kinds: ClassVar[tuple[str, ...]] = ()
+    # Longest text one provider message may carry; longer texts are sent in parts.
+    max_text_length: ClassVar[int] = 2000
+
+    def verify(self, connector: Connector, headers: Mapping[str, str], body: bytes) -> bool:
+        raise NotImplementedError
+
+    def extract_updates(self, connector: Connector, body: dict) -> list[StoredUpdate]:
+        raise NotImplementedError
+
+    def parse(self, connector: Connector, payload: dict) -> list[InboundEvent]:
+        raise NotImplementedError
+
+    def send_text(self, connector: Connector, *, recipient_id: str, text: str) -> SendResult:
+        raise NotImplementedError
+
+    def register_webhook(self, connector: Connector, url: str) -> RegistrationResult:
+        raise NotImplementedError
+
+    def complete_event(self, connector: Connector, event: InboundEvent, *, client_is_new: bool) -> None:
+        """Fetch what the webhook body lacks (files, the client's name); best effort, runs in Celery."""
+
+    def send(self, connector: Connector, *, recipient_id: str, text: str, attachments: list[dict]) -> SendResult:
+        """Send ``text`` (plus links to attachments) in as many parts as the provider's length limit needs.
+
+        The first part's provider id identifies the message.
+        """
+        links = [absolute_url(str(a["url"])) for a in attachments if isinstance(a, dict) and a.get("url")]
+        full_text = "\n".join(part for part in [text.strip(), *links] if part)
+        if not full_text:
+            raise DeliveryError("The message has no text to send.", retryable=False)
+        first: SendResult | None = None
+        for chunk in split_text(full_text, self.max_text_length):
+            result = self.send_text(connector, recipient_id=recipient_id, text=chunk)
+            first = first or result
+        assert first is not None
+        return first
+
+
+def split_text(text: str, limit: int) -> list[str]:
+    """Split on line breaks or spaces where possible so no part exceeds ``limit`` characters."""
+    parts: list[str] = []
+    rest = text
+    while len(rest) > limit:
+        cut = rest.rfind("\n", 0, limit)
+        if cut <= 0:
+            cut = rest.rfind(" ", 0, limit)
+        if cut <= 0:
+            cut = limit
+        parts.append(rest[:cut].rstrip())
+        rest = rest[cut:].lstrip()
+    if rest:
+        parts.append(rest)
+    return parts
+
+
+def absolute_url(url: str) -> str:
+    """Our own media links are site-relative; a messenger client needs the full address."""
+    return settings.SITE_URL.rstrip("/") + url if url.startswith("/") else url
+
+
+def hmac_sha256_hex(key: str, body: bytes) -> str:
+    return hmac.new(key.encode(), body, hashlib.sha256).hexdigest()
+
+
+def same_secret(given: str | None, expected: str) -> bool:
+    """Constant-time comparison that treats a missing or empty secret as a mismatch."""
+    if not given or not expected:
+        return False
+    return hmac.compare_digest(given.encode(), expected.encode())
+
+
+def http_client() -> httpx.Client:
+    return httpx.Client(timeout=HTTP_TIMEOUT, headers={"User-Agent": "open-channels-contact-center"})
+
+
+def download_capped(http: httpx.Client, url: str, *, limit: int, headers: dict | None = None) -> bytes:
+    """A file's bytes, read as they arrive; more than ``limit`` bytes (the provider's cap and
+    ``settings.MAX_ATTACHMENT_BYTES``) raises ValueError before the rest is read into memory."""
+    limit = min(limit, settings.MAX_ATTACHMENT_BYTES)
+    with http.stream("GET", url, headers=headers) as response:
+        if response.status_code != 200:
+            raise ValueError(f"file download answered HTTP {response.status_code}")
+        declared = response.headers.get("Content-Length", "")
+        if declared.isdigit() and int(declared) > limit:
+            raise ValueError(f"file larger than {limit} bytes")
+        chunks, size = [], 0
+        for chunk in response.iter_bytes():
+            size += len(chunk)
+            if size > limit:
+                raise ValueError(f"file larger than {limit} bytes")
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def provider_base(setting_name: str) -> str:
+    return str(getattr(settings, setting_name)).rstrip("/")
+
+
+def transport_error(exc: httpx.HTTPError) -> DeliveryError:
+    """Network trouble (refused, reset, timeout) may pass: always worth a retry."""
+    return DeliveryError(f"{type(exc).__name__}: {exc}", retryable=True)
+
+
+def response_json(response: httpx.Response) -> dict:
+    """The provider's JSON answer, or an empty dict when it answered something else (an HTML error page)."""
+    try:
+        data = response.json()
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+# --- Defensive readers: webhook bodies are untrusted, so every field may have any type. ---
+
+
+def as_dict(value: Any) -> dict:
+    return value if isinstance(value, dict) else {}
+
+
+def as_list(value: Any) -> list:
+    return value if isinstance(value, list) else []
+
+
+def as_str(value: Any) -> str:
+    """Strings as given, integers (ids) as decimal text; anything else is empty."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return ""
+
+
+def as_int(value: Any) -> int | None:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    return None

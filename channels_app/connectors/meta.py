@@ -1,0 +1,338 @@
+"""Meta sources (S2): Facebook Messenger pages and the WhatsApp Cloud API.
+
+Both share Meta's webhook rules:
+
+- ``GET`` with ``hub.mode=subscribe`` and the connector's ``hub.verify_token``
+  echoes ``hub.challenge`` (the dashboard's subscription check);
+- every ``POST`` carries ``X-Hub-Signature-256: sha256=<HMAC-SHA256 of the raw
+  body keyed by the app secret>``;
+- one ``POST`` may batch several entries, each with several events; each
+  message becomes its own stored update, keyed by the message id (``mid`` /
+  ``wamid``), so a retried batch stores nothing twice.
+
+A Meta app has one callback URL per object type, so one delivery may carry
+events for several pages / phone numbers of the same app; ``account_id`` of
+each :class:`~channels_app.connectors.base.StoredUpdate` lets the webhook file
+them under the right connector.
+
+References: Messenger Platform webhooks and Send API; WhatsApp Cloud API
+webhooks (``messages`` field) and ``POST /{phone-number-id}/messages``.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from collections.abc import Mapping
+from urllib.parse import urlsplit
+
+import httpx
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.utils.text import get_valid_filename
+
+from channels_app.connectors.base import (
+    DeliveryError,
+    InboundEvent,
+    MalformedUpdate,
+    RegistrationResult,
+    SendResult,
+    Source,
+    StoredUpdate,
+    as_dict,
+    as_int,
+    as_list,
+    as_str,
+    download_capped,
+    hmac_sha256_hex,
+    http_client,
+    logger,
+    provider_base,
+    response_json,
+    same_secret,
+    transport_error,
+)
+from channels_app.models import Connector, ConnectorKind
+
+SIGNATURE_HEADER = "X-Hub-Signature-256"
+MAX_MEDIA_BYTES = 25 * 1024 * 1024
+# Graph error codes that mean "try again later" (rate limits, temporary outages).
+RETRYABLE_GRAPH_CODES = {1, 2, 4, 17, 32, 341, 613, 80007, 130429, 131000, 131016, 133004}
+
+
+class MetaSource(Source):
+    """What Messenger and WhatsApp share: subscription check, signature, Graph API errors."""
+
+    object_name = ""
+
+    def verify(self, connector: Connector, headers: Mapping[str, str], body: bytes) -> bool:
+        given = headers.get(SIGNATURE_HEADER) or ""
+        if not given.startswith("sha256=") or not connector.app_secret:
+            return False
+        return same_secret(given.removeprefix("sha256="), hmac_sha256_hex(connector.app_secret, body))
+
+    def subscription_challenge(self, connector: Connector, params: Mapping[str, str]) -> str | None:
+        """The challenge to echo when Meta's subscription check names our verify token, else ``None``."""
+        if params.get("hub.mode") != "subscribe":
+            return None
+        if not same_secret(params.get("hub.verify_token"), connector.verify_token):
+            return None
+        return params.get("hub.challenge") or ""
+
+    def extract_updates(self, connector: Connector, body: dict) -> list[StoredUpdate]:
+        if body.get("object") != self.object_name:
+            return []
+        entries = body.get("entry")
+        if not isinstance(entries, list):
+            raise MalformedUpdate("A Meta webhook body needs an entry list.")
+        updates: list[StoredUpdate] = []
+        for entry in entries:
+            updates.extend(self._entry_updates(as_dict(entry)))
+        return updates
+
+    def _entry_updates(self, entry: dict) -> list[StoredUpdate]:
+        raise NotImplementedError
+
+    def _graph_post(self, url: str, *, json: dict, params: dict | None = None, token: str = "") -> dict:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        try:
+            with http_client() as http:
+                response = http.post(url, json=json, params=params, headers=headers)
+        except httpx.HTTPError as exc:
+            raise transport_error(exc) from None
+        return _graph_result(response)
+
+
+class MessengerSource(MetaSource):
+    kinds = (ConnectorKind.FACEBOOK,)
+    object_name = "page"
+    max_text_length = 2000
+
+    def _entry_updates(self, entry: dict) -> list[StoredUpdate]:
+        updates = []
+        for event in as_list(entry.get("messaging")):
+            event = as_dict(event)
+            page_id = as_str(as_dict(event.get("recipient")).get("id")) or as_str(entry.get("id"))
+            message = as_dict(event.get("message"))
+            edit = as_dict(event.get("message_edit"))
+            # Echoes are our own outbound messages coming back.
+            if message and message.get("is_echo") is not True and as_str(message.get("mid")):
+                updates.append(
+                    StoredUpdate(update_id=as_str(message["mid"]), payload={"event": event}, account_id=page_id)
+                )
+            elif edit and as_str(edit.get("mid")):
+                update_id = f"edit:{as_str(edit['mid'])}:{as_int(edit.get('num_edit')) or 0}"
+                updates.append(StoredUpdate(update_id=update_id, payload={"event": event}, account_id=page_id))
+        return updates
+
+    def parse(self, connector: Connector, payload: dict) -> list[InboundEvent]:
+        event = as_dict(payload.get("event"))
+        sender_id = as_str(as_dict(event.get("sender")).get("id"))
+        edit = as_dict(event.get("message_edit"))
+        if not sender_id:
+            raise MalformedUpdate("The event has no sender id.")
+        if edit:
+            return [
+                InboundEvent(
+                    kind="edit", external_user_id=sender_id, source_message_id=as_str(edit.get("mid")),
+                    text=as_str(edit.get("text")),
+                )
+            ]  # fmt: skip
+        message = as_dict(event.get("message"))
+        attachments = []
+        for item in as_list(message.get("attachments")):
+            item = as_dict(item)
+            url = as_str(as_dict(item.get("payload")).get("url"))
+            if url:
+                name = posixpath.basename(urlsplit(url).path) or as_str(item.get("type"))
+                attachments.append({"kind": as_str(item.get("type")) or "file", "url": url, "name": name})
+        text = as_str(message.get("text"))
+        if not (text or attachments):
+            return []
+        return [
+            InboundEvent(
+                kind="message", external_user_id=sender_id, source_message_id=as_str(message.get("mid")),
+                text=text, attachments=attachments,
+            )
+        ]  # fmt: skip
+
+    def complete_event(self, connector: Connector, event: InboundEvent, *, client_is_new: bool) -> None:
+        """Messenger bodies carry no name: ask the User Profile API once, for a new client (C2 needs the name)."""
+        if not client_is_new or event.client_name or not connector.access_token:
+            return
+        url = f"{provider_base('META_GRAPH_API_BASE')}/{event.external_user_id}"
+        params = {"fields": "first_name,last_name", "access_token": connector.access_token}
+        try:
+            with http_client() as http:
+                data = response_json(http.get(url, params=params))
+        except httpx.HTTPError as exc:
+            logger.info("facebook connector %s: profile of %s not read: %s", connector.pk, event.external_user_id, exc)
+            return
+        event.client_name = " ".join(p for p in (as_str(data.get("first_name")), as_str(data.get("last_name"))) if p)
+
+    def send_text(self, connector: Connector, *, recipient_id: str, text: str) -> SendResult:
+        if not connector.access_token:
+            raise DeliveryError("The connector has no page access token.", retryable=False)
+        data = self._graph_post(
+            f"{provider_base('META_GRAPH_API_BASE')}/{connector.account_id}/messages",
+            params={"access_token": connector.access_token},
+            json={"recipient": {"id": recipient_id}, "messaging_type": "RESPONSE", "message": {"text": text}},
+        )
+        return SendResult(provider_message_id=as_str(data.get("message_id")))
+
+    def register_webhook(self, connector: Connector, url: str) -> RegistrationResult:
+        """Subscribe the page to the app; the callback URL itself is set in the app dashboard."""
+        try:
+            self._graph_post(
+                f"{provider_base('META_GRAPH_API_BASE')}/{connector.account_id}/subscribed_apps",
+                params={"subscribed_fields": "messages,message_edits", "access_token": connector.access_token},
+                json={},
+            )
+        except DeliveryError as exc:
+            return RegistrationResult(ok=False, detail=f"page not subscribed: {exc}", automatic=False)
+        return RegistrationResult(ok=True, detail="page subscribed to the app", automatic=False)
+
+
+class WhatsAppSource(MetaSource):
+    kinds = (ConnectorKind.WHATSAPP,)
+    object_name = "whatsapp_business_account"
+    max_text_length = 4096
+
+    def _entry_updates(self, entry: dict) -> list[StoredUpdate]:
+        updates = []
+        for change in as_list(entry.get("changes")):
+            change = as_dict(change)
+            if change.get("field") != "messages":
+                continue
+            value = as_dict(change.get("value"))
+            metadata = as_dict(value.get("metadata"))
+            contacts = as_list(value.get("contacts"))
+            # Delivery statuses of our own messages arrive in value["statuses"]; the console does not show them.
+            for message in as_list(value.get("messages")):
+                message = as_dict(message)
+                if as_str(message.get("id")):
+                    updates.append(
+                        StoredUpdate(
+                            update_id=as_str(message["id"]),
+                            payload={"message": message, "contacts": contacts, "metadata": metadata},
+                            account_id=as_str(metadata.get("phone_number_id")),
+                        )
+                    )
+        return updates
+
+    def parse(self, connector: Connector, payload: dict) -> list[InboundEvent]:
+        message = as_dict(payload.get("message"))
+        wa_id = as_str(message.get("from"))
+        if not wa_id:
+            raise MalformedUpdate("The message has no sender.")
+        kind = as_str(message.get("type"))
+        text, attachments = _whatsapp_content(kind, message)
+        if not (text or attachments):
+            return []
+        name = ""
+        for contact in as_list(payload.get("contacts")):
+            contact = as_dict(contact)
+            if as_str(contact.get("wa_id")) == wa_id:
+                name = as_str(as_dict(contact.get("profile")).get("name"))
+        return [
+            InboundEvent(
+                kind="message",
+                external_user_id=wa_id,
+                source_message_id=as_str(message.get("id")),
+                text=text,
+                attachments=attachments,
+                client_name=name,
+                # A WhatsApp id is the phone number in international form without the plus (C1 looks it up).
+                client_phone=f"+{wa_id}" if wa_id.isdigit() else "",
+            )
+        ]
+
+    def complete_event(self, connector: Connector, event: InboundEvent, *, client_is_new: bool) -> None:
+        """Media arrive as ids: 1. ask Graph for the media URL; 2. download it with the token; 3. store it."""
+        pending = [a for a in event.attachments if a.get("media_id") and not a.get("url")]
+        if not pending or not connector.access_token:
+            return
+        headers = {"Authorization": f"Bearer {connector.access_token}"}
+        base = provider_base("META_GRAPH_API_BASE")
+        with http_client() as http:
+            for attachment in pending:
+                try:
+                    info = response_json(http.get(f"{base}/{attachment['media_id']}", headers=headers))
+                    media_url = as_str(info.get("url"))
+                    if not media_url:
+                        raise ValueError("Graph gave no media URL")
+                    content = download_capped(http, media_url, limit=MAX_MEDIA_BYTES, headers=headers)
+                    name = get_valid_filename(attachment.get("name") or "media") or "media"
+                    folder = get_valid_filename(attachment["media_id"])[:100]
+                    path = default_storage.save(
+                        f"connectors/whatsapp/{connector.pk}/{folder}/{name}", ContentFile(content)
+                    )
+                    attachment.update(path=path, url=default_storage.url(path), size=len(content))
+                except (httpx.HTTPError, OSError, ValueError) as exc:
+                    attachment["error"] = f"not downloaded: {exc}"
+                    logger.warning(
+                        "whatsapp connector %s: media %s not downloaded: %s",
+                        connector.pk,
+                        attachment.get("media_id"),
+                        exc,
+                    )
+
+    def send_text(self, connector: Connector, *, recipient_id: str, text: str) -> SendResult:
+        if not connector.access_token:
+            raise DeliveryError("The connector has no WhatsApp access token.", retryable=False)
+        data = self._graph_post(
+            f"{provider_base('META_GRAPH_API_BASE')}/{connector.account_id}/messages",
+            token=connector.access_token,
+            json={
+                "messaging_product": "whatsapp",
+                "recipient_type": "individual",
+                "to": recipient_id,
+                "type": "text",
+                "text": {"preview_url": False, "body": text},
+            },
+        )
+        messages = [as_dict(m) for m in as_list(data.get("messages"))]
+        return SendResult(provider_message_id=as_str(messages[0].get("id")) if messages else "")
+
+    def register_webhook(self, connector: Connector, url: str) -> RegistrationResult:
+        # Subscribing needs the business account id, which the connector does not hold.
+        return RegistrationResult(ok=True, detail="set the callback URL in the Meta app dashboard", automatic=False)
+
+
+def _whatsapp_content(kind: str, message: dict) -> tuple[str, list[dict]]:
+    """Text and attachments of one WhatsApp message by its ``type``; unknown types give nothing."""
+    body = as_dict(message.get(kind))
+    if kind == "text":
+        return as_str(body.get("body")), []
+    if kind in ("image", "document", "audio", "video", "sticker"):
+        media_id = as_str(body.get("id"))
+        if not media_id:
+            return as_str(body.get("caption")), []
+        name = as_str(body.get("filename")) or f"{kind}_{media_id}"
+        attachment = {"kind": kind, "media_id": media_id, "mime_type": as_str(body.get("mime_type")), "name": name}
+        return as_str(body.get("caption")), [attachment]
+    if kind == "location":
+        label = " ".join(p for p in (as_str(body.get("name")), as_str(body.get("address"))) if p)
+        return f"Location: {body.get('latitude')}, {body.get('longitude')} {label}".strip(), []
+    if kind == "button":
+        return as_str(body.get("text")), []
+    if kind == "interactive":
+        reply = as_dict(body.get("button_reply")) or as_dict(body.get("list_reply"))
+        return as_str(reply.get("title")), []
+    return "", []
+
+
+def _graph_result(response: httpx.Response) -> dict:
+    """The Graph API's answer, or a :class:`DeliveryError` built from its ``error`` object."""
+    data = response_json(response)
+    error = as_dict(data.get("error"))
+    if response.status_code < 400 and not error:
+        return data
+    code = as_int(error.get("code"))
+    message = as_str(error.get("message")) or f"HTTP {response.status_code}"
+    retryable = (
+        response.status_code >= 500
+        or response.status_code == 429
+        or error.get("is_transient") is True
+        or code in RETRYABLE_GRAPH_CODES
+    )
+    raise DeliveryError(f"Graph API error {code or response.status_code}: {message}", retryable=retryable)

@@ -1,0 +1,327 @@
+"""Writes of the connectors: storing webhook updates, turning them into messages, delivering replies.
+
+The webhook only stores (:func:`inbound_updates_store`); Celery runs the rest
+(:func:`inbound_updates_process`, :func:`message_deliver`,
+:func:`connectors_sweep`), so a provider always gets its answer fast and a
+crash between storing and processing loses nothing: the sweep picks up what
+is still pending.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db import DatabaseError, InterfaceError, OperationalError, connection, transaction
+
+from channels_app.connectors.base import DeliveryError, InboundEvent, MalformedUpdate, Source, StoredUpdate
+from channels_app.connectors.registry import MESSENGER_KINDS, get_source
+from channels_app.models import Client, Connector, InboundUpdate, Message
+from channels_app.services.errors import ServiceError
+
+logger = logging.getLogger("channels_app.connectors")
+
+UPDATE_ID_MAX_LENGTH = InboundUpdate._meta.get_field("update_id").max_length
+# Older than this and still pending, an update or a never-tried outbound message lost its Celery task.
+PENDING_UPDATE_GRACE = timedelta(minutes=2)
+QUEUED_MESSAGE_GRACE = timedelta(minutes=5)
+SWEEP_BATCH = 500
+# Database trouble that may pass: Celery retries the task instead of marking the update failed.
+TRANSIENT_DB_ERRORS = (OperationalError, InterfaceError)
+
+
+# --- Webhook side ----------------------------------------------------------------------------
+
+
+def inbound_updates_store(*, connector: Connector, updates: list[StoredUpdate], now: datetime) -> dict[int, list[str]]:
+    """Store verified updates once each and return, per connector id, the update ids that were new.
+
+    1. Updates addressed to another account (a Meta app delivers all its pages
+       or numbers to one URL) go to the active connector of the same kind
+       holding that account with the same app secret; others are dropped
+       with a log line.
+    2. One ``INSERT … ON CONFLICT DO NOTHING RETURNING`` per connector stores
+       them: a provider's retry inserts nothing and reports nothing new.
+    """
+    by_connector = _updates_by_connector(connector, updates)
+    stored: dict[int, list[str]] = {}
+    for connector_id, rows in by_connector.items():
+        new_ids = _insert_new_updates(connector_id, rows, now)
+        if new_ids:
+            stored[connector_id] = new_ids
+    return stored
+
+
+def _updates_by_connector(connector: Connector, updates: list[StoredUpdate]) -> dict[int, list[StoredUpdate]]:
+    grouped: dict[int, list[StoredUpdate]] = defaultdict(list)
+    foreign = {u.account_id for u in updates if u.account_id and u.account_id != connector.account_id}
+    siblings = {}
+    if foreign:
+        siblings = dict(
+            Connector.objects.filter(
+                kind=connector.kind, account_id__in=foreign, is_active=True, app_secret=connector.app_secret
+            ).values_list("account_id", "pk")
+        )
+    for update in updates:
+        if not update.account_id or update.account_id == connector.account_id:
+            grouped[connector.pk].append(update)
+        elif update.account_id in siblings:
+            grouped[siblings[update.account_id]].append(update)
+        else:
+            logger.warning(
+                "%s connector %s: update %s is for account %s, which no connector of this app holds; dropped",
+                connector.kind, connector.pk, update.update_id, update.account_id,
+            )  # fmt: skip
+    return grouped
+
+
+def storable_update_id(update_id: str) -> str:
+    """Provider ids longer than the column are replaced by their hash, which stays unique and stable."""
+    update_id = _storable(update_id)
+    if len(update_id) <= UPDATE_ID_MAX_LENGTH:
+        return update_id
+    return "sha256:" + hashlib.sha256(update_id.encode()).hexdigest()
+
+
+def _insert_new_updates(connector_id: int, updates: list[StoredUpdate], now: datetime) -> list[str]:
+    # Raw SQL because the ORM cannot say which rows ON CONFLICT DO NOTHING skipped, and this is the hot path.
+    table = connection.ops.quote_name(InboundUpdate._meta.db_table)
+    values, params = [], []
+    for update in updates:
+        values.append("(%s, %s, %s::jsonb, %s, %s, '')")
+        payload = json.dumps(_storable(update.payload), ensure_ascii=False, allow_nan=False)
+        params += [connector_id, storable_update_id(update.update_id), payload, now, InboundUpdate.State.PENDING]
+    sql = (
+        f"INSERT INTO {table} (connector_id, update_id, payload, received_at, state, error) "
+        f"VALUES {', '.join(values)} ON CONFLICT (connector_id, update_id) DO NOTHING RETURNING update_id"
+    )
+    # One statement is atomic on its own; no transaction block saves two round trips per webhook.
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return [row[0] for row in cursor.fetchall()]
+
+
+def _storable(value: Any) -> Any:
+    """PostgreSQL's jsonb refuses NUL characters, lone surrogates and non-finite numbers: drop them."""
+    if isinstance(value, str):
+        value = value.replace("\x00", "")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            value = value.encode("utf-8", "replace").decode("utf-8")
+        return value
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {_storable(str(k)): _storable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_storable(v) for v in value]
+    return value
+
+
+# --- Celery side: inbound ----------------------------------------------------------------------
+
+
+def inbound_updates_process(*, connector_id: int, update_ids: list[str], now: datetime) -> int:
+    """Turn pending updates of one connector into messages; return how many were processed.
+
+    For each update:
+    1. Parse the stored payload; nothing usable → ``ignored`` with the reason.
+    2. Complete the events outside any transaction (file downloads, the
+       client's name), since those are slow network calls.
+    3. In one transaction: claim the row (``skip_locked``, still pending),
+       call the inbound services in a savepoint, and record ``processed`` or
+       ``failed`` with the error. A replayed message is deduplicated by the
+       service (``source_message_id``), so running this twice changes nothing.
+    """
+    connector = Connector.objects.select_related("open_channel").filter(pk=connector_id).first()
+    source = get_source(connector.kind) if connector else None
+    if connector is None or source is None:
+        return 0
+    processed = 0
+    for update_id in update_ids:
+        update = InboundUpdate.objects.filter(connector=connector, update_id=update_id, state="pending").first()
+        if update is not None and _process_update(connector, source, update, now):
+            processed += 1
+    return processed
+
+
+def _process_update(connector: Connector, source: Source, update: InboundUpdate, now: datetime) -> bool:
+    try:
+        events = source.parse(connector, update.payload)
+    except MalformedUpdate as exc:
+        return _finish(update, InboundUpdate.State.IGNORED, str(exc), now)
+    if not events:
+        logger.info(
+            "%s connector %s: update %s has nothing to show; ignored", connector.kind, connector.pk, update.update_id
+        )
+        return _finish(update, InboundUpdate.State.IGNORED, "No message content this connector handles.", now)
+    for event in events:
+        client_is_new = not Client.objects.filter(connector=connector, external_id=event.external_user_id).exists()
+        try:
+            source.complete_event(connector, event, client_is_new=client_is_new)
+        except Exception:
+            # Enrichment is optional: the client's message matters more than a name or a file copy.
+            logger.exception(
+                "%s connector %s: completing update %s failed", connector.kind, connector.pk, update.update_id
+            )
+
+    with transaction.atomic():
+        claimed = (
+            InboundUpdate.objects.select_for_update(skip_locked=True).filter(pk=update.pk, state="pending").first()
+        )
+        if claimed is None:
+            return False
+        try:
+            with transaction.atomic():
+                for event in events:
+                    _deliver_to_services(connector, event, now)
+        except TRANSIENT_DB_ERRORS:
+            raise
+        except (ServiceError, DatabaseError) as exc:
+            logger.warning(
+                "%s connector %s: update %s refused: %s", connector.kind, connector.pk, update.update_id, exc
+            )
+            return _finish(claimed, InboundUpdate.State.FAILED, str(exc), now)
+        except Exception as exc:
+            # A bug must not make the sweep retry this update forever: record it and move on.
+            logger.exception("%s connector %s: update %s failed", connector.kind, connector.pk, update.update_id)
+            return _finish(claimed, InboundUpdate.State.FAILED, f"{type(exc).__name__}: {exc}", now)
+        return _finish(claimed, InboundUpdate.State.PROCESSED, "", now)
+
+
+def _deliver_to_services(connector: Connector, event: InboundEvent, now: datetime) -> None:
+    from channels_app.services.inbound import message_edit, message_receive
+
+    if event.kind == "edit":
+        edited = message_edit(connector=connector, source_message_id=event.source_message_id, text=event.text, now=now)
+        if edited is None:
+            logger.info(
+                "%s connector %s: edit of unknown message %s", connector.kind, connector.pk, event.source_message_id
+            )
+        return
+    message_receive(
+        connector=connector,
+        external_user_id=event.external_user_id,
+        text=event.text,
+        source_message_id=event.source_message_id or None,
+        now=now,
+        attachments=event.attachments,
+        client_name=event.client_name[:200],
+        client_username=event.client_username[:200],
+        client_phone=event.client_phone[:40],
+        client_email=event.client_email,
+    )
+
+
+def _finish(update: InboundUpdate, state: str, error: str, now: datetime) -> bool:
+    update.state = state
+    update.error = error
+    update.processed_at = now
+    update.save(update_fields=["state", "error", "processed_at"])
+    return state == InboundUpdate.State.PROCESSED
+
+
+# --- Celery side: outbound ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DeliveryOutcome:
+    state: str  # "sent", "retry", "failed" or "skipped"
+    error: str = ""
+    retry_after: float | None = None
+
+
+def message_deliver(*, message_id: int, now: datetime, final_attempt: bool) -> DeliveryOutcome:
+    """Send one queued operator / bot / system message through its connector.
+
+    1. Claim an attempt: lock the message, check it is still ``queued``, count
+       the attempt, commit (the lock is not held across the network call).
+    2. Send through the source of the message's connector.
+    3. Record ``sent`` (with the provider's message id), or keep it ``queued``
+       with the error when the failure may pass and attempts remain, or
+       ``failed`` with the provider's error.
+    """
+    with transaction.atomic():
+        message = (
+            Message.objects.select_for_update(of=("self",))
+            .select_related("connector", "conversation__client")
+            .filter(pk=message_id)
+            .first()
+        )
+        if message is None or message.delivery != Message.Delivery.QUEUED or message.author_kind == "client":
+            return DeliveryOutcome(state="skipped")
+        source = get_source(message.connector.kind)
+        if source is None:
+            return DeliveryOutcome(state="skipped")
+        if not message.connector.is_active:
+            error = "The connector is switched off; the message was not sent."
+            Message.objects.filter(pk=message_id).update(delivery=Message.Delivery.FAILED, delivery_error=error)
+            return DeliveryOutcome(state="failed", error=error)
+        message.delivery_attempts += 1
+        message.save(update_fields=["delivery_attempts"])
+    try:
+        result = source.send(
+            message.connector,
+            recipient_id=message.conversation.client.external_id,
+            text=message.text,
+            attachments=message.attachments if isinstance(message.attachments, list) else [],
+        )
+    except DeliveryError as exc:
+        if exc.retryable and not final_attempt:
+            Message.objects.filter(pk=message_id, delivery=Message.Delivery.QUEUED).update(delivery_error=str(exc))
+            return DeliveryOutcome(state="retry", error=str(exc), retry_after=exc.retry_after)
+        Message.objects.filter(pk=message_id, delivery=Message.Delivery.QUEUED).update(
+            delivery=Message.Delivery.FAILED, delivery_error=str(exc)
+        )
+        logger.warning("message %s not delivered after %s attempts: %s", message_id, message.delivery_attempts, exc)
+        return DeliveryOutcome(state="failed", error=str(exc))
+    changes: dict[str, Any] = {"delivery": Message.Delivery.SENT, "delivery_error": ""}
+    if result.provider_message_id and not message.source_message_id:
+        changes["source_message_id"] = storable_update_id(result.provider_message_id)
+    Message.objects.filter(pk=message_id, delivery=Message.Delivery.QUEUED).update(**changes)
+    return DeliveryOutcome(state="sent")
+
+
+def message_needs_delivery(*, message_id: int) -> bool:
+    """Whether a new message is an outbound message waiting for a messenger connector."""
+    return (
+        Message.objects.filter(pk=message_id, delivery=Message.Delivery.QUEUED, connector__kind__in=MESSENGER_KINDS)
+        .exclude(author_kind="client")
+        .exists()
+    )
+
+
+# --- Sweep ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SweepWork:
+    updates: dict[int, list[str]]
+    messages: list[int]
+
+
+def connectors_sweep(*, now: datetime) -> SweepWork:
+    """What lost its Celery task: updates still pending and outbound messages never tried."""
+    pending: dict[int, list[str]] = defaultdict(list)
+    rows = InboundUpdate.objects.filter(state="pending", received_at__lt=now - PENDING_UPDATE_GRACE).order_by("pk")
+    for connector_id, update_id in rows.values_list("connector_id", "update_id")[:SWEEP_BATCH]:
+        pending[connector_id].append(update_id)
+    messages = list(
+        Message.objects.filter(
+            delivery=Message.Delivery.QUEUED,
+            delivery_attempts=0,
+            created_at__lt=now - QUEUED_MESSAGE_GRACE,
+            connector__kind__in=MESSENGER_KINDS,
+        )
+        .exclude(author_kind="client")
+        .order_by("pk")
+        .values_list("pk", flat=True)[:SWEEP_BATCH]
+    )
+    return SweepWork(updates=dict(pending), messages=messages)

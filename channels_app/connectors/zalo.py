@@ -1,0 +1,171 @@
+"""Zalo Official Account (S2): signed webhook events, inbound text and files, the customer-service send API.
+
+Zalo signs each event with ``X-ZEvent-Signature: mac=<hex>`` where the hex is
+``sha256(app_id + raw body + timestamp + OA secret key)``; ``app_id`` and
+``timestamp`` are read from the body itself. The connector's ``app_secret`` is
+the OA secret key (not the app's own secret), ``access_token`` the OA access
+token and ``account_id`` the OA id. The webhook URL is set in the Zalo
+developer dashboard after the site's domain is verified there; Zalo expects a
+200 within 2 seconds and retries otherwise.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+
+import httpx
+
+from channels_app.connectors.base import (
+    DeliveryError,
+    InboundEvent,
+    MalformedUpdate,
+    RegistrationResult,
+    SendResult,
+    Source,
+    StoredUpdate,
+    as_dict,
+    as_int,
+    as_list,
+    as_str,
+    http_client,
+    logger,
+    provider_base,
+    response_json,
+    same_secret,
+    transport_error,
+)
+from channels_app.models import Connector, ConnectorKind
+
+SIGNATURE_HEADER = "X-ZEvent-Signature"
+# Events a follower sends to the OA; "oa_send_*" are our own messages and are not stored.
+CLIENT_EVENTS = (
+    "user_send_text",
+    "user_send_image",
+    "user_send_file",
+    "user_send_link",
+    "user_send_sticker",
+    "user_send_gif",
+    "user_send_audio",
+    "user_send_video",
+    "user_send_location",
+)
+RETRYABLE_ZALO_ERRORS = {-32}  # rate limit exceeded
+
+
+def zalo_mac(*, app_id: str, raw_body: bytes, timestamp: str, oa_secret_key: str) -> str:
+    signed = app_id.encode() + raw_body + timestamp.encode() + oa_secret_key.encode()
+    return hashlib.sha256(signed).hexdigest()
+
+
+class ZaloSource(Source):
+    kinds = (ConnectorKind.ZALO,)
+    max_text_length = 2000
+
+    def verify(self, connector: Connector, headers: Mapping[str, str], body: bytes) -> bool:
+        given = (headers.get(SIGNATURE_HEADER) or "").strip()
+        given = given[4:] if given.lower().startswith("mac=") else given
+        if not given or not connector.app_secret:
+            return False
+        try:
+            data = json.loads(body)
+        except ValueError:
+            # Nothing can be stored from a body that is not JSON; let the webhook answer 400 for it.
+            return True
+        data = as_dict(data)
+        expected = zalo_mac(
+            app_id=as_str(data.get("app_id")),
+            raw_body=body,
+            timestamp=as_str(data.get("timestamp")),
+            oa_secret_key=connector.app_secret,
+        )
+        return same_secret(given.lower(), expected)
+
+    def extract_updates(self, connector: Connector, body: dict) -> list[StoredUpdate]:
+        event_name = body.get("event_name")
+        if not isinstance(event_name, str):
+            raise MalformedUpdate("A Zalo event needs an event_name.")
+        if event_name not in CLIENT_EVENTS:
+            return []
+        msg_id = as_str(as_dict(body.get("message")).get("msg_id"))
+        if not msg_id:
+            raise MalformedUpdate("A Zalo message event needs message.msg_id.")
+        return [StoredUpdate(update_id=msg_id, payload=body)]
+
+    def parse(self, connector: Connector, payload: dict) -> list[InboundEvent]:
+        sender_id = as_str(as_dict(payload.get("sender")).get("id"))
+        message = as_dict(payload.get("message"))
+        if not sender_id:
+            raise MalformedUpdate("The event has no sender id.")
+        text = as_str(message.get("text"))
+        attachments = []
+        for item in as_list(message.get("attachments")):
+            item = as_dict(item)
+            content = as_dict(item.get("payload"))
+            url = as_str(content.get("url"))
+            coordinates = as_dict(content.get("coordinates"))
+            if url:
+                attachments.append(
+                    {
+                        "kind": as_str(item.get("type")) or "file",
+                        "url": url,
+                        "name": as_str(content.get("name")) or as_str(item.get("type")) or "file",
+                        "size": as_int(content.get("size")),
+                    }
+                )
+            elif coordinates and not text:
+                text = f"Location: {coordinates.get('latitude')}, {coordinates.get('longitude')}"
+        if not (text or attachments):
+            return []
+        return [
+            InboundEvent(
+                kind="message", external_user_id=sender_id, source_message_id=as_str(message.get("msg_id")),
+                text=text, attachments=attachments,
+            )
+        ]  # fmt: skip
+
+    def complete_event(self, connector: Connector, event: InboundEvent, *, client_is_new: bool) -> None:
+        """Zalo events carry no name: read the follower's profile once, for a new client (C2 needs the name)."""
+        if not client_is_new or event.client_name or not connector.access_token:
+            return
+        try:
+            with http_client() as http:
+                response = http.get(
+                    f"{provider_base('ZALO_API_BASE')}/v3.0/oa/user/detail",
+                    params={"data": json.dumps({"user_id": event.external_user_id})},
+                    headers={"access_token": connector.access_token},
+                )
+        except httpx.HTTPError as exc:
+            logger.info("zalo connector %s: profile of %s not read: %s", connector.pk, event.external_user_id, exc)
+            return
+        event.client_name = as_str(as_dict(response_json(response).get("data")).get("display_name"))
+
+    def send_text(self, connector: Connector, *, recipient_id: str, text: str) -> SendResult:
+        if not connector.access_token:
+            raise DeliveryError("The connector has no OA access token.", retryable=False)
+        try:
+            with http_client() as http:
+                response = http.post(
+                    f"{provider_base('ZALO_API_BASE')}/v3.0/oa/message/cs",
+                    headers={"access_token": connector.access_token},
+                    json={"recipient": {"user_id": recipient_id}, "message": {"text": text}},
+                )
+        except httpx.HTTPError as exc:
+            raise transport_error(exc) from None
+        data = response_json(response)
+        # Zalo answers HTTP 200 with a non-zero "error" for refused sends.
+        error = as_int(data.get("error"))
+        if response.status_code == 200 and error == 0:
+            return SendResult(provider_message_id=as_str(as_dict(data.get("data")).get("message_id")))
+        description = as_str(data.get("message")) or f"HTTP {response.status_code}"
+        raise DeliveryError(
+            f"Zalo error {error if error is not None else response.status_code}: {description}",
+            retryable=response.status_code >= 500 or response.status_code == 429 or error in RETRYABLE_ZALO_ERRORS,
+        )
+
+    def register_webhook(self, connector: Connector, url: str) -> RegistrationResult:
+        return RegistrationResult(
+            ok=True, detail="set the webhook URL in the Zalo developer dashboard (verify the domain first)",
+            automatic=False,
+        )  # fmt: skip

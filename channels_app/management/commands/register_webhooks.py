@@ -1,0 +1,77 @@
+"""O5: bind every active messenger connector's webhook to the site's current domain.
+
+Run it after the domain (``SITE_URL``) changes. Telegram is registered through
+``setWebhook`` with the connector's secret token; Meta and Zalo bind callback
+URLs in their dashboards, so the command prints the URL (and Meta's verify
+token) to paste there, and subscribes Messenger pages to the app. Each
+connector's ``webhook_url``, ``webhook_registered_at`` and ``last_error`` are
+stored, and one line per connector is printed.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+from django.urls import reverse
+from django.utils import timezone
+
+from channels_app.connectors import MESSENGER_KINDS, get_source
+from channels_app.models import Connector, ConnectorKind
+
+URL_NAMES = {
+    ConnectorKind.TELEGRAM: "webhook-telegram",
+    ConnectorKind.FACEBOOK: "webhook-meta",
+    ConnectorKind.WHATSAPP: "webhook-meta",
+    ConnectorKind.ZALO: "webhook-zalo",
+}
+
+
+def webhook_url(connector: Connector, site_url: str) -> str:
+    return site_url.rstrip("/") + reverse(URL_NAMES[connector.kind], args=[connector.pk])
+
+
+class Command(BaseCommand):
+    help = "Register every active messenger connector's webhook for SITE_URL (O5) and print each result."
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("--site-url", help="Use this base URL instead of settings.SITE_URL.")
+        parser.add_argument("--connector", type=int, action="append", help="Only this connector id (repeatable).")
+
+    def handle(self, *args, site_url: str | None = None, connector: list[int] | None = None, **options) -> None:
+        site_url = (site_url or settings.SITE_URL).rstrip("/")
+        if not site_url.startswith(("http://", "https://")):
+            raise CommandError(f"The site URL must start with http:// or https://, not {site_url!r}.")
+        connectors = Connector.objects.filter(is_active=True, kind__in=MESSENGER_KINDS).order_by("pk")
+        if connector:
+            connectors = connectors.filter(pk__in=connector)
+        failures = 0
+        count = 0
+        for item in connectors:
+            count += 1
+            failures += not self._register(item, site_url)
+        if count == 0:
+            self.stdout.write("No active messenger connectors to register.")
+        elif failures:
+            raise CommandError(f"{failures} of {count} connectors could not be registered; see the lines above.")
+
+    def _register(self, connector: Connector, site_url: str) -> bool:
+        url = webhook_url(connector, site_url)
+        source = get_source(connector.kind)
+        assert source is not None
+        result = source.register_webhook(connector, url)
+        connector.webhook_url = url
+        connector.last_error = "" if result.ok else result.detail
+        if result.ok:
+            connector.webhook_registered_at = timezone.now()
+        connector.save(update_fields=["webhook_url", "webhook_registered_at", "last_error"])
+
+        label = f"{connector.get_kind_display()} #{connector.pk} ({connector})"
+        if not result.ok:
+            self.stdout.write(self.style.ERROR(f"FAILED      {label}: {url} — {result.detail}"))
+        elif result.automatic:
+            self.stdout.write(self.style.SUCCESS(f"registered  {label}: {url} — {result.detail}"))
+        else:
+            is_meta = connector.kind in (ConnectorKind.FACEBOOK, ConnectorKind.WHATSAPP)
+            extra = f"; verify token: {connector.verify_token}" if is_meta else ""
+            self.stdout.write(self.style.WARNING(f"paste URL   {label}: {url}{extra} — {result.detail}"))
+        return result.ok

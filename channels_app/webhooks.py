@@ -1,0 +1,268 @@
+"""Provider webhooks: verify, store, enqueue, answer; nothing slower happens here.
+
+Answers (never a 500, never a half-written conversation):
+
+- 404: no active connector of that kind has this id;
+- 403: missing or forged secret / signature;
+- 400: the body is not a JSON object, or not shaped as the provider documents;
+- 413: the body is larger than Django accepts (``DATA_UPLOAD_MAX_MEMORY_SIZE``);
+- 503: the database did not answer (the provider retries later);
+- 200: stored (or already stored: a provider's retry is a no-op), or an
+  update kind we do not handle, ignored with a log line.
+
+:func:`handle_webhook` holds the logic and knows nothing of the web framework.
+Two doors lead to it: the Django views (``channels_app/urls.py``), and
+:func:`webhook_asgi_app`, which ``contact_center.asgi`` puts in front of
+Django for ``/webhooks/`` paths. Under ASGI every Django request crosses a
+dozen sync middleware, each a thread hop, which costs several times the
+webhook's own work; providers need fast answers, so the ASGI door runs the
+handler with one hop and keeps its database connections open between
+deliveries.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.db import DataError, InterfaceError, OperationalError, connection
+from django.http import HttpRequest, HttpResponse, QueryDict
+from django.utils import timezone
+from django.utils.datastructures import CaseInsensitiveMapping
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_http_methods, require_POST
+
+from channels_app.connectors import get_source
+from channels_app.connectors.base import MalformedUpdate
+from channels_app.connectors.meta import MetaSource
+from channels_app.connectors.processing import inbound_updates_store
+from channels_app.connectors.tasks import process_inbound_updates
+from channels_app.models import Connector, ConnectorKind
+
+logger = logging.getLogger("channels_app.webhooks")
+
+META_KINDS = (ConnectorKind.FACEBOOK, ConnectorKind.WHATSAPP)
+KINDS_BY_PROVIDER: dict[str, tuple[str, ...]] = {
+    "telegram": (ConnectorKind.TELEGRAM,),
+    "meta": META_KINDS,
+    "zalo": (ConnectorKind.ZALO,),
+}
+METHODS_BY_PROVIDER = {"telegram": ("POST",), "meta": ("GET", "POST"), "zalo": ("POST",)}
+WEBHOOK_PATH = re.compile(r"/webhooks/(?P<provider>telegram|meta|zalo)/(?P<connector_id>[0-9]{1,18})/")
+DATABASE_DOWN = (OperationalError, InterfaceError)
+
+
+@dataclass(frozen=True)
+class WebhookAnswer:
+    status: int
+    body: bytes
+    content_type: str = "application/json"
+
+
+def _json_answer(status: int, data: dict) -> WebhookAnswer:
+    return WebhookAnswer(status=status, body=json.dumps(data).encode())
+
+
+def _error(status: int, message: str) -> WebhookAnswer:
+    return _json_answer(status, {"ok": False, "error": message})
+
+
+def handle_webhook(
+    *, provider: str, connector_id: int, method: str, headers: Mapping[str, str], query: Mapping[str, str], body: bytes
+) -> WebhookAnswer:
+    """One webhook delivery, from any door; ``headers`` must be case-insensitive."""
+    kinds = KINDS_BY_PROVIDER[provider]
+    try:
+        if method == "GET" and provider == "meta":
+            return _meta_subscription_check(connector_id, query)
+        return _receive(connector_id, kinds, headers, body)
+    except DATABASE_DOWN:
+        logger.exception("%s webhook for connector %s: database unavailable", provider, connector_id)
+        return _error(503, "Temporarily unavailable; please retry.")
+
+
+def _connector(connector_id: int, kinds: tuple[str, ...]) -> Connector | None:
+    return Connector.objects.filter(pk=connector_id, kind__in=kinds, is_active=True).first()
+
+
+def _meta_subscription_check(connector_id: int, query: Mapping[str, str]) -> WebhookAnswer:
+    connector = _connector(connector_id, META_KINDS)
+    if connector is None:
+        return _error(404, "No such connector.")
+    source = get_source(connector.kind)
+    assert isinstance(source, MetaSource)
+    challenge = source.subscription_challenge(connector, query)
+    if challenge is None:
+        logger.warning("%s connector %s: subscription check with a wrong verify token", connector.kind, connector.pk)
+        return _error(403, "The verify token does not match.")
+    return WebhookAnswer(status=200, body=challenge.encode(), content_type="text/plain; charset=utf-8")
+
+
+def _receive(connector_id: int, kinds: tuple[str, ...], headers: Mapping[str, str], body: bytes) -> WebhookAnswer:
+    """1. Find the connector; 2. verify; 3. parse the JSON; 4. split into updates; 5. store; 6. enqueue."""
+    connector = _connector(connector_id, kinds)
+    if connector is None:
+        logger.warning("webhook for unknown or inactive connector %s", connector_id)
+        return _error(404, "No such connector.")
+    source = get_source(connector.kind)
+    assert source is not None
+    if not source.verify(connector, headers, body):
+        logger.warning("%s connector %s: webhook with a missing or wrong signature", connector.kind, connector.pk)
+        return _error(403, "Missing or invalid signature.")
+    payload = _json_object(body)
+    if payload is None:
+        logger.info("%s connector %s: webhook body is not a JSON object", connector.kind, connector.pk)
+        return _error(400, "The body must be a JSON object.")
+    try:
+        updates = source.extract_updates(connector, payload)
+    except MalformedUpdate as exc:
+        logger.info("%s connector %s: malformed update: %s", connector.kind, connector.pk, exc)
+        return _error(400, str(exc))
+    if not updates:
+        logger.info("%s connector %s: update of a kind we do not handle; ignored", connector.kind, connector.pk)
+        return _json_answer(200, {"ok": True, "stored": 0, "ignored": True})
+    try:
+        stored = inbound_updates_store(connector=connector, updates=updates, now=timezone.now())
+    except DataError as exc:
+        logger.info("%s connector %s: update not storable: %s", connector.kind, connector.pk, exc)
+        return _error(400, "The update could not be stored.")
+    for target_id, update_ids in stored.items():
+        try:
+            process_inbound_updates.delay(target_id, update_ids)
+        except Exception:
+            # Stored rows are safe: the connector sweep enqueues them once the broker answers again.
+            logger.exception(
+                "%s connector %s: processing not enqueued; the sweep will retry", connector.kind, target_id
+            )
+    new_count = sum(len(ids) for ids in stored.values())
+    return _json_answer(200, {"ok": True, "stored": new_count, "duplicates": len(updates) - new_count})
+
+
+def _json_object(body: bytes) -> dict | None:
+    try:
+        data = json.loads(body, parse_constant=_reject_constant)
+    except (ValueError, RecursionError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _reject_constant(name: str) -> None:
+    # NaN and Infinity are not JSON; PostgreSQL's jsonb would refuse them later.
+    raise ValueError(f"{name} is not valid JSON")
+
+
+# --- Door 1: Django views ---------------------------------------------------------------------------
+
+
+def _django_view(provider: str, request: HttpRequest, connector_id: int) -> HttpResponse:
+    answer = handle_webhook(
+        provider=provider,
+        connector_id=connector_id,
+        method=request.method or "",
+        headers=request.headers,
+        query=request.GET,
+        body=request.body,
+    )
+    return HttpResponse(answer.body, status=answer.status, content_type=answer.content_type)
+
+
+@csrf_exempt
+@require_POST
+def telegram_webhook(request: HttpRequest, connector_id: int) -> HttpResponse:
+    return _django_view("telegram", request, connector_id)
+
+
+@csrf_exempt
+@require_http_methods(["GET", "POST"])
+def meta_webhook(request: HttpRequest, connector_id: int) -> HttpResponse:
+    return _django_view("meta", request, connector_id)
+
+
+@csrf_exempt
+@require_POST
+def zalo_webhook(request: HttpRequest, connector_id: int) -> HttpResponse:
+    return _django_view("zalo", request, connector_id)
+
+
+# --- Door 2: the ASGI fast path ------------------------------------------------------------------------
+
+AsgiApp = Callable[[dict, Callable[[], Awaitable[dict]], Callable[[dict], Awaitable[None]]], Awaitable[None]]
+
+
+def webhook_asgi_app(fallback: AsgiApp) -> AsgiApp:
+    """An ASGI app answering ``/webhooks/<provider>/<id>/`` itself and passing everything else to ``fallback``."""
+
+    async def app(scope, receive, send) -> None:
+        match = WEBHOOK_PATH.fullmatch(scope.get("path", "")) if scope["type"] == "http" else None
+        if match is None:
+            await fallback(scope, receive, send)
+            return
+        provider = match["provider"]
+        method = scope["method"]
+        if method not in METHODS_BY_PROVIDER[provider]:
+            await _send(send, _error(405, "Method not allowed."))
+            return
+        body = await _read_body(receive, limit=settings.DATA_UPLOAD_MAX_MEMORY_SIZE)
+        if body is None:
+            await _send(send, _error(413, "The body is too large."))
+            return
+        headers = CaseInsensitiveMapping(
+            {name.decode("latin-1"): value.decode("latin-1") for name, value in scope.get("headers", [])}
+        )
+        query = QueryDict(scope.get("query_string", b"").decode("latin-1"))
+        answer = await sync_to_async(_handle_on_pool_thread, thread_sensitive=False)(
+            provider=provider,
+            connector_id=int(match["connector_id"]),
+            method=method,
+            headers=headers,
+            query=query,
+            body=body,
+        )
+        await _send(send, answer)
+
+    return app
+
+
+def _handle_on_pool_thread(**kwargs) -> WebhookAnswer:
+    # Each executor thread keeps its own connection between deliveries (the pool bounds how many exist);
+    # one that failed is closed so the next delivery on this thread reconnects.
+    try:
+        return handle_webhook(**kwargs)
+    finally:
+        if connection.connection is not None and (connection.errors_occurred or not connection.get_autocommit()):
+            connection.close()
+
+
+async def _read_body(receive, *, limit: int | None) -> bytes | None:
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return b"".join(chunks)
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if limit is not None and size > limit:
+            return None
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+async def _send(send, answer: WebhookAnswer) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": answer.status,
+            "headers": [
+                (b"content-type", answer.content_type.encode()),
+                (b"content-length", str(len(answer.body)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": answer.body})

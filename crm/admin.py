@@ -1,0 +1,100 @@
+"""Admin pages of the CRM: contacts (C1, C4) and leads with their conversation logs (C2, C3, O2)."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString
+from django.utils.translation import gettext_lazy as _
+
+from crm.models import Contact, Lead
+from crm.selectors import lead_conversation_logs
+
+
+@admin.register(Contact)
+class ContactAdmin(admin.ModelAdmin):
+    list_display = ("full_name", "phone", "email", "responsible", "created_at")
+    list_filter = ("responsible",)
+    search_fields = ("full_name", "phone", "phone_digits", "email")
+    raw_id_fields = ("responsible",)
+    readonly_fields = ("created_at", "linked_clients")
+
+    @admin.display(description=_("clients in the open channels (C1)"))
+    def linked_clients(self, contact: Contact) -> SafeString | str:
+        clients = contact.clients.select_related("connector").order_by("id")
+        if not clients:
+            return "—"
+        return format_html_join(
+            "",
+            "<div>{} — {} {}</div>",
+            ((c.connector.get_kind_display(), c.external_id, c.name) for c in clients),
+        )
+
+
+@admin.register(Lead)
+class LeadAdmin(admin.ModelAdmin):
+    list_display = ("title", "full_name", "source", "status", "responsible", "open_channel", "created_at")
+    list_filter = ("status", "source", "open_channel")
+    search_fields = ("title", "full_name", "phone", "email", "contact__full_name")
+    raw_id_fields = ("contact", "responsible")
+    list_select_related = ("responsible", "open_channel")
+    readonly_fields = ("created_at", "transcript")
+
+    @admin.display(description=_("conversation log (O2)"))
+    def transcript(self, lead: Lead) -> SafeString | str:
+        if lead.pk is None:
+            return "—"
+        logs = lead_conversation_logs(lead)
+        if not logs:
+            return _("No conversations yet.")
+        return format_html_join("", "{}", ((self._conversation_html(log),) for log in logs))
+
+    @staticmethod
+    def _conversation_html(log) -> SafeString:
+        conversation = log.conversation
+        header = format_html(
+            "<h3>Conversation #{} — {} — {} UTC — {}</h3>",
+            conversation.pk,
+            conversation.connector.get_kind_display(),
+            f"{conversation.created_at:%Y-%m-%d %H:%M}",
+            conversation.get_status_display(),
+        )
+        lines = format_html_join(
+            "",
+            '<div class="transcript-line"><small>{}</small> <strong>{}</strong>: {}{}</div>',
+            (
+                (
+                    f"{message.created_at:%Y-%m-%d %H:%M:%S}",
+                    _author_label(message, conversation),
+                    message.text,
+                    _attachment_links(message.attachments),
+                )
+                for message in log.messages
+            ),
+        )
+        return format_html('<div class="lead-transcript">{}{}</div>', header, lines)
+
+
+def _author_label(message, conversation) -> str:
+    if message.author_kind == "client":
+        return str(conversation.client)
+    if message.author_kind == "operator" and message.author is not None:
+        return message.author.get_full_name() or message.author.get_username()
+    return message.get_author_kind_display()
+
+
+def _attachment_links(attachments) -> SafeString | str:
+    items = [a for a in attachments or [] if isinstance(a, dict)]
+    if not items:
+        return ""
+    return format_html_join(
+        "",
+        ' [<a href="{}" rel="noopener noreferrer">{}</a>]',
+        ((_safe_url(a.get("url")), a.get("name") or a.get("kind") or "file") for a in items),
+    )
+
+
+def _safe_url(url) -> str:
+    # Only web and local media links: a provider payload must not smuggle a javascript: URL into the admin.
+    url = str(url or "")
+    return url if url.startswith(("https://", "http://", "/")) else "#"
