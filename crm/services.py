@@ -79,6 +79,12 @@ def _lead_for_conversation(*, conversation_id: int, operator, now: datetime, man
     5. Attach the conversation: the lead shows its conversations' logs (O2).
     """
     with transaction.atomic():
+        # The client before the conversation, as inbound messages lock them; the
+        # other order could deadlock with a message arriving at the same moment.
+        client_id = Conversation.objects.filter(pk=conversation_id).values_list("client_id", flat=True).first()
+        if client_id is None:
+            raise NotFound("This conversation does not exist.")
+        Client.objects.select_for_update(no_key=True).filter(pk=client_id).first()
         conversation = (
             Conversation.objects.select_for_update(of=("self",))
             .select_related("client__connector", "client__contact", "open_channel", "connector", "lead")

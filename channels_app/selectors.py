@@ -1,0 +1,90 @@
+"""Reads for the console, the widget and the admin; no writes here."""
+
+from __future__ import annotations
+
+from django.db.models import Exists, OuterRef, Q, QuerySet
+
+from channels_app.models import (
+    Conversation,
+    ConversationStatus,
+    Message,
+    Offer,
+    OpenChannel,
+    RoutingDecision,
+    StatusChange,
+)
+
+CONSOLE_STATUSES = (
+    ConversationStatus.OFFERED,
+    ConversationStatus.ACTIVE,
+    ConversationStatus.CLOSED_PENDING_RATING,
+)
+HISTORY_PAGE = 200
+
+
+def operator_open_channels(user) -> QuerySet[OpenChannel]:
+    """The active open channels whose queue the user belongs to (Q1)."""
+    return OpenChannel.objects.filter(is_active=True, queue_members__operator=user).distinct().order_by("name", "id")
+
+
+def conversations_for_console(user) -> QuerySet[Conversation]:
+    """What the operator's console lists: conversations they hold, closed ones awaiting a rating, and offers.
+
+    Each row is annotated with ``pending_offer_id`` (the operator's pending
+    offer, if the conversation is offered to them), most recent activity first.
+    """
+    pending = Offer.objects.filter(conversation=OuterRef("pk"), operator=user, status=Offer.Status.PENDING)
+    return (
+        Conversation.objects.filter(status__in=CONSOLE_STATUSES)
+        .filter(
+            Q(operator=user, status__in=[ConversationStatus.ACTIVE, ConversationStatus.CLOSED_PENDING_RATING])
+            | Q(Exists(pending), status=ConversationStatus.OFFERED)
+        )
+        .annotate(pending_offer_id=pending.values("pk")[:1])
+        .select_related("client", "connector", "open_channel")
+        .order_by("-last_message_at", "-id")
+    )
+
+
+def conversation_history(conversation_id: int, after_id: int | None = None, limit: int = HISTORY_PAGE) -> list[Message]:
+    """O2: the conversation's messages in order; ``after_id`` gives only newer ones (a reconnecting socket)."""
+    messages = Message.objects.filter(conversation_id=conversation_id).select_related("author")
+    if after_id is not None:
+        messages = messages.filter(pk__gt=after_id)
+    return list(messages.order_by("created_at", "id")[:limit])
+
+
+def user_can_see_conversation(user, conversation: Conversation) -> bool:
+    """Who may read a conversation: staff and KPI supervisors; the operator holding it, offered it, or
+    who held it before (the log stays readable after a transfer, O2)."""
+    if not getattr(user, "is_authenticated", False) or not user.is_active:
+        return False
+    if user.is_staff or user.is_superuser or user.has_perm("kpi.view_kpi"):
+        return True
+    if user.pk in (conversation.operator_id, conversation.first_operator_id):
+        return True
+    if Offer.objects.filter(conversation=conversation, operator=user).exists():
+        return True
+    return StatusChange.objects.filter(conversation=conversation, operator=user).exists()
+
+
+def pending_offers_for(user) -> QuerySet[Offer]:
+    return (
+        Offer.objects.filter(operator=user, status=Offer.Status.PENDING)
+        .select_related("conversation__client", "conversation__open_channel")
+        .order_by("expires_at")
+    )
+
+
+def routing_decisions_for(conversation_id: int) -> QuerySet[RoutingDecision]:
+    """Every routing decision of a conversation with its reasons, newest first (shown in the admin)."""
+    return RoutingDecision.objects.filter(conversation_id=conversation_id).order_by("-created_at", "-id")
+
+
+def waiting_conversations(open_channel_id: int) -> QuerySet[Conversation]:
+    """The channel's queue: conversations waiting for an operator, oldest first."""
+    return (
+        Conversation.objects.filter(open_channel_id=open_channel_id, status=ConversationStatus.QUEUED)
+        .select_related("client")
+        .order_by("queued_at", "id")
+    )

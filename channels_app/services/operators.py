@@ -1,0 +1,138 @@
+"""Operator presence and shift state: console heartbeats (Q6), clock in/out and breaks (Q5).
+
+Whether an operator is online is computed from two timestamps whenever it
+matters (routing reads them directly): the console's heartbeat must be younger
+than ``settings.CONSOLE_HEARTBEAT_TIMEOUT`` and the last activity younger than
+the open channel's *offline after* time. ``OperatorProfile.is_online`` is a
+cached flag for consoles and dashboards, kept current by these services and by
+the presence sweep. Every change that can make an operator eligible routes the
+waiting conversations at once (Q9).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from django.db import transaction
+from django.db.models import Max
+
+from channels_app import distribution, events
+from channels_app.models import OperatorProfile, QueueMember
+from channels_app.services import common
+from channels_app.services.errors import InvalidState
+
+DEFAULT_OFFLINE_AFTER_MINUTES = 10
+
+
+def operator_heartbeat(*, operator, now: datetime, active: bool) -> None:
+    """Q6: the console pings (``active`` when the operator typed, clicked or sent something)."""
+    with transaction.atomic():
+        profile = _locked_profile(operator)
+        limit = offline_after(operator.pk)
+        was_online = cached_online(profile, now, limit)
+        profile.console_heartbeat_at = now
+        fields = ["console_heartbeat_at"]
+        if active:
+            profile.last_activity_at = now
+            fields.append("last_activity_at")
+        _store_presence(profile, now, fields, limit)
+        if profile.is_online and not was_online:
+            common.request_redistribution(common.operator_channel_ids(operator.pk), now=now, trigger="operator_online")
+
+
+def operator_disconnect(*, operator, now: datetime) -> None:
+    """Q6: the console closed; the operator counts as offline until the next heartbeat."""
+    with transaction.atomic():
+        profile = _locked_profile(operator)
+        profile.console_heartbeat_at = None
+        _store_presence(profile, now, ["console_heartbeat_at"])
+
+
+def operator_clock_in(*, operator, now: datetime) -> None:
+    """Q5: start of the working day; channels that route only to clocked-in operators route at once."""
+    with transaction.atomic():
+        profile = _locked_profile(operator)
+        if profile.clocked_in and not profile.on_break:
+            return
+        if not profile.clocked_in:
+            profile.clocked_in, profile.clocked_in_at = True, now
+        profile.on_break, profile.break_started_at = False, None
+        profile.save(update_fields=["clocked_in", "clocked_in_at", "on_break", "break_started_at"])
+        _route_channels_requiring_clock_in(operator.pk, now, trigger="clock_in")
+
+
+def operator_clock_out(*, operator, now: datetime) -> None:
+    """Q5: end of the working day. Conversations already held stay with the operator."""
+    with transaction.atomic():
+        profile = _locked_profile(operator)
+        if not profile.clocked_in:
+            return
+        profile.clocked_in, profile.on_break, profile.break_started_at = False, False, None
+        profile.save(update_fields=["clocked_in", "on_break", "break_started_at"])
+
+
+def operator_break_start(*, operator, now: datetime) -> None:
+    """Q5: a break; no new conversations where clocking in is required."""
+    with transaction.atomic():
+        profile = _locked_profile(operator)
+        if not profile.clocked_in:
+            raise InvalidState("Clock in before taking a break.")
+        if profile.on_break:
+            return
+        profile.on_break, profile.break_started_at = True, now
+        profile.save(update_fields=["on_break", "break_started_at"])
+
+
+def operator_break_end(*, operator, now: datetime) -> None:
+    """Q5, Q9: back from the break; waiting conversations are routed at once."""
+    with transaction.atomic():
+        profile = _locked_profile(operator)
+        if not profile.on_break:
+            return
+        profile.on_break, profile.break_started_at = False, None
+        profile.save(update_fields=["on_break", "break_started_at"])
+        _route_channels_requiring_clock_in(operator.pk, now, trigger="break_end")
+
+
+# --- helpers ----------------------------------------------------------------------------------------------
+
+
+def offline_after(user_id: int) -> timedelta:
+    """The longest *offline after* time of the operator's channels: the cached flag is "online somewhere"."""
+    minutes = QueueMember.objects.filter(operator_id=user_id, open_channel__is_active=True).aggregate(
+        longest=Max("open_channel__offline_after_minutes")
+    )["longest"]
+    return timedelta(minutes=minutes or DEFAULT_OFFLINE_AFTER_MINUTES)
+
+
+def cached_online(profile: OperatorProfile, now: datetime, limit: timedelta | None = None) -> bool:
+    from django.conf import settings
+
+    return distribution.is_online(
+        heartbeat_at=profile.console_heartbeat_at,
+        last_activity_at=profile.last_activity_at,
+        now=now,
+        heartbeat_timeout=settings.CONSOLE_HEARTBEAT_TIMEOUT,
+        offline_after=limit if limit is not None else offline_after(profile.user_id),
+    )
+
+
+def _locked_profile(operator) -> OperatorProfile:
+    common.ensure_profiles([operator.pk])
+    return OperatorProfile.objects.select_for_update().get(user_id=operator.pk)
+
+
+def _store_presence(profile: OperatorProfile, now: datetime, fields: list[str], limit: timedelta | None = None) -> None:
+    online = cached_online(profile, now, limit)
+    if online != profile.is_online:
+        profile.is_online = online
+        fields = [*fields, "is_online"]
+        events.publish([events.operator_group(profile.user_id)], events.operator_presence(profile.user_id, online))
+    profile.save(update_fields=fields)
+
+
+def _route_channels_requiring_clock_in(user_id: int, now: datetime, *, trigger: str) -> None:
+    channel_ids = QueueMember.objects.filter(
+        operator_id=user_id, open_channel__is_active=True, open_channel__require_clocked_in=True
+    ).values_list("open_channel_id", flat=True)
+    common.request_redistribution(list(channel_ids), now=now, trigger=trigger)
