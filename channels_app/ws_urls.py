@@ -1,3 +1,10 @@
-"""Websocket URL routing (Channels). Consumers are added by the console issue."""
+"""Websocket URL routing (Channels): the operator console and the website live chat."""
 
-websocket_urlpatterns: list = []
+from django.urls import path
+
+from channels_app.consumers import ConsoleConsumer, LivechatConsumer
+
+websocket_urlpatterns: list = [
+    path("ws/console/", ConsoleConsumer.as_asgi()),
+    path("ws/livechat/<str:token>/", LivechatConsumer.as_asgi()),
+]

@@ -1,0 +1,460 @@
+"""Console and live-chat websockets through the real ASGI stack (auth, origin check, routing), on PostgreSQL.
+
+Events travel through an in-memory channel layer here; ``test_consumers_redis.py``
+proves the cross-process path through the real Redis layer.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import timedelta
+from types import SimpleNamespace
+
+import pytest
+import time_machine
+from channels.db import database_sync_to_async
+from channels.testing import WebsocketCommunicator
+from django.test import Client as HttpClient
+from django.utils import timezone
+
+from channels_app import events
+from channels_app.models import (
+    ClientRating,
+    ConsentForm,
+    ConsentRecord,
+    Conversation,
+    ConversationStatus,
+    Message,
+    OperatorIdentity,
+    OperatorProfile,
+)
+from channels_app.widget import visitor_token_issue
+from contact_center.asgi import application
+from tests.factories import ConnectorFactory, OpenChannelFactory, OperatorFactory, QueueMemberFactory, UserFactory
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+ORIGIN = (b"origin", b"http://testserver")
+
+
+@pytest.fixture(autouse=True)
+def in_memory_layer(settings):
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+
+@pytest.fixture(autouse=True)
+def own_rate_limit_buckets(settings):
+    settings.RATE_LIMIT_KEY_PREFIX = f"test-{uuid.uuid4().hex}"
+
+
+@pytest.fixture
+def support(db):
+    """“Support”: one live-chat connector, Olga alone in the queue, operator identity shown (Q12)."""
+    channel = OpenChannelFactory(name="Support", welcome_enabled=False)
+    olga = OperatorFactory(username="olga", first_name="Olga", last_name="Nowak")
+    OperatorProfile.objects.filter(user=olga).update(display_name="Olga N.")
+    QueueMemberFactory(open_channel=channel, operator=olga, position=0)
+    connector = ConnectorFactory(open_channel=channel)
+    return SimpleNamespace(channel=channel, connector=connector, olga=olga)
+
+
+@pytest.fixture
+def sales(db):
+    """“Sales”: another open channel with its own operator, Stan."""
+    channel = OpenChannelFactory(name="Sales", welcome_enabled=False)
+    stan = OperatorFactory(username="stan", first_name="Stan")
+    QueueMemberFactory(open_channel=channel, operator=stan, position=0)
+    connector = ConnectorFactory(open_channel=channel)
+    return SimpleNamespace(channel=channel, connector=connector, stan=stan)
+
+
+def _session_cookie(user) -> bytes:
+    http = HttpClient()
+    http.force_login(user)
+    return f"sessionid={http.cookies['sessionid'].value}".encode()
+
+
+async def console_socket(user) -> WebsocketCommunicator:
+    cookie = await database_sync_to_async(_session_cookie)(user)
+    communicator = WebsocketCommunicator(application, "/ws/console/", headers=[ORIGIN, (b"cookie", cookie)])
+    connected, _ = await communicator.connect(timeout=15)
+    assert connected
+    hello = await communicator.receive_json_from(timeout=15)
+    assert hello["type"] == "hello"
+    return communicator
+
+
+async def visitor_socket(token: str, origin: tuple[bytes, bytes] = ORIGIN) -> WebsocketCommunicator:
+    communicator = WebsocketCommunicator(application, f"/ws/livechat/{token}/", headers=[origin])
+    connected, _ = await communicator.connect(timeout=15)
+    assert connected
+    hello = await communicator.receive_json_from(timeout=15)
+    assert hello["type"] == "hello"
+    return communicator
+
+
+async def next_frame(communicator: WebsocketCommunicator, frame_type: str, timeout: float = 15) -> dict:
+    """The next frame of ``frame_type``, skipping others (presence, status…)."""
+    while True:
+        frame = await communicator.receive_json_from(timeout=timeout)
+        if frame.get("type") == frame_type:
+            return frame
+
+
+async def frame_where(communicator: WebsocketCommunicator, frame_type: str, predicate, timeout: float = 15) -> dict:
+    """The next frame of ``frame_type`` for which ``predicate(frame)`` holds."""
+    while True:
+        frame = await next_frame(communicator, frame_type, timeout)
+        if predicate(frame):
+            return frame
+
+
+async def ask(communicator: WebsocketCommunicator, action: str, **payload) -> dict:
+    """Send an action with a ref and return its ack or error, skipping events in between."""
+    ref = uuid.uuid4().hex[:8]
+    await communicator.send_json_to({"action": action, "ref": ref, **payload})
+    while True:
+        frame = await communicator.receive_json_from(timeout=15)
+        if frame.get("ref") == ref:
+            return frame
+
+
+async def visitor_says(communicator: WebsocketCommunicator, text: str, client_id: str | None = None) -> dict:
+    return await ask(communicator, "send", text=text, client_id=client_id or uuid.uuid4().hex)
+
+
+def _db(func, *args, **kwargs):
+    return database_sync_to_async(func)(*args, **kwargs)
+
+
+# --- the whole conversation ----------------------------------------------------------------------------
+
+
+async def test_Q2_R1_visitor_writes_operator_accepts_replies_closes_and_visitor_rates(support):
+    connector, olga = support.connector, support.olga
+    console = await console_socket(olga)
+    visitor = await visitor_socket(await _db(visitor_token_issue, connector=connector))
+
+    sent = await visitor_says(visitor, "Hello, is my order shipped?")
+    assert sent["type"] == "ack"
+    assert sent["message"]["text"] == "Hello, is my order shipped?"
+    conversation_id = sent["conversation"]["id"]
+
+    offer = await next_frame(console, "offer.created")
+    assert offer["conversation_id"] == conversation_id
+
+    accepted = await ask(console, "accept", offer_id=offer["offer_id"])
+    assert accepted == {
+        "type": "ack",
+        "ref": accepted["ref"],
+        "action": "accept",
+        "conversation_id": conversation_id,
+        "status": "active",
+    }
+    # Q12: the visitor is told who answers (the operator's own public name).
+    assigned = await frame_where(visitor, "conversation", lambda f: f["conversation"]["status"] == "active")
+    assert assigned["conversation"]["operator"] == {"name": "Olga N.", "photo_url": ""}
+
+    reply = await ask(console, "send", conversation_id=conversation_id, text="Yes, it left this morning.")
+    assert reply["message"]["author_kind"] == "operator"
+    seen = await frame_where(visitor, "message", lambda f: f["message"]["author"] == "operator")
+    assert seen["message"]["text"] == "Yes, it left this morning."
+    assert seen["message"]["author_name"] == "Olga N."
+    assert "author_id" not in seen["message"], "the visitor never learns internal user ids"
+
+    closed = await ask(console, "close", conversation_id=conversation_id)
+    assert closed["status"] == ConversationStatus.CLOSED_PENDING_RATING
+    await frame_where(visitor, "conversation", lambda f: f["conversation"]["awaiting_rating"])
+
+    rated = await ask(visitor, "rate", value="like")
+    assert rated["type"] == "ack"
+    rating = await _db(ClientRating.objects.get, conversation_id=conversation_id)
+    assert (rating.value, rating.operator_id) == ("like", olga.pk)
+    await console.disconnect()
+    await visitor.disconnect()
+
+
+async def test_console_receives_new_client_messages_of_held_conversation_and_kpi_miss(support):
+    connector, olga = support.connector, support.olga
+    console = await console_socket(olga)
+    visitor = await visitor_socket(await _db(visitor_token_issue, connector=connector))
+    conversation_id = (await visitor_says(visitor, "First"))["conversation"]["id"]
+    offer = await next_frame(console, "offer.created")
+    await ask(console, "accept", offer_id=offer["offer_id"])
+
+    await visitor_says(visitor, "Second")
+    created = await frame_where(console, "message.created", lambda f: f["message"]["text"] == "Second")
+    assert created["conversation_id"] == conversation_id
+
+    # K2: the KPI engine tells the operator's console about a missed target.
+    kpi_event = {"type": "kpi.miss", "text": "Olga missed the target in #1", "conversation_id": conversation_id}
+    await _db(events.deliver, [(events.operator_group(olga.pk), kpi_event)])
+    assert await next_frame(console, "kpi.miss") == kpi_event
+    await console.disconnect()
+    await visitor.disconnect()
+
+
+async def test_typing_goes_from_visitor_to_watching_console_and_back(support):
+    connector, olga = support.connector, support.olga
+    console = await console_socket(olga)
+    visitor = await visitor_socket(await _db(visitor_token_issue, connector=connector))
+    conversation_id = (await visitor_says(visitor, "Hi"))["conversation"]["id"]
+    offer = await next_frame(console, "offer.created")
+    await ask(console, "accept", offer_id=offer["offer_id"])  # accepting also watches the conversation
+
+    await visitor.send_json_to({"action": "typing"})
+    typing = await next_frame(console, "typing")
+    assert typing == {"type": "typing", "conversation_id": conversation_id, "author": "client"}
+
+    await console.send_json_to({"action": "typing", "conversation_id": conversation_id})
+    assert await next_frame(visitor, "typing") == {"type": "typing"}
+    await console.disconnect()
+    await visitor.disconnect()
+
+
+# --- security ------------------------------------------------------------------------------------------
+
+
+async def test_console_refuses_anonymous_users_and_foreign_origins(support):
+    olga = support.olga
+    anonymous = WebsocketCommunicator(application, "/ws/console/", headers=[ORIGIN])
+    connected, code = await anonymous.connect(timeout=15)
+    assert (connected, code) == (False, 4403)
+
+    cookie = await _db(_session_cookie, olga)
+    hijack = WebsocketCommunicator(
+        application, "/ws/console/", headers=[(b"origin", b"https://evil.example"), (b"cookie", cookie)]
+    )
+    connected, _ = await hijack.connect(timeout=15)
+    assert not connected, "another site cannot ride an operator's session over a websocket"
+
+
+async def test_console_refuses_a_user_who_is_not_an_operator(db):
+    clerk = await _db(UserFactory, username="clerk")
+    cookie = await _db(_session_cookie, clerk)
+    communicator = WebsocketCommunicator(application, "/ws/console/", headers=[ORIGIN, (b"cookie", cookie)])
+    connected, code = await communicator.connect(timeout=15)
+    assert (connected, code) == (False, 4403)
+
+
+async def test_operator_of_another_open_channel_can_neither_read_nor_act(support, sales):
+    connector, olga = support.connector, support.olga
+    stan = sales.stan
+    olga_console = await console_socket(olga)
+    stan_console = await console_socket(stan)
+    visitor = await visitor_socket(await _db(visitor_token_issue, connector=connector))
+    conversation_id = (await visitor_says(visitor, "Support question"))["conversation"]["id"]
+    offer = await next_frame(olga_console, "offer.created")
+    await ask(olga_console, "accept", offer_id=offer["offer_id"])
+
+    for action, payload in (
+        ("watch", {"conversation_id": conversation_id}),
+        ("send", {"conversation_id": conversation_id, "text": "I am not from Support"}),
+        ("close", {"conversation_id": conversation_id}),
+        ("transfer", {"conversation_id": conversation_id, "to_operator_id": stan.pk}),
+        ("typing", {"conversation_id": conversation_id}),
+    ):
+        answer = await ask(stan_console, action, **payload)
+        assert answer["type"] == "error", action
+        assert answer["message"] == "This conversation does not exist."
+    refused = await ask(stan_console, "accept", offer_id=offer["offer_id"])
+    assert refused["message"] == "This offer was made to another operator."
+
+    conversation = await _db(Conversation.objects.get, pk=conversation_id)
+    assert (conversation.status, conversation.operator_id) == (ConversationStatus.ACTIVE, olga.pk)
+    assert not await _db(Message.objects.filter(conversation_id=conversation_id, author_kind="operator").exists)
+    for communicator in (olga_console, stan_console, visitor):
+        await communicator.disconnect()
+
+
+async def test_bad_frames_get_clear_errors_and_change_nothing(support):
+    console = await console_socket(support.olga)
+    await console.send_to(text_data="not json")
+    assert (await next_frame(console, "error"))["message"] == "Frames must be JSON objects."
+    await console.send_to(text_data=json.dumps({"action": "send", "text": "x" * 100_000}))
+    assert (await next_frame(console, "error"))["message"] == "This frame is too large."
+    await console.send_json_to(["a", "list"])
+    assert (await next_frame(console, "error"))["message"] == "Frames must be JSON objects."
+    assert (await ask(console, "explode"))["message"] == "Unknown action."
+    await console.send_json_to({"action": ["not", "hashable"], "ref": "r1"})
+    assert (await next_frame(console, "error"))["message"] == "Unknown action."
+    assert (await ask(console, "accept", offer_id="1; DROP TABLE"))[
+        "message"
+    ] == "“offer_id” must be a positive whole number."
+    assert (await ask(console, "send", conversation_id=True, text="x"))["type"] == "error"
+    assert (await ask(console, "send", conversation_id=1, text="   "))["message"] == "Write a message first."
+    assert (await ask(console, "send", conversation_id=1, text="x" * 5000))["message"].startswith(
+        "The message is longer"
+    )
+    both = await ask(console, "transfer", conversation_id=1, to_operator_id=2, to_open_channel_id=3)
+    assert both["message"] == "Choose either an operator or an open channel to transfer to."
+    missing = await ask(console, "accept", offer_id=999999)
+    assert (missing["type"], missing["code"]) == ("error", 404)
+    # The socket survived all of it.
+    assert (await ask(console, "watch", conversation_id=None))["type"] == "ack"
+    await console.disconnect()
+
+
+# --- presence (Q6) -------------------------------------------------------------------------------------
+
+
+async def test_Q6_console_socket_makes_the_operator_online_and_closing_it_offline(support):
+    olga = support.olga
+    await _db(OperatorProfile.objects.filter(user=olga).update, is_online=False, console_heartbeat_at=None)
+    console = await console_socket(olga)
+    profile = await _db(OperatorProfile.objects.get, user=olga)
+    assert profile.is_online and profile.console_heartbeat_at is not None
+
+    await console.send_json_to({"action": "heartbeat", "active": True})
+    assert (await next_frame(console, "pong"))["type"] == "pong"
+    await console.disconnect()
+    profile = await _db(OperatorProfile.objects.get, user=olga)
+    assert profile.console_heartbeat_at is None
+    assert not profile.is_online
+
+
+async def test_Q6_closing_one_of_two_console_tabs_keeps_the_operator_online(support):
+    olga = support.olga
+    first_tab = await console_socket(olga)
+    second_tab = await console_socket(olga)
+    await first_tab.disconnect()
+    # The remaining tab answers the re-ping with a heartbeat of its own; a pong-less round trip proves it ran.
+    await ask(second_tab, "watch", conversation_id=None)
+    profile = await _db(OperatorProfile.objects.get, user=olga)
+    assert profile.console_heartbeat_at is not None
+    assert profile.is_online
+    await second_tab.disconnect()
+
+
+# --- live chat -----------------------------------------------------------------------------------------
+
+
+async def test_visitor_with_forged_or_foreign_token_is_refused(support, sales):
+    sales_connector = sales.connector
+    for token in ("forged-token", "eyJjIjoxLCJ2IjoieCJ9:1:abc"):
+        communicator = WebsocketCommunicator(application, f"/ws/livechat/{token}/", headers=[ORIGIN])
+        connected, _ = await communicator.connect(timeout=15)
+        assert not connected
+    token = await _db(visitor_token_issue, connector=sales_connector)
+    await _db(type(sales_connector).objects.filter(pk=sales_connector.pk).update, is_active=False)
+    communicator = WebsocketCommunicator(application, f"/ws/livechat/{token}/", headers=[ORIGIN])
+    connected, _ = await communicator.connect(timeout=15)
+    assert not connected, "a switched-off connector takes no more chats"
+
+
+async def test_S1_reconnect_with_the_same_token_continues_the_same_conversation(support):
+    connector = support.connector
+    token = await _db(visitor_token_issue, connector=connector)
+    first = await visitor_socket(token)
+    conversation_id = (await visitor_says(first, "Before the tunnel"))["conversation"]["id"]
+    await first.disconnect()
+
+    again = await visitor_socket(token)
+    answer = await visitor_says(again, "After the tunnel")
+    assert answer["conversation"]["id"] == conversation_id
+    texts = await _db(
+        lambda: list(Message.objects.filter(conversation_id=conversation_id).values_list("text", flat=True))
+    )
+    assert texts == ["Before the tunnel", "After the tunnel"]
+    await again.disconnect()
+
+
+async def test_resending_the_same_message_after_a_drop_stores_it_once(support):
+    connector = support.connector
+    token = await _db(visitor_token_issue, connector=connector)
+    first = await visitor_socket(token)
+    sent = await visitor_says(first, "Only once, please", client_id="c-0001-resend")
+    await first.disconnect()
+    again = await visitor_socket(token)
+    resent = await visitor_says(again, "Only once, please", client_id="c-0001-resend")
+    assert resent["message"]["id"] == sent["message"]["id"]
+    assert await _db(Message.objects.filter(text="Only once, please").count) == 1
+    bad = await ask(again, "send", text="x", client_id="../../etc")
+    assert bad["type"] == "error"
+    await again.disconnect()
+
+
+async def test_two_visitors_never_share_a_conversation_even_with_the_same_client_id(support):
+    connector = support.connector
+    alice = await visitor_socket(await _db(visitor_token_issue, connector=connector))
+    bob = await visitor_socket(await _db(visitor_token_issue, connector=connector))
+    from_alice = await visitor_says(alice, "I am Alice", client_id="same-client-id")
+    from_bob = await visitor_says(bob, "I am Bob", client_id="same-client-id")
+    assert from_alice["conversation"]["id"] != from_bob["conversation"]["id"]
+    assert from_bob["message"]["text"] == "I am Bob"
+    await alice.disconnect()
+    await bob.disconnect()
+
+
+async def test_A1_visitor_must_accept_the_notice_before_the_first_message(support):
+    channel, connector = support.channel, support.connector
+    form = await _db(ConsentForm.objects.create, name="Privacy notice", text="We store your messages for 1 year.")
+    await _db(type(channel).objects.filter(pk=channel.pk).update, consent_required=True, consent_form=form)
+    visitor = await visitor_socket(await _db(visitor_token_issue, connector=connector))
+
+    refused = await visitor_says(visitor, "Hello?")
+    assert refused["type"] == "error"
+    assert refused["message"] == "Please accept the notice before writing."
+    assert not await _db(Message.objects.exists)
+
+    assert (await ask(visitor, "consent"))["consent_needed"] is False
+    accepted = await visitor_says(visitor, "Hello!")
+    assert accepted["type"] == "ack"
+    record = await _db(lambda: ConsentRecord.objects.select_related("form_version", "client").get())
+    assert record.form_version.number == 1
+    assert record.source == "livechat"
+    assert record.client.external_id == (await _db(lambda: Conversation.objects.get().client.external_id))
+    assert abs(record.accepted_at - timezone.now()) < timedelta(minutes=1)
+    assert (await ask(visitor, "consent"))["type"] == "ack", "accepting twice is harmless"
+    assert await _db(ConsentRecord.objects.count) == 1
+    await visitor.disconnect()
+
+
+async def test_visitor_messages_are_rate_limited_and_allowed_again_later(support, settings):
+    connector = support.connector
+    settings.RATE_LIMITS = {"livechat_visitor_message": {"capacity": 3, "refill_per_second": 0.2}}
+    visitor = await visitor_socket(await _db(visitor_token_issue, connector=connector))
+    with time_machine.travel(timezone.now(), tick=False) as traveller:
+        for number in range(3):
+            assert (await visitor_says(visitor, f"Message {number}"))["type"] == "ack"
+        flooded = await visitor_says(visitor, "One too many")
+        assert flooded["type"] == "error"
+        assert flooded["code"] == 429
+        assert flooded["message"] == "You are sending messages too fast. Please wait a moment."
+        assert flooded["retry_after"] == pytest.approx(5, abs=0.01)
+        traveller.shift(timedelta(seconds=5))
+        assert (await visitor_says(visitor, "Patient again"))["type"] == "ack"
+    texts = await _db(lambda: list(Message.objects.order_by("id").values_list("text", flat=True)))
+    assert texts == ["Message 0", "Message 1", "Message 2", "Patient again"]
+    await visitor.disconnect()
+
+
+async def test_Q12_hidden_identity_shows_no_operator_to_the_visitor(support):
+    channel, connector, olga = support.channel, support.connector, support.olga
+    await _db(type(channel).objects.filter(pk=channel.pk).update, operator_identity=OperatorIdentity.HIDDEN)
+    console = await console_socket(olga)
+    visitor = await visitor_socket(await _db(visitor_token_issue, connector=connector))
+    conversation_id = (await visitor_says(visitor, "Who is there?"))["conversation"]["id"]
+    offer = await next_frame(console, "offer.created")
+    await ask(console, "accept", offer_id=offer["offer_id"])
+    assigned = await frame_where(visitor, "conversation", lambda f: f["conversation"]["status"] == "active")
+    assert assigned["conversation"]["operator"] is None
+    await ask(console, "send", conversation_id=conversation_id, text="An operator")
+    message = await frame_where(visitor, "message", lambda f: f["message"]["author"] == "operator")
+    assert message["message"]["author_name"] == "Operator"
+    await console.disconnect()
+    await visitor.disconnect()
+
+
+async def test_visitor_cannot_rate_an_open_conversation_or_send_nonsense(support):
+    connector = support.connector
+    visitor = await visitor_socket(await _db(visitor_token_issue, connector=connector))
+    assert (await ask(visitor, "rate", value="like"))["message"] == "This conversation is not waiting for a rating."
+    await visitor_says(visitor, "Hi")
+    assert (await ask(visitor, "rate", value="like"))["message"] == "This conversation is not waiting for a rating."
+    assert (await ask(visitor, "rate", value="5 stars"))["message"] == "A rating is “like” or “dislike”."
+    assert (await ask(visitor, "accept", offer_id=1))["message"] == "Unknown action."
+    await visitor.send_to(text_data=json.dumps({"action": "send", "text": 42, "client_id": "abcdefgh"}))
+    assert (await next_frame(visitor, "error"))["message"] == "Write a message first."
+    await visitor.disconnect()

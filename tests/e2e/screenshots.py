@@ -1,0 +1,182 @@
+"""Take the README's screenshots of the console and the widget: ``python -m tests.e2e.screenshots``.
+
+1. Create a throw-away database on the embedded PostgreSQL and migrate it.
+2. Seed a realistic afternoon through the services: two open channels, an
+   active conversation with history, an offer waiting for Olga, a visitor
+   waiting in the Sales queue.
+3. Start uvicorn on it, open Olga's console and a visitor's widget in
+   Chromium, and save ``docs/console.png`` and ``docs/widget.png``.
+4. Stop the server and drop the database.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import uuid
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parents[2]
+DOCS = BASE_DIR / "docs"
+
+
+def _prepare_database() -> tuple[str, str]:
+    sys.path.insert(0, str(BASE_DIR))
+    from contact_center import embedded
+
+    socket_dir = embedded.postgres_socket_dir()
+    name = f"screenshots_{uuid.uuid4().hex[:8]}"
+    import psycopg
+
+    with psycopg.connect(host=str(socket_dir), user="postgres", dbname="postgres", autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return name, f"postgresql://postgres@/{name}?host={socket_dir}"
+
+
+def _drop_database(name: str) -> None:
+    import psycopg
+
+    from contact_center import embedded
+
+    with psycopg.connect(
+        host=str(embedded.postgres_socket_dir()), user="postgres", dbname="postgres", autocommit=True
+    ) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _seed():
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from channels_app import models as m
+    from channels_app.services.conversations import message_send_by_operator
+    from channels_app.services.inbound import message_receive
+    from channels_app.services.offers import offer_accept
+    from tests.factories import OperatorFactory
+
+    now = timezone.now()
+    replies = m.CannedReplyList.objects.create(name="Standard replies")
+    for shortcut, title, text in (
+        ("hello", "Greeting", "Hello! How can I help you today?"),
+        ("hours", "Opening hours", "We are open Monday to Friday, 9:00 to 17:00."),
+        ("thanks", "Thanks", "Thank you for your patience."),
+        ("bye", "Goodbye", "Thank you for contacting us. Have a nice day!"),
+    ):
+        m.CannedReply.objects.create(reply_list=replies, shortcut=shortcut, title=title, text=text)
+    support = m.OpenChannel.objects.create(name="Website support", canned_reply_list=replies, welcome_enabled=False)
+    sales = m.OpenChannel.objects.create(name="Sales", canned_reply_list=replies, welcome_enabled=False)
+    olga = OperatorFactory(username="olga", first_name="Olga", last_name="Nowak")
+    piotr = OperatorFactory(username="piotr", first_name="Piotr", last_name="Kowalski")
+    m.OperatorProfile.objects.filter(user=olga).update(display_name="Olga N.")
+    m.OperatorProfile.objects.filter(user=piotr).update(is_online=False, console_heartbeat_at=None)
+    m.QueueMember.objects.create(open_channel=support, operator=olga, position=0)
+    m.QueueMember.objects.create(open_channel=sales, operator=piotr, position=0)
+    m.QueueMember.objects.create(open_channel=sales, operator=olga, position=1)
+    m.OpenChannel.objects.filter(pk=sales.pk).update(check_online=True)
+    support_site = m.Connector.objects.create(
+        open_channel=support, kind=m.ConnectorKind.LIVECHAT, account_id="garden-site", public_key="garden-support"
+    )
+    sales_site = m.Connector.objects.create(
+        open_channel=sales, kind=m.ConnectorKind.LIVECHAT, account_id="garden-sales", public_key="garden-sales"
+    )
+
+    def say(connector, visitor, text, at, **details):
+        return message_receive(
+            connector=connector, external_user_id=visitor, text=text, source_message_id=None, now=at, **details
+        )
+
+    start = now - timedelta(minutes=12)
+    first = say(
+        support_site, "visitor-anna", "Hello! I ordered a lemon tree last week.", start,
+        client_name="Anna Lewandowska", client_email="anna@example.com",
+    )  # fmt: skip
+    offer = m.Offer.objects.get(conversation=first.conversation, status=m.Offer.Status.PENDING)
+    offer_accept(offer_id=offer.pk, operator=olga, now=start + timedelta(seconds=40))
+    message_send_by_operator(
+        conversation_id=first.conversation.pk,
+        operator=olga,
+        text="Hello Anna! Let me check your order.",
+        now=start + timedelta(minutes=1),
+    )
+    say(support_site, "visitor-anna", "Order #4471. It has not arrived yet.", start + timedelta(minutes=2))
+    message_send_by_operator(
+        conversation_id=first.conversation.pk,
+        operator=olga,
+        text="Thank you. The tree left our nursery on Monday; the courier delivers it tomorrow before noon.",
+        now=start + timedelta(minutes=4),
+    )
+    say(support_site, "visitor-anna", "Great! Does it need repotting when it arrives?", now - timedelta(seconds=30))
+    say(support_site, "visitor-marek", "Do you ship to Gdańsk?", now - timedelta(seconds=20), client_name="Marek")
+    say(
+        sales_site, "visitor-lin", "I would like a quote for 40 olive trees.", now - timedelta(seconds=50),
+        client_name="Lin Chen",
+    )  # fmt: skip
+    return olga, support_site, first.conversation
+
+
+def main() -> int:
+    name, url = _prepare_database()
+    os.environ["DATABASE_URL"] = url
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "contact_center.settings")
+    os.environ["CHANNEL_LAYER_PREFIX"] = f"screens-{uuid.uuid4().hex[:8]}"
+    import django
+
+    django.setup()
+    from django.conf import settings
+    from django.core.management import call_command
+    from django.test import Client as HttpClient
+    from playwright.sync_api import expect, sync_playwright
+
+    from channels_app.widget import visitor_token_issue
+    from tests.e2e.harness import CHROMIUM_ARGS, LiveServer, chromium_executable
+
+    server = None
+    try:
+        call_command("migrate", interactive=False, verbosity=0)
+        olga, support_site, conversation = _seed()
+        visitor_token = visitor_token_issue(connector=support_site, visitor_id="visitor-anna")
+        http = HttpClient()
+        http.force_login(olga)
+        session = http.cookies[settings.SESSION_COOKIE_NAME].value
+        server = LiveServer(database=url, redis_url=settings.REDIS_URL, log_path=BASE_DIR / "var" / "screenshots.log")
+        server.start()
+        os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+        DOCS.mkdir(exist_ok=True)
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=chromium_executable(), args=CHROMIUM_ARGS)
+            console_context = browser.new_context(base_url=server.url, viewport={"width": 1440, "height": 860})
+            console_context.add_cookies([{"name": settings.SESSION_COOKIE_NAME, "value": session, "url": server.url}])
+            console = console_context.new_page()
+            console.goto("/console/")
+            expect(console.locator("#connection")).to_have_attribute("data-state", "open")
+            console.locator(f"#list-mine [data-conversation-id='{conversation.pk}']").click()
+            expect(console.locator("#messages .msg")).to_have_count(5)
+            console.locator("#reply").fill("/h")
+            expect(console.locator("#canned-suggestions")).to_be_visible()
+            console.screenshot(path=str(DOCS / "console.png"))
+
+            visitor_context = browser.new_context(base_url=server.url, viewport={"width": 1280, "height": 800})
+            key = f"open-channels-chat:{support_site.public_key}:token"
+            visitor_context.add_init_script(f"try {{ localStorage.setItem('{key}', '{visitor_token}') }} catch {{}}")
+            visitor = visitor_context.new_page()
+            visitor.goto(f"/livechat/demo/{support_site.public_key}/")
+            visitor.locator("button.launcher").click()
+            chat = visitor.frame_locator("iframe[title='Live chat']")
+            expect(chat.locator(".msg-operator")).to_have_count(2)
+            chat.locator("#text").fill("Thanks a lot!")
+            visitor.screenshot(path=str(DOCS / "widget.png"))
+            browser.close()
+        print(f"Saved {DOCS / 'console.png'} and {DOCS / 'widget.png'}")
+        return 0
+    finally:
+        if server is not None:
+            server.stop()
+        from django.db import connections
+
+        connections.close_all()
+        _drop_database(name)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
