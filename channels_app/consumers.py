@@ -409,7 +409,19 @@ class LivechatConsumer(ActionConsumer):
             await self.channel_layer.group_send(
                 self.visitor_group, {"type": "livechat.conversation", "conversation_id": conversation_id}
             )
+            # Messages the new conversation got before this socket joined its group (the M1 welcome,
+            # the H2 or Q9 notices) were published to nobody: send them now. The widget dedupes by id.
+            for payload in await database_sync_to_async(self._visitor_messages_after)(result["message"]["id"]):
+                await self.send_json({"type": "message", "message": payload})
         return result
+
+    def _visitor_messages_after(self, message_id: int) -> list[dict]:
+        messages = (
+            Message.objects.select_related("author__operator_profile", "conversation__open_channel")
+            .filter(conversation_id=self.conversation_id, pk__gt=message_id)
+            .order_by("pk")
+        )
+        return [visitor_message_payload(message, message.conversation.open_channel) for message in messages]
 
     def _send(self, text: str, client_id: str) -> dict:
         """Store the visitor's message; a resend after a reconnect (same ``client_id``) stores nothing twice.

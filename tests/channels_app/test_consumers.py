@@ -26,6 +26,7 @@ from channels_app.models import (
     Conversation,
     ConversationStatus,
     Message,
+    OpenChannel,
     OperatorIdentity,
     OperatorProfile,
 )
@@ -192,6 +193,21 @@ async def test_console_receives_new_client_messages_of_held_conversation_and_kpi
     await _db(events.deliver, [(events.operator_group(olga.pk), kpi_event)])
     assert await next_frame(console, "kpi.miss") == kpi_event
     await console.disconnect()
+    await visitor.disconnect()
+
+
+async def test_M1_visitor_sees_the_welcome_reply_of_a_new_conversation_at_once(support):
+    """The welcome is published before the socket follows the new conversation; it must still arrive."""
+    await _db(OpenChannel.objects.filter(pk=support.channel.pk).update, welcome_enabled=True)
+    visitor = await visitor_socket(await _db(visitor_token_issue, connector=support.connector))
+    await visitor.send_json_to({"action": "send", "ref": "r1", "text": "Hello?", "client_id": uuid.uuid4().hex})
+    frames = []
+    while not any(frame.get("ref") == "r1" for frame in frames):
+        frames.append(await visitor.receive_json_from(timeout=15))
+    welcome = [f for f in frames if f["type"] == "message" and f["message"]["author"] == "system"]
+    if not welcome:
+        welcome = [await frame_where(visitor, "message", lambda f: f["message"]["author"] == "system")]
+    assert welcome[0]["message"]["text"] == support.channel.welcome_text
     await visitor.disconnect()
 
 
