@@ -60,7 +60,7 @@ def history(start_chat, operators, supervisor):
 def test_o2_pages_need_a_login(client, db, url):
     response = client.get(url)
     assert response.status_code == 302
-    assert response["Location"].startswith("/admin/login/")
+    assert response["Location"].startswith("/console/login/?next=")
 
 
 @pytest.mark.parametrize("url", PAGES)

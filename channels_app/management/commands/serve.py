@@ -23,6 +23,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
 from channels_app.management.commands.seed_demo import DEMO_PASSWORD, DEMO_USERS
+from channels_app.models import Connector, ConnectorKind
 from contact_center import embedded
 
 
@@ -52,8 +53,20 @@ class Command(BaseCommand):
 
     def _start_children(self, host: str, port: int) -> dict[str, subprocess.Popen]:
         python = sys.executable
+        # Larger websocket frames are refused by uvicorn before a consumer reads them (hostile input).
+        web_limits = ["--ws-max-size", str(settings.WEBSOCKET_MAX_FRAME_BYTES)]
         commands = {
-            "web": [python, "-m", "uvicorn", "contact_center.asgi:application", "--host", host, "--port", str(port)],
+            "web": [
+                python,
+                "-m",
+                "uvicorn",
+                "contact_center.asgi:application",
+                "--host",
+                host,
+                "--port",
+                str(port),
+                *web_limits,
+            ],
             "worker": [python, "-m", "celery", "-A", "contact_center", "worker", "-l", "info", "--concurrency", "2"],
             "beat": [python, "-m", "celery", "-A", "contact_center", "beat", "-l", "info"],
         }
@@ -69,12 +82,16 @@ class Command(BaseCommand):
             "",
             f"  Contact center running at {url}",
             f"    admin:   {url}/admin/",
-            f"    console: {url}/console/",
+            f"    console: {url}/console/ (operators sign in at {url}/console/login/)",
+            f"    KPI:     {url}/kpi/",
             f"    health:  {url}/healthz",
         ]
         demo_users = [username for username, *_ in DEMO_USERS]
         if get_user_model().objects.filter(username__in=demo_users).exists():
             lines.append(f"  Demo logins (password {DEMO_PASSWORD}): " + ", ".join(demo_users))
+        demo_widget = Connector.objects.filter(kind=ConnectorKind.LIVECHAT, public_key="demo-support").first()
+        if demo_widget is not None:
+            lines.append(f"  Live chat demo: {url}/livechat/demo/{demo_widget.public_key}/")
         if seeded:
             lines.append("  Demo data loaded.")
         lines += ["  Press Ctrl-C to stop.", ""]
