@@ -322,9 +322,9 @@ class OpenChannel(models.Model):
             errors["lead_fixed_source"] = _("Name the fixed lead source (C3).")
         if self.operator_identity == OperatorIdentity.CHANNEL and not self.display_name.strip():
             errors["display_name"] = _("Give the name to show to clients (Q12).")
-        if self.kpi_initial_enabled or self.kpi_subsequent_enabled:
-            if "#DIALOG#" not in self.kpi_miss_template:
-                errors["kpi_miss_template"] = _("The template must contain #DIALOG# (K2).")
+        kpi_on = self.kpi_initial_enabled or self.kpi_subsequent_enabled
+        if kpi_on and "#DIALOG#" not in self.kpi_miss_template:
+            errors["kpi_miss_template"] = _("The template must contain #DIALOG# (K2).")
         limit = settings.MAX_OPEN_CHANNELS
         if self._state.adding and limit and OpenChannel.objects.count() >= limit:
             errors["__all__"] = _("The licence allows at most %(limit)d open channels (O4).") % {"limit": limit}
@@ -730,7 +730,12 @@ class Client(models.Model):
         constraints = [models.UniqueConstraint(fields=["connector", "external_id"], name="client_unique_per_connector")]
 
     def __str__(self) -> str:
-        return self.name or self.username or f"{self.connector.get_kind_display()} {self.external_id}"
+        if self.name or self.username:
+            return self.name or self.username
+        if self.connector.kind == ConnectorKind.LIVECHAT:
+            # Visitor ids are long random tokens; a short tail tells visitors apart on screen.
+            return _("Visitor %(tag)s") % {"tag": self.external_id[-6:].upper()}
+        return f"{self.connector.get_kind_display()} {self.external_id}"
 
     @property
     def can_be_contacted(self) -> bool:
@@ -959,6 +964,9 @@ class StatusChange(models.Model):
 
     class Meta:
         ordering = ["at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M:%S} {self.from_status or '—'} → {self.to_status}"
 
 
 class ClientRating(models.Model):
