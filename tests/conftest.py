@@ -69,3 +69,21 @@ def isolated_celery_broker():
     client.flushdb()
     client.close()
     yield
+
+
+@pytest.fixture
+def page(monkeypatch):
+    """A Chromium page for tests against pytest-django's ``live_server`` (same process, same database)."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.e2e.harness import CHROMIUM_ARGS, chromium_executable
+
+    # Playwright's sync API runs an event loop in this thread; the ORM calls the
+    # test makes between browser steps are still plain synchronous code.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium_executable(), args=CHROMIUM_ARGS)
+        try:
+            yield browser.new_page(viewport={"width": 1360, "height": 900})
+        finally:
+            browser.close()

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
 from django.contrib.auth.models import Group
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
 from kpi.models import SupervisorRating
 from kpi.services import responses_record
@@ -14,30 +12,6 @@ from tests.factories import UserFactory
 from tests.kpi.conftest import minutes
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-CHROMIUM_ARGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-
-@pytest.fixture
-def page(monkeypatch):
-    # Playwright's sync API runs an event loop in this thread; the ORM calls the
-    # test makes between browser steps are still plain synchronous code.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    executable = shutil.which("chromium")
-    assert executable, "Debian's chromium is required for browser tests (apt-get install chromium)"
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
-        try:
-            yield browser.new_page(viewport={"width": 1360, "height": 900})
-        finally:
-            browser.close()
 
 
 def test_k3_r3_supervisor_reads_the_kpi_drills_down_and_rates(page, live_server, start_chat, operators):
@@ -53,7 +27,7 @@ def test_k3_r3_supervisor_reads_the_kpi_drills_down_and_rates(page, live_server,
     page.goto(f"{live_server.url}/kpi/?start=2026-03-01&end=2026-03-31")
     page.fill("#id_username", "rita")
     page.fill("#id_password", "kpi-pass-123")
-    page.click("input[type=submit]")
+    page.get_by_role("button", name="Sign in").click()
 
     expect(page.get_by_role("heading", name="Response-time KPI")).to_be_visible()
     olga_row = page.locator("table.data tbody tr", has_text="Olga")
