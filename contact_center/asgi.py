@@ -14,11 +14,15 @@ from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E40
 
 from channels_app.webhooks import webhook_asgi_app  # noqa: E402
 from channels_app.ws_urls import websocket_urlpatterns  # noqa: E402
+from contact_center.errors import websocket_database_guard  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
         # Provider webhooks skip Django's middleware stack: they must answer fast (see channels_app.webhooks).
         "http": webhook_asgi_app(django_asgi_app),
-        "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+        # 503 / close 1013 instead of a 500 when the database is down (contact_center.errors).
+        "websocket": websocket_database_guard(
+            AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns)))
+        ),
     }
 )

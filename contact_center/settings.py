@@ -83,7 +83,8 @@ else:
 
     DATABASES = {"default": embedded.postgres_settings()}
 DATABASES["default"]["ENGINE"] = "django.db.backends.postgresql"
-DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DB_CONN_MAX_AGE", default=0))
+# DB_CONN_MAX_AGE wins over DATABASE_URL's own (absent = 0) value, so a worker can keep its connection.
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=DATABASES["default"].get("CONN_MAX_AGE") or 0)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 # Several test runs may share one server: each can name its own test database.
 DATABASES["default"]["TEST"] = {"NAME": env("TEST_DATABASE_NAME", default="test_contact_center")}
@@ -116,7 +117,17 @@ CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
         "CONFIG": {
-            "hosts": [{"address": REDIS_URL}],
+            # redis-py 8 caps a pool at 100 connections and fails the 101st command at once; hundreds of
+            # consoles joining or leaving groups together (a reconnect storm) need more (bench/e2e.py).
+            # It also times a read out after 5 s, exactly channels_redis's blocking-pop timeout: an answer a
+            # little late (a busy CPU) raised in the consumer and closed the console socket; 15 s leaves slack.
+            "hosts": [
+                {
+                    "address": REDIS_URL,
+                    "max_connections": env.int("CHANNEL_LAYER_MAX_CONNECTIONS", default=2000),
+                    "socket_timeout": 15,
+                }
+            ],
             "prefix": env("CHANNEL_LAYER_PREFIX", default="asgi"),
             "capacity": 1000,
             "expiry": 60,
@@ -139,7 +150,8 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
-LOGIN_URL = "/admin/login/"
+# One sign-in page for everyone: operators land in the console, supervisors follow ?next= to /kpi/.
+LOGIN_URL = "/console/login/"
 LOGIN_REDIRECT_URL = "/console/"
 
 LANGUAGE_CODE = "en"

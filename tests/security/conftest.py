@@ -1,0 +1,144 @@
+"""The world every hostile-input test attacks, and a fingerprint that proves an attack changed nothing.
+
+Personas:
+
+* **Olga**: operator in the queue of “Support”; holds Alice's conversation and
+  has Bob's conversation offered to her.
+* **Mallory**: operator of another open channel, “Sales”.
+* **Nina**: a signed-in employee with neither an operator profile nor a queue.
+* **Alice** and **Bob**: live-chat visitors of Support; **Eve** is a third
+  visitor of the same widget, holding her own valid token.
+* **Helpdesk bot**: the external chatbot of “Bot desk”, which holds Carol's
+  conversation; the **Intruder bot** is assigned to Sales.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from types import SimpleNamespace
+
+import pytest
+from django.utils import timezone
+
+from channels_app.models import (
+    Chatbot,
+    ClientRating,
+    ConsentRecord,
+    Conversation,
+    ConversationStatus,
+    InboundUpdate,
+    Message,
+    Offer,
+    OperatorProfile,
+)
+from channels_app.services.conversations import message_send_by_operator
+from channels_app.services.inbound import message_receive
+from channels_app.services.offers import offer_accept
+from channels_app.widget import visitor_token_issue
+from crm.models import Lead
+from tests.factories import ConnectorFactory, OpenChannelFactory, OperatorFactory, QueueMemberFactory, UserFactory
+
+ALICE_SECRET = "My card ends in 4242 and the order is 1234"
+
+
+@pytest.fixture(autouse=True)
+def isolated_side_channels(settings):
+    """Events stay in this process, and rate-limit buckets are this test's own."""
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    settings.RATE_LIMIT_KEY_PREFIX = f"test-{uuid.uuid4().hex}"
+
+
+@pytest.fixture(autouse=True)
+def bot_turns_not_queued(monkeypatch):
+    """B1 turns would go to Celery; the attacks here never need the bot to answer."""
+    from channels_app.bots import tasks as bot_tasks
+
+    monkeypatch.setattr(bot_tasks.answer_client_message, "delay", lambda *args, **kwargs: None)
+
+
+def _visitor_writes(connector, visitor_id: str, text: str):
+    return message_receive(
+        connector=connector, external_user_id=visitor_id, text=text, source_message_id=None, now=timezone.now()
+    )
+
+
+@pytest.fixture
+def world(transactional_db):
+    support = OpenChannelFactory(name="Support", welcome_enabled=False)
+    olga = OperatorFactory(username="olga", first_name="Olga")
+    QueueMemberFactory(open_channel=support, operator=olga, position=0)
+    livechat = ConnectorFactory(open_channel=support, kind="livechat")
+    telegram = ConnectorFactory(open_channel=support, kind="telegram", account_id="support-bot")
+
+    sales = OpenChannelFactory(name="Sales", welcome_enabled=False)
+    mallory = OperatorFactory(username="mallory", first_name="Mallory")
+    QueueMemberFactory(open_channel=sales, operator=mallory, position=0)
+    sales_livechat = ConnectorFactory(open_channel=sales, kind="livechat")
+    nina = UserFactory(username="nina")
+
+    helpdesk_bot = Chatbot.objects.create(
+        name="Helpdesk bot", kind=Chatbot.Kind.EXTERNAL, endpoint_url="http://127.0.0.1:9/bot"
+    )
+    intruder_bot = Chatbot.objects.create(
+        name="Intruder bot", kind=Chatbot.Kind.EXTERNAL, endpoint_url="http://127.0.0.1:9/other"
+    )
+    bot_desk = OpenChannelFactory(name="Bot desk", welcome_enabled=False, chatbot_enabled=True, chatbot=helpdesk_bot)
+    QueueMemberFactory(open_channel=bot_desk, operator=olga, position=0)
+    bot_connector = ConnectorFactory(open_channel=bot_desk, kind="livechat")
+    sales.chatbot = intruder_bot
+    sales.save(update_fields=["chatbot"])
+
+    # Alice's conversation: offered to Olga (the only operator), accepted, answered.
+    alice = _visitor_writes(livechat, "alice-visitor-id", ALICE_SECRET).conversation
+    offer = Offer.objects.get(conversation=alice, status=Offer.Status.PENDING)
+    offer_accept(offer_id=offer.pk, operator=olga, now=timezone.now())
+    message_send_by_operator(conversation_id=alice.pk, operator=olga, text="Let me check that.", now=timezone.now())
+    # Bob's conversation waits for Olga to accept it.
+    bob = _visitor_writes(livechat, "bob-visitor-id", "Hello, anyone there?").conversation
+    bob_offer = Offer.objects.get(conversation=bob, status=Offer.Status.PENDING)
+    carol = _visitor_writes(bot_connector, "carol-visitor-id", "Bot, help me").conversation
+
+    alice.refresh_from_db()
+    bob.refresh_from_db()
+    carol.refresh_from_db()
+    assert alice.status == ConversationStatus.ACTIVE and alice.operator_id == olga.pk
+    assert bob.status == ConversationStatus.OFFERED
+    assert carol.status == ConversationStatus.BOT
+
+    return SimpleNamespace(
+        support=support,
+        sales=sales,
+        bot_desk=bot_desk,
+        olga=olga,
+        mallory=mallory,
+        nina=nina,
+        livechat=livechat,
+        telegram=telegram,
+        sales_livechat=sales_livechat,
+        alice=alice,
+        bob=bob,
+        bob_offer=bob_offer,
+        carol=carol,
+        helpdesk_bot=helpdesk_bot,
+        intruder_bot=intruder_bot,
+        alice_token=visitor_token_issue(connector=livechat, visitor_id="alice-visitor-id"),
+        eve_token=visitor_token_issue(connector=livechat, visitor_id="eve-visitor-id"),
+        sales_token=visitor_token_issue(connector=sales_livechat, visitor_id="eve-visitor-id"),
+    )
+
+
+def fingerprint() -> str:
+    """A digest of every row an attack could change (heartbeat timestamps aside: a socket that
+    connects is online, whoever it belongs to)."""
+    parts = [
+        list(Conversation.objects.order_by("pk").values_list("pk", "status", "operator_id", "is_unprocessed", "lead")),
+        list(Message.objects.order_by("pk").values_list("pk", "conversation_id", "author_kind", "text", "delivery")),
+        list(Offer.objects.order_by("pk").values_list("pk", "status", "operator_id")),
+        list(OperatorProfile.objects.order_by("pk").values_list("user_id", "clocked_in", "on_break")),
+        list(Lead.objects.order_by("pk").values_list("pk")),
+        list(ClientRating.objects.order_by("pk").values_list("pk", "value")),
+        list(ConsentRecord.objects.order_by("pk").values_list("pk")),
+        list(InboundUpdate.objects.order_by("pk").values_list("pk", "state")),
+    ]
+    return hashlib.sha256(repr(parts).encode()).hexdigest()
