@@ -8,6 +8,7 @@ class ChannelsAppConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        import channels_app.bots  # registers bot kinds, bot tasks and the bot-turn receiver
         import channels_app.connectors  # noqa: F401  (registers connector tasks and the outbound-send receiver)
         from channels_app.periodic import sync_periodic_tasks
         from channels_app.roles import sync_roles

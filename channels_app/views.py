@@ -20,6 +20,7 @@ from django.views.decorators.clickjacking import xframe_options_exempt
 from django.views.decorators.http import require_GET
 
 from channels_app import schedule
+from channels_app.i18n import in_operator_language
 from channels_app.models import OperatorProfile, QueueMember
 from channels_app.schedule_loader import calendar_for
 from channels_app.widget import (
@@ -60,6 +61,7 @@ def _initials(name: str) -> str:
 
 @never_cache
 @login_required(login_url=CONSOLE_LOGIN_URL)
+@in_operator_language
 def console(request: HttpRequest) -> HttpResponse:
     user = request.user
     if not is_operator(user):

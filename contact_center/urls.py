@@ -3,6 +3,7 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from channels_app.i18n import console_javascript_catalog, console_language_view
 from contact_center.health import healthz
 
 admin.site.site_header = "Open Channels contact center"
@@ -13,8 +14,17 @@ urlpatterns = [
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
     path("healthz", healthz, name="healthz"),
     path("admin/", admin.site.urls),
+    # set_language: supervisors and administrators pick the interface language (LocaleMiddleware keeps it).
+    path("i18n/", include("django.conf.urls.i18n")),
+    # The console speaks the operator's own language (OperatorProfile.language), not the browser's.
+    path("console/jsi18n/", console_javascript_catalog, name="console-jsi18n"),
+    path("console/language/", console_language_view, name="console-language"),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("kpi/", include("kpi.urls")),
     path("", include("channels_app.urls")),
 ]
+
+# JSON errors under /api/ and /webhooks/, and 503 (not 500) when the database is down: see contact_center.errors.
+handler404 = "contact_center.errors.not_found"
+handler500 = "contact_center.errors.server_error"

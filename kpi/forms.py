@@ -6,6 +6,7 @@ from datetime import date, timedelta, tzinfo
 
 from django import forms
 from django.contrib.auth import get_user_model
+from django.utils.translation import gettext_lazy as _
 
 from channels_app.models import OpenChannel
 from kpi.selectors import UNASSIGNED, KpiPeriod
@@ -21,12 +22,12 @@ class KpiFilterForm(forms.Form):
     channels, everyone.
     """
 
-    start = forms.DateField(label="From", required=False, widget=forms.DateInput(attrs={"type": "date"}))
-    end = forms.DateField(label="To", required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    start = forms.DateField(label=_("From"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    end = forms.DateField(label=_("To"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
     open_channel = forms.ModelChoiceField(
-        label="Open channel", queryset=OpenChannel.objects.all(), required=False, empty_label="All open channels"
+        label=_("Open channel"), queryset=OpenChannel.objects.all(), required=False, empty_label=_("All open channels")
     )
-    operator = forms.CharField(label="Operator", required=False, widget=forms.HiddenInput)
+    operator = forms.CharField(label=_("Operator"), required=False, widget=forms.HiddenInput)
 
     def __init__(self, data, *, today: date, zone: tzinfo) -> None:
         super().__init__(data)
@@ -74,11 +75,11 @@ class SupervisorRatingForm(forms.Form):
     """R3: a score from 1 to 5 and a comment."""
 
     score = forms.TypedChoiceField(
-        label="Score",
+        label=_("Score"),
         choices=[(n, str(n)) for n in range(1, 6)],
         coerce=int,
         widget=forms.RadioSelect,
     )
     comment = forms.CharField(
-        label="Comment", required=False, max_length=5000, widget=forms.Textarea(attrs={"rows": 3})
+        label=_("Comment"), required=False, max_length=5000, widget=forms.Textarea(attrs={"rows": 3})
     )

@@ -18,6 +18,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods
 
 from channels_app.services.errors import ServiceError
@@ -192,7 +193,7 @@ def conversation_detail(request: HttpRequest, conversation_id: int) -> HttpRespo
                 form.add_error(None, str(error))
                 status = error.status_code
             else:
-                messages.success(request, f"Your rating of conversation #{conversation_id} is saved.")
+                messages.success(request, _("Your rating of conversation #%(id)s is saved.") % {"id": conversation_id})
                 return redirect(reverse("kpi:conversation", args=[conversation_id]) + _back_suffix(request))
         else:
             status = 400

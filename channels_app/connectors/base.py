@@ -27,6 +27,7 @@ from typing import Any, ClassVar
 import httpx
 from django.conf import settings
 
+from channels_app.i18n import RATING_DISLIKE_LABEL, RATING_LIKE_LABEL, translated
 from channels_app.models import Connector
 
 logger = logging.getLogger("channels_app.connectors")
@@ -110,6 +111,15 @@ class Source:
     def register_webhook(self, connector: Connector, url: str) -> RegistrationResult:
         raise NotImplementedError
 
+    def send_rating_request(
+        self, connector: Connector, *, recipient_id: str, text: str, buttons: list[tuple[str, str]]
+    ) -> SendResult:
+        """R1: ask for a rating; ``buttons`` are (token, label) pairs whose token comes back as the reply text.
+
+        Sources without buttons (Zalo) send the text, and the client answers by typing 👍 or 👎.
+        """
+        return self.send(connector, recipient_id=recipient_id, text=text, attachments=[])
+
     def complete_event(self, connector: Connector, event: InboundEvent, *, client_is_new: bool) -> None:
         """Fetch what the webhook body lacks (files, the client's name); best effort, runs in Celery."""
 
@@ -128,6 +138,16 @@ class Source:
             first = first or result
         assert first is not None
         return first
+
+
+# R1 button payloads: the same words services.inbound accepts as a typed rating.
+RATING_TOKENS = ("like", "dislike")
+
+
+def rating_buttons(language: str) -> list[tuple[str, str]]:
+    """The (token, label) pairs of the rating buttons, labelled in the open channel's language (O3)."""
+    labels = {"like": RATING_LIKE_LABEL, "dislike": RATING_DISLIKE_LABEL}
+    return [(token, translated(labels[token], language)) for token in RATING_TOKENS]
 
 
 def split_text(text: str, limit: int) -> list[str]:

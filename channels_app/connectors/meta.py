@@ -31,6 +31,7 @@ from django.core.files.storage import default_storage
 from django.utils.text import get_valid_filename
 
 from channels_app.connectors.base import (
+    RATING_TOKENS,
     DeliveryError,
     InboundEvent,
     MalformedUpdate,
@@ -146,6 +147,10 @@ class MessengerSource(MetaSource):
                 name = posixpath.basename(urlsplit(url).path) or as_str(item.get("type"))
                 attachments.append({"kind": as_str(item.get("type")) or "file", "url": url, "name": name})
         text = as_str(message.get("text"))
+        # R1: a tap on a rating quick reply carries our token; the visible text is the translated label.
+        quick_reply = as_str(as_dict(message.get("quick_reply")).get("payload"))
+        if quick_reply in RATING_TOKENS:
+            text = quick_reply
         if not (text or attachments):
             return []
         return [
@@ -176,6 +181,24 @@ class MessengerSource(MetaSource):
             f"{provider_base('META_GRAPH_API_BASE')}/{connector.account_id}/messages",
             params={"access_token": connector.access_token},
             json={"recipient": {"id": recipient_id}, "messaging_type": "RESPONSE", "message": {"text": text}},
+        )
+        return SendResult(provider_message_id=as_str(data.get("message_id")))
+
+    def send_rating_request(
+        self, connector: Connector, *, recipient_id: str, text: str, buttons: list[tuple[str, str]]
+    ) -> SendResult:
+        """R1: the rating request with quick replies (a title holds at most 20 characters)."""
+        if not connector.access_token:
+            raise DeliveryError("The connector has no page access token.", retryable=False)
+        quick_replies = [{"content_type": "text", "title": label[:20], "payload": token} for token, label in buttons]
+        data = self._graph_post(
+            f"{provider_base('META_GRAPH_API_BASE')}/{connector.account_id}/messages",
+            params={"access_token": connector.access_token},
+            json={
+                "recipient": {"id": recipient_id},
+                "messaging_type": "RESPONSE",
+                "message": {"text": text, "quick_replies": quick_replies},
+            },
         )
         return SendResult(provider_message_id=as_str(data.get("message_id")))
 
@@ -293,6 +316,34 @@ class WhatsAppSource(MetaSource):
         messages = [as_dict(m) for m in as_list(data.get("messages"))]
         return SendResult(provider_message_id=as_str(messages[0].get("id")) if messages else "")
 
+    def send_rating_request(
+        self, connector: Connector, *, recipient_id: str, text: str, buttons: list[tuple[str, str]]
+    ) -> SendResult:
+        """R1: the rating request as interactive reply buttons (a title holds at most 20 characters)."""
+        if not connector.access_token:
+            raise DeliveryError("The connector has no WhatsApp access token.", retryable=False)
+        data = self._graph_post(
+            f"{provider_base('META_GRAPH_API_BASE')}/{connector.account_id}/messages",
+            token=connector.access_token,
+            json={
+                "messaging_product": "whatsapp",
+                "recipient_type": "individual",
+                "to": recipient_id,
+                "type": "interactive",
+                "interactive": {
+                    "type": "button",
+                    "body": {"text": text},
+                    "action": {
+                        "buttons": [
+                            {"type": "reply", "reply": {"id": token, "title": label[:20]}} for token, label in buttons
+                        ]
+                    },
+                },
+            },
+        )
+        messages = [as_dict(m) for m in as_list(data.get("messages"))]
+        return SendResult(provider_message_id=as_str(messages[0].get("id")) if messages else "")
+
     def register_webhook(self, connector: Connector, url: str) -> RegistrationResult:
         # Subscribing needs the business account id, which the connector does not hold.
         return RegistrationResult(ok=True, detail="set the callback URL in the Meta app dashboard", automatic=False)
@@ -317,6 +368,9 @@ def _whatsapp_content(kind: str, message: dict) -> tuple[str, list[dict]]:
         return as_str(body.get("text")), []
     if kind == "interactive":
         reply = as_dict(body.get("button_reply")) or as_dict(body.get("list_reply"))
+        # R1: our rating buttons carry the token as their id; the title is the translated label.
+        if as_str(reply.get("id")) in RATING_TOKENS:
+            return as_str(reply.get("id")), []
         return as_str(reply.get("title")), []
     return "", []
 

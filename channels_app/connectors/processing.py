@@ -20,7 +20,14 @@ from typing import Any
 
 from django.db import DatabaseError, InterfaceError, OperationalError, connection, transaction
 
-from channels_app.connectors.base import DeliveryError, InboundEvent, MalformedUpdate, Source, StoredUpdate
+from channels_app.connectors.base import (
+    DeliveryError,
+    InboundEvent,
+    MalformedUpdate,
+    Source,
+    StoredUpdate,
+    rating_buttons,
+)
 from channels_app.connectors.registry import MESSENGER_KINDS, get_source
 from channels_app.models import Client, Connector, InboundUpdate, Message
 from channels_app.services.errors import ServiceError
@@ -251,7 +258,7 @@ def message_deliver(*, message_id: int, now: datetime, final_attempt: bool) -> D
     with transaction.atomic():
         message = (
             Message.objects.select_for_update(of=("self",))
-            .select_related("connector", "conversation__client")
+            .select_related("connector__open_channel", "conversation__client")
             .filter(pk=message_id)
             .first()
         )
@@ -267,12 +274,21 @@ def message_deliver(*, message_id: int, now: datetime, final_attempt: bool) -> D
         message.delivery_attempts += 1
         message.save(update_fields=["delivery_attempts"])
     try:
-        result = source.send(
-            message.connector,
-            recipient_id=message.conversation.client.external_id,
-            text=message.text,
-            attachments=message.attachments if isinstance(message.attachments, list) else [],
-        )
+        if message.system_key == "rating_request":
+            # R1: buttons where the source has them; the reply comes back as a like/dislike token.
+            result = source.send_rating_request(
+                message.connector,
+                recipient_id=message.conversation.client.external_id,
+                text=message.text,
+                buttons=rating_buttons(message.connector.open_channel.language),
+            )
+        else:
+            result = source.send(
+                message.connector,
+                recipient_id=message.conversation.client.external_id,
+                text=message.text,
+                attachments=message.attachments if isinstance(message.attachments, list) else [],
+            )
     except DeliveryError as exc:
         if exc.retryable and not final_attempt:
             Message.objects.filter(pk=message_id, delivery=Message.Delivery.QUEUED).update(delivery_error=str(exc))

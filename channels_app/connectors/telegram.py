@@ -18,6 +18,7 @@ from django.core.files.storage import default_storage
 from django.utils.text import get_valid_filename
 
 from channels_app.connectors.base import (
+    RATING_TOKENS,
     DeliveryError,
     InboundEvent,
     MalformedUpdate,
@@ -40,7 +41,8 @@ from channels_app.connectors.base import (
 from channels_app.models import Connector, ConnectorKind
 
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
-UPDATE_KINDS = ("message", "edited_message")
+UPDATE_KINDS = ("message", "edited_message", "callback_query")
+CALLBACK_PREFIX = "callback:"
 # Bots may download files up to 20 MB (getFile); larger ones stay as a reference only.
 MAX_DOWNLOAD_BYTES = 20 * 1024 * 1024
 # Message fields that carry one file, and the attachment kind each becomes.
@@ -63,6 +65,8 @@ class TelegramSource(Source):
         return [StoredUpdate(update_id=str(update_id), payload=body)]
 
     def parse(self, connector: Connector, payload: dict) -> list[InboundEvent]:
+        if "callback_query" in payload:
+            return _rating_button_press(as_dict(payload.get("callback_query")))
         is_edit = "message" not in payload
         message = as_dict(payload.get("edited_message" if is_edit else "message"))
         chat = as_dict(message.get("chat"))
@@ -106,6 +110,16 @@ class TelegramSource(Source):
 
     def complete_event(self, connector: Connector, event: InboundEvent, *, client_is_new: bool) -> None:
         """Download the files of ``event`` into our storage so they outlive Telegram's temporary links."""
+        if event.source_message_id.startswith(CALLBACK_PREFIX):
+            # Until answered, Telegram shows a spinner on the pressed button; failing to stop it loses nothing.
+            try:
+                self._call(
+                    connector,
+                    "answerCallbackQuery",
+                    {"callback_query_id": event.source_message_id.removeprefix(CALLBACK_PREFIX)},
+                )
+            except DeliveryError as exc:
+                logger.info("telegram connector %s: callback not answered: %s", connector.pk, exc)
         pending = [a for a in event.attachments if a.get("file_id") and not a.get("url")]
         if not pending:
             return
@@ -124,6 +138,15 @@ class TelegramSource(Source):
 
     def send_text(self, connector: Connector, *, recipient_id: str, text: str) -> SendResult:
         data = self._call(connector, "sendMessage", {"chat_id": recipient_id, "text": text})
+        message_id = as_int(as_dict(data.get("result")).get("message_id"))
+        return SendResult(provider_message_id=f"{recipient_id}:{message_id}" if message_id is not None else "")
+
+    def send_rating_request(
+        self, connector: Connector, *, recipient_id: str, text: str, buttons: list[tuple[str, str]]
+    ) -> SendResult:
+        """R1: the rating request with an inline keyboard; a press arrives as a ``callback_query``."""
+        keyboard = {"inline_keyboard": [[{"text": label, "callback_data": token} for token, label in buttons]]}
+        data = self._call(connector, "sendMessage", {"chat_id": recipient_id, "text": text, "reply_markup": keyboard})
         message_id = as_int(as_dict(data.get("result")).get("message_id"))
         return SendResult(provider_message_id=f"{recipient_id}:{message_id}" if message_id is not None else "")
 
@@ -159,6 +182,24 @@ class TelegramSource(Source):
             retryable=response.status_code == 429 or response.status_code >= 500,
             retry_after=float(retry_after) if retry_after else None,
         )
+
+
+def _rating_button_press(callback: dict) -> list[InboundEvent]:
+    """A press on our rating keyboard is the client answering 👍/👎; other callbacks are not ours."""
+    chat = as_dict(as_dict(callback.get("message")).get("chat"))
+    chat_id = as_str(chat.get("id"))
+    callback_id = as_str(callback.get("id"))
+    token = as_str(callback.get("data"))
+    if not chat_id or not callback_id:
+        raise MalformedUpdate("The callback query has no id or chat.")
+    if token not in RATING_TOKENS or chat.get("type") != "private":
+        return []
+    # The callback id is unique per bot, so a redelivered press is stored once.
+    return [
+        InboundEvent(
+            kind="message", external_user_id=chat_id, source_message_id=f"{CALLBACK_PREFIX}{callback_id}", text=token
+        )
+    ]
 
 
 def _attachments(message: dict) -> list[dict]:

@@ -27,6 +27,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 
 from channels_app import distribution, events, signals
+from channels_app.i18n import client_text
 from channels_app.models import (
     ConnectorKind,
     Conversation,
@@ -63,6 +64,13 @@ def _send_message_created(message_id: int, conversation_id: int, author_kind: st
     for receiver, result in results:
         if isinstance(result, Exception):
             logger.error("message_created receiver %r failed", receiver, exc_info=result)
+
+
+def _send_conversation_closed(conversation_id: int) -> None:
+    results = signals.conversation_closed.send_robust(sender=Conversation, conversation_id=conversation_id)
+    for receiver, result in results:
+        if isinstance(result, Exception):
+            logger.error("conversation_closed receiver %r failed", receiver, exc_info=result)
 
 
 def _send_conversation_created(conversation_id: int) -> None:
@@ -258,6 +266,8 @@ def set_status(
         operator_id=conversation.operator_id,
         reason=reason[:120],
     )
+    if to_status == ConversationStatus.CLOSED and from_status != ConversationStatus.CLOSED:
+        after_commit(partial(_send_conversation_closed, conversation.pk))
 
 
 def outbound_delivery(conversation: Conversation) -> str:
@@ -336,6 +346,8 @@ def create_message(
 def send_system_message(conversation: Conversation, *, key: str, text: str, now: datetime) -> Message | None:
     if not text.strip():
         return None
+    # O3: an untouched default text goes out in the open channel's language.
+    text = client_text(text, conversation.open_channel.language)
     return create_message(conversation, author_kind=Message.Author.SYSTEM, text=text, now=now, system_key=key)
 
 

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from django.db import transaction
 
 from channels_app import events
+from channels_app.i18n import client_text
 from channels_app.models import (
     ClientRating,
     Conversation,
@@ -229,7 +230,7 @@ def conversation_bot_handover(*, conversation_id: int, now: datetime, reason: st
             common.create_message(
                 conversation,
                 author_kind=Message.Author.BOT,
-                text=chatbot.handover_text,
+                text=client_text(chatbot.handover_text, conversation.open_channel.language),
                 now=now,
                 system_key="bot_handover",
             )

@@ -7,6 +7,10 @@
 import { LiveSocket, el, formatTime, initials, websocketUrl } from "./socket.js";
 import { cannedMatches, replaceShortcut, shortcutAtCaret } from "./canned.js";
 
+// Django's JavaScriptCatalog (loaded before this module, in the operator's language) translates the texts;
+// without it the English text stays.
+const gettext = (text) => (window.gettext ? window.gettext(text) : text);
+const interpolate = (format, values) => format.replace(/%\((\w+)\)s/g, (_, name) => String(values[name] ?? ""));
 const config = JSON.parse(document.getElementById("console-config").textContent);
 const $ = (id) => document.getElementById(id);
 const urlFor = (template, id) => template.replace("{id}", String(id));
@@ -50,7 +54,7 @@ async function api(url, { method = "GET", body } = {}) {
     window.location.assign("/console/login/?next=/console/");
   }
   if (!response.ok) {
-    const message = data.detail || Object.values(data).flat().join(" ") || `Request failed (${response.status})`;
+    const message = data.detail || Object.values(data).flat().join(" ") || interpolate(gettext("Request failed (%(status)s)"), { status: response.status });
     throw Object.assign(new Error(message), { status: response.status, data });
   }
   return data;
@@ -107,7 +111,9 @@ function cueNewOffers(rows) {
 
 function updateTitle() {
   const offers = state.lists.offered.length;
-  document.title = offers ? `(${offers}) New chat · Console` : "Console · Open Channels";
+  document.title = offers
+    ? interpolate(gettext("(%(count)s) New chat · Console"), { count: offers })
+    : `${gettext("Console")} · Open Channels`;
 }
 
 // --- lists --------------------------------------------------------------------------------------
@@ -158,8 +164,8 @@ function conversationItem(row, kind) {
     el("span", { class: "preview", text: previewText(row) }),
     el("span", { class: "tags" },
       el("span", { class: "tag", text: row.open_channel.name }),
-      row.is_unprocessed ? el("span", { class: "tag tag-unprocessed", text: "Unprocessed" }) : null,
-      row.status === "closed_pending_rating" ? el("span", { class: "tag", text: "Waiting for rating" }) : null,
+      row.is_unprocessed ? el("span", { class: "tag tag-unprocessed", text: gettext("Unprocessed") }) : null,
+      row.status === "closed_pending_rating" ? el("span", { class: "tag", text: gettext("Waiting for rating") }) : null,
     ),
   );
 }
@@ -199,14 +205,14 @@ function renderOperator() {
   if (!operator) return;
   const pill = $("status-pill");
   let status = "offline";
-  let label = "Offline";
-  if (!operator.clocked_in) [status, label] = ["out", "Not clocked in"];
-  else if (operator.on_break) [status, label] = ["break", "On a break"];
-  else if (operator.is_online) [status, label] = ["online", "Online"];
+  let label = gettext("Offline");
+  if (!operator.clocked_in) [status, label] = ["out", gettext("Not clocked in")];
+  else if (operator.on_break) [status, label] = ["break", gettext("On a break")];
+  else if (operator.is_online) [status, label] = ["online", gettext("Online")];
   pill.dataset.status = status;
   pill.textContent = label;
-  $("btn-clock").textContent = operator.clocked_in ? "Clock out" : "Clock in";
-  $("btn-break").textContent = operator.on_break ? "End break" : "Start break";
+  $("btn-clock").textContent = operator.clocked_in ? gettext("Clock out") : gettext("Clock in");
+  $("btn-break").textContent = operator.on_break ? gettext("End break") : gettext("Start break");
   $("btn-break").disabled = !operator.clocked_in;
   $("my-channels").replaceChildren(...state.channels.map((channel) => el("span", { class: "chip", text: channel.name })));
 }
@@ -233,9 +239,9 @@ async function changeStatus(action) {
 // --- the open conversation ----------------------------------------------------------------------
 
 function authorLabel(message) {
-  if (message.author_kind === "client") return state.detail ? state.detail.client.name : "Client";
-  if (message.author_kind === "operator") return message.author_id === config.operator.id ? "You" : message.author_name || "Operator";
-  if (message.author_kind === "bot") return "Bot";
+  if (message.author_kind === "client") return state.detail ? state.detail.client.name : gettext("Client");
+  if (message.author_kind === "operator") return message.author_id === config.operator.id ? gettext("You") : message.author_name || gettext("Operator");
+  if (message.author_kind === "bot") return gettext("Bot");
   return "";
 }
 
@@ -249,10 +255,10 @@ function messageItem(message) {
 
 function pendingItem(pending) {
   return el("li", { class: `msg msg-operator ${pending.failed ? "is-failed" : "is-pending"}`, dataset: { pending: "true" } },
-    el("span", { class: "who", text: pending.failed ? "Not sent" : "Sending…" }),
+    el("span", { class: "who", text: pending.failed ? gettext("Not sent") : gettext("Sending…") }),
     el("div", { class: "bubble", text: pending.text }),
     pending.failed
-      ? el("button", { class: "btn btn-small", type: "button", text: "Retry", onclick: () => retrySend(pending) })
+      ? el("button", { class: "btn btn-small", type: "button", text: gettext("Retry"), onclick: () => retrySend(pending) })
       : null,
     pending.failed ? el("span", { class: "state", text: pending.error }) : null,
   );
@@ -296,8 +302,12 @@ function renderDetail() {
   const client = detail.client;
   $("conv-title").textContent = client.name;
   let status = detail.status_label;
-  if (detail.status === "active") status = detail.operator_id === config.operator.id ? "With you" : `With ${detail.operator_name}`;
-  const rating = detail.rating ? `Client rating: ${detail.rating === "like" ? "👍" : "👎"}` : "";
+  if (detail.status === "active") status = detail.operator_id === config.operator.id
+      ? gettext("With you")
+      : interpolate(gettext("With %(name)s"), { name: detail.operator_name });
+  const rating = detail.rating
+    ? interpolate(gettext("Client rating: %(rating)s"), { rating: detail.rating === "like" ? "👍" : "👎" })
+    : "";
   $("conv-meta").textContent = [detail.open_channel.name, status, rating].filter(Boolean).join(" · ");
   $("btn-accept").hidden = !detail.offer;
   $("btn-transfer").hidden = !detail.can_transfer;
@@ -306,33 +316,33 @@ function renderDetail() {
   $("reply").disabled = !detail.can_reply;
   $("btn-send").disabled = !detail.can_reply;
   $("reply").placeholder = detail.can_reply
-    ? "Write a reply… Type / for canned replies, Enter to send, Shift+Enter for a new line"
-    : "Only the operator holding this conversation can reply.";
+    ? gettext("Write a reply… Type / for canned replies, Enter to send, Shift+Enter for a new line")
+    : gettext("Only the operator holding this conversation can reply.");
 
   $("client-avatar").textContent = initials(client.name);
   $("client-name").textContent = client.name;
   $("client-source").textContent = client.source;
   const contact = client.contact;
   $("client-facts").replaceChildren(
-    ...fact("Username", client.username),
-    ...fact("Phone", client.phone),
+    ...fact(gettext("Username"), client.username),
+    ...fact(gettext("Phone"), client.phone),
     ...fact("E-mail", client.email),
     ...fact("CRM contact", contact ? contact.full_name : "Not in the CRM"),
-    ...fact("Responsible", contact ? contact.responsible : ""),
-    ...fact("Conversations", String(client.conversations_count)),
-    ...fact("Consent", client.consents.length ? `${client.consents[0].form}, ${formatTime(client.consents[0].accepted_at)}` : ""),
-    ...fact("Contactable", client.can_be_contacted ? "Yes" : "No phone or e-mail"),
+    ...fact(gettext("Responsible"), contact ? contact.responsible : ""),
+    ...fact(gettext("Conversations"), String(client.conversations_count)),
+    ...fact(gettext("Consent"), client.consents.length ? `${client.consents[0].form}, ${formatTime(client.consents[0].accepted_at)}` : ""),
+    ...fact(gettext("Contactable"), client.can_be_contacted ? gettext("Yes") : gettext("No phone or e-mail")),
   );
   const leadButton = $("btn-lead");
   const leadNote = $("lead-note");
   if (detail.lead) {
     leadButton.disabled = true;
-    leadButton.textContent = "Lead created";
+    leadButton.textContent = gettext("Lead created");
     leadNote.className = "note is-ok";
     leadNote.textContent = detail.lead.title;
   } else if (leadNote.dataset.conversationId !== String(detail.id)) {
     leadButton.disabled = false;
-    leadButton.textContent = "Create lead";
+    leadButton.textContent = gettext("Create lead");
     leadNote.className = "note";
     leadNote.textContent = "";
   }
@@ -343,7 +353,7 @@ function renderDetail() {
 function renderCannedList(replies) {
   const list = $("canned-list");
   if (!replies.length) {
-    list.replaceChildren(el("li", { class: "muted", text: "This open channel has no canned replies." }));
+    list.replaceChildren(el("li", { class: "muted", text: gettext("This open channel has no canned replies.") }));
     return;
   }
   list.replaceChildren(...replies.map((reply) => el("li", {},
@@ -369,7 +379,7 @@ async function loadConversation(conversationId, { onlyNew = false } = {}) {
     reconcilePending(history.messages);
   } catch (error) {
     if (error.status === 404 && state.currentId === conversationId) {
-      toast("This conversation is not available to you any more.", "error");
+      toast(gettext("This conversation is not available to you any more."), "error");
       closeView();
       return;
     }
@@ -434,7 +444,7 @@ async function closeCurrent() {
   if (!state.currentId) return;
   const answer = await act("close", { conversation_id: state.currentId });
   if (answer) {
-    toast("Conversation closed.");
+    toast(gettext("Conversation closed."));
     await loadConversation(state.currentId, { onlyNew: true });
   }
 }
@@ -481,7 +491,7 @@ async function submitComposer(event) {
   const text = reply.value.trim();
   if (!text || !state.currentId) return;
   if (text.length > config.max_message_length) {
-    toast(`A reply is at most ${config.max_message_length} characters.`, "error");
+    toast(interpolate(gettext("A reply is at most %(limit)s characters."), { limit: config.max_message_length }), "error");
     return;
   }
   reply.value = "";
@@ -517,7 +527,7 @@ async function submitTransfer(event) {
   const operatorId = Number($("transfer-operator").value) || null;
   const channelId = Number($("transfer-channel").value) || null;
   if (Boolean(operatorId) === Boolean(channelId)) {
-    toast("Choose either an operator or an open channel.", "error");
+    toast(gettext("Choose either an operator or an open channel."), "error");
     return;
   }
   const target = operatorId ? $("transfer-operator").selectedOptions[0].text : $("transfer-channel").selectedOptions[0].text;
@@ -526,7 +536,7 @@ async function submitTransfer(event) {
   else payload.to_open_channel_id = channelId;
   const answer = await act("transfer", payload);
   if (answer) {
-    toast(`Transferred to ${target}.`);
+    toast(interpolate(gettext("Transferred to %(target)s."), { target }));
     $("transfer-panel").hidden = true;
     await loadConversation(state.currentId, { onlyNew: true });
   }
@@ -539,8 +549,8 @@ async function createLead() {
   try {
     const lead = await api(urlFor(config.urls.lead, state.currentId), { method: "POST", body: {} });
     note.className = "note is-ok";
-    note.textContent = `Lead created: ${lead.title}`;
-    button.textContent = "Lead created";
+    note.textContent = interpolate(gettext("Lead created: %(title)s"), { title: lead.title });
+    button.textContent = gettext("Lead created");
   } catch (error) {
     // C2: the reason (e.g. an anonymous visitor left no phone or e-mail) is shown next to the button.
     note.className = "note is-error";
@@ -670,7 +680,7 @@ function onEvent(frame) {
       if (frame.conversation_id === state.currentId && frame.author === "client") showTyping();
       break;
     case "kpi.miss":
-      toast(frame.text, "kpi", "Response-time target missed");
+      toast(frame.text, "kpi", gettext("Response-time target missed"));
       break;
     case "operator.presence":
       loadState().catch(() => {});
@@ -697,7 +707,11 @@ function onSocketState(socketState) {
   const node = $("connection");
   node.dataset.state = socketState;
   node.querySelector(".label").textContent =
-    socketState === "open" ? "Connected" : socketState === "connecting" ? "Connecting…" : "Reconnecting…";
+    socketState === "open"
+      ? gettext("Connected")
+      : socketState === "connecting"
+        ? gettext("Connecting…")
+        : gettext("Reconnecting…");
 }
 
 const socket = new LiveSocket(websocketUrl(config.urls.socket), {

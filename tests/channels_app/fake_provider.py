@@ -123,6 +123,8 @@ class FakeProvider:
             if method == "sendMessage":
                 chat = request.json.get("chat_id")
                 return 200, {"ok": True, "result": {"message_id": next_id, "chat": {"id": chat}, "text": "…"}}
+            if method == "answerCallbackQuery":
+                return 200, {"ok": True, "result": True}
             if method == "setWebhook":
                 return 200, {"ok": True, "result": True, "description": "Webhook was set"}
             if method == "getFile":

@@ -132,7 +132,7 @@ def test_s2_malformed_body_is_400_and_stores_nothing(client, bot, body):
 
 @pytest.mark.django_db
 def test_s2_unknown_update_kind_is_acknowledged_ignored_and_logged(client, bot, caplog):
-    callback = {"update_id": 900010, "callback_query": {"id": "4382", "from": {"id": 424242}, "data": "yes"}}
+    callback = {"update_id": 900010, "my_chat_member": {"chat": {"id": 424242}, "from": {"id": 424242}, "date": 1}}
     with caplog.at_level(logging.INFO, logger="channels_app.webhooks"):
         response = post(client, bot, callback)
     assert response.status_code == 200
@@ -384,7 +384,7 @@ def test_o5_set_webhook_sends_the_url_and_secret_token(bot, provider):
     assert call.json == {
         "url": "https://cc.example.com/webhooks/telegram/1/",
         "secret_token": bot.webhook_secret,
-        "allowed_updates": ["message", "edited_message"],
+        "allowed_updates": ["message", "edited_message", "callback_query"],
     }
 
 
