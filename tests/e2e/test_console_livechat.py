@@ -175,6 +175,7 @@ def open_conversation(console: Page, conversation: Conversation) -> None:
 
 
 def test_M5_operator_inserts_a_canned_reply_by_its_shortcut(new_context, support):
+    """M5: the open channel's canned replies are offered as the operator types /shortcut."""
     connector, olga = support.connector, support.olga
     conversation = active_conversation(connector, olga, "visitor-canned", "Hi there")
     console = open_console(new_context, olga)
