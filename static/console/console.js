@@ -1,8 +1,9 @@
 // Operator console: lists (offered to me, mine, waiting in my queues), the open conversation, the client card.
 //
 // The database is the truth. The socket brings events; after every (re)connect or stall the console
-// re-reads the lists and the messages it has not seen yet (`?after=<last id>`). Every piece of text
-// that comes from a client or an operator is put on the page with textContent (see `el`), never as HTML.
+// re-reads the lists and the messages after the last one it read from the database (`?after=<id>`).
+// Every piece of text that comes from a client or an operator is put on the page with textContent
+// (see `el`), never as HTML.
 
 import { LiveSocket, el, formatTime, initials, websocketUrl } from "./socket.js";
 import { cannedMatches, replaceShortcut, shortcutAtCaret } from "./canned.js";
@@ -23,7 +24,9 @@ const state = {
   currentId: null,
   detail: null,
   messages: new Map(),
-  lastMessageId: 0,
+  // Highest message id read from the database. Resyncs ask for what follows it, not for what follows
+  // the newest live event: an event that arrived after a drop must not hide the ones lost during it.
+  fetchedMessageId: 0,
   pending: [],
   knownOfferIds: new Set(),
   active: true,
@@ -283,7 +286,6 @@ function addMessages(messages) {
       state.messages.set(message.id, message);
       changed = true;
     }
-    state.lastMessageId = Math.max(state.lastMessageId, message.id);
   }
   if (changed) renderMessages();
 }
@@ -366,7 +368,7 @@ function renderCannedList(replies) {
 }
 
 async function loadConversation(conversationId, { onlyNew = false } = {}) {
-  const after = onlyNew && state.lastMessageId ? `?after=${state.lastMessageId}` : "";
+  const after = onlyNew && state.fetchedMessageId ? `?after=${state.fetchedMessageId}` : "";
   try {
     const [detail, history] = await Promise.all([
       api(urlFor(config.urls.conversation, conversationId)),
@@ -376,6 +378,7 @@ async function loadConversation(conversationId, { onlyNew = false } = {}) {
     state.detail = detail;
     renderDetail();
     addMessages(history.messages);
+    for (const message of history.messages) state.fetchedMessageId = Math.max(state.fetchedMessageId, message.id);
     reconcilePending(history.messages);
   } catch (error) {
     if (error.status === 404 && state.currentId === conversationId) {
@@ -392,7 +395,7 @@ async function openConversation(conversationId) {
     state.currentId = conversationId;
     state.detail = null;
     state.messages = new Map();
-    state.lastMessageId = 0;
+    state.fetchedMessageId = 0;
     state.pending = [];
     state.forceScroll = true;
     $("messages").replaceChildren();

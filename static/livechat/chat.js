@@ -34,7 +34,9 @@ const state = {
   token: storageGet(tokenKey) || config.fresh_token,
   conversation: null,
   messages: new Map(),
-  lastMessageId: 0,
+  // Highest message id read from the database: a resync asks for what follows it, so a live event
+  // that arrived after a drop cannot hide the messages lost during it.
+  fetchedMessageId: 0,
   outbox: JSON.parse(storageGet(outboxKey) || "[]"),
   consentNeeded: false,
   rated: false,
@@ -84,7 +86,6 @@ function addMessages(messages) {
       state.messages.set(message.id, message);
       if (message.author !== "client") fromOperator = true;
     }
-    state.lastMessageId = Math.max(state.lastMessageId, message.id);
   }
   renderMessages();
   if (fromOperator && !state.visible) post("unread");
@@ -127,7 +128,7 @@ function showConnection(socketState) {
 // --- data ------------------------------------------------------------------------------------------
 
 async function fetchState({ onlyNew }) {
-  const after = onlyNew && state.lastMessageId ? `?after=${state.lastMessageId}` : "";
+  const after = onlyNew && state.fetchedMessageId ? `?after=${state.fetchedMessageId}` : "";
   const response = await fetch(urlFor(config.urls.state) + after, { headers: { Accept: "application/json" } });
   if (response.status === 403) {
     // The stored token is no longer valid (too old, or the chat was set up again): start afresh.
@@ -142,12 +143,13 @@ async function fetchState({ onlyNew }) {
   state.consentNeeded = data.consent_needed;
   setConversation(data.conversation);
   addMessages(data.messages);
+  for (const message of data.messages) state.fetchedMessageId = Math.max(state.fetchedMessageId, message.id);
 }
 
 function setConversation(conversation) {
   if (conversation && state.conversation && conversation.id !== state.conversation.id) {
     state.messages = new Map();
-    state.lastMessageId = 0;
+    state.fetchedMessageId = 0;
     state.rated = false;
   }
   state.conversation = conversation;
