@@ -23,6 +23,9 @@ from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
 from django.core.validators import validate_email
 from django.db import transaction
+from django.utils import translation
+from django.utils.functional import Promise
+from django.utils.translation import pgettext_lazy
 
 from channels_app.models import (
     OPEN_STATUSES,
@@ -33,7 +36,6 @@ from channels_app.models import (
     ConsentRecord,
     Conversation,
     ConversationStatus,
-    Language,
     Message,
     OpenChannel,
     OperatorIdentity,
@@ -113,103 +115,44 @@ def livechat_snippet(connector: Connector, *, base_url: str | None = None) -> st
 
 # --- Texts in the open channel's language (O3) ----------------------------------------
 
-WIDGET_TEXTS: dict[str, dict[str, str]] = {
-    Language.ENGLISH: {
-        "launcher": "Chat with us",
-        "minimize": "Minimise chat",
-        "placeholder": "Type your message…",
-        "send": "Send",
-        "consent_title": "Before we start",
-        "consent_accept": "I agree",
-        "consent_needed": "Please accept the notice before writing.",
-        "closed_now": "We are closed right now",
-        "open_now": "We usually reply within minutes",
-        "connecting": "Connecting…",
-        "reconnecting": "Connection lost. Reconnecting…",
-        "typing": "is typing…",
-        "ended": "The conversation has ended.",
-        "rate_prompt": "How did we do?",
-        "like": "Good",
-        "dislike": "Bad",
-        "rated": "Thank you for your feedback!",
-        "write_again": "Write again to start a new conversation.",
-        "transcript_button": "E-mail me the transcript",
-        "transcript_email": "Your e-mail",
-        "transcript_send": "Send the transcript",
-        "transcript_sent": "The transcript is on its way to {email}.",
-        "transcript_subject": "Your conversation with {channel}",
-        "transcript_intro": "Here is the transcript of your conversation with {channel}.",
-        "too_fast": "You are sending messages too fast. Please wait a moment.",
-        "you": "You",
-        "operator": "Operator",
-        "sending": "Sending…",
-    },
-    Language.POLISH: {
-        "launcher": "Napisz do nas",
-        "minimize": "Zwiń czat",
-        "placeholder": "Wpisz wiadomość…",
-        "send": "Wyślij",
-        "consent_title": "Zanim zaczniemy",
-        "consent_accept": "Zgadzam się",
-        "consent_needed": "Zaakceptuj informację, zanim napiszesz.",
-        "closed_now": "W tej chwili jesteśmy zamknięci",
-        "open_now": "Zwykle odpowiadamy w ciągu kilku minut",
-        "connecting": "Łączenie…",
-        "reconnecting": "Utracono połączenie. Ponowne łączenie…",
-        "typing": "pisze…",
-        "ended": "Rozmowa została zakończona.",
-        "rate_prompt": "Jak oceniasz naszą pomoc?",
-        "like": "Dobrze",
-        "dislike": "Źle",
-        "rated": "Dziękujemy za opinię!",
-        "write_again": "Napisz ponownie, aby rozpocząć nową rozmowę.",
-        "transcript_button": "Wyślij mi zapis rozmowy e-mailem",
-        "transcript_email": "Twój e-mail",
-        "transcript_send": "Wyślij zapis",
-        "transcript_sent": "Zapis rozmowy został wysłany na adres {email}.",
-        "transcript_subject": "Twoja rozmowa z {channel}",
-        "transcript_intro": "Oto zapis Twojej rozmowy z {channel}.",
-        "too_fast": "Wysyłasz wiadomości zbyt szybko. Poczekaj chwilę.",
-        "you": "Ty",
-        "operator": "Konsultant",
-        "sending": "Wysyłanie…",
-    },
-    Language.VIETNAMESE: {
-        "launcher": "Trò chuyện với chúng tôi",
-        "minimize": "Thu gọn",
-        "placeholder": "Nhập tin nhắn…",
-        "send": "Gửi",
-        "consent_title": "Trước khi bắt đầu",
-        "consent_accept": "Tôi đồng ý",
-        "consent_needed": "Vui lòng chấp nhận thông báo trước khi nhắn tin.",
-        "closed_now": "Hiện chúng tôi đã ngoài giờ làm việc",
-        "open_now": "Chúng tôi thường trả lời trong vài phút",
-        "connecting": "Đang kết nối…",
-        "reconnecting": "Mất kết nối. Đang kết nối lại…",
-        "typing": "đang nhập…",
-        "ended": "Cuộc trò chuyện đã kết thúc.",
-        "rate_prompt": "Bạn đánh giá thế nào về chúng tôi?",
-        "like": "Tốt",
-        "dislike": "Không tốt",
-        "rated": "Cảm ơn bạn đã đánh giá!",
-        "write_again": "Nhắn tin lại để bắt đầu cuộc trò chuyện mới.",
-        "transcript_button": "Gửi bản ghi cuộc trò chuyện qua e-mail cho tôi",
-        "transcript_email": "E-mail của bạn",
-        "transcript_send": "Gửi bản ghi",
-        "transcript_sent": "Bản ghi đã được gửi tới {email}.",
-        "transcript_subject": "Cuộc trò chuyện của bạn với {channel}",
-        "transcript_intro": "Đây là bản ghi cuộc trò chuyện của bạn với {channel}.",
-        "too_fast": "Bạn gửi tin nhắn quá nhanh. Vui lòng chờ một chút.",
-        "you": "Bạn",
-        "operator": "Nhân viên tư vấn",
-        "sending": "Đang gửi…",
-    },
+# Marked with the "live chat" context: the same English word may read differently to a
+# website visitor than in the console ("Operator" is "Konsultant" to a Polish client).
+WIDGET_TEXTS: dict[str, Promise] = {
+    "launcher": pgettext_lazy("live chat", "Chat with us"),
+    "minimize": pgettext_lazy("live chat", "Minimise chat"),
+    "placeholder": pgettext_lazy("live chat", "Type your message…"),
+    "send": pgettext_lazy("live chat", "Send"),
+    "consent_title": pgettext_lazy("live chat", "Before we start"),
+    "consent_accept": pgettext_lazy("live chat", "I agree"),
+    "consent_needed": pgettext_lazy("live chat", "Please accept the notice before writing."),
+    "closed_now": pgettext_lazy("live chat", "We are closed right now"),
+    "open_now": pgettext_lazy("live chat", "We usually reply within minutes"),
+    "connecting": pgettext_lazy("live chat", "Connecting…"),
+    "reconnecting": pgettext_lazy("live chat", "Connection lost. Reconnecting…"),
+    "typing": pgettext_lazy("live chat", "is typing…"),
+    "ended": pgettext_lazy("live chat", "The conversation has ended."),
+    "rate_prompt": pgettext_lazy("live chat", "How did we do?"),
+    "like": pgettext_lazy("live chat", "Good"),
+    "dislike": pgettext_lazy("live chat", "Bad"),
+    "rated": pgettext_lazy("live chat", "Thank you for your feedback!"),
+    "write_again": pgettext_lazy("live chat", "Write again to start a new conversation."),
+    "transcript_button": pgettext_lazy("live chat", "E-mail me the transcript"),
+    "transcript_email": pgettext_lazy("live chat", "Your e-mail"),
+    "transcript_send": pgettext_lazy("live chat", "Send the transcript"),
+    "transcript_sent": pgettext_lazy("live chat", "The transcript is on its way to {email}."),
+    "transcript_subject": pgettext_lazy("live chat", "Your conversation with {channel}"),
+    "transcript_intro": pgettext_lazy("live chat", "Here is the transcript of your conversation with {channel}."),
+    "too_fast": pgettext_lazy("live chat", "You are sending messages too fast. Please wait a moment."),
+    "you": pgettext_lazy("live chat", "You"),
+    "operator": pgettext_lazy("live chat", "Operator"),
+    "sending": pgettext_lazy("live chat", "Sending…"),
 }
 
 
 def widget_texts(language: str) -> dict[str, str]:
-    """O3: the widget's texts in ``language``, falling back to English for a missing one."""
-    return {**WIDGET_TEXTS[Language.ENGLISH], **WIDGET_TEXTS.get(language, {})}
+    """O3: the widget's texts in ``language`` (the open channel's), from the gettext catalogs."""
+    with translation.override(language):
+        return {key: str(text) for key, text in WIDGET_TEXTS.items()}
 
 
 # --- What the visitor sees -----------------------------------------------------------
