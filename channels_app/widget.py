@@ -146,6 +146,7 @@ WIDGET_TEXTS: dict[str, Promise] = {
     "you": pgettext_lazy("live chat", "You"),
     "operator": pgettext_lazy("live chat", "Operator"),
     "sending": pgettext_lazy("live chat", "Sending…"),
+    "no_answer": pgettext_lazy("live chat", "The server did not answer in time. Please try again."),
 }
 
 

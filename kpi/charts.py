@@ -5,6 +5,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from django.utils.formats import date_format
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
+
 from kpi.selectors import DayPoint
 
 WIDTH, HEIGHT = 1100, 250
@@ -84,11 +88,19 @@ def daily_chart(days: list[DayPoint]) -> Chart:
     bars: list[Bar] = []
     for index, day in enumerate(days):
         x = LEFT + step * (index + 0.5)
-        label = day.day.strftime("%a %d %b %Y")
+        label = date_format(day.day, "D j M Y")  # in the active language
         if day.misses:
             top = y_for(day.misses, miss_max)
             width = max(step * 0.6, 1.0)
-            bars.append(Bar(x - width / 2, top, width, plot_bottom - top, f"{label}: {day.misses} missed"))
+            bars.append(
+                Bar(
+                    x - width / 2,
+                    top,
+                    width,
+                    plot_bottom - top,
+                    _("%(day)s: %(count)d missed") % {"day": label, "count": day.misses},
+                )
+            )
         if day.average_seconds is None:
             if segment:
                 lines.append(" ".join(segment))
@@ -97,7 +109,12 @@ def daily_chart(days: list[DayPoint]) -> Chart:
         y = y_for(day.average_seconds / 60, minute_max)
         segment.append(f"{x:.1f},{y:.1f}")
         minutes = day.average_seconds / 60
-        dots.append(Dot(x, y, f"{label}: average {minutes:.1f} min over {day.responses} responses"))
+        title = ngettext(
+            "%(day)s: average %(minutes).1f min over %(count)d response",
+            "%(day)s: average %(minutes).1f min over %(count)d responses",
+            day.responses,
+        ) % {"day": label, "minutes": minutes, "count": day.responses}
+        dots.append(Dot(x, y, title))
     if segment:
         lines.append(" ".join(segment))
 

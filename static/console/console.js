@@ -718,6 +718,11 @@ function onSocketState(socketState) {
 }
 
 const socket = new LiveSocket(websocketUrl(config.urls.socket), {
+  texts: {
+    notConnected: gettext("Not connected. Reconnecting…"),
+    noAnswer: gettext("The server did not answer in time."),
+    connectionLost: gettext("The connection was lost before the server answered."),
+  },
   onEvent,
   onResync: resync,
   onState: onSocketState,

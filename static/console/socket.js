@@ -11,7 +11,14 @@ export class LiveSocket {
    * @param {string} url absolute ws:// or wss:// URL
    * @param {object} handlers onEvent(frame), onResync(), onState("connecting"|"open"|"closed"), heartbeat() -> payload
    */
-  constructor(url, { onEvent, onResync, onState, heartbeat, heartbeatMs = 25000 }) {
+  constructor(url, { onEvent, onResync, onState, heartbeat, heartbeatMs = 25000, texts = {} }) {
+    // The owner passes these in its language (the console from Django's catalog, the widget from its texts).
+    this.texts = {
+      notConnected: "Not connected. Reconnecting…",
+      noAnswer: "The server did not answer in time.",
+      connectionLost: "The connection was lost before the server answered.",
+      ...texts,
+    };
     this.url = url;
     this.onEvent = onEvent || (() => {});
     this.onResync = onResync || (() => {});
@@ -75,7 +82,7 @@ export class LiveSocket {
     ws.addEventListener("close", () => {
       if (this.ws !== ws) return;
       this.ws = null;
-      this.failPending("The connection was lost before the server answered.");
+      this.failPending(this.texts.connectionLost);
       this.onState("closed");
       if (!this.stopped) this.scheduleReconnect();
     });
@@ -138,13 +145,13 @@ export class LiveSocket {
   request(action, payload = {}, timeoutMs = 15000) {
     return new Promise((resolve, reject) => {
       if (!this.isOpen) {
-        reject(new Error("Not connected. Reconnecting…"));
+        reject(new Error(this.texts.notConnected));
         return;
       }
       const ref = this.nextRef++;
       const timer = setTimeout(() => {
         this.pending.delete(ref);
-        reject(new Error("The server did not answer in time."));
+        reject(new Error(this.texts.noAnswer));
       }, timeoutMs);
       this.pending.set(ref, { resolve, reject, timer });
       this.ws.send(JSON.stringify({ action, ref, ...payload }));

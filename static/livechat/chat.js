@@ -254,6 +254,7 @@ async function resync() {
 }
 
 const socket = new LiveSocket(websocketUrl(urlFor(config.urls.socket)), {
+  texts: { notConnected: texts.reconnecting, connectionLost: texts.reconnecting, noAnswer: texts.no_answer },
   onEvent,
   onResync: resync,
   onState: showConnection,
