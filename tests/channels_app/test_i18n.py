@@ -242,3 +242,22 @@ def test_console_language_switcher_saves_the_choice_and_refuses_bad_input(client
     assert "Unknown language" in refused.content.decode()
     assert i18n.operator_language(olga) == "pl"
     assert client.get("/console/language/").status_code == 405
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("page", ["/admin/", "/kpi/"])
+def test_O3_supervisors_and_administrators_pick_their_language(client, page):
+    """The admin and the KPI pages carry a language picker that posts to set_language and sticks."""
+    from django.contrib.auth.models import Group
+
+    from tests.factories import UserFactory
+
+    supervisor = UserFactory(username="sara", is_staff=True)
+    supervisor.groups.add(Group.objects.get(name="Supervisors"))
+    client.force_login(supervisor)
+    page_html = client.get(page).content.decode()
+    assert 'action="/i18n/setlang/"' in page_html
+    assert '<option value="vi"' in page_html
+    response = client.post("/i18n/setlang/", {"language": "vi", "next": page})
+    assert response.status_code == 302 and response["Location"] == page
+    assert 'lang="vi"' in client.get(page).content.decode()
