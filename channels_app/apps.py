@@ -1,10 +1,11 @@
 from django.apps import AppConfig, apps
 from django.db.models.signals import post_migrate
+from django.utils.translation import gettext_lazy as _
 
 
 class ChannelsAppConfig(AppConfig):
     name = "channels_app"
-    verbose_name = "Open channels"
+    verbose_name = _("Open channels")
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:

@@ -1,9 +1,10 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class CrmConfig(AppConfig):
     name = "crm"
-    verbose_name = "CRM"
+    verbose_name = _("CRM")
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:

@@ -1,9 +1,10 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class KpiConfig(AppConfig):
     name = "kpi"
-    verbose_name = "Response-time KPI"
+    verbose_name = _("Response-time KPI")
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:

@@ -115,7 +115,7 @@ def test_each_tab_renders_with_its_settings(admin_client, open_channel, slug, la
 def test_each_setting_sits_in_its_tab(admin_client, open_channel, slug, field):
     page = admin_client.get(change_url(open_channel)).content.decode()
     sections = re.split(r'<fieldset class="module', page)
-    owning = [section for section in sections if f'name="{field}"' in section]
+    owning = [section for section in sections if f'id="id_{field}"' in section]
     assert owning, f"{field} is not on the page"
     assert f"tab-{slug}" in owning[0].split(">", 1)[0]
 
