@@ -175,30 +175,23 @@ class MessengerSource(MetaSource):
         event.client_name = " ".join(p for p in (as_str(data.get("first_name")), as_str(data.get("last_name"))) if p)
 
     def send_text(self, connector: Connector, *, recipient_id: str, text: str) -> SendResult:
-        if not connector.access_token:
-            raise DeliveryError("The connector has no page access token.", retryable=False)
-        data = self._graph_post(
-            f"{provider_base('META_GRAPH_API_BASE')}/{connector.account_id}/messages",
-            params={"access_token": connector.access_token},
-            json={"recipient": {"id": recipient_id}, "messaging_type": "RESPONSE", "message": {"text": text}},
-        )
-        return SendResult(provider_message_id=as_str(data.get("message_id")))
+        return self._send_message(connector, recipient_id, {"text": text})
 
     def send_rating_request(
         self, connector: Connector, *, recipient_id: str, text: str, buttons: list[tuple[str, str]]
     ) -> SendResult:
         """R1: the rating request with quick replies (a title holds at most 20 characters)."""
+        quick_replies = [{"content_type": "text", "title": label[:20], "payload": token} for token, label in buttons]
+        return self._send_message(connector, recipient_id, {"text": text, "quick_replies": quick_replies})
+
+    def _send_message(self, connector: Connector, recipient_id: str, message: dict) -> SendResult:
+        """Send API: one message to one page-scoped user."""
         if not connector.access_token:
             raise DeliveryError("The connector has no page access token.", retryable=False)
-        quick_replies = [{"content_type": "text", "title": label[:20], "payload": token} for token, label in buttons]
         data = self._graph_post(
             f"{provider_base('META_GRAPH_API_BASE')}/{connector.account_id}/messages",
             params={"access_token": connector.access_token},
-            json={
-                "recipient": {"id": recipient_id},
-                "messaging_type": "RESPONSE",
-                "message": {"text": text, "quick_replies": quick_replies},
-            },
+            json={"recipient": {"id": recipient_id}, "messaging_type": "RESPONSE", "message": message},
         )
         return SendResult(provider_message_id=as_str(data.get("message_id")))
 
@@ -300,46 +293,31 @@ class WhatsAppSource(MetaSource):
                     )
 
     def send_text(self, connector: Connector, *, recipient_id: str, text: str) -> SendResult:
-        if not connector.access_token:
-            raise DeliveryError("The connector has no WhatsApp access token.", retryable=False)
-        data = self._graph_post(
-            f"{provider_base('META_GRAPH_API_BASE')}/{connector.account_id}/messages",
-            token=connector.access_token,
-            json={
-                "messaging_product": "whatsapp",
-                "recipient_type": "individual",
-                "to": recipient_id,
-                "type": "text",
-                "text": {"preview_url": False, "body": text},
-            },
+        return self._send_message(
+            connector, recipient_id, {"type": "text", "text": {"preview_url": False, "body": text}}
         )
-        messages = [as_dict(m) for m in as_list(data.get("messages"))]
-        return SendResult(provider_message_id=as_str(messages[0].get("id")) if messages else "")
 
     def send_rating_request(
         self, connector: Connector, *, recipient_id: str, text: str, buttons: list[tuple[str, str]]
     ) -> SendResult:
         """R1: the rating request as interactive reply buttons (a title holds at most 20 characters)."""
+        interactive = {
+            "type": "button",
+            "body": {"text": text},
+            "action": {
+                "buttons": [{"type": "reply", "reply": {"id": token, "title": label[:20]}} for token, label in buttons]
+            },
+        }
+        return self._send_message(connector, recipient_id, {"type": "interactive", "interactive": interactive})
+
+    def _send_message(self, connector: Connector, recipient_id: str, message: dict) -> SendResult:
+        """Cloud API: one message to one WhatsApp user; ``message`` carries its type and body."""
         if not connector.access_token:
             raise DeliveryError("The connector has no WhatsApp access token.", retryable=False)
         data = self._graph_post(
             f"{provider_base('META_GRAPH_API_BASE')}/{connector.account_id}/messages",
             token=connector.access_token,
-            json={
-                "messaging_product": "whatsapp",
-                "recipient_type": "individual",
-                "to": recipient_id,
-                "type": "interactive",
-                "interactive": {
-                    "type": "button",
-                    "body": {"text": text},
-                    "action": {
-                        "buttons": [
-                            {"type": "reply", "reply": {"id": token, "title": label[:20]}} for token, label in buttons
-                        ]
-                    },
-                },
-            },
+            json={"messaging_product": "whatsapp", "recipient_type": "individual", "to": recipient_id, **message},
         )
         messages = [as_dict(m) for m in as_list(data.get("messages"))]
         return SendResult(provider_message_id=as_str(messages[0].get("id")) if messages else "")
