@@ -16,16 +16,10 @@ from django.utils import timezone
 from channels_app.connectors import get_source
 from channels_app.connectors.tasks import send_message
 from channels_app.models import ConnectorKind, InboundUpdate, Message
-from tests.channels_app.fake_provider import PNG_BYTES, FakeProvider
+from tests.channels_app.fake_provider import PNG_BYTES
 from tests.factories import ClientFactory, ConnectorFactory, ConversationFactory, OpenChannelFactory
 
 APP_SECRET = "meta-app-secret-0123456789"
-
-
-@pytest.fixture
-def provider(settings):
-    with FakeProvider() as fake:
-        yield fake.use_in(settings)
 
 
 @pytest.fixture

@@ -15,16 +15,10 @@ from django.utils import timezone
 from channels_app.connectors import get_source
 from channels_app.connectors.tasks import send_backoff_seconds, send_message
 from channels_app.models import ConnectorKind, InboundUpdate, Message
-from tests.channels_app.fake_provider import PNG_BYTES, FakeProvider
+from tests.channels_app.fake_provider import PNG_BYTES
 from tests.factories import ClientFactory, ConnectorFactory, ConversationFactory
 
 SECRET_HEADER = "HTTP_X_TELEGRAM_BOT_API_SECRET_TOKEN"
-
-
-@pytest.fixture
-def provider(settings):
-    with FakeProvider() as fake:
-        yield fake.use_in(settings)
 
 
 @pytest.fixture

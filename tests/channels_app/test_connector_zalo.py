@@ -15,17 +15,10 @@ from django.utils import timezone
 from channels_app.connectors import get_source
 from channels_app.connectors.tasks import send_message
 from channels_app.models import ConnectorKind, InboundUpdate, Message
-from tests.channels_app.fake_provider import FakeProvider
 from tests.factories import ClientFactory, ConnectorFactory, ConversationFactory
 
 OA_SECRET = "oa-secret-key-xyz"
 APP_ID = "360846524940903967"
-
-
-@pytest.fixture
-def provider(settings):
-    with FakeProvider() as fake:
-        yield fake.use_in(settings)
 
 
 @pytest.fixture

@@ -17,7 +17,6 @@ from channels_app.models import ClientRating, ConnectorKind, ConversationStatus,
 from channels_app.services import conversations, offers
 from tests.channels_app.engine_support import *  # noqa: F403
 from tests.channels_app.engine_support import make_channel, make_operator, system_keys
-from tests.channels_app.fake_provider import FakeProvider
 
 pytestmark = pytest.mark.django_db
 
@@ -33,12 +32,6 @@ CLIENT_ID = {
     ConnectorKind.WHATSAPP: "84901234567",
     ConnectorKind.ZALO: "2468013579",
 }
-
-
-@pytest.fixture
-def provider(settings):
-    with FakeProvider() as fake:
-        yield fake.use_in(settings)
 
 
 def telegram_press(token: str, press_id: str = "4382bfdwdsb323b2d9") -> dict:

@@ -16,7 +16,6 @@ from channels_app.connectors.processing import inbound_updates_process
 from channels_app.connectors.tasks import sweep_connectors
 from channels_app.models import Client, Connector, ConnectorKind, Conversation, InboundUpdate, Message
 from contact_center.celery import app as celery_app
-from tests.channels_app.fake_provider import FakeProvider
 from tests.channels_app.test_connector_meta import messenger_event, page_body, wa_text, whatsapp_body
 from tests.channels_app.test_connector_telegram import text_update
 from tests.channels_app.test_connector_zalo import signed as zalo_signed
@@ -34,12 +33,6 @@ def eager_celery():
     celery_app.conf.task_eager_propagates = False
     yield
     celery_app.conf.task_always_eager, celery_app.conf.task_eager_propagates = saved
-
-
-@pytest.fixture
-def provider(settings):
-    with FakeProvider() as fake:
-        yield fake.use_in(settings)
 
 
 @pytest.fixture
