@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -22,6 +21,8 @@ from pathlib import Path
 from urllib.error import URLError
 from urllib.parse import quote
 from urllib.request import urlopen
+
+from tests.net import free_port
 
 BASE_DIR = Path(__file__).resolve().parents[2]
 
@@ -43,12 +44,6 @@ def chromium_executable() -> str:
     if executable is None:
         raise RuntimeError("Debian's chromium is required for the browser tests: apt-get install -y chromium")
     return executable
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def database_url(settings_dict: dict) -> str:

@@ -22,6 +22,7 @@ from urllib.error import URLError
 from urllib.request import urlopen
 
 from contact_center.embedded import redis_server_binary
+from tests.net import free_port
 
 BASE_DIR = Path(__file__).resolve().parents[2]
 
@@ -36,12 +37,6 @@ def wait_until(condition, *, timeout: float, interval: float = 0.05, what: str =
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}")
         time.sleep(interval)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def scratch_dir(prefix: str) -> Path:
