@@ -15,7 +15,9 @@ Every event is a JSON-ready dict with a ``type`` key:
 ==========================  ====================================================
 
 They go to the channel-layer groups ``operator.<user id>`` and
-``conversation.<conversation id>`` as ``{"type": "event.forward", "event": ...}``.
+``conversation.<conversation id>`` as ``{"type": "event.forward", "event": ...}``;
+with the Redis layer (:mod:`contact_center.channel_layer`) all groups of one
+event in one call, so a socket in two of them receives the event once.
 
 Sending happens once the transaction commits, so a console never sees a state
 that was rolled back; all events of one transaction are handed together to a
@@ -300,8 +302,30 @@ def _sender() -> _Sender:
 
 
 async def _send_all(layer, items: list[tuple[str, dict]]) -> None:
+    # The groups of one publish() share their event object: with the Redis layer they go in one
+    # group_send_many (two round trips, each socket once) instead of one group_send each.
+    send_many = getattr(layer, "group_send_many", None)
+    for event, groups in _groups_per_event(items):
+        message = {"type": FORWARD_HANDLER, "event": event}
+        if send_many is not None:
+            try:
+                await send_many(groups, message)
+            except Exception:
+                logger.exception("Could not send %s to %s", event.get("type"), groups)
+            continue
+        for group in groups:
+            try:
+                await layer.group_send(group, message)
+            except Exception:
+                logger.exception("Could not send %s to %s", event.get("type"), group)
+
+
+def _groups_per_event(items: list[tuple[str, dict]]) -> list[tuple[dict, list[str]]]:
+    """Consecutive items carrying the same event object become one (event, groups) pair, order kept."""
+    batches: list[tuple[dict, list[str]]] = []
     for group, event in items:
-        try:
-            await layer.group_send(group, {"type": FORWARD_HANDLER, "event": event})
-        except Exception:
-            logger.exception("Could not send %s to %s", event.get("type"), group)
+        if batches and batches[-1][0] is event:
+            batches[-1][1].append(group)
+        else:
+            batches.append((event, [group]))
+    return batches

@@ -115,7 +115,7 @@ DJANGO_CELERY_BEAT_TZ_AWARE = True
 
 CHANNEL_LAYERS = {
     "default": {
-        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        "BACKEND": "contact_center.channel_layer.RedisEventsChannelLayer",
         "CONFIG": {
             # redis-py 8 caps a pool at 100 connections and fails the 101st command at once; hundreds of
             # consoles joining or leaving groups together (a reconnect storm) need more (bench/e2e.py).

@@ -40,7 +40,7 @@ def redis_layer_prefix(settings):
     prefix = f"test-{uuid.uuid4().hex[:12]}"
     settings.CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "BACKEND": "contact_center.channel_layer.RedisEventsChannelLayer",
             "CONFIG": {"hosts": [{"address": django_settings.REDIS_URL}], "prefix": prefix},
         }
     }

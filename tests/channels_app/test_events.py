@@ -59,7 +59,7 @@ def test_events_arrive_through_the_channel_layer_as_event_forward(engine, settin
 def test_a_failing_channel_layer_is_logged_and_never_breaks_the_service(engine, settings, caplog):
     settings.CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "BACKEND": "contact_center.channel_layer.RedisEventsChannelLayer",
             "CONFIG": {"hosts": [{"address": "unix:///nonexistent/redis.sock"}]},
         }
     }

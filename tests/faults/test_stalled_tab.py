@@ -82,7 +82,7 @@ def test_tab_stalled_for_two_minutes_gets_every_message_on_resume(
     # From now on this process publishes to the server's channel layer, as a Celery worker would.
     settings.CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "BACKEND": "contact_center.channel_layer.RedisEventsChannelLayer",
             "CONFIG": {"hosts": [{"address": private_redis.url}], "prefix": environment["CHANNEL_LAYER_PREFIX"]},
         }
     }
