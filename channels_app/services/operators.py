@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Max
 
 from channels_app import distribution, events
@@ -25,7 +25,19 @@ DEFAULT_OFFLINE_AFTER_MINUTES = 10
 
 
 def operator_heartbeat(*, operator, now: datetime, active: bool) -> None:
-    """Q6: the console pings (``active`` when the operator typed, clicked or sent something)."""
+    """Q6: the console pings (``active`` when the operator typed, clicked or sent something).
+
+    1. Fast path, one UPDATE: an operator flagged online whose timestamps
+       still say online (as :func:`cached_online` reads them, with the same
+       longest *offline after* of their channels) stays online after a new
+       heartbeat, so nothing but the timestamps changes. Every open console
+       pings every 25 s, and this is almost every ping.
+    2. Otherwise (coming online, a stale flag, no profile yet) under the
+       profile's row lock: store the timestamps, correct the flag, announce
+       the change and route waiting conversations at once (Q9).
+    """
+    if _heartbeat_while_online(operator.pk, now, active):
+        return
     with transaction.atomic():
         profile = _locked_profile(operator)
         limit = offline_after(operator.pk)
@@ -95,6 +107,40 @@ def operator_break_end(*, operator, now: datetime) -> None:
 
 
 # --- helpers ----------------------------------------------------------------------------------------------
+
+# The conditions are distribution.is_online's (``<=`` limits) on the stored values, and the limit is
+# offline_after()'s: the longest *offline after* of the operator's active channels, else the default.
+_HEARTBEAT_WHILE_ONLINE_SQL = """
+    UPDATE channels_app_operatorprofile AS profile
+       SET console_heartbeat_at = %(now)s,
+           last_activity_at = CASE WHEN %(active)s THEN %(now)s ELSE profile.last_activity_at END
+     WHERE profile.user_id = %(user_id)s
+       AND profile.is_online
+       AND profile.console_heartbeat_at >= %(now)s - %(heartbeat_timeout)s
+       AND profile.last_activity_at >= %(now)s - make_interval(mins => COALESCE(
+               (SELECT MAX(channel.offline_after_minutes)
+                  FROM channels_app_queuemember AS member
+                  JOIN channels_app_openchannel AS channel ON channel.id = member.open_channel_id
+                 WHERE member.operator_id = %(user_id)s AND channel.is_active),
+               %(default_minutes)s))
+"""
+
+
+def _heartbeat_while_online(user_id: int, now: datetime, active: bool) -> bool:
+    from django.conf import settings
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _HEARTBEAT_WHILE_ONLINE_SQL,
+            {
+                "user_id": user_id,
+                "now": now,
+                "active": active,
+                "heartbeat_timeout": settings.CONSOLE_HEARTBEAT_TIMEOUT,
+                "default_minutes": DEFAULT_OFFLINE_AFTER_MINUTES,
+            },
+        )
+        return cursor.rowcount == 1
 
 
 def offline_after(user_id: int) -> timedelta:

@@ -1,0 +1,99 @@
+"""Q6: the one-UPDATE heartbeat of an operator already online leaves exactly what the locked path leaves."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from channels_app.models import OperatorProfile
+from channels_app.services import operators as presence
+from tests.channels_app.engine_support import make_channel, make_operator, set_profile
+
+pytestmark = pytest.mark.django_db
+
+NOW = timezone.now().replace(microsecond=0)
+TIMEOUT = timedelta(seconds=90)
+HEARTBEAT_AGES = [None, timedelta(seconds=10), TIMEOUT, TIMEOUT + timedelta(microseconds=1), timedelta(minutes=5)]
+# The operator's active channels allow 3 and 10 minutes of inactivity (the longest counts); an inactive one 30.
+ACTIVITY_AGES = [
+    None,
+    timedelta(minutes=2),
+    timedelta(minutes=10),
+    timedelta(minutes=10, microseconds=1),
+    timedelta(minutes=20),
+]
+CASES = list(itertools.product([True, False], HEARTBEAT_AGES, ACTIVITY_AGES, [True, False]))
+
+
+@pytest.fixture
+def recorded(monkeypatch, settings):
+    settings.CONSOLE_HEARTBEAT_TIMEOUT = TIMEOUT
+    calls: list[tuple] = []
+    monkeypatch.setattr(
+        presence.events, "publish", lambda groups, event: calls.append(("event", tuple(groups), event["online"]))
+    )
+    monkeypatch.setattr(
+        presence.common,
+        "request_redistribution",
+        lambda channel_ids, *, now, trigger: calls.append(("route", tuple(sorted(channel_ids)), trigger)),
+    )
+    return calls
+
+
+def _heartbeat(operator, *, flagged_online, heartbeat_age, activity_age, active, calls) -> tuple:
+    set_profile(
+        operator,
+        is_online=flagged_online,
+        console_heartbeat_at=None if heartbeat_age is None else NOW - heartbeat_age,
+        last_activity_at=None if activity_age is None else NOW - activity_age,
+    )
+    calls.clear()
+    presence.operator_heartbeat(operator=operator, now=NOW, active=active)
+    profile = OperatorProfile.objects.get(user=operator)
+    return profile.is_online, profile.console_heartbeat_at, profile.last_activity_at, list(calls)
+
+
+def test_Q6_every_state_ends_the_same_with_or_without_the_fast_path(recorded, monkeypatch):
+    olga = make_operator("olga")
+    make_channel([olga], offline_after_minutes=3)
+    make_channel([olga], offline_after_minutes=10)
+    make_channel([olga], offline_after_minutes=30, is_active=False)
+    fast_path = presence._heartbeat_while_online
+    used = 0
+    for flagged_online, heartbeat_age, activity_age, active in CASES:
+        state = {"flagged_online": flagged_online, "heartbeat_age": heartbeat_age, "activity_age": activity_age}
+
+        def counting(*args, **kwargs):
+            nonlocal used
+            taken = fast_path(*args, **kwargs)
+            used += taken
+            return taken
+
+        monkeypatch.setattr(presence, "_heartbeat_while_online", counting)
+        with_fast_path = _heartbeat(olga, **state, active=active, calls=recorded)
+        monkeypatch.setattr(presence, "_heartbeat_while_online", lambda *args: False)
+        locked_only = _heartbeat(olga, **state, active=active, calls=recorded)
+        assert with_fast_path == locked_only, (state, active)
+    # Flagged online, heartbeat within 90 s, activity within the longest 10 minutes: 2 × 2 × 2 of the cases.
+    assert used == 8
+
+
+def test_Q6_an_online_operator_s_heartbeat_is_one_statement(django_assert_num_queries):
+    olga = make_operator("olga")
+    make_channel([olga], offline_after_minutes=10)
+    set_profile(olga, is_online=True, console_heartbeat_at=NOW - timedelta(seconds=25), last_activity_at=NOW)
+    with django_assert_num_queries(1):
+        presence.operator_heartbeat(operator=olga, now=NOW, active=False)
+    profile = OperatorProfile.objects.get(user=olga)
+    assert profile.console_heartbeat_at == NOW and profile.last_activity_at == NOW and profile.is_online
+
+
+def test_Q6_an_operator_without_channels_uses_the_default_offline_time(recorded):
+    loner = make_operator("loner")
+    state = {"flagged_online": True, "heartbeat_age": timedelta(seconds=5), "active": False, "calls": recorded}
+    assert _heartbeat(loner, **state, activity_age=timedelta(minutes=9))[0] is True
+    assert _heartbeat(loner, **state, activity_age=timedelta(minutes=11))[0] is False
+    assert recorded == [("event", (f"operator.{loner.pk}",), False)]
