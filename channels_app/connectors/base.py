@@ -121,7 +121,11 @@ class Source:
         return self.send(connector, recipient_id=recipient_id, text=text, attachments=[])
 
     def complete_event(self, connector: Connector, event: InboundEvent, *, client_is_new: bool) -> None:
-        """Fetch what the webhook body lacks (files, the client's name); best effort, runs in Celery."""
+        """Fetch what the webhook body lacks (files, the client's name); best effort, runs in Celery.
+
+        ``client_is_new`` is looked up only for events without a client name (it
+        exists to fetch that name once); for an event with a name it is False.
+        """
 
     def send(self, connector: Connector, *, recipient_id: str, text: str, attachments: list[dict]) -> SendResult:
         """Send ``text`` (plus links to attachments) in as many parts as the provider's length limit needs.

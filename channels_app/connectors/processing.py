@@ -14,6 +14,7 @@ import json
 import logging
 import math
 from collections import defaultdict
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -147,15 +148,24 @@ def inbound_updates_process(*, connector_id: int, update_ids: list[str], now: da
        ``failed`` with the error. A replayed message is deduplicated by the
        service (``source_message_id``), so running this twice changes nothing.
     """
-    connector = Connector.objects.select_related("open_channel").filter(pk=connector_id).first()
-    source = get_source(connector.kind) if connector else None
-    if connector is None or source is None:
+    pending = {
+        update.update_id: update
+        for update in InboundUpdate.objects.select_related("connector__open_channel").filter(
+            connector_id=connector_id, update_id__in=update_ids, state="pending"
+        )
+    }
+    if not pending:
+        return 0
+    connector = next(iter(pending.values())).connector
+    source = get_source(connector.kind)
+    if source is None:
         return 0
     processed = 0
     for update_id in update_ids:
-        update = InboundUpdate.objects.filter(connector=connector, update_id=update_id, state="pending").first()
-        if update is not None and _process_update(connector, source, update, now):
-            processed += 1
+        update = pending.get(update_id)
+        if update is not None:
+            update.connector = connector  # one object, so per-connector caches are filled once
+            processed += _process_update(connector, source, update, now)
     return processed
 
 
@@ -170,7 +180,11 @@ def _process_update(connector: Connector, source: Source, update: InboundUpdate,
         )
         return _finish(update, InboundUpdate.State.IGNORED, "No message content this connector handles.", now)
     for event in events:
-        client_is_new = not Client.objects.filter(connector=connector, external_id=event.external_user_id).exists()
+        # Whether the client is new only matters for looking up a name the event lacks.
+        client_is_new = (
+            not event.client_name
+            and not Client.objects.filter(connector=connector, external_id=event.external_user_id).exists()
+        )
         try:
             source.complete_event(connector, event, client_is_new=client_is_new)
         except Exception:
@@ -181,12 +195,16 @@ def _process_update(connector: Connector, source: Source, update: InboundUpdate,
 
     with transaction.atomic():
         claimed = (
-            InboundUpdate.objects.select_for_update(skip_locked=True).filter(pk=update.pk, state="pending").first()
+            InboundUpdate.objects.select_for_update(skip_locked=True)
+            .filter(pk=update.pk, state="pending")
+            .values_list("pk", flat=True)
+            .first()
         )
         if claimed is None:
             return False
         try:
-            with transaction.atomic():
+            # The events of one update succeed or fail together; a single event's service is atomic already.
+            with transaction.atomic() if len(events) > 1 else nullcontext():
                 for event in events:
                     _deliver_to_services(connector, event, now)
         except TRANSIENT_DB_ERRORS:
@@ -195,12 +213,12 @@ def _process_update(connector: Connector, source: Source, update: InboundUpdate,
             logger.warning(
                 "%s connector %s: update %s refused: %s", connector.kind, connector.pk, update.update_id, exc
             )
-            return _finish(claimed, InboundUpdate.State.FAILED, str(exc), now)
+            return _finish(update, InboundUpdate.State.FAILED, str(exc), now)
         except Exception as exc:
             # A bug must not make the sweep retry this update forever: record it and move on.
             logger.exception("%s connector %s: update %s failed", connector.kind, connector.pk, update.update_id)
-            return _finish(claimed, InboundUpdate.State.FAILED, f"{type(exc).__name__}: {exc}", now)
-        return _finish(claimed, InboundUpdate.State.PROCESSED, "", now)
+            return _finish(update, InboundUpdate.State.FAILED, f"{type(exc).__name__}: {exc}", now)
+        return _finish(update, InboundUpdate.State.PROCESSED, "", now)
 
 
 def _deliver_to_services(connector: Connector, event: InboundEvent, now: datetime) -> None:

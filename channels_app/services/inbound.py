@@ -84,10 +84,7 @@ def message_receive(
         raise NotAllowed("This connector is switched off.")
 
     with transaction.atomic():
-        replay = _replayed(connector, source_message_id)
-        if replay is not None:
-            return InboundResult(message=replay, conversation=replay.conversation, created=False)
-        client = _upsert_client(
+        client = _lock_client(
             connector,
             external_user_id,
             name=client_name,
@@ -95,20 +92,12 @@ def message_receive(
             phone=client_phone,
             email=client_email,
         )
-        # NO KEY UPDATE: a plain FOR UPDATE would also block the foreign-key checks
-        # (FOR KEY SHARE) that other transactions' conversation updates take on
-        # this client row, and the two would deadlock.
-        Client.objects.select_for_update(no_key=True).filter(pk=client.pk).first()
-        replay = _replayed(connector, source_message_id)  # stored while we waited for the client's lock
+        # Under the client's lock: a retry of the same source message waited for us and finds ours.
+        replay = _replayed(connector, source_message_id)
         if replay is not None:
             return InboundResult(message=replay, conversation=replay.conversation, created=False)
 
-        conversation = (
-            Conversation.objects.select_for_update(of=("self",))
-            .select_related("open_channel", "connector", "client")
-            .filter(client=client, status__in=[s.value for s in _OPEN])
-            .first()
-        )
+        conversation = _lock_open_conversation(connector, client)
         started = False
         if conversation is None:
             rated = _rating_reply(client, text, now)
@@ -133,9 +122,11 @@ def message_receive(
             )
             return InboundResult(message=message, conversation=conversation, created=True)
 
-        if conversation.status == ConversationStatus.QUEUED:
+        routed = conversation.status == ConversationStatus.QUEUED
+        if routed:
             common.request_route(conversation.pk, now=now, trigger="inbound")
-    conversation.refresh_from_db()
+    if routed:
+        conversation.refresh_from_db()  # routing ran at commit (unless a caller's transaction is still open)
     return InboundResult(message=message, conversation=conversation, created=True)
 
 
@@ -189,34 +180,62 @@ def _clean_attachments(attachments) -> list[dict]:
 def _replayed(connector: Connector, source_message_id: str | None) -> Message | None:
     if source_message_id is None:
         return None
-    return (
-        Message.objects.select_related("conversation")
-        .filter(connector=connector, source_message_id=source_message_id)
+    # Replays are rare: ask for the id alone and load the message only when there is one.
+    message_id = (
+        Message.objects.filter(connector=connector, source_message_id=source_message_id)
+        .values_list("pk", flat=True)
         .first()
     )
+    if message_id is None:
+        return None
+    return Message.objects.select_related("conversation").get(pk=message_id)
 
 
-def _upsert_client(connector: Connector, external_id: str, **details: str) -> Client:
+def _lock_client(connector: Connector, external_id: str, **details: str) -> Client:
+    """Find or create the client and hold its row lock until the transaction ends.
+
+    NO KEY UPDATE: a plain FOR UPDATE would also block the foreign-key checks
+    (FOR KEY SHARE) that other transactions' conversation updates take on this
+    client row, and the two would deadlock. A row this transaction inserts is
+    locked by the insert itself.
+    """
+    external_id = external_id[:128]
     details = {field: (value or "").strip() for field, value in details.items()}
     details["name"] = details["name"][:200]
     details["username"] = details["username"][:200]
     details["phone"] = details["phone"][:40]
     details["email"] = details["email"][:254]
-    try:
-        with transaction.atomic():
-            client, created = Client.objects.get_or_create(
-                connector=connector, external_id=external_id[:128], defaults=details
-            )
-    except IntegrityError:
-        client, created = Client.objects.get(connector=connector, external_id=external_id[:128]), False
-    if not created:
-        # Keep what the source tells us now, never blank out what we knew.
-        changed = [field for field, value in details.items() if value and getattr(client, field) != value]
-        for field in changed:
-            setattr(client, field, details[field])
-        if changed:
-            client.save(update_fields=changed)
+    locked = Client.objects.select_for_update(no_key=True).filter(connector=connector, external_id=external_id)
+    client = locked.first()
+    if client is None:
+        try:
+            with transaction.atomic():
+                return Client.objects.create(connector=connector, external_id=external_id, **details)
+        except IntegrityError:
+            client = locked.get()  # created by a concurrent message of the same client a moment ago
+    # Keep what the source tells us now, never blank out what we knew.
+    changed = [field for field, value in details.items() if value and getattr(client, field) != value]
+    for field in changed:
+        setattr(client, field, details[field])
+    if changed:
+        client.save(update_fields=changed)
     return client
+
+
+def _lock_open_conversation(connector: Connector, client: Client) -> Conversation | None:
+    """The client's open conversation, row-locked, sharing the connector, channel and client objects we hold."""
+    conversation = (
+        Conversation.objects.select_for_update().filter(client=client, status__in=[s.value for s in _OPEN]).first()
+    )
+    if conversation is None:
+        return None
+    # Attaching the objects already loaded spares a join of three wide tables on every message.
+    conversation.client = client
+    if conversation.connector_id == connector.pk:
+        conversation.connector = connector
+        if conversation.open_channel_id == connector.open_channel_id:
+            conversation.open_channel = connector.open_channel
+    return conversation
 
 
 def _start_conversation(connector: Connector, client: Client, now: datetime) -> Conversation:
