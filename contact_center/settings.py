@@ -86,6 +86,10 @@ DATABASES["default"]["ENGINE"] = "django.db.backends.postgresql"
 # DB_CONN_MAX_AGE wins over DATABASE_URL's own (absent = 0) value, so a worker can keep its connection.
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=DATABASES["default"].get("CONN_MAX_AGE") or 0)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# Celery worker processes keep their connection this long between tasks (contact_center/celery.py); a broken
+# one is replaced before the next task. CELERY_DB_REUSE_MAX only stops Celery's own close-after-every-task.
+WORKER_DB_CONN_MAX_AGE = env.int("WORKER_DB_CONN_MAX_AGE", default=600)
+CELERY_DB_REUSE_MAX = 2**62
 # Several test runs may share one server: each can name its own test database.
 DATABASES["default"]["TEST"] = {"NAME": env("TEST_DATABASE_NAME", default="test_contact_center")}
 
