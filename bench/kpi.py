@@ -18,6 +18,13 @@ Usage::
     .venv/bin/python bench/kpi.py --explain       # also print the main query's plan
 
 The goal is p95 ≤ 200 ms for the query of a 30-day period.
+
+``--recording N`` (issue 8) measures instead, in its own database
+``bench_kpi_recording``, what K1 recording costs per message: the old
+synchronous path (``responses_record`` after every message) against the batch
+(``responses_record_pending`` over N flagged conversations)::
+
+    .venv/bin/python bench/kpi.py --recording 1000
 """
 
 from __future__ import annotations
@@ -38,6 +45,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "contact_center.settings")
 os.environ.setdefault("LOG_LEVEL", "WARNING")
 
 DATABASE = "bench_kpi"
+RECORDING_DATABASE = "bench_kpi_recording"
 MESSAGES_PER_CONVERSATION = 10
 OPERATORS = 40
 OPEN_CHANNELS = 4
@@ -52,10 +60,18 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--reset", action="store_true", help="drop and refill the benchmark database")
     parser.add_argument("--explain", action="store_true", help="print EXPLAIN ANALYZE of the main query")
+    parser.add_argument(
+        "--recording",
+        type=int,
+        default=0,
+        metavar="N",
+        help="issue 8: time K1 recording per message, old synchronous path vs the batch, over N conversations",
+    )
+    parser.add_argument("--recording-messages", type=int, default=6, help="messages per conversation (--recording)")
     return parser.parse_args()
 
 
-def prepare_database(reset: bool) -> None:
+def prepare_database(reset: bool, database: str = DATABASE) -> None:
     """Create (or recreate) the benchmark database on the embedded server, then point Django at it."""
     import psycopg
 
@@ -63,16 +79,16 @@ def prepare_database(reset: bool) -> None:
 
     socket_dir = str(embedded.postgres_socket_dir())
     with psycopg.connect(host=socket_dir, user="postgres", dbname="postgres", autocommit=True) as admin:
-        exists = admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", [DATABASE]).fetchone()
+        exists = admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", [database]).fetchone()
         if exists and reset:
-            admin.execute(f'DROP DATABASE "{DATABASE}" WITH (FORCE)')
+            admin.execute(f'DROP DATABASE "{database}" WITH (FORCE)')
             exists = None
         if not exists:
-            admin.execute(f'CREATE DATABASE "{DATABASE}"')
+            admin.execute(f'CREATE DATABASE "{database}"')
 
     from django.conf import settings
 
-    settings.DATABASES["default"]["NAME"] = DATABASE
+    settings.DATABASES["default"]["NAME"] = database
     import django
 
     django.setup()
@@ -431,8 +447,167 @@ def measure_pages(runs: int, explain: bool) -> None:
             print("\n" + "\n".join(row[0] for row in cursor.fetchall()))
 
 
+def measure_recording(count: int, steps: int) -> None:
+    """Issue 8: K1 recording per message, the old synchronous path against the batch.
+
+    1. Three identical sets of ``count`` active conversations on an open
+       channel with both targets on.
+    2. Step by step, every conversation of sets A and B gets one message
+       (client, operator, client, …, a minute apart). Set A is recorded with
+       ``responses_record`` per conversation, as the ``message_created``
+       receiver did for every message; set B is flagged and recorded by one
+       ``responses_record_pending`` run: the batch's worst case, one new
+       message per conversation between two runs.
+    3. Set C gets all its messages first, then one run records them (several
+       messages of a conversation between two runs cost one recording).
+    4. One more step counts the SQL statements of each path; A and B must end
+       with the same records.
+    """
+    from django.conf import settings
+    from django.contrib.auth import get_user_model
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from channels_app.models import (
+        Client,
+        Connector,
+        ConnectorKind,
+        Conversation,
+        ConversationStatus,
+        Message,
+        OpenChannel,
+    )
+    from kpi.models import ResponseRecord
+    from kpi.services import responses_record, responses_record_pending
+
+    settings.DEBUG = False  # no query log in the timed loops (CaptureQueriesContext turns it on where counted)
+    start = HISTORY_END
+    channel = OpenChannel.objects.create(
+        name="Recording bench",
+        kpi_initial_enabled=True,
+        kpi_initial_target_seconds=180,
+        kpi_subsequent_enabled=True,
+        kpi_subsequent_target_seconds=300,
+    )
+    connector = Connector.objects.create(open_channel=channel, kind=ConnectorKind.LIVECHAT, account_id="recording")
+    operator = get_user_model().objects.create(username="recording_operator", password="!")
+    clients = Client.objects.bulk_create(
+        [Client(connector=connector, external_id=f"r{n}", name=f"Client {n}") for n in range(3 * count)]
+    )
+    conversations = Conversation.objects.bulk_create(
+        [
+            Conversation(
+                open_channel=channel,
+                connector=connector,
+                client=client,
+                status=ConversationStatus.ACTIVE,
+                operator=operator,
+                first_operator=operator,
+                created_at=start,
+                queued_at=start,
+                assigned_at=start,
+            )
+            for client in clients
+        ]
+    )
+    set_a, set_b, set_c = (
+        [c.pk for c in conversations[:count]],
+        [c.pk for c in conversations[count : 2 * count]],
+        [c.pk for c in conversations[2 * count :]],
+    )
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM ANALYZE")
+
+    def add_messages(conversation_ids: list[int], step: int) -> datetime:
+        at = start + timedelta(minutes=step)
+        kind = Message.Author.CLIENT if step % 2 == 0 else Message.Author.OPERATOR
+        Message.objects.bulk_create(
+            [
+                Message(
+                    conversation_id=pk,
+                    connector=connector,
+                    author_kind=kind,
+                    author=operator if kind == Message.Author.OPERATOR else None,
+                    text=f"{kind} message {step}",
+                    created_at=at,
+                )
+                for pk in conversation_ids
+            ]
+        )
+        return at
+
+    def flag(conversation_ids: list[int]) -> None:
+        # In production this rides on the UPDATE that stores the message's timestamps.
+        Conversation.objects.filter(pk__in=conversation_ids).update(responses_pending=True)
+
+    old_seconds = new_seconds = 0.0
+    for step in range(steps):
+        now = add_messages(set_a + set_b, step)
+        began = time.perf_counter()
+        for pk in set_a:
+            responses_record(conversation_id=pk, now=now)
+        old_seconds += time.perf_counter() - began
+        flag(set_b)
+        began = time.perf_counter()
+        recorded = responses_record_pending(now=now)
+        new_seconds += time.perf_counter() - began
+        assert recorded == count, recorded
+
+    for step in range(steps):
+        now = add_messages(set_c, step)
+    flag(set_c)
+    began = time.perf_counter()
+    assert responses_record_pending(now=now) == count
+    coalesced_seconds = time.perf_counter() - began
+
+    now = add_messages(set_a + set_b, steps)
+    with CaptureQueriesContext(connection) as old_queries:
+        responses_record(conversation_id=set_a[0], now=now)
+    flag(set_b)
+    with CaptureQueriesContext(connection) as new_queries:
+        responses_record_pending(now=now)
+    for pk in set_a[1:]:
+        responses_record(conversation_id=pk, now=now)
+
+    def records(conversation_ids: list[int]) -> list[tuple]:
+        offset = {pk: index for index, pk in enumerate(conversation_ids)}
+        fields = ("kind", "waiting_since", "responded_at", "response_seconds", "due_at", "is_miss")
+        rows = ResponseRecord.objects.filter(conversation_id__in=conversation_ids).values_list(
+            "conversation_id", *fields
+        )
+        return sorted((offset[row[0]], *row[1:]) for row in rows)
+
+    same = records(set_a) == records(set_b)
+    messages = count * steps
+    print(f"K1 recording: {count:,} conversations per set, {steps} messages each ({messages:,} messages per set)")
+    print(
+        f"  old, responses_record after every message:     {old_seconds / messages * 1000:6.3f} ms per message"
+        f"   ({len(old_queries)} SQL statements per message)"
+    )
+    print(
+        f"  new, batch with one new message per conversation: {new_seconds / messages * 1000:6.3f} ms per message"
+        f"   ({len(new_queries) / count:.2f} SQL statements per message; {len(new_queries)} per run of {count:,})"
+    )
+    print(
+        f"  new, batch after all {steps} messages at once:      "
+        f"{coalesced_seconds / messages * 1000:6.3f} ms per message"
+        f"   ({coalesced_seconds / count * 1000:.3f} ms per conversation)"
+    )
+    print(
+        f"  speed-up per message: {old_seconds / new_seconds:.1f}x (one new message), "
+        f"{old_seconds / coalesced_seconds:.1f}x (all at once); same records: {'yes' if same else 'NO'}"
+    )
+
+
 def main() -> None:
     args = parse_args()
+    if args.recording:
+        prepare_database(True, RECORDING_DATABASE)
+        from django.core.management import call_command
+
+        call_command("migrate", verbosity=0)
+        measure_recording(args.recording, args.recording_messages)
+        return
     prepare_database(args.reset)
     from django.core.management import call_command
 

@@ -817,6 +817,14 @@ class Conversation(models.Model):
     rating_deadline = models.DateTimeField(null=True, blank=True)
     fully_closed_at = models.DateTimeField(null=True, blank=True)
     lead = models.ForeignKey("crm.Lead", related_name="conversations", null=True, blank=True, on_delete=models.SET_NULL)
+    responses_pending = models.BooleanField(
+        _("response times pending"),
+        default=False,
+        help_text=_(
+            "K1: a message or a close is not yet in the response records; the KPI recording task records it and "
+            "clears this."
+        ),
+    )
 
     class Meta:
         verbose_name = _("conversation")
@@ -825,6 +833,8 @@ class Conversation(models.Model):
         indexes = [
             models.Index(fields=["open_channel", "status"], name="conv_channel_status"),
             models.Index(fields=["operator", "status"], name="conv_operator_status"),
+            # K1: the recording task reads only the few pending rows, in id order.
+            models.Index(fields=["id"], condition=Q(responses_pending=True), name="conv_responses_pending"),
         ]
         constraints = [
             # At most one open conversation per client and connector: a new

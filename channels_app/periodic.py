@@ -4,11 +4,15 @@ Schedules are UTC intervals (no crontab DST traps). ``sync_periodic_tasks``
 runs after every ``migrate``: it creates or updates these rows and leaves any
 other periodic task an administrator added alone. Every sweep is idempotent
 and claims rows with ``skip_locked``, so two overlapping runs do nothing twice.
+Intervals taken from settings (``KPI_RECORD_INTERVAL_SECONDS``) are whole
+seconds, read at start-up and written to the schedule by the next ``migrate``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from django.conf import settings
 
 
 @dataclass(frozen=True)
@@ -56,6 +60,12 @@ SWEEPS: tuple[Sweep, ...] = (
         "channels_app.connectors.tasks.sweep_connectors",
         60,
         "Re-enqueue lost connector tasks.",
+    ),
+    Sweep(
+        "Response-time recording (K1)",
+        "kpi.tasks.record_pending_responses",
+        settings.KPI_RECORD_INTERVAL_SECONDS,
+        "Record response times of conversations with new messages.",
     ),
     Sweep("Response-time targets (K2)", "kpi.tasks.sweep_response_targets", 30, "Record and notify missed targets."),
     Sweep("Silent chatbots (B1)", "channels_app.bots.tasks.sweep_silent_bots", 60, "Hand over when the bot is silent."),

@@ -3,9 +3,11 @@
 Both are sent by the services with ``transaction.on_commit``: a receiver sees
 committed rows and may enqueue Celery work.
 
-- ``message_created(message_id, conversation_id, author_kind)``: every new
-  message (client, operator, bot, system). KPI records responses from it; the
-  connectors send outbound messages from it.
+- ``message_created(message_id, conversation_id, author_kind,
+  conversation_status)``: every new message (client, operator, bot, system);
+  ``conversation_status`` is the conversation's status when it was stored. The
+  connectors send outbound messages from it (KPI does not listen: the services flag
+  ``Conversation.responses_pending`` instead).
 - ``conversation_created(conversation_id)``: a new conversation. CRM creates
   automatic leads from it (C2).
 - ``conversation_closed(conversation_id)``: a conversation became fully closed

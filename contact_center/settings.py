@@ -11,6 +11,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -238,6 +239,12 @@ CONSOLE_HEARTBEAT_TIMEOUT = timedelta(seconds=env.int("CONSOLE_HEARTBEAT_TIMEOUT
 
 # B1: a chatbot that has not answered within its timeout plus this many seconds hands over.
 CHATBOT_SILENCE_SECONDS = env.int("CHATBOT_SILENCE_SECONDS", default=120)
+
+# K1: seconds between two runs of the task that records the response times of conversations with new messages
+# (KPI figures lag by at most this). `migrate` writes it to the beat schedule (channels_app/periodic.py).
+KPI_RECORD_INTERVAL_SECONDS = env.int("KPI_RECORD_INTERVAL_SECONDS", default=5)
+if KPI_RECORD_INTERVAL_SECONDS < 1:
+    raise ImproperlyConfigured("KPI_RECORD_INTERVAL_SECONDS must be a whole number of seconds, at least 1.")
 
 LOGGING = {
     "version": 1,

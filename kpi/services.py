@@ -3,6 +3,14 @@
 Every function follows the service contract (docs/SERVICES.md): keyword-only
 arguments, one ``transaction.atomic``, an explicit ``now``, idempotent.
 
+Recording is off the message path: the services that store a message, close
+a conversation or take it over from the chatbot only set
+``Conversation.responses_pending`` in the UPDATE of the conversation row they
+make anyway (``channels_app.services.common``), and the beat task
+``kpi.tasks.record_pending_responses`` (every ``KPI_RECORD_INTERVAL_SECONDS``)
+records the flagged conversations in batches with
+:func:`responses_record_pending`. KPI figures may lag by that interval.
+
 Locking: recording takes the conversation's row lock (the only lock the
 distribution services share with us, and they take no lock after it), then
 writes that conversation's response records. Every writer of response
@@ -13,7 +21,8 @@ conversation queue up and the second finds the first one's rows.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from collections import defaultdict
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.conf import settings
@@ -36,6 +45,9 @@ User = get_user_model()
 
 CLOSED_STATUSES = (ConversationStatus.CLOSED, ConversationStatus.CLOSED_PENDING_RATING)
 SWEEP_BATCH = 200
+# A batch holds its conversations' row locks until it commits, and a new message of one of them waits
+# for that: 50 keep the wait to a few tens of milliseconds (about 0.7 ms per conversation).
+RECORD_BATCH = 50
 NOTIFY_BATCH = 100
 UNASSIGNED_NAME = "Nobody (unassigned)"
 
@@ -52,24 +64,120 @@ class RecordingResult:
 def responses_record(*, conversation_id: int, now: datetime) -> RecordingResult:
     """Recompute one conversation's response records from its messages and upsert them (K1).
 
-    Called for every new message (``message_created``) and by the sweep;
-    running it twice changes nothing the second time. A wait found past its
-    target gets a :class:`KpiMiss` row, notified by :func:`misses_notify`.
+    For one conversation at once (e.g. after importing messages); new messages
+    are recorded in batches by :func:`responses_record_pending`. Running it
+    twice changes nothing the second time. A wait found past its target gets a
+    :class:`KpiMiss` row, notified by :func:`misses_notify`.
     """
     with transaction.atomic():
         conversation = Conversation.objects.select_for_update(of=("self",)).filter(pk=conversation_id).first()
         if conversation is None:
             return RecordingResult(records=0, new_miss_ids=())
-        return _record_locked(conversation, now=now)
+        result = _record_locked(conversation, now=now)
+        if conversation.responses_pending:
+            # Recorded under the row lock after every committed message: the batch has nothing left to do here.
+            Conversation.objects.filter(pk=conversation.pk).update(responses_pending=False)
+        return result
+
+
+def responses_record_pending(*, now: datetime, limit: int = RECORD_BATCH) -> int:
+    """Record every conversation flagged ``responses_pending`` and clear its flag (K1); returns how many.
+
+    Several messages of one conversation between two runs cost one recording,
+    and a batch reads the messages and records of all its conversations in
+    two queries.
+
+    1. Claim up to ``limit`` flagged conversations after the last id seen, in
+       id order, with ``FOR UPDATE SKIP LOCKED``: a conversation another
+       transaction holds stays flagged for the next run, and two runs at once
+       never record the same conversation.
+    2. Read their client and operator messages and their records (two queries).
+    3. Record each one, clear the batch's flags with one UPDATE, commit. A
+       crash before the commit leaves the whole batch flagged.
+    4. If one conversation fails, the batch is rolled back and redone with a
+       savepoint per conversation: the others are recorded, the failing one is
+       logged and stays flagged for the next run, and this run goes on after it.
+    5. Continue after the batch's last id until a batch comes back short.
+
+    Why no message is missed (PostgreSQL, READ COMMITTED): the transaction
+    that stores a message sets the flag with an UPDATE of the conversation
+    row, which holds the row's lock until it commits; our claim holds the same
+    lock from the claim to our commit. So a message's transaction either
+    committed before our claim (the claim sees the flag, and the reads of step
+    2, each with a fresh snapshot, see the message), or held the row at our
+    claim (skipped, still flagged), or updates the row after our claim: it
+    then waits for our commit and sets the flag again after we cleared it.
+    """
+    return _record_pending(now=now, limit=limit).recorded
+
+
+@dataclass
+class _PendingRun:
+    recorded: int = 0
+    new_miss_ids: list[int] = field(default_factory=list)
+    claimed: int = 0
+    last_id: int = 0
+
+
+def _record_pending(*, now: datetime, limit: int = RECORD_BATCH) -> _PendingRun:
+    """:func:`responses_record_pending`, also returning the misses it found (the K2 sweep counts them)."""
+    run = _PendingRun()
+    while True:
+        try:
+            batch = _record_pending_batch(now=now, after_id=run.last_id, limit=limit, isolate=False)
+        except Exception:
+            logger.warning("Recording a batch of pending conversations failed; redoing it one by one", exc_info=True)
+            batch = _record_pending_batch(now=now, after_id=run.last_id, limit=limit, isolate=True)
+        run.recorded += batch.recorded
+        run.new_miss_ids += batch.new_miss_ids
+        run.claimed += batch.claimed
+        if batch.claimed < limit:
+            return run
+        run.last_id = batch.last_id
+
+
+def _record_pending_batch(*, now: datetime, after_id: int, limit: int, isolate: bool) -> _PendingRun:
+    batch = _PendingRun(last_id=after_id)
+    with transaction.atomic():
+        conversations = list(
+            Conversation.objects.filter(responses_pending=True, pk__gt=after_id)
+            .order_by("pk")
+            .select_for_update(skip_locked=True, of=("self",))[:limit]
+        )
+        reads = _read_locked(conversations)
+        recorded_ids: list[int] = []
+        for conversation in conversations:
+            if isolate:
+                try:
+                    with transaction.atomic():
+                        result = _record_locked(conversation, now=now, reads=reads)
+                except Exception:
+                    logger.exception(
+                        "Could not record the responses of conversation %s; it stays pending", conversation.pk
+                    )
+                    continue
+            else:
+                result = _record_locked(conversation, now=now, reads=reads)
+            recorded_ids.append(conversation.pk)
+            batch.new_miss_ids += result.new_miss_ids
+        if recorded_ids:
+            Conversation.objects.filter(pk__in=recorded_ids).update(responses_pending=False)
+    batch.recorded = len(recorded_ids)
+    batch.claimed = len(conversations)
+    if conversations:
+        batch.last_id = conversations[-1].pk
+    return batch
 
 
 def responses_sweep(*, now: datetime) -> int:
     """Find waits still unanswered past their target (K2) and record them as misses; returns how many.
 
-    Claims conversations with ``skip_locked`` in batches, so a sweep running
-    twice at once, or a message being recorded, never makes a second miss.
+    Records the pending conversations first (:func:`responses_record_pending`),
+    so a wait not yet recorded is still found by this sweep. Claims
+    conversations with ``skip_locked`` in batches, so a sweep running twice at
+    once, or a conversation being recorded, never makes a second miss.
     """
-    found = 0
+    found = len(_record_pending(now=now).new_miss_ids)
     while True:
         with transaction.atomic():
             overdue = ResponseRecord.objects.filter(ended_at__isnull=True, is_miss=False, due_at__lt=now).values(
@@ -80,17 +188,53 @@ def responses_sweep(*, now: datetime) -> int:
                 .order_by("pk")
                 .select_for_update(skip_locked=True, of=("self",))[:SWEEP_BATCH]
             )
+            reads = _read_locked(conversations)
             for conversation in conversations:
-                found += len(_record_locked(conversation, now=now).new_miss_ids)
+                found += len(_record_locked(conversation, now=now, reads=reads).new_miss_ids)
         if len(conversations) < SWEEP_BATCH:
             return found
 
 
-def _record_locked(conversation: Conversation, *, now: datetime) -> RecordingResult:
+@dataclass
+class _LockedReads:
+    """What recording reads about a set of locked conversations, read once for the set."""
+
+    facts: dict[int, list[metrics.MessageFact]]
+    records: dict[int, list[ResponseRecord]]
+    calendars: _CalendarCache
+
+
+def _read_locked(conversations: list[Conversation]) -> _LockedReads:
+    """Client and operator messages and response records of these conversations (locked by the caller)."""
+    facts: dict[int, list[metrics.MessageFact]] = defaultdict(list)
+    records: dict[int, list[ResponseRecord]] = defaultdict(list)
+    ids = [conversation.pk for conversation in conversations if conversation.status != ConversationStatus.BOT]
+    if ids:
+        # No ORDER BY: the arithmetic orders each conversation's messages itself.
+        messages = (
+            Message.objects.filter(
+                conversation_id__in=ids, author_kind__in=(Message.Author.CLIENT, Message.Author.OPERATOR)
+            )
+            .order_by()
+            .values_list("conversation_id", "id", "author_kind", "created_at", "author_id")
+        )
+        for conversation_id, message_id, kind, at, author_id in messages:
+            facts[conversation_id].append(
+                metrics.MessageFact(id=message_id, author_kind=kind, at=at, operator_id=author_id)
+            )
+        for record in ResponseRecord.objects.filter(conversation_id__in=ids).order_by():
+            records[record.conversation_id].append(record)
+    return _LockedReads(facts=facts, records=records, calendars=_CalendarCache())
+
+
+def _record_locked(conversation: Conversation, *, now: datetime, reads: _LockedReads | None = None) -> RecordingResult:
     """Upsert the conversation's response records; the caller holds its row lock.
 
+    ``reads`` holds its messages and records when the caller read them for a
+    whole batch (after taking the locks); otherwise they are read here.
+
     1. While the chatbot still answers (B1) nobody waits for an operator yet.
-    2. Read the client and operator messages and split them into waits (pure).
+    2. Split the client and operator messages into waits (pure).
     3. A new wait takes the open channel's current target and clock; an
        existing one keeps those it started with.
     4. Write only rows that changed; drop rows of waits that no longer exist.
@@ -98,16 +242,13 @@ def _record_locked(conversation: Conversation, *, now: datetime) -> RecordingRes
     """
     if conversation.status == ConversationStatus.BOT:
         return RecordingResult(records=0, new_miss_ids=())
-    facts = [
-        metrics.MessageFact(id=message_id, author_kind=kind, at=at, operator_id=author_id)
-        for message_id, kind, at, author_id in Message.objects.filter(
-            conversation_id=conversation.pk, author_kind__in=(Message.Author.CLIENT, Message.Author.OPERATOR)
-        ).values_list("id", "author_kind", "created_at", "author_id")
-    ]
+    if reads is None:
+        reads = _read_locked([conversation])
+    facts = reads.facts.get(conversation.pk, [])
     closed_at = conversation.closed_at if conversation.status in CLOSED_STATUSES else None
     waits = metrics.conversation_waits(facts, closed_at=closed_at, answerable_from=conversation.bot_handed_over_at)
-    existing = {record.client_message_id: record for record in ResponseRecord.objects.filter(conversation=conversation)}
-    calendars = _CalendarCache()
+    existing = {record.client_message_id: record for record in reads.records.get(conversation.pk, [])}
+    calendars = reads.calendars
     new_miss_ids: list[int] = []
     missed_record_ids: set[int] | None = None  # read only once a wait turns out missed
     for wait in waits:

@@ -30,11 +30,27 @@ def sweep_silent_bots() -> int:
     return services.bot_silence_sweep(now=timezone.now())
 
 
-def enqueue_bot_turn(sender=None, *, message_id: int, conversation_id: int, author_kind: str = "", **kwargs) -> None:
-    """Receiver of ``signals.message_created``: a client message in a conversation the bot holds goes to the bot."""
+def enqueue_bot_turn(
+    sender=None,
+    *,
+    message_id: int,
+    conversation_id: int,
+    author_kind: str = "",
+    conversation_status: str | None = None,
+    **kwargs,
+) -> None:
+    """Receiver of ``signals.message_created``: a client message in a conversation the bot holds goes to the bot.
+
+    The status the message was stored in answers "does the bot hold it" without a query; the bot's
+    task checks again under the conversation's lock.
+    """
     if author_kind != Message.Author.CLIENT:
         return
-    if not Conversation.objects.filter(pk=conversation_id, status=ConversationStatus.BOT).exists():
+    if conversation_status is None:
+        held_by_bot = Conversation.objects.filter(pk=conversation_id, status=ConversationStatus.BOT).exists()
+    else:
+        held_by_bot = conversation_status == ConversationStatus.BOT
+    if not held_by_bot:
         return
     try:
         answer_client_message.delay(message_id)

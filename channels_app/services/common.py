@@ -57,9 +57,13 @@ def after_commit(func: Callable[[], object]) -> None:
     transaction.on_commit(func, robust=True)
 
 
-def _send_message_created(message_id: int, conversation_id: int, author_kind: str) -> None:
+def _send_message_created(message_id: int, conversation_id: int, author_kind: str, conversation_status: str) -> None:
     results = signals.message_created.send_robust(
-        sender=Message, message_id=message_id, conversation_id=conversation_id, author_kind=author_kind
+        sender=Message,
+        message_id=message_id,
+        conversation_id=conversation_id,
+        author_kind=author_kind,
+        conversation_status=conversation_status,
     )
     for receiver, result in results:
         if isinstance(result, Exception):
@@ -257,6 +261,11 @@ def set_status(
     if operator_id is not KEEP:
         conversation.operator_id = operator_id
         fields.add("operator")
+    # K1: a close ends the client's wait and a bot's hand-over starts it, with or without a message.
+    closed = (ConversationStatus.CLOSED, ConversationStatus.CLOSED_PENDING_RATING)
+    if from_status == ConversationStatus.BOT or (to_status in closed and from_status not in closed):
+        conversation.responses_pending = True
+        fields.add("responses_pending")
     conversation.save(update_fields=sorted(fields))
     StatusChange.objects.create(
         conversation=conversation,
@@ -318,10 +327,16 @@ def create_message(
     else:
         message.save()
 
+    # K1: response times are recorded later in batches (kpi.services.responses_record_pending); the flag
+    # rides on this UPDATE of the conversation row. A bot's conversation is flagged when it hands over.
+    records_responses = conversation.status != ConversationStatus.BOT and author_kind != Message.Author.BOT
     # System notices are not conversation activity: they neither keep a
     # conversation from auto-closing (Q11) nor change who spoke last (Q8).
     if author_kind != Message.Author.SYSTEM:
         fields = ["last_message_at"]
+        if records_responses:
+            conversation.responses_pending = True
+            fields.append("responses_pending")
         conversation.last_message_at = now
         if author_kind == Message.Author.CLIENT:
             conversation.last_client_message_at = now
@@ -335,11 +350,15 @@ def create_message(
                 conversation.first_response_at = now
                 fields.append("first_response_at")
         conversation.save(update_fields=fields)
+    elif records_responses and not conversation.responses_pending:
+        # Rare (welcome, close notices); a close already flagged this row in set_status.
+        Conversation.objects.filter(pk=conversation.pk).update(responses_pending=True)
+        conversation.responses_pending = True
 
     events.publish_to_conversation(
         conversation, events.message_created(message), operator_ids=[conversation.operator_id]
     )
-    after_commit(partial(_send_message_created, message.pk, conversation.pk, author_kind))
+    after_commit(partial(_send_message_created, message.pk, conversation.pk, author_kind, conversation.status))
     return message
 
 

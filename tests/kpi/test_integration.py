@@ -1,4 +1,4 @@
-"""K1, K2 end to end: the channels services store messages, the message_created receiver records responses."""
+"""K1, K2 end to end: the channels services store and flag messages, the recording batch records responses."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from channels_app.models import Offer
 from channels_app.services.conversations import conversation_transfer, message_send_by_operator
 from channels_app.services.inbound import message_receive
 from kpi.models import KpiMiss, ResponseRecord
-from kpi.services import misses_notify
+from kpi.services import misses_notify, responses_record_pending
 
 
 @pytest.fixture
@@ -37,6 +37,8 @@ def test_k1_k2_responses_follow_the_real_message_flow(kpi_channel, operators, ru
 
     time_machine.shift(timedelta(minutes=2))
     run(message_send_by_operator, conversation_id=conversation.pk, operator=operator, text="Hi Anna!")
+    assert not ResponseRecord.objects.exists(), "the reply only flags the conversation"
+    assert run(responses_record_pending) == 1
     initial = ResponseRecord.objects.get(conversation=conversation)
     assert (initial.kind, initial.operator_id, initial.response_seconds, initial.is_miss) == (
         "initial",
@@ -57,6 +59,7 @@ def test_k1_k2_responses_follow_the_real_message_flow(kpi_channel, operators, ru
     run(conversation_transfer, conversation_id=conversation.pk, operator=operator, to_operator_id=colleague.pk)
     time_machine.shift(timedelta(minutes=6))  # the subsequent target is 5 minutes
     run(message_send_by_operator, conversation_id=conversation.pk, operator=colleague, text="On its way.")
+    assert run(responses_record_pending) == 1, "two messages and a transfer, one recording"
 
     later = ResponseRecord.objects.filter(conversation=conversation, kind="subsequent").get()
     assert (later.operator_id, later.response_seconds, later.is_miss) == (colleague.pk, 360.0, True)

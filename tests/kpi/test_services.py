@@ -16,7 +16,6 @@ from django.db import close_old_connections, connection, transaction
 from channels_app.models import Conversation, ConversationStatus, WorkingPeriod
 from channels_app.periodic import SWEEPS
 from channels_app.services.errors import InvalidState, NotAllowed, NotFound, ServiceError
-from channels_app.signals import message_created
 from kpi.models import KpiMiss, ResponseRecord, SupervisorRating
 from kpi.services import misses_notify, responses_record, responses_sweep, supervisor_rating_save
 from tests.factories import OpenChannelFactory, UserFactory
@@ -191,24 +190,6 @@ def test_k1_b1_nothing_is_recorded_while_the_bot_answers(start_chat):
 
 def test_k1_unknown_conversation_records_nothing(db):
     assert responses_record(conversation_id=987654, now=T0).records == 0
-
-
-def test_k1_message_created_signal_records_responses(start_chat, operators, django_capture_on_commit_callbacks):
-    olga = operators[0]
-    chat = start_chat(olga)
-    chat.client(minutes(0))
-    reply = chat.operator(olga, minutes(1))
-
-    message_created.send(sender=None, message_id=reply.pk, conversation_id=chat.conversation.pk, author_kind="operator")
-
-    assert ResponseRecord.objects.get().operator_id == olga.pk
-
-
-def test_k1_bot_messages_do_not_trigger_recording(start_chat, operators):
-    chat = start_chat(operators[0])
-    chat.client(minutes(0))
-    message_created.send(sender=None, message_id=1, conversation_id=chat.conversation.pk, author_kind="bot")
-    assert not ResponseRecord.objects.exists()
 
 
 # --- K2: misses and their notification ------------------------------------------------------------------------
