@@ -33,7 +33,10 @@ def keep_database_connections_between_tasks(**kwargs) -> None:
 
 @task_prerun.connect
 @task_postrun.connect
-def close_unusable_database_connections(**kwargs) -> None:
+def close_unusable_database_connections(sender=None, **kwargs) -> None:
+    # An eager task (tests, CELERY_TASK_ALWAYS_EAGER) runs inside its caller's transaction: leave it alone.
+    if sender is not None and getattr(sender.request, "is_eager", False):
+        return
     from django.db import close_old_connections
 
     close_old_connections()
