@@ -1,4 +1,4 @@
-"""Provider webhooks: verify, store, enqueue, answer; nothing slower happens here.
+"""Provider webhooks: verify, store, answer; then process, in this process or in Celery.
 
 Answers (never a 500, never a half-written conversation):
 
@@ -18,6 +18,16 @@ dozen sync middleware, each a thread hop, which costs several times the
 webhook's own work; providers need fast answers, so the ASGI door runs the
 handler with one hop and keeps its database connections open between
 deliveries.
+
+What happens to the stored updates depends on the door. The Django door
+enqueues them for Celery before answering. The ASGI door answers first, then
+(``INBOUND_UPDATES_IN_WEB``, on by default) processes at once the updates
+that need no call to the provider, which is almost every text message: no
+broker round trip and no second process stand between the client and the
+operator. Updates that need a provider call (files, a client's name) and
+any left by a database error go to Celery. An update stays ``pending`` until
+processed, so if this process dies in between, the connector sweep hands it
+to Celery (``PENDING_UPDATE_GRACE``).
 """
 
 from __future__ import annotations
@@ -26,7 +36,7 @@ import json
 import logging
 import re
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
@@ -40,7 +50,10 @@ from django.views.decorators.http import require_http_methods, require_POST
 from channels_app.connectors import get_source
 from channels_app.connectors.base import MalformedUpdate
 from channels_app.connectors.meta import MetaSource
-from channels_app.connectors.processing import inbound_updates_store
+from channels_app.connectors.processing import (
+    inbound_updates_process_without_provider_calls,
+    inbound_updates_store,
+)
 from channels_app.connectors.tasks import process_inbound_updates
 from channels_app.models import Connector, ConnectorKind
 
@@ -62,6 +75,8 @@ class WebhookAnswer:
     status: int
     body: bytes
     content_type: str = "application/json"
+    # Connector id → ids of the updates this delivery stored; the door that answered has them processed.
+    stored: Mapping[int, list[str]] = field(default_factory=dict)
 
 
 def _json_answer(status: int, data: dict) -> WebhookAnswer:
@@ -104,7 +119,7 @@ def _meta_subscription_check(connector_id: int, query: Mapping[str, str]) -> Web
 
 
 def _receive(connector_id: int, kinds: tuple[str, ...], headers: Mapping[str, str], body: bytes) -> WebhookAnswer:
-    """1. Find the connector; 2. verify; 3. parse the JSON; 4. split into updates; 5. store; 6. enqueue."""
+    """1. Find the connector; 2. verify; 3. parse the JSON; 4. split into updates; 5. store; 6. say what is new."""
     connector = _connector(connector_id, kinds)
     if connector is None:
         logger.warning("webhook for unknown or inactive connector %s", connector_id)
@@ -131,16 +146,19 @@ def _receive(connector_id: int, kinds: tuple[str, ...], headers: Mapping[str, st
     except DataError as exc:
         logger.info("%s connector %s: update not storable: %s", connector.kind, connector.pk, exc)
         return _error(400, "The update could not be stored.")
-    for target_id, update_ids in stored.items():
+    new_count = sum(len(ids) for ids in stored.values())
+    answer = _json_answer(200, {"ok": True, "stored": new_count, "duplicates": len(updates) - new_count})
+    return replace(answer, stored=stored)
+
+
+def enqueue_processing(stored: Mapping[int, list[str]]) -> None:
+    """Hand stored updates to Celery; if the broker is down, the connector sweep enqueues them later."""
+    for connector_id, update_ids in stored.items():
         try:
-            process_inbound_updates.delay(target_id, update_ids)
+            process_inbound_updates.delay(connector_id, list(update_ids))
         except Exception:
             # Stored rows are safe: the connector sweep enqueues them once the broker answers again.
-            logger.exception(
-                "%s connector %s: processing not enqueued; the sweep will retry", connector.kind, target_id
-            )
-    new_count = sum(len(ids) for ids in stored.values())
-    return _json_answer(200, {"ok": True, "stored": new_count, "duplicates": len(updates) - new_count})
+            logger.exception("connector %s: processing not enqueued; the sweep will retry", connector_id)
 
 
 def _json_object(body: bytes) -> dict | None:
@@ -168,6 +186,7 @@ def _django_view(provider: str, request: HttpRequest, connector_id: int) -> Http
         query=request.GET,
         body=request.body,
     )
+    enqueue_processing(answer.stored)
     return HttpResponse(answer.body, status=answer.status, content_type=answer.content_type)
 
 
@@ -224,6 +243,9 @@ def webhook_asgi_app(fallback: AsgiApp) -> AsgiApp:
             body=body,
         )
         await _send(send, answer)
+        if answer.stored:
+            # Still inside the request, so a graceful shutdown waits for it.
+            await sync_to_async(_process_on_pool_thread, thread_sensitive=False)(answer.stored)
 
     return app
 
@@ -234,8 +256,35 @@ def _handle_on_pool_thread(**kwargs) -> WebhookAnswer:
     try:
         return handle_webhook(**kwargs)
     finally:
-        if connection.connection is not None and (connection.errors_occurred or not connection.get_autocommit()):
-            connection.close()
+        _close_failed_connection()
+
+
+def _process_on_pool_thread(stored: Mapping[int, list[str]]) -> None:
+    """Process what needs no provider call here and now; the rest, and anything after a failure, to Celery."""
+    if not settings.INBOUND_UPDATES_IN_WEB:
+        enqueue_processing(stored)
+        return
+    left: dict[int, list[str]] = {}
+    try:
+        for connector_id, update_ids in stored.items():
+            try:
+                deferred = inbound_updates_process_without_provider_calls(
+                    connector_id=connector_id, update_ids=list(update_ids), now=timezone.now()
+                )
+            except Exception:
+                # Celery runs them again: a processed update is skipped, a pending one gets its retries.
+                logger.exception("connector %s: processing in the web process failed; left to Celery", connector_id)
+                deferred = list(update_ids)
+            if deferred:
+                left[connector_id] = deferred
+        enqueue_processing(left)
+    finally:
+        _close_failed_connection()
+
+
+def _close_failed_connection() -> None:
+    if connection.connection is not None and (connection.errors_occurred or not connection.get_autocommit()):
+        connection.close()
 
 
 async def _read_body(receive, *, limit: int | None) -> bytes | None:

@@ -120,6 +120,11 @@ class Source:
         """
         return self.send(connector, recipient_id=recipient_id, text=text, attachments=[])
 
+    def needs_provider_call(self, connector: Connector, event: InboundEvent, *, client_is_new: bool) -> bool:
+        """Whether :meth:`complete_event` would call the provider for ``event`` (a file to copy, a name to ask
+        for, a button press to acknowledge). Such updates are processed in Celery, never on a web thread."""
+        return False
+
     def complete_event(self, connector: Connector, event: InboundEvent, *, client_is_new: bool) -> None:
         """Fetch what the webhook body lacks (files, the client's name); best effort, runs in Celery.
 

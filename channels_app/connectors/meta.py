@@ -160,6 +160,9 @@ class MessengerSource(MetaSource):
             )
         ]  # fmt: skip
 
+    def needs_provider_call(self, connector: Connector, event: InboundEvent, *, client_is_new: bool) -> bool:
+        return client_is_new and not event.client_name and bool(connector.access_token)
+
     def complete_event(self, connector: Connector, event: InboundEvent, *, client_is_new: bool) -> None:
         """Messenger bodies carry no name: ask the User Profile API once, for a new client (C2 needs the name)."""
         if not client_is_new or event.client_name or not connector.access_token:
@@ -261,6 +264,9 @@ class WhatsAppSource(MetaSource):
                 client_phone=f"+{wa_id}" if wa_id.isdigit() else "",
             )
         ]
+
+    def needs_provider_call(self, connector: Connector, event: InboundEvent, *, client_is_new: bool) -> bool:
+        return bool(connector.access_token) and any(a.get("media_id") and not a.get("url") for a in event.attachments)
 
     def complete_event(self, connector: Connector, event: InboundEvent, *, client_is_new: bool) -> None:
         """Media arrive as ids: 1. ask Graph for the media URL; 2. download it with the token; 3. store it."""

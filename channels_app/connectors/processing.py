@@ -15,7 +15,7 @@ import logging
 import math
 from collections import defaultdict
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -148,6 +148,39 @@ def inbound_updates_process(*, connector_id: int, update_ids: list[str], now: da
        ``failed`` with the error. A replayed message is deduplicated by the
        service (``source_message_id``), so running this twice changes nothing.
     """
+    return _process_pending(connector_id, update_ids, now, provider_calls=True).processed
+
+
+def inbound_updates_process_without_provider_calls(
+    *, connector_id: int, update_ids: list[str], now: datetime
+) -> list[str]:
+    """Process at once the updates that need no call to the provider; return the ids left for Celery.
+
+    The web process runs this right after answering a webhook, so a text
+    message reaches the operator without a trip through the broker. An update
+    whose events need a provider call (a file to copy, a client's name to
+    ask for) stays pending and its id is returned, as is every update of a
+    run that met a database error; everything else is exactly
+    :func:`inbound_updates_process`.
+    """
+    try:
+        return _process_pending(connector_id, update_ids, now, provider_calls=False).deferred
+    except TRANSIENT_DB_ERRORS:
+        logger.warning("connector %s: updates left to Celery after a database error", connector_id, exc_info=True)
+        return list(update_ids)
+
+
+@dataclass
+class _Run:
+    processed: int = 0
+    deferred: list[str] = field(default_factory=list)
+
+
+DEFERRED = "deferred"
+
+
+def _process_pending(connector_id: int, update_ids: list[str], now: datetime, *, provider_calls: bool) -> _Run:
+    run = _Run()
     pending = {
         update.update_id: update
         for update in InboundUpdate.objects.select_related("connector__open_channel").filter(
@@ -155,21 +188,27 @@ def inbound_updates_process(*, connector_id: int, update_ids: list[str], now: da
         )
     }
     if not pending:
-        return 0
+        return run
     connector = next(iter(pending.values())).connector
     source = get_source(connector.kind)
     if source is None:
-        return 0
-    processed = 0
+        return run
     for update_id in update_ids:
         update = pending.get(update_id)
-        if update is not None:
-            update.connector = connector  # one object, so per-connector caches are filled once
-            processed += _process_update(connector, source, update, now)
-    return processed
+        if update is None:
+            continue
+        update.connector = connector  # one object, so per-connector caches are filled once
+        outcome = _process_update(connector, source, update, now, provider_calls=provider_calls)
+        if outcome == DEFERRED:
+            run.deferred.append(update_id)
+        elif outcome:
+            run.processed += 1
+    return run
 
 
-def _process_update(connector: Connector, source: Source, update: InboundUpdate, now: datetime) -> bool:
+def _process_update(
+    connector: Connector, source: Source, update: InboundUpdate, now: datetime, *, provider_calls: bool = True
+) -> bool | str:
     try:
         events = source.parse(connector, update.payload)
     except MalformedUpdate as exc:
@@ -179,14 +218,20 @@ def _process_update(connector: Connector, source: Source, update: InboundUpdate,
             "%s connector %s: update %s has nothing to show; ignored", connector.kind, connector.pk, update.update_id
         )
         return _finish(update, InboundUpdate.State.IGNORED, "No message content this connector handles.", now)
-    for event in events:
-        # Whether the client is new only matters for looking up a name the event lacks.
-        client_is_new = (
-            not event.client_name
-            and not Client.objects.filter(connector=connector, external_id=event.external_user_id).exists()
-        )
+    # Whether the client is new only matters for looking up a name the event lacks.
+    new_client = [
+        not event.client_name
+        and not Client.objects.filter(connector=connector, external_id=event.external_user_id).exists()
+        for event in events
+    ]
+    if not provider_calls and any(
+        source.needs_provider_call(connector, event, client_is_new=is_new)
+        for event, is_new in zip(events, new_client, strict=True)
+    ):
+        return DEFERRED
+    for event, is_new in zip(events, new_client, strict=True):
         try:
-            source.complete_event(connector, event, client_is_new=client_is_new)
+            source.complete_event(connector, event, client_is_new=is_new)
         except Exception:
             # Enrichment is optional: the client's message matters more than a name or a file copy.
             logger.exception(

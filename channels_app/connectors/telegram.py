@@ -108,6 +108,11 @@ class TelegramSource(Source):
             return []
         return [event]
 
+    def needs_provider_call(self, connector: Connector, event: InboundEvent, *, client_is_new: bool) -> bool:
+        return event.source_message_id.startswith(CALLBACK_PREFIX) or any(
+            a.get("file_id") and not a.get("url") for a in event.attachments
+        )
+
     def complete_event(self, connector: Connector, event: InboundEvent, *, client_is_new: bool) -> None:
         """Download the files of ``event`` into our storage so they outlive Telegram's temporary links."""
         if event.source_message_id.startswith(CALLBACK_PREFIX):

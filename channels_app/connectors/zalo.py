@@ -125,6 +125,9 @@ class ZaloSource(Source):
             )
         ]  # fmt: skip
 
+    def needs_provider_call(self, connector: Connector, event: InboundEvent, *, client_is_new: bool) -> bool:
+        return client_is_new and not event.client_name and bool(connector.access_token)
+
     def complete_event(self, connector: Connector, event: InboundEvent, *, client_is_new: bool) -> None:
         """Zalo events carry no name: read the follower's profile once, for a new client (C2 needs the name)."""
         if not client_is_new or event.client_name or not connector.access_token:

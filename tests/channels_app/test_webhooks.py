@@ -314,28 +314,6 @@ def test_s2_only_replies_on_messenger_connectors_are_sent(bot, open_channel, eag
 # --- the ASGI fast path -------------------------------------------------------------------------------
 
 
-@pytest.fixture
-async def asgi_client():
-    """The production ASGI application, its webhook work on one executor thread whose connection is closed after."""
-    import asyncio
-    from concurrent.futures import ThreadPoolExecutor
-
-    import httpx
-    from asgiref.sync import sync_to_async
-    from django.db import connections
-
-    from contact_center.asgi import application
-
-    loop = asyncio.get_running_loop()
-    executor = ThreadPoolExecutor(max_workers=1)
-    loop.set_default_executor(executor)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=application), base_url="http://127.0.0.1") as http:
-        yield http
-    # Connections left open in these threads would keep the test database from being dropped.
-    await loop.run_in_executor(executor, connections.close_all)
-    await sync_to_async(connections.close_all)()
-
-
 @pytest.mark.django_db(transaction=True)
 async def test_s2_asgi_fast_path_stores_verifies_and_refuses_like_the_views(asgi_client):
     from asgiref.sync import sync_to_async
