@@ -3,6 +3,7 @@
     .venv/bin/python bench/e2e.py [--operators 500] [--rate 100] [--seconds 20]
                                   [--web-processes 1] [--workers 1] [--concurrency 2]
     .venv/bin/python bench/e2e.py --idle-sockets 2000 [--hold 30]
+    .venv/bin/python bench/e2e.py --drain 3000 [--operators 500] [--workers 1] [--concurrency 2]
 
 Latency mode (the default):
 
@@ -29,6 +30,12 @@ one web process and stay idle for ``--hold`` seconds (heartbeats as the
 console sends them); prints connect time, the web process's memory before and
 after, how many sockets are still open at the end, and the latency of a few
 messages delivered while they are held.
+
+Drain mode (``--drain N``): the operators' sockets connect, N updates are
+stored through the webhook with no worker running, then the workers start;
+prints how fast they empty the backlog (first to last ``processed_at``) and
+their CPU per message. This is the worker's capacity without the load
+generator and uvicorn competing for the cores at the same time.
 
 The load generator runs on the same two cores; its own CPU is printed too.
 """
@@ -89,8 +96,8 @@ class Stack:
             wait_until(lambda port=port: _answers(port), timeout=60, interval=0.2, what=f"uvicorn on {port}")
 
     def start_workers(self, count: int, concurrency: int, log_dir: Path) -> None:
-        # Workers keep their database connection between tasks (uvicorn's request threads must not).
-        environment = {**self.environment, "DB_CONN_MAX_AGE": "300"}
+        # Workers keep their database connection between tasks (WORKER_DB_CONN_MAX_AGE, contact_center/celery.py).
+        environment = self.environment
         for index in range(count):
             command = [
                 sys.executable, "-m", "celery", "-A", "contact_center", "worker", "-l", "warning", "-n",
@@ -601,6 +608,54 @@ async def idle_run(args, stack: Stack, seed_data: Seed) -> int:
     return 0 if ok else 1
 
 
+async def drain_run(args, stack: Stack, seed_data: Seed) -> int:
+    """The worker's capacity alone: a backlog of updates is stored first, then the workers start and drain it."""
+    consoles = Consoles()
+    await connect_all(consoles, seed_data, stack.web_ports)
+    stop = asyncio.Event()
+    beat = asyncio.create_task(heartbeats(consoles, stop))
+    backlog = Load()
+    await fire(backlog, seed_data, stack.web_ports, rate=200, seconds=args.drain / 200, first=1_000_000)
+    print(f"drain: {len(backlog.sent)} updates stored with no worker running; starting the workers")
+    log_dir = Path(stack.environment["BENCH_LOG_DIR_RUN"])
+    started = time.monotonic()
+    stack.start_workers(args.workers, args.concurrency, log_dir)
+    meter = ProcessMeter({f"celery worker #{i}": [p.pid] for i, p in enumerate(stack.workers)})
+    meter.start()
+    await wait_delivered(consoles, backlog.sent, timeout=600)
+    meter.stop()
+    stop.set()
+    beat.cancel()
+    delivered = sum(1 for s in backlog.sent if s in consoles.received)
+    first, last = await asyncio.to_thread(processing_window, list(backlog.sent))
+    seconds = (last - first).total_seconds()
+    worker_cpu = sum(meter.cpu_end[name] - meter.cpu_start[name] for name in meter.roots)
+    print(
+        f"  {delivered} of {len(backlog.sent)} delivered to their operator's socket; workers ready and draining "
+        f"within {time.monotonic() - started:.1f} s of their start"
+    )
+    print(
+        f"  first to last update processed: {seconds:.2f} s = {len(backlog.sent) / seconds:.0f} messages/s "
+        f"with Celery workers={args.workers}x{args.concurrency}"
+    )
+    print(f"  worker CPU per message (all its processes, start-up included): {worker_cpu / delivered * 1000:.2f} ms")
+    print("\n".join(meter.report()))
+    for socket in consoles.sockets:
+        await socket.close()
+    return 0 if delivered == len(backlog.sent) else 1
+
+
+def processing_window(sequences: list[int]):
+    from django.db.models import Max, Min
+
+    from channels_app.models import InboundUpdate
+
+    window = InboundUpdate.objects.filter(update_id__in=[str(s) for s in sequences]).aggregate(
+        first=Min("processed_at"), last=Max("processed_at")
+    )
+    return window["first"], window["last"]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--operators", type=int, default=500, help="operator sockets (default 500)")
@@ -611,6 +666,9 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=2, help="pool processes per Celery worker (default 2)")
     parser.add_argument("--idle-sockets", type=int, default=0, help="idle mode: this many operator sockets")
     parser.add_argument("--hold", type=float, default=30, help="idle mode: seconds to hold them (default 30)")
+    parser.add_argument(
+        "--drain", type=int, default=0, help="drain mode: store this many updates, then time the workers alone"
+    )
     args = parser.parse_args()
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, max(soft, 16384)), hard))
@@ -625,8 +683,11 @@ def main() -> int:
         seed_data = seed(operators)
         print(f"  seeded {operators} operators with a conversation each in {time.monotonic() - seeded_at:.1f} s")
         stack.start_web(1 if args.idle_sockets else args.web_processes, scratch)
-        stack.start_workers(args.workers, args.concurrency, scratch)
-        run = idle_run if args.idle_sockets else latency_run
+        if args.drain:
+            stack.environment["BENCH_LOG_DIR_RUN"] = str(scratch)
+        else:
+            stack.start_workers(args.workers, args.concurrency, scratch)
+        run = drain_run if args.drain else idle_run if args.idle_sockets else latency_run
         return asyncio.run(run(args, stack, seed_data))
     finally:
         stack.stop()
