@@ -7,7 +7,7 @@ several times the CPU of a message's queries). Settings set that knob out of
 reach, and the handlers below do for a task what Django does for a request:
 a connection is closed only when it is broken, left inside a transaction, or
 older than ``CONN_MAX_AGE``, which worker processes take from
-``WORKER_DB_CONN_MAX_AGE``.
+``WORKER_DB_CONN_MAX_AGE`` (without the web processes' pool, ``DB_POOL_MAX_SIZE``).
 """
 
 import os
@@ -28,6 +28,8 @@ def keep_database_connections_between_tasks(**kwargs) -> None:
     from django.db import connections
 
     for alias in connections:
+        # One task at a time per process: a kept connection beats a pool (which persistent connections exclude).
+        connections[alias].settings_dict["OPTIONS"].pop("pool", None)
         connections[alias].settings_dict["CONN_MAX_AGE"] = settings.WORKER_DB_CONN_MAX_AGE
 
 

@@ -87,6 +87,20 @@ DATABASES["default"]["ENGINE"] = "django.db.backends.postgresql"
 # DB_CONN_MAX_AGE wins over DATABASE_URL's own (absent = 0) value, so a worker can keep its connection.
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=DATABASES["default"].get("CONN_MAX_AGE") or 0)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# Web processes: a connection pool per process (DB_POOL_MAX_SIZE connections at most; 0 = no pool). Under ASGI
+# CONN_MAX_AGE must stay 0, and Channels then closes the connection around every consumer database call, so
+# without a pool every console heartbeat would open a new PostgreSQL backend. `manage.py serve` sets 20.
+DB_POOL_MAX_SIZE = env.int("DB_POOL_MAX_SIZE", default=0)
+if DB_POOL_MAX_SIZE > 0:
+    if DATABASES["default"]["CONN_MAX_AGE"]:
+        raise ImproperlyConfigured("DB_POOL_MAX_SIZE needs DB_CONN_MAX_AGE=0: a pooled connection is never kept.")
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": min(2, DB_POOL_MAX_SIZE),
+        "max_size": DB_POOL_MAX_SIZE,
+        # Waiting longer for a connection than a client waits for an answer helps nobody; with PostgreSQL
+        # down, requests and socket handshakes get their 503 after this many seconds.
+        "timeout": 3,
+    }
 # Celery worker processes keep their connection this long between tasks (contact_center/celery.py); a broken
 # one is replaced before the next task. CELERY_DB_REUSE_MAX only stops Celery's own close-after-every-task.
 WORKER_DB_CONN_MAX_AGE = env.int("WORKER_DB_CONN_MAX_AGE", default=600)

@@ -162,6 +162,8 @@ def server_environment(*, database_url: str, redis_url: str, **extra: str) -> di
         "SECURE_SSL_REDIRECT": "false",
         "ALLOWED_HOSTS": "127.0.0.1,localhost",
         "LOG_LEVEL": "WARNING",
+        # As `manage.py serve` runs the web process (workers drop the pool for a kept connection).
+        "DB_POOL_MAX_SIZE": "20",
         # Nothing may leave this machine: provider calls go to a closed local port and fail at once.
         "TELEGRAM_API_BASE": "http://127.0.0.1:9",
         "META_GRAPH_API_BASE": "http://127.0.0.1:9",

@@ -70,9 +70,13 @@ class Command(BaseCommand):
             "worker": [python, "-m", "celery", "-A", "contact_center", "worker", "-l", "info", "--concurrency", "2"],
             "beat": [python, "-m", "celery", "-A", "contact_center", "beat", "-l", "info"],
         }
+        # The web process pools its database connections (consoles' calls, REST requests); workers keep one.
+        environments = {"web": {**os.environ, "DB_POOL_MAX_SIZE": os.environ.get("DB_POOL_MAX_SIZE", "20")}}
         # Children ignore the terminal's Ctrl-C (own process group); we stop them in order.
         return {
-            name: subprocess.Popen(command, cwd=settings.BASE_DIR, start_new_session=True)
+            name: subprocess.Popen(
+                command, cwd=settings.BASE_DIR, start_new_session=True, env=environments.get(name, os.environ)
+            )
             for name, command in commands.items()
         }
 
