@@ -77,6 +77,7 @@ class WebhookAnswer:
     content_type: str = "application/json"
     # Connector id → ids of the updates this delivery stored; the door that answered has them processed.
     stored: Mapping[int, list[str]] = field(default_factory=dict)
+    connector: Connector | None = None  # the one addressed, loaded with its open channel
 
 
 def _json_answer(status: int, data: dict) -> WebhookAnswer:
@@ -102,7 +103,10 @@ def handle_webhook(
 
 
 def _connector(connector_id: int, kinds: tuple[str, ...]) -> Connector | None:
-    return Connector.objects.filter(pk=connector_id, kind__in=kinds, is_active=True).first()
+    # With its open channel: processing the delivery right after the answer needs both.
+    return (
+        Connector.objects.select_related("open_channel").filter(pk=connector_id, kind__in=kinds, is_active=True).first()
+    )
 
 
 def _meta_subscription_check(connector_id: int, query: Mapping[str, str]) -> WebhookAnswer:
@@ -148,7 +152,7 @@ def _receive(connector_id: int, kinds: tuple[str, ...], headers: Mapping[str, st
         return _error(400, "The update could not be stored.")
     new_count = sum(len(ids) for ids in stored.values())
     answer = _json_answer(200, {"ok": True, "stored": new_count, "duplicates": len(updates) - new_count})
-    return replace(answer, stored=stored)
+    return replace(answer, stored=stored, connector=connector)
 
 
 def enqueue_processing(stored: Mapping[int, list[str]]) -> None:
@@ -245,7 +249,7 @@ def webhook_asgi_app(fallback: AsgiApp) -> AsgiApp:
         await _send(send, answer)
         if answer.stored:
             # Still inside the request, so a graceful shutdown waits for it.
-            await sync_to_async(_process_on_pool_thread, thread_sensitive=False)(answer.stored)
+            await sync_to_async(_process_on_pool_thread, thread_sensitive=False)(answer.stored, answer.connector)
 
     return app
 
@@ -259,7 +263,7 @@ def _handle_on_pool_thread(**kwargs) -> WebhookAnswer:
         _close_failed_connection()
 
 
-def _process_on_pool_thread(stored: Mapping[int, list[str]]) -> None:
+def _process_on_pool_thread(stored: Mapping[int, list[str]], connector: Connector | None = None) -> None:
     """Process what needs no provider call here and now; the rest, and anything after a failure, to Celery."""
     if not settings.INBOUND_UPDATES_IN_WEB:
         enqueue_processing(stored)
@@ -269,7 +273,7 @@ def _process_on_pool_thread(stored: Mapping[int, list[str]]) -> None:
         for connector_id, update_ids in stored.items():
             try:
                 deferred = inbound_updates_process_without_provider_calls(
-                    connector_id=connector_id, update_ids=list(update_ids), now=timezone.now()
+                    connector_id=connector_id, update_ids=list(update_ids), now=timezone.now(), connector=connector
                 )
             except Exception:
                 # Celery runs them again: a processed update is skipped, a pending one gets its retries.

@@ -266,20 +266,16 @@ def _start_conversation(connector: Connector, client: Client, now: datetime) -> 
 
 
 def _store_client_message(conversation, text, attachments, source_message_id, now) -> Message:
-    try:
-        with transaction.atomic():
-            message = common.create_message(
-                conversation,
-                author_kind=Message.Author.CLIENT,
-                text=text,
-                now=now,
-                attachments=attachments,
-                source_message_id=source_message_id,
-            )
-    except IntegrityError:
-        # The same source message stored by a concurrent delivery a moment ago.
-        raise InvalidState("This message is being processed already.") from None
-    return message
+    # No savepoint against a duplicate source message id: the caller holds the client's lock and has looked
+    # for a replay under it, so another delivery of this message cannot be stored in between.
+    return common.create_message(
+        conversation,
+        author_kind=Message.Author.CLIENT,
+        text=text,
+        now=now,
+        attachments=attachments,
+        source_message_id=source_message_id,
+    )
 
 
 def _open_now(channel, now: datetime) -> bool:
