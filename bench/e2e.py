@@ -90,7 +90,9 @@ class Stack:
                 sys.executable, "-m", "uvicorn", "contact_center.asgi:application", "--host", "127.0.0.1",
                 "--port", str(port), "--no-access-log", "--log-level", "warning", "--ws-max-size", "65536",
             ]  # fmt: skip
-            self.web.append(_spawn(command, self.environment, log_dir / f"web-{index}.log"))
+            # As `manage.py serve` runs it: a connection pool per web process.
+            environment = {**self.environment, "DB_POOL_MAX_SIZE": "20"}
+            self.web.append(_spawn(command, environment, log_dir / f"web-{index}.log"))
             self.web_ports.append(port)
         for port in self.web_ports:
             wait_until(lambda port=port: _answers(port), timeout=60, interval=0.2, what=f"uvicorn on {port}")
@@ -551,6 +553,14 @@ async def latency_run(args, stack: Stack, seed_data: Seed) -> int:
             f"p99 {p99:.1f}  max {max(latencies):.1f}  mean {statistics.fmean(latencies):.1f}"
         )
         print(f"  webhook ack ms: p50 {percentile(load.ack_ms, 50):.1f}  p99 {percentile(load.ack_ms, 99):.1f}")
+    if latencies:
+        stages = await asyncio.to_thread(stage_durations, load.sent, consoles.received)
+        print(
+            "  where the time goes, ms (p50 / p99): "
+            + "; ".join(
+                f"{name} {percentile(values, 50):.1f} / {percentile(values, 99):.1f}" for name, values in stages.items()
+            )
+        )
     print(f"  delivered {len(latencies)}, lost {len(lost)}, webhook answers {dict(sorted(load.statuses.items()))}")
     print(f"  console sockets closed by the server during the run: {consoles.closed}")
     if lost:
@@ -643,6 +653,25 @@ async def drain_run(args, stack: Stack, seed_data: Seed) -> int:
     for socket in consoles.sockets:
         await socket.close()
     return 0 if delivered == len(backlog.sent) else 1
+
+
+def stage_durations(sent: dict[int, float], received: dict[int, float]) -> dict[str, list[float]]:
+    """Split each delivered message's latency at the moments the server recorded: stored, processing began."""
+    from channels_app.models import InboundUpdate
+
+    wall_minus_monotonic = time.time() - time.monotonic()
+    rows = InboundUpdate.objects.filter(update_id__in=[str(s) for s in received if s in sent]).values_list(
+        "update_id", "received_at", "processed_at"
+    )
+    stages: dict[str, list[float]] = {"request→stored": [], "stored→processing": [], "processing→socket": []}
+    for update_id, stored_at, processed_at in rows:
+        sequence = int(update_id)
+        sent_at = sent[sequence] + wall_minus_monotonic
+        socket_at = received[sequence] + wall_minus_monotonic
+        stages["request→stored"].append((stored_at.timestamp() - sent_at) * 1000)
+        stages["stored→processing"].append((processed_at - stored_at).total_seconds() * 1000)
+        stages["processing→socket"].append((socket_at - processed_at.timestamp()) * 1000)
+    return stages
 
 
 def processing_window(sequences: list[int]):
