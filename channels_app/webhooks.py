@@ -21,11 +21,13 @@ deliveries.
 
 What happens to the stored updates depends on the door. The Django door
 enqueues them for Celery before answering. The ASGI door answers first, then
-(``INBOUND_UPDATES_IN_WEB``, on by default) processes at once the updates
-that need no call to the provider, which is almost every text message: no
-broker round trip and no second process stand between the client and the
-operator. Updates that need a provider call (files, a client's name) and
-any left by a database error go to Celery. An update stays ``pending`` until
+processes at once the updates that need no call to the provider, which is
+almost every text message: no broker round trip and no second process stand
+between the client and the operator. At most ``WEB_INBOUND_CONCURRENCY``
+deliveries per process are processed this way at a time; beyond that, and
+for updates that need a provider call (files, a client's name) or were left
+by a database error, Celery does it, so a busy web process hands the
+overflow to the workers. An update stays ``pending`` until
 processed, so if this process dies in between, the connector sweep hands it
 to Celery (``PENDING_UPDATE_GRACE``).
 """
@@ -35,6 +37,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import threading
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
 
@@ -263,9 +266,32 @@ def _handle_on_pool_thread(**kwargs) -> WebhookAnswer:
         _close_failed_connection()
 
 
+class _Slots:
+    """How many deliveries this process is processing itself right now."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.busy = 0
+
+    def take(self, limit: int) -> bool:
+        with self._lock:
+            if self.busy >= limit:
+                return False
+            self.busy += 1
+            return True
+
+    def give(self) -> None:
+        with self._lock:
+            self.busy -= 1
+
+
+inline_slots = _Slots()
+
+
 def _process_on_pool_thread(stored: Mapping[int, list[str]], connector: Connector | None = None) -> None:
-    """Process what needs no provider call here and now; the rest, and anything after a failure, to Celery."""
-    if not settings.INBOUND_UPDATES_IN_WEB:
+    """Process what needs no provider call here and now; the rest, the overflow and anything after a failure go
+    to Celery."""
+    if not inline_slots.take(settings.WEB_INBOUND_CONCURRENCY):
         enqueue_processing(stored)
         return
     left: dict[int, list[str]] = {}
@@ -283,6 +309,7 @@ def _process_on_pool_thread(stored: Mapping[int, list[str]], connector: Connecto
                 left[connector_id] = deferred
         enqueue_processing(left)
     finally:
+        inline_slots.give()
         _close_failed_connection()
 
 

@@ -254,9 +254,12 @@ CONSOLE_HEARTBEAT_TIMEOUT = timedelta(seconds=env.int("CONSOLE_HEARTBEAT_TIMEOUT
 # B1: a chatbot that has not answered within its timeout plus this many seconds hands over.
 CHATBOT_SILENCE_SECONDS = env.int("CHATBOT_SILENCE_SECONDS", default=120)
 
-# S2: the web process that answered a webhook processes its updates at once when they need no call to the
-# provider (channels_app/webhooks.py); False sends every update through Celery.
-INBOUND_UPDATES_IN_WEB = env.bool("INBOUND_UPDATES_IN_WEB", default=True)
+# S2: how many webhook deliveries a web process processes at once itself, right after answering, when they
+# need no call to the provider (channels_app/webhooks.py). Beyond that they go to Celery, so a busy web process
+# hands the overflow to the workers; 0 sends every update through Celery.
+WEB_INBOUND_CONCURRENCY = env.int("WEB_INBOUND_CONCURRENCY", default=2)
+if WEB_INBOUND_CONCURRENCY < 0:
+    raise ImproperlyConfigured("WEB_INBOUND_CONCURRENCY must be 0 (always Celery) or more.")
 
 # K1: seconds between two runs of the task that records the response times of conversations with new messages
 # (KPI figures lag by at most this). `migrate` writes it to the beat schedule (channels_app/periodic.py).

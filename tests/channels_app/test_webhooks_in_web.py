@@ -1,5 +1,5 @@
 """S2: the ASGI door answers, then processes in the web process what needs no provider call; the rest goes to
-Celery (``INBOUND_UPDATES_IN_WEB``, ``channels_app/webhooks.py``)."""
+Celery, as does the overflow beyond ``WEB_INBOUND_CONCURRENCY`` (``channels_app/webhooks.py``)."""
 
 from __future__ import annotations
 
@@ -101,10 +101,24 @@ async def test_s2_a_messenger_client_s_name_is_asked_for_in_celery_once_then_mes
 
 
 async def test_s2_switched_off_every_update_goes_to_celery(asgi_client, telegram, enqueued, settings):
-    settings.INBOUND_UPDATES_IN_WEB = False
+    settings.WEB_INBOUND_CONCURRENCY = 0
     await post_telegram(asgi_client, telegram, text_update(update_id=5001, message_id=1))
     assert await states(telegram) == {"5001": "pending"}
     assert enqueued == [(telegram.pk, ["5001"])]
+
+
+async def test_s2_beyond_the_concurrency_the_overflow_goes_to_celery(asgi_client, telegram, enqueued, settings):
+    settings.WEB_INBOUND_CONCURRENCY = 2
+    assert webhooks.inline_slots.take(2) and webhooks.inline_slots.take(2)  # two deliveries being processed
+    try:
+        await post_telegram(asgi_client, telegram, text_update(update_id=5001, message_id=1))
+    finally:
+        webhooks.inline_slots.give()
+        webhooks.inline_slots.give()
+    await post_telegram(asgi_client, telegram, text_update(update_id=5002, message_id=2))
+    assert await states(telegram) == {"5001": "pending", "5002": "processed"}
+    assert enqueued == [(telegram.pk, ["5001"])]
+    assert webhooks.inline_slots.busy == 0
 
 
 @pytest.mark.parametrize("failure", [OperationalError("the server closed the connection"), RuntimeError("a bug")])
