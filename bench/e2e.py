@@ -91,7 +91,7 @@ class Stack:
                 "--port", str(port), "--no-access-log", "--log-level", "warning", "--ws-max-size", "65536",
             ]  # fmt: skip
             # As `manage.py serve` runs it: a connection pool per web process.
-            environment = {**self.environment, "DB_POOL_MAX_SIZE": "20"}
+            environment = {**self.environment, "DB_POOL_MAX_SIZE": os.environ.get("BENCH_DB_POOL", "20")}
             self.web.append(_spawn(command, environment, log_dir / f"web-{index}.log"))
             self.web_ports.append(port)
         for port in self.web_ports:

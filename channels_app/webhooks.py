@@ -34,16 +34,18 @@ to Celery (``PENDING_UPDATE_GRACE``).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
 import threading
 from collections.abc import Awaitable, Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.db import DataError, InterfaceError, OperationalError, connection
+from django.db import DataError, InterfaceError, OperationalError, connection, connections
 from django.http import HttpRequest, HttpResponse, QueryDict
 from django.utils import timezone
 from django.utils.datastructures import CaseInsensitiveMapping
@@ -252,7 +254,7 @@ def webhook_asgi_app(fallback: AsgiApp) -> AsgiApp:
         await _send(send, answer)
         if answer.stored:
             # Still inside the request, so a graceful shutdown waits for it.
-            await sync_to_async(_process_on_pool_thread, thread_sensitive=False)(answer.stored, answer.connector)
+            await _process_stored(answer.stored, answer.connector)
 
     return app
 
@@ -266,34 +268,64 @@ def _handle_on_pool_thread(**kwargs) -> WebhookAnswer:
         _close_failed_connection()
 
 
-class _Slots:
-    """How many deliveries this process is processing itself right now."""
+class _InboundThreads:
+    """The threads that process deliveries in this process: ``WEB_INBOUND_CONCURRENCY`` of them, apart from the
+    threads that answer webhooks, so an answer never waits behind processing."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self.busy = 0
+        self._executor: ThreadPoolExecutor | None = None
 
-    def take(self, limit: int) -> bool:
+    def take(self, limit: int) -> ThreadPoolExecutor | None:
+        """A thread pool with a free thread, or ``None`` when ``limit`` deliveries are being processed."""
         with self._lock:
             if self.busy >= limit:
-                return False
+                return None
             self.busy += 1
-            return True
+            if self._executor is None or self._executor._max_workers < limit:
+                self._executor = ThreadPoolExecutor(max_workers=limit, thread_name_prefix="inbound")
+            return self._executor
 
     def give(self) -> None:
         with self._lock:
             self.busy -= 1
 
+    def close(self) -> None:
+        """Close every thread's database connection and stop the threads (tests; a new pool starts on demand)."""
+        with self._lock:
+            executor, self._executor = self._executor, None
+        if executor is None:
+            return
+        # One task per thread, held at a barrier so that each lands on a different thread.
+        barrier = threading.Barrier(executor._max_workers)
 
-inline_slots = _Slots()
+        def close_connection() -> None:
+            barrier.wait(timeout=10)
+            connections.close_all()
+
+        for future in [executor.submit(close_connection) for _ in range(executor._max_workers)]:
+            future.result()
+        executor.shutdown()
 
 
-def _process_on_pool_thread(stored: Mapping[int, list[str]], connector: Connector | None = None) -> None:
-    """Process what needs no provider call here and now; the rest, the overflow and anything after a failure go
-    to Celery."""
-    if not inline_slots.take(settings.WEB_INBOUND_CONCURRENCY):
-        enqueue_processing(stored)
+inbound_threads = _InboundThreads()
+
+
+async def _process_stored(stored: Mapping[int, list[str]], connector: Connector | None) -> None:
+    executor = inbound_threads.take(settings.WEB_INBOUND_CONCURRENCY)
+    if executor is None:
+        # This process is busy (or processes nothing itself): the workers take it.
+        await sync_to_async(enqueue_processing, thread_sensitive=False)(stored)
         return
+    try:
+        await asyncio.get_running_loop().run_in_executor(executor, _process_here, stored, connector)
+    finally:
+        inbound_threads.give()
+
+
+def _process_here(stored: Mapping[int, list[str]], connector: Connector | None) -> None:
+    """Process what needs no provider call here and now; the rest, and anything after a failure, to Celery."""
     left: dict[int, list[str]] = {}
     try:
         for connector_id, update_ids in stored.items():
@@ -309,7 +341,6 @@ def _process_on_pool_thread(stored: Mapping[int, list[str]], connector: Connecto
                 left[connector_id] = deferred
         enqueue_processing(left)
     finally:
-        inline_slots.give()
         _close_failed_connection()
 
 

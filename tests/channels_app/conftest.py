@@ -22,6 +22,7 @@ async def asgi_client():
     from asgiref.sync import sync_to_async
     from django.db import connections
 
+    from channels_app.webhooks import inbound_threads
     from contact_center.asgi import application
 
     loop = asyncio.get_running_loop()
@@ -31,4 +32,5 @@ async def asgi_client():
         yield http
     # Connections left open in these threads would keep the test database from being dropped.
     await loop.run_in_executor(executor, connections.close_all)
+    await sync_to_async(inbound_threads.close)()
     await sync_to_async(connections.close_all)()

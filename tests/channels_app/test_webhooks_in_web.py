@@ -109,16 +109,16 @@ async def test_s2_switched_off_every_update_goes_to_celery(asgi_client, telegram
 
 async def test_s2_beyond_the_concurrency_the_overflow_goes_to_celery(asgi_client, telegram, enqueued, settings):
     settings.WEB_INBOUND_CONCURRENCY = 2
-    assert webhooks.inline_slots.take(2) and webhooks.inline_slots.take(2)  # two deliveries being processed
+    assert webhooks.inbound_threads.take(2) and webhooks.inbound_threads.take(2)  # two deliveries being processed
     try:
         await post_telegram(asgi_client, telegram, text_update(update_id=5001, message_id=1))
     finally:
-        webhooks.inline_slots.give()
-        webhooks.inline_slots.give()
+        webhooks.inbound_threads.give()
+        webhooks.inbound_threads.give()
     await post_telegram(asgi_client, telegram, text_update(update_id=5002, message_id=2))
     assert await states(telegram) == {"5001": "pending", "5002": "processed"}
     assert enqueued == [(telegram.pk, ["5001"])]
-    assert webhooks.inline_slots.busy == 0
+    assert webhooks.inbound_threads.busy == 0
 
 
 @pytest.mark.parametrize("failure", [OperationalError("the server closed the connection"), RuntimeError("a bug")])
