@@ -1,7 +1,9 @@
 """Writes of the connectors: storing webhook updates, turning them into messages, delivering replies.
 
-The webhook only stores (:func:`inbound_updates_store`); Celery runs the rest
-(:func:`inbound_updates_process`, :func:`message_deliver`,
+The webhook stores (:func:`inbound_updates_store`) and answers; then the web
+process turns text messages into messages itself
+(:func:`inbound_updates_process_without_provider_calls`) and Celery runs the
+rest (:func:`inbound_updates_process`, :func:`message_deliver`,
 :func:`connectors_sweep`), so a provider always gets its answer fast and a
 crash between storing and processing loses nothing: the sweep picks up what
 is still pending.
