@@ -100,6 +100,9 @@ if DB_POOL_MAX_SIZE > 0:
         # Waiting longer for a connection than a client waits for an answer helps nobody; with PostgreSQL
         # down, requests and socket handshakes get their 503 after this many seconds.
         "timeout": 3,
+        # psycopg_pool retries a lost connection with doubling delays for up to this long; after an outage of
+        # 30 s the next try could be 16 s away. Giving up early lets the next request try again at once.
+        "reconnect_timeout": 5,
     }
 # Celery worker processes keep their connection this long between tasks (contact_center/celery.py); a broken
 # one is replaced before the next task. CELERY_DB_REUSE_MAX only stops Celery's own close-after-every-task.
