@@ -120,10 +120,17 @@ class Source:
         """
         return self.send(connector, recipient_id=recipient_id, text=text, attachments=[])
 
+    # Sources whose webhook bodies carry no client name ask the provider for it, once, for a new client (C2).
+    asks_for_new_clients_name: ClassVar[bool] = False
+
     def needs_provider_call(self, connector: Connector, event: InboundEvent, *, client_is_new: bool) -> bool:
         """Whether :meth:`complete_event` would call the provider for ``event`` (a file to copy, a name to ask
         for, a button press to acknowledge). Such updates are processed in Celery, never on a web thread."""
-        return False
+        return self.asks_for_new_clients_name and self.needs_clients_name(connector, event, client_is_new=client_is_new)
+
+    def needs_clients_name(self, connector: Connector, event: InboundEvent, *, client_is_new: bool) -> bool:
+        """A new client without a name, and a token to ask the provider for it."""
+        return client_is_new and not event.client_name and bool(connector.access_token)
 
     def complete_event(self, connector: Connector, event: InboundEvent, *, client_is_new: bool) -> None:
         """Fetch what the webhook body lacks (files, the client's name); best effort, runs in Celery.

@@ -107,6 +107,7 @@ class MessengerSource(MetaSource):
     kinds = (ConnectorKind.FACEBOOK,)
     object_name = "page"
     max_text_length = 2000
+    asks_for_new_clients_name = True
 
     def _entry_updates(self, entry: dict) -> list[StoredUpdate]:
         updates = []
@@ -160,12 +161,9 @@ class MessengerSource(MetaSource):
             )
         ]  # fmt: skip
 
-    def needs_provider_call(self, connector: Connector, event: InboundEvent, *, client_is_new: bool) -> bool:
-        return client_is_new and not event.client_name and bool(connector.access_token)
-
     def complete_event(self, connector: Connector, event: InboundEvent, *, client_is_new: bool) -> None:
         """Messenger bodies carry no name: ask the User Profile API once, for a new client (C2 needs the name)."""
-        if not client_is_new or event.client_name or not connector.access_token:
+        if not self.needs_clients_name(connector, event, client_is_new=client_is_new):
             return
         url = f"{provider_base('META_GRAPH_API_BASE')}/{event.external_user_id}"
         params = {"fields": "first_name,last_name", "access_token": connector.access_token}

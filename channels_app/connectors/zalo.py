@@ -62,6 +62,7 @@ def zalo_mac(*, app_id: str, raw_body: bytes, timestamp: str, oa_secret_key: str
 class ZaloSource(Source):
     kinds = (ConnectorKind.ZALO,)
     max_text_length = 2000
+    asks_for_new_clients_name = True
 
     def verify(self, connector: Connector, headers: Mapping[str, str], body: bytes) -> bool:
         given = (headers.get(SIGNATURE_HEADER) or "").strip()
@@ -125,12 +126,9 @@ class ZaloSource(Source):
             )
         ]  # fmt: skip
 
-    def needs_provider_call(self, connector: Connector, event: InboundEvent, *, client_is_new: bool) -> bool:
-        return client_is_new and not event.client_name and bool(connector.access_token)
-
     def complete_event(self, connector: Connector, event: InboundEvent, *, client_is_new: bool) -> None:
         """Zalo events carry no name: read the follower's profile once, for a new client (C2 needs the name)."""
-        if not client_is_new or event.client_name or not connector.access_token:
+        if not self.needs_clients_name(connector, event, client_is_new=client_is_new):
             return
         try:
             with http_client() as http:
