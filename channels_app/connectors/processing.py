@@ -161,16 +161,12 @@ def inbound_updates_process_without_provider_calls(
     The web process runs this right after answering a webhook, so a text
     message reaches the operator without a trip through the broker. An update
     whose events need a provider call (a file to copy, a client's name to
-    ask for) stays pending and its id is returned, as is every update of a
-    run that met a database error; everything else is exactly
-    :func:`inbound_updates_process`. ``connector``, when the caller has it
-    loaded with its open channel, spares reading them again.
+    ask for) stays pending and its id is returned; everything else is exactly
+    :func:`inbound_updates_process`, including a database error, which is
+    raised (the caller hands the updates to Celery). ``connector``, when the
+    caller has it loaded with its open channel, spares reading them again.
     """
-    try:
-        return _process_pending(connector_id, update_ids, now, provider_calls=False, connector=connector).deferred
-    except TRANSIENT_DB_ERRORS:
-        logger.warning("connector %s: updates left to Celery after a database error", connector_id, exc_info=True)
-        return list(update_ids)
+    return _process_pending(connector_id, update_ids, now, provider_calls=False, connector=connector).deferred
 
 
 @dataclass
