@@ -9,6 +9,10 @@ def main() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "contact_center.settings")
     from django.core.management import execute_from_command_line
 
+    from contact_center import embedded
+
+    embedded.start()
+
     execute_from_command_line(sys.argv)
 
 

@@ -92,6 +92,7 @@ def prepare_database(reset: bool, database: str = DATABASE) -> None:
     import django
 
     django.setup()
+    embedded.start()
 
 
 # --- filling ------------------------------------------------------------------------------------------

@@ -42,6 +42,10 @@ def _configure_database() -> None:
     """Point Django at the bench database (created on the embedded server when missing)."""
     from django.conf import settings
 
+    from contact_center import embedded
+
+    embedded.start()
+
     if os.environ.get("BENCH_DATABASE_URL"):
         import environ
 

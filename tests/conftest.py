@@ -9,8 +9,14 @@ import redis
 from django.conf import settings as django_settings
 from django.contrib.auth.models import Group
 
+from contact_center import embedded
 from contact_center.celery import app as celery_app
 from tests.factories import ConnectorFactory, OpenChannelFactory, OperatorFactory, QueueMemberFactory, UserFactory
+
+
+def pytest_configure(config) -> None:
+    """The tests' entry point into the product: start the embedded servers the settings point at (if not running)."""
+    embedded.start()
 
 
 @pytest.fixture

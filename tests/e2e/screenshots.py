@@ -124,6 +124,10 @@ def main() -> int:
 
     django.setup()
     from django.conf import settings
+
+    from contact_center import embedded
+
+    embedded.start()
     from django.core.management import call_command
     from django.test import Client as HttpClient
     from playwright.sync_api import expect, sync_playwright
