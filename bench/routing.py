@@ -141,8 +141,8 @@ def _router(path: str, channel_id: int, share: tuple[int, int], start_event, res
     from django.db import connection
     from django.utils import timezone
 
+    from channels_app.engine.queue import channel_redistribute, conversation_route
     from channels_app.models import Conversation
-    from channels_app.services.routing import channel_redistribute, conversation_route
 
     latencies: list[float] = []
     routed = 0

@@ -9,11 +9,16 @@ class ChannelsAppConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        import channels_app.bots  # registers bot kinds, bot tasks and the bot-turn receiver
-        import channels_app.connectors  # noqa: F401  (registers connector tasks and the outbound-send receiver)
+        """Wire the layers together: tasks under their names, signal receivers, what ``migrate`` keeps in step."""
+        from channels_app import tasks  # noqa: F401  (registers every task under its engine.jobs name)
+        from channels_app.bots.services import enqueue_bot_turn
+        from channels_app.connectors.processing import enqueue_outbound_message
+        from channels_app.engine.roles import sync_roles
+        from channels_app.engine.signals import message_created
         from channels_app.periodic import sync_periodic_tasks
-        from channels_app.roles import sync_roles
 
+        message_created.connect(enqueue_outbound_message, dispatch_uid="channels_app.connectors.outbound")
+        message_created.connect(enqueue_bot_turn, dispatch_uid="channels_app.bots.turns")
         post_migrate.connect(sync_periodic_tasks, sender=self, dispatch_uid="channels_app.sync_periodic_tasks")
         # After the last app's post_migrate: by then every app's permissions exist.
         last_app = list(apps.get_app_configs())[-1]

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
+from channels_app.engine import jobs
+
 
 @dataclass(frozen=True)
 class Sweep:
@@ -26,38 +28,38 @@ class Sweep:
 SWEEPS: tuple[Sweep, ...] = (
     Sweep(
         "Offer expiry and forwarding (Q3)",
-        "channels_app.tasks.sweep_offer_expiry",
+        jobs.SWEEP_OFFER_EXPIRY,
         15,
         "Forward offers not taken in time.",
     ),
     Sweep(
         "Unprocessed conversations (Q4, M2)",
-        "channels_app.tasks.sweep_unprocessed",
+        jobs.SWEEP_UNPROCESSED,
         30,
         "Flag unanswered conversations.",
     ),
     Sweep(
         "Unassigned retry (Q9, H2)",
-        "channels_app.tasks.sweep_unassigned",
+        jobs.SWEEP_UNASSIGNED,
         120,
         "Retry routing of waiting conversations.",
     ),
-    Sweep("Operator presence (Q6)", "channels_app.tasks.sweep_presence", 60, "Mark inactive operators offline."),
+    Sweep("Operator presence (Q6)", jobs.SWEEP_PRESENCE, 60, "Mark inactive operators offline."),
     Sweep(
         "Absent operators (Q10)",
-        "channels_app.tasks.sweep_absent_operators",
+        jobs.SWEEP_ABSENT_OPERATORS,
         24 * 60 * 60,
         "Requeue chats of absent operators.",
     ),
     Sweep(
         "Auto-close and rating timeout (Q11, R1)",
-        "channels_app.tasks.sweep_auto_close",
+        jobs.SWEEP_AUTO_CLOSE,
         300,
         "Close inactive conversations.",
     ),
     Sweep(
         "Connector retries (S2)",
-        "channels_app.connectors.tasks.sweep_connectors",
+        jobs.SWEEP_CONNECTORS,
         60,
         "Re-enqueue lost connector tasks.",
     ),
@@ -68,7 +70,7 @@ SWEEPS: tuple[Sweep, ...] = (
         "Record response times of conversations with new messages.",
     ),
     Sweep("Response-time targets (K2)", "kpi.tasks.sweep_response_targets", 30, "Record and notify missed targets."),
-    Sweep("Silent chatbots (B1)", "channels_app.bots.tasks.sweep_silent_bots", 60, "Hand over when the bot is silent."),
+    Sweep("Silent chatbots (B1)", jobs.SWEEP_SILENT_BOTS, 60, "Hand over when the bot is silent."),
 )
 
 

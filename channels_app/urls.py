@@ -2,7 +2,13 @@
 
 from django.urls import path
 
-from channels_app import api, bot_api, views, webhooks
+from channels_app.bots import api as bot_api
+from channels_app.connectors import webhooks
+from channels_app.console import api as console_api
+from channels_app.console import i18n as console_i18n
+from channels_app.console import views as console_views
+from channels_app.livechat import api as livechat_api
+from channels_app.livechat import views as livechat_views
 
 webhook_urls = [
     path("webhooks/telegram/<int:connector_id>/", webhooks.telegram_webhook, name="webhook-telegram"),
@@ -11,35 +17,50 @@ webhook_urls = [
 ]
 
 console_urls = [
-    path("console/", views.console, name="console"),
-    path("console/login/", views.ConsoleLoginView.as_view(), name="console-login"),
-    path("console/logout/", views.console_logout, name="console-logout"),
-    path("api/console/state/", api.ConsoleStateView.as_view(), name="api-console-state"),
-    path("api/console/status/", api.ConsoleStatusView.as_view(), name="api-console-status"),
-    path("api/console/conversations/", api.ConsoleConversationsView.as_view(), name="api-console-conversations"),
-    path("api/conversations/<int:conversation_id>/", api.ConversationDetailView.as_view(), name="api-conversation"),
+    path("console/", console_views.console, name="console"),
+    path("console/login/", console_views.ConsoleLoginView.as_view(), name="console-login"),
+    path("console/logout/", console_views.console_logout, name="console-logout"),
+    # The console speaks the operator's own language (OperatorProfile.language), not the browser's.
+    path("console/jsi18n/", console_i18n.console_javascript_catalog, name="console-jsi18n"),
+    path("console/language/", console_i18n.console_language_view, name="console-language"),
+    path("api/console/state/", console_api.ConsoleStateView.as_view(), name="api-console-state"),
+    path("api/console/status/", console_api.ConsoleStatusView.as_view(), name="api-console-status"),
+    path(
+        "api/console/conversations/",
+        console_api.ConsoleConversationsView.as_view(),
+        name="api-console-conversations",
+    ),
+    path(
+        "api/conversations/<int:conversation_id>/",
+        console_api.ConversationDetailView.as_view(),
+        name="api-conversation",
+    ),
     path(
         "api/conversations/<int:conversation_id>/messages/",
-        api.ConversationMessagesView.as_view(),
+        console_api.ConversationMessagesView.as_view(),
         name="api-conversation-messages",
     ),
     path(
         "api/conversations/<int:conversation_id>/transfer-targets/",
-        api.ConversationTransferTargetsView.as_view(),
+        console_api.ConversationTransferTargetsView.as_view(),
         name="api-conversation-transfer-targets",
     ),
     path(
         "api/conversations/<int:conversation_id>/lead/",
-        api.ConversationLeadView.as_view(),
+        console_api.ConversationLeadView.as_view(),
         name="api-conversation-lead",
     ),
 ]
 
 livechat_urls = [
-    path("livechat/frame/<str:public_key>/", views.livechat_frame, name="livechat-frame"),
-    path("livechat/demo/<str:public_key>/", views.livechat_demo, name="livechat-demo"),
-    path("api/livechat/<str:token>/", api.LivechatStateView.as_view(), name="api-livechat-state"),
-    path("api/livechat/<str:token>/transcript/", api.LivechatTranscriptView.as_view(), name="api-livechat-transcript"),
+    path("livechat/frame/<str:public_key>/", livechat_views.livechat_frame, name="livechat-frame"),
+    path("livechat/demo/<str:public_key>/", livechat_views.livechat_demo, name="livechat-demo"),
+    path("api/livechat/<str:token>/", livechat_api.LivechatStateView.as_view(), name="api-livechat-state"),
+    path(
+        "api/livechat/<str:token>/transcript/",
+        livechat_api.LivechatTranscriptView.as_view(),
+        name="api-livechat-transcript",
+    ),
 ]
 
 bot_urls = [

@@ -2,7 +2,8 @@
 
 from django.urls import path
 
-from channels_app.consumers import ConsoleConsumer, LivechatConsumer
+from channels_app.console.consumer import ConsoleConsumer
+from channels_app.livechat.consumer import LivechatConsumer
 
 websocket_urlpatterns: list = [
     path("ws/console/", ConsoleConsumer.as_asgi()),

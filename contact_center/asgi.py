@@ -16,13 +16,13 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
-from channels_app.webhooks import webhook_asgi_app  # noqa: E402
+from channels_app.connectors.webhooks import webhook_asgi_app  # noqa: E402
 from channels_app.ws_urls import websocket_urlpatterns  # noqa: E402
 from contact_center.errors import websocket_database_guard  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
-        # Provider webhooks skip Django's middleware stack: they must answer fast (see channels_app.webhooks).
+        # Provider webhooks skip Django's middleware stack to answer fast (channels_app.connectors.webhooks).
         "http": webhook_asgi_app(django_asgi_app),
         # 503 / close 1013 instead of a 500 when the database is down (contact_center.errors).
         "websocket": websocket_database_guard(

@@ -9,16 +9,25 @@
 * Under ``/api/`` and ``/webhooks/`` errors are JSON ``{"detail": ...}`` like
   every other answer of the API (a path that does not match, e.g. a negative
   id, is a JSON 404, not an HTML page).
+* A service's refusal (:class:`~channels_app.engine.errors.ServiceError`) in a
+  REST view is its 4xx with the message for the user:
+  :func:`api_exception_handler` is DRF's ``EXCEPTION_HANDLER``.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import sys
 
 from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views import defaults
+from rest_framework.response import Response
+from rest_framework.views import exception_handler
+
+from channels_app.engine.errors import ServiceError
+from channels_app.engine.ratelimit import TooManyRequests
 
 logger = logging.getLogger("contact_center.errors")
 
@@ -55,6 +64,16 @@ class DatabaseUnavailableMiddleware:
             logger.warning("%s %s: database unavailable (%s)", request.method, request.path, exception)
             return database_unavailable(request)
         return None
+
+
+def api_exception_handler(exc: Exception, context: dict) -> Response | None:
+    """DRF's handler, plus: a service's refusal is its status code with ``{"detail": <message for the user>}``."""
+    if isinstance(exc, ServiceError):
+        response = Response({"detail": str(exc)}, status=exc.status_code)
+        if isinstance(exc, TooManyRequests):
+            response["Retry-After"] = str(max(1, math.ceil(exc.retry_after_seconds)))
+        return response
+    return exception_handler(exc, context)
 
 
 def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:

@@ -221,6 +221,8 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # A service's refusal (channels_app.engine.errors.ServiceError) answers its 4xx with the message.
+    "EXCEPTION_HANDLER": "contact_center.errors.api_exception_handler",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Open Channels contact center API",

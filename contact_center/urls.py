@@ -4,7 +4,6 @@ from django.utils.translation import gettext_lazy as _
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from channels_app.i18n import console_javascript_catalog, console_language_view
 from contact_center.health import healthz
 
 admin.site.site_header = _("Open Channels contact center")
@@ -17,9 +16,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     # set_language: supervisors and administrators pick the interface language (LocaleMiddleware keeps it).
     path("i18n/", include("django.conf.urls.i18n")),
-    # The console speaks the operator's own language (OperatorProfile.language), not the browser's.
-    path("console/jsi18n/", console_javascript_catalog, name="console-jsi18n"),
-    path("console/language/", console_language_view, name="console-language"),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("kpi/", include("kpi.urls")),

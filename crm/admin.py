@@ -7,6 +7,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext_lazy as _
 
+from channels_app.models import operator_display_name
 from crm.models import Contact, Lead
 from crm.selectors import lead_conversation_logs
 
@@ -79,7 +80,7 @@ def _author_label(message, conversation) -> str:
     if message.author_kind == "client":
         return str(conversation.client)
     if message.author_kind == "operator" and message.author is not None:
-        return message.author.get_full_name() or message.author.get_username()
+        return operator_display_name(message.author)
     return message.get_author_kind_display()
 
 

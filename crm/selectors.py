@@ -22,7 +22,10 @@ def lead_conversation_logs(lead: Lead) -> list[ConversationLog]:
         Conversation.objects.filter(lead=lead)
         .select_related("client", "connector", "operator", "open_channel")
         .prefetch_related(
-            Prefetch("messages", queryset=Message.objects.select_related("author").order_by("created_at", "id"))
+            Prefetch(
+                "messages",
+                queryset=Message.objects.select_related("author__operator_profile").order_by("created_at", "id"),
+            )
         )
         .order_by("created_at", "id")
     )

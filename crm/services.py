@@ -12,8 +12,8 @@ from datetime import datetime
 
 from django.db import transaction
 
+from channels_app.engine.errors import InvalidState, NotFound
 from channels_app.models import Client, Conversation, LeadCreation, LeadSourceMode, OpenChannel
-from channels_app.services.errors import InvalidState, NotFound
 from crm.models import Contact, Lead, normalize_phone
 
 # A returning client's new enquiry joins their lead while it is still being worked on.

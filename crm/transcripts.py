@@ -3,7 +3,8 @@
 A lead holds the address the client left to be contacted again (C2), so a
 closed conversation's log goes there, in the open channel's language and time
 zone, through Django's e-mail backend (``EMAIL_URL``). The live-chat visitor's
-own request ("E-mail me the transcript") is ``channels_app.widget.livechat_transcript_send``.
+own request ("E-mail me the transcript") is ``channels_app.livechat.services.livechat_transcript_send``;
+both use :func:`channels_app.engine.transcripts.transcript_text`.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import logging
 from django.conf import settings
 from django.core.mail import send_mail
 
+from channels_app.engine.transcripts import transcript_text
 from channels_app.models import Conversation, ConversationStatus
 
 logger = logging.getLogger("crm.transcripts")
@@ -20,8 +22,6 @@ logger = logging.getLogger("crm.transcripts")
 
 def lead_transcript_send(*, conversation_id: int) -> list[str]:
     """E-mail the transcript of a closed conversation to its lead; return the recipients (none when not applicable)."""
-    from channels_app.widget import transcript_text
-
     conversation = (
         Conversation.objects.select_related("lead", "open_channel", "connector")
         .filter(pk=conversation_id, status=ConversationStatus.CLOSED)
@@ -34,11 +34,3 @@ def lead_transcript_send(*, conversation_id: int) -> list[str]:
     send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, recipients)
     logger.info("transcript of conversation %s e-mailed to lead %s", conversation.pk, conversation.lead_id)
     return recipients
-
-
-def send_transcript_on_close(sender=None, *, conversation_id: int, **kwargs) -> None:
-    """Receiver of ``signals.conversation_closed``: sending mail is slow and may fail, so Celery does it."""
-    from crm.tasks import send_lead_transcript
-
-    if Conversation.objects.filter(pk=conversation_id, lead__isnull=False).exclude(lead__email="").exists():
-        send_lead_transcript.delay(conversation_id)

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from channels_app.schedule import WorkingCalendar, next_closing, next_opening, open_seconds_between
+from channels_app.policy.schedule import WorkingCalendar, next_closing, next_opening, open_seconds_between
 
 CLIENT = "client"
 OPERATOR = "operator"

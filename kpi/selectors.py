@@ -20,10 +20,10 @@ from django.contrib.auth import get_user_model
 from django.db import connection
 from django.db.models import Avg, Count, Max, Min, OuterRef, Q, QuerySet, Subquery
 
-from channels_app.models import ClientRating, Conversation, Message
+from channels_app.models import ClientRating, Conversation, Message, operator_display_name
 from kpi.metrics import OperatorStats
 from kpi.models import ResponseRecord, SupervisorRating
-from kpi.services import UNASSIGNED_NAME, operator_display_name
+from kpi.services import UNASSIGNED_NAME
 
 User = get_user_model()
 
@@ -140,7 +140,7 @@ def kpi_overview(period: KpiPeriod) -> Overview:
             continue
         row = OperatorRow(
             operator_id=operator_id,
-            name=operator_display_name(users.get(operator_id)),
+            name=operator_display_name(users[operator_id]) if operator_id is not None else UNASSIGNED_NAME,
             stats=stats_by_operator.get(operator_id) or _empty_stats(operator_id),
         )
         row.likes, row.dislikes = likes.get(operator_id, (0, 0))

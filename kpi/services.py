@@ -6,7 +6,7 @@ arguments, one ``transaction.atomic``, an explicit ``now``, idempotent.
 Recording is off the message path: the services that store a message, close
 a conversation or take it over from the chatbot only set
 ``Conversation.responses_pending`` in the UPDATE of the conversation row they
-make anyway (``channels_app.services.common``), and the beat task
+make anyway (``channels_app.engine.messages`` and ``.transitions``), and the beat task
 ``kpi.tasks.record_pending_responses`` (every ``KPI_RECORD_INTERVAL_SECONDS``)
 records the flagged conversations in batches with
 :func:`responses_record_pending`. KPI figures may lag by that interval.
@@ -32,18 +32,24 @@ from django.db import transaction
 from django.urls import reverse
 from django.utils.html import escape, format_html
 
-from channels_app.events import operator_group, publish
-from channels_app.models import Conversation, ConversationStatus, Message, OpenChannel
-from channels_app.schedule import WorkingCalendar
-from channels_app.schedule_loader import calendar_for
-from channels_app.services.errors import InvalidState, NotAllowed, NotFound, ServiceError
+from channels_app.engine.calendars import calendar_for
+from channels_app.engine.errors import InvalidState, NotAllowed, NotFound, ServiceError
+from channels_app.engine.events import operator_group, publish
+from channels_app.models import (
+    CLOSED_STATUSES,
+    Conversation,
+    ConversationStatus,
+    Message,
+    OpenChannel,
+    operator_display_name,
+)
+from channels_app.policy.schedule import WorkingCalendar
 from kpi import metrics
 from kpi.models import KpiMiss, ResponseKind, ResponseRecord, SupervisorRating
 
 logger = logging.getLogger("kpi.services")
 User = get_user_model()
 
-CLOSED_STATUSES = (ConversationStatus.CLOSED, ConversationStatus.CLOSED_PENDING_RATING)
 SWEEP_BATCH = 200
 # A batch holds its conversations' row locks until it commits, and a new message of one of them waits
 # for that: 50 keep the wait to a few tens of milliseconds (about 0.7 ms per conversation).
@@ -347,15 +353,6 @@ def conversation_kpi_url(conversation_id: int) -> str:
     return settings.SITE_URL + reverse("kpi:conversation", args=[conversation_id])
 
 
-def operator_display_name(user) -> str:
-    if user is None:
-        return UNASSIGNED_NAME
-    profile = getattr(user, "operator_profile", None)
-    if profile is not None:
-        return profile.public_name
-    return user.get_full_name() or user.get_username()
-
-
 def misses_notify(*, now: datetime) -> int:
     """Tell each open channel's chosen users about its new misses (K2); returns how many misses were notified.
 
@@ -387,7 +384,8 @@ def misses_notify(*, now: datetime) -> int:
             emails: list[EmailMultiAlternatives] = []
             for miss in misses:
                 channel, recipients = recipients_by_channel[miss.open_channel_id]
-                operator_name = operator_display_name(operators.get(miss.operator_id))
+                operator = operators.get(miss.operator_id)
+                operator_name = operator_display_name(operator) if operator is not None else UNASSIGNED_NAME
                 url = conversation_kpi_url(miss.conversation_id)
                 dialog = f"#{miss.conversation_id}"
                 miss.text = metrics.render_miss_text(

@@ -21,7 +21,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods
 
-from channels_app.services.errors import ServiceError
+from channels_app.engine.errors import ServiceError
 from kpi.charts import daily_chart
 from kpi.forms import KpiFilterForm, SupervisorRatingForm
 from kpi.selectors import UNASSIGNED, conversation_transcript, kpi_conversations, kpi_overview, operator_choices

@@ -1,15 +1,19 @@
-"""Chatbots (B1, B2): the bot interface, the built-in rule bot, the external HTTP bot, and their dispatch.
+"""Chatbots (B1, B2): the bot interface, the built-in rule bot, the external HTTP bot, their services and API.
 
-Importing this package (``ChannelsAppConfig.ready`` does) registers the bot
-kinds and the Celery tasks, and connects the receiver that gives every client
-message of a conversation the bot holds to the bot, in web processes and
-workers alike.
+=============  =================================================================
+``base``       the :class:`Bot` interface and the registry of bot kinds
+``rules``      the built-in rule bot (keywords → answers)
+``external``   a bot of your own over HTTP: signed events out, answers back
+``services``   a bot's turn, the REST API's writes, the silent-bot sweep
+``api``        the REST endpoints an external bot calls (``/api/bots/...``)
+=============  =================================================================
+
+Importing the package registers the built-in kinds. The Celery tasks are in
+:mod:`channels_app.tasks`; ``ChannelsAppConfig.ready`` connects
+:func:`~.services.enqueue_bot_turn` to ``message_created``.
 """
 
-from channels_app.bots import external, rules, tasks
+from channels_app.bots import external, rules
 from channels_app.bots.base import BOT_KINDS, Bot, BotFailure, BotReply, bot_for, register
-from channels_app.signals import message_created
 
-message_created.connect(tasks.enqueue_bot_turn, dispatch_uid="channels_app.bots.turns")
-
-__all__ = ["BOT_KINDS", "Bot", "BotFailure", "BotReply", "bot_for", "external", "register", "rules", "tasks"]
+__all__ = ["BOT_KINDS", "Bot", "BotFailure", "BotReply", "bot_for", "external", "register", "rules"]

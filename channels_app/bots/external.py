@@ -33,7 +33,7 @@ from django.conf import settings
 from django.urls import reverse
 
 from channels_app.bots.base import Bot, BotFailure, BotReply, register
-from channels_app.models import Chatbot, Conversation, Message
+from channels_app.models import MESSAGE_TEXT_MAX_LENGTH, Chatbot, Conversation, Message
 
 SIGNATURE_HEADER = "X-Bot-Signature"
 TIMESTAMP_HEADER = "X-Bot-Timestamp"
@@ -41,7 +41,6 @@ EVENT_HEADER = "X-Bot-Event"
 MESSAGE_EVENT = "message.created"
 MAX_ANSWER_BYTES = 64 * 1024
 MAX_TEXTS_PER_ANSWER = 10
-MAX_TEXT_LENGTH = 20_000
 MAX_REASON_LENGTH = 100
 
 
@@ -102,8 +101,8 @@ def parse_answer(status_code: int, body: bytes) -> BotReply:
         raise BotFailure("“texts” must be a list of non-empty strings")
     if len(texts) > MAX_TEXTS_PER_ANSWER:
         raise BotFailure(f"at most {MAX_TEXTS_PER_ANSWER} texts per answer")
-    if any(len(text.strip()) > MAX_TEXT_LENGTH for text in texts):
-        raise BotFailure(f"a text is longer than {MAX_TEXT_LENGTH} characters")
+    if any(len(text.strip()) > MESSAGE_TEXT_MAX_LENGTH for text in texts):
+        raise BotFailure(f"a text is longer than {MESSAGE_TEXT_MAX_LENGTH} characters")
     handover = answer.get("handover", False)
     if not isinstance(handover, bool):
         raise BotFailure("“handover” must be true or false")

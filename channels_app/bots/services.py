@@ -31,16 +31,15 @@ from django.db.models import DateTimeField, DurationField, Exists, ExpressionWra
 from django.db.models.functions import Coalesce
 
 from channels_app.bots.base import Bot, BotFailure, BotReply, bot_for
-from channels_app.models import Chatbot, Client, Conversation, ConversationStatus, Message
-from channels_app.services import common
-from channels_app.services.conversations import conversation_bot_handover
-from channels_app.services.errors import InvalidState, NotAllowed, NotFound, ServiceError
+from channels_app.engine import jobs, locks, messages
+from channels_app.engine.conversations import conversation_bot_handover
+from channels_app.engine.errors import InvalidState, NotAllowed, NotFound, ServiceError
+from channels_app.models import MESSAGE_TEXT_MAX_LENGTH, Chatbot, Client, Conversation, ConversationStatus, Message
 
 logger = logging.getLogger("channels_app.bots")
 
 # Key space of the bot-turn advisory locks: pg_advisory_lock(BOT_TURN_LOCK_SPACE, conversation id).
 BOT_TURN_LOCK_SPACE = 0x424F54  # "BOT"
-MAX_TEXT_LENGTH = 20_000
 MAX_REASON_LENGTH = 100
 IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9_.:-]{1,40}$")
 SWEEP_BATCH = 500
@@ -111,7 +110,7 @@ def bot_message_answer(*, message_id: int, now: datetime) -> BotTurn:
     if message is None or message.author_kind != Message.Author.CLIENT:
         return BotTurn(OUTCOME_NOT_WITH_BOT, reason="not a client message")
     with bot_turn_lock(message.conversation_id):
-        conversation = common.get_conversation(message.conversation_id)
+        conversation = locks.get_conversation(message.conversation_id)
         if conversation.status != ConversationStatus.BOT:
             return BotTurn(OUTCOME_NOT_WITH_BOT)
         if _answered(conversation, message):
@@ -154,8 +153,8 @@ def bot_api_message_send(
     text = (text or "").strip()
     if not text:
         raise ServiceError("Write a message first.")
-    if len(text) > MAX_TEXT_LENGTH:
-        raise ServiceError(f"The message is longer than {MAX_TEXT_LENGTH} characters.")
+    if len(text) > MESSAGE_TEXT_MAX_LENGTH:
+        raise ServiceError(f"The message is longer than {MESSAGE_TEXT_MAX_LENGTH} characters.")
     if idempotency_key and not IDEMPOTENCY_KEY.match(idempotency_key):
         raise ServiceError("The idempotency key is 1 to 40 letters, digits or _ . : - characters.")
     system_key = f"botapi:{idempotency_key}" if idempotency_key else ""
@@ -166,7 +165,7 @@ def bot_api_message_send(
             if earlier is not None:
                 return earlier, False
         _require_with_bot(conversation)
-        message = common.create_message(
+        message = messages.create_message(
             conversation, author_kind=Message.Author.BOT, text=text, now=now, system_key=system_key
         )
         return message, True
@@ -264,10 +263,10 @@ def _hand_over_after_failure(conversation: Conversation, failure: BotFailure, no
 def _store_reply(conversation: Conversation, message: Message, reply: BotReply, now: datetime) -> BotTurn:
     stored = []
     for index, text in enumerate(reply.texts, start=1):
-        answer = common.create_message(
+        answer = messages.create_message(
             conversation,
             author_kind=Message.Author.BOT,
-            text=text[:MAX_TEXT_LENGTH],
+            text=text[:MESSAGE_TEXT_MAX_LENGTH],
             now=now,
             system_key=answer_key(message.pk, index),
         )
@@ -297,7 +296,7 @@ def _lock_client_and_conversation(conversation_id: int, *, skip_locked: bool = F
     client = Client.objects.select_for_update(no_key=True, skip_locked=skip_locked).filter(pk=client_id).first()
     if client is None:
         return None
-    return common.lock_conversation(conversation_id, skip_locked=skip_locked)
+    return locks.lock_conversation(conversation_id, skip_locked=skip_locked)
 
 
 def _locked_for_bot(chatbot: Chatbot, conversation_id: int) -> Conversation:
@@ -317,3 +316,32 @@ def _require_with_bot(conversation: Conversation) -> None:
     if conversation.bot_handed_over_at is not None:
         raise InvalidState("This conversation was handed over to the operators; the chatbot can no longer act on it.")
     raise InvalidState("This conversation is not with the chatbot.")
+
+
+def enqueue_bot_turn(
+    sender=None,
+    *,
+    message_id: int,
+    conversation_id: int,
+    author_kind: str = "",
+    conversation_status: str | None = None,
+    **kwargs,
+) -> None:
+    """Receiver of ``signals.message_created``: a client message in a conversation the bot holds goes to the bot.
+
+    The status the message was stored in answers "does the bot hold it" without a query; the bot's
+    task checks again under the conversation's lock.
+    """
+    if author_kind != Message.Author.CLIENT:
+        return
+    if conversation_status is None:
+        held_by_bot = Conversation.objects.filter(pk=conversation_id, status=ConversationStatus.BOT).exists()
+    else:
+        held_by_bot = conversation_status == ConversationStatus.BOT
+    if not held_by_bot:
+        return
+    try:
+        jobs.enqueue(jobs.ANSWER_CLIENT_MESSAGE, message_id)
+    except Exception:
+        # The message is committed; the silent-bot sweep hands the conversation over if nobody answers it.
+        logger.exception("message %s: bot turn not enqueued; the silent-bot sweep will hand over", message_id)

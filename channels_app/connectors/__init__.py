@@ -1,14 +1,19 @@
-"""Messenger connectors (S1–S3): one module per source, a registry, and their Celery tasks.
+"""Messenger connectors (S1–S3): one module per source, a registry, the webhook doors, and their processing.
 
-Importing this package (``ChannelsAppConfig.ready`` does) registers the tasks
-with Celery and connects the outbound receiver to ``signals.message_created``,
-in web processes and workers alike.
+=================  ==============================================================
+``base``           what every source provides, and the values crossing its edges
+``telegram``,      one :class:`~channels_app.connectors.base.Source` per provider
+``meta``, ``zalo``
+``registry``       which source serves which connector kind
+``webhooks``       the webhook endpoints: verify, store, answer, then process
+``processing``     storing updates, turning them into messages, delivering replies
+=================  ==============================================================
+
+Celery runs the slow parts through the tasks of :mod:`channels_app.tasks`;
+``ChannelsAppConfig.ready`` connects :func:`~.processing.enqueue_outbound_message`
+to ``message_created``.
 """
 
-from channels_app.connectors import tasks
 from channels_app.connectors.registry import MESSENGER_KINDS, SOURCES, get_source
-from channels_app.signals import message_created
 
-message_created.connect(tasks.enqueue_outbound_message, dispatch_uid="channels_app.connectors.outbound")
-
-__all__ = ["MESSENGER_KINDS", "SOURCES", "get_source", "tasks"]
+__all__ = ["MESSENGER_KINDS", "SOURCES", "get_source"]

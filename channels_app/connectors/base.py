@@ -27,7 +27,7 @@ from typing import Any, ClassVar
 import httpx
 from django.conf import settings
 
-from channels_app.i18n import RATING_DISLIKE_LABEL, RATING_LIKE_LABEL, translated
+from channels_app.engine.texts import RATING_DISLIKE_LABEL, RATING_LIKE_LABEL, translated
 from channels_app.models import Connector
 
 logger = logging.getLogger("channels_app.connectors")

@@ -15,12 +15,14 @@ import hashlib
 import json
 import logging
 import math
+import random
 from collections import defaultdict
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db import DatabaseError, InterfaceError, OperationalError, connection, transaction
 
 from channels_app.connectors.base import (
@@ -32,8 +34,10 @@ from channels_app.connectors.base import (
     rating_buttons,
 )
 from channels_app.connectors.registry import MESSENGER_KINDS, get_source
+from channels_app.engine import jobs
+from channels_app.engine.errors import ServiceError
+from channels_app.engine.inbound import message_edit, message_receive
 from channels_app.models import Client, Connector, InboundUpdate, Message
-from channels_app.services.errors import ServiceError
 
 logger = logging.getLogger("channels_app.connectors")
 
@@ -267,8 +271,6 @@ def _process_update(
 
 
 def _deliver_to_services(connector: Connector, event: InboundEvent, now: datetime) -> None:
-    from channels_app.services.inbound import message_edit, message_receive
-
     if event.kind == "edit":
         edited = message_edit(connector=connector, source_message_id=event.source_message_id, text=event.text, now=now)
         if edited is None:
@@ -299,6 +301,18 @@ def _finish(update: InboundUpdate, state: str, error: str, now: datetime) -> boo
 
 
 # --- Celery side: outbound ---------------------------------------------------------------------
+
+# Outbound sends: a provider outage of about an hour is ridden out (5 s, 10 s, 20 s … capped at 10 min).
+SEND_MAX_RETRIES = settings.CONNECTOR_SEND_MAX_RETRIES
+SEND_BACKOFF_BASE_SECONDS = 5
+SEND_BACKOFF_MAX_SECONDS = 600
+
+
+def send_backoff_seconds(retries: int, retry_after: float | None = None) -> float:
+    """Exponential backoff with jitter, never sooner than the provider asked (Telegram's retry_after)."""
+    delay = min(SEND_BACKOFF_MAX_SECONDS, SEND_BACKOFF_BASE_SECONDS * 2**retries)
+    delay += random.uniform(0, delay / 4)
+    return max(delay, retry_after or 0)
 
 
 @dataclass(frozen=True)
@@ -375,6 +389,17 @@ def message_needs_delivery(*, message_id: int) -> bool:
         .exclude(author_kind="client")
         .exists()
     )
+
+
+def enqueue_outbound_message(sender=None, *, message_id: int, author_kind: str = "", **kwargs) -> None:
+    """Receiver of ``signals.message_created``: queue the send of replies on messenger connectors."""
+    if author_kind == "client" or not message_needs_delivery(message_id=message_id):
+        return
+    try:
+        jobs.enqueue(jobs.SEND_MESSAGE, message_id)
+    except Exception:
+        # The message is committed as queued; the sweep sends it once the broker is back.
+        logger.exception("message %s: send not enqueued; the connector sweep will retry", message_id)
 
 
 # --- Sweep ----------------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ creates them first so the groups can be filled on a fresh database.
 from django.contrib.auth.management import create_permissions
 from django.db import migrations
 
-from channels_app.roles import ADMINISTRATORS, OPERATORS, SUPERVISORS, apply_roles
+from channels_app.engine.roles import ADMINISTRATORS, OPERATORS, SUPERVISORS, apply_roles
 
 
 def create_roles(apps, schema_editor):

@@ -22,7 +22,7 @@ async def asgi_client():
     from asgiref.sync import sync_to_async
     from django.db import connections
 
-    from channels_app.webhooks import inbound_threads
+    from channels_app.connectors.webhooks import inbound_threads
     from contact_center.asgi import application
 
     loop = asyncio.get_running_loop()

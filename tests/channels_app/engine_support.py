@@ -15,9 +15,8 @@ import pytest
 import time_machine
 from django.utils import timezone
 
-from channels_app import events
+from channels_app.engine import events, inbound, queue
 from channels_app.models import Conversation, Message, OperatorProfile, RoutingDecision
-from channels_app.services import inbound, routing
 from tests.factories import ConnectorFactory, OpenChannelFactory, OperatorFactory, QueueMemberFactory
 
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
@@ -72,7 +71,7 @@ class Engine:
         return result.conversation
 
     def route(self, conversation, trigger: str = "test") -> RoutingDecision | None:
-        return self.commit(routing.conversation_route, conversation_id=conversation.pk, trigger=trigger)
+        return self.commit(queue.conversation_route, conversation_id=conversation.pk, trigger=trigger)
 
     def events(self, group: str | None = None, type: str | None = None) -> list[dict]:
         """Events sent after commit so far, optionally only those to ``group`` and of ``type``."""
@@ -97,7 +96,7 @@ def engine(settings, django_capture_on_commit_callbacks, clock, monkeypatch):
     monkeypatch.setattr(events, "deliver", recording_deliver)
     # Celery is not running in tests: record the hours-opening task instead of queueing it.
     monkeypatch.setattr(
-        routing,
+        queue,
         "schedule_opening_redistribution",
         lambda channel_id, opening: helper.openings.append((channel_id, opening)),
     )

@@ -9,7 +9,7 @@ from django.contrib.auth.models import Group
 from django.forms.models import model_to_dict
 
 from channels_app import models as m
-from channels_app.admin import OPEN_CHANNEL_TABS
+from channels_app.admin.open_channel import OPEN_CHANNEL_TABS
 from tests.factories import ConnectorFactory, OpenChannelFactory, OperatorFactory, UserFactory
 
 pytestmark = pytest.mark.django_db

@@ -11,6 +11,10 @@ import time_machine
 from django.core import mail
 from django.utils import timezone
 
+from channels_app.engine.conversations import message_send_by_operator
+from channels_app.engine.inbound import message_receive
+from channels_app.engine.offers import offer_accept
+from channels_app.livechat.visitors import visitor_token_issue
 from channels_app.models import (
     CannedReply,
     CannedReplyList,
@@ -21,10 +25,6 @@ from channels_app.models import (
     Offer,
     OperatorProfile,
 )
-from channels_app.services.conversations import message_send_by_operator
-from channels_app.services.inbound import message_receive
-from channels_app.services.offers import offer_accept
-from channels_app.widget import visitor_token_issue
 from tests.factories import ConnectorFactory, OpenChannelFactory, OperatorFactory, QueueMemberFactory, UserFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)

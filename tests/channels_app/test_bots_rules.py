@@ -12,9 +12,9 @@ from hypothesis import strategies as st
 from channels_app.bots import services as bot_services
 from channels_app.bots.base import BotReply
 from channels_app.bots.rules import Rule, RuleBot, RuleSet, compile_phrases, decide, fold, matches
+from channels_app.engine import conversations as conversation_services
+from channels_app.engine import queue, sweeps
 from channels_app.models import Conversation, ConversationStatus, Message, Offer, StatusChange
-from channels_app.services import conversations as conversation_services
-from channels_app.services import routing, sweeps
 from tests.channels_app.engine_support import *  # noqa: F403
 from tests.channels_app.engine_support import make_channel, make_operator
 from tests.channels_app.test_bots_support import bot_channel, bot_texts, bot_turns, make_chatbot, run_turns, status_path
@@ -194,7 +194,7 @@ def test_B1_no_operator_is_offered_while_the_bot_holds_the_conversation(engine, 
     channel = bot_channel(support_bot, [olga])
     conversation = engine.receive(channel, text="giá")
     assert engine.route(conversation) is None
-    assert engine.commit(routing.channel_redistribute, open_channel_id=channel.pk, trigger="test") == 0
+    assert engine.commit(queue.channel_redistribute, open_channel_id=channel.pk, trigger="test") == 0
     engine.clock.shift(timedelta(minutes=5))
     engine.commit(sweeps.conversations_retry_unassigned)
     assert not Offer.objects.filter(conversation=conversation).exists()

@@ -20,8 +20,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from channels_app import tasks as bot_tasks
 from channels_app.bots import services as bot_services
-from channels_app.bots import tasks as bot_tasks
 from channels_app.models import Chatbot, ChatbotRule, Message, StatusChange
 from tests.factories import ConnectorFactory, OpenChannelFactory, QueueMemberFactory
 
@@ -131,12 +131,7 @@ def bot_turns(monkeypatch) -> list[int]:
     """Ids of client messages the receiver sent to the bot, in order (the Celery task is not queued)."""
     queued: list[int] = []
 
-    class RecordingTask:
-        @staticmethod
-        def delay(message_id: int) -> None:
-            queued.append(message_id)
-
-    monkeypatch.setattr(bot_tasks, "answer_client_message", RecordingTask)
+    monkeypatch.setattr(bot_tasks.answer_client_message, "apply_async", lambda args, eta=None: queued.append(args[0]))
     return queued
 
 

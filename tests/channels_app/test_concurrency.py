@@ -24,7 +24,10 @@ import pytest
 from django.db import connection, connections
 from django.db.models import Count
 
-from channels_app import distribution
+from channels_app.engine import conversations, offers, queue, sweeps
+from channels_app.engine import operators as presence
+from channels_app.engine.availability import held_buckets
+from channels_app.engine.errors import ServiceError
 from channels_app.models import (
     ChatLimitExclusion,
     Client,
@@ -34,10 +37,7 @@ from channels_app.models import (
     Message,
     Offer,
 )
-from channels_app.services import conversations, offers, routing, sweeps
-from channels_app.services import operators as presence
-from channels_app.services.common import held_buckets
-from channels_app.services.errors import ServiceError
+from channels_app.policy.chat_limit import chat_load
 from tests.channels_app.engine_support import NOW, make_channel, make_operator
 
 CONVERSATIONS = 1200
@@ -167,7 +167,7 @@ class Worker(threading.Thread):
 
     def route(self) -> None:
         for conversation_id in _ids(Conversation.objects.filter(status="queued").values_list("pk", flat=True), 3):
-            routing.conversation_route(conversation_id=conversation_id, now=self.clock.now(), trigger="test")
+            queue.conversation_route(conversation_id=conversation_id, now=self.clock.now(), trigger="test")
 
     def expire(self) -> None:
         sweeps.offers_expire(now=self.clock.now())
@@ -242,7 +242,7 @@ def test_Q2_Q8_ten_workers_on_1200_conversations_keep_every_invariant(world):
     loads = held_buckets([user.pk for user in team], later)
     if Conversation.objects.filter(status=ConversationStatus.QUEUED).exists():
         # Waiting only because every operator is full, not because routing forgot them.
-        assert all(distribution.chat_load(loads.get(user.pk, ()), "closed") >= LIMIT for user in team)
+        assert all(chat_load(loads.get(user.pk, ()), "closed") >= LIMIT for user in team)
 
     # Never held by two operators: at most one accepted offer per conversation, naming the holder.
     accepted = Counter(Offer.objects.filter(status=Offer.Status.ACCEPTED).values_list("conversation_id", flat=True))
@@ -254,7 +254,7 @@ def test_Q2_Q8_ten_workers_on_1200_conversations_keep_every_invariant(world):
     # Never above the limit, in any snapshot taken during the run, nor at the end.
     assert monitor.samples > 10
     assert monitor.highest <= LIMIT
-    assert all(distribution.chat_load(buckets, "closed") <= LIMIT for buckets in loads.values())
+    assert all(chat_load(buckets, "closed") <= LIMIT for buckets in loads.values())
 
     # No system message twice.
     repeated = (

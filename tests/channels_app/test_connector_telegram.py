@@ -13,8 +13,9 @@ import pytest
 from django.utils import timezone
 
 from channels_app.connectors import get_source
-from channels_app.connectors.tasks import send_backoff_seconds, send_message
+from channels_app.connectors.processing import send_backoff_seconds
 from channels_app.models import ConnectorKind, InboundUpdate, Message
+from channels_app.tasks import send_message
 from tests.channels_app.fake_provider import PNG_BYTES
 from tests.factories import ClientFactory, ConnectorFactory, ConversationFactory
 

@@ -13,8 +13,8 @@ import pytest
 from django.utils import timezone
 
 from channels_app.connectors import get_source
-from channels_app.connectors.tasks import send_message
 from channels_app.models import ConnectorKind, InboundUpdate, Message
+from channels_app.tasks import send_message
 from tests.factories import ClientFactory, ConnectorFactory, ConversationFactory
 
 OA_SECRET = "oa-secret-key-xyz"

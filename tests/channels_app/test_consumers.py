@@ -18,7 +18,8 @@ from channels.testing import WebsocketCommunicator
 from django.test import Client as HttpClient
 from django.utils import timezone
 
-from channels_app import events
+from channels_app.engine import events
+from channels_app.livechat.visitors import visitor_token_issue
 from channels_app.models import (
     ClientRating,
     ConsentForm,
@@ -30,7 +31,6 @@ from channels_app.models import (
     OperatorIdentity,
     OperatorProfile,
 )
-from channels_app.widget import visitor_token_issue
 from contact_center.asgi import application
 from tests.factories import ConnectorFactory, OpenChannelFactory, OperatorFactory, QueueMemberFactory, UserFactory
 

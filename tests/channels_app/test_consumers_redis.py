@@ -17,8 +17,8 @@ from django.db import connection
 from django.test import Client as HttpClient
 from django.utils import timezone
 
+from channels_app.livechat.visitors import visitor_token_issue
 from channels_app.models import ConversationStatus, Offer
-from channels_app.widget import visitor_token_issue
 from contact_center.asgi import application
 from tests.factories import (
     ClientFactory,
@@ -80,7 +80,7 @@ def _run_task_in_another_process(conversation_id: int, layer_prefix: str) -> sub
     # one exits at once, so it waits for the sender before leaving.
     code = (
         "import django; django.setup()\n"
-        "from channels_app import events\n"
+        "from channels_app.engine import events\n"
         "from channels_app.tasks import route_conversation\n"
         f"print(route_conversation.apply(args=[{conversation_id}, 'cross_process_test']).get())\n"
         "assert events.flush(timeout=30)\n"

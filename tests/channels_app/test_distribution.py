@@ -8,7 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from channels_app import distribution as d
+from channels_app.policy import chat_limit, presence
+from channels_app.policy import distribution as d
 
 T0 = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 
@@ -22,8 +23,10 @@ def op(operator_id: int, position: int | None = None, **kwargs) -> d.OperatorSna
     )
 
 
-def active(count: int = 1, *, replied: bool = False, last_by_operator: bool = False) -> d.HeldBucket:
-    return d.HeldBucket(kind=d.HELD_ACTIVE, replied=replied, last_by_operator=last_by_operator, count=count)
+def active(count: int = 1, *, replied: bool = False, last_by_operator: bool = False) -> chat_limit.HeldBucket:
+    return chat_limit.HeldBucket(
+        kind=chat_limit.HELD_ACTIVE, replied=replied, last_by_operator=last_by_operator, count=count
+    )
 
 
 # --- Q5 eligibility ------------------------------------------------------------------------------------
@@ -69,7 +72,7 @@ def test_Q5_limit_off_ignores_load():
 )
 def test_Q6_online_needs_a_connected_console_and_recent_activity(heartbeat_age, activity_age, online):
     assert (
-        d.is_online(
+        presence.is_online(
             heartbeat_at=T0 - heartbeat_age,
             last_activity_at=T0 - activity_age,
             now=T0,
@@ -82,8 +85,8 @@ def test_Q6_online_needs_a_connected_console_and_recent_activity(heartbeat_age, 
 
 def test_Q6_never_connected_is_offline():
     kwargs = {"now": T0, "heartbeat_timeout": timedelta(seconds=90), "offline_after": timedelta(minutes=10)}
-    assert not d.is_online(heartbeat_at=None, last_activity_at=T0, **kwargs)
-    assert not d.is_online(heartbeat_at=T0, last_activity_at=None, **kwargs)
+    assert not presence.is_online(heartbeat_at=None, last_activity_at=T0, **kwargs)
+    assert not presence.is_online(heartbeat_at=T0, last_activity_at=None, **kwargs)
 
 
 # --- Q8 count ------------------------------------------------------------------------------------------
@@ -93,30 +96,33 @@ def test_Q8_answered_exclusion_skips_replied_and_closed():
     held = (
         active(2, replied=True),
         active(1, replied=False),
-        d.HeldBucket(kind=d.HELD_CLOSED_PENDING_RATING, count=4),
-        d.HeldBucket(kind=d.HELD_OFFERED, count=1),
+        chat_limit.HeldBucket(kind=chat_limit.HELD_CLOSED_PENDING_RATING, count=4),
+        chat_limit.HeldBucket(kind=chat_limit.HELD_OFFERED, count=1),
     )
-    assert d.chat_load(held, d.EXCLUDE_ANSWERED) == 2  # one unanswered + one pending offer
+    assert chat_limit.chat_load(held, chat_limit.EXCLUDE_ANSWERED) == 2  # one unanswered + one pending offer
 
 
 def test_Q8_waiting_for_client_exclusion_skips_conversations_whose_last_message_is_the_operators():
     held = (
         active(1, replied=True, last_by_operator=True),
         active(2, replied=True, last_by_operator=False),  # the client wrote again
-        d.HeldBucket(kind=d.HELD_CLOSED_PENDING_RATING, count=1),
+        chat_limit.HeldBucket(kind=chat_limit.HELD_CLOSED_PENDING_RATING, count=1),
     )
-    assert d.chat_load(held, d.EXCLUDE_WAITING_FOR_CLIENT) == 2
+    assert chat_limit.chat_load(held, chat_limit.EXCLUDE_WAITING_FOR_CLIENT) == 2
 
 
 def test_Q8_closed_exclusion_counts_every_open_conversation():
-    held = (active(2, replied=True, last_by_operator=True), d.HeldBucket(kind=d.HELD_CLOSED_PENDING_RATING, count=3))
-    assert d.chat_load(held, d.EXCLUDE_CLOSED) == 2
+    held = (
+        active(2, replied=True, last_by_operator=True),
+        chat_limit.HeldBucket(kind=chat_limit.HELD_CLOSED_PENDING_RATING, count=3),
+    )
+    assert chat_limit.chat_load(held, chat_limit.EXCLUDE_CLOSED) == 2
 
 
 def test_Q8_pending_offer_counts_under_every_exclusion():
-    offer = d.HeldBucket(kind=d.HELD_OFFERED, count=1)
-    for exclusion in (d.EXCLUDE_ANSWERED, d.EXCLUDE_WAITING_FOR_CLIENT, d.EXCLUDE_CLOSED):
-        assert d.chat_load((offer,), exclusion) == 1
+    offer = chat_limit.HeldBucket(kind=chat_limit.HELD_OFFERED, count=1)
+    for exclusion in (chat_limit.EXCLUDE_ANSWERED, chat_limit.EXCLUDE_WAITING_FOR_CLIENT, chat_limit.EXCLUDE_CLOSED):
+        assert chat_limit.chat_load((offer,), exclusion) == 1
 
 
 # --- Q2 modes ------------------------------------------------------------------------------------------
@@ -218,8 +224,8 @@ def test_C4_responsible_person_who_let_it_expire_is_not_offered_it_again():
 
 held_buckets = st.lists(
     st.builds(
-        d.HeldBucket,
-        kind=st.sampled_from([d.HELD_OFFERED, d.HELD_ACTIVE, d.HELD_CLOSED_PENDING_RATING]),
+        chat_limit.HeldBucket,
+        kind=st.sampled_from([chat_limit.HELD_OFFERED, chat_limit.HELD_ACTIVE, chat_limit.HELD_CLOSED_PENDING_RATING]),
         replied=st.booleans(),
         last_by_operator=st.booleans(),
         count=st.integers(min_value=0, max_value=4),
@@ -250,7 +256,9 @@ rules_strategy = st.builds(
     check_online=st.booleans(),
     require_clocked_in=st.booleans(),
     chat_limit=st.none() | st.integers(min_value=1, max_value=6),
-    chat_limit_exclusion=st.sampled_from([d.EXCLUDE_ANSWERED, d.EXCLUDE_WAITING_FOR_CLIENT, d.EXCLUDE_CLOSED]),
+    chat_limit_exclusion=st.sampled_from(
+        [chat_limit.EXCLUDE_ANSWERED, chat_limit.EXCLUDE_WAITING_FOR_CLIENT, chat_limit.EXCLUDE_CLOSED]
+    ),
 )
 
 
@@ -310,8 +318,14 @@ def test_property_Q2_in_order_takes_the_next_position_and_wraps(eligible_positio
 @settings(max_examples=200, deadline=None)
 @given(held=held_buckets)
 def test_property_Q8_exclusions_only_ever_remove_from_the_closed_count(held):
-    strictest = d.chat_load(held, d.EXCLUDE_CLOSED)
-    assert d.chat_load(held, d.EXCLUDE_ANSWERED) <= strictest
-    assert d.chat_load(held, d.EXCLUDE_WAITING_FOR_CLIENT) <= strictest
-    pending = sum(bucket.count for bucket in held if bucket.kind == d.HELD_OFFERED)
-    assert min(d.chat_load(held, exclusion) for exclusion in (d.EXCLUDE_ANSWERED, d.EXCLUDE_CLOSED)) >= pending
+    strictest = chat_limit.chat_load(held, chat_limit.EXCLUDE_CLOSED)
+    assert chat_limit.chat_load(held, chat_limit.EXCLUDE_ANSWERED) <= strictest
+    assert chat_limit.chat_load(held, chat_limit.EXCLUDE_WAITING_FOR_CLIENT) <= strictest
+    pending = sum(bucket.count for bucket in held if bucket.kind == chat_limit.HELD_OFFERED)
+    assert (
+        min(
+            chat_limit.chat_load(held, exclusion)
+            for exclusion in (chat_limit.EXCLUDE_ANSWERED, chat_limit.EXCLUDE_CLOSED)
+        )
+        >= pending
+    )

@@ -9,7 +9,7 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import transaction
 
-from channels_app import events
+from channels_app.engine import events
 from channels_app.models import DistributionMode
 from tests.channels_app.engine_support import *  # noqa: F403
 from tests.channels_app.engine_support import make_channel, make_operator
@@ -65,7 +65,7 @@ def test_a_failing_channel_layer_is_logged_and_never_breaks_the_service(engine, 
     }
     olga = make_operator("olga")
     channel = make_channel([olga])
-    with caplog.at_level(logging.ERROR, logger="channels_app.events"):
+    with caplog.at_level(logging.ERROR, logger="channels_app.engine.events"):
         conversation = engine.receive(channel)
         assert events.flush(timeout=10)
     assert conversation.status == "offered"

@@ -8,8 +8,8 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from channels_app.engine import operators as presence
 from channels_app.models import OperatorProfile
-from channels_app.services import operators as presence
 from tests.channels_app.engine_support import make_channel, make_operator, set_profile
 
 pytestmark = pytest.mark.django_db
@@ -36,7 +36,7 @@ def recorded(monkeypatch, settings):
         presence.events, "publish", lambda groups, event: calls.append(("event", tuple(groups), event["online"]))
     )
     monkeypatch.setattr(
-        presence.common,
+        presence,
         "request_redistribution",
         lambda channel_ids, *, now, trigger: calls.append(("route", tuple(sorted(channel_ids)), trigger)),
     )

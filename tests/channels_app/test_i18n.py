@@ -12,11 +12,12 @@ from django.conf import settings
 from django.http import HttpResponse
 from django.utils import translation
 
-from channels_app import i18n
 from channels_app.bots.rules import fallback_text
+from channels_app.console import i18n as console_i18n
+from channels_app.engine import conversations, offers, texts
+from channels_app.engine.errors import NotAllowed, ServiceError
+from channels_app.engine.operators import operator_language_set
 from channels_app.models import Chatbot, Message, OpenChannel
-from channels_app.services import conversations, offers
-from channels_app.services.errors import NotAllowed, ServiceError
 from tests.channels_app.engine_support import *  # noqa: F403
 from tests.channels_app.engine_support import make_channel, make_operator
 from tests.factories import OperatorFactory, UserFactory
@@ -84,7 +85,7 @@ def test_client_text_defaults_are_the_model_field_defaults():
         )
     }
     editable.add(Chatbot._meta.get_field("handover_text").default)
-    assert editable == i18n.CLIENT_TEXT_DEFAULTS
+    assert editable == texts.CLIENT_TEXT_DEFAULTS
 
 
 @pytest.mark.parametrize(
@@ -96,14 +97,14 @@ def test_client_text_defaults_are_the_model_field_defaults():
     ],
 )
 def test_O3_untouched_default_follows_the_language_and_an_edited_text_is_kept(language, expected):
-    assert i18n.client_text("Thank you for contacting us.", language) == expected
-    assert i18n.client_text("Bye from the Kraków team!", language) == "Bye from the Kraków team!"
+    assert texts.client_text("Thank you for contacting us.", language) == expected
+    assert texts.client_text("Bye from the Kraków team!", language) == "Bye from the Kraków team!"
 
 
 def test_O3_client_text_ignores_the_language_active_for_the_request():
     with translation.override("pl"):
-        assert i18n.client_text("Thank you for contacting us.", "vi") == "Cảm ơn bạn đã liên hệ với chúng tôi."
-        assert i18n.client_text("Thank you for contacting us.", "en") == "Thank you for contacting us."
+        assert texts.client_text("Thank you for contacting us.", "vi") == "Cảm ơn bạn đã liên hệ với chúng tôi."
+        assert texts.client_text("Thank you for contacting us.", "en") == "Thank you for contacting us."
 
 
 def system_texts(conversation) -> dict[str, str]:
@@ -199,23 +200,23 @@ def test_B1_rule_bot_fallback_is_translated():
 @pytest.mark.django_db
 def test_console_language_is_saved_on_the_profile_and_bad_codes_change_nothing():
     olga = OperatorFactory(username="olga")
-    assert i18n.operator_language_set(operator=olga, language="vi") == "vi"
-    assert i18n.operator_language(olga) == "vi"
+    assert operator_language_set(operator=olga, language="vi") == "vi"
+    assert console_i18n.operator_language(olga) == "vi"
     with pytest.raises(ServiceError):
-        i18n.operator_language_set(operator=olga, language="de")
-    assert i18n.operator_language(olga) == "vi"
+        operator_language_set(operator=olga, language="de")
+    assert console_i18n.operator_language(olga) == "vi"
     with pytest.raises(NotAllowed):
-        i18n.operator_language_set(operator=UserFactory(username="sam"), language="pl")
+        operator_language_set(operator=UserFactory(username="sam"), language="pl")
 
 
 @pytest.mark.django_db
 def test_console_views_render_in_the_operator_language_whatever_the_browser_says(rf):
-    @i18n.in_operator_language
+    @console_i18n.in_operator_language
     def view(request):
         return HttpResponse(translation.gettext("Closed") + "|" + request.LANGUAGE_CODE)
 
     olga = OperatorFactory(username="olga")
-    i18n.operator_language_set(operator=olga, language="pl")
+    operator_language_set(operator=olga, language="pl")
     request = rf.get("/console/", HTTP_ACCEPT_LANGUAGE="vi")
     request.user = olga
     with translation.override("vi"):
@@ -236,11 +237,11 @@ def test_console_language_switcher_saves_the_choice_and_refuses_bad_input(client
     response = client.post("/console/language/", {"language": "pl"})
     assert response.status_code == 302
     assert response.headers["Location"] == "/console/"
-    assert i18n.operator_language(olga) == "pl"
+    assert console_i18n.operator_language(olga) == "pl"
     refused = client.post("/console/language/", {"language": "xx"})
     assert refused.status_code == 400
     assert "Unknown language" in refused.content.decode()
-    assert i18n.operator_language(olga) == "pl"
+    assert console_i18n.operator_language(olga) == "pl"
     assert client.get("/console/language/").status_code == 405
 
 

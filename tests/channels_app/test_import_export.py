@@ -8,7 +8,7 @@ import pytest
 import tablib
 
 from channels_app import models as m
-from channels_app.resources import CannedReplyResource, HolidayResource
+from channels_app.admin.resources import CannedReplyResource, HolidayResource
 from crm.models import Contact, Lead
 from crm.resources import ContactResource, LeadResource
 from tests.factories import CannedReplyListFactory, ContactFactory, OpenChannelFactory, UserFactory

@@ -13,8 +13,8 @@ from datetime import timedelta
 import pytest
 
 from channels_app.connectors import get_source, processing
+from channels_app.engine import conversations, offers
 from channels_app.models import ClientRating, ConnectorKind, ConversationStatus, Message
-from channels_app.services import conversations, offers
 from tests.channels_app.engine_support import *  # noqa: F403
 from tests.channels_app.engine_support import make_channel, make_operator, system_keys
 

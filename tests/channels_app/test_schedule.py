@@ -13,8 +13,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from channels_app.engine.calendars import calendar_for
 from channels_app.models import Holiday, OpenChannel, WorkingPeriod
-from channels_app.schedule import (
+from channels_app.policy.schedule import (
     Period,
     WorkingCalendar,
     is_open,
@@ -22,7 +23,6 @@ from channels_app.schedule import (
     next_opening,
     open_seconds_between,
 )
-from channels_app.schedule_loader import calendar_for
 from tests.factories import OpenChannelFactory
 
 WARSAW = "Europe/Warsaw"

@@ -6,7 +6,8 @@ from datetime import UTC, datetime, time, timedelta
 
 import pytest
 
-from channels_app import signals
+from channels_app.engine import conversations, inbound, offers, signals, sweeps
+from channels_app.engine.errors import NotAllowed, ServiceError
 from channels_app.models import (
     Chatbot,
     ClientRating,
@@ -16,8 +17,6 @@ from channels_app.models import (
     Offer,
     WorkingPeriod,
 )
-from channels_app.services import conversations, inbound, offers, sweeps
-from channels_app.services.errors import NotAllowed, ServiceError
 from tests.channels_app.engine_support import *  # noqa: F403
 from tests.channels_app.engine_support import NOW, make_channel, make_operator, set_profile, system_keys
 from tests.factories import ContactFactory

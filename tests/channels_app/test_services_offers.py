@@ -6,9 +6,9 @@ from datetime import timedelta
 
 import pytest
 
+from channels_app.engine import conversations, offers
+from channels_app.engine.errors import InvalidState, NotAllowed, NotFound
 from channels_app.models import ConversationStatus, DistributionMode, Offer, QueueMember
-from channels_app.services import conversations, offers
-from channels_app.services.errors import InvalidState, NotAllowed, NotFound
 from tests.channels_app.engine_support import *  # noqa: F403
 from tests.channels_app.engine_support import NOW, make_channel, make_operator
 

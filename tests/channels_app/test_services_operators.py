@@ -6,9 +6,9 @@ from datetime import timedelta
 
 import pytest
 
+from channels_app.engine import operators as presence
+from channels_app.engine.errors import InvalidState
 from channels_app.models import ConversationStatus, OperatorProfile
-from channels_app.services import operators as presence
-from channels_app.services.errors import InvalidState
 from tests.channels_app.engine_support import *  # noqa: F403
 from tests.channels_app.engine_support import NOW, make_channel, make_operator
 from tests.factories import UserFactory

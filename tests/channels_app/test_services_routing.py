@@ -7,6 +7,8 @@ from datetime import timedelta
 
 import pytest
 
+from channels_app.engine import conversations, offers, queue, sweeps
+from channels_app.engine import operators as presence
 from channels_app.models import (
     ChatLimitExclusion,
     ConversationStatus,
@@ -16,8 +18,6 @@ from channels_app.models import (
     QueueMember,
     RoutingDecision,
 )
-from channels_app.services import conversations, offers, routing, sweeps
-from channels_app.services import operators as presence
 from tests.channels_app.engine_support import *  # noqa: F403
 from tests.channels_app.engine_support import NOW, make_channel, make_operator, set_profile, system_keys
 from tests.factories import ContactFactory
@@ -238,21 +238,20 @@ def test_routing_a_conversation_that_is_not_waiting_changes_nothing(engine, team
 
 
 def test_routing_survives_a_vanished_conversation(engine):
-    assert routing.conversation_route(conversation_id=987654, now=NOW, trigger="test") is None
+    assert queue.conversation_route(conversation_id=987654, now=NOW, trigger="test") is None
 
 
 def test_Q9_a_long_queue_is_routed_inline_up_to_a_limit_and_the_rest_by_a_task(engine, monkeypatch):
     from channels_app import tasks
-    from channels_app.services import common
     from tests.factories import ConversationFactory
 
     olga = make_operator("olga", console_heartbeat_at=None)
     channel = make_channel([olga])
     connector = channel.connectors.get()
-    monkeypatch.setattr(common, "INLINE_REDISTRIBUTION_LIMIT", 5)
+    monkeypatch.setattr(queue, "INLINE_REDISTRIBUTION_LIMIT", 5)
     ConversationFactory.create_batch(7, client__connector=connector, status=ConversationStatus.QUEUED)
     queued = []
-    monkeypatch.setattr(tasks.redistribute_open_channel, "delay", lambda *args: queued.append(args))
+    monkeypatch.setattr(tasks.redistribute_open_channel, "apply_async", lambda args, eta=None: queued.append(args))
 
     engine.commit(presence.operator_heartbeat, operator=olga, active=True)
     assert Offer.objects.filter(operator=olga, status=Offer.Status.PENDING).count() == 5

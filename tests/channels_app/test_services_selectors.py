@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from channels_app import selectors
+from channels_app.engine import conversations, offers, selectors
 from channels_app.models import DistributionMode
-from channels_app.services import conversations, offers
 from tests.channels_app.engine_support import *  # noqa: F403
 from tests.channels_app.engine_support import make_channel, make_operator
 from tests.factories import UserFactory

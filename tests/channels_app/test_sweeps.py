@@ -10,6 +10,8 @@ from django.core.cache import cache
 from django.db import connection
 
 from channels_app import periodic, tasks
+from channels_app.engine import conversations, offers, sweeps
+from channels_app.engine.queue import schedule_opening_redistribution
 from channels_app.models import (
     Conversation,
     ConversationStatus,
@@ -21,8 +23,6 @@ from channels_app.models import (
     OperatorProfile,
     WorkingPeriod,
 )
-from channels_app.services import conversations, offers, sweeps
-from channels_app.services.routing import schedule_opening_redistribution
 from tests.channels_app.engine_support import *  # noqa: F403
 from tests.channels_app.engine_support import NOW, make_channel, make_operator, set_profile, system_keys
 from tests.factories import ConnectorFactory, OpenChannelFactory
@@ -200,7 +200,7 @@ def test_Q3_two_expiry_sweeps_started_together_forward_each_offer_once(settings,
     for position, operator in enumerate(operators):
         channel.queue_members.create(operator=operator, position=position)
     ConnectorFactory(open_channel=channel)
-    from channels_app.services import inbound
+    from channels_app.engine import inbound
 
     for n in range(40):
         inbound.message_receive(

@@ -9,8 +9,8 @@ from __future__ import annotations
 import pytest
 from django.core import mail
 
+from channels_app.engine import conversations, offers
 from channels_app.models import Conversation, ConversationStatus
-from channels_app.services import conversations, offers
 from crm import tasks
 from crm.models import Lead
 from crm.transcripts import lead_transcript_send

@@ -13,8 +13,8 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from channels_app.connectors.processing import inbound_updates_process
-from channels_app.connectors.tasks import sweep_connectors
 from channels_app.models import Client, Connector, ConnectorKind, Conversation, InboundUpdate, Message
+from channels_app.tasks import sweep_connectors
 from contact_center.celery import app as celery_app
 from tests.channels_app.test_connector_meta import messenger_event, page_body, wa_text, whatsapp_body
 from tests.channels_app.test_connector_telegram import text_update
@@ -284,7 +284,7 @@ def test_s2_only_replies_on_messenger_connectors_are_sent(bot, open_channel, eag
     """The message_created receiver: operator / bot / system messages on messenger connectors, nothing else."""
     from django.utils import timezone
 
-    from channels_app.signals import message_created
+    from channels_app.engine.signals import message_created
     from tests.factories import ClientFactory, ConversationFactory
 
     def message(connector, author_kind, delivery):

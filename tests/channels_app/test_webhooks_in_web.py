@@ -11,8 +11,8 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.db import OperationalError
 
-from channels_app import webhooks
-from channels_app.connectors import processing
+from channels_app import tasks
+from channels_app.connectors import processing, webhooks
 from channels_app.models import Client, ConnectorKind, InboundUpdate, Message
 from tests.channels_app.test_connector_meta import messenger_event, page_body
 from tests.channels_app.test_connector_telegram import text_update
@@ -28,7 +28,7 @@ def enqueued(monkeypatch):
     """What the web process handed to Celery, as (connector id, update ids)."""
     calls: list[tuple[int, list[str]]] = []
     monkeypatch.setattr(
-        webhooks.process_inbound_updates, "delay", lambda connector_id, ids: calls.append((connector_id, ids))
+        tasks.process_inbound_updates, "apply_async", lambda args, eta=None: calls.append((args[0], args[1]))
     )
     return calls
 

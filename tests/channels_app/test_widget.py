@@ -10,6 +10,19 @@ import time_machine
 from django.core import signing
 from django.utils import timezone
 
+from channels_app.engine.client_view import operator_identity_for_client
+from channels_app.engine.errors import InvalidState
+from channels_app.engine.transcripts import transcript_text
+from channels_app.livechat.services import livechat_consent_record
+from channels_app.livechat.snippet import livechat_snippet
+from channels_app.livechat.texts import widget_texts
+from channels_app.livechat.visitors import (
+    VISITOR_TOKEN_MAX_AGE_SECONDS,
+    InvalidVisitorToken,
+    livechat_connector_for_token,
+    visitor_token_issue,
+    visitor_token_read,
+)
 from channels_app.models import (
     ConsentForm,
     ConsentRecord,
@@ -18,19 +31,6 @@ from channels_app.models import (
     OperatorIdentity,
     OperatorProfile,
     WorkingPeriod,
-)
-from channels_app.services.errors import InvalidState
-from channels_app.widget import (
-    VISITOR_TOKEN_MAX_AGE_SECONDS,
-    InvalidVisitorToken,
-    livechat_connector_for_token,
-    livechat_consent_record,
-    livechat_snippet,
-    operator_identity_for_client,
-    transcript_text,
-    visitor_token_issue,
-    visitor_token_read,
-    widget_texts,
 )
 from tests.factories import ConnectorFactory, ConversationFactory, OpenChannelFactory, OperatorFactory
 

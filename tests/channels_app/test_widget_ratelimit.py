@@ -10,7 +10,7 @@ import pytest
 import redis
 from django.conf import settings as django_settings
 
-from channels_app.ratelimit import RateLimit, rate_limit_reset, rate_limit_take, visitor_message_limit
+from channels_app.engine.ratelimit import RateLimit, rate_limit_reset, rate_limit_take, visitor_message_limit
 
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 FIVE_PER_TWO_SECONDS = RateLimit(scope="test", capacity=5, refill_per_second=0.5)

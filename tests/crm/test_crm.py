@@ -9,9 +9,9 @@ from __future__ import annotations
 import pytest
 from django.utils import timezone
 
+from channels_app.engine import conversations, inbound, offers
+from channels_app.engine.errors import InvalidState
 from channels_app.models import ConnectorKind, Conversation, LeadCreation, LeadSourceMode, Offer
-from channels_app.services import conversations, inbound, offers
-from channels_app.services.errors import InvalidState
 from crm.models import Contact, Lead
 from crm.services import contact_find_for_client, lead_create_for_conversation
 from tests.factories import ClientFactory, ConnectorFactory, ContactFactory, ConversationFactory, OperatorFactory
@@ -204,7 +204,7 @@ def test_c2_returning_client_joins_their_open_lead_until_it_is_closed(telegram, 
 
 @pytest.mark.django_db
 def test_c2_unknown_conversation_is_not_found(operators):
-    from channels_app.services.errors import NotFound
+    from channels_app.engine.errors import NotFound
 
     with pytest.raises(NotFound):
         lead_create_for_conversation(conversation_id=987654, operator=operators[0], now=timezone.now())

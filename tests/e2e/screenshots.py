@@ -50,9 +50,9 @@ def _seed():
     from django.utils import timezone
 
     from channels_app import models as m
-    from channels_app.services.conversations import message_send_by_operator
-    from channels_app.services.inbound import message_receive
-    from channels_app.services.offers import offer_accept
+    from channels_app.engine.conversations import message_send_by_operator
+    from channels_app.engine.inbound import message_receive
+    from channels_app.engine.offers import offer_accept
     from tests.factories import OperatorFactory
 
     now = timezone.now()
@@ -132,7 +132,7 @@ def main() -> int:
     from django.test import Client as HttpClient
     from playwright.sync_api import expect, sync_playwright
 
-    from channels_app.widget import visitor_token_issue
+    from channels_app.livechat.visitors import visitor_token_issue
     from tests.e2e.harness import CHROMIUM_ARGS, LiveServer, chromium_executable
 
     server = None

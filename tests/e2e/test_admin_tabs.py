@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from channels_app.admin import OPEN_CHANNEL_TABS
+from channels_app.admin.open_channel import OPEN_CHANNEL_TABS
 from tests.factories import ConnectorFactory, OpenChannelFactory, QueueMemberFactory, UserFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]

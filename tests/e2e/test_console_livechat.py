@@ -128,9 +128,9 @@ def active_conversation(connector, operator, visitor_id: str, text: str) -> Conv
     """
     from django.utils import timezone
 
+    from channels_app.engine.inbound import message_receive
+    from channels_app.engine.offers import offer_accept
     from channels_app.models import Offer
-    from channels_app.services.inbound import message_receive
-    from channels_app.services.offers import offer_accept
 
     def make() -> Conversation:
         try:
@@ -150,7 +150,7 @@ def active_conversation(connector, operator, visitor_id: str, text: str) -> Conv
 
 def open_widget_as(new_context, connector, visitor_id: str) -> tuple[Page, FrameLocator]:
     """The widget of a returning visitor (their token already in the browser's storage)."""
-    from channels_app.widget import visitor_token_issue
+    from channels_app.livechat.visitors import visitor_token_issue
 
     token = visitor_token_issue(connector=connector, visitor_id=visitor_id)
     context = new_context()

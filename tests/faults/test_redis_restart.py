@@ -16,10 +16,10 @@ import pytest
 from django.utils import timezone
 from websockets.sync.client import connect
 
+from channels_app.engine.inbound import message_receive
+from channels_app.engine.offers import offer_accept
+from channels_app.livechat.visitors import visitor_token_issue
 from channels_app.models import ConversationStatus, Message, Offer
-from channels_app.services.inbound import message_receive
-from channels_app.services.offers import offer_accept
-from channels_app.widget import visitor_token_issue
 from tests.factories import ConnectorFactory, OpenChannelFactory, OperatorFactory, QueueMemberFactory
 from tests.faults.conftest import ConsoleClient, session_cookie
 from tests.faults.servers import Uvicorn, server_environment, wait_until

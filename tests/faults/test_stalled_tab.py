@@ -20,11 +20,10 @@ import time_machine
 from django.conf import settings as django_settings
 from django.utils import timezone
 
-from channels_app import events
+from channels_app.engine import events, sweeps
+from channels_app.engine.inbound import message_receive
+from channels_app.engine.offers import offer_accept
 from channels_app.models import ConversationStatus, Message, Offer, OperatorProfile
-from channels_app.services import sweeps
-from channels_app.services.inbound import message_receive
-from channels_app.services.offers import offer_accept
 from tests.factories import ConnectorFactory, OpenChannelFactory, OperatorFactory, QueueMemberFactory
 from tests.faults.conftest import ConsoleClient, session_cookie
 from tests.faults.servers import Uvicorn, server_environment, wait_until

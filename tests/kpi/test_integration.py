@@ -7,9 +7,9 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from channels_app.engine.conversations import conversation_transfer, message_send_by_operator
+from channels_app.engine.inbound import message_receive
 from channels_app.models import Offer
-from channels_app.services.conversations import conversation_transfer, message_send_by_operator
-from channels_app.services.inbound import message_receive
 from kpi.models import KpiMiss, ResponseRecord
 from kpi.services import misses_notify, responses_record_pending
 

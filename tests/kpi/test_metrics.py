@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from channels_app.schedule import Period, WorkingCalendar, open_seconds_between
+from channels_app.policy.schedule import Period, WorkingCalendar, open_seconds_between
 from kpi.metrics import (
     MessageFact,
     ResponseFact,

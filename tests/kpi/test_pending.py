@@ -21,16 +21,16 @@ from django.db import close_old_connections, connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django_celery_beat.models import PeriodicTask
 
-from channels_app.models import Conversation, ConversationStatus, Message
-from channels_app.periodic import SWEEPS, sync_periodic_tasks
-from channels_app.services import common
-from channels_app.services.conversations import (
+from channels_app.engine import messages
+from channels_app.engine.conversations import (
     conversation_bot_handover,
     conversation_close_by_operator,
     message_send_by_bot,
     message_send_by_operator,
 )
-from channels_app.services.inbound import message_receive
+from channels_app.engine.inbound import message_receive
+from channels_app.models import Conversation, ConversationStatus, Message
+from channels_app.periodic import SWEEPS, sync_periodic_tasks
 from kpi import services as kpi_services
 from kpi.models import KpiMiss, ResponseRecord
 from kpi.services import responses_record, responses_record_pending, responses_sweep
@@ -104,12 +104,12 @@ def test_k1_a_system_message_flags_with_one_update_unless_already_flagged(start_
     conversation = Conversation.objects.select_related("open_channel", "connector").get(pk=chat.conversation.pk)
 
     with CaptureQueriesContext(connection) as queries, transaction.atomic():
-        common.send_system_message(conversation, key="notice", text="We are looking into it.", now=minutes(0))
+        messages.send_system_message(conversation, key="notice", text="We are looking into it.", now=minutes(0))
     assert len(conversation_updates(queries)) == 1
     assert is_pending(conversation)
 
     with CaptureQueriesContext(connection) as queries, transaction.atomic():
-        common.send_system_message(conversation, key="notice-2", text="Still looking.", now=minutes(1))
+        messages.send_system_message(conversation, key="notice-2", text="Still looking.", now=minutes(1))
     assert conversation_updates(queries) == [], "already flagged in this row: no second UPDATE"
 
 
@@ -118,10 +118,10 @@ def test_k1_b1_bot_messages_flag_nothing_and_the_hand_over_flags_the_wait(start_
     Conversation.objects.filter(pk=chat.conversation.pk).update(status=ConversationStatus.BOT)
     conversation = Conversation.objects.select_related("open_channel", "connector").get(pk=chat.conversation.pk)
     with transaction.atomic():
-        common.create_message(conversation, author_kind=Message.Author.CLIENT, text="Hello?", now=minutes(0))
+        messages.create_message(conversation, author_kind=Message.Author.CLIENT, text="Hello?", now=minutes(0))
     message_send_by_bot(conversation_id=conversation.pk, text="I am a bot; how can I help?", now=minutes(1))
     with transaction.atomic():
-        common.send_system_message(conversation, key="notice", text="Bots answer at night.", now=minutes(1))
+        messages.send_system_message(conversation, key="notice", text="Bots answer at night.", now=minutes(1))
     assert not is_pending(conversation), "while the bot answers nobody waits for an operator"
 
     conversation_bot_handover(conversation_id=conversation.pk, now=minutes(2))

@@ -13,9 +13,9 @@ from channels.layers import get_channel_layer
 from django.core.mail.backends.base import BaseEmailBackend
 from django.db import close_old_connections, connection, transaction
 
+from channels_app.engine.errors import InvalidState, NotAllowed, NotFound, ServiceError
 from channels_app.models import Conversation, ConversationStatus, WorkingPeriod
 from channels_app.periodic import SWEEPS
-from channels_app.services.errors import InvalidState, NotAllowed, NotFound, ServiceError
 from kpi.models import KpiMiss, ResponseRecord, SupervisorRating
 from kpi.services import misses_notify, responses_record, responses_sweep, supervisor_rating_save
 from tests.factories import OpenChannelFactory, UserFactory

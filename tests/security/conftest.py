@@ -21,6 +21,10 @@ from types import SimpleNamespace
 import pytest
 from django.utils import timezone
 
+from channels_app.engine.conversations import message_send_by_operator
+from channels_app.engine.inbound import message_receive
+from channels_app.engine.offers import offer_accept
+from channels_app.livechat.visitors import visitor_token_issue
 from channels_app.models import (
     Chatbot,
     ClientRating,
@@ -32,10 +36,6 @@ from channels_app.models import (
     Offer,
     OperatorProfile,
 )
-from channels_app.services.conversations import message_send_by_operator
-from channels_app.services.inbound import message_receive
-from channels_app.services.offers import offer_accept
-from channels_app.widget import visitor_token_issue
 from crm.models import Lead
 from tests.factories import ConnectorFactory, OpenChannelFactory, OperatorFactory, QueueMemberFactory, UserFactory
 
@@ -52,9 +52,9 @@ def isolated_side_channels(settings):
 @pytest.fixture(autouse=True)
 def bot_turns_not_queued(monkeypatch):
     """B1 turns would go to Celery; the attacks here never need the bot to answer."""
-    from channels_app.bots import tasks as bot_tasks
+    from channels_app import tasks as bot_tasks
 
-    monkeypatch.setattr(bot_tasks.answer_client_message, "delay", lambda *args, **kwargs: None)
+    monkeypatch.setattr(bot_tasks.answer_client_message, "apply_async", lambda *args, **kwargs: None)
 
 
 def _visitor_writes(connector, visitor_id: str, text: str):

@@ -24,7 +24,7 @@ from django.core import mail, signing
 from django.test import Client as HttpClient
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
-from channels_app.widget import VISITOR_TOKEN_SALT
+from channels_app.livechat.visitors import VISITOR_TOKEN_SALT
 from tests.security.conftest import ALICE_SECRET, fingerprint
 
 pytestmark = pytest.mark.django_db(transaction=True)

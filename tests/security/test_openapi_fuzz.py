@@ -23,8 +23,8 @@ from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from channels_app.services.inbound import message_receive
-from channels_app.widget import visitor_token_issue
+from channels_app.engine.inbound import message_receive
+from channels_app.livechat.visitors import visitor_token_issue
 from tests.factories import ConnectorFactory, OpenChannelFactory, OperatorFactory, QueueMemberFactory
 
 # An unmasked CSRF secret: Django accepts the same 32 characters as cookie and header.

@@ -10,7 +10,7 @@ Limits (``settings``, each with an environment override in ``.env.example``):
 * ``WEBSOCKET_MAX_FRAME_BYTES`` (64 kB): uvicorn closes a socket that sends a
   larger frame (checked against a real server in ``tests/faults``);
 * message text: 4,000 characters in the console and the widget
-  (``widget.MAX_MESSAGE_LENGTH``), 20,000 for the bot API and inbound
+  (``widget.TYPED_TEXT_MAX_LENGTH``), 20,000 for the bot API and inbound
   messages (``MAX_TEXT_LENGTH``).
 """
 
@@ -25,11 +25,9 @@ from channels.testing import WebsocketCommunicator
 from django.test import Client as HttpClient
 from django.utils import timezone
 
-from channels_app.bots import services as bot_services
 from channels_app.connectors import get_source
 from channels_app.connectors.processing import inbound_updates_process
-from channels_app.models import InboundUpdate, Message
-from channels_app.widget import MAX_MESSAGE_LENGTH
+from channels_app.models import MESSAGE_TEXT_MAX_LENGTH, TYPED_TEXT_MAX_LENGTH, InboundUpdate, Message
 from contact_center.asgi import application
 from tests.channels_app.fake_provider import PNG_BYTES, FakeProvider
 from tests.security.conftest import fingerprint
@@ -98,7 +96,7 @@ def test_bot_api_text_over_the_limit_is_400(world):
     before = fingerprint()
     response = HttpClient().post(
         f"/api/bots/conversations/{world.carol.pk}/messages/",
-        json.dumps({"text": "x" * (bot_services.MAX_TEXT_LENGTH + 1)}),
+        json.dumps({"text": "x" * (MESSAGE_TEXT_MAX_LENGTH + 1)}),
         content_type="application/json",
         headers={"Authorization": f"Bearer {world.helpdesk_bot.api_token}"},
     )
@@ -113,11 +111,11 @@ async def test_livechat_message_over_the_limit_gets_an_error_frame_and_is_not_st
     assert (await socket.connect())[0]
     assert (await socket.receive_json_from())["type"] == "hello"
     await socket.send_json_to(
-        {"action": "send", "ref": 1, "client_id": "oversized-1", "text": "x" * (MAX_MESSAGE_LENGTH + 1)}
+        {"action": "send", "ref": 1, "client_id": "oversized-1", "text": "x" * (TYPED_TEXT_MAX_LENGTH + 1)}
     )
     answer = await socket.receive_json_from(timeout=5)
     assert answer["type"] == "error" and answer["ref"] == 1
-    assert str(MAX_MESSAGE_LENGTH) in answer["message"]
+    assert str(TYPED_TEXT_MAX_LENGTH) in answer["message"]
     assert await database_sync_to_async(fingerprint)() == before
     await socket.disconnect(timeout=10)
 

@@ -16,9 +16,9 @@ from django.core import signing
 from django.test import Client as HttpClient
 from django.utils import timezone
 
-from channels_app.consumers import CLOSE_NOT_ALLOWED
-from channels_app.services.conversations import message_send_by_operator
-from channels_app.widget import VISITOR_TOKEN_SALT
+from channels_app.engine.conversations import message_send_by_operator
+from channels_app.livechat.visitors import VISITOR_TOKEN_SALT
+from channels_app.web import CLOSE_NOT_ALLOWED
 from channels_app.ws_urls import websocket_urlpatterns
 from contact_center.asgi import application
 from tests.security.conftest import ALICE_SECRET, fingerprint

@@ -12,22 +12,11 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
-from django.urls import reverse
 from django.utils import timezone
 
-from channels_app.connectors import MESSENGER_KINDS, get_source
+from channels_app.connectors.registration import connector_webhook_register
+from channels_app.connectors.registry import MESSENGER_KINDS
 from channels_app.models import Connector, ConnectorKind
-
-URL_NAMES = {
-    ConnectorKind.TELEGRAM: "webhook-telegram",
-    ConnectorKind.FACEBOOK: "webhook-meta",
-    ConnectorKind.WHATSAPP: "webhook-meta",
-    ConnectorKind.ZALO: "webhook-zalo",
-}
-
-
-def webhook_url(connector: Connector, site_url: str) -> str:
-    return site_url.rstrip("/") + reverse(URL_NAMES[connector.kind], args=[connector.pk])
 
 
 class Command(BaseCommand):
@@ -55,16 +44,8 @@ class Command(BaseCommand):
             raise CommandError(f"{failures} of {count} connectors could not be registered; see the lines above.")
 
     def _register(self, connector: Connector, site_url: str) -> bool:
-        url = webhook_url(connector, site_url)
-        source = get_source(connector.kind)
-        assert source is not None
-        result = source.register_webhook(connector, url)
-        connector.webhook_url = url
-        connector.last_error = "" if result.ok else result.detail
-        if result.ok:
-            connector.webhook_registered_at = timezone.now()
-        connector.save(update_fields=["webhook_url", "webhook_registered_at", "last_error"])
-
+        result = connector_webhook_register(connector=connector, site_url=site_url, now=timezone.now())
+        url = connector.webhook_url
         label = f"{connector.get_kind_display()} #{connector.pk} ({connector})"
         if not result.ok:
             self.stdout.write(self.style.ERROR(f"FAILED      {label}: {url} — {result.detail}"))

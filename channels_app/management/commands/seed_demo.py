@@ -13,7 +13,7 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from channels_app import models as m
-from channels_app.roles import ADMINISTRATORS, OPERATORS, SUPERVISORS
+from channels_app.engine.roles import ADMINISTRATORS, OPERATORS, SUPERVISORS
 
 DEMO_PASSWORD = "demo-pass-2026"
 

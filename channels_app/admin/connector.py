@@ -1,0 +1,56 @@
+"""Connectors (S1–S3) and the webhook deliveries they received."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
+
+from channels_app import models as m
+from channels_app.connectors.registration import webhook_url
+from channels_app.livechat.snippet import livechat_snippet
+
+
+@admin.register(m.Connector)
+class ConnectorAdmin(admin.ModelAdmin):
+    list_display = ("__str__", "kind", "account_id", "open_channel", "is_active", "webhook_registered_at", "has_error")
+    list_filter = ("kind", "is_active", "open_channel")
+    search_fields = ("account_id", "name", "open_channel__name")
+    readonly_fields = ("webhook_endpoint", "widget_snippet", "webhook_url", "webhook_registered_at", "last_error")
+    fieldsets = (
+        (None, {"fields": ("open_channel", "kind", "account_id", "name", "is_active")}),
+        (_("Credentials"), {"fields": ("access_token", "app_secret", "verify_token", "webhook_secret")}),
+        (
+            _("Webhook and widget"),
+            {"fields": ("webhook_endpoint", "widget_snippet", "webhook_url", "webhook_registered_at", "last_error")},
+        ),
+    )
+
+    @admin.display(boolean=True, description=_("error"))
+    def has_error(self, obj: m.Connector) -> bool:
+        return bool(obj.last_error)
+
+    @admin.display(description=_("webhook address"))
+    def webhook_endpoint(self, obj: m.Connector) -> str:
+        if not obj.pk or obj.kind == m.ConnectorKind.LIVECHAT:
+            return "—"
+        return webhook_url(obj)
+
+    @admin.display(description=_("website snippet"))
+    def widget_snippet(self, obj: m.Connector) -> str:
+        if not obj.pk or obj.kind != m.ConnectorKind.LIVECHAT:
+            return "—"
+        return format_html(
+            '<textarea readonly rows="6" cols="90" onclick="this.select()">{}</textarea>', livechat_snippet(obj)
+        )
+
+
+@admin.register(m.InboundUpdate)
+class InboundUpdateAdmin(admin.ModelAdmin):
+    list_display = ("update_id", "connector", "state", "received_at", "processed_at")
+    list_filter = ("state", "connector__kind")
+    search_fields = ("update_id",)
+    readonly_fields = ("connector", "update_id", "payload", "received_at", "state", "processed_at", "error")
+
+    def has_add_permission(self, request) -> bool:
+        return False

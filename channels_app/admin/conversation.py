@@ -1,0 +1,131 @@
+"""Conversations with everything that happened to them, clients, and client ratings (read-only audit pages)."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.urls import reverse
+from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext_lazy as _
+
+from channels_app import models as m
+
+
+class MessageInline(admin.TabularInline):
+    model = m.Message
+    extra = 0
+    can_delete = False
+    fields = ("created_at", "author_kind", "author", "text", "delivery", "delivery_error")
+    readonly_fields = fields
+    ordering = ("created_at", "id")
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
+class OfferInline(admin.TabularInline):
+    model = m.Offer
+    extra = 0
+    can_delete = False
+    fields = ("created_at", "operator", "status", "expires_at", "resolved_at")
+    readonly_fields = fields
+    ordering = ("created_at", "id")
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
+class RoutingDecisionInline(admin.TabularInline):
+    """Why the conversation went to whom: every operator considered and why each was skipped."""
+
+    model = m.RoutingDecision
+    extra = 0
+    can_delete = False
+    fields = ("created_at", "trigger", "mode", "outcome", "chosen_operators", "reasons")
+    readonly_fields = fields
+    ordering = ("created_at", "id")
+    verbose_name_plural = _("Routing decisions (who was considered and why)")
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    @admin.display(description=_("chosen"))
+    def chosen_operators(self, decision: m.RoutingDecision) -> str:
+        names = {c.get("operator_id"): c.get("name") for c in decision.candidates}
+        return ", ".join(str(names.get(operator_id, operator_id)) for operator_id in decision.chosen) or "—"
+
+    @admin.display(description=_("operators considered"))
+    def reasons(self, decision: m.RoutingDecision) -> str:
+        if not decision.candidates:
+            return "—"
+        return format_html(
+            "<ul style='margin:0;padding-left:1em'>{}</ul>",
+            format_html_join(
+                "",
+                "<li>{}: {}</li>",
+                (
+                    (
+                        candidate.get("name", candidate.get("operator_id")),
+                        "eligible" if candidate.get("eligible") else ", ".join(candidate.get("reasons", [])),
+                    )
+                    for candidate in decision.candidates
+                ),
+            ),
+        )
+
+
+class StatusChangeInline(admin.TabularInline):
+    model = m.StatusChange
+    extra = 0
+    can_delete = False
+    fields = ("at", "from_status", "to_status", "operator", "reason")
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(m.Conversation)
+class ConversationAdmin(admin.ModelAdmin):
+    list_display = (
+        "id",
+        "client",
+        "open_channel",
+        "status",
+        "operator",
+        "is_unprocessed",
+        "created_at",
+        "last_message_at",
+    )
+    list_filter = ("status", "is_unprocessed", "open_channel", "connector__kind", "closed_by")
+    search_fields = ("=id", "client__name", "client__username", "client__external_id", "operator__username")
+    date_hierarchy = "created_at"
+    list_select_related = ("client", "client__connector", "open_channel", "operator")
+    inlines = (MessageInline, OfferInline, RoutingDecisionInline, StatusChangeInline)
+    readonly_fields = [field.name for field in m.Conversation._meta.fields]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+
+@admin.register(m.Client)
+class ClientAdmin(admin.ModelAdmin):
+    list_display = ("__str__", "connector", "external_id", "phone", "email", "contact", "created_at")
+    list_filter = ("connector__kind",)
+    search_fields = ("name", "username", "external_id", "phone", "email")
+    raw_id_fields = ("contact",)
+    list_select_related = ("connector", "contact")
+
+
+@admin.register(m.ClientRating)
+class ClientRatingAdmin(admin.ModelAdmin):
+    list_display = ("conversation_link", "operator", "value", "rated_at")
+    list_filter = ("value",)
+    readonly_fields = ("conversation", "operator", "value", "rated_at")
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    @admin.display(description=_("conversation"))
+    def conversation_link(self, rating: m.ClientRating) -> str:
+        url = reverse("admin:channels_app_conversation_change", args=[rating.conversation_id])
+        return format_html('<a href="{}">#{}</a>', url, rating.conversation_id)

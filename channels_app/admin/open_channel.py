@@ -1,0 +1,266 @@
+"""The open channel's change page: its settings grouped into the product's tabs, its queue, hours and connectors.
+
+Each fieldset and inline carries a ``tab-<slug>`` class; the template
+``admin/channels_app/openchannel/change_form.html`` turns them into a tab bar
+(and, without JavaScript, they simply stack).
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib import admin
+from django.core.exceptions import ValidationError
+from django.db.models import Count, Q
+from django.forms.models import BaseInlineFormSet
+from django.utils.translation import gettext_lazy as _
+from import_export.admin import ImportExportModelAdmin
+
+from channels_app import models as m
+from channels_app.admin.resources import HolidayResource
+
+OPEN_CHANNEL_TABS: tuple[tuple[str, str], ...] = (
+    ("queue", _("Queue")),
+    ("crm", _("CRM")),
+    ("working-hours", _("Working hours")),
+    ("agreement", _("Agreement")),
+    ("automatic-actions", _("Automatic actions")),
+    ("quality", _("Quality")),
+    ("chatbot", _("Chatbot")),
+    ("kpi", _("KPI")),
+    ("other", _("Other")),
+)
+
+
+def tab(slug: str) -> list[str]:
+    return [f"tab-{slug}"]
+
+
+class QueueMemberFormSet(BaseInlineFormSet):
+    """Q1: the queue may not hold more operators than the licence allows."""
+
+    def clean(self) -> None:
+        super().clean()
+        limit = settings.MAX_QUEUE_OPERATORS
+        kept = [
+            form
+            for form in self.forms
+            if form.cleaned_data and not form.cleaned_data.get("DELETE") and form.cleaned_data.get("operator")
+        ]
+        if limit and len(kept) > limit:
+            raise ValidationError(
+                _("The licence allows at most %(limit)d operators in a queue (Q1); this queue would have %(count)d.")
+                % {"limit": limit, "count": len(kept)}
+            )
+
+
+class ConnectorFormSet(BaseInlineFormSet):
+    """S3: at most one connector of each source per open channel, checked across the submitted rows."""
+
+    def clean(self) -> None:
+        # Before Django's own duplicate check, whose message ("Please correct the
+        # duplicate data for kind") does not say which rule was broken.
+        seen: set[str] = set()
+        for form in self.forms:
+            if not form.cleaned_data or form.cleaned_data.get("DELETE"):
+                continue
+            kind = form.cleaned_data.get("kind")
+            if kind in seen:
+                raise ValidationError(
+                    _("An open channel has at most one connector of each source (S3): %(kind)s appears twice.")
+                    % {"kind": m.ConnectorKind(kind).label}
+                )
+            seen.add(kind)
+        super().clean()
+
+
+class QueueMemberInline(admin.TabularInline):
+    model = m.QueueMember
+    formset = QueueMemberFormSet
+    extra = 0
+    fields = ("position", "operator", "last_assigned_at")
+    readonly_fields = ("last_assigned_at",)
+    autocomplete_fields = ("operator",)
+    ordering = ("position", "id")
+    classes = tab("queue")
+    verbose_name_plural = _("Queue (in order)")
+
+
+class WorkingPeriodInline(admin.TabularInline):
+    model = m.WorkingPeriod
+    extra = 0
+    classes = tab("working-hours")
+
+
+class HolidayInline(admin.TabularInline):
+    model = m.Holiday
+    extra = 0
+    classes = tab("working-hours")
+
+
+class ConnectorInline(admin.StackedInline):
+    model = m.Connector
+    formset = ConnectorFormSet
+    extra = 0
+    fields = ("kind", "account_id", "name", "is_active", "access_token", "app_secret", "verify_token")
+    classes = tab("other")
+    show_change_link = True
+
+
+@admin.register(m.OpenChannel)
+class OpenChannelAdmin(admin.ModelAdmin):
+    change_form_template = "admin/channels_app/openchannel/change_form.html"
+    list_display = (
+        "name",
+        "is_active",
+        "distribution_mode",
+        "queue_size",
+        "sources",
+        "open_conversations",
+        "working_hours_enabled",
+        "language",
+    )
+    list_filter = ("is_active", "distribution_mode", "working_hours_enabled", "language", "chatbot_enabled")
+    search_fields = ("name", "display_name", "connectors__account_id")
+    filter_horizontal = ("kpi_notify_users",)
+    inlines = (QueueMemberInline, WorkingPeriodInline, HolidayInline, ConnectorInline)
+    fieldsets = (
+        (
+            _("Queue"),
+            {
+                "classes": tab("queue"),
+                "fields": (
+                    "distribution_mode",
+                    "offer_timeout_seconds",
+                    "unprocessed_after_seconds",
+                    "check_online",
+                    "offline_after_minutes",
+                    "require_clocked_in",
+                    "always_monitor_availability",
+                    ("chat_limit_enabled", "chat_limit", "chat_limit_exclusion"),
+                    "absent_return_after_days",
+                    "auto_close_after_days",
+                    "operator_identity",
+                    ("display_name", "display_photo_url"),
+                    "nobody_available_text",
+                ),
+            },
+        ),
+        (
+            _("CRM"),
+            {
+                "classes": tab("crm"),
+                "fields": (
+                    "crm_enabled",
+                    "lead_creation",
+                    ("lead_source_mode", "lead_fixed_source"),
+                    "route_to_responsible",
+                    "responsible_follows_transfer",
+                ),
+            },
+        ),
+        (
+            _("Working hours"),
+            {
+                "classes": tab("working-hours"),
+                "fields": ("working_hours_enabled", "time_zone", "out_of_hours_reply_enabled", "out_of_hours_text"),
+            },
+        ),
+        (_("Agreement"), {"classes": tab("agreement"), "fields": ("consent_required", "consent_form")}),
+        (
+            _("Automatic actions"),
+            {
+                "classes": tab("automatic-actions"),
+                "fields": (
+                    ("welcome_enabled", "welcome_text"),
+                    ("no_answer_action", "no_answer_text"),
+                    ("close_message_enabled", "close_text"),
+                    "close_message_after_rating",
+                    ("auto_close_action", "auto_close_text"),
+                    "canned_reply_list",
+                ),
+            },
+        ),
+        (
+            _("Quality"),
+            {
+                "classes": tab("quality"),
+                "fields": (
+                    "rating_enabled",
+                    "rating_request_text",
+                    "rating_timeout_minutes",
+                    "close_on_rating",
+                    "rating_thanks_text",
+                ),
+            },
+        ),
+        (_("Chatbot"), {"classes": tab("chatbot"), "fields": ("chatbot_enabled", "chatbot")}),
+        (
+            _("KPI"),
+            {
+                "classes": tab("kpi"),
+                "fields": (
+                    ("kpi_initial_enabled", "kpi_initial_target_seconds"),
+                    ("kpi_subsequent_enabled", "kpi_subsequent_target_seconds"),
+                    "kpi_working_hours_only",
+                    "kpi_notify_users",
+                    "kpi_miss_template",
+                ),
+            },
+        ),
+        (_("Other"), {"classes": tab("other"), "fields": ("name", "is_active", "language")}),
+    )
+
+    def get_queryset(self, request):
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                queue_count=Count("queue_members", distinct=True),
+                open_count=Count("conversations", filter=Q(conversations__status__in=m.OPEN_STATUSES), distinct=True),
+            )
+            .prefetch_related("connectors")
+        )
+
+    @admin.display(description=_("queue"), ordering="queue_count")
+    def queue_size(self, obj: m.OpenChannel) -> int:
+        return obj.queue_count
+
+    @admin.display(description=_("open conversations"), ordering="open_count")
+    def open_conversations(self, obj: m.OpenChannel) -> int:
+        return obj.open_count
+
+    @admin.display(description=_("sources"))
+    def sources(self, obj: m.OpenChannel) -> str:
+        return ", ".join(connector.get_kind_display() for connector in obj.connectors.all()) or "—"
+
+    def get_changeform_initial_data(self, request):
+        initial = super().get_changeform_initial_data(request)
+        initial.setdefault("name", m.OpenChannel.next_default_name())
+        return initial
+
+    def render_change_form(self, request, context, *args, **kwargs):
+        context["open_channel_tabs"] = OPEN_CHANNEL_TABS
+        return super().render_change_form(request, context, *args, **kwargs)
+
+    # O4: configuring open channels takes the dedicated permission on top of Django's own.
+    def has_add_permission(self, request) -> bool:
+        return super().has_add_permission(request) and request.user.has_perm("channels_app.configure_openchannel")
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return super().has_change_permission(request, obj) and request.user.has_perm(
+            "channels_app.configure_openchannel"
+        )
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return super().has_delete_permission(request, obj) and request.user.has_perm(
+            "channels_app.configure_openchannel"
+        )
+
+
+@admin.register(m.Holiday)
+class HolidayAdmin(ImportExportModelAdmin):
+    resource_classes = [HolidayResource]
+    list_display = ("date", "name", "open_channel")
+    list_filter = ("open_channel",)
+    search_fields = ("name",)
+    date_hierarchy = "date"

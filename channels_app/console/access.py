@@ -1,0 +1,54 @@
+"""Who may use the console, and which conversations an operator may open in it.
+
+Anything an operator may not see is answered as if it did not exist (404), so
+ids of other channels' conversations reveal nothing.
+"""
+
+from __future__ import annotations
+
+from rest_framework.permissions import BasePermission
+
+from channels_app.engine import selectors
+from channels_app.engine.errors import NotFound
+from channels_app.models import Conversation, OperatorProfile, QueueMember
+
+
+def is_operator(user) -> bool:
+    """Who may open the console: a signed-in user with an operator profile or a place in a queue."""
+    if not user.is_authenticated or not user.is_active:
+        return False
+    return (
+        OperatorProfile.objects.filter(user_id=user.pk).exists()
+        or QueueMember.objects.filter(operator_id=user.pk).exists()
+    )
+
+
+class IsOperator(BasePermission):
+    message = "Only operators use the console."
+
+    def has_permission(self, request, view) -> bool:
+        return is_operator(request.user)
+
+
+def console_can_see(user, conversation: Conversation) -> bool:
+    """An operator sees a conversation of their own open channels, or one they hold / were offered / held."""
+    if QueueMember.objects.filter(operator_id=user.pk, open_channel_id=conversation.open_channel_id).exists():
+        return True
+    return selectors.user_can_see_conversation(user, conversation)
+
+
+def visible_conversation(user, conversation_id: int) -> Conversation:
+    """The conversation if ``user`` may see it; :class:`NotFound` otherwise (existence is not revealed)."""
+    conversation = (
+        Conversation.objects.select_related(
+            "open_channel",
+            "connector",
+            "client__contact__responsible__operator_profile",
+            "operator__operator_profile",
+        )
+        .filter(pk=conversation_id)
+        .first()
+    )
+    if conversation is None or not console_can_see(user, conversation):
+        raise NotFound("This conversation does not exist.")
+    return conversation

@@ -1,0 +1,419 @@
+"""REST endpoints of the operator console (in the OpenAPI schema).
+
+Reads serve the first load and every re-sync after a dropped socket: the
+database is the truth, the websocket only says "something changed". Writes
+that are not conversation actions (status, lead) live here too; conversation
+actions go over the console socket (:mod:`channels_app.console.consumer`).
+
+Access: :mod:`channels_app.console.access`. A conversation the operator may
+not see is answered 404, so ids of other channels' conversations reveal nothing.
+"""
+
+from __future__ import annotations
+
+from django.db.models import OuterRef, Subquery
+from django.utils import timezone
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from channels_app.console.access import IsOperator, visible_conversation
+from channels_app.engine import events, selectors
+from channels_app.engine import operators as operator_services
+from channels_app.models import (
+    CannedReply,
+    Client,
+    ClientRating,
+    ConsentRecord,
+    Conversation,
+    ConversationStatus,
+    Message,
+    OpenChannel,
+    OperatorProfile,
+    QueueMember,
+    operator_display_name,
+)
+from channels_app.web import optional_query_int
+from crm.services import lead_create_for_conversation
+
+# --- serializers (shape of the answers; also the OpenAPI schema) ------------------------------------------
+
+
+class OpenChannelBriefSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+
+
+class OfferBriefSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    expires_at = serializers.DateTimeField()
+
+
+class ConsoleConversationSerializer(serializers.Serializer):
+    """One row of the console's lists."""
+
+    id = serializers.IntegerField()
+    status = serializers.CharField()
+    is_unprocessed = serializers.BooleanField()
+    open_channel = OpenChannelBriefSerializer()
+    client_name = serializers.CharField()
+    operator_id = serializers.IntegerField(allow_null=True)
+    created_at = serializers.DateTimeField()
+    last_message_at = serializers.DateTimeField(allow_null=True)
+    last_message_text = serializers.CharField(allow_blank=True)
+    last_message_author = serializers.CharField(allow_blank=True)
+    offer = OfferBriefSerializer(allow_null=True)
+
+
+class ConsoleListsSerializer(serializers.Serializer):
+    server_time = serializers.DateTimeField()
+    offered = ConsoleConversationSerializer(many=True)
+    mine = ConsoleConversationSerializer(many=True)
+    queued = ConsoleConversationSerializer(many=True)
+
+
+class MessageSerializer(serializers.Serializer):
+    """Same keys as the ``message.created`` event, so the console renders both alike."""
+
+    id = serializers.IntegerField()
+    conversation_id = serializers.IntegerField()
+    author_kind = serializers.CharField()
+    author_id = serializers.IntegerField(allow_null=True)
+    author_name = serializers.CharField(allow_blank=True)
+    text = serializers.CharField(allow_blank=True)
+    attachments = serializers.ListField(child=serializers.DictField())
+    system_key = serializers.CharField(allow_blank=True)
+    created_at = serializers.DateTimeField()
+    delivery = serializers.CharField()
+
+
+class MessagesSerializer(serializers.Serializer):
+    conversation_id = serializers.IntegerField()
+    messages = MessageSerializer(many=True)
+
+
+class ContactSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    full_name = serializers.CharField()
+    responsible = serializers.CharField(allow_blank=True)
+
+
+class ConsentSerializer(serializers.Serializer):
+    form = serializers.CharField()
+    accepted_at = serializers.DateTimeField()
+
+
+class ClientCardSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    username = serializers.CharField(allow_blank=True)
+    phone = serializers.CharField(allow_blank=True)
+    email = serializers.CharField(allow_blank=True)
+    source = serializers.CharField()
+    can_be_contacted = serializers.BooleanField()
+    contact = ContactSerializer(allow_null=True)
+    conversations_count = serializers.IntegerField()
+    consents = ConsentSerializer(many=True)
+
+
+class CannedReplySerializer(serializers.Serializer):
+    shortcut = serializers.CharField()
+    title = serializers.CharField(allow_blank=True)
+    text = serializers.CharField()
+
+
+class LeadBriefSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    title = serializers.CharField()
+
+
+class ConversationDetailSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    status = serializers.CharField()
+    status_label = serializers.CharField()
+    is_unprocessed = serializers.BooleanField()
+    open_channel = OpenChannelBriefSerializer()
+    operator_id = serializers.IntegerField(allow_null=True)
+    operator_name = serializers.CharField(allow_blank=True)
+    created_at = serializers.DateTimeField()
+    closed_at = serializers.DateTimeField(allow_null=True)
+    rating = serializers.CharField(allow_blank=True)
+    offer = OfferBriefSerializer(allow_null=True)
+    can_reply = serializers.BooleanField()
+    can_close = serializers.BooleanField()
+    can_transfer = serializers.BooleanField()
+    client = ClientCardSerializer()
+    lead = LeadBriefSerializer(allow_null=True)
+    canned_replies = CannedReplySerializer(many=True)
+
+
+class OperatorStateSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    is_online = serializers.BooleanField()
+    clocked_in = serializers.BooleanField()
+    clocked_in_at = serializers.DateTimeField(allow_null=True)
+    on_break = serializers.BooleanField()
+    break_started_at = serializers.DateTimeField(allow_null=True)
+
+
+class ConsoleStateSerializer(serializers.Serializer):
+    server_time = serializers.DateTimeField()
+    operator = OperatorStateSerializer()
+    open_channels = OpenChannelBriefSerializer(many=True)
+
+
+class StatusActionSerializer(serializers.Serializer):
+    action = serializers.ChoiceField(choices=["clock_in", "clock_out", "break_start", "break_end"])
+
+
+class TransferOperatorSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    is_online = serializers.BooleanField()
+    open_channel = serializers.CharField()
+
+
+class TransferTargetsSerializer(serializers.Serializer):
+    operators = TransferOperatorSerializer(many=True)
+    open_channels = OpenChannelBriefSerializer(many=True)
+
+
+# --- builders ---------------------------------------------------------------------------------------------
+
+
+def message_payload(message: Message) -> dict:
+    payload = events.message_created(message)["message"]
+    payload["delivery"] = message.delivery
+    return payload
+
+
+def _with_last_message(conversations):
+    latest = Message.objects.filter(conversation=OuterRef("pk")).order_by("-created_at", "-id")
+    return conversations.annotate(
+        last_text=Subquery(latest.values("text")[:1]), last_author=Subquery(latest.values("author_kind")[:1])
+    )
+
+
+def _list_row(conversation: Conversation, offer: dict | None = None) -> dict:
+    return {
+        "id": conversation.pk,
+        "status": conversation.status,
+        "is_unprocessed": conversation.is_unprocessed,
+        "open_channel": {"id": conversation.open_channel_id, "name": conversation.open_channel.name},
+        "client_name": str(conversation.client),
+        "operator_id": conversation.operator_id,
+        "created_at": conversation.created_at,
+        "last_message_at": conversation.last_message_at,
+        "last_message_text": (getattr(conversation, "last_text", "") or "")[:140],
+        "last_message_author": getattr(conversation, "last_author", "") or "",
+        "offer": offer,
+    }
+
+
+def console_lists(user) -> dict:
+    """The three lists of the console: offered to me, mine, and waiting in the queues of my open channels."""
+    offered, mine = [], []
+    now = timezone.now()
+    # An offer past its deadline can no longer be accepted; the sweep passes it on within seconds.
+    pending_offers = {
+        offer.conversation_id: {"id": offer.pk, "expires_at": offer.expires_at}
+        for offer in selectors.pending_offers_for(user).filter(expires_at__gt=now)
+    }
+    for conversation in _with_last_message(selectors.conversations_for_console(user)):
+        if conversation.status == ConversationStatus.OFFERED:
+            offer = pending_offers.get(conversation.pk)
+            if offer is not None:
+                offered.append(_list_row(conversation, offer))
+        else:
+            mine.append(_list_row(conversation))
+    channel_ids = list(selectors.operator_open_channels(user).values_list("id", flat=True))
+    waiting = (
+        Conversation.objects.filter(open_channel_id__in=channel_ids, status=ConversationStatus.QUEUED)
+        .select_related("client", "connector", "open_channel")
+        .order_by("queued_at", "id")
+    )
+    queued = [_list_row(conversation) for conversation in _with_last_message(waiting)[:200]]
+    offered.sort(key=lambda row: row["offer"]["expires_at"])
+    return {"server_time": now, "offered": offered, "mine": mine, "queued": queued}
+
+
+def client_card(client: Client) -> dict:
+    contact = client.contact
+    consents = ConsentRecord.objects.filter(client=client).select_related("form_version__form")[:5]
+    return {
+        "id": client.pk,
+        "name": str(client),
+        "username": client.username,
+        "phone": client.phone,
+        "email": client.email,
+        "source": client.connector.get_kind_display(),
+        "can_be_contacted": client.can_be_contacted,
+        "contact": {
+            "id": contact.pk,
+            "full_name": contact.full_name,
+            "responsible": operator_display_name(contact.responsible) if contact.responsible else "",
+        }
+        if contact is not None
+        else None,
+        "conversations_count": client.conversations.count(),
+        "consents": [{"form": str(record.form_version), "accepted_at": record.accepted_at} for record in consents],
+    }
+
+
+def conversation_detail(user, conversation: Conversation) -> dict:
+    offer = selectors.pending_offers_for(user).filter(conversation=conversation).first()
+    holds = conversation.operator_id == user.pk and conversation.status == ConversationStatus.ACTIVE
+    # M5: the canned replies of the list this conversation's open channel uses.
+    canned = [
+        {"shortcut": reply.shortcut, "title": reply.title, "text": reply.text}
+        for reply in CannedReply.objects.filter(reply_list_id=conversation.open_channel.canned_reply_list_id)
+    ]
+    rating = ClientRating.objects.filter(conversation=conversation).first()
+    lead = conversation.lead
+    return {
+        "id": conversation.pk,
+        "status": conversation.status,
+        "status_label": conversation.get_status_display(),
+        "is_unprocessed": conversation.is_unprocessed,
+        "open_channel": {"id": conversation.open_channel_id, "name": conversation.open_channel.name},
+        "operator_id": conversation.operator_id,
+        "operator_name": operator_display_name(conversation.operator) if conversation.operator else "",
+        "created_at": conversation.created_at,
+        "closed_at": conversation.closed_at,
+        "rating": rating.value if rating else "",
+        "offer": {"id": offer.pk, "expires_at": offer.expires_at} if offer else None,
+        "can_reply": holds or offer is not None,
+        "can_close": holds,
+        "can_transfer": holds,
+        "client": client_card(conversation.client),
+        "lead": {"id": lead.pk, "title": lead.title} if lead else None,
+        "canned_replies": canned,
+    }
+
+
+# --- console ----------------------------------------------------------------------------------------------
+
+
+class ConsoleView(APIView):
+    permission_classes = [IsOperator]
+
+
+def console_state(user) -> dict:
+    profile = OperatorProfile.objects.filter(user_id=user.pk).first() or OperatorProfile(user=user)
+    return {
+        "server_time": timezone.now(),
+        "operator": {
+            "id": user.pk,
+            "name": operator_display_name(user),
+            "is_online": profile.is_online,
+            "clocked_in": profile.clocked_in,
+            "clocked_in_at": profile.clocked_in_at,
+            "on_break": profile.on_break,
+            "break_started_at": profile.break_started_at,
+        },
+        "open_channels": [{"id": c.pk, "name": c.name} for c in selectors.operator_open_channels(user)],
+    }
+
+
+class ConsoleStateView(ConsoleView):
+    @extend_schema(responses=ConsoleStateSerializer, summary="The operator's status and open channels")
+    def get(self, request: Request) -> Response:
+        return Response(ConsoleStateSerializer(console_state(request.user)).data)
+
+
+class ConsoleConversationsView(ConsoleView):
+    @extend_schema(responses=ConsoleListsSerializer, summary="Offered to me, mine, and waiting in my queues")
+    def get(self, request: Request) -> Response:
+        return Response(ConsoleListsSerializer(console_lists(request.user)).data)
+
+
+class ConsoleStatusView(ConsoleView):
+    ACTIONS = {
+        "clock_in": operator_services.operator_clock_in,
+        "clock_out": operator_services.operator_clock_out,
+        "break_start": operator_services.operator_break_start,
+        "break_end": operator_services.operator_break_end,
+    }
+
+    @extend_schema(
+        request=StatusActionSerializer,
+        responses={
+            200: ConsoleStateSerializer,
+            409: inline_serializer("StatusRefused", {"detail": serializers.CharField()}),
+        },
+        summary="Clock in or out, start or end a break (Q5)",
+    )
+    def post(self, request: Request) -> Response:
+        serializer = StatusActionSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        self.ACTIONS[serializer.validated_data["action"]](operator=request.user, now=timezone.now())
+        return Response(ConsoleStateSerializer(console_state(request.user)).data)
+
+
+class ConversationDetailView(ConsoleView):
+    @extend_schema(responses=ConversationDetailSerializer, summary="A conversation with its client card")
+    def get(self, request: Request, conversation_id: int) -> Response:
+        conversation = visible_conversation(request.user, conversation_id)
+        return Response(ConversationDetailSerializer(conversation_detail(request.user, conversation)).data)
+
+
+class ConversationMessagesView(ConsoleView):
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "after", {"type": "integer", "minimum": 0}, description="Only messages with a larger id (re-sync)."
+            )
+        ],
+        responses=MessagesSerializer,
+        summary="The conversation's messages (O2), or those after a given id",
+    )
+    def get(self, request: Request, conversation_id: int) -> Response:
+        conversation = visible_conversation(request.user, conversation_id)
+        after_id = optional_query_int(request.query_params.get("after"), "after")
+        messages = selectors.conversation_history(conversation.pk, after_id=after_id)
+        body = {"conversation_id": conversation.pk, "messages": [message_payload(m) for m in messages]}
+        return Response(MessagesSerializer(body).data)
+
+
+class ConversationTransferTargetsView(ConsoleView):
+    @extend_schema(responses=TransferTargetsSerializer, summary="Who and where a conversation can be transferred to")
+    def get(self, request: Request, conversation_id: int) -> Response:
+        conversation = visible_conversation(request.user, conversation_id)
+        members = (
+            QueueMember.objects.filter(open_channel_id=conversation.open_channel_id, operator__is_active=True)
+            .exclude(operator_id=request.user.pk)
+            .select_related("operator__operator_profile", "open_channel")
+            .order_by("position", "id")
+        )
+        operators = []
+        for member in members:
+            profile = getattr(member.operator, "operator_profile", None)
+            operators.append(
+                {
+                    "id": member.operator_id,
+                    "name": operator_display_name(member.operator),
+                    "is_online": bool(profile and profile.is_online),
+                    "open_channel": member.open_channel.name,
+                }
+            )
+        channels = OpenChannel.objects.filter(is_active=True).exclude(pk=conversation.open_channel_id)
+        body = {"operators": operators, "open_channels": [{"id": c.pk, "name": c.name} for c in channels]}
+        return Response(TransferTargetsSerializer(body).data)
+
+
+class ConversationLeadView(ConsoleView):
+    @extend_schema(
+        request=None,
+        responses={
+            201: LeadBriefSerializer,
+            409: inline_serializer("LeadRefused", {"detail": serializers.CharField()}),
+        },
+        summary="Create a lead from the conversation (C2 manual)",
+    )
+    def post(self, request: Request, conversation_id: int) -> Response:
+        conversation = visible_conversation(request.user, conversation_id)
+        lead = lead_create_for_conversation(conversation_id=conversation.pk, operator=request.user, now=timezone.now())
+        return Response(LeadBriefSerializer({"id": lead.pk, "title": lead.title}).data, status=status.HTTP_201_CREATED)

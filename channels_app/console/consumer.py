@@ -1,0 +1,179 @@
+"""The operator console's websocket (``/ws/console/``): thin, it parses a frame, checks access, calls one service.
+
+Services send their events after commit to the groups ``operator.<user id>``
+and ``conversation.<id>``; the consumer forwards them. Nothing depends on the
+channel layer keeping a frame: after a reconnect the browser re-syncs from the
+REST API. Frames and answers: :mod:`channels_app.web`.
+
+Actions: ``heartbeat`` {active}, ``accept`` / ``decline`` {offer_id},
+``send`` {conversation_id, text}, ``close`` {conversation_id}, ``transfer``
+{conversation_id, to_operator_id | to_open_channel_id}, ``typing``
+{conversation_id}, ``watch`` {conversation_id | null}.
+
+Origin: the socket is only accepted from this site's own pages
+(``AllowedHostsOriginValidator`` in ``contact_center/asgi.py``), so another
+site cannot use an operator's session cookie over a websocket.
+"""
+
+from __future__ import annotations
+
+from channels.db import database_sync_to_async
+from django.utils import timezone
+
+from channels_app.console.access import console_can_see, is_operator
+from channels_app.console.api import message_payload
+from channels_app.engine import conversations as conversation_services
+from channels_app.engine import events
+from channels_app.engine import offers as offer_services
+from channels_app.engine import operators as operator_services
+from channels_app.engine.errors import NotFound
+from channels_app.models import Conversation
+from channels_app.web import (
+    CLOSE_NOT_ALLOWED,
+    ActionConsumer,
+    BadFrame,
+    optional_positive_int,
+    positive_int,
+    typed_text,
+    typing_event,
+)
+
+
+class ConsoleConsumer(ActionConsumer):
+    """An operator's console tab.
+
+    Joins ``operator.<id>`` (offers, assignments, messages of held
+    conversations, KPI misses) and ``conversation.<id>`` of the conversation
+    open on screen (``watch``), so a conversation waiting in the queue also
+    shows live. Heartbeats keep the operator online (Q6).
+    """
+
+    actions = frozenset({"heartbeat", "accept", "decline", "send", "close", "transfer", "typing", "watch"})
+
+    async def connect(self):
+        user = self.scope.get("user")
+        self.user = user
+        self.watched_conversation_id: int | None = None
+        if user is None or not await database_sync_to_async(is_operator)(user):
+            await self.close(code=CLOSE_NOT_ALLOWED)
+            return
+        self.operator_group = events.operator_group(user.pk)
+        await self.join(self.operator_group)
+        await self.accept()
+        await database_sync_to_async(operator_services.operator_heartbeat)(
+            operator=user, now=timezone.now(), active=True
+        )
+        await self.send_json({"type": "hello", "operator_id": user.pk, "server_time": timezone.now().isoformat()})
+
+    async def disconnect(self, code):
+        if not hasattr(self, "operator_group"):
+            return
+        await self.leave(self.operator_group)
+        if self.watched_conversation_id is not None:
+            await self.leave(events.conversation_group(self.watched_conversation_id))
+        await database_sync_to_async(operator_services.operator_disconnect)(operator=self.user, now=timezone.now())
+        # Another tab of the same operator may still be open: it answers with a heartbeat at once,
+        # so closing one tab does not leave the operator offline until that tab's next ping.
+        await self.channel_layer.group_send(self.operator_group, {"type": "console.reping"})
+
+    async def console_reping(self, message):
+        await database_sync_to_async(operator_services.operator_heartbeat)(
+            operator=self.user, now=timezone.now(), active=False
+        )
+
+    async def event_forward(self, message):
+        await self.send_json(message["event"])
+
+    # --- actions ---
+
+    async def action_heartbeat(self, content):
+        await database_sync_to_async(operator_services.operator_heartbeat)(
+            operator=self.user, now=timezone.now(), active=bool(content.get("active"))
+        )
+        await self.send_json({"type": "pong", "server_time": timezone.now().isoformat()})
+
+    async def action_accept(self, content):
+        offer_id = positive_int(content, "offer_id")
+        conversation = await database_sync_to_async(offer_services.offer_accept)(
+            offer_id=offer_id, operator=self.user, now=timezone.now()
+        )
+        await self._watch(conversation.pk)
+        return {"conversation_id": conversation.pk, "status": conversation.status}
+
+    async def action_decline(self, content):
+        offer_id = positive_int(content, "offer_id")
+        await database_sync_to_async(offer_services.offer_decline)(
+            offer_id=offer_id, operator=self.user, now=timezone.now()
+        )
+        return {"offer_id": offer_id}
+
+    async def action_send(self, content):
+        conversation_id = positive_int(content, "conversation_id")
+        text = typed_text(content)
+        return await database_sync_to_async(self._send)(conversation_id, text)
+
+    def _send(self, conversation_id: int, text: str) -> dict:
+        self._check_visible(conversation_id)
+        message = conversation_services.message_send_by_operator(
+            conversation_id=conversation_id, operator=self.user, text=text, now=timezone.now()
+        )
+        return {"message": message_payload(message)}
+
+    async def action_close(self, content):
+        conversation_id = positive_int(content, "conversation_id")
+        return await database_sync_to_async(self._close)(conversation_id)
+
+    def _close(self, conversation_id: int) -> dict:
+        self._check_visible(conversation_id)
+        conversation = conversation_services.conversation_close_by_operator(
+            conversation_id=conversation_id, operator=self.user, now=timezone.now()
+        )
+        return {"conversation_id": conversation.pk, "status": conversation.status}
+
+    async def action_transfer(self, content):
+        conversation_id = positive_int(content, "conversation_id")
+        to_operator_id = optional_positive_int(content, "to_operator_id")
+        to_open_channel_id = optional_positive_int(content, "to_open_channel_id")
+        if (to_operator_id is None) == (to_open_channel_id is None):
+            raise BadFrame("Choose either an operator or an open channel to transfer to.")
+        return await database_sync_to_async(self._transfer)(conversation_id, to_operator_id, to_open_channel_id)
+
+    def _transfer(self, conversation_id: int, to_operator_id: int | None, to_open_channel_id: int | None) -> dict:
+        self._check_visible(conversation_id)
+        conversation = conversation_services.conversation_transfer(
+            conversation_id=conversation_id,
+            operator=self.user,
+            now=timezone.now(),
+            to_operator_id=to_operator_id,
+            to_open_channel_id=to_open_channel_id,
+        )
+        return {"conversation_id": conversation.pk, "status": conversation.status}
+
+    async def action_typing(self, content):
+        conversation_id = positive_int(content, "conversation_id")
+        await database_sync_to_async(self._check_visible)(conversation_id)
+        await self.channel_layer.group_send(
+            events.conversation_group(conversation_id),
+            {"type": events.FORWARD_HANDLER, "event": typing_event(conversation_id, "operator")},
+        )
+
+    async def action_watch(self, content):
+        conversation_id = optional_positive_int(content, "conversation_id")
+        if conversation_id is not None:
+            await database_sync_to_async(self._check_visible)(conversation_id)
+        await self._watch(conversation_id)
+        return {"conversation_id": conversation_id}
+
+    async def _watch(self, conversation_id: int | None) -> None:
+        if conversation_id == self.watched_conversation_id:
+            return
+        if self.watched_conversation_id is not None:
+            await self.leave(events.conversation_group(self.watched_conversation_id))
+        self.watched_conversation_id = conversation_id
+        if conversation_id is not None:
+            await self.join(events.conversation_group(conversation_id))
+
+    def _check_visible(self, conversation_id: int) -> None:
+        conversation = Conversation.objects.filter(pk=conversation_id).first()
+        if conversation is None or not console_can_see(self.user, conversation):
+            raise NotFound("This conversation does not exist.")

@@ -1,0 +1,325 @@
+"""What operators, clients and chatbots do to a conversation: reply, close, rate, transfer, hand over."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from django.contrib.auth import get_user_model
+from django.db import transaction
+
+from channels_app.engine import availability, events, locks, messages, transitions
+from channels_app.engine.errors import InvalidState, NotAllowed, NotFound, ServiceError
+from channels_app.engine.offers import pending_offer_of, take_conversation
+from channels_app.engine.queue import conversation_requeue, request_redistribution, request_route
+from channels_app.engine.texts import client_text
+from channels_app.models import (
+    CLOSED_STATUSES,
+    MESSAGE_TEXT_MAX_LENGTH,
+    ClientRating,
+    Conversation,
+    ConversationStatus,
+    Message,
+    OpenChannel,
+    OperatorProfile,
+    QueueMember,
+    operator_display_name,
+)
+from crm.models import Contact
+
+
+def message_send_by_operator(
+    *, conversation_id: int, operator, text: str, now: datetime, attachments: list[dict] | None = None
+) -> Message:
+    """The operator answers the client; answering an offered conversation accepts the offer first.
+
+    A reply is console activity (Q6) and may free a chat-limit slot under the
+    *answered* and *waiting for the client* exclusions (Q8), which routes the
+    queue at once (Q9).
+    """
+    text = _clean_text(text, attachments)
+    with transaction.atomic():
+        locks.lock_operators([operator.pk])
+        conversation = locks.locked_conversation(conversation_id)
+        if conversation.status in CLOSED_STATUSES:
+            raise InvalidState("This conversation is closed.")
+        if conversation.status == ConversationStatus.OFFERED:
+            offer = pending_offer_of(conversation, operator.pk)
+            if offer is None:
+                raise NotAllowed("This conversation is not assigned to you.")
+            if offer.expires_at <= now:
+                raise InvalidState("This offer has expired; the conversation was passed on.")
+            take_conversation(conversation, offer=offer, operator_id=operator.pk, now=now)
+        elif conversation.status != ConversationStatus.ACTIVE or conversation.operator_id != operator.pk:
+            raise NotAllowed("This conversation is not assigned to you.")
+
+        had_replied = bool(
+            conversation.last_operator_message_at
+            and conversation.assigned_at
+            and conversation.last_operator_message_at >= conversation.assigned_at
+        )
+        was_waiting_for_operator = conversation.last_message_author != Message.Author.OPERATOR
+        message = messages.create_message(
+            conversation,
+            author_kind=Message.Author.OPERATOR,
+            text=text,
+            now=now,
+            author=operator,
+            attachments=attachments,
+        )
+        OperatorProfile.objects.filter(user_id=operator.pk).update(last_activity_at=now)
+        channel = conversation.open_channel
+        exclusion = channel.chat_limit_exclusion
+        if (exclusion == "answered" and not had_replied) or (
+            exclusion == "waiting_client" and was_waiting_for_operator
+        ):
+            _slot_freed(operator.pk, now)
+        return message
+
+
+def conversation_close_by_operator(*, conversation_id: int, operator, now: datetime) -> Conversation:
+    """The operator closes the conversation: M3 closing message, R1 rating request, slot freed (Q9).
+
+    With rating on, the conversation waits ``closed_pending_rating`` until the
+    client rates or the time runs out; M3 may be held back until then.
+    Closing an already closed conversation returns it unchanged.
+    """
+    with transaction.atomic():
+        locks.lock_operators([operator.pk])
+        conversation = locks.locked_conversation(conversation_id)
+        if conversation.status in CLOSED_STATUSES:
+            if conversation.operator_id == operator.pk or _supervises(operator):
+                return conversation
+            raise NotAllowed("This conversation is not assigned to you.")
+        holds = conversation.status == ConversationStatus.ACTIVE and conversation.operator_id == operator.pk
+        if not holds and not _supervises(operator):
+            raise NotAllowed("This conversation is not assigned to you.")
+
+        channel = conversation.open_channel
+        transitions.withdraw_pending_offers(conversation, now=now, reason="conversation closed")
+        conversation.closed_at = now
+        conversation.closed_by = Conversation.ClosedBy.OPERATOR
+        fields = ["closed_at", "closed_by"]
+        rating = channel.rating_enabled and conversation.operator_id is not None
+        if rating:
+            to_status = ConversationStatus.CLOSED_PENDING_RATING
+            conversation.rating_deadline = now + timedelta(minutes=channel.rating_timeout_minutes)
+            fields.append("rating_deadline")
+        else:
+            to_status = ConversationStatus.CLOSED
+            conversation.fully_closed_at = now
+            fields.append("fully_closed_at")
+        transitions.set_status(
+            conversation,
+            to_status=to_status,
+            now=now,
+            reason=f"closed by {operator.get_username()}",
+            extra_fields=fields,
+        )
+        if channel.close_message_enabled and not (rating and channel.close_message_after_rating):
+            messages.send_system_message(conversation, key="close", text=channel.close_text, now=now)
+        if rating:
+            messages.send_system_message(conversation, key="rating_request", text=channel.rating_request_text, now=now)
+        events.publish_to_conversation(
+            conversation, events.conversation_closed(conversation), operator_ids=[conversation.operator_id]
+        )
+        if conversation.operator_id is not None:
+            _slot_freed(conversation.operator_id, now)
+        return conversation
+
+
+def conversation_rate_by_client(*, conversation_id: int, value: str, now: datetime) -> Conversation:
+    """R1, R2: the client's like / dislike after close; with *close on rating* it closes the conversation."""
+    if value not in ClientRating.Value.values:
+        raise ServiceError("A rating is “like” or “dislike”.")
+    with transaction.atomic():
+        conversation = locks.locked_conversation(conversation_id)
+        rate_locked(conversation, value=value, now=now)
+        return conversation
+
+
+def rate_locked(conversation: Conversation, *, value: str, now: datetime) -> None:
+    """Record the rating on a conversation the caller has locked (also used for messenger replies)."""
+    if ClientRating.objects.filter(conversation=conversation).exists():
+        return
+    if conversation.status != ConversationStatus.CLOSED_PENDING_RATING:
+        raise InvalidState("This conversation is not waiting for a rating.")
+    if conversation.rating_deadline is not None and conversation.rating_deadline <= now:
+        raise InvalidState("The time to rate this conversation is over.")
+    ClientRating.objects.create(
+        conversation=conversation, operator_id=conversation.operator_id, value=value, rated_at=now
+    )
+    channel = conversation.open_channel
+    messages.send_system_message(conversation, key="rating_thanks", text=channel.rating_thanks_text, now=now)
+    if channel.close_on_rating:
+        close_fully(conversation, now=now, closed_by=Conversation.ClosedBy.CLIENT_RATING, reason="client rated (R2)")
+
+
+def close_fully(conversation: Conversation, *, now: datetime, closed_by: str, reason: str) -> None:
+    """End the rating step (R1/R2): final ``closed`` status and the held-back M3 closing message."""
+    channel = conversation.open_channel
+    conversation.fully_closed_at = now
+    conversation.closed_by = closed_by
+    transitions.set_status(
+        conversation,
+        to_status=ConversationStatus.CLOSED,
+        now=now,
+        reason=reason,
+        extra_fields=["fully_closed_at", "closed_by"],
+    )
+    if channel.close_message_enabled and channel.close_message_after_rating:
+        messages.send_system_message(conversation, key="close", text=channel.close_text, now=now)
+    events.publish_to_conversation(
+        conversation, events.conversation_closed(conversation), operator_ids=[conversation.operator_id]
+    )
+
+
+def conversation_transfer(
+    *,
+    conversation_id: int,
+    operator,
+    now: datetime,
+    to_operator_id: int | None = None,
+    to_open_channel_id: int | None = None,
+) -> Conversation:
+    """Q13: hand the conversation to another operator, or to another open channel's queue.
+
+    To an operator: they hold it at once; they must not be dismissed, on
+    leave, nor at their chat limit (their row is locked while counting). With
+    C5 on they also become the client's responsible person. To an open
+    channel: the conversation joins that queue and is routed there.
+    """
+    if (to_operator_id is None) == (to_open_channel_id is None):
+        raise ServiceError("Choose either an operator or an open channel to transfer to.")
+    snapshot = locks.get_conversation(conversation_id)
+    if to_operator_id is not None:
+        target = get_user_model().objects.filter(pk=to_operator_id).first()
+        if target is None:
+            raise NotFound("This operator does not exist.")
+        if target.pk == snapshot.operator_id:
+            raise InvalidState("The conversation is already with this operator.")
+        if not target.is_active:
+            raise NotAllowed(f"{operator_display_name(target)} has been dismissed.")
+    with transaction.atomic():
+        operator_ids = {operator.pk}
+        if snapshot.operator_id:
+            operator_ids.add(snapshot.operator_id)
+        if to_operator_id is not None:
+            operator_ids.add(to_operator_id)
+        locks.lock_operators(operator_ids)
+        conversation = locks.locked_conversation(conversation_id)
+        if conversation.operator_id != snapshot.operator_id:
+            raise InvalidState("The conversation changed hands meanwhile; reload and try again.")
+        holds = conversation.status == ConversationStatus.ACTIVE and conversation.operator_id == operator.pk
+        if not holds and not (_supervises(operator) and conversation.is_open):
+            raise NotAllowed("Only the operator holding the conversation can transfer it.")
+        if to_operator_id is not None:
+            _transfer_to_operator(conversation, operator, target, now)
+        else:
+            _transfer_to_channel(conversation, operator, to_open_channel_id, now)
+        return conversation
+
+
+def conversation_bot_handover(*, conversation_id: int, now: datetime, reason: str = "") -> Conversation:
+    """B1: the chatbot hands over (or failed); the conversation joins the queue and is routed.
+
+    Handing over a conversation that is no longer with the bot changes nothing.
+    """
+    with transaction.atomic():
+        conversation = locks.locked_conversation(conversation_id)
+        if conversation.status != ConversationStatus.BOT:
+            return conversation
+        chatbot = conversation.open_channel.chatbot
+        if chatbot is not None and chatbot.handover_text.strip():
+            messages.create_message(
+                conversation,
+                author_kind=Message.Author.BOT,
+                text=client_text(chatbot.handover_text, conversation.open_channel.language),
+                now=now,
+                system_key="bot_handover",
+            )
+        conversation.bot_handed_over_at = now
+        conversation.queued_at = now
+        transitions.set_status(
+            conversation,
+            to_status=ConversationStatus.QUEUED,
+            now=now,
+            reason=f"chatbot handed over{': ' + reason if reason else ''}"[:120],
+            extra_fields=["bot_handed_over_at", "queued_at"],
+        )
+        events.publish_to_conversation(conversation, events.conversation_status(conversation, reason="bot handover"))
+        request_route(conversation.pk, now=now, trigger="bot_handover")
+        return conversation
+
+
+def message_send_by_bot(*, conversation_id: int, text: str, now: datetime) -> Message:
+    """B1: the chatbot answers while it holds the conversation."""
+    text = _clean_text(text, None)
+    with transaction.atomic():
+        conversation = locks.locked_conversation(conversation_id)
+        if conversation.status != ConversationStatus.BOT:
+            raise InvalidState("The chatbot no longer holds this conversation.")
+        return messages.create_message(conversation, author_kind=Message.Author.BOT, text=text, now=now)
+
+
+# --- helpers ----------------------------------------------------------------------------------------------
+
+
+def _clean_text(text: str, attachments) -> str:
+    text = (text or "").strip()
+    if attachments is not None and (
+        not isinstance(attachments, list) or not all(isinstance(item, dict) for item in attachments)
+    ):
+        raise ServiceError("Attachments must be a list of objects.")
+    if not text and not attachments:
+        raise ServiceError("Write a message first.")
+    if len(text) > MESSAGE_TEXT_MAX_LENGTH:
+        raise ServiceError(f"The message is longer than {MESSAGE_TEXT_MAX_LENGTH} characters.")
+    return text
+
+
+def _supervises(user) -> bool:
+    return bool(user.is_staff or user.is_superuser)
+
+
+def _slot_freed(operator_id: int, now: datetime) -> None:
+    """Q9: a chat-limit slot may have opened; route the queues where the limit applies."""
+    channel_ids = QueueMember.objects.filter(
+        operator_id=operator_id, open_channel__is_active=True, open_channel__chat_limit_enabled=True
+    ).values_list("open_channel_id", flat=True)
+    request_redistribution(list(channel_ids), now=now, trigger="slot_freed")
+
+
+def _transfer_to_operator(conversation: Conversation, actor, target, now: datetime) -> None:
+    channel = conversation.open_channel
+    if availability.on_leave_ids([target.pk], now):
+        raise NotAllowed(f"{operator_display_name(target)} is on leave.")
+    if channel.chat_limit_enabled:
+        load = availability.operator_load(target.pk, channel, now)
+        if load >= channel.chat_limit:
+            raise NotAllowed(f"{operator_display_name(target)} is at the chat limit ({load}/{channel.chat_limit}).")
+    previous_operator_id = conversation.operator_id
+    take_conversation(
+        conversation, offer=None, operator_id=target.pk, now=now, reason=f"transferred by {actor.get_username()}"
+    )
+    if channel.responsible_follows_transfer and conversation.client.contact_id:
+        Contact.objects.filter(pk=conversation.client.contact_id).update(responsible_id=target.pk)
+    if previous_operator_id is not None:
+        _slot_freed(previous_operator_id, now)
+
+
+def _transfer_to_channel(conversation: Conversation, actor, open_channel_id: int, now: datetime) -> None:
+    target = OpenChannel.objects.filter(pk=open_channel_id).first()
+    if target is None:
+        raise NotFound("This open channel does not exist.")
+    if not target.is_active:
+        raise NotAllowed(f"“{target}” is switched off.")
+    if target.pk == conversation.open_channel_id:
+        raise InvalidState("The conversation is already in this open channel.")
+    previous_operator_id = conversation.operator_id
+    conversation.open_channel = target
+    conversation.save(update_fields=["open_channel"])
+    conversation_requeue(
+        conversation, now=now, reason=f"transferred to {target} by {actor.get_username()}"[:120], trigger="transfer"
+    )
+    if previous_operator_id is not None:
+        _slot_freed(previous_operator_id, now)

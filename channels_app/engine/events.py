@@ -1,0 +1,330 @@
+"""Events for the consoles and the widget, built by the services and sent after commit.
+
+Every event is a JSON-ready dict with a ``type`` key:
+
+==========================  ====================================================
+``offer.created``           a conversation offered to an operator (Q2)
+``offer.withdrawn``         an offer taken back: accepted by someone else,
+                            expired, declined, the conversation closed or moved
+``conversation.assigned``   an operator now holds the conversation
+``conversation.status``     status, holder or unprocessed flag changed
+``conversation.closed``     closed by the operator, the client's rating or a sweep
+``message.created``         a new message in the conversation
+``message.edited``          the client edited a message in the source
+``operator.presence``       an operator went online or offline (Q6)
+==========================  ====================================================
+
+They go to the channel-layer groups ``operator.<user id>`` and
+``conversation.<conversation id>`` as ``{"type": "event.forward", "event": ...}``;
+with the Redis layer (:mod:`contact_center.channel_layer`) all groups of one
+event in one call, so a socket in two of them receives the event once.
+
+Sending happens once the transaction commits, so a console never sees a state
+that was rolled back; all events of one transaction are handed together to a
+per-process sender thread, which sends them in order without making the
+service wait. A failing channel layer is logged and never breaks the service:
+a console that reconnects re-syncs from the database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import threading
+from collections.abc import Iterable
+from datetime import datetime
+
+from asgiref.sync import async_to_sync
+from channels.layers import InMemoryChannelLayer, get_channel_layer
+from django.db import transaction
+
+from channels_app.models import operator_display_name
+
+logger = logging.getLogger(__name__)
+
+FORWARD_HANDLER = "event.forward"
+
+
+def operator_group(user_id: int) -> str:
+    return f"operator.{user_id}"
+
+
+def conversation_group(conversation_id: int) -> str:
+    return f"conversation.{conversation_id}"
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment else None
+
+
+# --- builders -------------------------------------------------------------------------------------------
+
+
+def conversation_summary(conversation) -> dict:
+    return {
+        "id": conversation.pk,
+        "open_channel_id": conversation.open_channel_id,
+        "connector_id": conversation.connector_id,
+        "client_id": conversation.client_id,
+        "client_name": str(conversation.client) if conversation.client_id else "",
+        "status": conversation.status,
+        "operator_id": conversation.operator_id,
+        "is_unprocessed": conversation.is_unprocessed,
+        "created_at": _iso(conversation.created_at),
+        "last_message_at": _iso(conversation.last_message_at),
+    }
+
+
+def offer_created(offer, conversation) -> dict:
+    return {
+        "type": "offer.created",
+        "offer_id": offer.pk,
+        "conversation_id": conversation.pk,
+        "operator_id": offer.operator_id,
+        "expires_at": _iso(offer.expires_at),
+        "conversation": conversation_summary(conversation),
+    }
+
+
+def offer_withdrawn(offer, reason: str) -> dict:
+    return {
+        "type": "offer.withdrawn",
+        "offer_id": offer.pk,
+        "conversation_id": offer.conversation_id,
+        "operator_id": offer.operator_id,
+        "status": offer.status,
+        "reason": reason,
+    }
+
+
+def conversation_assigned(conversation, reason: str = "") -> dict:
+    return {
+        "type": "conversation.assigned",
+        "conversation_id": conversation.pk,
+        "operator_id": conversation.operator_id,
+        "reason": reason,
+        "conversation": conversation_summary(conversation),
+    }
+
+
+def conversation_status(conversation, previous_operator_id: int | None = None, reason: str = "") -> dict:
+    return {
+        "type": "conversation.status",
+        "conversation_id": conversation.pk,
+        "status": conversation.status,
+        "operator_id": conversation.operator_id,
+        "previous_operator_id": previous_operator_id,
+        "is_unprocessed": conversation.is_unprocessed,
+        "reason": reason,
+    }
+
+
+def conversation_closed(conversation) -> dict:
+    return {
+        "type": "conversation.closed",
+        "conversation_id": conversation.pk,
+        "status": conversation.status,
+        "operator_id": conversation.operator_id,
+        "closed_by": conversation.closed_by,
+        "closed_at": _iso(conversation.closed_at),
+        "rating_deadline": _iso(conversation.rating_deadline),
+    }
+
+
+def message_created(message) -> dict:
+    author_name = operator_display_name(message.author) if message.author_id is not None else ""
+    return {
+        "type": "message.created",
+        "conversation_id": message.conversation_id,
+        "message": {
+            "id": message.pk,
+            "conversation_id": message.conversation_id,
+            "author_kind": message.author_kind,
+            "author_id": message.author_id,
+            "author_name": author_name,
+            "text": message.text,
+            "attachments": message.attachments,
+            "system_key": message.system_key,
+            "created_at": _iso(message.created_at),
+        },
+    }
+
+
+def message_edited(message) -> dict:
+    event = message_created(message)
+    event["type"] = "message.edited"
+    event["message"]["edited_at"] = _iso(message.edited_at)
+    return event
+
+
+def operator_presence(user_id: int, online: bool) -> dict:
+    return {"type": "operator.presence", "operator_id": user_id, "online": online}
+
+
+# --- sending after commit -------------------------------------------------------------------------------
+
+
+class _Outbox:
+    """The events of one transaction, sent in one go by its on-commit callback."""
+
+    def __init__(self) -> None:
+        self.items: list[tuple[str, dict]] = []
+
+    def __call__(self) -> None:
+        items, self.items = self.items, []
+        if items:
+            deliver(items)
+
+
+_local = threading.local()
+
+
+def _current_outbox() -> _Outbox:
+    # Reuse the outbox registered at this same savepoint depth: after a commit or
+    # a rollback its callback is gone from the connection and a new one starts, and
+    # events raised inside a savepoint that is rolled back are dropped with it.
+    connection = transaction.get_connection()
+    outbox = getattr(_local, "outbox", None)
+    if outbox is None or not connection.in_atomic_block or not _registered(connection, outbox):
+        outbox = _Outbox()
+        _local.outbox = outbox
+        transaction.on_commit(outbox, robust=True)
+    return outbox
+
+
+def _registered(connection, outbox: _Outbox) -> bool:
+    current = set(connection.savepoint_ids)
+    return any(callback is outbox and sids == current for sids, callback, _robust in connection.run_on_commit)
+
+
+def publish(groups: Iterable[str], event: dict) -> None:
+    """Send ``event`` to ``groups`` once the current transaction commits (at once outside a transaction)."""
+    groups = list(dict.fromkeys(groups))
+    if not groups:
+        return
+    connection = transaction.get_connection()
+    if not connection.in_atomic_block:
+        deliver([(group, event) for group in groups])
+        return
+    outbox = _current_outbox()
+    outbox.items.extend((group, event) for group in groups)
+
+
+def publish_to_conversation(conversation, event: dict, *, operator_ids: Iterable[int | None] = ()) -> None:
+    """Send to the conversation's group and to the given operators' groups (``None`` entries are skipped)."""
+    groups = [conversation_group(conversation.pk)]
+    groups.extend(operator_group(user_id) for user_id in operator_ids if user_id is not None)
+    publish(groups, event)
+
+
+def deliver(items: list[tuple[str, dict]]) -> None:
+    """Send the events: hand them to this process's sender thread and return at once.
+
+    The service that committed does not wait for the channel layer (a Redis
+    round trip, and a new connection per call with ``async_to_sync``). One
+    long-lived event loop per process sends them in order over pooled
+    connections; a failing channel layer is logged, never raised. The
+    in-memory layer (tests, single-process development) belongs to the event
+    loop of its consumers, so it is sent to from the caller, on that loop.
+    """
+    try:
+        layer = get_channel_layer()
+    except Exception:
+        logger.exception("No channel layer: %d event(s) not sent", len(items))
+        return
+    if layer is None:
+        return
+    if isinstance(layer, InMemoryChannelLayer):
+        try:
+            async_to_sync(_send_all)(layer, items)
+        except Exception:
+            logger.exception("Could not send %d event(s) to the channel layer", len(items))
+        return
+    _sender().submit(items)
+
+
+def flush(timeout: float = 5.0) -> bool:
+    """Wait until every event handed over so far was sent (tests and benchmarks); False on timeout."""
+    return _sender().flush(timeout)
+
+
+class _Sender:
+    def __init__(self) -> None:
+        self.pid = os.getpid()
+        self.loop = asyncio.new_event_loop()
+        self.queue: asyncio.Queue | None = None
+        self.ready = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="channel-layer-events", daemon=True)
+        self.thread.start()
+        self.ready.wait()
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        self.queue = asyncio.Queue()
+        self.ready.set()
+        self.loop.run_until_complete(self._drain())
+
+    async def _drain(self) -> None:
+        while True:
+            items, done = await self.queue.get()
+            if items:
+                try:
+                    layer = get_channel_layer()
+                    if layer is not None:
+                        await _send_all(layer, items)
+                except Exception:
+                    logger.exception("Could not send %d event(s) to the channel layer", len(items))
+            if done is not None:
+                done.set()
+
+    def submit(self, items: list[tuple[str, dict]], done: threading.Event | None = None) -> None:
+        self.loop.call_soon_threadsafe(self.queue.put_nowait, (items, done))
+
+    def flush(self, timeout: float) -> bool:
+        done = threading.Event()
+        self.submit([], done)
+        return done.wait(timeout)
+
+
+_sender_lock = threading.Lock()
+_sender_instance: _Sender | None = None
+
+
+def _sender() -> _Sender:
+    global _sender_instance
+    with _sender_lock:
+        # A forked process (Celery prefork, the benchmark) starts its own thread.
+        if _sender_instance is None or _sender_instance.pid != os.getpid() or not _sender_instance.thread.is_alive():
+            _sender_instance = _Sender()
+        return _sender_instance
+
+
+async def _send_all(layer, items: list[tuple[str, dict]]) -> None:
+    # The groups of one publish() share their event object: with the Redis layer they go in one
+    # group_send_many (two round trips, each socket once) instead of one group_send each.
+    send_many = getattr(layer, "group_send_many", None)
+    for event, groups in _groups_per_event(items):
+        message = {"type": FORWARD_HANDLER, "event": event}
+        if send_many is not None:
+            try:
+                await send_many(groups, message)
+            except Exception:
+                logger.exception("Could not send %s to %s", event.get("type"), groups)
+            continue
+        for group in groups:
+            try:
+                await layer.group_send(group, message)
+            except Exception:
+                logger.exception("Could not send %s to %s", event.get("type"), group)
+
+
+def _groups_per_event(items: list[tuple[str, dict]]) -> list[tuple[dict, list[str]]]:
+    """Consecutive items carrying the same event object become one (event, groups) pair, order kept."""
+    batches: list[tuple[dict, list[str]]] = []
+    for group, event in items:
+        if batches and batches[-1][0] is event:
+            batches[-1][1].append(group)
+        else:
+            batches.append((event, [group]))
+    return batches

@@ -1,0 +1,307 @@
+"""Inbound client messages: the entry point of every connector and of the live-chat widget."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db import IntegrityError, transaction
+
+from channels_app.engine import availability, events, locks, messages
+from channels_app.engine.calendars import calendar_for
+from channels_app.engine.conversations import rate_locked
+from channels_app.engine.errors import InvalidState, NotAllowed, ServiceError
+from channels_app.engine.queue import conversation_requeue, request_route
+from channels_app.engine.signals import send_conversation_created_after_commit
+from channels_app.models import (
+    MESSAGE_TEXT_MAX_LENGTH,
+    OPEN_STATUSES,
+    Client,
+    ClientRating,
+    Connector,
+    Conversation,
+    ConversationStatus,
+    Message,
+    OperatorProfile,
+    StatusChange,
+)
+from channels_app.policy import schedule
+from crm.services import contact_find_for_client
+
+logger = logging.getLogger(__name__)
+
+MAX_ATTACHMENTS = 20
+# R1 over messengers: a reply made only of one of these, while a rating is awaited, is the rating.
+LIKE_TOKENS = frozenset({"👍", "+", "like", "yes", "1", "👍🏻", "👍🏼", "👍🏽", "👍🏾", "👍🏿"})
+DISLIKE_TOKENS = frozenset({"👎", "-", "dislike", "no", "0", "👎🏻", "👎🏼", "👎🏽", "👎🏾", "👎🏿"})
+
+
+@dataclass(frozen=True)
+class InboundResult:
+    message: Message
+    conversation: Conversation
+    created: bool  # False when the source message id was seen before (a provider's retry)
+
+
+def message_receive(
+    *,
+    connector: Connector,
+    external_user_id: str,
+    text: str,
+    source_message_id: str | None,
+    now: datetime,
+    attachments: list[dict] | None = None,
+    client_name: str = "",
+    client_username: str = "",
+    client_phone: str = "",
+    client_email: str = "",
+) -> InboundResult:
+    """Store a client's message and move their conversation along.
+
+    1. Validate (bad input raises :class:`ServiceError` and writes nothing);
+       a ``source_message_id`` seen before returns the stored message
+       (``created=False``).
+    2. Upsert the :class:`Client` and lock its row: two messages of one client
+       arriving together are serialised, so they never open two conversations.
+    3. Continue the client's open conversation, or, when a rating is awaited
+       and the text is a like/dislike token, record the rating (R1); otherwise
+       start a new conversation: C1 CRM lookup, status ``bot`` when a chatbot
+       is assigned (B1), else ``queued``.
+    4. Store the message; on a new conversation send the M1 welcome (inside
+       working hours; outside them the H2 reply comes from routing).
+    5. Q7: in an active conversation whose operator is offline, with
+       *always monitor* on, the conversation goes back to the queue.
+    6. After commit: ``conversation_created`` / ``message_created`` signals,
+       console events, and routing of a queued conversation (own transaction).
+    """
+    text = (text or "").strip()
+    attachments = _clean_attachments(attachments)
+    external_user_id = (external_user_id or "").strip()
+    if not external_user_id:
+        raise ServiceError("The sender has no user id.")
+    if not text and not attachments:
+        raise ServiceError("The message is empty.")
+    if len(text) > MESSAGE_TEXT_MAX_LENGTH:
+        raise ServiceError(f"The message is longer than {MESSAGE_TEXT_MAX_LENGTH} characters.")
+    if source_message_id is not None:
+        source_message_id = str(source_message_id).strip()[:128] or None
+    if not connector.is_active:
+        raise NotAllowed("This connector is switched off.")
+
+    with transaction.atomic():
+        client = _lock_client(
+            connector,
+            external_user_id,
+            name=client_name,
+            username=client_username,
+            phone=client_phone,
+            email=client_email,
+        )
+        # Under the client's lock: a retry of the same source message waited for us and finds ours.
+        replay = _replayed(connector, source_message_id)
+        if replay is not None:
+            return InboundResult(message=replay, conversation=replay.conversation, created=False)
+
+        conversation = _lock_open_conversation(connector, client)
+        started = False
+        if conversation is None:
+            rated = _rating_reply(client, text, now)
+            if rated is not None:
+                message = _store_client_message(rated, text, attachments, source_message_id, now)
+                return InboundResult(message=message, conversation=rated, created=True)
+            conversation = _start_conversation(connector, client, now)
+            started = True
+
+        message = _store_client_message(conversation, text, attachments, source_message_id, now)
+        channel = conversation.open_channel
+        if started:
+            send_conversation_created_after_commit(Conversation, conversation_id=conversation.pk)
+            # M1; a chatbot greets on its own (B1), and outside working hours the H2 reply replaces it.
+            if conversation.status == ConversationStatus.QUEUED and channel.welcome_enabled and _open_now(channel, now):
+                messages.send_system_message(conversation, key="welcome", text=channel.welcome_text, now=now)
+        elif _holder_offline(conversation, now):
+            conversation_requeue(
+                conversation, now=now, reason="operator offline (Q7 always monitor)", trigger="always_monitor"
+            )
+            return InboundResult(message=message, conversation=conversation, created=True)
+
+        routed = conversation.status == ConversationStatus.QUEUED
+        if routed:
+            request_route(conversation.pk, now=now, trigger="inbound")
+    if routed:
+        conversation.refresh_from_db()  # routing ran at commit (unless a caller's transaction is still open)
+    return InboundResult(message=message, conversation=conversation, created=True)
+
+
+def message_edit(*, connector: Connector, source_message_id: str, text: str, now: datetime) -> Message | None:
+    """A client edited a message in the source: update its text (``None`` when the message is unknown)."""
+    text = (text or "").strip()
+    if not text:
+        raise ServiceError("The edited message is empty.")
+    if len(text) > MESSAGE_TEXT_MAX_LENGTH:
+        raise ServiceError(f"The message is longer than {MESSAGE_TEXT_MAX_LENGTH} characters.")
+    with transaction.atomic():
+        message = (
+            Message.objects.select_for_update(of=("self",))
+            .select_related("conversation")
+            .filter(connector=connector, source_message_id=str(source_message_id))
+            .first()
+        )
+        if message is None:
+            return None
+        if message.text != text:
+            message.text = text
+            message.edited_at = now
+            message.save(update_fields=["text", "edited_at"])
+            conversation = message.conversation
+            events.publish_to_conversation(
+                conversation, events.message_edited(message), operator_ids=[conversation.operator_id]
+            )
+        return message
+
+
+# --- steps ------------------------------------------------------------------------------------------------
+
+
+def _clean_attachments(attachments) -> list[dict]:
+    if attachments is None:
+        return []
+    if not isinstance(attachments, list) or not all(isinstance(item, dict) for item in attachments):
+        raise ServiceError("Attachments must be a list of objects.")
+    if len(attachments) > MAX_ATTACHMENTS:
+        raise ServiceError(f"At most {MAX_ATTACHMENTS} attachments per message.")
+    return attachments
+
+
+def _replayed(connector: Connector, source_message_id: str | None) -> Message | None:
+    if source_message_id is None:
+        return None
+    # Replays are rare: ask for the id alone and load the message only when there is one.
+    message_id = (
+        Message.objects.filter(connector=connector, source_message_id=source_message_id)
+        .values_list("pk", flat=True)
+        .first()
+    )
+    if message_id is None:
+        return None
+    return Message.objects.select_related("conversation").get(pk=message_id)
+
+
+def _lock_client(connector: Connector, external_id: str, **details: str) -> Client:
+    """Find or create the client and hold its row lock until the transaction ends.
+
+    NO KEY UPDATE: a plain FOR UPDATE would also block the foreign-key checks
+    (FOR KEY SHARE) that other transactions' conversation updates take on this
+    client row, and the two would deadlock. A row this transaction inserts is
+    locked by the insert itself.
+    """
+    external_id = external_id[:128]
+    details = {field: (value or "").strip() for field, value in details.items()}
+    details["name"] = details["name"][:200]
+    details["username"] = details["username"][:200]
+    details["phone"] = details["phone"][:40]
+    details["email"] = details["email"][:254]
+    locked = Client.objects.select_for_update(no_key=True).filter(connector=connector, external_id=external_id)
+    client = locked.first()
+    if client is None:
+        try:
+            with transaction.atomic():
+                return Client.objects.create(connector=connector, external_id=external_id, **details)
+        except IntegrityError:
+            client = locked.get()  # created by a concurrent message of the same client a moment ago
+    # Keep what the source tells us now, never blank out what we knew.
+    changed = [field for field, value in details.items() if value and getattr(client, field) != value]
+    for field in changed:
+        setattr(client, field, details[field])
+    if changed:
+        client.save(update_fields=changed)
+    return client
+
+
+def _lock_open_conversation(connector: Connector, client: Client) -> Conversation | None:
+    """The client's open conversation, row-locked, sharing the connector, channel and client objects we hold."""
+    conversation = Conversation.objects.select_for_update().filter(client=client, status__in=OPEN_STATUSES).first()
+    if conversation is None:
+        return None
+    # Attaching the objects already loaded spares a join of three wide tables on every message.
+    conversation.client = client
+    if conversation.connector_id == connector.pk:
+        conversation.connector = connector
+        if conversation.open_channel_id == connector.open_channel_id:
+            conversation.open_channel = connector.open_channel
+    return conversation
+
+
+def _start_conversation(connector: Connector, client: Client, now: datetime) -> Conversation:
+    channel = connector.open_channel
+    if not channel.is_active:
+        raise InvalidState("This open channel is switched off.")
+    if channel.crm_enabled:
+        contact_find_for_client(client=client)
+    with_bot = channel.chatbot_enabled and channel.chatbot_id is not None and channel.chatbot.is_active
+    conversation = Conversation.objects.create(
+        open_channel=channel,
+        connector=connector,
+        client=client,
+        status=ConversationStatus.BOT if with_bot else ConversationStatus.QUEUED,
+        created_at=now,
+        queued_at=None if with_bot else now,
+    )
+    StatusChange.objects.create(
+        conversation=conversation,
+        at=now,
+        from_status="",
+        to_status=conversation.status,
+        reason="new conversation with the chatbot (B1)" if with_bot else "new conversation",
+    )
+    return conversation
+
+
+def _store_client_message(conversation, text, attachments, source_message_id, now) -> Message:
+    # No savepoint against a duplicate source message id: the caller holds the client's lock and has looked
+    # for a replay under it, so another delivery of this message cannot be stored in between.
+    return messages.create_message(
+        conversation,
+        author_kind=Message.Author.CLIENT,
+        text=text,
+        now=now,
+        attachments=attachments,
+        source_message_id=source_message_id,
+    )
+
+
+def _open_now(channel, now: datetime) -> bool:
+    if not channel.working_hours_enabled:
+        return True
+    return schedule.is_open(calendar_for(channel), now)
+
+
+def _holder_offline(conversation: Conversation, now: datetime) -> bool:
+    """Q7: with *always monitor availability*, is the operator holding this conversation offline?"""
+    if conversation.status != ConversationStatus.ACTIVE or not conversation.open_channel.always_monitor_availability:
+        return False
+    profile = OperatorProfile.objects.filter(user_id=conversation.operator_id).first()
+    return not availability.operator_online(profile, conversation.open_channel, now)
+
+
+def _rating_reply(client: Client, text: str, now: datetime) -> Conversation | None:
+    """R1 over messengers: a like/dislike token answering the rating request rates the last conversation."""
+    token = text.strip().lower()
+    if token not in LIKE_TOKENS and token not in DISLIKE_TOKENS:
+        return None
+    awaiting = (
+        Conversation.objects.filter(
+            client=client, status=ConversationStatus.CLOSED_PENDING_RATING, rating_deadline__gt=now
+        )
+        .exclude(pk__in=ClientRating.objects.values("conversation_id"))
+        .order_by("-closed_at")
+        .values_list("pk", flat=True)
+        .first()
+    )
+    if awaiting is None:
+        return None
+    conversation = locks.lock_conversation(awaiting)
+    value = ClientRating.Value.LIKE if token in LIKE_TOKENS else ClientRating.Value.DISLIKE
+    rate_locked(conversation, value=value, now=now)
+    return conversation

@@ -1,0 +1,39 @@
+"""Background work the engine and the edges ask Celery for, by task name: nothing below the wiring imports a task.
+
+The tasks themselves are thin wrappers in :mod:`channels_app.tasks`, registered
+under these names when Django starts (``ChannelsAppConfig.ready`` imports that
+module). A name is part of the wire format: queued messages and retries
+carry it across a deploy, so it keeps the module path it was first published
+under even where the code has moved since.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from celery import current_app
+
+SWEEP_OFFER_EXPIRY = "channels_app.tasks.sweep_offer_expiry"
+SWEEP_UNPROCESSED = "channels_app.tasks.sweep_unprocessed"
+SWEEP_UNASSIGNED = "channels_app.tasks.sweep_unassigned"
+SWEEP_PRESENCE = "channels_app.tasks.sweep_presence"
+SWEEP_ABSENT_OPERATORS = "channels_app.tasks.sweep_absent_operators"
+SWEEP_AUTO_CLOSE = "channels_app.tasks.sweep_auto_close"
+ROUTE_CONVERSATION = "channels_app.tasks.route_conversation"
+REDISTRIBUTE_OPEN_CHANNEL = "channels_app.tasks.redistribute_open_channel"
+PROCESS_INBOUND_UPDATES = "channels_app.connectors.tasks.process_inbound_updates"
+SEND_MESSAGE = "channels_app.connectors.tasks.send_message"
+SWEEP_CONNECTORS = "channels_app.connectors.tasks.sweep_connectors"
+ANSWER_CLIENT_MESSAGE = "channels_app.bots.tasks.answer_client_message"
+SWEEP_SILENT_BOTS = "channels_app.bots.tasks.sweep_silent_bots"
+
+
+def enqueue(name: str, *args: Any, eta: datetime | None = None) -> None:
+    """Queue the task registered as ``name`` with ``args`` (to run at ``eta``).
+
+    Goes through the task object, so ``CELERY_TASK_ALWAYS_EAGER`` runs it in
+    place; a broker error is raised for the caller to decide (every caller has
+    a sweep that catches up).
+    """
+    current_app.tasks[name].apply_async(args=args, eta=eta)

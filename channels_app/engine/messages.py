@@ -1,0 +1,109 @@
+"""Storing a message of any author, and the system notices services send (M1–M4, Q9, H2, R1)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.db import IntegrityError, transaction
+
+from channels_app.engine import events, signals
+from channels_app.engine.texts import client_text
+from channels_app.models import ConnectorKind, Conversation, ConversationStatus, Message
+
+
+def outbound_delivery(conversation: Conversation) -> str:
+    # The live-chat widget reads messages over its socket; messenger connectors send queued ones.
+    if conversation.connector.kind == ConnectorKind.LIVECHAT:
+        return Message.Delivery.SENT
+    return Message.Delivery.QUEUED
+
+
+def create_message(
+    conversation: Conversation,
+    *,
+    author_kind: str,
+    text: str,
+    now: datetime,
+    author=None,
+    attachments: list[dict] | None = None,
+    system_key: str = "",
+    source_message_id: str | None = None,
+) -> Message | None:
+    """Store a message, keep the conversation's message timestamps current, and announce it after commit.
+
+    A system message whose ``system_key`` was already sent in this conversation
+    is not sent again (``None`` is returned): retries and overlapping sweeps
+    cannot repeat "nobody is available" or the closing text.
+    """
+    if system_key and Message.objects.filter(conversation=conversation, system_key=system_key).exists():
+        return None
+    delivery = Message.Delivery.RECEIVED if author_kind == Message.Author.CLIENT else outbound_delivery(conversation)
+    message = Message(
+        conversation=conversation,
+        connector_id=conversation.connector_id,
+        author_kind=author_kind,
+        author=author,
+        text=text,
+        attachments=attachments or [],
+        system_key=system_key,
+        source_message_id=source_message_id,
+        created_at=now,
+        delivery=delivery,
+    )
+    if system_key:
+        try:
+            with transaction.atomic():
+                message.save()
+        except IntegrityError:
+            return None
+    else:
+        message.save()
+
+    # K1: response times are recorded later in batches (kpi.services.responses_record_pending); the flag
+    # rides on this UPDATE of the conversation row. A bot's conversation is flagged when it hands over.
+    records_responses = conversation.status != ConversationStatus.BOT and author_kind != Message.Author.BOT
+    # System notices are not conversation activity: they neither keep a
+    # conversation from auto-closing (Q11) nor change who spoke last (Q8).
+    if author_kind != Message.Author.SYSTEM:
+        fields = ["last_message_at"]
+        if records_responses:
+            conversation.responses_pending = True
+            fields.append("responses_pending")
+        conversation.last_message_at = now
+        if author_kind == Message.Author.CLIENT:
+            conversation.last_client_message_at = now
+            conversation.last_message_author = Message.Author.CLIENT
+            fields += ["last_client_message_at", "last_message_author"]
+        elif author_kind == Message.Author.OPERATOR:
+            conversation.last_operator_message_at = now
+            conversation.last_message_author = Message.Author.OPERATOR
+            fields += ["last_operator_message_at", "last_message_author"]
+            if conversation.first_response_at is None:
+                conversation.first_response_at = now
+                fields.append("first_response_at")
+        conversation.save(update_fields=fields)
+    elif records_responses and not conversation.responses_pending:
+        # Rare (welcome, close notices); a close already flagged this row in set_status.
+        Conversation.objects.filter(pk=conversation.pk).update(responses_pending=True)
+        conversation.responses_pending = True
+
+    events.publish_to_conversation(
+        conversation, events.message_created(message), operator_ids=[conversation.operator_id]
+    )
+    signals.send_message_created_after_commit(
+        Message,
+        message_id=message.pk,
+        conversation_id=conversation.pk,
+        author_kind=author_kind,
+        conversation_status=conversation.status,
+    )
+    return message
+
+
+def send_system_message(conversation: Conversation, *, key: str, text: str, now: datetime) -> Message | None:
+    """A notice to the client, once per ``key`` per conversation; an empty text sends nothing."""
+    if not text.strip():
+        return None
+    # O3: an untouched default text goes out in the open channel's language.
+    text = client_text(text, conversation.open_channel.language)
+    return create_message(conversation, author_kind=Message.Author.SYSTEM, text=text, now=now, system_key=key)

@@ -1,0 +1,148 @@
+"""Offers: an operator accepts or declines a conversation proposed to them (Q2, Q3)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.db import transaction
+from django.db.models import Q
+
+from channels_app.engine import events, locks, transitions
+from channels_app.engine.errors import InvalidState, NotAllowed, NotFound
+from channels_app.engine.queue import request_route
+from channels_app.models import Conversation, ConversationStatus, DistributionMode, Offer
+from crm.models import Contact
+
+
+def offer_accept(*, offer_id: int, operator, now: datetime) -> Conversation:
+    """The operator takes the conversation offered to them.
+
+    Locks the operator, then the conversation, and re-reads the offer: of two
+    operators accepting the same To-all-at-once conversation, the first wins
+    and the other gets a clear "already taken" error. Accepting again an offer
+    one already accepted returns the conversation unchanged.
+    """
+    with transaction.atomic():
+        offer = _offer_for(offer_id, operator)
+        locks.lock_operators([operator.pk])
+        conversation = locks.locked_conversation(offer.conversation_id)
+        offer.refresh_from_db()
+        if offer.status == Offer.Status.ACCEPTED and conversation.operator_id == operator.pk:
+            return conversation
+        _check_takeable(offer, conversation, now)
+        take_conversation(conversation, offer=offer, operator_id=operator.pk, now=now)
+        return conversation
+
+
+def offer_decline(*, offer_id: int, operator, now: datetime) -> None:
+    """The operator refuses the offer; the conversation moves on at once (Q3) unless others still hold offers."""
+    with transaction.atomic():
+        offer = _offer_for(offer_id, operator)
+        locks.lock_operators([operator.pk])
+        conversation = locks.locked_conversation(offer.conversation_id)
+        offer.refresh_from_db()
+        if offer.status in (Offer.Status.DECLINED, Offer.Status.EXPIRED, Offer.Status.WITHDRAWN):
+            return
+        if offer.status == Offer.Status.ACCEPTED:
+            raise InvalidState("You have already accepted this conversation; transfer or close it instead.")
+        declined = transitions.withdraw_pending_offers(
+            conversation, now=now, reason="declined", status=Offer.Status.DECLINED, only=Q(pk=offer.pk)
+        )
+        if declined:
+            move_on_if_unoffered(conversation, now=now, reason="offer declined (Q3)", trigger="offer_declined")
+
+
+def take_conversation(
+    conversation: Conversation, *, offer: Offer | None, operator_id: int, now: datetime, reason: str = ""
+) -> None:
+    """Make ``operator_id`` the holder (the caller locked that operator, then the conversation).
+
+    Used by accepting, by an operator's reply (which implies accepting) and by
+    transfers. The other pending offers are withdrawn in the same transaction.
+    """
+    if offer is not None:
+        Offer.objects.filter(pk=offer.pk).update(status=Offer.Status.ACCEPTED, resolved_at=now)
+        offer.status, offer.resolved_at = Offer.Status.ACCEPTED, now
+    transitions.withdraw_pending_offers(
+        conversation,
+        now=now,
+        reason="taken by another operator",
+        except_offer_id=offer.pk if offer is not None else None,
+    )
+    previous_operator_id = conversation.operator_id
+    conversation.assigned_at = now
+    extra = ["assigned_at"]
+    if conversation.first_operator_id is None:
+        conversation.first_operator_id = operator_id
+        extra.append("first_operator")
+        _first_operator_becomes_responsible(conversation, operator_id)
+    reason = reason or ("accepted the offer" if offer is not None else "assigned")
+    transitions.set_status(
+        conversation,
+        to_status=ConversationStatus.ACTIVE,
+        now=now,
+        reason=reason,
+        operator_id=operator_id,
+        extra_fields=extra,
+    )
+    if conversation.open_channel.distribution_mode not in (
+        DistributionMode.EVENLY,
+        DistributionMode.STRICTLY_IN_ORDER,
+    ):
+        # Evenly and Strictly in order stamped the time when they made the offer.
+        transitions.stamp_last_assigned(conversation.open_channel_id, [operator_id], now)
+    events.publish_to_conversation(
+        conversation,
+        events.conversation_assigned(conversation, reason=reason),
+        operator_ids=[operator_id, previous_operator_id if previous_operator_id != operator_id else None],
+    )
+
+
+def move_on_if_unoffered(
+    conversation: Conversation, *, now: datetime, reason: str, trigger: str, route: bool = True
+) -> bool:
+    """Q3: when no pending offer is left, the conversation is queued again (and routed after commit).
+
+    Returns whether it was queued; a caller passing ``route=False`` routes it itself.
+    """
+    if conversation.status != ConversationStatus.OFFERED:
+        return False
+    if Offer.objects.filter(conversation=conversation, status=Offer.Status.PENDING).exists():
+        return False
+    transitions.set_status(conversation, to_status=ConversationStatus.QUEUED, now=now, reason=reason)
+    events.publish_to_conversation(conversation, events.conversation_status(conversation, reason=reason))
+    if route:
+        request_route(conversation.pk, now=now, trigger=trigger)
+    return True
+
+
+def pending_offer_of(conversation: Conversation, operator_id: int) -> Offer | None:
+    return Offer.objects.filter(conversation=conversation, operator_id=operator_id, status=Offer.Status.PENDING).first()
+
+
+def _offer_for(offer_id: int, operator) -> Offer:
+    offer = Offer.objects.filter(pk=offer_id).first()
+    if offer is None:
+        raise NotFound("This offer does not exist.")
+    if offer.operator_id != operator.pk:
+        raise NotAllowed("This offer was made to another operator.")
+    return offer
+
+
+def _check_takeable(offer: Offer, conversation: Conversation, now: datetime) -> None:
+    if offer.status == Offer.Status.WITHDRAWN and conversation.operator_id not in (None, offer.operator_id):
+        raise InvalidState("Another operator has already taken this conversation.")
+    if offer.status == Offer.Status.EXPIRED or (offer.status == Offer.Status.PENDING and offer.expires_at <= now):
+        raise InvalidState("This offer has expired; the conversation was passed on.")
+    if offer.status != Offer.Status.PENDING:
+        raise InvalidState("This offer is no longer available.")
+    if conversation.status != ConversationStatus.OFFERED:
+        raise InvalidState("This conversation is no longer waiting for an operator.")
+
+
+def _first_operator_becomes_responsible(conversation: Conversation, operator_id: int) -> None:
+    """C5 (off or on): a known client with nobody responsible gets the first operator who took the chat."""
+    contact_id = conversation.client.contact_id
+    if contact_id is None:
+        return
+    Contact.objects.filter(pk=contact_id, responsible__isnull=True).update(responsible_id=operator_id)

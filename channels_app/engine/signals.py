@@ -1,0 +1,69 @@
+"""Signals other apps listen to, so the engine never imports them, and how services send them after commit.
+
+All three are sent with ``transaction.on_commit``: a receiver sees committed
+rows and may enqueue Celery work. A failing receiver is logged and never
+undoes the service that sent the signal.
+
+- ``message_created(message_id, conversation_id, author_kind,
+  conversation_status)``: every new message (client, operator, bot, system);
+  ``conversation_status`` is the conversation's status when it was stored. The
+  connectors send outbound messages from it and the chatbots take their turn
+  (KPI does not listen: the services flag ``Conversation.responses_pending``
+  instead).
+- ``conversation_created(conversation_id)``: a new conversation. CRM creates
+  automatic leads from it (C2).
+- ``conversation_closed(conversation_id)``: a conversation became fully closed
+  (after the rating step, if any). CRM e-mails the transcript to the lead (O2, O3).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from functools import partial
+from typing import Any
+
+from django.db import transaction
+from django.dispatch import Signal
+
+logger = logging.getLogger(__name__)
+
+message_created = Signal()
+conversation_created = Signal()
+conversation_closed = Signal()
+
+
+def after_commit(func: Callable[[], object]) -> None:
+    """Run ``func`` once the transaction commits; its failure is logged and never undoes the service."""
+    transaction.on_commit(func, robust=True)
+
+
+def _send(name: str, signal: Signal, sender: type, **kwargs: Any) -> None:
+    for receiver, result in signal.send_robust(sender=sender, **kwargs):
+        if isinstance(result, Exception):
+            logger.error("%s receiver %r failed", name, receiver, exc_info=result)
+
+
+def send_message_created_after_commit(
+    sender: type, *, message_id: int, conversation_id: int, author_kind: str, conversation_status: str
+) -> None:
+    after_commit(
+        partial(
+            _send,
+            "message_created",
+            message_created,
+            sender,
+            message_id=message_id,
+            conversation_id=conversation_id,
+            author_kind=author_kind,
+            conversation_status=conversation_status,
+        )
+    )
+
+
+def send_conversation_created_after_commit(sender: type, *, conversation_id: int) -> None:
+    after_commit(partial(_send, "conversation_created", conversation_created, sender, conversation_id=conversation_id))
+
+
+def send_conversation_closed_after_commit(sender: type, *, conversation_id: int) -> None:
+    after_commit(partial(_send, "conversation_closed", conversation_closed, sender, conversation_id=conversation_id))

@@ -1,0 +1,226 @@
+"""The live-chat widget's websocket (``/ws/livechat/<token>/``): thin, like the console's.
+
+Actions: ``heartbeat``, ``send`` {text, client_id}, ``consent``,
+``rate`` {value: like | dislike}, ``typing``. Frames and answers:
+:mod:`channels_app.web`.
+
+Origin: the socket needs no separate allowance. The snippet loads the chat in
+an iframe served by this site (``/livechat/frame/<key>/``), so its Origin is
+this site whatever page embeds it, and the visitor token never reaches the
+embedding page's scripts.
+"""
+
+from __future__ import annotations
+
+import re
+
+from channels.db import database_sync_to_async
+from django.utils import timezone
+
+from channels_app.engine import conversations as conversation_services
+from channels_app.engine import events
+from channels_app.engine.errors import InvalidState
+from channels_app.engine.inbound import message_receive
+from channels_app.engine.ratelimit import (
+    TooManyRequests,
+    address_message_limit,
+    rate_limit_take,
+    visitor_message_limit,
+)
+from channels_app.livechat.payloads import visitor_conversation_payload, visitor_message_payload
+from channels_app.livechat.services import livechat_consent_record
+from channels_app.livechat.texts import widget_texts
+from channels_app.livechat.visitors import (
+    InvalidVisitorToken,
+    consent_needed,
+    livechat_connector_for_token,
+    visitor_client,
+    visitor_conversation,
+)
+from channels_app.models import ClientRating, Conversation, ConversationStatus, Message
+from channels_app.web import CLOSE_NOT_ALLOWED, ActionConsumer, BadFrame, typed_text, typing_event
+
+CLIENT_ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
+
+
+class LivechatConsumer(ActionConsumer):
+    """One visitor's widget (S1); the signed token in the URL says which visitor of which connector.
+
+    Joins ``livechat.<connector>.<visitor>`` (the visitor's other tabs) and the
+    group of the visitor's current conversation. Events are rebuilt for the
+    visitor: operator identity per Q12, no internal ids or fields.
+    """
+
+    actions = frozenset({"heartbeat", "send", "consent", "rate", "typing"})
+
+    async def connect(self):
+        token = self.scope["url_route"]["kwargs"]["token"]
+        self.conversation_id: int | None = None
+        try:
+            self.connector, identity = await database_sync_to_async(livechat_connector_for_token)(token)
+        except InvalidVisitorToken:
+            await self.close(code=CLOSE_NOT_ALLOWED)
+            return
+        self.visitor_id = identity.visitor_id
+        self.visitor_group = f"livechat.{self.connector.pk}.{self.visitor_id}"
+        self.texts = widget_texts(self.connector.open_channel.language)
+        conversation = await database_sync_to_async(self._current_conversation)()
+        await self.join(self.visitor_group)
+        if conversation is not None:
+            await self._follow(conversation.pk)
+        await self.accept()
+        await self.send_json({"type": "hello", "server_time": timezone.now().isoformat()})
+
+    async def disconnect(self, code):
+        if hasattr(self, "visitor_group"):
+            await self.leave(self.visitor_group)
+        if self.conversation_id is not None:
+            await self.leave(events.conversation_group(self.conversation_id))
+
+    def _current_conversation(self) -> Conversation | None:
+        return visitor_conversation(visitor_client(self.connector, self.visitor_id))
+
+    async def _follow(self, conversation_id: int) -> None:
+        if conversation_id == self.conversation_id:
+            return
+        if self.conversation_id is not None:
+            await self.leave(events.conversation_group(self.conversation_id))
+        self.conversation_id = conversation_id
+        await self.join(events.conversation_group(conversation_id))
+
+    # --- events, rebuilt for the visitor ---
+
+    async def event_forward(self, message):
+        event = message["event"]
+        kind = event.get("type")
+        if event.get("conversation_id") != self.conversation_id:
+            return  # a late event of a group this socket has left
+        if kind == "message.created":
+            payload = await database_sync_to_async(self._visitor_message)(event["message"]["id"])
+            if payload is not None:
+                await self.send_json({"type": "message", "message": payload})
+        elif kind in ("conversation.assigned", "conversation.status", "conversation.closed"):
+            await self.send_json({"type": "conversation", "conversation": await self._conversation_payload()})
+        elif kind == "typing" and event.get("author") == "operator":
+            await self.send_json({"type": "typing"})
+
+    async def livechat_conversation(self, message):
+        """Another tab of this visitor started a conversation: follow it too."""
+        await self._follow(message["conversation_id"])
+        await self.send_json({"type": "conversation", "conversation": await self._conversation_payload()})
+
+    def _visitor_message(self, message_id: int) -> dict | None:
+        message = (
+            Message.objects.select_related("author__operator_profile", "conversation__open_channel")
+            .filter(pk=message_id, conversation_id=self.conversation_id)
+            .first()
+        )
+        return visitor_message_payload(message, message.conversation.open_channel) if message else None
+
+    async def _conversation_payload(self) -> dict | None:
+        def build():
+            conversation = (
+                Conversation.objects.select_related("open_channel", "operator__operator_profile")
+                .filter(pk=self.conversation_id)
+                .first()
+            )
+            return visitor_conversation_payload(conversation)
+
+        return await database_sync_to_async(build)()
+
+    # --- actions ---
+
+    async def action_heartbeat(self, content):
+        await self.send_json({"type": "pong", "server_time": timezone.now().isoformat()})
+
+    async def action_send(self, content):
+        text = typed_text(content)
+        client_id = content.get("client_id")
+        if not isinstance(client_id, str) or not CLIENT_ID_PATTERN.match(client_id):
+            raise BadFrame("“client_id” must be 8 to 64 letters, digits, “-” or “_”.")
+        result = await database_sync_to_async(self._send)(text, client_id)
+        conversation_id = result["conversation"]["id"]
+        if conversation_id != self.conversation_id:
+            await self._follow(conversation_id)
+            await self.channel_layer.group_send(
+                self.visitor_group, {"type": "livechat.conversation", "conversation_id": conversation_id}
+            )
+            # Messages the new conversation got before this socket joined its group (the M1 welcome,
+            # the H2 or Q9 notices) were published to nobody: send them now. The widget dedupes by id.
+            for payload in await database_sync_to_async(self._visitor_messages_after)(result["message"]["id"]):
+                await self.send_json({"type": "message", "message": payload})
+        return result
+
+    def _visitor_messages_after(self, message_id: int) -> list[dict]:
+        messages = (
+            Message.objects.select_related("author__operator_profile", "conversation__open_channel")
+            .filter(conversation_id=self.conversation_id, pk__gt=message_id)
+            .order_by("pk")
+        )
+        return [visitor_message_payload(message, message.conversation.open_channel) for message in messages]
+
+    def _send(self, text: str, client_id: str) -> dict:
+        """Store the visitor's message; a resend after a reconnect (same ``client_id``) stores nothing twice.
+
+        1. A1: refuse until the consent notice was accepted.
+        2. Rate limits: per visitor, and per address so a script cannot open
+           new visitor tokens to get round the first.
+        3. ``message_receive`` with ``source_message_id`` built from the visitor
+           and the browser's ``client_id``: the same message sent twice is one.
+        """
+        now = timezone.now()
+        if consent_needed(self.connector, visitor_client(self.connector, self.visitor_id)):
+            raise InvalidState(self.texts["consent_needed"])
+        address = (self.scope.get("client") or ("unknown", 0))[0]
+        for limit, identity in ((visitor_message_limit(), self.visitor_id), (address_message_limit(), address)):
+            decision = rate_limit_take(limit=limit, identity=identity, now=now)
+            if not decision.allowed:
+                raise TooManyRequests(decision.retry_after_seconds, self.texts["too_fast"])
+        result = message_receive(
+            connector=self.connector,
+            external_user_id=self.visitor_id,
+            text=text,
+            source_message_id=f"livechat:{self.visitor_id}:{client_id}",
+            now=now,
+        )
+        conversation = (
+            Conversation.objects.select_related("open_channel", "operator__operator_profile")
+            .filter(pk=result.conversation.pk)
+            .get()
+        )
+        return {
+            "client_id": client_id,
+            "message": visitor_message_payload(result.message, conversation.open_channel),
+            "conversation": visitor_conversation_payload(conversation),
+        }
+
+    async def action_consent(self, content):
+        def record():
+            livechat_consent_record(connector=self.connector, visitor_id=self.visitor_id, now=timezone.now())
+
+        await database_sync_to_async(record)()
+        return {"consent_needed": False}
+
+    async def action_rate(self, content):
+        value = content.get("value")
+        if value not in ClientRating.Value.values:
+            raise BadFrame("A rating is “like” or “dislike”.")
+
+        def rate():
+            conversation = self._current_conversation()
+            if conversation is None or conversation.status != ConversationStatus.CLOSED_PENDING_RATING:
+                raise InvalidState("This conversation is not waiting for a rating.")
+            conversation_services.conversation_rate_by_client(
+                conversation_id=conversation.pk, value=value, now=timezone.now()
+            )
+            return visitor_conversation_payload(self._current_conversation())
+
+        return {"conversation": await database_sync_to_async(rate)()}
+
+    async def action_typing(self, content):
+        if self.conversation_id is None:
+            return
+        await self.channel_layer.group_send(
+            events.conversation_group(self.conversation_id),
+            {"type": events.FORWARD_HANDLER, "event": typing_event(self.conversation_id, "client")},
+        )

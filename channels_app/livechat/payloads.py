@@ -1,0 +1,47 @@
+"""Everything a visitor's browser is sent is built here: messages without internal fields, who answers (Q12)."""
+
+from __future__ import annotations
+
+from channels_app.engine.client_view import author_name_for_client, operator_identity_for_client
+from channels_app.models import ClientRating, Conversation, ConversationStatus, Message, OpenChannel
+
+
+def visitor_message_payload(message: Message, open_channel: OpenChannel) -> dict:
+    """A message as the visitor's browser receives it: no operator ids, no delivery state."""
+    return {
+        "id": message.pk,
+        "author": message.author_kind,
+        "author_name": author_name_for_client(message, open_channel),
+        "text": message.text,
+        "attachments": message.attachments or [],
+        "created_at": message.created_at.isoformat(),
+    }
+
+
+def visitor_messages(conversation: Conversation | None, *, after_id: int | None = None, limit: int = 200) -> list[dict]:
+    if conversation is None:
+        return []
+    messages = conversation.messages.select_related("author__operator_profile").order_by("created_at", "id")
+    if after_id is not None:
+        messages = messages.filter(id__gt=after_id)
+    open_channel = conversation.open_channel
+    # The newest ``limit`` messages, oldest first, so a long conversation loads fast.
+    newest = list(messages.reverse()[:limit])
+    return [visitor_message_payload(message, open_channel) for message in reversed(newest)]
+
+
+def visitor_conversation_payload(conversation: Conversation | None) -> dict | None:
+    if conversation is None:
+        return None
+    open_channel = conversation.open_channel
+    return {
+        "id": conversation.pk,
+        "status": conversation.status,
+        "is_open": conversation.is_open,
+        "awaiting_rating": conversation.status == ConversationStatus.CLOSED_PENDING_RATING
+        and open_channel.rating_enabled
+        and not ClientRating.objects.filter(conversation=conversation).exists(),
+        "operator": operator_identity_for_client(open_channel, conversation.operator)
+        if conversation.status == ConversationStatus.ACTIVE
+        else None,
+    }

@@ -1,0 +1,103 @@
+"""The models of the open channels app, one module per aggregate; import them from here.
+
+==================  ===========================================================
+``open_channel``    :class:`OpenChannel` (every rule), its queue, working hours
+``consent``         A1 consent forms, their versions and records
+``canned``          M5 canned replies
+``connector``       :class:`Connector` per source account, :class:`InboundUpdate`
+``client``          :class:`Client`, a person writing in through one connector
+``conversation``    :class:`Conversation`, messages, offers, routing decisions,
+                    status changes, the client's rating
+``operator``        :class:`OperatorProfile`, :class:`LeavePeriod`, display names
+``chatbot``         :class:`Chatbot` and its rules
+``shared``          durations, languages, generators of secrets
+==================  ===========================================================
+"""
+
+from channels_app.models.canned import CannedReply, CannedReplyList
+from channels_app.models.chatbot import Chatbot, ChatbotRule
+from channels_app.models.client import Client
+from channels_app.models.connector import Connector, ConnectorKind, InboundUpdate
+from channels_app.models.consent import ConsentForm, ConsentFormVersion, ConsentRecord
+from channels_app.models.conversation import (
+    CLOSED_STATUSES,
+    MESSAGE_TEXT_MAX_LENGTH,
+    OPEN_STATUSES,
+    TYPED_TEXT_MAX_LENGTH,
+    ClientRating,
+    Conversation,
+    ConversationQuerySet,
+    ConversationStatus,
+    Message,
+    Offer,
+    RoutingDecision,
+    StatusChange,
+)
+from channels_app.models.open_channel import (
+    AutoCloseAction,
+    ChatLimitExclusion,
+    DistributionMode,
+    Holiday,
+    LeadCreation,
+    LeadSourceMode,
+    NoAnswerAction,
+    OpenChannel,
+    OperatorIdentity,
+    QueueMember,
+    WorkingPeriod,
+    _timezone_choices,  # referenced by migration 0001
+)
+from channels_app.models.operator import (
+    LeavePeriod,
+    OperatorProfile,
+    compose_display_name,
+    operator_display_name,
+)
+from channels_app.models.shared import ONE_MINUTE, TWELVE_HOURS, Language, new_public_key, new_secret
+
+__all__ = [
+    "CLOSED_STATUSES",
+    "MESSAGE_TEXT_MAX_LENGTH",
+    "ONE_MINUTE",
+    "OPEN_STATUSES",
+    "TWELVE_HOURS",
+    "TYPED_TEXT_MAX_LENGTH",
+    "AutoCloseAction",
+    "CannedReply",
+    "CannedReplyList",
+    "ChatLimitExclusion",
+    "Chatbot",
+    "ChatbotRule",
+    "Client",
+    "ClientRating",
+    "Connector",
+    "ConnectorKind",
+    "ConsentForm",
+    "ConsentFormVersion",
+    "ConsentRecord",
+    "Conversation",
+    "ConversationQuerySet",
+    "ConversationStatus",
+    "DistributionMode",
+    "Holiday",
+    "InboundUpdate",
+    "Language",
+    "LeadCreation",
+    "LeadSourceMode",
+    "LeavePeriod",
+    "Message",
+    "NoAnswerAction",
+    "Offer",
+    "OpenChannel",
+    "OperatorIdentity",
+    "OperatorProfile",
+    "QueueMember",
+    "RoutingDecision",
+    "StatusChange",
+    "WorkingPeriod",
+    "_timezone_choices",
+    "compose_display_name",
+    "new_public_key",
+    "new_secret",
+    "operator_display_name",
+]

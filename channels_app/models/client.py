@@ -1,0 +1,43 @@
+"""The client: a person writing in, identified per connector by the source's own user id."""
+
+from __future__ import annotations
+
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from channels_app.models.connector import Connector, ConnectorKind
+
+
+class Client(models.Model):
+    """A person writing in, identified per connector by the source's own user id."""
+
+    connector = models.ForeignKey(Connector, related_name="clients", on_delete=models.PROTECT)
+    external_id = models.CharField(_("source user id"), max_length=128)
+    name = models.CharField(_("name"), max_length=200, blank=True)
+    username = models.CharField(_("username"), max_length=200, blank=True)
+    phone = models.CharField(_("phone"), max_length=40, blank=True)
+    email = models.EmailField(_("e-mail"), blank=True)
+    avatar_url = models.URLField(blank=True)
+    contact = models.ForeignKey("crm.Contact", related_name="clients", null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("client")
+        verbose_name_plural = _("clients")
+        ordering = ["-created_at"]
+        constraints = [models.UniqueConstraint(fields=["connector", "external_id"], name="client_unique_per_connector")]
+
+    def __str__(self) -> str:
+        if self.name or self.username:
+            return self.name or self.username
+        if self.connector.kind == ConnectorKind.LIVECHAT:
+            # Visitor ids are long random tokens; a short tail tells visitors apart on screen.
+            return _("Visitor %(tag)s") % {"tag": self.external_id[-6:].upper()}
+        return f"{self.connector.get_kind_display()} {self.external_id}"
+
+    @property
+    def can_be_contacted(self) -> bool:
+        """C2: messenger users can be written to again; an anonymous visitor needs a phone or e-mail."""
+        if self.connector.kind != ConnectorKind.LIVECHAT:
+            return True
+        return bool(self.phone or self.email)

@@ -1,0 +1,104 @@
+"""Connectors (S1–S3): one account of one source per open channel, and the webhook deliveries they receive."""
+
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from channels_app.models.open_channel import OpenChannel
+from channels_app.models.shared import new_public_key, new_secret
+
+
+class ConnectorKind(models.TextChoices):
+    LIVECHAT = "livechat", _("Website live chat")
+    TELEGRAM = "telegram", "Telegram"
+    FACEBOOK = "facebook", "Facebook Messenger"
+    WHATSAPP = "whatsapp", "WhatsApp"
+    ZALO = "zalo", "Zalo"
+
+
+class Connector(models.Model):
+    """S1–S3: one account of one source, attached to exactly one open channel."""
+
+    open_channel = models.ForeignKey(OpenChannel, related_name="connectors", on_delete=models.CASCADE)
+    kind = models.CharField(_("source"), max_length=20, choices=ConnectorKind.choices)
+    account_id = models.CharField(
+        _("account id"),
+        max_length=128,
+        help_text=_("The bot's id, page id, phone number id or Official Account id; for live chat, the site key."),
+    )
+    name = models.CharField(_("label"), max_length=120, blank=True)
+    is_active = models.BooleanField(_("active"), default=True)
+    access_token = models.CharField(_("access token"), max_length=512, blank=True)
+    app_secret = models.CharField(_("app secret"), max_length=256, blank=True, help_text=_("Meta / Zalo app secret."))
+    verify_token = models.CharField(_("verify token"), max_length=128, blank=True, default=new_public_key)
+    webhook_secret = models.CharField(_("webhook secret"), max_length=128, default=new_secret)
+    public_key = models.CharField(_("widget key"), max_length=64, default=new_public_key, unique=True)
+    webhook_url = models.URLField(_("registered webhook"), blank=True)
+    webhook_registered_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("connector")
+        verbose_name_plural = _("connectors")
+        ordering = ["open_channel", "kind"]
+        constraints = [
+            models.UniqueConstraint(fields=["kind", "account_id"], name="connector_account_in_one_channel"),
+            models.UniqueConstraint(fields=["open_channel", "kind"], name="connector_one_per_kind"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name or f"{self.get_kind_display()} {self.account_id}"
+
+    def clean(self) -> None:
+        errors = {}
+        if self.kind and self.account_id:
+            clash = Connector.objects.filter(kind=self.kind, account_id=self.account_id).exclude(pk=self.pk).first()
+            if clash:
+                errors["account_id"] = _(
+                    "This account is already connected to “%(channel)s”; one account belongs to one open channel (S3)."
+                ) % {"channel": clash.open_channel}
+        if self.kind and self.open_channel_id:
+            twin = Connector.objects.filter(open_channel_id=self.open_channel_id, kind=self.kind).exclude(pk=self.pk)
+            if twin.exists():
+                errors["kind"] = _("This open channel already has a %(kind)s connector (S3).") % {
+                    "kind": self.get_kind_display()
+                }
+        if errors:
+            raise ValidationError(errors)
+
+
+class InboundUpdate(models.Model):
+    """A provider's webhook delivery, stored as received before any processing.
+
+    The webhook answers as soon as this row exists; a Celery task turns it
+    into messages. ``update_id`` (Telegram's update_id, Meta's message id…)
+    is unique per connector, so a provider's retries change nothing.
+    """
+
+    class State(models.TextChoices):
+        PENDING = "pending", _("Pending")
+        PROCESSED = "processed", _("Processed")
+        IGNORED = "ignored", _("Ignored")
+        FAILED = "failed", _("Failed")
+
+    connector = models.ForeignKey(Connector, related_name="inbound_updates", on_delete=models.CASCADE)
+    update_id = models.CharField(max_length=128)
+    payload = models.JSONField()
+    received_at = models.DateTimeField(db_index=True)
+    state = models.CharField(max_length=10, choices=State.choices, default=State.PENDING, db_index=True)
+    processed_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        verbose_name = _("inbound update")
+        verbose_name_plural = _("inbound updates")
+        ordering = ["-received_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["connector", "update_id"], name="inbound_update_unique_per_connector")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.connector} update {self.update_id} ({self.state})"

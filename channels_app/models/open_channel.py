@@ -1,0 +1,390 @@
+"""The open channel: one configured inbox with its queue, working hours and every rule (O1–O5 and the rest).
+
+Every setting of ``SPEC.md`` is a field of :class:`OpenChannel` (or one of its
+inlines); requirement IDs appear in help texts so the admin, the code and the
+spec can be read side by side. Durations are stored as whole seconds or
+minutes with validators for their documented ranges.
+"""
+
+from __future__ import annotations
+
+import zoneinfo
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from channels_app.models.shared import ONE_MINUTE, TWELVE_HOURS, Language
+
+
+def _timezone_choices() -> list[tuple[str, str]]:
+    return [(name, name) for name in sorted(zoneinfo.available_timezones())]
+
+
+class DistributionMode(models.TextChoices):
+    EVENLY = "evenly", _("Evenly")
+    STRICTLY_IN_ORDER = "in_order", _("Strictly in order")
+    ALL_AT_ONCE = "all_at_once", _("To all at once")
+
+
+class ChatLimitExclusion(models.TextChoices):
+    ANSWERED = "answered", _("Don't count answered conversations")
+    WAITING_FOR_CLIENT = "waiting_client", _("Don't count conversations waiting for the client")
+    CLOSED = "closed", _("Don't count closed conversations waiting for a rating")
+
+
+class NoAnswerAction(models.TextChoices):
+    SEND_TEXT = "text", _("Send a text")
+    BACK_TO_QUEUE = "requeue", _("Put the conversation back in the queue")
+    NOTHING = "nothing", _("Do nothing")
+
+
+class AutoCloseAction(models.TextChoices):
+    SEND_TEXT = "text", _("Send a message")
+    NOTHING = "nothing", _("Do nothing")
+
+
+class OperatorIdentity(models.TextChoices):
+    OPERATOR_PROFILE = "profile", _("The operator's own name and photo")
+    CHANNEL = "channel", _("The open channel's configured name and photo")
+    HIDDEN = "hidden", _("Nothing")
+
+
+class LeadCreation(models.TextChoices):
+    AUTOMATIC = "auto", _("Automatically for every new conversation")
+    MANUAL = "manual", _("Manually, from the console")
+    OFF = "off", _("Never")
+
+
+class LeadSourceMode(models.TextChoices):
+    CHANNEL = "channel", _("The open channel's source (Telegram, Facebook…)")
+    FIXED = "fixed", _("A fixed source")
+
+
+class OpenChannel(models.Model):
+    """One configured inbox: queue, hours, texts and rules (O1–O5 and the rest)."""
+
+    # --- Other (O1, O3) ---
+    name = models.CharField(_("name"), max_length=120, help_text=_("O1: shown to clients in the chat header."))
+    language = models.CharField(
+        _("language for clients"),
+        max_length=5,
+        choices=Language.choices,
+        default=Language.ENGLISH,
+        help_text=_("O3: language of client-facing texts and e-mails (transcripts, notifications)."),
+    )
+    is_active = models.BooleanField(_("active"), default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    # --- Queue (Q1–Q13) ---
+    distribution_mode = models.CharField(
+        _("distribution"), max_length=20, choices=DistributionMode.choices, default=DistributionMode.EVENLY
+    )
+    offer_timeout_seconds = models.PositiveIntegerField(
+        _("idle time before forwarding (seconds)"),
+        default=3 * ONE_MINUTE,
+        validators=[MinValueValidator(ONE_MINUTE), MaxValueValidator(TWELVE_HOURS)],
+        help_text=_("Q3: 1 minute to 12 hours. An offer not taken in this time moves on."),
+    )
+    unprocessed_after_seconds = models.PositiveIntegerField(
+        _("mark as unprocessed after (seconds)"),
+        default=30 * ONE_MINUTE,
+        validators=[MinValueValidator(ONE_MINUTE), MaxValueValidator(TWELVE_HOURS)],
+        help_text=_("Q4: 1 minute to 12 hours. Unanswered conversations are flagged as missed."),
+    )
+    check_online = models.BooleanField(
+        _("check online when routing"), default=True, help_text=_("Q5: route only to operators who are online.")
+    )
+    offline_after_minutes = models.PositiveIntegerField(
+        _("operator offline after inactivity (minutes)"),
+        default=10,
+        validators=[MinValueValidator(1), MaxValueValidator(24 * 60)],
+        help_text=_("Q6: an operator with a connected console but no activity for this long counts as offline."),
+    )
+    require_clocked_in = models.BooleanField(
+        _("don't route to operators not clocked in"),
+        default=False,
+        help_text=_("Q5: only operators who are clocked in and not on a break receive conversations."),
+    )
+    always_monitor_availability = models.BooleanField(
+        _("always monitor availability"),
+        default=False,
+        help_text=_("Q7: a new client message in a conversation whose operator is offline sends it back to the queue."),
+    )
+    chat_limit_enabled = models.BooleanField(_("limit simultaneous chats"), default=False, help_text=_("Q8"))
+    chat_limit = models.PositiveIntegerField(
+        _("simultaneous chat limit"), default=5, validators=[MinValueValidator(1), MaxValueValidator(100)]
+    )
+    chat_limit_exclusion = models.CharField(
+        _("exclude from the count"),
+        max_length=20,
+        choices=ChatLimitExclusion.choices,
+        default=ChatLimitExclusion.ANSWERED,
+        help_text=_("Q8: which conversations do not count towards the limit."),
+    )
+    absent_return_after_days = models.PositiveIntegerField(
+        _("return conversations of operators on leave after (days)"),
+        default=1,
+        validators=[MinValueValidator(1), MaxValueValidator(365)],
+        help_text=_("Q10: conversations of an operator on leave this long go back to the queue."),
+    )
+    auto_close_after_days = models.PositiveIntegerField(
+        _("close conversations inactive for (days)"),
+        default=7,
+        validators=[MinValueValidator(1), MaxValueValidator(365)],
+        help_text=_("Q11"),
+    )
+    operator_identity = models.CharField(
+        _("operator identity shown to clients"),
+        max_length=20,
+        choices=OperatorIdentity.choices,
+        default=OperatorIdentity.OPERATOR_PROFILE,
+        help_text=_("Q12"),
+    )
+    display_name = models.CharField(_("name shown to clients"), max_length=120, blank=True)
+    display_photo_url = models.URLField(_("photo shown to clients"), blank=True)
+    nobody_available_text = models.TextField(
+        _("text when nobody can answer"),
+        default="All our operators are busy right now. We will answer as soon as one is free.",
+        help_text=_("Q9: sent once when no operator can take the conversation."),
+    )
+
+    # --- CRM (C1–C5) ---
+    crm_enabled = models.BooleanField(_("look clients up in the CRM"), default=True, help_text=_("C1"))
+    lead_creation = models.CharField(
+        _("create leads"), max_length=10, choices=LeadCreation.choices, default=LeadCreation.AUTOMATIC, help_text="C2"
+    )
+    lead_source_mode = models.CharField(
+        _("lead source"), max_length=10, choices=LeadSourceMode.choices, default=LeadSourceMode.CHANNEL, help_text="C3"
+    )
+    lead_fixed_source = models.CharField(_("fixed lead source"), max_length=60, blank=True)
+    route_to_responsible = models.BooleanField(
+        _("route known clients to their responsible person"), default=False, help_text=_("C4")
+    )
+    responsible_follows_transfer = models.BooleanField(
+        _("responsible person follows manual transfers"), default=False, help_text=_("C5")
+    )
+
+    # --- Working hours (H1, H2) ---
+    working_hours_enabled = models.BooleanField(_("limit to working hours"), default=False, help_text=_("H1"))
+    time_zone = models.CharField(_("time zone"), max_length=64, default="UTC", choices=_timezone_choices)
+    out_of_hours_reply_enabled = models.BooleanField(_("reply outside working hours"), default=True, help_text="H2")
+    out_of_hours_text = models.TextField(
+        _("out-of-hours reply"),
+        default="We are closed right now. We will answer when we open.",
+    )
+
+    # --- Agreement (A1) ---
+    consent_required = models.BooleanField(_("send the personal-data notice"), default=False, help_text=_("A1"))
+    consent_form = models.ForeignKey(
+        "ConsentForm", verbose_name=_("consent form"), null=True, blank=True, on_delete=models.PROTECT
+    )
+
+    # --- Automatic actions (M1–M5) ---
+    welcome_enabled = models.BooleanField(_("auto-reply to the first message"), default=True, help_text=_("M1"))
+    welcome_text = models.TextField(
+        _("auto-reply text"), default="Thank you for your message. An operator will answer shortly."
+    )
+    no_answer_action = models.CharField(
+        _("when no operator answered in time"),
+        max_length=10,
+        choices=NoAnswerAction.choices,
+        default=NoAnswerAction.NOTHING,
+        help_text=_("M2: 'put back in the queue' is allowed only with Evenly."),
+    )
+    no_answer_text = models.TextField(
+        _("text when no operator answered"),
+        blank=True,
+        default="Sorry for the wait, we are still looking for a free operator.",
+    )
+    close_message_enabled = models.BooleanField(
+        _("send a message when an operator closes"), default=True, help_text="M3"
+    )
+    close_text = models.TextField(_("closing message"), default="Thank you for contacting us.")
+    close_message_after_rating = models.BooleanField(
+        _("hold the closing message until the conversation is fully closed"), default=False
+    )
+    auto_close_action = models.CharField(
+        _("when closed for inactivity"),
+        max_length=10,
+        choices=AutoCloseAction.choices,
+        default=AutoCloseAction.SEND_TEXT,
+        help_text=_("M4"),
+    )
+    auto_close_text = models.TextField(
+        _("inactivity closing message"),
+        blank=True,
+        default="This conversation was closed after a period of inactivity.",
+    )
+    canned_reply_list = models.ForeignKey(
+        "CannedReplyList",
+        verbose_name=_("canned replies"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        help_text=_("M5"),
+    )
+
+    # --- Quality (R1, R2) ---
+    rating_enabled = models.BooleanField(_("ask the client to rate the operator"), default=True, help_text=_("R1"))
+    rating_request_text = models.TextField(_("rating request"), default="Please rate our answer: 👍 or 👎")
+    rating_timeout_minutes = models.PositiveIntegerField(
+        _("time to rate (minutes)"), default=60, validators=[MinValueValidator(1), MaxValueValidator(7 * 24 * 60)]
+    )
+    close_on_rating = models.BooleanField(_("close as soon as the client rates"), default=True, help_text=_("R2"))
+    rating_thanks_text = models.TextField(_("thanks for the rating"), default="Thank you for your feedback!")
+
+    # --- Chatbot (B1, B2) ---
+    chatbot_enabled = models.BooleanField(_("assign a chatbot"), default=False, help_text=_("B1"))
+    chatbot = models.ForeignKey("Chatbot", verbose_name=_("chatbot"), null=True, blank=True, on_delete=models.PROTECT)
+
+    # --- KPI (K1, K2) ---
+    kpi_initial_enabled = models.BooleanField(_("initial response time target"), default=False, help_text=_("K1"))
+    kpi_initial_target_seconds = models.PositiveIntegerField(
+        _("initial response target (seconds)"),
+        default=3 * ONE_MINUTE,
+        validators=[MinValueValidator(10), MaxValueValidator(TWELVE_HOURS)],
+    )
+    kpi_subsequent_enabled = models.BooleanField(_("subsequent response time target"), default=False, help_text="K1")
+    kpi_subsequent_target_seconds = models.PositiveIntegerField(
+        _("subsequent response target (seconds)"),
+        default=5 * ONE_MINUTE,
+        validators=[MinValueValidator(10), MaxValueValidator(TWELVE_HOURS)],
+    )
+    kpi_working_hours_only = models.BooleanField(_("count response time only inside working hours"), default=False)
+    kpi_notify_users = models.ManyToManyField(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("notify about missed targets"),
+        blank=True,
+        related_name="kpi_notified_channels",
+        help_text=_("K2: administrators or supervisors told about each miss."),
+    )
+    kpi_miss_template = models.TextField(
+        _("miss notification template"),
+        default="#OPERATOR# missed the response time target in conversation #DIALOG#.",
+        help_text=_("K2: #OPERATOR# becomes the operator's name, #DIALOG# the conversation's id with a link."),
+    )
+
+    class Meta:
+        verbose_name = _("open channel")
+        verbose_name_plural = _("open channels")
+        ordering = ["id"]
+        permissions = [("configure_openchannel", "Can create and configure open channels")]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @staticmethod
+    def next_default_name() -> str:
+        """O1: "Open channel N", N one more than the highest N used so far."""
+        highest = 0
+        for name in OpenChannel.objects.filter(name__startswith="Open channel ").values_list("name", flat=True):
+            suffix = name.removeprefix("Open channel ").strip()
+            if suffix.isdigit():
+                highest = max(highest, int(suffix))
+        return f"Open channel {max(highest, OpenChannel.objects.count()) + 1}"
+
+    def clean(self) -> None:
+        errors: dict[str, str] = {}
+        if self.no_answer_action == NoAnswerAction.BACK_TO_QUEUE and self.distribution_mode != DistributionMode.EVENLY:
+            errors["no_answer_action"] = _(
+                "“Put the conversation back in the queue” is allowed only with the Evenly distribution (M2)."
+            )
+        if self.no_answer_action == NoAnswerAction.SEND_TEXT and not self.no_answer_text.strip():
+            errors["no_answer_text"] = _("Write the text to send when no operator answered.")
+        if self.consent_required and not self.consent_form_id:
+            errors["consent_form"] = _("Choose the consent form to show (A1).")
+        if self.chatbot_enabled and not self.chatbot_id:
+            errors["chatbot"] = _("Choose the chatbot to assign (B1).")
+        if self.chatbot_id and self.chatbot_enabled and not self.chatbot.supports_open_channels:
+            errors["chatbot"] = _("This chatbot does not support open channels (B2).")
+        if self.lead_source_mode == LeadSourceMode.FIXED and not self.lead_fixed_source.strip():
+            errors["lead_fixed_source"] = _("Name the fixed lead source (C3).")
+        if self.operator_identity == OperatorIdentity.CHANNEL and not self.display_name.strip():
+            errors["display_name"] = _("Give the name to show to clients (Q12).")
+        kpi_on = self.kpi_initial_enabled or self.kpi_subsequent_enabled
+        if kpi_on and "#DIALOG#" not in self.kpi_miss_template:
+            errors["kpi_miss_template"] = _("The template must contain #DIALOG# (K2).")
+        limit = settings.MAX_OPEN_CHANNELS
+        if self._state.adding and limit and OpenChannel.objects.count() >= limit:
+            errors["__all__"] = _("The licence allows at most %(limit)d open channels (O4).") % {"limit": limit}
+        if errors:
+            raise ValidationError(errors)
+
+    @property
+    def tz(self) -> zoneinfo.ZoneInfo:
+        return zoneinfo.ZoneInfo(self.time_zone)
+
+
+class QueueMember(models.Model):
+    """Q1: an operator in an open channel's ordered queue."""
+
+    open_channel = models.ForeignKey(OpenChannel, related_name="queue_members", on_delete=models.CASCADE)
+    operator = models.ForeignKey(settings.AUTH_USER_MODEL, related_name="queue_memberships", on_delete=models.CASCADE)
+    position = models.PositiveIntegerField(_("position"), default=0)
+    last_assigned_at = models.DateTimeField(
+        _("last assigned"), null=True, blank=True, help_text=_("Evenly distribution picks the longest-waiting.")
+    )
+
+    class Meta:
+        verbose_name = _("queue member")
+        verbose_name_plural = _("queue members")
+        ordering = ["open_channel", "position", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["open_channel", "operator"], name="queue_member_unique_operator"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.operator} in {self.open_channel}"
+
+
+class WorkingPeriod(models.Model):
+    """H1: one opening period on one weekday, in the open channel's time zone."""
+
+    class Weekday(models.IntegerChoices):
+        MONDAY = 0, _("Monday")
+        TUESDAY = 1, _("Tuesday")
+        WEDNESDAY = 2, _("Wednesday")
+        THURSDAY = 3, _("Thursday")
+        FRIDAY = 4, _("Friday")
+        SATURDAY = 5, _("Saturday")
+        SUNDAY = 6, _("Sunday")
+
+    open_channel = models.ForeignKey(OpenChannel, related_name="working_periods", on_delete=models.CASCADE)
+    weekday = models.PositiveSmallIntegerField(_("weekday"), choices=Weekday.choices)
+    start = models.TimeField(_("opens"))
+    end = models.TimeField(_("closes"), help_text=_("00:00 means midnight at the end of the day."))
+
+    class Meta:
+        verbose_name = _("working period")
+        verbose_name_plural = _("working hours")
+        ordering = ["open_channel", "weekday", "start"]
+
+    def __str__(self) -> str:
+        return f"{self.get_weekday_display()} {self.start:%H:%M}–{self.end:%H:%M}"
+
+    def clean(self) -> None:
+        if self.start is not None and self.end is not None:
+            midnight_end = self.end.hour == 0 and self.end.minute == 0
+            if not midnight_end and self.end <= self.start:
+                raise ValidationError({"end": _("The period must close after it opens.")})
+
+
+class Holiday(models.Model):
+    """H1: a date on which the open channel is closed all day."""
+
+    open_channel = models.ForeignKey(OpenChannel, related_name="holidays", on_delete=models.CASCADE)
+    date = models.DateField(_("date"))
+    name = models.CharField(_("name"), max_length=120, blank=True)
+
+    class Meta:
+        verbose_name = _("holiday")
+        verbose_name_plural = _("holidays")
+        ordering = ["open_channel", "date"]
+        constraints = [models.UniqueConstraint(fields=["open_channel", "date"], name="holiday_unique_date")]
+
+    def __str__(self) -> str:
+        return f"{self.date} {self.name}".strip()

@@ -1,0 +1,125 @@
+"""What the console and the live chat share at their edge: the action websocket consumer and request parameters.
+
+Frames from the browser are JSON objects ``{"action": ..., "ref": ..., ...}``.
+``ref`` (optional) is echoed in the answer: ``{"type": "ack", "ref": ...}`` on
+success, ``{"type": "error", "ref": ..., "message": ...}`` when refused (the
+message is meant for the user). Frames from the server without ``ref`` are
+events (``message.created``, ``offer.created``, ``typing``, ``kpi.miss``…).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+
+from channels_app.engine.errors import ServiceError
+from channels_app.engine.ratelimit import TooManyRequests
+from channels_app.models import TYPED_TEXT_MAX_LENGTH
+
+logger = logging.getLogger(__name__)
+
+# Close codes the browser can tell apart from network failures (4000–4999 are the application's).
+CLOSE_NOT_ALLOWED = 4403
+REF_MAX_LENGTH = 64
+# A frame carries one message (at most TYPED_TEXT_MAX_LENGTH characters) and a few ids; anything far
+# larger is refused before it is parsed.
+MAX_FRAME_CHARACTERS = 4 * TYPED_TEXT_MAX_LENGTH + 1024
+
+
+class BadFrame(ServiceError):
+    """A frame the browser should never send: wrong type, missing field."""
+
+
+def positive_int(content: dict, name: str) -> int:
+    value = content.get(name)
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise BadFrame(f"“{name}” must be a positive whole number.")
+    return value
+
+
+def optional_positive_int(content: dict, name: str) -> int | None:
+    return None if content.get(name) is None else positive_int(content, name)
+
+
+def typed_text(content: dict) -> str:
+    text = content.get("text")
+    if not isinstance(text, str) or not text.strip():
+        raise BadFrame("Write a message first.")
+    if len(text) > TYPED_TEXT_MAX_LENGTH:
+        raise BadFrame(f"The message is longer than {TYPED_TEXT_MAX_LENGTH} characters.")
+    return text
+
+
+def typing_event(conversation_id: int, author: str) -> dict:
+    return {"type": "typing", "conversation_id": conversation_id, "author": author}
+
+
+def optional_query_int(value: str | None, name: str) -> int | None:
+    """A whole-number query parameter (``?after=``); absent or empty is ``None``, anything else invalid is a 400."""
+    if value in (None, ""):
+        return None
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise ServiceError(f"“{name}” must be a whole number.") from None
+    if number < 0:
+        raise ServiceError(f"“{name}” must not be negative.")
+    return number
+
+
+class ActionConsumer(AsyncJsonWebsocketConsumer):
+    """Dispatches ``{"action": ...}`` frames to ``action_<name>`` methods and answers with ack / error frames."""
+
+    actions: frozenset[str] = frozenset()
+
+    async def receive(self, text_data=None, bytes_data=None, **kwargs):
+        if text_data is not None and len(text_data) > MAX_FRAME_CHARACTERS:
+            await self.send_json({"type": "error", "message": "This frame is too large."})
+            return
+        try:
+            content = json.loads(text_data or "")
+        except ValueError:
+            await self.send_json({"type": "error", "message": "Frames must be JSON objects."})
+            return
+        await self.receive_json(content)
+
+    async def receive_json(self, content, **kwargs):
+        if not isinstance(content, dict):
+            await self.send_json({"type": "error", "message": "Frames must be JSON objects."})
+            return
+        action = content.get("action")
+        if not isinstance(action, str):
+            action = None
+        ref = content.get("ref")
+        if not isinstance(ref, int | str) or isinstance(ref, bool) or len(str(ref)) > REF_MAX_LENGTH:
+            ref = None
+        if action not in self.actions:
+            await self._answer_error(ref, action, BadFrame("Unknown action."))
+            return
+        try:
+            result = await getattr(self, f"action_{action}")(content)
+        except ServiceError as error:
+            await self._answer_error(ref, action, error)
+            return
+        except Exception:
+            logger.exception("%s action %r failed", type(self).__name__, action)
+            await self._answer_error(ref, action, ServiceError("Something went wrong. Please try again."))
+            return
+        if ref is not None:
+            await self.send_json({"type": "ack", "ref": ref, "action": action, **(result or {})})
+
+    async def _answer_error(self, ref, action, error: ServiceError) -> None:
+        frame = {"type": "error", "action": action, "message": str(error), "code": error.status_code}
+        if isinstance(error, TooManyRequests):
+            frame["retry_after"] = error.retry_after_seconds
+        if ref is not None:
+            frame["ref"] = ref
+        await self.send_json(frame)
+
+    async def join(self, group: str) -> None:
+        await self.channel_layer.group_add(group, self.channel_name)
+
+    async def leave(self, group: str) -> None:
+        await self.channel_layer.group_discard(group, self.channel_name)
