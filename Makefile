@@ -1,10 +1,10 @@
-# The two commands of the README: `make run` and `make test`.
+# The two commands of the README: `make run` and `make test` (and `make lint`, which CI runs too).
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint format install stop-embedded clean
+.PHONY: run test lint format install browser stop-embedded
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -17,12 +17,26 @@ install: $(STAMP)
 run: $(STAMP)
 	$(PY) manage.py serve
 
-test: $(STAMP)
+test: $(STAMP) browser
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The browser tests drive Debian's chromium (never a downloaded one). Installed here when this user can;
+# otherwise one line says how, and `make test` stops (browser tests fail, they never skip).
+browser:
+	@command -v chromium >/dev/null 2>&1 && exit 0; \
+	if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then SUDO=""; \
+	elif command -v apt-get >/dev/null 2>&1 && command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then SUDO="sudo"; \
+	else echo "make test: the browser tests need Debian's chromium; install it with 'sudo apt-get install -y chromium', then run 'make test' again." >&2; exit 1; fi; \
+	echo "Installing Debian's chromium for the browser tests (apt-get)…"; \
+	$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null && \
+	command -v chromium >/dev/null 2>&1 || { echo "make test: installing chromium with apt-get failed (see above); install it with 'sudo apt-get install -y chromium', then run 'make test' again." >&2; exit 1; }
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
+	$(VENV)/bin/mypy
 
 format: $(STAMP)
 	$(VENV)/bin/ruff format .

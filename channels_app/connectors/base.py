@@ -148,12 +148,11 @@ class Source:
         full_text = "\n".join(part for part in [text.strip(), *links] if part)
         if not full_text:
             raise DeliveryError("The message has no text to send.", retryable=False)
-        first: SendResult | None = None
-        for chunk in split_text(full_text, self.max_text_length):
-            result = self.send_text(connector, recipient_id=recipient_id, text=chunk)
-            first = first or result
-        assert first is not None
-        return first
+        results = [
+            self.send_text(connector, recipient_id=recipient_id, text=chunk)
+            for chunk in split_text(full_text, self.max_text_length)
+        ]
+        return results[0]  # the provider's id of the first part stands for the message
 
 
 # R1 button payloads: the same words services.inbound accepts as a typed rating.

@@ -18,3 +18,8 @@ MESSENGER_KINDS: tuple[str, ...] = tuple(SOURCES)
 
 def get_source(kind: str) -> Source | None:
     return SOURCES.get(str(kind))
+
+
+def source_for(kind: str) -> Source:
+    """The source serving a messenger connector kind; ``KeyError`` for live chat, which has none."""
+    return SOURCES[str(kind)]

@@ -40,7 +40,7 @@ from channels_app.connectors.base import (
 )
 from channels_app.models import Connector, ConnectorKind
 
-SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # noqa: S105 -- the header name
 UPDATE_KINDS = ("message", "edited_message", "callback_query")
 CALLBACK_PREFIX = "callback:"
 # Bots may download files up to 20 MB (getFile); larger ones stay as a reference only.

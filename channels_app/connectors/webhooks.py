@@ -42,6 +42,7 @@ import threading
 from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
+from typing import cast
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
@@ -58,7 +59,7 @@ from channels_app.connectors.processing import (
     inbound_updates_process_without_provider_calls,
     inbound_updates_store,
 )
-from channels_app.connectors.registry import get_source
+from channels_app.connectors.registry import source_for
 from channels_app.engine import jobs
 from channels_app.models import Connector, ConnectorKind
 
@@ -119,8 +120,7 @@ def _meta_subscription_check(connector_id: int, query: Mapping[str, str]) -> Web
     connector = _connector(connector_id, META_KINDS)
     if connector is None:
         return _error(404, "No such connector.")
-    source = get_source(connector.kind)
-    assert isinstance(source, MetaSource)
+    source = cast(MetaSource, source_for(connector.kind))  # META_KINDS only: a MetaSource
     challenge = source.subscription_challenge(connector, query)
     if challenge is None:
         logger.warning("%s connector %s: subscription check with a wrong verify token", connector.kind, connector.pk)
@@ -134,8 +134,7 @@ def _receive(connector_id: int, kinds: tuple[str, ...], headers: Mapping[str, st
     if connector is None:
         logger.warning("webhook for unknown or inactive connector %s", connector_id)
         return _error(404, "No such connector.")
-    source = get_source(connector.kind)
-    assert source is not None
+    source = source_for(connector.kind)
     if not source.verify(connector, headers, body):
         logger.warning("%s connector %s: webhook with a missing or wrong signature", connector.kind, connector.pk)
         return _error(403, "Missing or invalid signature.")

@@ -27,7 +27,7 @@ logger = logging.getLogger(__name__)
 # KEYS[1]: bucket key. ARGV: capacity, refill per millisecond, now (whole milliseconds), ttl (seconds).
 # Returns {allowed (0/1), milliseconds until one token is available}. Time is in whole milliseconds
 # because Lua's tostring keeps only 14 digits: an epoch in seconds with a fraction would be rounded.
-_TAKE_TOKEN_SCRIPT = """
+_BUCKET_TAKE_SCRIPT = """
 local capacity = tonumber(ARGV[1])
 local refill = tonumber(ARGV[2])
 local now = tonumber(ARGV[3])
@@ -126,7 +126,7 @@ def rate_limit_take(*, limit: RateLimit, identity: str, now: datetime) -> RateDe
     client = _redis_client(settings.REDIS_URL)
     try:
         allowed, wait_ms = client.eval(
-            _TAKE_TOKEN_SCRIPT,
+            _BUCKET_TAKE_SCRIPT,
             1,
             _bucket_key(limit, identity),
             limit.capacity,

@@ -242,9 +242,9 @@ def test_h1_midnight_inside_a_dst_gap_keeps_a_night_shift_continuous():
 
 def test_h1_naive_datetimes_are_refused_with_a_clear_error():
     with pytest.raises(ValueError, match="aware"):
-        is_open(SPLIT_DAY, datetime(2026, 3, 2, 10))
+        is_open(SPLIT_DAY, datetime(2026, 3, 2, 10))  # noqa: DTZ001 -- naive on purpose
     with pytest.raises(ValueError, match="aware"):
-        open_seconds_between(SPLIT_DAY, utc(2026, 3, 2), datetime(2026, 3, 3))
+        open_seconds_between(SPLIT_DAY, utc(2026, 3, 2), datetime(2026, 3, 3))  # noqa: DTZ001 -- naive on purpose
 
 
 @pytest.mark.parametrize(
@@ -294,7 +294,7 @@ def periods_strategy(draw):
 
 
 instants = st.one_of(
-    st.datetimes(min_value=datetime(2026, 1, 1), max_value=datetime(2027, 12, 31), timezones=st.just(UTC)),
+    st.datetimes(min_value=datetime(2026, 1, 1), max_value=datetime(2027, 12, 31), timezones=st.just(UTC)),  # noqa: DTZ001 -- hypothesis takes naive bounds
     st.builds(
         lambda base, minutes: base + timedelta(minutes=minutes),
         st.sampled_from(TRANSITIONS),
@@ -388,7 +388,7 @@ def test_h1_property_is_open_matches_the_wall_clock_where_it_is_unambiguous(scen
 @PROPERTY_SETTINGS
 @given(
     st.lists(periods_strategy(), max_size=8),
-    st.datetimes(min_value=datetime(2026, 1, 1), max_value=datetime(2027, 12, 31)),
+    st.datetimes(min_value=datetime(2026, 1, 1), max_value=datetime(2027, 12, 31)),  # noqa: DTZ001 -- hypothesis takes naive bounds
 )
 def test_h1_property_a_week_without_dst_or_holidays_holds_the_union_of_its_periods(periods, start):
     week_minutes = 0

@@ -207,7 +207,7 @@ def test_k1_due_across_several_working_days():
 
 @settings(max_examples=200, deadline=None)
 @given(
-    st.datetimes(min_value=datetime(2026, 1, 1), max_value=datetime(2027, 12, 31), timezones=st.just(UTC)),
+    st.datetimes(min_value=datetime(2026, 1, 1), max_value=datetime(2027, 12, 31), timezones=st.just(UTC)),  # noqa: DTZ001 -- hypothesis takes naive bounds
     st.integers(10, 12 * 3600),
 )
 def test_k1_property_due_at_is_where_the_counted_time_reaches_the_target(start, target):

@@ -15,7 +15,7 @@ from django.db import transaction
 from channels_app import models as m
 from channels_app.engine.roles import ADMINISTRATORS, OPERATORS, SUPERVISORS
 
-DEMO_PASSWORD = "demo-pass-2026"
+DEMO_PASSWORD = "demo-pass-2026"  # noqa: S105 -- the published demo login, printed by `make run`
 
 # username, first name, last name, role, superuser
 DEMO_USERS = (

@@ -74,7 +74,7 @@ class Command(BaseCommand):
         environments = {"web": {**os.environ, "DB_POOL_MAX_SIZE": os.environ.get("DB_POOL_MAX_SIZE", "20")}}
         # Children ignore the terminal's Ctrl-C (own process group); we stop them in order.
         return {
-            name: subprocess.Popen(
+            name: subprocess.Popen(  # noqa: S603 -- our own fixed commands
                 command, cwd=settings.BASE_DIR, start_new_session=True, env=environments.get(name, os.environ)
             )
             for name, command in commands.items()
