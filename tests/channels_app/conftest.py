@@ -2,7 +2,7 @@
 
 import pytest
 
-from tests.channels_app.fake_provider import FakeProvider
+from tests.channels_app.connectors.fake_provider import FakeProvider
 
 
 @pytest.fixture

@@ -29,7 +29,7 @@ from channels_app.connectors import get_source
 from channels_app.connectors.processing import inbound_updates_process
 from channels_app.models import MESSAGE_TEXT_MAX_LENGTH, TYPED_TEXT_MAX_LENGTH, InboundUpdate, Message
 from contact_center.asgi import application
-from tests.channels_app.fake_provider import PNG_BYTES, FakeProvider
+from tests.channels_app.connectors.fake_provider import PNG_BYTES, FakeProvider
 from tests.security.conftest import fingerprint
 
 pytestmark = pytest.mark.django_db(transaction=True)

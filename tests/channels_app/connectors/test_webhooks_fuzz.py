@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from channels_app.connectors.base import as_str
 from channels_app.models import ConnectorKind, InboundUpdate
 from contact_center.celery import app as celery_app
-from tests.channels_app.fake_provider import FakeProvider
+from tests.channels_app.connectors.fake_provider import FakeProvider
 from tests.factories import ConnectorFactory
 
 APP_SECRET = "fuzz-app-secret"

@@ -16,7 +16,7 @@ from django.utils import timezone
 from channels_app.connectors import get_source
 from channels_app.models import ConnectorKind, InboundUpdate, Message
 from channels_app.tasks import send_message
-from tests.channels_app.fake_provider import PNG_BYTES
+from tests.channels_app.connectors.fake_provider import PNG_BYTES
 from tests.factories import ClientFactory, ConnectorFactory, ConversationFactory, OpenChannelFactory
 
 APP_SECRET = "meta-app-secret-0123456789"

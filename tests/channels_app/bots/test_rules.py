@@ -15,9 +15,9 @@ from channels_app.bots.rules import Rule, RuleBot, RuleSet, compile_phrases, dec
 from channels_app.engine import conversations as conversation_services
 from channels_app.engine import queue, sweeps
 from channels_app.models import Conversation, ConversationStatus, Message, Offer, StatusChange
+from tests.channels_app.bots.support import bot_channel, bot_texts, bot_turns, make_chatbot, run_turns, status_path
 from tests.channels_app.engine_support import *  # noqa: F403
 from tests.channels_app.engine_support import make_channel, make_operator
-from tests.channels_app.test_bots_support import bot_channel, bot_texts, bot_turns, make_chatbot, run_turns, status_path
 
 __all__ = ["bot_turns"]  # the fixture, imported for pytest
 

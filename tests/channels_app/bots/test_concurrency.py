@@ -19,7 +19,7 @@ from channels_app.connectors.processing import TRANSIENT_DB_ERRORS
 from channels_app.engine import inbound
 from channels_app.models import Chatbot, Conversation, ConversationStatus, Message, Offer, StatusChange
 from contact_center.celery import app as celery_app
-from tests.channels_app.test_bots_support import FakeBotServer, bot_channel, make_chatbot, status_path
+from tests.channels_app.bots.support import FakeBotServer, bot_channel, make_chatbot, status_path
 from tests.factories import OperatorFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)

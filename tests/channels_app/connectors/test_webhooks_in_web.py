@@ -14,8 +14,8 @@ from django.db import OperationalError
 from channels_app import tasks
 from channels_app.connectors import processing, webhooks
 from channels_app.models import Client, ConnectorKind, InboundUpdate, Message
-from tests.channels_app.test_connector_meta import messenger_event, page_body
-from tests.channels_app.test_connector_telegram import text_update
+from tests.channels_app.connectors.test_meta import messenger_event, page_body
+from tests.channels_app.connectors.test_telegram import text_update
 from tests.factories import ClientFactory, ConnectorFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -16,10 +16,10 @@ from channels_app.connectors.processing import inbound_updates_process
 from channels_app.models import Client, Connector, ConnectorKind, Conversation, InboundUpdate, Message
 from channels_app.tasks import sweep_connectors
 from contact_center.celery import app as celery_app
-from tests.channels_app.test_connector_meta import messenger_event, page_body, wa_text, whatsapp_body
-from tests.channels_app.test_connector_telegram import text_update
-from tests.channels_app.test_connector_zalo import signed as zalo_signed
-from tests.channels_app.test_connector_zalo import zalo_text_event
+from tests.channels_app.connectors.test_meta import messenger_event, page_body, wa_text, whatsapp_body
+from tests.channels_app.connectors.test_telegram import text_update
+from tests.channels_app.connectors.test_zalo import signed as zalo_signed
+from tests.channels_app.connectors.test_zalo import zalo_text_event
 from tests.factories import ConnectorFactory
 
 APP_SECRET = "meta-app-secret-0123456789"

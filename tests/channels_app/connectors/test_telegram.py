@@ -16,7 +16,7 @@ from channels_app.connectors import get_source
 from channels_app.connectors.processing import send_backoff_seconds
 from channels_app.models import ConnectorKind, InboundUpdate, Message
 from channels_app.tasks import send_message
-from tests.channels_app.fake_provider import PNG_BYTES
+from tests.channels_app.connectors.fake_provider import PNG_BYTES
 from tests.factories import ClientFactory, ConnectorFactory, ConversationFactory
 
 SECRET_HEADER = "HTTP_X_TELEGRAM_BOT_API_SECRET_TOKEN"

@@ -6,9 +6,9 @@ import pytest
 from rest_framework.test import APIClient
 
 from channels_app.models import Chatbot, ConversationStatus, Message, Offer
+from tests.channels_app.bots.support import bot_channel, bot_texts, bot_turns, make_chatbot
 from tests.channels_app.engine_support import *  # noqa: F403
 from tests.channels_app.engine_support import make_channel, make_operator
-from tests.channels_app.test_bots_support import bot_channel, bot_texts, bot_turns, make_chatbot
 
 __all__ = ["bot_turns"]  # the fixture, imported for pytest
 

@@ -10,9 +10,7 @@ import pytest
 
 from channels_app.bots.external import MAX_ANSWER_BYTES, verify_signature
 from channels_app.models import Chatbot, ConversationStatus, Message, Offer, StatusChange
-from tests.channels_app.engine_support import *  # noqa: F403
-from tests.channels_app.engine_support import NOW, make_operator
-from tests.channels_app.test_bots_support import (
+from tests.channels_app.bots.support import (
     HANG,
     FakeBotServer,
     bot_channel,
@@ -23,6 +21,8 @@ from tests.channels_app.test_bots_support import (
     run_turns,
     status_path,
 )
+from tests.channels_app.engine_support import *  # noqa: F403
+from tests.channels_app.engine_support import NOW, make_operator
 
 __all__ = ["bot_turns"]  # the fixture, imported for pytest
 
