@@ -58,7 +58,7 @@ def typing_event(conversation_id: int, author: str) -> dict:
 
 def optional_query_int(value: str | None, name: str) -> int | None:
     """A whole-number query parameter (``?after=``); absent or empty is ``None``, anything else invalid is a 400."""
-    if value in (None, ""):
+    if value is None or value == "":
         return None
     try:
         number = int(value)

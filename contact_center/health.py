@@ -39,7 +39,7 @@ def _redis_ok() -> bool:
 def healthz(request):
     checks = {"database": _database_ok(), "redis": _redis_ok()}
     failing = [name for name, ok in checks.items() if not ok]
-    body = {
+    body: dict[str, object] = {
         "status": "ok" if not failing else "unavailable",
         "checks": {name: "ok" if ok else "no answer" for name, ok in checks.items()},
     }

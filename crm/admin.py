@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.contrib import admin
+from django.utils.functional import Promise
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext_lazy as _
@@ -42,7 +43,7 @@ class LeadAdmin(admin.ModelAdmin):
     readonly_fields = ("created_at", "transcript")
 
     @admin.display(description=_("conversation log (O2)"))
-    def transcript(self, lead: Lead) -> SafeString | str:
+    def transcript(self, lead: Lead) -> SafeString | str | Promise:
         if lead.pk is None:
             return "—"
         logs = lead_conversation_logs(lead)

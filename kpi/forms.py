@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from datetime import date, timedelta, tzinfo
+from typing import Any
 
 from django import forms
 from django.contrib.auth import get_user_model
 from django.utils.translation import gettext_lazy as _
 
 from channels_app.models import OpenChannel
-from kpi.selectors import UNASSIGNED, KpiPeriod
+from kpi.selectors import UNASSIGNED, KpiPeriod, OperatorFilter
 
 DEFAULT_DAYS = 30
 MAX_DAYS = 366
@@ -34,7 +35,7 @@ class KpiFilterForm(forms.Form):
         self.today = today
         self.zone = zone
 
-    def clean_operator(self) -> int | str | None:
+    def clean_operator(self) -> OperatorFilter:
         value = (self.cleaned_data.get("operator") or "").strip()
         if not value:
             return None
@@ -44,8 +45,9 @@ class KpiFilterForm(forms.Form):
             raise forms.ValidationError("Unknown operator.")
         return int(value)
 
-    def clean(self) -> dict:
-        cleaned = super().clean()
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        cleaned = self.cleaned_data
         end = cleaned.get("end") or (
             cleaned["start"] + timedelta(days=DEFAULT_DAYS - 1) if cleaned.get("start") else None
         )

@@ -220,12 +220,13 @@ class OperatorStats:
 
 def operator_stats(facts: Sequence[ResponseFact], *, operator_id: int | None = None) -> OperatorStats:
     """K3 arithmetic over the given waits: the SQL of the KPI page must agree with it (tested)."""
-    answered = [fact for fact in facts if fact.response_seconds is not None]
-    initial = [fact.response_seconds for fact in answered if fact.kind == ResponseKind.INITIAL]
-    seconds = [fact.response_seconds for fact in answered]
+    # Each answered wait paired with its seconds, so the figures below are plain floats, never None.
+    answered = [(fact, fact.response_seconds) for fact in facts if fact.response_seconds is not None]
+    initial = [wait for fact, wait in answered if fact.kind == ResponseKind.INITIAL]
+    seconds = [wait for _, wait in answered]
     return OperatorStats(
         operator_id=operator_id,
-        conversations=len({fact.conversation_id for fact in answered}),
+        conversations=len({fact.conversation_id for fact, _ in answered}),
         responses=len(seconds),
         initial_average_seconds=sum(initial) / len(initial) if initial else None,
         average_seconds=sum(seconds) / len(seconds) if seconds else None,

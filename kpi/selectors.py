@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, tzinfo
+from typing import Final, Literal
 
 from django.contrib.auth import get_user_model
 from django.db import connection
@@ -28,7 +29,9 @@ from kpi.services import UNASSIGNED_NAME
 User = get_user_model()
 
 # ``operator`` filter value for waits nobody answered nor held.
-UNASSIGNED = "none"
+UNASSIGNED: Final = "none"
+# The ``operator`` filter: a user id, UNASSIGNED, or None for everyone.
+OperatorFilter = int | Literal["none"] | None
 
 
 @dataclass(frozen=True)
@@ -39,7 +42,7 @@ class KpiPeriod:
     last_day: date
     zone: tzinfo
     open_channel_id: int | None = None
-    operator: int | str | None = None  # a user id, UNASSIGNED, or None for everyone
+    operator: OperatorFilter = None
 
     @property
     def start(self) -> datetime:
@@ -106,7 +109,7 @@ GROUP BY GROUPING SETS ((r.operator_id), ((r.waiting_since AT TIME ZONE %(zone)s
 
 def kpi_overview(period: KpiPeriod) -> Overview:
     """K3 per-operator table, totals and daily series for the period (R1 and R3 ratings beside)."""
-    params = {"zone": str(period.zone), "start": period.start, "end": period.end}
+    params: dict[str, str | datetime | int] = {"zone": str(period.zone), "start": period.start, "end": period.end}
     channel_filter = ""
     if period.open_channel_id is not None:
         channel_filter = "AND r.open_channel_id = %(channel)s"

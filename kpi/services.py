@@ -384,7 +384,7 @@ def misses_notify(*, now: datetime) -> int:
             emails: list[EmailMultiAlternatives] = []
             for miss in misses:
                 channel, recipients = recipients_by_channel[miss.open_channel_id]
-                operator = operators.get(miss.operator_id)
+                operator = operators.get(miss.operator_id) if miss.operator_id is not None else None
                 operator_name = operator_display_name(operator) if operator is not None else UNASSIGNED_NAME
                 url = conversation_kpi_url(miss.conversation_id)
                 dialog = f"#{miss.conversation_id}"

@@ -50,7 +50,7 @@ def _filter_form(request: HttpRequest) -> KpiFilterForm:
 def _query(form: KpiFilterForm, **extra) -> str:
     """The filter as a query string, for links that keep the period and open channel."""
     period = form.period()
-    params = {"start": period.first_day.isoformat(), "end": period.last_day.isoformat()}
+    params: dict[str, str | int] = {"start": period.first_day.isoformat(), "end": period.last_day.isoformat()}
     if period.open_channel_id:
         params["open_channel"] = period.open_channel_id
     params.update({key: value for key, value in extra.items() if value not in (None, "")})
@@ -85,7 +85,7 @@ def export_csv(request: HttpRequest) -> HttpResponse:
     """K3 table as CSV (seconds as numbers), one row per operator and a totals row."""
     form = _filter_form(request)
     if not form.is_valid():
-        errors = "; ".join(error for errors in form.errors.values() for error in errors)
+        errors = "; ".join(str(error) for errors in form.errors.values() for error in errors)
         return HttpResponse(f"Invalid filter: {errors}\n", status=400, content_type="text/plain; charset=utf-8")
     data = kpi_overview(form.period())
     period = data.period

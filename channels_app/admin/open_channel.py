@@ -7,18 +7,33 @@ Each fieldset and inline carries a ``tab-<slug>`` class; the template
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, TypedDict
+
 from django.conf import settings
 from django.contrib import admin
 from django.core.exceptions import ValidationError
 from django.db.models import Count, Q
 from django.forms.models import BaseInlineFormSet
+from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 from import_export.admin import ImportExportModelAdmin
 
 from channels_app import models as m
 from channels_app.admin.resources import HolidayResource
 
-OPEN_CHANNEL_TABS: tuple[tuple[str, str], ...] = (
+if TYPE_CHECKING:
+    # django-stubs-ext is a development requirement: it names types only, nothing imports it at run time.
+    from django_stubs_ext import WithAnnotations
+
+
+class _OpenChannelCounts(TypedDict):
+    """What OpenChannelAdmin.get_queryset() annotates each channel of the change list with."""
+
+    queue_count: int
+    open_count: int
+
+
+OPEN_CHANNEL_TABS: tuple[tuple[str, str | Promise], ...] = (
     ("queue", _("Queue")),
     ("crm", _("CRM")),
     ("working-hours", _("Working hours")),
@@ -222,11 +237,11 @@ class OpenChannelAdmin(admin.ModelAdmin):
         )
 
     @admin.display(description=_("queue"), ordering="queue_count")
-    def queue_size(self, obj: m.OpenChannel) -> int:
+    def queue_size(self, obj: WithAnnotations[m.OpenChannel, _OpenChannelCounts]) -> int:
         return obj.queue_count
 
     @admin.display(description=_("open conversations"), ordering="open_count")
-    def open_conversations(self, obj: m.OpenChannel) -> int:
+    def open_conversations(self, obj: WithAnnotations[m.OpenChannel, _OpenChannelCounts]) -> int:
         return obj.open_count
 
     @admin.display(description=_("sources"))

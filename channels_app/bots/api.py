@@ -66,14 +66,19 @@ class ChatbotTokenScheme(OpenApiAuthenticationExtension):
         }
 
 
+def authenticated_chatbot(request: Request) -> Chatbot:
+    """The chatbot ChatbotTokenAuthentication put in ``request.auth``; a request without one is refused (401)."""
+    chatbot = request.auth
+    if not isinstance(chatbot, Chatbot):
+        raise exceptions.NotAuthenticated("Send the chatbot's API token as “Authorization: Bearer <API token>”.")
+    return chatbot
+
+
 class IsActiveChatbot(BasePermission):
     message = "This chatbot is switched off."
 
     def has_permission(self, request, view) -> bool:
-        chatbot = request.auth
-        if not isinstance(chatbot, Chatbot):
-            raise exceptions.NotAuthenticated("Send the chatbot's API token as “Authorization: Bearer <API token>”.")
-        return chatbot.is_active
+        return authenticated_chatbot(request).is_active
 
 
 class BotReplyRequestSerializer(serializers.Serializer):
@@ -154,7 +159,7 @@ class BotConversationMessagesView(BotApiView):
         serializer = BotReplyRequestSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         message, created = bot_services.bot_api_message_send(
-            chatbot=request.auth,
+            chatbot=authenticated_chatbot(request),
             conversation_id=conversation_id,
             text=serializer.validated_data["text"],
             idempotency_key=serializer.validated_data.get("idempotency_key", ""),
@@ -184,7 +189,7 @@ class BotConversationHandoverView(BotApiView):
         serializer = BotHandoverRequestSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         conversation = bot_services.bot_api_handover(
-            chatbot=request.auth,
+            chatbot=authenticated_chatbot(request),
             conversation_id=conversation_id,
             reason=serializer.validated_data.get("reason", ""),
             now=timezone.now(),

@@ -130,16 +130,16 @@ def bot_message_answer(*, message_id: int, now: datetime) -> BotTurn:
             now += timedelta(seconds=time.monotonic() - started)
 
         with transaction.atomic():
-            conversation = _lock_client_and_conversation(conversation.pk)
-            if conversation is None or conversation.status != ConversationStatus.BOT:
+            locked = _lock_client_and_conversation(conversation.pk)
+            if locked is None or locked.status != ConversationStatus.BOT:
                 return BotTurn(OUTCOME_NOT_WITH_BOT, reason="handed over while the bot was answering")
-            if _answered(conversation, message):
+            if _answered(locked, message):
                 return BotTurn(OUTCOME_ALREADY_ANSWERED)
             if reply is None:
-                reply = _ask(bot, conversation, message, now)
+                reply = _ask(bot, locked, message, now)
             if isinstance(reply, BotFailure):
-                return _hand_over_after_failure(conversation, reply, now)
-            return _store_reply(conversation, message, reply, now)
+                return _hand_over_after_failure(locked, reply, now)
+            return _store_reply(locked, message, reply, now)
 
 
 def bot_api_message_send(
@@ -157,17 +157,22 @@ def bot_api_message_send(
         raise ServiceError(f"The message is longer than {MESSAGE_TEXT_MAX_LENGTH} characters.")
     if idempotency_key and not IDEMPOTENCY_KEY.match(idempotency_key):
         raise ServiceError("The idempotency key is 1 to 40 letters, digits or _ . : - characters.")
-    system_key = f"botapi:{idempotency_key}" if idempotency_key else ""
     with transaction.atomic():
         conversation = _locked_for_bot(chatbot, conversation_id)
-        if system_key:
-            earlier = Message.objects.filter(conversation=conversation, system_key=system_key).first()
-            if earlier is not None:
-                return earlier, False
+        if not idempotency_key:
+            _require_with_bot(conversation)
+            return messages.create_message(conversation, author_kind=Message.Author.BOT, text=text, now=now), True
+        system_key = f"botapi:{idempotency_key}"
+        earlier = Message.objects.filter(conversation=conversation, system_key=system_key).first()
+        if earlier is not None:
+            return earlier, False
         _require_with_bot(conversation)
-        message = messages.create_message(
-            conversation, author_kind=Message.Author.BOT, text=text, now=now, system_key=system_key
+        message = messages.create_message_once(
+            conversation, system_key=system_key, author_kind=Message.Author.BOT, text=text, now=now
         )
+        if message is None:
+            # Cannot happen: the conversation is locked, and no message with this key was found under the lock.
+            raise AssertionError(f"message {system_key!r} of conversation {conversation.pk} stored twice")
         return message, True
 
 
@@ -263,12 +268,12 @@ def _hand_over_after_failure(conversation: Conversation, failure: BotFailure, no
 def _store_reply(conversation: Conversation, message: Message, reply: BotReply, now: datetime) -> BotTurn:
     stored = []
     for index, text in enumerate(reply.texts, start=1):
-        answer = messages.create_message(
+        answer = messages.create_message_once(
             conversation,
+            system_key=answer_key(message.pk, index),
             author_kind=Message.Author.BOT,
             text=text[:MESSAGE_TEXT_MAX_LENGTH],
             now=now,
-            system_key=answer_key(message.pk, index),
         )
         if answer is not None:
             stored.append(answer.pk)

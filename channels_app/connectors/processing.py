@@ -37,11 +37,10 @@ from channels_app.connectors.registry import MESSENGER_KINDS, get_source
 from channels_app.engine import jobs
 from channels_app.engine.errors import ServiceError
 from channels_app.engine.inbound import message_edit, message_receive
-from channels_app.models import Client, Connector, InboundUpdate, Message
+from channels_app.models import UPDATE_ID_MAX_LENGTH, Client, Connector, InboundUpdate, Message
 
 logger = logging.getLogger("channels_app.connectors")
 
-UPDATE_ID_MAX_LENGTH = InboundUpdate._meta.get_field("update_id").max_length
 # Older than this and still pending, an update or a never-tried outbound message lost its Celery task.
 PENDING_UPDATE_GRACE = timedelta(minutes=2)
 QUEUED_MESSAGE_GRACE = timedelta(minutes=5)
@@ -106,7 +105,8 @@ def storable_update_id(update_id: str) -> str:
 def _insert_new_updates(connector_id: int, updates: list[StoredUpdate], now: datetime) -> list[str]:
     # Raw SQL because the ORM cannot say which rows ON CONFLICT DO NOTHING skipped, and this is the hot path.
     table = connection.ops.quote_name(InboundUpdate._meta.db_table)
-    values, params = [], []
+    values: list[str] = []
+    params: list[int | str | datetime] = []
     for update in updates:
         values.append("(%s, %s, %s::jsonb, %s, %s, '')")
         payload = json.dumps(_storable(update.payload), ensure_ascii=False, allow_nan=False)

@@ -42,7 +42,7 @@ import threading
 from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from typing import cast
+from typing import Any, cast
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
@@ -219,7 +219,10 @@ def zalo_webhook(request: HttpRequest, connector_id: int) -> HttpResponse:
 
 # --- Door 2: the ASGI fast path ------------------------------------------------------------------------
 
-AsgiApp = Callable[[dict, Callable[[], Awaitable[dict]], Callable[[dict], Awaitable[None]]], Awaitable[None]]
+# ASGI's (scope, receive, send) as Django's ASGIHandler takes them: the events are read, never changed.
+AsgiReceive = Callable[[], Awaitable[Mapping[str, Any]]]
+AsgiSend = Callable[[Mapping[str, Any]], Awaitable[None]]
+AsgiApp = Callable[[dict[str, Any], AsgiReceive, AsgiSend], Awaitable[None]]
 
 
 def webhook_asgi_app(fallback: AsgiApp) -> AsgiApp:

@@ -111,7 +111,9 @@ class ClientCardSerializer(serializers.Serializer):
     username = serializers.CharField(allow_blank=True)
     phone = serializers.CharField(allow_blank=True)
     email = serializers.CharField(allow_blank=True)
-    source = serializers.CharField()
+    # DRF's metaclass takes declared fields off the class, so this does not shadow Field.source; the stubs cannot
+    # tell (djangorestframework-stubs issue #158, fields named like Field attributes).
+    source = serializers.CharField()  # type: ignore[assignment]
     can_be_contacted = serializers.BooleanField()
     contact = ContactSerializer(allow_null=True)
     conversations_count = serializers.IntegerField()

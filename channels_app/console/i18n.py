@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import wraps
+from typing import TypeVar
 
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import redirect
 from django.utils import translation
 from django.views.decorators.http import require_POST
@@ -24,11 +25,15 @@ def operator_language(user) -> str | None:
     return OperatorProfile.objects.filter(user_id=user.pk).values_list("language", flat=True).first()
 
 
-def in_operator_language(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+# Whatever response the view returns (a page, or the JavaScript catalog's), the wrapper returns.
+_Response = TypeVar("_Response", bound=HttpResponseBase)
+
+
+def in_operator_language(view: Callable[..., _Response]) -> Callable[..., _Response]:
     """Render a console view in the operator's own language rather than the browser's (LocaleMiddleware)."""
 
     @wraps(view)
-    def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+    def wrapper(request: HttpRequest, *args, **kwargs) -> _Response:
         language = operator_language(request.user)
         if not language:
             return view(request, *args, **kwargs)

@@ -26,7 +26,7 @@ CONSOLE_LOGIN_URL = reverse_lazy("console-login")
 class ConsoleLoginView(auth_views.LoginView):
     template_name = "console/login.html"
     redirect_authenticated_user = True
-    next_page = reverse_lazy("console")
+    next_page = "console"  # a URL name: get_default_redirect_url() reverses it with resolve_url()
 
 
 console_logout = auth_views.LogoutView.as_view(next_page=CONSOLE_LOGIN_URL)

@@ -8,11 +8,12 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from django.conf import settings
 from django.db import connection
 
-from channels_app.models import LeavePeriod, OpenChannel, OperatorProfile, QueueMember
+from channels_app.models import LeavePeriod, OpenChannel, QueueMember
 from channels_app.policy import distribution
 from channels_app.policy.chat_limit import HeldBucket, chat_load
 from channels_app.policy.presence import is_online
@@ -27,7 +28,17 @@ def on_leave_ids(user_ids: Iterable[int], now: datetime) -> set[int]:
     )
 
 
-def operator_online(profile: OperatorProfile | None, open_channel: OpenChannel, now: datetime) -> bool:
+class PresenceFacts(Protocol):
+    """What Q6 reads of an operator: their OperatorProfile, or routing's plain-value copy of its fields."""
+
+    @property
+    def console_heartbeat_at(self) -> datetime | None: ...
+
+    @property
+    def last_activity_at(self) -> datetime | None: ...
+
+
+def operator_online(profile: PresenceFacts | None, open_channel: OpenChannel, now: datetime) -> bool:
     """Q6: console connected (fresh heartbeat) and activity within the channel's offline time."""
     if profile is None:
         return False

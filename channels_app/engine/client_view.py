@@ -18,7 +18,7 @@ OPERATOR_LABEL: Promise = pgettext_lazy("live chat", "Operator")
 CLIENT_LABEL: Promise = pgettext_lazy("live chat", "You")
 
 
-def channel_identity(open_channel: OpenChannel) -> dict:
+def channel_identity(open_channel: OpenChannel) -> dict[str, str]:
     """O1: the chat header: the open channel's name (or its public display name) and photo."""
     return {
         "name": open_channel.display_name or open_channel.name,

@@ -212,9 +212,10 @@ def conversation_transfer(
         holds = conversation.status == ConversationStatus.ACTIVE and conversation.operator_id == operator.pk
         if not holds and not (_supervises(operator) and conversation.is_open):
             raise NotAllowed("Only the operator holding the conversation can transfer it.")
+        # Exactly one of the two targets is set (checked on entry).
         if to_operator_id is not None:
             _transfer_to_operator(conversation, operator, target, now)
-        else:
+        elif to_open_channel_id is not None:
             _transfer_to_channel(conversation, operator, to_open_channel_id, now)
         return conversation
 
@@ -230,12 +231,12 @@ def conversation_bot_handover(*, conversation_id: int, now: datetime, reason: st
             return conversation
         chatbot = conversation.open_channel.chatbot
         if chatbot is not None and chatbot.handover_text.strip():
-            messages.create_message(
+            messages.create_message_once(
                 conversation,
+                system_key="bot_handover",
                 author_kind=Message.Author.BOT,
                 text=client_text(chatbot.handover_text, conversation.open_channel.language),
                 now=now,
-                system_key="bot_handover",
             )
         conversation.bot_handed_over_at = now
         conversation.queued_at = now

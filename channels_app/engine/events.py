@@ -249,11 +249,15 @@ def flush(timeout: float = 5.0) -> bool:
     return _sender().flush(timeout)
 
 
+# What the sender thread receives: the (group, event) pairs of one commit, and the event to set once they are sent.
+_Batch = tuple[list[tuple[str, dict]], threading.Event | None]
+
+
 class _Sender:
     def __init__(self) -> None:
         self.pid = os.getpid()
         self.loop = asyncio.new_event_loop()
-        self.queue: asyncio.Queue | None = None
+        self.queue: asyncio.Queue[_Batch] | None = None
         self.ready = threading.Event()
         self.thread = threading.Thread(target=self._run, name="channel-layer-events", daemon=True)
         self.thread.start()
@@ -261,13 +265,14 @@ class _Sender:
 
     def _run(self) -> None:
         asyncio.set_event_loop(self.loop)
-        self.queue = asyncio.Queue()
+        queue: asyncio.Queue[_Batch] = asyncio.Queue()
+        self.queue = queue
         self.ready.set()
-        self.loop.run_until_complete(self._drain())
+        self.loop.run_until_complete(self._drain(queue))
 
-    async def _drain(self) -> None:
+    async def _drain(self, queue: asyncio.Queue[_Batch]) -> None:
         while True:
-            items, done = await self.queue.get()
+            items, done = await queue.get()
             if items:
                 try:
                     layer = get_channel_layer()
@@ -279,6 +284,9 @@ class _Sender:
                 done.set()
 
     def submit(self, items: list[tuple[str, dict]], done: threading.Event | None = None) -> None:
+        if self.queue is None:
+            # Cannot happen once __init__ returned: it waits until the thread has made the queue.
+            raise RuntimeError("the event sender thread has not made its queue")
         self.loop.call_soon_threadsafe(self.queue.put_nowait, (items, done))
 
     def flush(self, timeout: float) -> bool:

@@ -239,7 +239,7 @@ def _start_conversation(connector: Connector, client: Client, now: datetime) -> 
         raise InvalidState("This open channel is switched off.")
     if channel.crm_enabled:
         contact_find_for_client(client=client)
-    with_bot = channel.chatbot_enabled and channel.chatbot_id is not None and channel.chatbot.is_active
+    with_bot = channel.chatbot_enabled and channel.chatbot is not None and channel.chatbot.is_active
     conversation = Conversation.objects.create(
         open_channel=channel,
         connector=connector,
@@ -281,6 +281,8 @@ def _holder_offline(conversation: Conversation, now: datetime) -> bool:
     """Q7: with *always monitor availability*, is the operator holding this conversation offline?"""
     if conversation.status != ConversationStatus.ACTIVE or not conversation.open_channel.always_monitor_availability:
         return False
+    if conversation.operator_id is None:
+        return True  # active yet held by nobody: nobody is there to answer, as for a holder without a profile
     profile = OperatorProfile.objects.filter(user_id=conversation.operator_id).first()
     return not availability.operator_online(profile, conversation.open_channel, now)
 
@@ -302,6 +304,8 @@ def _rating_reply(client: Client, text: str, now: datetime) -> Conversation | No
     if awaiting is None:
         return None
     conversation = locks.lock_conversation(awaiting)
+    if conversation is None:
+        return None  # deleted since the read above: the text rates nothing
     value = ClientRating.Value.LIKE if token in LIKE_TOKENS else ClientRating.Value.DISLIKE
     rate_locked(conversation, value=value, now=now)
     return conversation

@@ -36,4 +36,9 @@ def enqueue(name: str, *args: Any, eta: datetime | None = None) -> None:
     place; a broker error is raised for the caller to decide (every caller has
     a sweep that catches up).
     """
-    current_app.tasks[name].apply_async(args=args, eta=eta)
+    task = current_app.tasks[name]
+    # Celery takes a missing eta as "now"; its stubs accept only a datetime there, so leave it out rather than None.
+    if eta is None:
+        task.apply_async(args=args)
+    else:
+        task.apply_async(args=args, eta=eta)

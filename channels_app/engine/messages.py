@@ -26,19 +26,71 @@ def create_message(
     now: datetime,
     author=None,
     attachments: list[dict] | None = None,
+    source_message_id: str | None = None,
+) -> Message:
+    """Store a message, keep the conversation's message timestamps current, and announce it after commit."""
+    message = _new_message(
+        conversation,
+        author_kind=author_kind,
+        text=text,
+        now=now,
+        author=author,
+        attachments=attachments,
+        source_message_id=source_message_id,
+    )
+    message.save()
+    _record_stored(conversation, message, now)
+    return message
+
+
+def create_message_once(
+    conversation: Conversation, *, system_key: str, author_kind: str, text: str, now: datetime
+) -> Message | None:
+    """:func:`create_message` for a message carrying ``system_key``, stored at most once per conversation.
+
+    When the conversation already has a message with this key, nothing is
+    stored and ``None`` is returned: retries and overlapping sweeps cannot
+    repeat "nobody is available" or the closing text.
+    """
+    if not system_key:
+        raise ValueError("create_message_once() needs a system_key; use create_message() for other messages.")
+    if Message.objects.filter(conversation=conversation, system_key=system_key).exists():
+        return None
+    message = _new_message(conversation, author_kind=author_kind, text=text, now=now, system_key=system_key)
+    try:
+        with transaction.atomic():
+            message.save()
+    except IntegrityError:
+        return None
+    _record_stored(conversation, message, now)
+    return message
+
+
+def send_system_message(conversation: Conversation, *, key: str, text: str, now: datetime) -> Message | None:
+    """A notice to the client, once per ``key`` per conversation; an empty text sends nothing."""
+    if not text.strip():
+        return None
+    # O3: an untouched default text goes out in the open channel's language.
+    text = client_text(text, conversation.open_channel.language)
+    return create_message_once(conversation, system_key=key, author_kind=Message.Author.SYSTEM, text=text, now=now)
+
+
+# --- helpers ----------------------------------------------------------------------------------------------
+
+
+def _new_message(
+    conversation: Conversation,
+    *,
+    author_kind: str,
+    text: str,
+    now: datetime,
+    author=None,
+    attachments: list[dict] | None = None,
     system_key: str = "",
     source_message_id: str | None = None,
-) -> Message | None:
-    """Store a message, keep the conversation's message timestamps current, and announce it after commit.
-
-    A system message whose ``system_key`` was already sent in this conversation
-    is not sent again (``None`` is returned): retries and overlapping sweeps
-    cannot repeat "nobody is available" or the closing text.
-    """
-    if system_key and Message.objects.filter(conversation=conversation, system_key=system_key).exists():
-        return None
+) -> Message:
     delivery = Message.Delivery.RECEIVED if author_kind == Message.Author.CLIENT else outbound_delivery(conversation)
-    message = Message(
+    return Message(
         conversation=conversation,
         connector_id=conversation.connector_id,
         author_kind=author_kind,
@@ -50,15 +102,11 @@ def create_message(
         created_at=now,
         delivery=delivery,
     )
-    if system_key:
-        try:
-            with transaction.atomic():
-                message.save()
-        except IntegrityError:
-            return None
-    else:
-        message.save()
 
+
+def _record_stored(conversation: Conversation, message: Message, now: datetime) -> None:
+    """After a message is saved: the conversation's timestamps and K1 flag, then the after-commit announcements."""
+    author_kind = message.author_kind
     # K1: response times are recorded later in batches (kpi.services.responses_record_pending); the flag
     # rides on this UPDATE of the conversation row. A bot's conversation is flagged when it hands over.
     records_responses = conversation.status != ConversationStatus.BOT and author_kind != Message.Author.BOT
@@ -97,13 +145,3 @@ def create_message(
         author_kind=author_kind,
         conversation_status=conversation.status,
     )
-    return message
-
-
-def send_system_message(conversation: Conversation, *, key: str, text: str, now: datetime) -> Message | None:
-    """A notice to the client, once per ``key`` per conversation; an empty text sends nothing."""
-    if not text.strip():
-        return None
-    # O3: an untouched default text goes out in the open channel's language.
-    text = client_text(text, conversation.open_channel.language)
-    return create_message(conversation, author_kind=Message.Author.SYSTEM, text=text, now=now, system_key=key)

@@ -129,7 +129,7 @@ _HEARTBEAT_WHILE_ONLINE_SQL = """
            last_activity_at = CASE WHEN %(active)s THEN %(now)s ELSE profile.last_activity_at END
      WHERE profile.user_id = %(user_id)s
        AND profile.is_online
-       AND profile.console_heartbeat_at >= %(now)s - %(heartbeat_timeout)s
+       AND profile.console_heartbeat_at >= %(now)s - make_interval(secs => %(heartbeat_timeout_seconds)s)
        AND profile.last_activity_at >= %(now)s - make_interval(mins => COALESCE(
                (SELECT MAX(channel.offline_after_minutes)
                   FROM channels_app_queuemember AS member
@@ -147,7 +147,7 @@ def _heartbeat_while_online(user_id: int, now: datetime, active: bool) -> bool:
                 "user_id": user_id,
                 "now": now,
                 "active": active,
-                "heartbeat_timeout": settings.CONSOLE_HEARTBEAT_TIMEOUT,
+                "heartbeat_timeout_seconds": settings.CONSOLE_HEARTBEAT_TIMEOUT.total_seconds(),
                 "default_minutes": DEFAULT_OFFLINE_AFTER_MINUTES,
             },
         )

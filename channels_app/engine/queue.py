@@ -137,6 +137,13 @@ class _Context:
     def candidate(self, user_id: int) -> _Candidate | None:
         return self.members.get(user_id) or self.outsiders.get(user_id)
 
+    def chosen_candidate(self, user_id: int) -> _Candidate:
+        """An operator a decision on this context chose: decisions choose only among its candidates."""
+        candidate = self.candidate(user_id)
+        if candidate is None:
+            raise LookupError(f"operator {user_id} was chosen but is not a candidate of this decision")
+        return candidate
+
 
 def conversation_route(*, conversation_id: int, now: datetime, trigger: str) -> RoutingDecision | None:
     """Offer a waiting conversation to the operator(s) the open channel's rules pick, and record why.
@@ -389,11 +396,12 @@ def _context_for(channel: OpenChannel, conversations: list[Conversation]) -> dic
     contexts = {}
     for conversation in conversations:
         responsible_id = responsible_ids.get(conversation.pk)
+        outsider = outsiders.get(responsible_id) if responsible_id is not None else None
         contexts[conversation.pk] = _Context(
             channel=channel,
             rules=rules,
             members=members,
-            outsiders={responsible_id: outsiders[responsible_id]} if responsible_id in outsiders else {},
+            outsiders={outsider.operator_id: outsider} if outsider is not None else {},
             responsible_id=responsible_id if (responsible_id in members or responsible_id in outsiders) else None,
             tried=frozenset(tried[conversation.pk]),
             last_offered_position=last_position.get(conversation.pk),
@@ -489,7 +497,7 @@ def _decide_and_lock(
         chosen = list(decision.chosen)
         if all(user_id in held for user_id in chosen):
             return decision
-        missing = [user_id for user_id in chosen if context.candidate(user_id).presence is None]
+        missing = [user_id for user_id in chosen if context.chosen_candidate(user_id).presence is None]
         if missing:
             locks.ensure_profiles(missing)
         single_evenly = decision.mode == DistributionMode.EVENLY and len(chosen) == 1

@@ -107,6 +107,9 @@ def conversations_mark_unprocessed(*, now: datetime) -> int:
             if conversation.status not in WAITING_FOR_ANSWER:
                 continue
             channel = conversation.open_channel
+            # Never queued: no deadline, as in the query above (NULL there).
+            if conversation.queued_at is None:
+                continue
             if conversation.queued_at + timedelta(seconds=channel.unprocessed_after_seconds) > now:
                 continue
             conversation.is_unprocessed = True
@@ -202,6 +205,8 @@ def absent_operators_sweep(*, now: datetime) -> int:
 
 
 def _absence(conversation: Conversation, now: datetime) -> str | None:
+    if conversation.operator_id is None:
+        return None  # nobody holds the conversation, so nobody is absent from it
     operator = get_user_model().objects.filter(pk=conversation.operator_id).first()
     if operator is None or not operator.is_active:
         return "operator dismissed (Q10)"

@@ -4,13 +4,22 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
+from enum import Enum
+from typing import Final
 
 from django.db.models import Q
 
 from channels_app.engine import events, signals
 from channels_app.models import CLOSED_STATUSES, Conversation, ConversationStatus, Offer, QueueMember, StatusChange
 
-KEEP = object()  # set_status(): leave the holder as it is
+
+class _Keep(Enum):
+    """set_status(): leave the holder as it is (an enum member, so mypy tells it apart from an id or None)."""
+
+    HOLDER = "keep the holder"
+
+
+KEEP: Final = _Keep.HOLDER
 
 
 def set_status(
@@ -19,7 +28,7 @@ def set_status(
     to_status: str,
     now: datetime,
     reason: str,
-    operator_id: int | object | None = KEEP,
+    operator_id: int | _Keep | None = KEEP,
     extra_fields: Iterable[str] = (),
 ) -> None:
     """Change status and/or holder, save, and record a :class:`StatusChange` row.

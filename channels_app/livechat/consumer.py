@@ -110,6 +110,8 @@ class LivechatConsumer(ActionConsumer):
         await self.send_json({"type": "conversation", "conversation": await self._conversation_payload()})
 
     def _visitor_message(self, message_id: int) -> dict | None:
+        if self.conversation_id is None:
+            return None  # no conversation followed yet: no message is this visitor's
         message = (
             Message.objects.select_related("author__operator_profile", "conversation__open_channel")
             .filter(pk=message_id, conversation_id=self.conversation_id)
@@ -119,6 +121,8 @@ class LivechatConsumer(ActionConsumer):
 
     async def _conversation_payload(self) -> dict | None:
         def build():
+            if self.conversation_id is None:
+                return None  # the visitor has no conversation yet
             conversation = (
                 Conversation.objects.select_related("open_channel", "operator__operator_profile")
                 .filter(pk=self.conversation_id)
@@ -152,6 +156,8 @@ class LivechatConsumer(ActionConsumer):
         return result
 
     def _visitor_messages_after(self, message_id: int) -> list[dict]:
+        if self.conversation_id is None:
+            return []
         messages = (
             Message.objects.select_related("author__operator_profile", "conversation__open_channel")
             .filter(conversation_id=self.conversation_id, pk__gt=message_id)

@@ -42,12 +42,13 @@ def livechat_frame(request: HttpRequest, public_key: str) -> HttpResponse:
     texts = widget_texts(open_channel.language)
     out_of_hours = not schedule.is_open(calendar_for(open_channel), now)
     consent_form = open_channel.consent_form if open_channel.consent_required else None
+    channel = channel_identity(open_channel)
     config = {
         "key": connector.public_key,
         "fresh_token": visitor_token_issue(connector=connector),
         "language": open_channel.language,
         "texts": texts,
-        "channel": channel_identity(open_channel),
+        "channel": channel,
         "out_of_hours": {
             "closed": out_of_hours,
             "text": open_channel.out_of_hours_text if out_of_hours and open_channel.out_of_hours_reply_enabled else "",
@@ -63,7 +64,7 @@ def livechat_frame(request: HttpRequest, public_key: str) -> HttpResponse:
     context = {
         "widget_config": config,
         "language": open_channel.language,
-        "channel_name": config["channel"]["name"],
+        "channel_name": channel["name"],
         "texts": texts,
     }
     return render(request, "livechat/frame.html", context)

@@ -91,9 +91,11 @@ def visitor_conversation(client: Client | None) -> Conversation | None:
 def consent_needed(connector: Connector, client: Client | None) -> bool:
     """A1: the notice must be accepted before the first message, again after its text changes."""
     open_channel = connector.open_channel
-    if not open_channel.consent_required or open_channel.consent_form_id is None:
+    # The connectors come with ``open_channel__consent_form`` selected, so reading the form costs no query.
+    consent_form = open_channel.consent_form
+    if not open_channel.consent_required or consent_form is None:
         return False
     if client is None:
         return True
-    version = open_channel.consent_form.current_version
+    version = consent_form.current_version
     return not ConsentRecord.objects.filter(client=client, form_version=version).exists()

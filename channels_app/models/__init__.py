@@ -17,7 +17,7 @@
 from channels_app.models.canned import CannedReply, CannedReplyList
 from channels_app.models.chatbot import Chatbot, ChatbotRule
 from channels_app.models.client import Client
-from channels_app.models.connector import Connector, ConnectorKind, InboundUpdate
+from channels_app.models.connector import UPDATE_ID_MAX_LENGTH, Connector, ConnectorKind, InboundUpdate
 from channels_app.models.consent import ConsentForm, ConsentFormVersion, ConsentRecord
 from channels_app.models.conversation import (
     CLOSED_STATUSES,
@@ -62,6 +62,7 @@ __all__ = [
     "OPEN_STATUSES",
     "TWELVE_HOURS",
     "TYPED_TEXT_MAX_LENGTH",
+    "UPDATE_ID_MAX_LENGTH",
     "AutoCloseAction",
     "CannedReply",
     "CannedReplyList",

@@ -70,6 +70,10 @@ class Connector(models.Model):
             raise ValidationError(errors)
 
 
+# Longer provider ids are stored as their hash (channels_app.connectors.processing.storable_update_id).
+UPDATE_ID_MAX_LENGTH = 128
+
+
 class InboundUpdate(models.Model):
     """A provider's webhook delivery, stored as received before any processing.
 
@@ -85,7 +89,7 @@ class InboundUpdate(models.Model):
         FAILED = "failed", _("Failed")
 
     connector = models.ForeignKey(Connector, related_name="inbound_updates", on_delete=models.CASCADE)
-    update_id = models.CharField(max_length=128)
+    update_id = models.CharField(max_length=UPDATE_ID_MAX_LENGTH)
     payload = models.JSONField()
     received_at = models.DateTimeField(db_index=True)
     state = models.CharField(max_length=10, choices=State.choices, default=State.PENDING, db_index=True)

@@ -14,6 +14,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
 from channels_app.models.shared import ONE_MINUTE, TWELVE_HOURS, Language
@@ -288,7 +289,7 @@ class OpenChannel(models.Model):
         return f"Open channel {max(highest, OpenChannel.objects.count()) + 1}"
 
     def clean(self) -> None:
-        errors: dict[str, str] = {}
+        errors: dict[str, str | Promise] = {}
         if self.no_answer_action == NoAnswerAction.BACK_TO_QUEUE and self.distribution_mode != DistributionMode.EVENLY:
             errors["no_answer_action"] = _(
                 "“Put the conversation back in the queue” is allowed only with the Evenly distribution (M2)."
@@ -299,7 +300,7 @@ class OpenChannel(models.Model):
             errors["consent_form"] = _("Choose the consent form to show (A1).")
         if self.chatbot_enabled and not self.chatbot_id:
             errors["chatbot"] = _("Choose the chatbot to assign (B1).")
-        if self.chatbot_id and self.chatbot_enabled and not self.chatbot.supports_open_channels:
+        if self.chatbot_enabled and self.chatbot is not None and not self.chatbot.supports_open_channels:
             errors["chatbot"] = _("This chatbot does not support open channels (B2).")
         if self.lead_source_mode == LeadSourceMode.FIXED and not self.lead_fixed_source.strip():
             errors["lead_fixed_source"] = _("Name the fixed lead source (C3).")

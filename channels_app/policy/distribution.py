@@ -119,7 +119,7 @@ class Considered(NamedTuple):
     eligible: bool
     reasons: tuple[str, ...] = ()
 
-    def as_json(self) -> dict:
+    def as_json(self) -> dict[str, object]:
         return {
             "operator_id": self.operator_id,
             "name": self.name,
@@ -138,7 +138,7 @@ class Decision:
     chosen: tuple[int, ...] = ()
     considered: tuple[Considered, ...] = field(default_factory=tuple)
 
-    def candidates_json(self) -> list[dict]:
+    def candidates_json(self) -> list[dict[str, object]]:
         return [entry.as_json() for entry in self.considered]
 
     def reasons_for(self, operator_id: int) -> tuple[str, ...]:
