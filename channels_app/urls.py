@@ -10,10 +10,10 @@ from channels_app.console import views as console_views
 from channels_app.livechat import api as livechat_api
 from channels_app.livechat import views as livechat_views
 
+# One per provider (telegram, meta, zalo); the ASGI door in front of Django answers the same paths.
 webhook_urls = [
-    path("webhooks/telegram/<int:connector_id>/", webhooks.telegram_webhook, name="webhook-telegram"),
-    path("webhooks/meta/<int:connector_id>/", webhooks.meta_webhook, name="webhook-meta"),
-    path("webhooks/zalo/<int:connector_id>/", webhooks.zalo_webhook, name="webhook-zalo"),
+    path(f"webhooks/{provider}/<int:connector_id>/", webhooks.django_view(provider), name=f"webhook-{provider}")
+    for provider in webhooks.KINDS_BY_PROVIDER
 ]
 
 console_urls = [

@@ -48,7 +48,7 @@ def conversations_for_console(user) -> QuerySet[Conversation]:
 
 def conversation_history(conversation_id: int, after_id: int | None = None, limit: int = HISTORY_PAGE) -> list[Message]:
     """O2: the conversation's messages in order; ``after_id`` gives only newer ones (a reconnecting socket)."""
-    messages = Message.objects.filter(conversation_id=conversation_id).select_related("author")
+    messages = Message.objects.filter(conversation_id=conversation_id).select_related("author__operator_profile")
     if after_id is not None:
         messages = messages.filter(pk__gt=after_id)
     return list(messages.order_by("created_at", "id")[:limit])
