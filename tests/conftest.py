@@ -8,6 +8,7 @@ import pytest
 import redis
 from django.conf import settings as django_settings
 from django.contrib.auth.models import Group
+from django.db import connections
 
 from contact_center import embedded
 from contact_center.celery import app as celery_app
@@ -93,3 +94,6 @@ def page(monkeypatch):
             yield browser.new_page(viewport={"width": 1360, "height": 900})
         finally:
             browser.close()
+            # The test's ORM calls ran in Playwright's greenlet, whose context has database connections of its
+            # own: closed here, or the test database could not be dropped at the end of the run.
+            connections.close_all()

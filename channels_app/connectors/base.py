@@ -7,7 +7,9 @@ jobs:
 - ``extract_updates``: split a verified body into :class:`StoredUpdate` rows,
   each with the provider's own dedupe key; unknown kinds give nothing.
 - ``parse``: turn one stored update into :class:`InboundEvent` values for the
-  inbound services (runs in Celery, never in the webhook).
+  inbound services (after the webhook has answered: in the web process, or
+  in Celery when :meth:`Source.needs_provider_call` says the provider must be
+  called).
 - ``send``: deliver one outbound text; raise :class:`DeliveryError` on failure.
 - ``register_webhook``: bind the provider to our URL (O5).
 
@@ -54,7 +56,7 @@ class StoredUpdate:
 
 @dataclass
 class InboundEvent:
-    """One client message (or edit) ready for ``services.inbound``."""
+    """One client message (or edit) ready for :mod:`channels_app.engine.inbound`."""
 
     kind: str  # "message" or "edit"
     external_user_id: str
@@ -155,7 +157,7 @@ class Source:
         return results[0]  # the provider's id of the first part stands for the message
 
 
-# R1 button payloads: the same words services.inbound accepts as a typed rating.
+# R1 button payloads: the same words engine.inbound accepts as a typed rating.
 RATING_TOKENS = ("like", "dislike")
 
 
