@@ -39,7 +39,7 @@ CHROMIUM_ARGS = [
 
 
 def chromium_executable() -> str:
-    """Debian's chromium; its absence fails the browser tests (CI installs it in ``.ci/run``)."""
+    """Debian's chromium; its absence fails the browser tests (`make test` installs it when it can)."""
     executable = shutil.which("chromium")
     if executable is None:
         raise RuntimeError("Debian's chromium is required for the browser tests: apt-get install -y chromium")
