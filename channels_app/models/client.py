@@ -17,6 +17,9 @@ class Client(models.Model):
     username = models.CharField(_("username"), max_length=200, blank=True)
     phone = models.CharField(_("phone"), max_length=40, blank=True)
     email = models.EmailField(_("e-mail"), blank=True)
+    # Typed by an anonymous visitor and not yet confirmed through the link mailed to it: never used to find a CRM
+    # contact or to join a lead; confirming it moves it to ``email``.
+    unverified_email = models.EmailField(_("e-mail, not confirmed"), blank=True)
     avatar_url = models.URLField(blank=True)
     contact = models.ForeignKey("crm.Contact", related_name="clients", null=True, blank=True, on_delete=models.SET_NULL)
     created_at = models.DateTimeField(auto_now_add=True)

@@ -77,6 +77,16 @@ class OpenChannel(models.Model):
         help_text=_("O3: language of client-facing texts and e-mails (transcripts, notifications)."),
     )
     is_active = models.BooleanField(_("active"), default=True)
+    supervisors = models.ManyToManyField(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("supervisors"),
+        blank=True,
+        related_name="supervised_open_channels",
+        help_text=_(
+            "People who read this channel's conversations and KPI, rate its operators, take conversations over, "
+            "reassign and close them."
+        ),
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
