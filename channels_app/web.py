@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import json
 import logging
+from typing import Any
 
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from rest_framework.exceptions import ParseError
+from rest_framework.parsers import JSONParser
 
 from channels_app.engine.errors import ServiceError
 from channels_app.engine.ratelimit import TooManyRequests
@@ -26,6 +29,57 @@ REF_MAX_LENGTH = 64
 # A frame carries one message (at most TYPED_TEXT_MAX_LENGTH characters) and a few ids; anything far
 # larger is refused before it is parsed.
 MAX_FRAME_CHARACTERS = 4 * TYPED_TEXT_MAX_LENGTH + 1024
+# Deepest nesting of arrays and objects accepted in JSON from outside (webhooks, the REST API, socket frames).
+# Provider payloads nest fewer than ten levels. A few thousand make Python's parser raise RecursionError, and a
+# few hundred can still raise it later, when the value is stored or serialised deeper in the stack; so a deeper
+# body is malformed input like any other: a 400, or an error frame.
+MAX_JSON_DEPTH = 64
+JSON_TOO_DEEP = f"The JSON is nested too deeply (at most {MAX_JSON_DEPTH} levels of arrays and objects)."
+
+
+class JSONTooDeep(ValueError):
+    """JSON nested deeper than :data:`MAX_JSON_DEPTH`; a ``ValueError`` like any other malformed JSON."""
+
+    def __init__(self) -> None:
+        super().__init__(JSON_TOO_DEEP)
+
+
+def json_depth(value: Any) -> int:
+    """How deeply arrays and objects nest in a parsed JSON value (a scalar is 0); iterative, so never recursing."""
+    deepest = 0
+    pending: list[tuple[Any, int]] = [(value, 1)]
+    while pending:
+        item, depth = pending.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
+        if children is None:
+            continue
+        deepest = max(deepest, depth)
+        pending.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return deepest
+
+
+def loads_untrusted_json(data: str | bytes | bytearray, **options: Any) -> Any:
+    """``json.loads`` for input from outside: :class:`JSONTooDeep` (a ``ValueError``) past :data:`MAX_JSON_DEPTH`."""
+    try:
+        value = json.loads(data, **options)
+    except RecursionError:
+        raise JSONTooDeep from None
+    if json_depth(value) > MAX_JSON_DEPTH:
+        raise JSONTooDeep
+    return value
+
+
+class UntrustedJSONParser(JSONParser):
+    """DRF's JSON parser (``REST_FRAMEWORK["DEFAULT_PARSER_CLASSES"]``) with the nesting limit: a 400, not a 500."""
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        try:
+            data = super().parse(stream, media_type, parser_context)
+        except RecursionError:
+            raise ParseError(JSON_TOO_DEEP) from None
+        if json_depth(data) > MAX_JSON_DEPTH:
+            raise ParseError(JSON_TOO_DEEP)
+        return data
 
 
 class BadFrame(ServiceError):
@@ -79,7 +133,10 @@ class ActionConsumer(AsyncJsonWebsocketConsumer):
             await self.send_json({"type": "error", "message": "This frame is too large."})
             return
         try:
-            content = json.loads(text_data or "")
+            content = loads_untrusted_json(text_data or "")
+        except JSONTooDeep as error:
+            await self.send_json({"type": "error", "message": str(error)})
+            return
         except ValueError:
             await self.send_json({"type": "error", "message": "Frames must be JSON objects."})
             return

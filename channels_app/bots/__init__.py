@@ -4,6 +4,7 @@
 ``base``       the :class:`Bot` interface and the registry of bot kinds
 ``rules``      the built-in rule bot (keywords → answers)
 ``external``   a bot of your own over HTTP: signed events out, answers back
+``outbound``   where its events may go: public addresses only, checked and pinned
 ``services``   a bot's turn, the REST API's writes, the silent-bot sweep
 ``api``        the REST endpoints an external bot calls (``/api/bots/...``)
 =============  =================================================================

@@ -17,7 +17,9 @@ with an empty body and answer later through ``POST /api/bots/conversations/<id>/
 and ``…/handover/`` (``Authorization: Bearer <API token>``). An answer that
 does not arrive within ``timeout_seconds``, a non-2xx status, a connection
 error or an answer of the wrong shape is a failure: the conversation is
-handed over to the operators (B1 "or fails").
+handed over to the operators (B1 "or fails"). So is a URL whose host is, or
+resolves to, an address that is not public (issue 13,
+:mod:`channels_app.bots.outbound`): the event is not sent at all.
 """
 
 from __future__ import annotations
@@ -33,7 +35,9 @@ from django.conf import settings
 from django.urls import reverse
 
 from channels_app.bots.base import Bot, BotFailure, BotReply, register
+from channels_app.bots.outbound import checked_destination
 from channels_app.models import MESSAGE_TEXT_MAX_LENGTH, Chatbot, Conversation, Message
+from channels_app.web import JSONTooDeep, loads_untrusted_json
 
 SIGNATURE_HEADER = "X-Bot-Signature"
 TIMESTAMP_HEADER = "X-Bot-Timestamp"
@@ -91,8 +95,10 @@ def parse_answer(status_code: int, body: bytes) -> BotReply:
     if not body.strip():
         return BotReply()  # it will answer through the REST API
     try:
-        answer = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError):
+        answer = loads_untrusted_json(body)
+    except JSONTooDeep:
+        raise BotFailure("the bot's answer is nested too deeply") from None
+    except ValueError:  # UnicodeDecodeError and json.JSONDecodeError are ValueErrors
         raise BotFailure("the bot's answer is not JSON") from None
     if not isinstance(answer, dict):
         raise BotFailure("the bot's answer is not a JSON object")
@@ -139,12 +145,20 @@ class ExternalBot(Bot):
 
     @staticmethod
     def _post(url: str, body: bytes, headers: dict[str, str], timeout_seconds: int) -> tuple[int, bytes]:
+        destination = checked_destination(url, allowed_hosts=settings.CHATBOT_ALLOWED_HOSTS)
         # httpx's timeout bounds each network step; the deadline bounds a bot that trickles its answer.
         deadline = time.monotonic() + timeout_seconds
         try:
             with (
+                # Never follow a redirect: its target was not checked (a 3xx answer fails the turn).
                 httpx.Client(timeout=httpx.Timeout(timeout_seconds), follow_redirects=False) as client,
-                client.stream("POST", url, content=body, headers=headers) as response,
+                client.stream(
+                    "POST",
+                    destination.url,
+                    content=body,
+                    headers={**headers, **destination.headers},
+                    extensions=destination.extensions,
+                ) as response,
             ):
                 answer = bytearray()
                 for chunk in response.iter_bytes():

@@ -76,11 +76,13 @@ def _updates_by_connector(connector: Connector, updates: list[StoredUpdate]) -> 
     foreign = {u.account_id for u in updates if u.account_id and u.account_id != connector.account_id}
     siblings = {}
     if foreign:
-        siblings = dict(
-            Connector.objects.filter(
-                kind=connector.kind, account_id__in=foreign, is_active=True, app_secret=connector.app_secret
-            ).values_list("account_id", "pk")
-        )
+        # Compared here, not in SQL: app secrets are stored encrypted, and no two encryptions are alike.
+        candidates = Connector.objects.filter(kind=connector.kind, account_id__in=foreign, is_active=True)
+        siblings = {
+            candidate.account_id: candidate.pk
+            for candidate in candidates.only("pk", "account_id", "app_secret")
+            if candidate.app_secret == connector.app_secret
+        }
     for update in updates:
         if not update.account_id or update.account_id == connector.account_id:
             grouped[connector.pk].append(update)

@@ -2,9 +2,11 @@
 
 Answers (never a 500, never a half-written conversation):
 
-- 404: no active connector of that kind has this id;
-- 403: missing or forged secret / signature;
-- 400: the body is not a JSON object, or not shaped as the provider documents;
+- 403: no active connector of that kind has this id, or the secret / signature
+  (Meta's verify token) is missing or forged: one answer, body included, for
+  both, so that nobody can tell which connector ids exist (issue 13);
+- 400: the body is not a JSON object (or nests deeper than
+  ``channels_app.web.MAX_JSON_DEPTH``), or not shaped as the provider documents;
 - 413: the body is larger than Django accepts (``DATA_UPLOAD_MAX_MEMORY_SIZE``);
 - 503: the database did not answer (the provider retries later);
 - 200: stored (or already stored: a provider's retry is a no-op), or an
@@ -62,6 +64,7 @@ from channels_app.connectors.processing import (
 from channels_app.connectors.registry import source_for
 from channels_app.engine import jobs
 from channels_app.models import Connector, ConnectorKind
+from channels_app.web import loads_untrusted_json
 
 logger = logging.getLogger("channels_app.webhooks")
 
@@ -95,6 +98,11 @@ def _error(status: int, message: str) -> WebhookAnswer:
     return _json_answer(status, {"ok": False, "error": message})
 
 
+def _refused() -> WebhookAnswer:
+    """The one answer to an unknown or inactive connector id and to a wrong secret or signature."""
+    return _error(403, "Unknown connector, or a missing or invalid signature.")
+
+
 def handle_webhook(
     *, provider: str, connector_id: int, method: str, headers: Mapping[str, str], query: Mapping[str, str], body: bytes
 ) -> WebhookAnswer:
@@ -119,12 +127,13 @@ def _connector(connector_id: int, kinds: tuple[str, ...]) -> Connector | None:
 def _meta_subscription_check(connector_id: int, query: Mapping[str, str]) -> WebhookAnswer:
     connector = _connector(connector_id, META_KINDS)
     if connector is None:
-        return _error(404, "No such connector.")
+        logger.warning("meta subscription check for unknown or inactive connector %s", connector_id)
+        return _refused()
     source = cast(MetaSource, source_for(connector.kind))  # META_KINDS only: a MetaSource
     challenge = source.subscription_challenge(connector, query)
     if challenge is None:
         logger.warning("%s connector %s: subscription check with a wrong verify token", connector.kind, connector.pk)
-        return _error(403, "The verify token does not match.")
+        return _refused()
     return WebhookAnswer(status=200, body=challenge.encode(), content_type="text/plain; charset=utf-8")
 
 
@@ -133,11 +142,11 @@ def _receive(connector_id: int, kinds: tuple[str, ...], headers: Mapping[str, st
     connector = _connector(connector_id, kinds)
     if connector is None:
         logger.warning("webhook for unknown or inactive connector %s", connector_id)
-        return _error(404, "No such connector.")
+        return _refused()
     source = source_for(connector.kind)
     if not source.verify(connector, headers, body):
         logger.warning("%s connector %s: webhook with a missing or wrong signature", connector.kind, connector.pk)
-        return _error(403, "Missing or invalid signature.")
+        return _refused()
     payload = _json_object(body)
     if payload is None:
         logger.info("%s connector %s: webhook body is not a JSON object", connector.kind, connector.pk)
@@ -172,8 +181,8 @@ def enqueue_processing(stored: Mapping[int, list[str]]) -> None:
 
 def _json_object(body: bytes) -> dict | None:
     try:
-        data = json.loads(body, parse_constant=_reject_constant)
-    except (ValueError, RecursionError):
+        data = loads_untrusted_json(body, parse_constant=_reject_constant)
+    except ValueError:  # not JSON, or nested too deeply
         return None
     return data if isinstance(data, dict) else None
 

@@ -28,6 +28,7 @@ view.
 ``calendars``       an open channel's working-hours calendar
 ``ratelimit``       token buckets in Redis
 ``roles``           the groups and their permissions
+``encryption``      re-encrypting stored secrets with the current key (rotation)
 ``errors``          the refusals a user sees
 ==================  =============================================================
 """

@@ -11,6 +11,7 @@
 ``operator``        :class:`OperatorProfile`, :class:`LeavePeriod`, display names
 ``chatbot``         :class:`Chatbot` and its rules
 ``shared``          durations, languages, generators of secrets
+``encryption``      the encrypted field of secrets at rest (connector credentials)
 ==================  ===========================================================
 """
 

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from channels_app.models.shared import new_secret
+from channels_app.policy.outbound import literal_host_refusal
 
 
 class Chatbot(models.Model):
@@ -47,6 +51,27 @@ class Chatbot(models.Model):
     def clean(self) -> None:
         if self.kind == self.Kind.EXTERNAL and not self.endpoint_url:
             raise ValidationError({"endpoint_url": _("An external bot needs the URL its events are sent to.")})
+        self._clean_endpoint_address()
+
+    def _clean_endpoint_address(self) -> None:
+        """Issue 13: no bot URL at this machine or a private network, judged here from the URL alone (an address,
+        or ``localhost``); the names a URL resolves to are judged again on every send (channels_app.bots.outbound),
+        since DNS answers change."""
+        try:
+            host = urlsplit(self.endpoint_url).hostname or ""
+        except ValueError:
+            return  # not a URL at all: URLField's own validation says so
+        if host and literal_host_refusal(host, settings.CHATBOT_ALLOWED_HOSTS):
+            raise ValidationError(
+                {
+                    "endpoint_url": _(
+                        "“%(host)s” is not a public address (it is this machine, a private network, or a link-local,"
+                        " multicast or reserved address), so the product does not send events there. If the bot"
+                        " really runs there, list its host in the CHATBOT_ALLOWED_HOSTS setting."
+                    )
+                    % {"host": host}
+                }
+            )
 
 
 class ChatbotRule(models.Model):

@@ -6,6 +6,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from channels_app.models.encryption import EncryptedSecretField
 from channels_app.models.open_channel import OpenChannel
 from channels_app.models.shared import new_public_key, new_secret
 
@@ -30,8 +31,11 @@ class Connector(models.Model):
     )
     name = models.CharField(_("label"), max_length=120, blank=True)
     is_active = models.BooleanField(_("active"), default=True)
-    access_token = models.CharField(_("access token"), max_length=512, blank=True)
-    app_secret = models.CharField(_("app secret"), max_length=256, blank=True, help_text=_("Meta / Zalo app secret."))
+    # The provider credentials are stored encrypted (issue 13) and never shown back in the admin.
+    access_token = EncryptedSecretField(_("access token"), max_length=512, blank=True)
+    app_secret = EncryptedSecretField(
+        _("app secret"), max_length=256, blank=True, help_text=_("Meta / Zalo app secret.")
+    )
     verify_token = models.CharField(_("verify token"), max_length=128, blank=True, default=new_public_key)
     webhook_secret = models.CharField(_("webhook secret"), max_length=128, default=new_secret)
     public_key = models.CharField(_("widget key"), max_length=64, default=new_public_key, unique=True)

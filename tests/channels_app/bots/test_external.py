@@ -103,6 +103,7 @@ def test_B1_external_bot_hands_over_in_its_response(engine, bot_turns, olga):
         (200, {"texts": ["x"] * 11}, "at most 10 texts per answer"),
         (200, {"handover": "yes"}, "“handover” must be true or false"),
         (200, b"x" * (MAX_ANSWER_BYTES + 1), f"the bot's answer is longer than {MAX_ANSWER_BYTES} bytes"),
+        (200, b'{"texts": ' + b"[" * 5000 + b"]" * 5000 + b"}", "the bot's answer is nested too deeply"),
     ],
 )
 def test_B1_a_failing_external_bot_hands_over(engine, bot_turns, olga, status, answer, reason):

@@ -87,13 +87,17 @@ def test_s2_webhook_without_the_right_secret_token_is_refused_with_403(client, b
 
 
 @pytest.mark.django_db
-def test_s2_webhook_for_an_unknown_or_inactive_connector_is_404(client, bot):
+def test_s2_webhook_for_an_unknown_or_inactive_connector_is_answered_like_a_wrong_secret(client, bot):
+    """Issue 13: the answer does not tell which connector ids exist."""
     assert post(client, bot, text_update()).status_code == 200
+    wrong_secret = post(client, bot, text_update(900002), secret="forged")
     bot.is_active = False
     bot.save()
-    assert post(client, bot, text_update(900002)).status_code == 404
-    response = client.post("/webhooks/telegram/999999/", data="{}", content_type="application/json")
-    assert response.status_code == 404
+    inactive = post(client, bot, text_update(900002))
+    unknown = client.post("/webhooks/telegram/999999/", data="{}", content_type="application/json")
+    for response in (inactive, unknown):
+        assert (response.status_code, response.content) == (wrong_secret.status_code, wrong_secret.content)
+    assert wrong_secret.status_code == 403
     assert InboundUpdate.objects.count() == 1
 
 
@@ -101,7 +105,7 @@ def test_s2_webhook_for_an_unknown_or_inactive_connector_is_404(client, bot):
 def test_s2_telegram_url_does_not_accept_a_meta_connector(client, open_channel):
     page = ConnectorFactory(open_channel=open_channel, kind=ConnectorKind.FACEBOOK, account_id="page-1")
     response = client.post(f"/webhooks/telegram/{page.pk}/", data="{}", content_type="application/json")
-    assert response.status_code == 404
+    assert response.status_code == 403
 
 
 @pytest.mark.django_db
@@ -414,8 +418,8 @@ def test_s2_attachments_of_a_reply_are_sent_as_full_links(bot, provider, setting
 
 
 @pytest.mark.django_db
-def test_s2_connector_id_beyond_the_database_range_is_404(client):
+def test_s2_connector_id_beyond_the_database_range_is_refused_like_any_unknown_id(client):
     response = client.post(
         "/webhooks/telegram/123456789012345678901234567890/", data="{}", content_type="application/json"
     )
-    assert response.status_code == 404
+    assert response.status_code == 403

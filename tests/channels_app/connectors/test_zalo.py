@@ -91,7 +91,11 @@ def test_s2_zalo_without_oa_secret_refuses_everything(client, oa):
 
 @pytest.mark.django_db
 def test_s2_zalo_malformed_body_is_400(client, oa):
-    assert post(client, oa, b"{not json", "mac=abc").status_code == 400
+    # Not JSON, so no app_id or timestamp: signed over the body and the secret alone, or else refused (issue 13).
+    not_json = b"{not json"
+    assert post(client, oa, not_json, "mac=abc").status_code == 403
+    mac = hashlib.sha256(not_json + OA_SECRET.encode()).hexdigest()
+    assert post(client, oa, not_json, f"mac={mac}").status_code == 400
     event = zalo_text_event("m1")
     del event["message"]["msg_id"]
     raw, signature = signed(event)
