@@ -14,8 +14,9 @@ $(STAMP): requirements.txt requirements-dev.txt
 
 install: $(STAMP)
 
+# The product fails closed (DEBUG off unless set); on a developer's machine it runs with DEBUG on and demo data.
 run: $(STAMP)
-	$(PY) manage.py serve
+	DEBUG=true $(PY) manage.py serve
 
 test: $(STAMP) browser
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -10,7 +10,9 @@ def main() -> None:
     from django.core.management import execute_from_command_line
 
     from contact_center import embedded
+    from contact_center.startup import load_settings_or_exit
 
+    load_settings_or_exit()
     embedded.start()
 
     execute_from_command_line(sys.argv)

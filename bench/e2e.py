@@ -44,12 +44,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import contextlib
 import json
 import os
 import platform
 import random
 import resource
+import secrets
 import statistics
 import subprocess
 import sys
@@ -151,6 +153,9 @@ def start_stack(scratch: Path) -> Stack:
         "DATABASE_URL": database_url,
         "REDIS_URL": redis.url,
         "DEBUG": "false",
+        # DEBUG off needs keys of its own (settings refuse to start without them); fresh ones for every run.
+        "SECRET_KEY": secrets.token_urlsafe(50),
+        "FIELD_ENCRYPTION_KEY": base64.urlsafe_b64encode(os.urandom(32)).decode(),
         "SECURE_SSL_REDIRECT": "false",
         "SESSION_COOKIE_SECURE": "false",
         "ALLOWED_HOSTS": "127.0.0.1,localhost",
@@ -163,7 +168,9 @@ def start_stack(scratch: Path) -> Stack:
     }
     environment.pop("CELERY_BROKER_URL", None)
     environment.pop("CELERY_TASK_ALWAYS_EAGER", None)
-    os.environ.update({key: environment[key] for key in ("DATABASE_URL", "REDIS_URL", "DJANGO_SETTINGS_MODULE")})
+    # This process seeds the data, sessions included: it signs them with the servers' SECRET_KEY.
+    shared = ("DATABASE_URL", "REDIS_URL", "DJANGO_SETTINGS_MODULE", "DEBUG", "SECRET_KEY", "FIELD_ENCRYPTION_KEY")
+    os.environ.update({key: environment[key] for key in shared})
     os.environ.pop("CELERY_BROKER_URL", None)
     return Stack(postgres=postgres, redis=redis, environment=environment)
 

@@ -42,6 +42,8 @@ from pathlib import Path
 BASE_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(BASE_DIR))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "contact_center.settings")
+# Development settings, as before DEBUG became off by default (no SECRET_KEY needed in-process).
+os.environ.setdefault("DEBUG", "true")
 os.environ.setdefault("LOG_LEVEL", "WARNING")
 
 DATABASE = "bench_kpi"

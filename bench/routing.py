@@ -34,6 +34,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "contact_center.settings")
+# Development settings, as before DEBUG became off by default (no SECRET_KEY needed in-process).
+os.environ.setdefault("DEBUG", "true")
 BENCH_DATABASE = "bench_routing"
 OPERATORS = 50
 

@@ -27,8 +27,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import json
 import os
+import secrets
 import shutil
 import socket
 import statistics
@@ -73,6 +75,9 @@ def prepare_database() -> tuple[str, str, dict[str, str]]:
         "DATABASE_URL": database_url,
         "CELERY_BROKER_URL": f"redis+socket://{redis_socket}?virtual_host={BENCH_BROKER_DB}",
         "DEBUG": "false",
+        # DEBUG off needs keys of its own (settings refuse to start without them); fresh ones for every run.
+        "SECRET_KEY": secrets.token_urlsafe(50),
+        "FIELD_ENCRYPTION_KEY": base64.urlsafe_b64encode(os.urandom(32)).decode(),
         "SECURE_SSL_REDIRECT": "false",
         "LOG_LEVEL": "WARNING",
     }

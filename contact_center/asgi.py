@@ -8,7 +8,9 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "contact_center.settings")
 from django.core.asgi import get_asgi_application
 
 from contact_center import embedded
+from contact_center.startup import load_settings_or_exit
 
+load_settings_or_exit()
 django_asgi_app = get_asgi_application()
 embedded.start()
 

@@ -12,6 +12,7 @@ suite's ``conftest.py``) call :func:`contact_center.embedded.start`.
 
 from __future__ import annotations
 
+import ipaddress
 from datetime import timedelta
 from pathlib import Path
 
@@ -21,13 +22,28 @@ from django.core.exceptions import ImproperlyConfigured
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
-environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+# ENV_FILE (from the real environment only) names another file than .env; the real environment always wins over it.
+environ.Env.read_env(env("ENV_FILE", default=str(BASE_DIR / ".env")), overwrite=False)
 
 # After .env is read: it may set EMBEDDED_VAR_DIR, which the module reads on import.
 from contact_center import embedded  # noqa: E402
 
-DEBUG = env.bool("DEBUG", default=True)
-SECRET_KEY = env("SECRET_KEY", default="dev-insecure-secret-key-change-me-in-production-0123456789")
+# Fail closed: DEBUG is off unless the environment turns it on (`make run` and the tests do), and with DEBUG off
+# the product refuses to start without a SECRET_KEY of its own. The key signs sessions, CSRF tokens and live-chat
+# visitor tokens: with a published one anybody could forge them.
+DEBUG = env.bool("DEBUG", default=False)
+DEVELOPMENT_SECRET_KEY = "dev-insecure-secret-key-change-me-in-production-0123456789"  # noqa: S105 -- DEBUG only
+# Keys printed in this repository (the old default, the old .env.example placeholder): never a key of one's own.
+PUBLIC_SECRET_KEYS = frozenset({DEVELOPMENT_SECRET_KEY, "change-me-to-a-long-random-string"})
+SECRET_KEY = env("SECRET_KEY", default="") or (DEVELOPMENT_SECRET_KEY if DEBUG else "")
+if not DEBUG and (not SECRET_KEY or SECRET_KEY in PUBLIC_SECRET_KEYS):
+    raise ImproperlyConfigured(
+        ("SECRET_KEY is not set" if not SECRET_KEY else "SECRET_KEY is a public example value")
+        + ", and DEBUG is off: the product needs a secret key of its own. Set SECRET_KEY in the environment "
+        "(or in .env) to a long random value, generated once with "
+        "python -c 'import secrets; print(secrets.token_urlsafe(50))' and kept secret. "
+        "For development on your own machine, set DEBUG=true instead (make run does)."
+    )
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 SITE_URL = env("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
@@ -205,7 +221,9 @@ vars().update(EMAIL_CONFIG)
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="contact-center@localhost")
 
 # --- Security (production: DEBUG=false turns these on) -------------------------
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# No SECURE_PROXY_SSL_HEADER: Django would believe X-Forwarded-Proto from anyone. uvicorn reads it (and
+# X-Forwarded-For) from TRUSTED_PROXIES only and hands Django the corrected scheme and client address.
+SECURE_PROXY_SSL_HEADER = None
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
 SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=not DEBUG)
 CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=not DEBUG)
@@ -245,6 +263,28 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("MAX_REQUEST_BODY_BYTES", default=2_621_44
 MAX_ATTACHMENT_BYTES = env.int("MAX_ATTACHMENT_BYTES", default=20 * 1024 * 1024)
 # Largest websocket frame uvicorn accepts (a console frame is at most ~17 kB); larger ones close with 1009.
 WEBSOCKET_MAX_FRAME_BYTES = env.int("WEBSOCKET_MAX_FRAME_BYTES", default=65_536)
+
+
+# --- The web process (`manage.py web`, and the web child of `manage.py serve`) ----------------------------------
+def _networks(setting: str, values: list[str]) -> list[str]:
+    for value in values:
+        try:
+            ipaddress.ip_network(value, strict=False)
+        except ValueError:
+            raise ImproperlyConfigured(
+                f"{setting}: {value!r} is not an IP address or network (e.g. 10.0.0.5 or 10.0.0.0/24)."
+            ) from None
+    return values
+
+
+# Addresses or networks of the reverse proxies whose X-Forwarded-For / X-Forwarded-Proto headers are believed
+# (uvicorn's --forwarded-allow-ips). Empty: nobody's, and the client address is the TCP peer's. Rate limits and
+# sign-in throttling key on that address, so trust only proxies that overwrite the headers they forward.
+TRUSTED_PROXIES = _networks("TRUSTED_PROXIES", env.list("TRUSTED_PROXIES", default=[]))
+# uvicorn worker processes of one web process (each its own event loop and database pool).
+WEB_WORKERS = env.int("WEB_WORKERS", default=1)
+if WEB_WORKERS < 1:
+    raise ImproperlyConfigured("WEB_WORKERS must be a whole number of worker processes, at least 1.")
 
 # Provider API bases, overridable so tests talk to a local fake provider.
 TELEGRAM_API_BASE = env("TELEGRAM_API_BASE", default="https://api.telegram.org")

@@ -13,8 +13,11 @@ import httpx
 import psycopg
 import pytest
 from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management import CommandError, call_command
 
 from contact_center import embedded
+from tests.environments import production_like
 from tests.net import free_port
 
 
@@ -40,10 +43,11 @@ def wait_for(url: str, deadline: float) -> httpx.Response:
             time.sleep(0.3)
 
 
-def serve_once(database_url: str) -> str:
+def serve_once(database_url: str, environment: dict[str, str] | None = None) -> str:
     """Start serve, check it answers, press Ctrl-C; return its output."""
     port = free_port()
-    env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": settings.REDIS_URL, "PORT": str(port)}
+    env = {**(environment or os.environ), "DATABASE_URL": database_url, "REDIS_URL": settings.REDIS_URL}
+    env["PORT"] = str(port)
     process = subprocess.Popen(
         [sys.executable, "manage.py", "serve"],
         cwd=settings.BASE_DIR,
@@ -78,3 +82,23 @@ def test_serve_runs_web_worker_beat_and_stops_on_ctrl_c_and_runs_again(scratch_d
         users = conn.execute("SELECT count(*) FROM auth_user").fetchone()[0]
         channels = conn.execute("SELECT count(*) FROM channels_app_openchannel").fetchone()[0]
     assert (users, channels) == (5, 2), "the second run duplicated nothing"
+
+
+def test_serve_with_debug_off_loads_no_demo_data(scratch_database, tmp_path):
+    """Issue 13, point 4: the demo logins are published, so a production-like start never creates them."""
+    output = serve_once(scratch_database, production_like(env_file=tmp_path / ".env", SECURE_SSL_REDIRECT="false"))
+    assert "No demo data with DEBUG off" in output
+    assert "Demo data loaded." not in output and "Demo logins" not in output
+    with psycopg.connect(scratch_database) as conn:
+        assert conn.execute("SELECT count(*) FROM auth_user").fetchone()[0] == 0
+
+
+@pytest.mark.django_db
+def test_seed_demo_refuses_with_debug_off(settings):
+    settings.DEBUG = False
+    with pytest.raises(CommandError, match="Demo data is never loaded with DEBUG off"):
+        call_command("seed_demo")
+    assert not get_user_model().objects.exists()
+    settings.DEBUG = True
+    call_command("seed_demo")
+    assert get_user_model().objects.filter(username="admin").exists()

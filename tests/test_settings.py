@@ -7,7 +7,12 @@ import subprocess
 import sys
 
 import psutil
+import pytest
 from django.conf import settings
+
+from contact_center.settings import PUBLIC_SECRET_KEYS
+from tests.environments import production_like, without_debug_or_keys
+from tests.net import free_port
 
 SCRIPT = """
 import django
@@ -62,3 +67,60 @@ def test_importing_settings_with_an_empty_var_dir_starts_nothing_and_creates_not
     assert _processes_mentioning(str(var_dir)) == []
     assert _entries(settings.BASE_DIR) == project_before
     assert _entries(project_var) == var_before
+
+
+# --- Fail closed (issue 13, point 4) ------------------------------------------------------------------------
+
+SECRET_KEY_ADVICE = "python -c 'import secrets; print(secrets.token_urlsafe(50))'"
+
+
+def run(command: list[str], environment: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        command, cwd=settings.BASE_DIR, env=environment, capture_output=True, text=True, timeout=120, check=False
+    )
+
+
+def test_without_debug_and_secret_key_check_deploy_refuses_and_says_what_to_set(tmp_path):
+    result = run([sys.executable, "manage.py", "check", "--deploy"], without_debug_or_keys(env_file=tmp_path / ".env"))
+    assert result.returncode == 1
+    assert "Refusing to start: SECRET_KEY is not set, and DEBUG is off" in result.stderr
+    assert SECRET_KEY_ADVICE in result.stderr
+    assert "Traceback" not in result.stderr, "one clear message, no stack"
+
+
+def test_without_debug_and_secret_key_the_web_process_refuses_to_start(tmp_path):
+    environment = without_debug_or_keys(env_file=tmp_path / ".env")
+    port = str(free_port())
+    result = run([sys.executable, "-m", "uvicorn", "contact_center.asgi:application", "--port", port], environment)
+    assert result.returncode == 1
+    assert "Refusing to start: SECRET_KEY is not set, and DEBUG is off" in result.stderr
+    assert SECRET_KEY_ADVICE in result.stderr
+
+
+@pytest.mark.parametrize("public_key", sorted(PUBLIC_SECRET_KEYS))
+def test_with_debug_off_a_published_secret_key_is_refused(tmp_path, public_key):
+    environment = {**production_like(env_file=tmp_path / ".env"), "SECRET_KEY": public_key}
+    result = run([sys.executable, "manage.py", "check"], environment)
+    assert result.returncode == 1
+    assert "SECRET_KEY is a public example value" in result.stderr
+
+
+def test_with_debug_off_and_keys_of_its_own_the_deploy_check_passes(tmp_path):
+    result = run([sys.executable, "manage.py", "check", "--deploy"], production_like(env_file=tmp_path / ".env"))
+    assert result.returncode == 0, result.stderr
+    assert "System check identified no issues" in result.stdout
+
+
+def test_debug_is_off_unless_the_environment_turns_it_on(tmp_path):
+    script = "from django.conf import settings; print(settings.DEBUG)"
+    production = run([sys.executable, "-c", script], production_like(env_file=tmp_path / ".env"))
+    assert production.stdout.split() == ["False"], production.stderr
+    development = {**without_debug_or_keys(env_file=tmp_path / ".env"), "DEBUG": "true"}
+    assert run([sys.executable, "-c", script], development).stdout.split() == ["True"]
+
+
+def test_an_env_file_may_turn_debug_on_for_a_developer(tmp_path):
+    (tmp_path / ".env").write_text("DEBUG=true\n")
+    script = "from django.conf import settings; print(settings.DEBUG)"
+    result = run([sys.executable, "-c", script], without_debug_or_keys(env_file=tmp_path / ".env"))
+    assert result.stdout.split() == ["True"], result.stderr

@@ -119,6 +119,8 @@ def main() -> int:
     name, url = _prepare_database()
     os.environ["DATABASE_URL"] = url
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "contact_center.settings")
+    # Development settings: DEBUG on needs no SECRET_KEY of its own.
+    os.environ.setdefault("DEBUG", "true")
     os.environ["CHANNEL_LAYER_PREFIX"] = f"screens-{uuid.uuid4().hex[:8]}"
     import django
 

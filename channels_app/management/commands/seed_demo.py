@@ -3,13 +3,17 @@
 Idempotent: every object is fetched or created by a natural key, and
 passwords are set only when the user is first created, so running it again
 (``make run`` does on every start) neither duplicates nor resets anything.
+
+Refused with DEBUG off: the demo logins and their password are published
+(README, ``make run``'s banner), so they must never exist on a real site.
 """
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from channels_app import models as m
@@ -37,8 +41,16 @@ CANNED_REPLIES = (
 class Command(BaseCommand):
     help = "Load demo data (users, open channels, live-chat connectors, canned replies). Safe to run again."
 
-    @transaction.atomic
     def handle(self, *args, **options):
+        if not settings.DEBUG:
+            raise CommandError(
+                "Demo data is never loaded with DEBUG off: its logins and password are public. "
+                "Set DEBUG=true on a development machine, or create real users with manage.py createsuperuser."
+            )
+        self._seed()
+
+    @transaction.atomic
+    def _seed(self) -> None:
         User = get_user_model()
         users = {}
         created_users = 0
@@ -80,6 +92,8 @@ class Command(BaseCommand):
                 m.QueueMember.objects.get_or_create(
                     open_channel=channel, operator=users[username], defaults={"position": position}
                 )
+            # Roles are per open channel: the demo supervisor supervises both.
+            channel.supervisors.add(users["supervisor"])
             m.Connector.objects.get_or_create(
                 kind=m.ConnectorKind.LIVECHAT,
                 account_id=site_key,

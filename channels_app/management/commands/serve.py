@@ -2,8 +2,9 @@
 
 1. Settings have already started the embedded PostgreSQL and Redis (unless
    ``DATABASE_URL`` / ``REDIS_URL`` point elsewhere).
-2. Migrate; load the demo data when the database has no users yet.
-3. Start uvicorn, one Celery worker and Celery beat as child processes.
+2. Migrate; with DEBUG on, load the demo data when the database has no users yet (never with DEBUG off: its
+   logins are published).
+3. Start uvicorn (as ``manage.py web`` runs it), one Celery worker and Celery beat as child processes.
 4. Ctrl-C (or SIGTERM) stops the children, then the embedded servers this
    process started. If a child dies, the others are stopped too and the
    command exits non-zero.
@@ -23,6 +24,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
 from channels_app.management.commands.seed_demo import DEMO_PASSWORD, DEMO_USERS
+from channels_app.management.commands.web import web_process
 from channels_app.models import Connector, ConnectorKind
 from contact_center import embedded
 
@@ -39,9 +41,12 @@ class Command(BaseCommand):
         call_command("migrate", interactive=False, verbosity=0)
         self.stdout.write("Database migrated.")
         seeded = False
-        if not no_seed and not get_user_model().objects.exists():
-            call_command("seed_demo")
-            seeded = True
+        if not get_user_model().objects.exists():
+            if not settings.DEBUG:
+                self.stdout.write("No demo data with DEBUG off. Create the first user with manage.py createsuperuser.")
+            elif not no_seed:
+                call_command("seed_demo")
+                seeded = True
         if not settings.DEBUG:
             call_command("collectstatic", interactive=False, verbosity=0)
 
@@ -53,25 +58,15 @@ class Command(BaseCommand):
 
     def _start_children(self, host: str, port: int) -> dict[str, subprocess.Popen]:
         python = sys.executable
-        # Larger websocket frames are refused by uvicorn before a consumer reads them (hostile input).
-        web_limits = ["--ws-max-size", str(settings.WEBSOCKET_MAX_FRAME_BYTES)]
+        # The web process exactly as `manage.py web` runs it in production (frame limit, proxies, workers, pool).
+        web_command, web_environment = web_process(host=host, port=port)
         commands = {
-            "web": [
-                python,
-                "-m",
-                "uvicorn",
-                "contact_center.asgi:application",
-                "--host",
-                host,
-                "--port",
-                str(port),
-                *web_limits,
-            ],
+            "web": web_command,
             "worker": [python, "-m", "celery", "-A", "contact_center", "worker", "-l", "info", "--concurrency", "2"],
             "beat": [python, "-m", "celery", "-A", "contact_center", "beat", "-l", "info"],
         }
-        # The web process pools its database connections (consoles' calls, REST requests); workers keep one.
-        environments = {"web": {**os.environ, "DB_POOL_MAX_SIZE": os.environ.get("DB_POOL_MAX_SIZE", "20")}}
+        # Workers keep one database connection each (no pool).
+        environments = {"web": web_environment}
         # Children ignore the terminal's Ctrl-C (own process group); we stop them in order.
         return {
             name: subprocess.Popen(  # noqa: S603 -- our own fixed commands
