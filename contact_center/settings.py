@@ -61,6 +61,10 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "import_export",
     "django_celery_beat",
+    # Login throttling (per account and per address) and TOTP two-factor sign-in; see "Sign-in" below.
+    "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
     "channels_app",
     "crm",
     "kpi",
@@ -76,6 +80,9 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Turns a sign-in refused for too many failures into a 429 (axes wants to be last; the guard below stays
+    # innermost). Sync-only neighbours keep it on its sync path, which hands it the page to answer with.
+    "axes.middleware.AxesMiddleware",
     # Innermost, so a view that lost the database answers 503 before any other middleware sees the error.
     "contact_center.errors.DatabaseUnavailableMiddleware",
 ]
@@ -193,6 +200,37 @@ AUTH_PASSWORD_VALIDATORS = [
 # One sign-in page for everyone: operators land in the console, supervisors follow ?next= to /kpi/.
 LOGIN_URL = "/console/login/"
 LOGIN_REDIRECT_URL = "/console/"
+
+# --- Sign-in: throttling and two-factor (console and admin login pages alike) ---------------------------------
+# axes' backend comes first: it refuses a locked-out account or address before any password is checked.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+# Failed sign-ins are counted per username and, separately, per client address; either reaching its limit locks
+# sign-in for that username (from anywhere) or from that address (for anyone) until the cool-off has passed.
+# An address is often a whole office behind one NAT, hence its higher limit (channels_app.console.signin).
+LOGIN_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
+LOGIN_ADDRESS_FAILURE_LIMIT = env.int("LOGIN_ADDRESS_FAILURE_LIMIT", default=30)
+LOGIN_LOCKOUT_MINUTES = env.int("LOGIN_LOCKOUT_MINUTES", default=15)
+if LOGIN_FAILURE_LIMIT < 1 or LOGIN_LOCKOUT_MINUTES < 1 or LOGIN_ADDRESS_FAILURE_LIMIT < LOGIN_FAILURE_LIMIT:
+    raise ImproperlyConfigured(
+        "LOGIN_FAILURE_LIMIT and LOGIN_LOCKOUT_MINUTES must be whole numbers, at least 1, and "
+        "LOGIN_ADDRESS_FAILURE_LIMIT at least LOGIN_FAILURE_LIMIT."
+    )
+AXES_HANDLER = "channels_app.console.signin.SignInThrottle"
+AXES_FAILURE_LIMIT = LOGIN_FAILURE_LIMIT
+AXES_COOLOFF_TIME = timedelta(minutes=LOGIN_LOCKOUT_MINUTES)
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+# The address is REMOTE_ADDR alone, never a header a client can write: uvicorn has already replaced it with the
+# X-Forwarded-For address when, and only when, the request came from one of TRUSTED_PROXIES (`manage.py web`).
+AXES_CLIENT_IP_CALLABLE = "channels_app.console.signin.client_address"
+# The sign-in page itself says why and for how long (channels_app.console.signin), answered with 429.
+AXES_LOCKOUT_CALLABLE = "channels_app.console.signin.lockout_response"
+# A one-time code typed into a sign-in form is never written to axes' record of the failed attempt.
+AXES_SENSITIVE_PARAMETERS = ["username", "ip_address", "otp_token"]
+# Every wrong TOTP code counts as a failed sign-in (channels_app.console.signin), so axes is the one throttle and
+# its message the one the user reads; django-otp's own per-device back-off would only add a second, silent one.
+OTP_TOTP_THROTTLE_FACTOR = 0
+# The issuer shown in authenticator apps next to the account name.
+OTP_TOTP_ISSUER = env("OTP_TOTP_ISSUER", default="Open Channels contact center")
 
 LANGUAGE_CODE = "en"
 LANGUAGES = [("en", "English"), ("pl", "Polski"), ("vi", "Tiếng Việt")]

@@ -3,13 +3,16 @@
 =================  ==============================================================
 ``open_channel``   the open channel in tabs (queue, hours, connectors…), holidays
 ``connector``      connectors, with their webhook address or widget snippet
+``credentials``    the connectors' write-only access token and app secret (both pages)
 ``conversation``   conversations, clients and ratings (read-only, for audits)
 ``operator``       operator profiles and leave periods
 ``content``        consent forms, canned replies, chatbots
 ``resources``      CSV/XLSX import and export of canned replies and holidays
+``users``          users and TOTP devices without privilege escalation; the admin's sign-in
+``schedules``      Celery beat's periodic tasks and schedules, for superusers only
 =================  ==============================================================
 """
 
-from channels_app.admin import connector, content, conversation, open_channel, operator
+from channels_app.admin import connector, content, conversation, open_channel, operator, schedules, users
 
-__all__ = ["connector", "content", "conversation", "open_channel", "operator"]
+__all__ = ["connector", "content", "conversation", "open_channel", "operator", "schedules", "users"]

@@ -18,12 +18,15 @@ from django.views.decorators.cache import never_cache
 
 from channels_app.console.access import is_operator
 from channels_app.console.i18n import in_operator_language
+from channels_app.console.signin import ConsoleSignInForm
 from channels_app.models import TYPED_TEXT_MAX_LENGTH, operator_display_name
 
 CONSOLE_LOGIN_URL = reverse_lazy("console-login")
 
 
 class ConsoleLoginView(auth_views.LoginView):
+    # Throttled by axes, with the TOTP code for users who have a device (channels_app.console.signin).
+    authentication_form = ConsoleSignInForm
     template_name = "console/login.html"
     redirect_authenticated_user = True
     next_page = "console"  # a URL name: get_default_redirect_url() reverses it with resolve_url()

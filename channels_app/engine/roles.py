@@ -11,7 +11,7 @@ ADMINISTRATORS = "Administrators"
 SUPERVISORS = "Supervisors"
 OPERATORS = "Operators"
 
-ADMINISTRATOR_APPS = ("channels_app", "crm", "kpi", "django_celery_beat")
+ADMINISTRATOR_APPS = ("channels_app", "crm", "kpi", "otp_totp")
 ADMINISTRATOR_EXTRA = ("auth.view_user", "auth.add_user", "auth.change_user", "auth.view_group")
 SUPERVISOR_PERMISSIONS = (
     "kpi.view_kpi",
