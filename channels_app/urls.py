@@ -55,6 +55,12 @@ console_urls = [
 livechat_urls = [
     path("livechat/frame/<str:public_key>/", livechat_views.livechat_frame, name="livechat-frame"),
     path("livechat/demo/<str:public_key>/", livechat_views.livechat_demo, name="livechat-demo"),
+    # The link mailed to an address a visitor typed (C1, C2): GET shows it, POST confirms it.
+    path(
+        "livechat/confirm-email/<str:token>/",
+        livechat_views.livechat_email_confirm_page,
+        name="livechat-email-confirm",
+    ),
     path("api/livechat/<str:token>/", livechat_api.LivechatStateView.as_view(), name="api-livechat-state"),
     path(
         "api/livechat/<str:token>/transcript/",

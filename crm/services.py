@@ -28,6 +28,11 @@ def contact_find_for_client(*, client: Client) -> Contact | None:
        digit, so formatting does not matter), then the same e-mail (case
        insensitive), is linked to the client and returned.
     3. Unknown clients stay unlinked (``None``).
+
+    Only what the client proved is compared: the phone and e-mail a messenger
+    provider gives, or an address the visitor confirmed through the mailed
+    link. ``Client.unverified_email`` never is: anyone can type anybody's
+    address into the widget, and must not be handed that person's contact.
     """
     if client.contact_id:
         return client.contact
@@ -102,10 +107,7 @@ def _lead_for_conversation(*, conversation_id: int, operator, now: datetime, man
         ):
             return None, "Lead creation is switched off for this open channel."
         if not client.can_be_contacted:
-            return None, (
-                "This visitor left no phone number or e-mail, so they cannot be contacted again: "
-                "ask for one before creating a lead."
-            )
+            return None, _cannot_be_contacted_reason(client)
 
         responsible_id = _responsible_id(conversation, channel, operator)
         contact = _contact_for(client, channel, responsible_id)
@@ -130,6 +132,19 @@ def _lead_for_conversation(*, conversation_id: int, operator, now: datetime, man
             )
         Conversation.objects.filter(pk=conversation.pk).update(lead=lead)
         return lead, ""
+
+
+def _cannot_be_contacted_reason(client: Client) -> str:
+    if client.unverified_email:
+        # Typed but not confirmed: it may be someone else's address, so it makes no lead (C2) until confirmed.
+        return (
+            f"This visitor's e-mail {client.unverified_email} is not confirmed yet: they can be contacted once "
+            "they open the confirmation link mailed to it."
+        )
+    return (
+        "This visitor left no phone number or e-mail, so they cannot be contacted again: "
+        "ask for one before creating a lead."
+    )
 
 
 def _responsible_id(conversation: Conversation, channel: OpenChannel, operator) -> int | None:

@@ -111,6 +111,9 @@ class ClientCardSerializer(serializers.Serializer):
     username = serializers.CharField(allow_blank=True)
     phone = serializers.CharField(allow_blank=True)
     email = serializers.CharField(allow_blank=True)
+    unverified_email = serializers.CharField(
+        allow_blank=True, help_text="Typed by a live-chat visitor and not confirmed yet: not used to reach them."
+    )
     # DRF's metaclass takes declared fields off the class, so this does not shadow Field.source; the stubs cannot
     # tell (djangorestframework-stubs issue #158, fields named like Field attributes).
     source = serializers.CharField()  # type: ignore[assignment]
@@ -251,6 +254,7 @@ def client_card(client: Client) -> dict:
         "username": client.username,
         "phone": client.phone,
         "email": client.email,
+        "unverified_email": client.unverified_email,
         "source": client.connector.get_kind_display(),
         "can_be_contacted": client.can_be_contacted,
         "contact": {

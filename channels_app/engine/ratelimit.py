@@ -11,8 +11,10 @@ time-machine instead of sleeping.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
@@ -111,6 +113,54 @@ def transcript_email_limit() -> RateLimit:
     return _limit("livechat_transcript_email", 3, 1 / 600)
 
 
+def transcript_recipient_limit() -> RateLimit:
+    """Transcript e-mails to one address, whoever asks: 3 at once, then one an hour.
+
+    The visitor's own bucket cannot protect a recipient: a script with many
+    visitor tokens would get a fresh one each time and mail a stranger's inbox.
+    """
+    return _limit("livechat_transcript_recipient", 3, 1 / 3600)
+
+
+def transcript_address_limit() -> RateLimit:
+    """Transcript e-mails asked from one IP address, to any recipients: stops one script mailing many inboxes."""
+    return _limit("livechat_transcript_address", 10, 1 / 60)
+
+
+def visitor_typing_limit() -> RateLimit:
+    """Widget ``typing`` frames per visitor: the widget sends one every 3 seconds while typing; a burst covers tabs."""
+    return _limit("livechat_visitor_typing", 5, 0.5)
+
+
+def address_typing_limit() -> RateLimit:
+    """``typing`` frames per IP address: room for many visitors typing behind one office gateway, not for a flood."""
+    return _limit("livechat_address_typing", 60, 5.0)
+
+
+def visitor_consent_limit() -> RateLimit:
+    """Widget ``consent`` frames per visitor: accepted once per notice version, so a few retries are plenty."""
+    return _limit("livechat_visitor_consent", 5, 0.1)
+
+
+def address_consent_limit() -> RateLimit:
+    """``consent`` frames per IP address: each one writes to the database, so a script must not loop on it."""
+    return _limit("livechat_address_consent", 30, 1.0)
+
+
+# Every limit above, so tooling and tests can list them; ``settings.RATE_LIMITS`` tunes each by its scope.
+LIMITS: tuple[Callable[[], RateLimit], ...] = (
+    visitor_message_limit,
+    address_message_limit,
+    transcript_email_limit,
+    transcript_recipient_limit,
+    transcript_address_limit,
+    visitor_typing_limit,
+    address_typing_limit,
+    visitor_consent_limit,
+    address_consent_limit,
+)
+
+
 @lru_cache(maxsize=4)
 def _redis_client(url: str) -> redis.Redis:
     return redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
@@ -118,7 +168,9 @@ def _redis_client(url: str) -> redis.Redis:
 
 def _bucket_key(limit: RateLimit, identity: str) -> str:
     prefix = getattr(settings, "RATE_LIMIT_KEY_PREFIX", None) or settings.CACHES["default"].get("KEY_PREFIX", "cc")
-    return f"{prefix}:ratelimit:{limit.scope}:{identity}"
+    # Identities are e-mail and IP addresses too: hashed, Redis holds no personal data and keys stay short.
+    digest = hashlib.sha256(identity.encode()).hexdigest()
+    return f"{prefix}:ratelimit:{limit.scope}:{digest}"
 
 
 def rate_limit_take(*, limit: RateLimit, identity: str, now: datetime) -> RateDecision:
@@ -139,6 +191,20 @@ def rate_limit_take(*, limit: RateLimit, identity: str, now: datetime) -> RateDe
         logger.warning("rate limit %s not checked: Redis did not answer", limit.scope, exc_info=True)
         return RateDecision(allowed=True, retry_after_seconds=0)
     return RateDecision(allowed=bool(allowed), retry_after_seconds=int(wait_ms) / 1000)
+
+
+def rate_limits_take(*, buckets: Iterable[tuple[RateLimit, str]], now: datetime) -> RateDecision:
+    """Take one token from each ``(limit, identity)`` bucket in turn; the first refusal stops and is returned.
+
+    Callers list the narrowest bucket first (the visitor, then the address,
+    then a shared target), so a refused request spends nothing from the wider
+    buckets that other people share.
+    """
+    for limit, identity in buckets:
+        decision = rate_limit_take(limit=limit, identity=identity, now=now)
+        if not decision.allowed:
+            return decision
+    return RateDecision(allowed=True, retry_after_seconds=0)
 
 
 def rate_limit_reset(*, limit: RateLimit, identity: str) -> None:

@@ -13,9 +13,16 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from channels_app.engine.ratelimit import TooManyRequests, rate_limit_take, transcript_email_limit
+from channels_app.engine.ratelimit import (
+    TooManyRequests,
+    rate_limits_take,
+    transcript_address_limit,
+    transcript_email_limit,
+    transcript_recipient_limit,
+)
 from channels_app.livechat.payloads import visitor_conversation_payload, visitor_messages
 from channels_app.livechat.services import livechat_transcript_send
+from channels_app.livechat.texts import widget_texts
 from channels_app.livechat.visitors import (
     consent_needed,
     livechat_connector_for_token,
@@ -95,19 +102,37 @@ class LivechatTranscriptView(LivechatView):
     @extend_schema(
         request=TranscriptRequestSerializer,
         responses={
-            202: inline_serializer("TranscriptQueued", {"email": serializers.EmailField()}),
+            202: inline_serializer(
+                "TranscriptQueued",
+                {
+                    "email": serializers.EmailField(),
+                    "confirmation_sent": serializers.BooleanField(
+                        help_text="The mail also carries a link to confirm the address (not yet the client's)."
+                    ),
+                },
+            ),
             409: inline_serializer("TranscriptRefused", {"detail": serializers.CharField()}),
             429: inline_serializer("TranscriptTooSoon", {"detail": serializers.CharField()}),
         },
         summary="E-mail the visitor the transcript, in the open channel's language (O3)",
     )
     def post(self, request: Request, token: str) -> Response:
+        """Limited per visitor, per client address and per recipient: a script with many visitor tokens can
+        neither flood one inbox nor mail many; the typed address stays unconfirmed (see the service)."""
         connector, visitor = livechat_connector_for_token(token)
         serializer = TranscriptRequestSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        decision = rate_limit_take(limit=transcript_email_limit(), identity=visitor.visitor_id, now=timezone.now())
-        if not decision.allowed:
-            raise TooManyRequests(decision.retry_after_seconds)
         email = serializer.validated_data["email"]
-        livechat_transcript_send(connector=connector, visitor_id=visitor.visitor_id, email=email)
-        return Response({"email": email}, status=status.HTTP_202_ACCEPTED)
+        decision = rate_limits_take(
+            buckets=(
+                (transcript_email_limit(), visitor.visitor_id),
+                (transcript_address_limit(), request.META.get("REMOTE_ADDR") or "unknown"),
+                (transcript_recipient_limit(), email.lower()),
+            ),
+            now=timezone.now(),
+        )
+        if not decision.allowed:
+            texts = widget_texts(connector.open_channel.language)
+            raise TooManyRequests(decision.retry_after_seconds, texts["too_many_transcripts"])
+        sent = livechat_transcript_send(connector=connector, visitor_id=visitor.visitor_id, email=email)
+        return Response({"email": email, "confirmation_sent": sent.confirmation_sent}, status=status.HTTP_202_ACCEPTED)

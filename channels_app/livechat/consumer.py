@@ -4,6 +4,11 @@ Actions: ``heartbeat``, ``send`` {text, client_id}, ``consent``,
 ``rate`` {value: like | dislike}, ``typing``. Frames and answers:
 :mod:`channels_app.web`.
 
+Rate limits (:mod:`channels_app.engine.ratelimit`): ``send``, ``consent`` and
+``typing`` each take a token from the visitor's bucket and from the client
+address's, since a script can make visitor tokens at will. ``send`` and
+``consent`` past a limit get a 429 error frame; ``typing`` is dropped silently.
+
 Origin: the socket needs no separate allowance. The snippet loads the chat in
 an iframe served by this site (``/livechat/frame/<key>/``), so its Origin is
 this site whatever page embeds it, and the visitor token never reaches the
@@ -14,6 +19,7 @@ from __future__ import annotations
 
 import re
 
+from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from django.utils import timezone
 
@@ -22,10 +28,16 @@ from channels_app.engine import events
 from channels_app.engine.errors import InvalidState
 from channels_app.engine.inbound import message_receive
 from channels_app.engine.ratelimit import (
+    RateDecision,
+    RateLimit,
     TooManyRequests,
+    address_consent_limit,
     address_message_limit,
-    rate_limit_take,
+    address_typing_limit,
+    rate_limits_take,
+    visitor_consent_limit,
     visitor_message_limit,
+    visitor_typing_limit,
 )
 from channels_app.livechat.payloads import visitor_conversation_payload, visitor_message_payload
 from channels_app.livechat.services import livechat_consent_record
@@ -62,6 +74,9 @@ class LivechatConsumer(ActionConsumer):
             await self.close(code=CLOSE_NOT_ALLOWED)
             return
         self.visitor_id = identity.visitor_id
+        # The client's IP address as the server sees it (uvicorn replaces the proxy's with the forwarded one
+        # when the proxy is trusted): the second key of every limit, since visitor tokens cost nothing to make.
+        self.address = (self.scope.get("client") or ("unknown", 0))[0]
         self.visitor_group = f"livechat.{self.connector.pk}.{self.visitor_id}"
         self.texts = widget_texts(self.connector.open_channel.language)
         conversation = await database_sync_to_async(self._current_conversation)()
@@ -177,11 +192,9 @@ class LivechatConsumer(ActionConsumer):
         now = timezone.now()
         if consent_needed(self.connector, visitor_client(self.connector, self.visitor_id)):
             raise InvalidState(self.texts["consent_needed"])
-        address = (self.scope.get("client") or ("unknown", 0))[0]
-        for limit, identity in ((visitor_message_limit(), self.visitor_id), (address_message_limit(), address)):
-            decision = rate_limit_take(limit=limit, identity=identity, now=now)
-            if not decision.allowed:
-                raise TooManyRequests(decision.retry_after_seconds, self.texts["too_fast"])
+        decision = self._rate_take(visitor_message_limit(), address_message_limit(), now)
+        if not decision.allowed:
+            raise TooManyRequests(decision.retry_after_seconds, self.texts["too_fast"])
         result = message_receive(
             connector=self.connector,
             external_user_id=self.visitor_id,
@@ -200,9 +213,21 @@ class LivechatConsumer(ActionConsumer):
             "conversation": visitor_conversation_payload(conversation),
         }
 
+    def _rate_take(self, visitor_limit: RateLimit, address_limit: RateLimit, now) -> RateDecision:
+        """One token from this visitor's bucket, then from their address's (blocking Redis: call it off the loop)."""
+        return rate_limits_take(
+            buckets=((visitor_limit, self.visitor_id), (address_limit, self.address)),
+            now=now,
+        )
+
     async def action_consent(self, content):
         def record():
-            livechat_consent_record(connector=self.connector, visitor_id=self.visitor_id, now=timezone.now())
+            now = timezone.now()
+            # Every consent frame writes to the database: a script looping on it is refused like a message flood.
+            decision = self._rate_take(visitor_consent_limit(), address_consent_limit(), now)
+            if not decision.allowed:
+                raise TooManyRequests(decision.retry_after_seconds, self.texts["too_many_attempts"])
+            livechat_consent_record(connector=self.connector, visitor_id=self.visitor_id, now=now)
 
         await database_sync_to_async(record)()
         return {"consent_needed": False}
@@ -224,7 +249,18 @@ class LivechatConsumer(ActionConsumer):
         return {"conversation": await database_sync_to_async(rate)()}
 
     async def action_typing(self, content):
+        """Tell the operators the visitor is typing; past the limits the frame is dropped without a word.
+
+        Typing is a hint: a lost one costs nothing, and an error frame would only
+        show a flooding script where the limit is. Redis is asked on a worker
+        thread of its own so the check never waits behind database work.
+        """
         if self.conversation_id is None:
+            return
+        decision = await sync_to_async(self._rate_take, thread_sensitive=False)(
+            visitor_typing_limit(), address_typing_limit(), timezone.now()
+        )
+        if not decision.allowed:
             return
         await self.channel_layer.group_send(
             events.conversation_group(self.conversation_id),

@@ -1,7 +1,8 @@
-"""What a visitor writes besides messages: consent (A1) and the transcript e-mail (O3)."""
+"""What a visitor writes besides messages: consent (A1), the transcript e-mail (O3) and confirming its address."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 from django.conf import settings
@@ -12,6 +13,13 @@ from django.db import transaction
 
 from channels_app.engine.errors import InvalidState
 from channels_app.engine.transcripts import transcript_text
+from channels_app.livechat.email_confirmation import (
+    ConfirmationState,
+    confirmation_mail_paragraph,
+    confirmation_state,
+    confirmation_token_issue,
+)
+from channels_app.livechat.texts import EMAIL_CONFIRM_TEXTS
 from channels_app.livechat.visitors import visitor_client, visitor_conversation
 from channels_app.models import (
     OPEN_STATUSES,
@@ -49,14 +57,27 @@ def livechat_consent_record(*, connector: Connector, visitor_id: str, now: datet
         )
 
 
-def livechat_transcript_send(*, connector: Connector, visitor_id: str, email: str) -> Conversation:
+@dataclass(frozen=True)
+class TranscriptSent:
+    conversation: Conversation
+    confirmation_sent: bool  # the mail also carried a link to confirm the address
+
+
+def livechat_transcript_send(*, connector: Connector, visitor_id: str, email: str) -> TranscriptSent:
     """O3: e-mail the visitor the log of their conversation, in the open channel's language.
 
     1. Validate the address; a visitor with no conversation has nothing to send.
-    2. Keep the address on the client when it had none: a visitor who left an
-       e-mail can be contacted again (C2).
-    3. Send the mail after the client row is saved, so a mail failure leaves
-       nothing half done (the address is still worth keeping).
+    2. Under the client's row lock: an address the client already confirmed is
+       simply used. Any other becomes the client's *unconfirmed* address
+       (replacing an older one still waiting), never ``Client.email``: anyone
+       can type anybody's address, so it must not match a CRM contact, join a
+       lead or make the visitor contactable (C1, C2) until its owner confirms.
+    3. One mail to the typed address (what the visitor asked for): the
+       transcript and, for an unconfirmed address, the link that confirms it.
+       It goes after the commit, so a mail failure leaves nothing half done.
+
+    Rate limits (per visitor, per client address, per recipient) are the caller's:
+    :class:`channels_app.livechat.api.LivechatTranscriptView`.
     """
     email = (email or "").strip()
     try:
@@ -68,7 +89,45 @@ def livechat_transcript_send(*, connector: Connector, visitor_id: str, email: st
     if client is None or conversation is None:
         raise InvalidState("There is no conversation to send yet.")
     with transaction.atomic():
-        Client.objects.filter(pk=client.pk, email="").update(email=email)
+        # NO KEY UPDATE, as inbound messages lock the client: conversations' foreign-key checks are not blocked.
+        client = Client.objects.select_for_update(no_key=True).get(pk=client.pk)
+        needs_confirmation = confirmation_state(client, email) != ConfirmationState.CONFIRMED
+        if needs_confirmation and client.unverified_email != email:
+            client.unverified_email = email
+            client.save(update_fields=["unverified_email"])
     subject, body = transcript_text(conversation)
+    if needs_confirmation:
+        token = confirmation_token_issue(client_id=client.pk, email=email)
+        body = f"{body}\n{confirmation_mail_paragraph(conversation.open_channel, token)}\n"
     send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, [email])
-    return conversation
+    return TranscriptSent(conversation=conversation, confirmation_sent=needs_confirmation)
+
+
+@dataclass(frozen=True)
+class EmailConfirmed:
+    client: Client
+    newly: bool  # False: the address was already confirmed (a second click changes nothing)
+
+
+def livechat_email_confirm(*, client_id: int, email: str) -> EmailConfirmed:
+    """Make the address a visitor typed their e-mail, once its owner opened the link mailed to it.
+
+    1. Lock the client row (NO KEY UPDATE, as inbound messages do).
+    2. Already the client's e-mail: nothing to do, a second click is harmless.
+    3. Not the address waiting for confirmation (another was typed since, or
+       the client is gone): refuse and change nothing.
+    4. Move the address to ``Client.email``. From now on the client is known
+       by it: C1 may link them to the contact with this e-mail (at their next
+       conversation, or when a lead is created), and they count as
+       contactable (C2).
+    """
+    with transaction.atomic():
+        client = Client.objects.select_for_update(no_key=True).filter(pk=client_id).first()
+        state = confirmation_state(client, email)
+        if state == ConfirmationState.STALE or client is None:
+            raise InvalidState(EMAIL_CONFIRM_TEXTS["not_pending"])
+        if state == ConfirmationState.CONFIRMED:
+            return EmailConfirmed(client=client, newly=False)
+        client.email, client.unverified_email = client.unverified_email, ""
+        client.save(update_fields=["email", "unverified_email"])
+        return EmailConfirmed(client=client, newly=True)

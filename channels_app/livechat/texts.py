@@ -33,6 +33,11 @@ WIDGET_TEXTS: dict[str, Promise] = {
     "transcript_email": pgettext_lazy("live chat", "Your e-mail"),
     "transcript_send": pgettext_lazy("live chat", "Send the transcript"),
     "transcript_sent": pgettext_lazy("live chat", "The transcript is on its way to {email}."),
+    "email_confirm_sent": pgettext_lazy(
+        "live chat", "The e-mail also has a link to confirm your address: open it so that we can contact you there."
+    ),
+    "too_many_transcripts": pgettext_lazy("live chat", "Too many e-mails were asked for. Please try again later."),
+    "too_many_attempts": pgettext_lazy("live chat", "Too many attempts. Please wait a moment and try again."),
     "too_fast": pgettext_lazy("live chat", "You are sending messages too fast. Please wait a moment."),
     "operator": OPERATOR_LABEL,
     "sending": pgettext_lazy("live chat", "Sending…"),
@@ -44,3 +49,38 @@ def widget_texts(language: str) -> dict[str, str]:
     """O3: the widget's texts in ``language`` (the open channel's), from the gettext catalogs."""
     with translation.override(language):
         return {key: str(text) for key, text in WIDGET_TEXTS.items()}
+
+
+# The address-confirmation mail's paragraph and the page its link opens, also in the open channel's language (O3).
+EMAIL_CONFIRM_TEXTS: dict[str, Promise] = {
+    "mail_confirm": pgettext_lazy(
+        "live chat", "Would you like {channel} to be able to contact you at this address? Confirm it with this link:"
+    ),
+    "mail_valid_for": pgettext_lazy("live chat", "The link works for {days} days."),
+    "mail_ignore": pgettext_lazy(
+        "live chat", "If you did not ask for this e-mail, ignore it: your address will not be used."
+    ),
+    "page_title": pgettext_lazy("live chat", "Confirm your e-mail address"),
+    "page_pending": pgettext_lazy(
+        "live chat", "Confirm that {email} is your address, so that {channel} can contact you there."
+    ),
+    "page_button": pgettext_lazy("live chat", "Confirm my address"),
+    "page_confirmed_title": pgettext_lazy("live chat", "Address confirmed"),
+    "page_confirmed": pgettext_lazy("live chat", "Thank you. {channel} may now contact you at {email}."),
+    "page_error_title": pgettext_lazy("live chat", "This link cannot be used"),
+    "link_invalid": pgettext_lazy(
+        "live chat", "This confirmation link is not valid. Open the link exactly as it is in the e-mail."
+    ),
+    "link_expired": pgettext_lazy(
+        "live chat", "This confirmation link has expired. Ask for the transcript again in the chat to get a new one."
+    ),
+    "not_pending": pgettext_lazy(
+        "live chat", "This address is no longer waiting to be confirmed: another address was entered in the chat since."
+    ),
+}
+
+
+def email_confirm_texts(language: str) -> dict[str, str]:
+    """O3: the confirmation mail's and page's texts in ``language`` (the open channel's)."""
+    with translation.override(language):
+        return {key: str(text) for key, text in EMAIL_CONFIRM_TEXTS.items()}

@@ -329,6 +329,8 @@ function renderDetail() {
     ...fact(gettext("Username"), client.username),
     ...fact(gettext("Phone"), client.phone),
     ...fact("E-mail", client.email),
+    // Typed by the visitor and not confirmed through the link mailed to it: shown, never trusted (no CRM match, no lead).
+    ...fact(gettext("E-mail, not confirmed"), client.unverified_email),
     ...fact("CRM contact", contact ? contact.full_name : "Not in the CRM"),
     ...fact(gettext("Responsible"), contact ? contact.responsible : ""),
     ...fact(gettext("Conversations"), String(client.conversations_count)),

@@ -309,6 +309,10 @@ async function sendTranscript(event) {
   if (response.ok) {
     $("transcript-form").hidden = true;
     showNote(texts.transcript_sent.replace("{email}", data.email));
+    // A typed address is used to contact the visitor only once they open the link mailed to it: say so,
+    // and leave it on screen (the transcript note fades) so the visitor knows to look for the mail.
+    $("email-confirm-note").textContent = texts.email_confirm_sent;
+    $("email-confirm-note").hidden = !data.confirmation_sent;
   } else {
     showNote(data.detail || Object.values(data).flat().join(" ") || `Error ${response.status}`);
   }
@@ -358,6 +362,7 @@ $("consent-accept").addEventListener("click", acceptConsent);
 $("rate-like").addEventListener("click", () => rate("like"));
 $("rate-dislike").addEventListener("click", () => rate("dislike"));
 $("transcript-open").addEventListener("click", () => {
+  $("email-confirm-note").hidden = true;
   $("transcript-form").hidden = !$("transcript-form").hidden;
   if (!$("transcript-form").hidden) $("transcript-email").focus();
 });

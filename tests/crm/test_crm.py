@@ -6,12 +6,14 @@ it schedules after commit (signals, routing) runs as in production.
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.utils import timezone
 
 from channels_app.engine import conversations, inbound, offers
 from channels_app.engine.errors import InvalidState
-from channels_app.models import ConnectorKind, Conversation, LeadCreation, LeadSourceMode, Offer
+from channels_app.models import Client, ConnectorKind, Conversation, LeadCreation, LeadSourceMode, Offer
 from crm.models import Contact, Lead
 from crm.services import contact_find_for_client, lead_create_for_conversation
 from tests.factories import ClientFactory, ConnectorFactory, ContactFactory, ConversationFactory, OperatorFactory
@@ -110,6 +112,17 @@ def test_c1_unknown_client_stays_unlinked():
 
 
 @pytest.mark.django_db
+def test_c1_an_address_a_visitor_typed_but_did_not_confirm_identifies_nobody():
+    """Issue 13: anyone can type anybody's address; only the confirmed one (``Client.email``) is compared."""
+    ContactFactory(email="anna@example.com")
+    client = ClientFactory(unverified_email="anna@example.com")
+    assert contact_find_for_client(client=client) is None
+    client.refresh_from_db()
+    assert client.contact is None
+    assert not client.can_be_contacted
+
+
+@pytest.mark.django_db
 def test_c1_new_whatsapp_conversation_finds_the_contact_by_phone(open_channel, receive):
     open_channel.lead_creation = LeadCreation.OFF
     open_channel.save()
@@ -153,6 +166,16 @@ def test_c2_automatic_lead_for_a_visitor_who_left_an_email(livechat, receive):
 def test_c2_manual_lead_is_refused_with_the_reason_when_the_visitor_cannot_be_contacted(livechat, receive, operators):
     conversation = receive(livechat, "visitor-3")
     with pytest.raises(InvalidState, match="left no phone number or e-mail"):
+        lead_create_for_conversation(conversation_id=conversation.pk, operator=operators[0], now=timezone.now())
+    assert not Lead.objects.exists()
+    assert not Contact.objects.exists()
+
+
+@pytest.mark.django_db
+def test_c2_manual_lead_for_a_visitor_whose_email_is_not_confirmed_says_so(livechat, receive, operators):
+    conversation = receive(livechat, "visitor-4")
+    Client.objects.filter(pk=conversation.client_id).update(unverified_email="jan@example.com")
+    with pytest.raises(InvalidState, match=re.escape("e-mail jan@example.com is not confirmed yet")):
         lead_create_for_conversation(conversation_id=conversation.pk, operator=operators[0], now=timezone.now())
     assert not Lead.objects.exists()
     assert not Contact.objects.exists()

@@ -314,8 +314,13 @@ def test_O3_transcript_is_emailed_in_the_open_channels_language(client, support)
     assert email.body.startswith("Oto zapis Twojej rozmowy z Support.")
     assert "Ty: Dzień dobry" in email.body
     assert "W czym mogę pomóc?" in email.body
-    # A visitor who left an e-mail can be contacted again (C2).
-    assert Client.objects.get(external_id="visitor-pl").email == "jan@example.com"
+    # A typed address waits for its owner to confirm it before the visitor counts as contactable (C2, issue 13).
+    visitor = Client.objects.get(external_id="visitor-pl")
+    assert (visitor.email, visitor.unverified_email) == ("", "jan@example.com")
+    # Olga's client card shows the address as not confirmed, and the visitor as not contactable yet.
+    client.force_login(olga)
+    card = client.get(f"/api/conversations/{conversation.pk}/").json()["client"]
+    assert (card["email"], card["unverified_email"], card["can_be_contacted"]) == ("", "jan@example.com", False)
 
 
 def test_transcript_refuses_bad_addresses_an_empty_chat_and_floods(client, support, settings):
