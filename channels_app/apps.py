@@ -10,15 +10,32 @@ class ChannelsAppConfig(AppConfig):
 
     def ready(self) -> None:
         """Wire the layers together: tasks under their names, signal receivers, what ``migrate`` keeps in step."""
+        from django.contrib.auth import get_user_model
+        from django.db.models.signals import m2m_changed, post_delete, post_save, pre_save
+
         from channels_app import tasks  # noqa: F401  (registers every task under its engine.jobs name)
         from channels_app.bots.services import enqueue_bot_turn
         from channels_app.connectors.processing import enqueue_outbound_message
+        from channels_app.engine import access
         from channels_app.engine.roles import sync_roles
         from channels_app.engine.signals import message_created
+        from channels_app.models import OpenChannel, OperatorProfile, QueueMember
         from channels_app.periodic import sync_periodic_tasks
 
         message_created.connect(enqueue_outbound_message, dispatch_uid="channels_app.connectors.outbound")
         message_created.connect(enqueue_bot_turn, dispatch_uid="channels_app.bots.turns")
+        # Consoles re-check what their operator may see as soon as it changes.
+        pre_save.connect(access.on_queue_member_saving, sender=QueueMember, dispatch_uid="access.queue_saving")
+        post_save.connect(access.on_queue_member_changed, sender=QueueMember, dispatch_uid="access.queue_saved")
+        post_delete.connect(access.on_queue_member_changed, sender=QueueMember, dispatch_uid="access.queue_deleted")
+        post_save.connect(access.on_user_saved, sender=get_user_model(), dispatch_uid="access.user_saved")
+        post_delete.connect(
+            access.on_operator_profile_deleted, sender=OperatorProfile, dispatch_uid="access.profile_deleted"
+        )
+        post_save.connect(access.on_open_channel_saved, sender=OpenChannel, dispatch_uid="access.channel_saved")
+        m2m_changed.connect(
+            access.on_supervisors_changed, sender=OpenChannel.supervisors.through, dispatch_uid="access.supervisors"
+        )
         post_migrate.connect(sync_periodic_tasks, sender=self, dispatch_uid="channels_app.sync_periodic_tasks")
         # After the last app's post_migrate: by then every app's permissions exist.
         last_app = list(apps.get_app_configs())[-1]

@@ -2,10 +2,16 @@
 
 from django.contrib import admin
 
+from channels_app.engine import access
 from kpi.models import KpiMiss, ResponseRecord, SupervisorRating
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
+    """Rows of the open channels the viewer reads (every one to an administrator), never typed in."""
+
+    def get_queryset(self, request):
+        return access.restrict_to_channels(super().get_queryset(request), request.user, "open_channel")
+
     def has_add_permission(self, request):
         return False
 
@@ -24,7 +30,7 @@ class ResponseRecordAdmin(ReadOnlyAdmin):
         "target_seconds",
         "is_miss",
     )
-    list_filter = ("kind", "is_miss", "open_channel", "working_hours_only")
+    list_filter = ("kind", "is_miss", ("open_channel", admin.RelatedOnlyFieldListFilter), "working_hours_only")
     date_hierarchy = "waiting_since"
     raw_id_fields = ("conversation", "client_message", "response_message", "operator")
     list_select_related = ("conversation__client", "operator")
@@ -35,7 +41,7 @@ class ResponseRecordAdmin(ReadOnlyAdmin):
 @admin.register(KpiMiss)
 class KpiMissAdmin(ReadOnlyAdmin):
     list_display = ("conversation", "kind", "operator", "open_channel", "detected_at", "notified_at")
-    list_filter = ("kind", "open_channel")
+    list_filter = ("kind", ("open_channel", admin.RelatedOnlyFieldListFilter))
     date_hierarchy = "detected_at"
     raw_id_fields = ("response_record", "conversation", "operator")
     list_select_related = ("conversation__client", "operator", "open_channel")
@@ -48,3 +54,6 @@ class SupervisorRatingAdmin(admin.ModelAdmin):
     date_hierarchy = "created_at"
     raw_id_fields = ("conversation", "operator", "supervisor")
     list_select_related = ("conversation__client", "operator", "supervisor")
+
+    def get_queryset(self, request):
+        return access.restrict_to_channels(super().get_queryset(request), request.user, "conversation__open_channel")

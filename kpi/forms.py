@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from datetime import date, timedelta, tzinfo
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 from django.contrib.auth import get_user_model
+from django.db.models import QuerySet
 from django.utils.translation import gettext_lazy as _
 
 from channels_app.models import OpenChannel
@@ -30,10 +31,16 @@ class KpiFilterForm(forms.Form):
     )
     operator = forms.CharField(label=_("Operator"), required=False, widget=forms.HiddenInput)
 
-    def __init__(self, data, *, today: date, zone: tzinfo) -> None:
+    def __init__(
+        self, data, *, today: date, zone: tzinfo, open_channels: QuerySet[OpenChannel], all_channels: bool
+    ) -> None:
+        """``open_channels``: those the viewer supervises (every one when ``all_channels``, for an administrator)."""
         super().__init__(data)
         self.today = today
         self.zone = zone
+        self.all_channels = all_channels
+        self.visible_channel_ids = frozenset(open_channels.values_list("pk", flat=True))
+        cast(forms.ModelChoiceField, self.fields["open_channel"]).queryset = open_channels
 
     def clean_operator(self) -> OperatorFilter:
         value = (self.cleaned_data.get("operator") or "").strip()
@@ -70,6 +77,7 @@ class KpiFilterForm(forms.Form):
             zone=self.zone,
             open_channel_id=channel.pk if channel else None,
             operator=self.cleaned_data.get("operator"),
+            visible_channel_ids=None if self.all_channels else self.visible_channel_ids,
         )
 
 

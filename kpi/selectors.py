@@ -36,13 +36,27 @@ OperatorFilter = int | Literal["none"] | None
 
 @dataclass(frozen=True)
 class KpiPeriod:
-    """Local dates ``first_day``..``last_day`` (inclusive) in ``zone``, with optional filters."""
+    """Local dates ``first_day``..``last_day`` (inclusive) in ``zone``, with optional filters.
+
+    ``visible_channel_ids`` are the open channels the viewer supervises (``None``: every channel, for an
+    administrator); ``open_channel_id`` narrows to one of them.
+    """
 
     first_day: date
     last_day: date
     zone: tzinfo
     open_channel_id: int | None = None
     operator: OperatorFilter = None
+    visible_channel_ids: frozenset[int] | None = None
+
+    @property
+    def channel_ids(self) -> frozenset[int] | None:
+        """The open channels whose figures count (``None``: all of them)."""
+        if self.open_channel_id is None:
+            return self.visible_channel_ids
+        if self.visible_channel_ids is not None and self.open_channel_id not in self.visible_channel_ids:
+            return frozenset()
+        return frozenset({self.open_channel_id})
 
     @property
     def start(self) -> datetime:
@@ -109,11 +123,15 @@ GROUP BY GROUPING SETS ((r.operator_id), ((r.waiting_since AT TIME ZONE %(zone)s
 
 def kpi_overview(period: KpiPeriod) -> Overview:
     """K3 per-operator table, totals and daily series for the period (R1 and R3 ratings beside)."""
-    params: dict[str, str | datetime | int] = {"zone": str(period.zone), "start": period.start, "end": period.end}
+    params: dict[str, str | datetime | list[int]] = {
+        "zone": str(period.zone),
+        "start": period.start,
+        "end": period.end,
+    }
     channel_filter = ""
-    if period.open_channel_id is not None:
-        channel_filter = "AND r.open_channel_id = %(channel)s"
-        params["channel"] = period.open_channel_id
+    if period.channel_ids is not None:
+        channel_filter = "AND r.open_channel_id = ANY(%(channels)s)"
+        params["channels"] = sorted(period.channel_ids)
     sql = _OVERVIEW_SQL.format(table=ResponseRecord._meta.db_table, channel_filter=channel_filter)
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
@@ -184,8 +202,8 @@ def _empty_stats(operator_id: int | None) -> OperatorStats:
 def _client_ratings(period: KpiPeriod) -> dict[int | None, tuple[int, int]]:
     """R1: likes and dislikes per operator."""
     ratings = ClientRating.objects.filter(rated_at__gte=period.start, rated_at__lt=period.end)
-    if period.open_channel_id is not None:
-        ratings = ratings.filter(conversation__open_channel_id=period.open_channel_id)
+    if period.channel_ids is not None:
+        ratings = ratings.filter(conversation__open_channel_id__in=period.channel_ids)
     return {
         row["operator_id"]: (row["likes"], row["dislikes"])
         for row in ratings.values("operator_id").annotate(
@@ -198,8 +216,8 @@ def _client_ratings(period: KpiPeriod) -> dict[int | None, tuple[int, int]]:
 def _supervisor_ratings(period: KpiPeriod) -> dict[int | None, tuple[float, int]]:
     """R3: average score and number of ratings per operator."""
     ratings = SupervisorRating.objects.filter(created_at__gte=period.start, created_at__lt=period.end)
-    if period.open_channel_id is not None:
-        ratings = ratings.filter(conversation__open_channel_id=period.open_channel_id)
+    if period.channel_ids is not None:
+        ratings = ratings.filter(conversation__open_channel_id__in=period.channel_ids)
     return {
         row["operator_id"]: (row["average"], row["count"])
         for row in ratings.values("operator_id").annotate(average=Avg("score"), count=Count("pk"))
@@ -211,8 +229,8 @@ def _supervisor_ratings(period: KpiPeriod) -> dict[int | None, tuple[float, int]
 
 def period_records(period: KpiPeriod) -> QuerySet[ResponseRecord]:
     records = ResponseRecord.objects.filter(waiting_since__gte=period.start, waiting_since__lt=period.end)
-    if period.open_channel_id is not None:
-        records = records.filter(open_channel_id=period.open_channel_id)
+    if period.channel_ids is not None:
+        records = records.filter(open_channel_id__in=period.channel_ids)
     if period.operator == UNASSIGNED:
         records = records.filter(operator__isnull=True)
     elif period.operator is not None:
@@ -293,7 +311,13 @@ def conversation_transcript(conversation_id: int) -> Transcript | None:
 
 def operator_choices(period: KpiPeriod) -> list[tuple[int, str]]:
     """Users who answered or held a wait in the period (any operator filter aside), for the drill-down filter."""
-    everyone = KpiPeriod(period.first_day, period.last_day, period.zone, open_channel_id=period.open_channel_id)
+    everyone = KpiPeriod(
+        period.first_day,
+        period.last_day,
+        period.zone,
+        open_channel_id=period.open_channel_id,
+        visible_channel_ids=period.visible_channel_ids,
+    )
     ids = period_records(everyone).filter(operator__isnull=False).values("operator_id").distinct()
     users = User.objects.filter(pk__in=ids).select_related("operator_profile")
     return sorted(((user.pk, operator_display_name(user)) for user in users), key=lambda pair: pair[1].casefold())

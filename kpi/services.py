@@ -32,6 +32,7 @@ from django.db import transaction
 from django.urls import reverse
 from django.utils.html import escape, format_html
 
+from channels_app.engine import access
 from channels_app.engine.calendars import calendar_for
 from channels_app.engine.errors import InvalidState, NotAllowed, NotFound, ServiceError
 from channels_app.engine.events import operator_group, publish
@@ -446,7 +447,8 @@ def supervisor_rating_save(
 ) -> SupervisorRating:
     """R3: a supervisor rates how the operator handled a conversation, 1–5 with a comment.
 
-    One rating per supervisor and conversation: rating again replaces it.
+    One rating per supervisor and conversation: rating again replaces it. Only a supervisor of the
+    conversation's open channel (or an administrator) may rate it; to anyone else it does not exist.
     """
     if not supervisor.has_perm("kpi.view_kpi"):
         raise NotAllowed("Only supervisors can rate conversations.")
@@ -457,7 +459,7 @@ def supervisor_rating_save(
         raise ServiceError("The comment is too long (5,000 characters at most).")
     with transaction.atomic():
         conversation = Conversation.objects.select_for_update(of=("self",)).filter(pk=conversation_id).first()
-        if conversation is None:
+        if conversation is None or not access.supervises(supervisor, conversation.open_channel_id):
             raise NotFound("This conversation does not exist.")
         operator_id = conversation.operator_id or conversation.first_operator_id
         if operator_id is None:

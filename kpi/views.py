@@ -1,7 +1,8 @@
 """Supervisor pages (K3, R3, O2): thin views over :mod:`kpi.selectors` and :mod:`kpi.services`.
 
-Every page needs a login and the ``kpi.view_kpi`` permission (403 without it).
-A bad filter answers 400 with the form's message, never a 500.
+Every page needs a login and the ``kpi.view_kpi`` permission (403 without it), and shows only the open
+channels the viewer supervises (every channel to an administrator): a conversation of another channel
+is answered 404. A bad filter answers 400 with the form's message, never a 500.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods
 
+from channels_app.engine import access
 from channels_app.engine.errors import ServiceError
 from kpi.charts import daily_chart
 from kpi.forms import KpiFilterForm, SupervisorRatingForm
@@ -44,7 +46,13 @@ def supervisor_required(view):
 
 
 def _filter_form(request: HttpRequest) -> KpiFilterForm:
-    return KpiFilterForm(request.GET, today=timezone.localdate(), zone=timezone.get_current_timezone())
+    return KpiFilterForm(
+        request.GET,
+        today=timezone.localdate(),
+        zone=timezone.get_current_timezone(),
+        open_channels=access.supervised_channels(request.user),
+        all_channels=access.is_administrator(request.user),
+    )
 
 
 def _query(form: KpiFilterForm, **extra) -> str:
@@ -173,7 +181,7 @@ def conversation_list(request: HttpRequest) -> HttpResponse:
 def conversation_detail(request: HttpRequest, conversation_id: int) -> HttpResponse:
     """O2 transcript with its response records; R3 rating form (POST saves, then redirects)."""
     transcript = conversation_transcript(conversation_id)
-    if transcript is None:
+    if transcript is None or not access.supervises(request.user, transcript.conversation.open_channel_id):
         raise Http404("This conversation does not exist.")
     own_rating = next((r for r in transcript.supervisor_ratings if r.supervisor_id == request.user.pk), None)
     status = 200

@@ -7,14 +7,17 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from channels_app import models as m
+from channels_app.admin.credentials import WriteOnlyCredentialsAdmin
+from channels_app.admin.scoping import ChannelScopedAdmin
 from channels_app.connectors.registration import webhook_url
 from channels_app.livechat.snippet import livechat_snippet
 
 
 @admin.register(m.Connector)
-class ConnectorAdmin(admin.ModelAdmin):
+class ConnectorAdmin(WriteOnlyCredentialsAdmin, ChannelScopedAdmin):
+    open_channel_paths = ("open_channel",)
     list_display = ("__str__", "kind", "account_id", "open_channel", "is_active", "webhook_registered_at", "has_error")
-    list_filter = ("kind", "is_active", "open_channel")
+    list_filter = ("kind", "is_active", ("open_channel", admin.RelatedOnlyFieldListFilter))
     search_fields = ("account_id", "name", "open_channel__name")
     readonly_fields = ("webhook_endpoint", "widget_snippet", "webhook_url", "webhook_registered_at", "last_error")
     fieldsets = (
@@ -46,7 +49,8 @@ class ConnectorAdmin(admin.ModelAdmin):
 
 
 @admin.register(m.InboundUpdate)
-class InboundUpdateAdmin(admin.ModelAdmin):
+class InboundUpdateAdmin(ChannelScopedAdmin):
+    open_channel_paths = ("connector__open_channel",)
     list_display = ("update_id", "connector", "state", "received_at", "processed_at")
     list_filter = ("state", "connector__kind")
     search_fields = ("update_id",)

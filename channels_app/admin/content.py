@@ -11,6 +11,7 @@ from import_export.admin import ImportExportModelAdmin
 
 from channels_app import models as m
 from channels_app.admin.resources import CannedReplyResource
+from channels_app.admin.scoping import ChannelScopedAdmin
 
 
 class ConsentFormVersionInline(admin.TabularInline):
@@ -34,7 +35,8 @@ class ConsentFormAdmin(admin.ModelAdmin):
 
 
 @admin.register(m.ConsentRecord)
-class ConsentRecordAdmin(admin.ModelAdmin):
+class ConsentRecordAdmin(ChannelScopedAdmin):
+    open_channel_paths = ("client__connector__open_channel",)
     list_display = ("client", "form_version", "source", "accepted_at")
     list_filter = ("source", "form_version__form")
     search_fields = ("client__name", "client__external_id")

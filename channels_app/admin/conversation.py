@@ -8,6 +8,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
 from channels_app import models as m
+from channels_app.admin.scoping import ChannelScopedAdmin
 
 
 class MessageInline(admin.TabularInline):
@@ -85,7 +86,8 @@ class StatusChangeInline(admin.TabularInline):
 
 
 @admin.register(m.Conversation)
-class ConversationAdmin(admin.ModelAdmin):
+class ConversationAdmin(ChannelScopedAdmin):
+    open_channel_paths = ("open_channel",)
     list_display = (
         "id",
         "client",
@@ -96,7 +98,13 @@ class ConversationAdmin(admin.ModelAdmin):
         "created_at",
         "last_message_at",
     )
-    list_filter = ("status", "is_unprocessed", "open_channel", "connector__kind", "closed_by")
+    list_filter = (
+        "status",
+        "is_unprocessed",
+        ("open_channel", admin.RelatedOnlyFieldListFilter),
+        "connector__kind",
+        "closed_by",
+    )
     search_fields = ("=id", "client__name", "client__username", "client__external_id", "operator__username")
     date_hierarchy = "created_at"
     list_select_related = ("client", "client__connector", "open_channel", "operator")
@@ -108,7 +116,8 @@ class ConversationAdmin(admin.ModelAdmin):
 
 
 @admin.register(m.Client)
-class ClientAdmin(admin.ModelAdmin):
+class ClientAdmin(ChannelScopedAdmin):
+    open_channel_paths = ("connector__open_channel",)
     list_display = ("__str__", "connector", "external_id", "phone", "email", "contact", "created_at")
     list_filter = ("connector__kind",)
     search_fields = ("name", "username", "external_id", "phone", "email")
@@ -117,7 +126,8 @@ class ClientAdmin(admin.ModelAdmin):
 
 
 @admin.register(m.ClientRating)
-class ClientRatingAdmin(admin.ModelAdmin):
+class ClientRatingAdmin(ChannelScopedAdmin):
+    open_channel_paths = ("conversation__open_channel",)
     list_display = ("conversation_link", "operator", "value", "rated_at")
     list_filter = ("value",)
     readonly_fields = ("conversation", "operator", "value", "rated_at")

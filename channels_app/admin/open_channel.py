@@ -19,7 +19,9 @@ from django.utils.translation import gettext_lazy as _
 from import_export.admin import ImportExportModelAdmin
 
 from channels_app import models as m
+from channels_app.admin.credentials import WriteOnlyCredentialsAdmin
 from channels_app.admin.resources import HolidayResource
+from channels_app.admin.scoping import ChannelScopedAdmin
 
 if TYPE_CHECKING:
     # django-stubs-ext is a development requirement: it names types only, nothing imports it at run time.
@@ -112,7 +114,7 @@ class HolidayInline(admin.TabularInline):
     classes = tab("working-hours")
 
 
-class ConnectorInline(admin.StackedInline):
+class ConnectorInline(WriteOnlyCredentialsAdmin, admin.StackedInline):
     model = m.Connector
     formset = ConnectorFormSet
     extra = 0
@@ -122,7 +124,8 @@ class ConnectorInline(admin.StackedInline):
 
 
 @admin.register(m.OpenChannel)
-class OpenChannelAdmin(admin.ModelAdmin):
+class OpenChannelAdmin(ChannelScopedAdmin):
+    open_channel_paths = ("pk",)
     change_form_template = "admin/channels_app/openchannel/change_form.html"
     list_display = (
         "name",
@@ -136,7 +139,7 @@ class OpenChannelAdmin(admin.ModelAdmin):
     )
     list_filter = ("is_active", "distribution_mode", "working_hours_enabled", "language", "chatbot_enabled")
     search_fields = ("name", "display_name", "connectors__account_id")
-    filter_horizontal = ("kpi_notify_users",)
+    filter_horizontal = ("kpi_notify_users", "supervisors")
     inlines = (QueueMemberInline, WorkingPeriodInline, HolidayInline, ConnectorInline)
     fieldsets = (
         (
@@ -222,7 +225,7 @@ class OpenChannelAdmin(admin.ModelAdmin):
                 ),
             },
         ),
-        (_("Other"), {"classes": tab("other"), "fields": ("name", "is_active", "language")}),
+        (_("Other"), {"classes": tab("other"), "fields": ("name", "is_active", "language", "supervisors")}),
     )
 
     def get_queryset(self, request):
@@ -273,9 +276,10 @@ class OpenChannelAdmin(admin.ModelAdmin):
 
 
 @admin.register(m.Holiday)
-class HolidayAdmin(ImportExportModelAdmin):
+class HolidayAdmin(ChannelScopedAdmin, ImportExportModelAdmin):
+    open_channel_paths = ("open_channel",)
     resource_classes = [HolidayResource]
     list_display = ("date", "name", "open_channel")
-    list_filter = ("open_channel",)
+    list_filter = (("open_channel", admin.RelatedOnlyFieldListFilter),)
     search_fields = ("name",)
     date_hierarchy = "date"

@@ -18,6 +18,7 @@ site cannot use an operator's session cookie over a websocket.
 from __future__ import annotations
 
 from channels.db import database_sync_to_async
+from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from channels_app.console.access import console_can_see, is_operator
@@ -82,7 +83,30 @@ class ConsoleConsumer(ActionConsumer):
         )
 
     async def event_forward(self, message):
-        await self.send_json(message["event"])
+        event = message["event"]
+        if event.get("type") == "access.changed" and not await self._still_allowed():
+            return
+        await self.send_json(event)
+
+    async def _still_allowed(self) -> bool:
+        """After an ``access.changed`` event: close the socket of someone who is no longer an operator, and stop
+        watching a conversation they may no longer read (the browser re-syncs its lists from the event)."""
+        user, watched_visible = await database_sync_to_async(self._reload_access)()
+        if user is None:
+            await self.close(code=CLOSE_NOT_ALLOWED)
+            return False
+        self.user = user
+        if not watched_visible:
+            await self._watch(None)
+        return True
+
+    def _reload_access(self) -> tuple[object | None, bool]:
+        user = get_user_model().objects.filter(pk=self.user.pk).first()
+        if user is None or not is_operator(user):
+            return None, False
+        watched = self.watched_conversation_id
+        conversation = Conversation.objects.filter(pk=watched).first() if watched is not None else None
+        return user, conversation is None or console_can_see(user, conversation)
 
     # --- actions ---
 

@@ -15,6 +15,7 @@ view.
 ``operators``       presence, clock-in and breaks, the console language
 ``sweeps``          the time-driven work beat runs
 ``selectors``       reads for the console, the widget and the admin
+``access``          roles scoped to open channels: who may read and act on what
 ``locks``           row locks in the fixed order
 ``availability``    leave, presence and load of operators (for the policy)
 ``messages``        storing a message; system notices

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from django.contrib.auth import get_user_model
 from django.db import transaction
 
-from channels_app.engine import availability, events, locks, messages, transitions
+from channels_app.engine import access, availability, events, locks, messages, transitions
 from channels_app.engine.errors import InvalidState, NotAllowed, NotFound, ServiceError
 from channels_app.engine.offers import pending_offer_of, take_conversation
 from channels_app.engine.queue import conversation_requeue, request_redistribution, request_route
@@ -87,11 +87,11 @@ def conversation_close_by_operator(*, conversation_id: int, operator, now: datet
         locks.lock_operators([operator.pk])
         conversation = locks.locked_conversation(conversation_id)
         if conversation.status in CLOSED_STATUSES:
-            if conversation.operator_id == operator.pk or _supervises(operator):
+            if conversation.operator_id == operator.pk or access.supervises(operator, conversation.open_channel_id):
                 return conversation
             raise NotAllowed("This conversation is not assigned to you.")
         holds = conversation.status == ConversationStatus.ACTIVE and conversation.operator_id == operator.pk
-        if not holds and not _supervises(operator):
+        if not holds and not access.supervises(operator, conversation.open_channel_id):
             raise NotAllowed("This conversation is not assigned to you.")
 
         channel = conversation.open_channel
@@ -210,7 +210,7 @@ def conversation_transfer(
         if conversation.operator_id != snapshot.operator_id:
             raise InvalidState("The conversation changed hands meanwhile; reload and try again.")
         holds = conversation.status == ConversationStatus.ACTIVE and conversation.operator_id == operator.pk
-        if not holds and not (_supervises(operator) and conversation.is_open):
+        if not holds and not (access.supervises(operator, conversation.open_channel_id) and conversation.is_open):
             raise NotAllowed("Only the operator holding the conversation can transfer it.")
         # Exactly one of the two targets is set (checked on entry).
         if to_operator_id is not None:
@@ -278,10 +278,6 @@ def _clean_text(text: str, attachments) -> str:
     return text
 
 
-def _supervises(user) -> bool:
-    return bool(user.is_staff or user.is_superuser)
-
-
 def _slot_freed(operator_id: int, now: datetime) -> None:
     """Q9: a chat-limit slot may have opened; route the queues where the limit applies."""
     channel_ids = QueueMember.objects.filter(
@@ -292,6 +288,12 @@ def _slot_freed(operator_id: int, now: datetime) -> None:
 
 def _transfer_to_operator(conversation: Conversation, actor, target, now: datetime) -> None:
     channel = conversation.open_channel
+    # A conversation goes to someone who works its channel, or to a supervisor taking it over; anyone else would
+    # read another team's conversation through it.
+    in_queue = QueueMember.objects.filter(open_channel_id=channel.pk, operator_id=target.pk).exists()
+    taking_over = target.pk == actor.pk and access.supervises(actor, channel.pk)
+    if not in_queue and not taking_over:
+        raise NotAllowed(f"{operator_display_name(target)} is not in the queue of “{channel}”.")
     if availability.on_leave_ids([target.pk], now):
         raise NotAllowed(f"{operator_display_name(target)} is on leave.")
     if channel.chat_limit_enabled:

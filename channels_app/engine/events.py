@@ -12,6 +12,7 @@ Every event is a JSON-ready dict with a ``type`` key:
 ``message.created``         a new message in the conversation
 ``message.edited``          the client edited a message in the source
 ``operator.presence``       an operator went online or offline (Q6)
+``access.changed``          the operator's channels or status changed: re-check
 ==========================  ====================================================
 
 They go to the channel-layer groups ``operator.<user id>`` and
@@ -160,6 +161,12 @@ def message_edited(message) -> dict:
 
 def operator_presence(user_id: int, online: bool) -> dict:
     return {"type": "operator.presence", "operator_id": user_id, "online": online}
+
+
+def access_changed() -> dict:
+    """What the person may see changed (dismissed, moved out of a queue, no longer a supervisor): a console that
+    receives it checks again at once, closes if its user is no longer an operator, and re-syncs."""
+    return {"type": "access.changed"}
 
 
 # --- sending after commit -------------------------------------------------------------------------------

@@ -116,6 +116,30 @@ def move_on_if_unoffered(
     return True
 
 
+def withdraw_offers_to_departed(operator_id: int, *, now: datetime, open_channel_id: int | None = None) -> int:
+    """The operator left the open channel's queue (or, with no channel given, was dismissed): their pending
+    offers there are withdrawn and each conversation moves on (Q3) at once, rather than waiting out the offer's
+    time for someone who may no longer take it. One transaction per conversation, like the sweeps; the caller
+    runs this after its own change committed. Returns how many offers were withdrawn.
+    """
+    pending = Offer.objects.filter(operator_id=operator_id, status=Offer.Status.PENDING)
+    if open_channel_id is not None:
+        pending = pending.filter(conversation__open_channel_id=open_channel_id)
+    withdrawn = 0
+    for conversation_id in sorted(set(pending.values_list("conversation_id", flat=True))):
+        with transaction.atomic():
+            conversation = locks.locked_conversation(conversation_id)
+            done = transitions.withdraw_pending_offers(
+                conversation, now=now, reason="operator left the queue", only=Q(operator_id=operator_id)
+            )
+            if done:
+                withdrawn += len(done)
+                move_on_if_unoffered(
+                    conversation, now=now, reason="offered operator left the queue (Q3)", trigger="operator_left"
+                )
+    return withdrawn
+
+
 def pending_offer_of(conversation: Conversation, operator_id: int) -> Offer | None:
     return Offer.objects.filter(conversation=conversation, operator_id=operator_id, status=Offer.Status.PENDING).first()
 

@@ -11,7 +11,6 @@ from channels_app.models import (
     Offer,
     OpenChannel,
     RoutingDecision,
-    StatusChange,
 )
 
 CONSOLE_STATUSES = (
@@ -52,20 +51,6 @@ def conversation_history(conversation_id: int, after_id: int | None = None, limi
     if after_id is not None:
         messages = messages.filter(pk__gt=after_id)
     return list(messages.order_by("created_at", "id")[:limit])
-
-
-def user_can_see_conversation(user, conversation: Conversation) -> bool:
-    """Who may read a conversation: staff and KPI supervisors; the operator holding it, offered it, or
-    who held it before (the log stays readable after a transfer, O2)."""
-    if not getattr(user, "is_authenticated", False) or not user.is_active:
-        return False
-    if user.is_staff or user.is_superuser or user.has_perm("kpi.view_kpi"):
-        return True
-    if user.pk in (conversation.operator_id, conversation.first_operator_id):
-        return True
-    if Offer.objects.filter(conversation=conversation, operator=user).exists():
-        return True
-    return StatusChange.objects.filter(conversation=conversation, operator=user).exists()
 
 
 def pending_offers_for(user) -> QuerySet[Offer]:

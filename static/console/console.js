@@ -690,6 +690,10 @@ function onEvent(frame) {
     case "operator.presence":
       loadState().catch(() => {});
       break;
+    case "access.changed":
+      // Dismissed, moved out of a queue or no longer supervising: what this console may show changed.
+      resync();
+      break;
     case "error":
       toast(frame.message, "error");
       break;
@@ -709,6 +713,11 @@ async function resync() {
 }
 
 function onSocketState(socketState) {
+  if (socketState === "refused") {
+    // Reloading lets the server answer: the sign-in page, or the page that says this is not an operator.
+    window.location.reload();
+    return;
+  }
   const node = $("connection");
   node.dataset.state = socketState;
   node.querySelector(".label").textContent =

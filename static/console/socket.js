@@ -5,6 +5,8 @@
 // tab woke up from a long stall, `onResync` runs and the owner fetches what it missed.
 
 const BACKOFF_MS = [500, 1000, 2000, 4000, 8000, 10000];
+// The server's "not allowed" close code (channels_app/web.py CLOSE_NOT_ALLOWED).
+const CLOSE_NOT_ALLOWED = 4403;
 
 export class LiveSocket {
   /**
@@ -79,9 +81,17 @@ export class LiveSocket {
       if (frame.type === "pong") return;
       this.onEvent(frame);
     });
-    ws.addEventListener("close", () => {
+    ws.addEventListener("close", (event) => {
       if (this.ws !== ws) return;
       this.ws = null;
+      if (event.code === CLOSE_NOT_ALLOWED) {
+        // The server no longer lets this person in (signed out, dismissed, no longer an operator): retrying
+        // cannot help; the page decides what to show.
+        this.stopped = true;
+        this.failPending(this.texts.connectionLost);
+        this.onState("refused");
+        return;
+      }
       this.failPending(this.texts.connectionLost);
       this.onState("closed");
       if (!this.stopped) this.scheduleReconnect();

@@ -27,7 +27,7 @@ def supervisor(db):
 
 @pytest.fixture
 def kpi_channel(open_channel, supervisor):
-    """Support: initial target 3 min, subsequent 5 min, Sam notified."""
+    """Support: initial target 3 min, subsequent 5 min, supervised by Sam, who is notified."""
     open_channel.kpi_initial_enabled = True
     open_channel.kpi_initial_target_seconds = 180
     open_channel.kpi_subsequent_enabled = True
@@ -35,6 +35,7 @@ def kpi_channel(open_channel, supervisor):
     open_channel.kpi_miss_template = "#OPERATOR# missed the target in #DIALOG#."
     open_channel.save()
     open_channel.kpi_notify_users.add(supervisor)
+    open_channel.supervisors.add(supervisor)
     return open_channel
 
 

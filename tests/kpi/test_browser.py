@@ -23,6 +23,7 @@ def test_k3_r3_supervisor_reads_the_kpi_drills_down_and_rates(page, live_server,
     # The admin login page admits staff only: supervisors are staff with the Supervisors role.
     rita = UserFactory(username="rita", first_name="Rita", is_staff=True, password="kpi-pass-123")
     rita.groups.add(Group.objects.get(name="Supervisors"))
+    chat.conversation.open_channel.supervisors.add(rita)  # she supervises Support (issue 13: roles are per channel)
 
     page.goto(f"{live_server.url}/kpi/?start=2026-03-01&end=2026-03-31")
     page.fill("#id_username", "rita")

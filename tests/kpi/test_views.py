@@ -8,6 +8,7 @@ import random
 from datetime import date, timedelta
 
 import pytest
+from django.contrib.auth.models import Group
 from django.urls import reverse
 from django.utils import timezone
 
@@ -111,6 +112,7 @@ def test_k3_overview_shows_per_operator_figures(client, supervisor, history):
 def test_k3_open_channel_filter(client, supervisor, history, operators):
     sales = OpenChannelFactory(name="Sales")
     ConnectorFactory(open_channel=sales)
+    sales.supervisors.add(supervisor)
     client.force_login(supervisor)
     only_sales = client.get(reverse("kpi:overview"), {**PERIOD, "open_channel": sales.pk})
     assert only_sales.status_code == 200
@@ -120,6 +122,25 @@ def test_k3_open_channel_filter(client, supervisor, history, operators):
         reverse("kpi:overview"), {**PERIOD, "open_channel": history["fast"].conversation.open_channel_id}
     )
     assert support.context["overview"].totals.stats.responses == 3
+
+
+def test_k3_a_supervisor_sees_only_the_open_channels_they_supervise(client, supervisor, history):
+    """Issue 13: the figures, the channel filter and the transcripts stop at the supervisor's own channels."""
+    support_id = history["fast"].conversation.open_channel_id
+    other = UserFactory(username="otto", first_name="Otto")
+    other.groups.add(Group.objects.get(name="Supervisors"))
+    sales = OpenChannelFactory(name="Sales")
+    sales.supervisors.add(other)
+    client.force_login(other)
+    overview = client.get(reverse("kpi:overview"), PERIOD)
+    assert overview.status_code == 200
+    assert overview.context["overview"].totals.stats.responses == 0
+    assert "Support" not in overview.content.decode()
+    assert client.get(reverse("kpi:overview"), {**PERIOD, "open_channel": support_id}).status_code == 400
+    transcript = reverse("kpi:conversation", args=[history["fast"].conversation.pk])
+    assert client.get(transcript).status_code == 404
+    assert client.post(transcript, {"score": "1", "comment": "not mine"}).status_code == 404
+    assert not SupervisorRating.objects.filter(supervisor=other).exists()
 
 
 def test_k3_period_filter_excludes_other_days(client, supervisor, history):

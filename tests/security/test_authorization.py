@@ -145,10 +145,11 @@ def _webhook_attacks(world) -> list[Attack]:
     return [
         Attack("anonymous", "POST", path, 403, update),
         Attack("another connector's secret", "POST", path, 403, update, {secret: world.livechat.webhook_secret}),
-        Attack("unknown connector", "POST", reverse("webhook-telegram", args=[999_999]), 404, update),
+        # An unknown connector and a bad signature get the same answer: ids reveal nothing (issue 13).
+        Attack("unknown connector", "POST", reverse("webhook-telegram", args=[999_999]), 403, update),
         # A live-chat connector has no Telegram door, even with its own secret.
         Attack(
-            "wrong kind", "POST", reverse("webhook-telegram", args=[world.livechat.pk]), 404, update,
+            "wrong kind", "POST", reverse("webhook-telegram", args=[world.livechat.pk]), 403, update,
             {secret: world.livechat.webhook_secret},
         ),
     ]  # fmt: skip
@@ -158,13 +159,13 @@ def _meta_webhook_attacks(world) -> list[Attack]:
     path = reverse("webhook-meta", args=[world.telegram.pk])
     challenge = "?hub.mode=subscribe&hub.verify_token=guess&hub.challenge=42"
     return [
-        Attack("anonymous", "GET", path + challenge, 404),
-        Attack("anonymous", "POST", path, 404, {"object": "page", "entry": []}),
+        Attack("anonymous", "GET", path + challenge, 403),
+        Attack("anonymous", "POST", path, 403, {"object": "page", "entry": []}),
     ]
 
 
 def _zalo_webhook_attacks(world) -> list[Attack]:
-    return [Attack("anonymous", "POST", reverse("webhook-zalo", args=[world.telegram.pk]), 404, {"event_name": "x"})]
+    return [Attack("anonymous", "POST", reverse("webhook-zalo", args=[world.telegram.pk]), 403, {"event_name": "x"})]
 
 
 def _logout_attacks(world) -> list[Attack]:
@@ -208,6 +209,10 @@ ATTACKS: dict[str, Callable] = {
         ),
         Attack("nina", "POST", reverse("console-language"), 403, {"language": "pl"}),
         Attack("mallory", "GET", reverse("console-language"), 405),
+    ],
+    "livechat-email-confirm": lambda world: [
+        Attack("anonymous", "GET", reverse("livechat-email-confirm", args=["not-a-token"]), 400),
+        Attack("anonymous", "POST", reverse("livechat-email-confirm", args=["not-a-token"]), 400),
     ],
     "webhook-telegram": _webhook_attacks,
     "webhook-meta": _meta_webhook_attacks,

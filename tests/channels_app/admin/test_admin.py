@@ -316,7 +316,11 @@ class TestO4Permissions:
         assert open_channel.name == "Support"
 
     def test_supervisor_can_look_but_not_change_or_add(self, client, staff_in, open_channel):
-        client.force_login(staff_in("Supervisors"))
+        supervisor = staff_in("Supervisors")
+        client.force_login(supervisor)
+        # Roles are per open channel: a channel someone does not supervise is not there for them (issue 13).
+        assert client.get(change_url(open_channel)).status_code == 302
+        open_channel.supervisors.add(supervisor)
         page = client.get(change_url(open_channel))
         assert page.status_code == 200
         assert 'name="_save"' not in page.content.decode()

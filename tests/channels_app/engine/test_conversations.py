@@ -11,7 +11,7 @@ from channels_app.engine.errors import InvalidState, NotAllowed, NotFound, Servi
 from channels_app.models import ClientRating, ConversationStatus, LeavePeriod, Offer
 from tests.channels_app.engine_support import *  # noqa: F403
 from tests.channels_app.engine_support import NOW, make_channel, make_operator, system_keys
-from tests.factories import ContactFactory
+from tests.factories import ContactFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -160,3 +160,57 @@ def test_Q13_bad_transfer_requests_change_nothing(engine, team, kwargs, error):
         engine.commit(conversations.conversation_transfer, conversation_id=conversation.pk, operator=olga, **kwargs)
     conversation.refresh_from_db()
     assert (conversation.operator, conversation.status) == (olga, ConversationStatus.ACTIVE)
+
+
+def test_Q13_a_conversation_is_transferred_only_to_someone_of_its_queue(engine, team):
+    """Handing a conversation to an operator of another team would let them read it: refused, nothing changes."""
+    olga, _piotr = team
+    stranger = make_operator("sergei")
+    make_channel([stranger], name="Sales")
+    conversation = taken(engine, make_channel(team, name="Support"), olga)
+    with pytest.raises(NotAllowed, match="not in the queue"):
+        engine.commit(
+            conversations.conversation_transfer,
+            conversation_id=conversation.pk,
+            operator=olga,
+            to_operator_id=stranger.pk,
+        )
+    conversation.refresh_from_db()
+    assert (conversation.operator, conversation.status) == (olga, ConversationStatus.ACTIVE)
+
+
+def test_supervisors_take_over_reassign_and_close_only_in_the_channels_they_supervise(engine, team):
+    olga, piotr = team
+    support = make_channel(team, name="Support", rating_enabled=False)
+
+    def held():
+        conversation = engine.receive(support)
+        offer = conversation.offers.get()  # Evenly: to whoever waited longest
+        return engine.commit(offers.offer_accept, offer_id=offer.pk, operator=offer.operator)
+
+    first, second, third = held(), held(), held()
+    sara = UserFactory(username="sara", is_staff=True)  # staff, but not this channel's supervisor
+    for attempt in (
+        lambda: engine.commit(
+            conversations.conversation_transfer, conversation_id=first.pk, operator=sara, to_operator_id=sara.pk
+        ),
+        lambda: engine.commit(conversations.conversation_close_by_operator, conversation_id=first.pk, operator=sara),
+    ):
+        with pytest.raises(NotAllowed):
+            attempt()
+    holder = first.operator
+    first.refresh_from_db()
+    assert (first.operator, first.status) == (holder, ConversationStatus.ACTIVE)
+
+    support.supervisors.add(sara)
+    taken_over = engine.commit(
+        conversations.conversation_transfer, conversation_id=first.pk, operator=sara, to_operator_id=sara.pk
+    )
+    assert taken_over.operator == sara
+    colleague = olga if second.operator == piotr else piotr
+    reassigned = engine.commit(
+        conversations.conversation_transfer, conversation_id=second.pk, operator=sara, to_operator_id=colleague.pk
+    )
+    assert reassigned.operator == colleague
+    closed = engine.commit(conversations.conversation_close_by_operator, conversation_id=third.pk, operator=sara)
+    assert closed.status == ConversationStatus.CLOSED

@@ -114,3 +114,71 @@ def test_reply_by_an_operator_without_the_conversation_is_refused(engine, team):
     with pytest.raises(NotFound):
         engine.commit(conversations.message_send_by_operator, conversation_id=424242, operator=olga, text="Hi")
     assert conversation.messages.filter(author_kind="operator").count() == 0
+
+
+# --- an offered operator who may no longer take the conversation (issue 13, point 10) ------------------------
+
+
+def test_taking_an_operator_out_of_the_queue_moves_their_offer_on_at_once(
+    engine, team, django_capture_on_commit_callbacks
+):
+    olga, piotr, _ = team
+    channel = make_channel(team)
+    conversation = engine.receive(channel)
+    offer = conversation.offers.get()
+    assert offer.operator == olga
+
+    with django_capture_on_commit_callbacks(execute=True):
+        QueueMember.objects.get(open_channel=channel, operator=olga).delete()  # as the admin's queue inline does
+
+    offer.refresh_from_db()
+    assert offer.status == Offer.Status.WITHDRAWN
+    assert conversation.offers.get(status=Offer.Status.PENDING).operator == piotr
+    assert conversation.routing_decisions.first().trigger == "operator_left"
+    assert [event["reason"] for event in engine.events(f"operator.{olga.pk}", "offer.withdrawn")] == [
+        "operator left the queue"
+    ]
+    with pytest.raises(InvalidState, match="no longer available"):
+        engine.commit(offers.offer_accept, offer_id=offer.pk, operator=olga)
+
+
+def test_giving_a_queue_place_to_someone_else_moves_the_previous_holders_offer_on(
+    engine, team, django_capture_on_commit_callbacks
+):
+    olga, piotr, quynh = team
+    channel = make_channel([olga, piotr])
+    conversation = engine.receive(channel)
+    assert conversation.offers.get().operator == olga
+
+    place = QueueMember.objects.get(open_channel=channel, operator=olga)
+    with django_capture_on_commit_callbacks(execute=True):
+        place.operator = quynh  # the admin's inline lets one change the operator of a row
+        place.save()
+
+    assert conversation.offers.get(operator=olga).status == Offer.Status.WITHDRAWN
+    assert conversation.offers.filter(status=Offer.Status.PENDING).count() == 1
+
+
+def test_leaving_one_queue_keeps_the_offers_of_the_other(engine, team, django_capture_on_commit_callbacks):
+    olga, piotr, _ = team
+    support = make_channel([olga, piotr])
+    sales = make_channel([olga, piotr])
+    in_support, in_sales = engine.receive(support), engine.receive(sales)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        QueueMember.objects.filter(open_channel=sales, operator=olga).delete()
+
+    assert in_support.offers.get(status=Offer.Status.PENDING).operator == olga
+    assert in_sales.offers.get(status=Offer.Status.PENDING).operator == piotr
+
+
+def test_a_dismissed_operators_offers_move_on_in_every_channel(engine, team, django_capture_on_commit_callbacks):
+    olga, piotr, _ = team
+    conversations_offered = [engine.receive(make_channel([olga, piotr])) for _ in range(2)]
+
+    with django_capture_on_commit_callbacks(execute=True):
+        olga.is_active = False
+        olga.save()  # the admin's user form saves every field
+
+    for conversation in conversations_offered:
+        assert conversation.offers.get(status=Offer.Status.PENDING).operator == piotr

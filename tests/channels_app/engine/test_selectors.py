@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from django.contrib.auth.models import Group
 
-from channels_app.engine import conversations, offers, selectors
+from channels_app.engine import access, conversations, offers, selectors
 from channels_app.models import DistributionMode
 from tests.channels_app.engine_support import *  # noqa: F403
 from tests.channels_app.engine_support import make_channel, make_operator
@@ -47,14 +48,28 @@ def test_history_pages_after_the_last_message_seen(engine):
 def test_who_may_read_a_conversation(engine):
     olga, piotr, stranger = make_operator("olga"), make_operator("piotr"), make_operator("sven")
     channel = make_channel([olga, piotr])
+    elsewhere = make_channel([stranger])
     conversation = engine.receive(channel)
     engine.commit(offers.offer_accept, offer_id=conversation.offers.get().pk, operator=olga)
     engine.commit(
         conversations.conversation_transfer, conversation_id=conversation.pk, operator=olga, to_operator_id=piotr.pk
     )
+    channel.queue_members.filter(operator=olga).delete()  # olga moved to another team after the transfer
     conversation.refresh_from_db()
-    assert selectors.user_can_see_conversation(piotr, conversation)
-    assert selectors.user_can_see_conversation(olga, conversation)  # held it before the transfer
-    assert not selectors.user_can_see_conversation(stranger, conversation)
-    assert selectors.user_can_see_conversation(UserFactory(username="boss", is_staff=True), conversation)
+    supervisor, other_supervisor = UserFactory(username="sara"), UserFactory(username="otto")
+    channel.supervisors.add(supervisor)
+    elsewhere.supervisors.add(other_supervisor)
+    administrator = UserFactory(username="ada")
+    administrator.groups.add(Group.objects.get(name="Administrators"))
+
+    assert access.can_see_conversation(piotr, conversation)
+    assert access.can_see_conversation(olga, conversation)  # held it before the transfer (O2)
+    assert access.can_see_conversation(supervisor, conversation)
+    assert access.can_see_conversation(administrator, conversation)
+    assert not access.can_see_conversation(stranger, conversation)
+    assert not access.can_see_conversation(other_supervisor, conversation)
+    # Staff is no role: it only opens the admin's login page.
+    assert not access.can_see_conversation(UserFactory(username="boss", is_staff=True), conversation)
+    assert set(access.conversations_seen_by(olga)) == {conversation}
+    assert set(access.conversations_seen_by(other_supervisor)) == set()
     assert [decision.outcome for decision in selectors.routing_decisions_for(conversation.pk)] == ["offered"]

@@ -1,0 +1,213 @@
+"""Roles scoped to open channels: who may read and act on what. The one place a role is decided.
+
+=================  ==========================================================================
+administrator      a superuser, or a user with ``channels_app.configure_openchannel`` (the
+                   Administrators group): configures the product and reads every open channel
+supervisor         a user listed in an open channel's ``supervisors``: reads that channel's
+                   conversations and KPI, rates its operators, takes its conversations over,
+                   reassigns and closes them (the Supervisors group opens the pages; the
+                   channels come from the relation)
+operator           a user in an open channel's queue: works that channel's conversations in
+                   the console
+=================  ==========================================================================
+
+``is_staff`` is never a role: it only lets Django's admin site show its login page. A
+conversation an operator was offered or held stays readable to them after it moved on (O2).
+Everything a person may see is answered here, so the console, the REST API, the sockets, the
+KPI pages and the admin apply the same scope.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from django.db import transaction
+from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models.signals import post_delete
+from django.utils import timezone
+
+from channels_app.engine import events
+from channels_app.engine.offers import withdraw_offers_to_departed
+from channels_app.models import Conversation, Offer, OpenChannel, QueueMember, StatusChange
+
+CONFIGURE_PERMISSION = "channels_app.configure_openchannel"
+
+
+@dataclass(frozen=True)
+class ChannelScope:
+    """The open channels one person works in (``operated``) and supervises; ``everything`` for administrators."""
+
+    everything: bool
+    operated: frozenset[int]
+    supervised: frozenset[int]
+
+    def reads(self, open_channel_id: int) -> bool:
+        return self.everything or open_channel_id in self.operated or open_channel_id in self.supervised
+
+    def supervises(self, open_channel_id: int) -> bool:
+        return self.everything or open_channel_id in self.supervised
+
+    @property
+    def readable(self) -> frozenset[int]:
+        return self.operated | self.supervised
+
+
+NOBODY = ChannelScope(everything=False, operated=frozenset(), supervised=frozenset())
+
+
+def _signed_in(user) -> bool:
+    return bool(getattr(user, "is_authenticated", False) and user.is_active)
+
+
+def is_administrator(user) -> bool:
+    """Configures open channels (O4) and reads all of them."""
+    return _signed_in(user) and (user.is_superuser or user.has_perm(CONFIGURE_PERMISSION))
+
+
+def channel_scope(user) -> ChannelScope:
+    """Where ``user`` works and what they supervise, read once (two small queries; none for an administrator)."""
+    if not _signed_in(user):
+        return NOBODY
+    if is_administrator(user):
+        return ChannelScope(everything=True, operated=frozenset(), supervised=frozenset())
+    operated = QueueMember.objects.filter(operator_id=user.pk, open_channel__is_active=True).values_list(
+        "open_channel_id", flat=True
+    )
+    supervised = OpenChannel.objects.filter(supervisors=user).values_list("pk", flat=True)
+    return ChannelScope(everything=False, operated=frozenset(operated), supervised=frozenset(supervised))
+
+
+def supervises(user, open_channel_id: int) -> bool:
+    """May ``user`` take over, reassign and close this channel's conversations (and read its KPI)?"""
+    return channel_scope(user).supervises(open_channel_id)
+
+
+def supervised_channels(user) -> QuerySet[OpenChannel]:
+    """The open channels whose KPI and conversations ``user`` supervises (every channel for an administrator)."""
+    if is_administrator(user):
+        return OpenChannel.objects.all()
+    if not _signed_in(user):
+        return OpenChannel.objects.none()
+    return OpenChannel.objects.filter(supervisors=user)
+
+
+def can_see_conversation(user, conversation: Conversation) -> bool:
+    """Who may read a conversation: its channel's operators and supervisors, administrators, and the operators
+    who were offered it or held it (the log stays readable after a transfer, O2)."""
+    if not _signed_in(user):
+        return False
+    if channel_scope(user).reads(conversation.open_channel_id):
+        return True
+    if user.pk in (conversation.operator_id, conversation.first_operator_id):
+        return True
+    if Offer.objects.filter(conversation=conversation, operator=user).exists():
+        return True
+    return StatusChange.objects.filter(conversation=conversation, operator=user).exists()
+
+
+def restrict_to_channels(queryset: QuerySet, user, *open_channel_paths: str) -> QuerySet:
+    """``queryset`` cut to the rows of the open channels ``user`` reads; each path leads from a row to an open
+    channel (``"open_channel"``, ``"conversation__open_channel"``…) and a row reached by any path stays. For the
+    admin's lists and pages."""
+    scope = channel_scope(user)
+    if scope.everything:
+        return queryset
+    reached = Q()
+    for path in open_channel_paths:
+        reached |= Q(**{f"{path}__in": scope.readable})
+    # A path through a to-many relation repeats a row once per match.
+    return queryset.filter(reached).distinct()
+
+
+def conversations_seen_by(user) -> QuerySet[Conversation]:
+    """Every conversation ``user`` may read (see :func:`can_see_conversation`), as one query."""
+    scope = channel_scope(user)
+    if scope.everything:
+        return Conversation.objects.all()
+    if not _signed_in(user):
+        return Conversation.objects.none()
+    took_part = (
+        Q(open_channel_id__in=scope.readable)
+        | Q(operator_id=user.pk)
+        | Q(first_operator_id=user.pk)
+        | Exists(Offer.objects.filter(conversation=OuterRef("pk"), operator_id=user.pk))
+        | Exists(StatusChange.objects.filter(conversation=OuterRef("pk"), operator_id=user.pk))
+    )
+    return Conversation.objects.filter(took_part)
+
+
+# --- Access that changes while a console is open ------------------------------------------------------------
+# Connected to model signals by ``ChannelsAppConfig.ready``: a dismissed operator, one taken out of a queue, a
+# supervisor removed from a channel, a channel switched off. Their open consoles re-check at once (events are
+# sent after the change commits) instead of receiving that channel's events until they reconnect.
+
+
+def announce_access_changed(user_ids: Iterable[int | None]) -> None:
+    ids = sorted({user_id for user_id in user_ids if user_id is not None})
+    events.publish([events.operator_group(user_id) for user_id in ids], events.access_changed())
+
+
+def on_queue_member_saving(sender, instance: QueueMember, **kwargs) -> None:
+    """Remember who held this queue place before the save: the admin's inline can put someone else in it."""
+    if instance.pk is not None:
+        instance._operator_before = (  # type: ignore[attr-defined]
+            QueueMember.objects.filter(pk=instance.pk).values_list("operator_id", flat=True).first()
+        )
+
+
+def on_queue_member_changed(sender, instance: QueueMember, created: bool = False, **kwargs) -> None:
+    # Joining a queue only adds: the console shows the new channel at its next list refresh.
+    if created:
+        return
+    operator_before = getattr(instance, "_operator_before", None)
+    announce_access_changed([instance.operator_id, operator_before])
+    departed = operator_before if operator_before != instance.operator_id else None
+    if kwargs.get("signal") is post_delete:
+        departed = instance.operator_id
+    if departed is not None:
+        _withdraw_offers_after_commit(departed, open_channel_id=instance.open_channel_id)
+
+
+def on_user_saved(sender, instance, created: bool = False, update_fields=None, **kwargs) -> None:
+    # A save of chosen fields that leaves ``is_active`` alone (last_login on sign-in, a new password) changes
+    # nothing a console shows; a whole save (the admin's form) may have dismissed the user.
+    if created or (update_fields is not None and "is_active" not in update_fields):
+        return
+    announce_access_changed([instance.pk])
+    if not instance.is_active:
+        # Their held conversations return to the queue with the Q10 sweep; their offers move on now.
+        _withdraw_offers_after_commit(instance.pk, open_channel_id=None)
+
+
+def _withdraw_offers_after_commit(operator_id: int, *, open_channel_id: int | None) -> None:
+    transaction.on_commit(
+        lambda: withdraw_offers_to_departed(operator_id, now=timezone.now(), open_channel_id=open_channel_id)
+    )
+
+
+def on_operator_profile_deleted(sender, instance, **kwargs) -> None:
+    announce_access_changed([instance.user_id])
+
+
+def on_open_channel_saved(sender, instance: OpenChannel, created: bool = False, **kwargs) -> None:
+    if created:
+        return
+    members = QueueMember.objects.filter(open_channel=instance).values_list("operator_id", flat=True)
+    announce_access_changed([*members, *instance.supervisors.values_list("pk", flat=True)])
+
+
+def on_supervisors_changed(sender, instance, action: str, reverse: bool, pk_set=None, **kwargs) -> None:
+    """``OpenChannel.supervisors`` changed, from the channel's side or (``reverse``) from the user's."""
+    if action == "pre_clear" and not reverse:
+        # After the clear the removed people are gone from the relation: remember them now.
+        instance._supervisors_before_clear = list(instance.supervisors.values_list("pk", flat=True))
+        return
+    if action not in ("post_add", "post_remove", "post_clear"):
+        return
+    if reverse:
+        announce_access_changed([instance.pk])
+    elif action == "post_clear":
+        announce_access_changed(getattr(instance, "_supervisors_before_clear", []))
+    else:
+        announce_access_changed(pk_set or ())
