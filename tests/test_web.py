@@ -89,6 +89,8 @@ def web_server(*, trusted_proxies: str, log_path) -> Iterator[str]:
         "CACHE_KEY_PREFIX": f"web-{run_id}",
         "CELERY_TASK_ALWAYS_EAGER": "true",
         "TRUSTED_PROXIES": trusted_proxies,
+        # An address locks after as many failures as an account does: the tests need fewer requests.
+        "LOGIN_ADDRESS_FAILURE_LIMIT": str(settings.LOGIN_FAILURE_LIMIT),
         "LOG_LEVEL": "WARNING",
     }
     with open(log_path, "w") as log:

@@ -45,7 +45,6 @@ from channels_app.models import (
     Message,
     Offer,
 )
-from contact_center.asgi import application
 from crm.models import Contact, Lead
 from kpi.models import SupervisorRating
 from kpi.services import responses_record
@@ -59,6 +58,7 @@ from tests.factories import (
     UserFactory,
 )
 from tests.security.conftest import fingerprint
+from tests.sockets import console_communicator
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -494,19 +494,6 @@ def test_every_console_socket_action_has_a_rule():
     assert set(ConsoleConsumer.actions) == SOCKET_ACTIONS
 
 
-def _session_cookie(user) -> bytes:
-    http = HttpClient()
-    http.force_login(user)
-    return f"sessionid={http.cookies['sessionid'].value}".encode()
-
-
-async def _console(user) -> WebsocketCommunicator:
-    headers = [(b"origin", b"http://testserver")]
-    if user is not None:
-        headers.append((b"cookie", await database_sync_to_async(_session_cookie)(user)))
-    return WebsocketCommunicator(application, "/ws/console/", headers=headers)
-
-
 async def _answer(console: WebsocketCommunicator, ref: int) -> dict:
     while True:
         frame = await console.receive_json_from(timeout=10)
@@ -517,7 +504,7 @@ async def _answer(console: WebsocketCommunicator, ref: int) -> dict:
 async def test_console_socket_actions(teams, settings):
     settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
     for persona in PERSONAS:
-        console = await _console(teams.people[persona])
+        console = await console_communicator(teams.people[persona])
         connected, _code = await console.connect()
         if not persona.startswith("operator_"):
             # Supervisors and administrators have no console of their own: the socket is refused.

@@ -13,7 +13,6 @@ import pytest
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.core import signing
-from django.test import Client as HttpClient
 from django.utils import timezone
 
 from channels_app.engine.conversations import message_send_by_operator
@@ -22,6 +21,7 @@ from channels_app.web import CLOSE_NOT_ALLOWED
 from channels_app.ws_urls import websocket_urlpatterns
 from contact_center.asgi import application
 from tests.security.conftest import ALICE_SECRET, fingerprint
+from tests.sockets import console_communicator
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -31,19 +31,6 @@ SWEPT_ROUTES = {"ws/console/", "ws/livechat/<str:token>/"}
 
 def test_every_websocket_route_is_swept():
     assert {str(pattern.pattern) for pattern in websocket_urlpatterns} == SWEPT_ROUTES
-
-
-def _session_cookie(user) -> bytes:
-    http = HttpClient()
-    http.force_login(user)
-    return f"sessionid={http.cookies['sessionid'].value}".encode()
-
-
-async def _console(user=None, origin=ORIGIN) -> WebsocketCommunicator:
-    headers = [origin]
-    if user is not None:
-        headers.append((b"cookie", await database_sync_to_async(_session_cookie)(user)))
-    return WebsocketCommunicator(application, "/ws/console/", headers=headers)
 
 
 async def _refused(communicator: WebsocketCommunicator) -> bool:
@@ -62,12 +49,12 @@ async def _frames_until_quiet(communicator: WebsocketCommunicator, quiet: float 
 
 async def test_O4_console_socket_refuses_anonymous_non_operators_and_foreign_origins(world):
     before = await database_sync_to_async(fingerprint)()
-    anonymous = await _console()
+    anonymous = await console_communicator()
     connected, code = await anonymous.connect()
     assert not connected and code == CLOSE_NOT_ALLOWED
-    assert await _refused(await _console(world.nina))
+    assert await _refused(await console_communicator(world.nina))
     # Olga's own session cookie, replayed by a script on another site (cross-site websocket hijacking).
-    assert await _refused(await _console(world.olga, origin=(b"origin", b"http://evil.example")))
+    assert await _refused(await console_communicator(world.olga, origin=(b"origin", b"http://evil.example")))
     assert await database_sync_to_async(fingerprint)() == before
 
 
@@ -75,7 +62,7 @@ async def test_Q13_operator_of_another_channel_can_do_nothing_to_support_convers
     """Mallory (Sales) tries every console action on Support's conversations: each is refused, nothing changes,
     and she receives none of their events."""
     before = await database_sync_to_async(fingerprint)()
-    mallory = await _console(world.mallory)
+    mallory = await console_communicator(world.mallory)
     connected, _ = await mallory.connect()
     assert connected
     assert (await mallory.receive_json_from())["type"] == "hello"
@@ -140,7 +127,7 @@ async def test_S1_visitor_with_another_token_never_sees_alices_conversation(worl
 async def test_hostile_frames_get_an_error_frame_and_leave_the_socket_usable(world):
     """Garbage on an operator's own socket: each frame gets an error, nothing changes, the socket still works."""
     before = await database_sync_to_async(fingerprint)()
-    olga = await _console(world.olga)
+    olga = await console_communicator(world.olga)
     assert (await olga.connect())[0]
     await olga.receive_json_from()
     hostile = [

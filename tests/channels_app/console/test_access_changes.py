@@ -12,14 +12,12 @@ from types import SimpleNamespace
 import pytest
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
-from django.test import Client as HttpClient
 from django.utils import timezone
 
 from channels_app.engine import access
 from channels_app.engine.conversations import message_send_by_operator
 from channels_app.models import ConversationStatus, QueueMember
 from channels_app.web import CLOSE_NOT_ALLOWED
-from contact_center.asgi import application
 from tests.factories import (
     ClientFactory,
     ConnectorFactory,
@@ -29,6 +27,7 @@ from tests.factories import (
     QueueMemberFactory,
     UserFactory,
 )
+from tests.sockets import connected_console
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -51,23 +50,6 @@ def team(db):
     return SimpleNamespace(channel=channel, olga=olga, piotr=piotr, held=held)
 
 
-def _session_cookie(user) -> bytes:
-    http = HttpClient()
-    http.force_login(user)
-    return f"sessionid={http.cookies['sessionid'].value}".encode()
-
-
-async def _console(user) -> WebsocketCommunicator:
-    cookie = await database_sync_to_async(_session_cookie)(user)
-    communicator = WebsocketCommunicator(
-        application, "/ws/console/", headers=[(b"origin", b"http://testserver"), (b"cookie", cookie)]
-    )
-    connected, _code = await communicator.connect()
-    assert connected
-    assert (await communicator.receive_json_from(timeout=10))["type"] == "hello"
-    return communicator
-
-
 async def _frames(communicator: WebsocketCommunicator) -> list[dict]:
     frames = []
     while not await communicator.receive_nothing(timeout=0.5):
@@ -82,7 +64,7 @@ async def _watch(communicator: WebsocketCommunicator, conversation_id: int) -> N
 
 
 async def test_a_dismissed_operator_s_console_is_closed_at_once(team):
-    console = await _console(team.olga)
+    console = await connected_console(team.olga)
 
     def dismiss():
         team.olga.is_active = False
@@ -93,7 +75,7 @@ async def test_a_dismissed_operator_s_console_is_closed_at_once(team):
 
 
 async def test_an_operator_taken_out_of_the_queue_stops_receiving_the_channel_s_conversation(team):
-    console = await _console(team.olga)
+    console = await connected_console(team.olga)
     await _watch(console, team.held.pk)
 
     def reply(text: str):

@@ -15,7 +15,6 @@ import pytest
 import time_machine
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
-from django.test import Client as HttpClient
 from django.utils import timezone
 
 from channels_app.engine import events
@@ -33,10 +32,9 @@ from channels_app.models import (
 )
 from contact_center.asgi import application
 from tests.factories import ConnectorFactory, OpenChannelFactory, OperatorFactory, QueueMemberFactory, UserFactory
+from tests.sockets import ORIGIN, ask, connected_console, session_cookie
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-ORIGIN = (b"origin", b"http://testserver")
 
 
 @pytest.fixture(autouse=True)
@@ -70,22 +68,6 @@ def sales(db):
     return SimpleNamespace(channel=channel, connector=connector, stan=stan)
 
 
-def _session_cookie(user) -> bytes:
-    http = HttpClient()
-    http.force_login(user)
-    return f"sessionid={http.cookies['sessionid'].value}".encode()
-
-
-async def console_socket(user) -> WebsocketCommunicator:
-    cookie = await database_sync_to_async(_session_cookie)(user)
-    communicator = WebsocketCommunicator(application, "/ws/console/", headers=[ORIGIN, (b"cookie", cookie)])
-    connected, _ = await communicator.connect(timeout=15)
-    assert connected
-    hello = await communicator.receive_json_from(timeout=15)
-    assert hello["type"] == "hello"
-    return communicator
-
-
 async def visitor_socket(token: str, origin: tuple[bytes, bytes] = ORIGIN) -> WebsocketCommunicator:
     communicator = WebsocketCommunicator(application, f"/ws/livechat/{token}/", headers=[origin])
     connected, _ = await communicator.connect(timeout=15)
@@ -111,16 +93,6 @@ async def frame_where(communicator: WebsocketCommunicator, frame_type: str, pred
             return frame
 
 
-async def ask(communicator: WebsocketCommunicator, action: str, **payload) -> dict:
-    """Send an action with a ref and return its ack or error, skipping events in between."""
-    ref = uuid.uuid4().hex[:8]
-    await communicator.send_json_to({"action": action, "ref": ref, **payload})
-    while True:
-        frame = await communicator.receive_json_from(timeout=15)
-        if frame.get("ref") == ref:
-            return frame
-
-
 async def visitor_says(communicator: WebsocketCommunicator, text: str, client_id: str | None = None) -> dict:
     return await ask(communicator, "send", text=text, client_id=client_id or uuid.uuid4().hex)
 
@@ -134,7 +106,7 @@ def _db(func, *args, **kwargs):
 
 async def test_Q2_R1_visitor_writes_operator_accepts_replies_closes_and_visitor_rates(support):
     connector, olga = support.connector, support.olga
-    console = await console_socket(olga)
+    console = await connected_console(olga)
     visitor = await visitor_socket(await _db(visitor_token_issue, connector=connector))
 
     sent = await visitor_says(visitor, "Hello, is my order shipped?")
@@ -178,7 +150,7 @@ async def test_Q2_R1_visitor_writes_operator_accepts_replies_closes_and_visitor_
 
 async def test_console_receives_new_client_messages_of_held_conversation_and_kpi_miss(support):
     connector, olga = support.connector, support.olga
-    console = await console_socket(olga)
+    console = await connected_console(olga)
     visitor = await visitor_socket(await _db(visitor_token_issue, connector=connector))
     conversation_id = (await visitor_says(visitor, "First"))["conversation"]["id"]
     offer = await next_frame(console, "offer.created")
@@ -213,7 +185,7 @@ async def test_M1_visitor_sees_the_welcome_reply_of_a_new_conversation_at_once(s
 
 async def test_typing_goes_from_visitor_to_watching_console_and_back(support):
     connector, olga = support.connector, support.olga
-    console = await console_socket(olga)
+    console = await connected_console(olga)
     visitor = await visitor_socket(await _db(visitor_token_issue, connector=connector))
     conversation_id = (await visitor_says(visitor, "Hi"))["conversation"]["id"]
     offer = await next_frame(console, "offer.created")
@@ -238,7 +210,7 @@ async def test_console_refuses_anonymous_users_and_foreign_origins(support):
     connected, code = await anonymous.connect(timeout=15)
     assert (connected, code) == (False, 4403)
 
-    cookie = await _db(_session_cookie, olga)
+    cookie = await _db(session_cookie, olga)
     hijack = WebsocketCommunicator(
         application, "/ws/console/", headers=[(b"origin", b"https://evil.example"), (b"cookie", cookie)]
     )
@@ -248,7 +220,7 @@ async def test_console_refuses_anonymous_users_and_foreign_origins(support):
 
 async def test_console_refuses_a_user_who_is_not_an_operator(db):
     clerk = await _db(UserFactory, username="clerk")
-    cookie = await _db(_session_cookie, clerk)
+    cookie = await _db(session_cookie, clerk)
     communicator = WebsocketCommunicator(application, "/ws/console/", headers=[ORIGIN, (b"cookie", cookie)])
     connected, code = await communicator.connect(timeout=15)
     assert (connected, code) == (False, 4403)
@@ -257,8 +229,8 @@ async def test_console_refuses_a_user_who_is_not_an_operator(db):
 async def test_operator_of_another_open_channel_can_neither_read_nor_act(support, sales):
     connector, olga = support.connector, support.olga
     stan = sales.stan
-    olga_console = await console_socket(olga)
-    stan_console = await console_socket(stan)
+    olga_console = await connected_console(olga)
+    stan_console = await connected_console(stan)
     visitor = await visitor_socket(await _db(visitor_token_issue, connector=connector))
     conversation_id = (await visitor_says(visitor, "Support question"))["conversation"]["id"]
     offer = await next_frame(olga_console, "offer.created")
@@ -285,7 +257,7 @@ async def test_operator_of_another_open_channel_can_neither_read_nor_act(support
 
 
 async def test_bad_frames_get_clear_errors_and_change_nothing(support):
-    console = await console_socket(support.olga)
+    console = await connected_console(support.olga)
     await console.send_to(text_data="not json")
     assert (await next_frame(console, "error"))["message"] == "Frames must be JSON objects."
     await console.send_to(text_data=json.dumps({"action": "send", "text": "x" * 100_000}))
@@ -318,7 +290,7 @@ async def test_bad_frames_get_clear_errors_and_change_nothing(support):
 async def test_Q6_console_socket_makes_the_operator_online_and_closing_it_offline(support):
     olga = support.olga
     await _db(OperatorProfile.objects.filter(user=olga).update, is_online=False, console_heartbeat_at=None)
-    console = await console_socket(olga)
+    console = await connected_console(olga)
     profile = await _db(OperatorProfile.objects.get, user=olga)
     assert profile.is_online and profile.console_heartbeat_at is not None
 
@@ -332,8 +304,8 @@ async def test_Q6_console_socket_makes_the_operator_online_and_closing_it_offlin
 
 async def test_Q6_closing_one_of_two_console_tabs_keeps_the_operator_online(support):
     olga = support.olga
-    first_tab = await console_socket(olga)
-    second_tab = await console_socket(olga)
+    first_tab = await connected_console(olga)
+    second_tab = await connected_console(olga)
     await first_tab.disconnect()
     # The remaining tab answers the re-ping with a heartbeat of its own; a pong-less round trip proves it ran.
     await ask(second_tab, "watch", conversation_id=None)
@@ -449,7 +421,7 @@ async def test_visitor_messages_are_rate_limited_and_allowed_again_later(support
 async def test_Q12_hidden_identity_shows_no_operator_to_the_visitor(support):
     channel, connector, olga = support.channel, support.connector, support.olga
     await _db(type(channel).objects.filter(pk=channel.pk).update, operator_identity=OperatorIdentity.HIDDEN)
-    console = await console_socket(olga)
+    console = await connected_console(olga)
     visitor = await visitor_socket(await _db(visitor_token_issue, connector=connector))
     conversation_id = (await visitor_says(visitor, "Who is there?"))["conversation"]["id"]
     offer = await next_frame(console, "offer.created")

@@ -14,7 +14,6 @@ from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.conf import settings as django_settings
 from django.db import connection
-from django.test import Client as HttpClient
 from django.utils import timezone
 
 from channels_app.livechat.visitors import visitor_token_issue
@@ -28,6 +27,7 @@ from tests.factories import (
     OperatorFactory,
     QueueMemberFactory,
 )
+from tests.sockets import session_cookie
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -58,12 +58,6 @@ def waiting_conversation(db):
     conversation = ConversationFactory(client=client, status=ConversationStatus.QUEUED, created_at=timezone.now())
     token = visitor_token_issue(connector=connector, visitor_id=client.external_id)
     return conversation, olga, token
-
-
-def _session_cookie(user) -> bytes:
-    http = HttpClient()
-    http.force_login(user)
-    return f"sessionid={http.cookies['sessionid'].value}".encode()
 
 
 def _run_task_in_another_process(conversation_id: int, layer_prefix: str) -> subprocess.CompletedProcess:
@@ -99,7 +93,7 @@ async def test_Q2_offer_made_by_a_celery_task_in_another_process_reaches_the_con
     redis_layer_prefix, waiting_conversation
 ):
     conversation, olga, token = waiting_conversation
-    cookie = await database_sync_to_async(_session_cookie)(olga)
+    cookie = await database_sync_to_async(session_cookie)(olga)
     console = WebsocketCommunicator(application, "/ws/console/", headers=[ORIGIN, (b"cookie", cookie)])
     assert (await console.connect(timeout=20))[0]
     assert (await console.receive_json_from(timeout=20))["type"] == "hello"

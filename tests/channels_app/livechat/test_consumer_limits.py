@@ -19,7 +19,6 @@ import time_machine
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
-from django.test import Client as HttpClient
 from django.utils import timezone
 
 from channels_app.engine import events
@@ -28,10 +27,10 @@ from channels_app.livechat.visitors import visitor_token_issue
 from channels_app.models import ConsentForm, ConsentRecord, OpenChannel
 from contact_center.asgi import application
 from tests.factories import ConnectorFactory, OpenChannelFactory, OperatorFactory, QueueMemberFactory
+from tests.sockets import ORIGIN, ask, connected_console
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-ORIGIN = (b"origin", b"http://testserver")
 OFFICE = "203.0.113.5"  # one office gateway, many visitors behind it
 ELSEWHERE = "198.51.100.7"
 
@@ -72,29 +71,6 @@ async def visitor_socket(connector, address: str = OFFICE) -> WebsocketCommunica
     return communicator
 
 
-async def console_socket(user) -> WebsocketCommunicator:
-    def cookie() -> bytes:
-        http = HttpClient()
-        http.force_login(user)
-        return f"sessionid={http.cookies['sessionid'].value}".encode()
-
-    headers = [ORIGIN, (b"cookie", await _db(cookie))]
-    communicator = WebsocketCommunicator(application, "/ws/console/", headers=headers)
-    connected, _ = await communicator.connect(timeout=15)
-    assert connected
-    return communicator
-
-
-async def ask(communicator: WebsocketCommunicator, action: str, **payload) -> dict:
-    """Send an action with a ref; return its ack or error frame (events in between are skipped)."""
-    ref = uuid.uuid4().hex[:8]
-    await communicator.send_json_to({"action": action, "ref": ref, **payload})
-    while True:
-        frame = await communicator.receive_json_from(timeout=15)
-        if frame.get("ref") == ref:
-            return frame
-
-
 async def frames_until(communicator: WebsocketCommunicator, predicate) -> list[dict]:
     """Every frame up to and including the first for which ``predicate`` holds."""
     frames = []
@@ -130,7 +106,7 @@ async def typing_events_heard(conversation_ids: list[int], send_typing) -> int:
 
 async def test_a_typing_flood_reaches_the_operator_at_a_modest_rate_and_is_dropped_silently(support, settings):
     settings.RATE_LIMITS = {"livechat_visitor_typing": {"capacity": 3, "refill_per_second": 0.5}}
-    console = await console_socket(support.olga)
+    console = await connected_console(support.olga)
     visitor = await visitor_socket(support.connector)
     with time_machine.travel(timezone.now(), tick=False) as traveller:
         await start_conversation(visitor)

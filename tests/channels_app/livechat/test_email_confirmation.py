@@ -283,7 +283,7 @@ def test_an_expired_link_is_refused_in_the_channels_language_and_changes_nothing
     with time_machine.travel(timezone.now() + timedelta(seconds=EMAIL_CONFIRM_MAX_AGE_SECONDS + 60)):
         for answer in (HttpClient().get(path), HttpClient().post(path)):
             assert answer.status_code == 410
-            assert "This confirmation link has expired." in answer.content.decode()
+            assert "Ten link potwierdzający wygasł." in answer.content.decode()
             assert '<html lang="pl">' in answer.content.decode()
     client.refresh_from_db()
     assert (client.email, client.unverified_email) == ("", "jan@example.com")
