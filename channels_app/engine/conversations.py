@@ -114,6 +114,7 @@ def conversation_close_by_operator(*, conversation_id: int, operator, now: datet
             now=now,
             reason=f"closed by {operator.get_username()}",
             extra_fields=fields,
+            actor_id=operator.pk,
         )
         if channel.close_message_enabled and not (rating and channel.close_message_after_rating):
             messages.send_system_message(conversation, key="close", text=channel.close_text, now=now)
@@ -148,6 +149,7 @@ def rate_locked(conversation: Conversation, *, value: str, now: datetime) -> Non
     ClientRating.objects.create(
         conversation=conversation, operator_id=conversation.operator_id, value=value, rated_at=now
     )
+    events.nudge_wallboards([conversation.open_channel_id])
     channel = conversation.open_channel
     messages.send_system_message(conversation, key="rating_thanks", text=channel.rating_thanks_text, now=now)
     if channel.close_on_rating:
@@ -217,6 +219,46 @@ def conversation_transfer(
             _transfer_to_operator(conversation, operator, target, now)
         elif to_open_channel_id is not None:
             _transfer_to_channel(conversation, operator, to_open_channel_id, now)
+        return conversation
+
+
+def conversation_take_over(*, conversation_id: int, supervisor, now: datetime) -> Conversation:
+    """A supervisor of the conversation's channel holds it from now on (from the queue, an offer or a colleague).
+
+    The same rules as a transfer to oneself (:func:`conversation_transfer`): not on leave, under the chat limit
+    where the channel has one. Recorded as a status change with the supervisor as actor.
+    """
+    return conversation_transfer(
+        conversation_id=conversation_id, operator=supervisor, now=now, to_operator_id=supervisor.pk
+    )
+
+
+def conversation_return_to_queue(*, conversation_id: int, supervisor, now: datetime) -> Conversation:
+    """A supervisor puts a conversation back in its channel's queue: offers withdrawn, the holder released (their
+    slot freed, Q9), and the conversation routed again at once with trigger ``supervisor``."""
+    snapshot = locks.get_conversation(conversation_id)
+    with transaction.atomic():
+        if snapshot.operator_id is not None:
+            locks.lock_operators([snapshot.operator_id])
+        conversation = locks.locked_conversation(conversation_id)
+        if conversation.operator_id != snapshot.operator_id:
+            raise InvalidState("The conversation changed hands meanwhile; reload and try again.")
+        if not access.supervises(supervisor, conversation.open_channel_id):
+            raise NotAllowed("Only a supervisor of this open channel can put its conversations back in the queue.")
+        if not conversation.is_open:
+            raise InvalidState("This conversation is closed.")
+        if conversation.status == ConversationStatus.QUEUED:
+            raise InvalidState("The conversation is already waiting in the queue.")
+        previous_operator_id = conversation.operator_id
+        conversation_requeue(
+            conversation,
+            now=now,
+            reason=f"returned to the queue by {supervisor.get_username()}"[:120],
+            trigger="supervisor",
+            actor_id=supervisor.pk,
+        )
+        if previous_operator_id is not None:
+            _slot_freed(previous_operator_id, now)
         return conversation
 
 
@@ -301,8 +343,14 @@ def _transfer_to_operator(conversation: Conversation, actor, target, now: dateti
         if load >= channel.chat_limit:
             raise NotAllowed(f"{operator_display_name(target)} is at the chat limit ({load}/{channel.chat_limit}).")
     previous_operator_id = conversation.operator_id
+    verb = "taken over" if taking_over else "transferred"
     take_conversation(
-        conversation, offer=None, operator_id=target.pk, now=now, reason=f"transferred by {actor.get_username()}"
+        conversation,
+        offer=None,
+        operator_id=target.pk,
+        now=now,
+        reason=f"{verb} by {actor.get_username()}",
+        actor_id=actor.pk,
     )
     if channel.responsible_follows_transfer and conversation.client.contact_id:
         Contact.objects.filter(pk=conversation.client.contact_id).update(responsible_id=target.pk)
@@ -319,10 +367,16 @@ def _transfer_to_channel(conversation: Conversation, actor, open_channel_id: int
     if target.pk == conversation.open_channel_id:
         raise InvalidState("The conversation is already in this open channel.")
     previous_operator_id = conversation.operator_id
+    previous_channel_id = conversation.open_channel_id
     conversation.open_channel = target
     conversation.save(update_fields=["open_channel"])
     conversation_requeue(
-        conversation, now=now, reason=f"transferred to {target} by {actor.get_username()}"[:120], trigger="transfer"
+        conversation,
+        now=now,
+        reason=f"transferred to {target} by {actor.get_username()}"[:120],
+        trigger="transfer",
+        actor_id=actor.pk,
     )
+    events.nudge_wallboards([previous_channel_id])
     if previous_operator_id is not None:
         _slot_freed(previous_operator_id, now)

@@ -13,10 +13,15 @@ Every event is a JSON-ready dict with a ``type`` key:
 ``message.edited``          the client edited a message in the source
 ``operator.presence``       an operator went online or offline (Q6)
 ``access.changed``          the operator's channels or status changed: re-check
+``note.created``            a private note in a conversation (never to the client)
+``wallboard.changed``       something a supervisor's wallboard shows changed in an
+                            open channel: queue, offers, holders, presence, misses
 ==========================  ====================================================
 
 They go to the channel-layer groups ``operator.<user id>`` and
-``conversation.<conversation id>`` as ``{"type": "event.forward", "event": ...}``;
+``conversation.<conversation id>`` (which the client's widget joins too), private notes to
+``conversation-staff.<conversation id>`` (consoles only), and wallboard nudges to
+``wallboard.<open channel id>``, as ``{"type": "event.forward", "event": ...}``;
 with the Redis layer (:mod:`contact_center.channel_layer`) all groups of one
 event in one call, so a socket in two of them receives the event once.
 
@@ -53,6 +58,15 @@ def operator_group(user_id: int) -> str:
 
 def conversation_group(conversation_id: int) -> str:
     return f"conversation.{conversation_id}"
+
+
+def conversation_staff_group(conversation_id: int) -> str:
+    """The consoles watching a conversation, without the client's widget: what only staff may read."""
+    return f"conversation-staff.{conversation_id}"
+
+
+def wallboard_group(open_channel_id: int) -> str:
+    return f"wallboard.{open_channel_id}"
 
 
 def _iso(moment: datetime | None) -> str | None:
@@ -163,6 +177,26 @@ def operator_presence(user_id: int, online: bool) -> dict:
     return {"type": "operator.presence", "operator_id": user_id, "online": online}
 
 
+def note_created(note) -> dict:
+    return {
+        "type": "note.created",
+        "conversation_id": note.conversation_id,
+        "note": {
+            "id": note.pk,
+            "conversation_id": note.conversation_id,
+            "author_id": note.author_id,
+            "author_name": operator_display_name(note.author) if note.author_id is not None else "",
+            "text": note.text,
+            "created_at": _iso(note.created_at),
+        },
+    }
+
+
+def wallboard_changed(open_channel_id: int) -> dict:
+    """A nudge without content: the wallboard reads what it shows from the database (it may not see the rest)."""
+    return {"type": "wallboard.changed", "open_channel_id": open_channel_id}
+
+
 def access_changed() -> dict:
     """What the person may see changed (dismissed, moved out of a queue, no longer a supervisor): a console that
     receives it checks again at once, closes if its user is no longer an operator, and re-syncs."""
@@ -177,9 +211,11 @@ class _Outbox:
 
     def __init__(self) -> None:
         self.items: list[tuple[str, dict]] = []
+        self.nudged: set[int] = set()
 
     def __call__(self) -> None:
         items, self.items = self.items, []
+        self.nudged = set()
         if items:
             deliver(items)
 
@@ -216,6 +252,22 @@ def publish(groups: Iterable[str], event: dict) -> None:
         return
     outbox = _current_outbox()
     outbox.items.extend((group, event) for group in groups)
+
+
+def nudge_wallboards(open_channel_ids: Iterable[int]) -> None:
+    """Tell the wallboards of these open channels to re-read, once per channel per transaction."""
+    ids = sorted(set(open_channel_ids))
+    if not ids:
+        return
+    connection = transaction.get_connection()
+    if not connection.in_atomic_block:
+        deliver([(wallboard_group(pk), wallboard_changed(pk)) for pk in ids])
+        return
+    outbox = _current_outbox()
+    for pk in ids:
+        if pk not in outbox.nudged:
+            outbox.nudged.add(pk)
+            outbox.items.append((wallboard_group(pk), wallboard_changed(pk)))
 
 
 def publish_to_conversation(conversation, event: dict, *, operator_ids: Iterable[int | None] = ()) -> None:

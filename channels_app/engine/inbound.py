@@ -255,6 +255,7 @@ def _start_conversation(connector: Connector, client: Client, now: datetime) -> 
         to_status=conversation.status,
         reason="new conversation with the chatbot (B1)" if with_bot else "new conversation",
     )
+    events.nudge_wallboards([channel.pk])
     return conversation
 
 

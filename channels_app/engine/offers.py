@@ -53,7 +53,13 @@ def offer_decline(*, offer_id: int, operator, now: datetime) -> None:
 
 
 def take_conversation(
-    conversation: Conversation, *, offer: Offer | None, operator_id: int, now: datetime, reason: str = ""
+    conversation: Conversation,
+    *,
+    offer: Offer | None,
+    operator_id: int,
+    now: datetime,
+    reason: str = "",
+    actor_id: int | None = None,
 ) -> None:
     """Make ``operator_id`` the holder (the caller locked that operator, then the conversation).
 
@@ -84,6 +90,7 @@ def take_conversation(
         reason=reason,
         operator_id=operator_id,
         extra_fields=extra,
+        actor_id=actor_id,
     )
     if conversation.open_channel.distribution_mode not in (
         DistributionMode.EVENLY,

@@ -72,6 +72,7 @@ def operator_clock_in(*, operator, now: datetime) -> None:
             profile.clocked_in, profile.clocked_in_at = True, now
         profile.on_break, profile.break_started_at = False, None
         profile.save(update_fields=["clocked_in", "clocked_in_at", "on_break", "break_started_at"])
+        events.nudge_wallboards(availability.operator_channel_ids(operator.pk))
         _route_channels_requiring_clock_in(operator.pk, now, trigger="clock_in")
 
 
@@ -83,6 +84,7 @@ def operator_clock_out(*, operator, now: datetime) -> None:
             return
         profile.clocked_in, profile.on_break, profile.break_started_at = False, False, None
         profile.save(update_fields=["clocked_in", "on_break", "break_started_at"])
+        events.nudge_wallboards(availability.operator_channel_ids(operator.pk))
 
 
 def operator_break_start(*, operator, now: datetime) -> None:
@@ -95,6 +97,7 @@ def operator_break_start(*, operator, now: datetime) -> None:
             return
         profile.on_break, profile.break_started_at = True, now
         profile.save(update_fields=["on_break", "break_started_at"])
+        events.nudge_wallboards(availability.operator_channel_ids(operator.pk))
 
 
 def operator_break_end(*, operator, now: datetime) -> None:
@@ -105,6 +108,7 @@ def operator_break_end(*, operator, now: datetime) -> None:
             return
         profile.on_break, profile.break_started_at = False, None
         profile.save(update_fields=["on_break", "break_started_at"])
+        events.nudge_wallboards(availability.operator_channel_ids(operator.pk))
         _route_channels_requiring_clock_in(operator.pk, now, trigger="break_end")
 
 
@@ -183,6 +187,7 @@ def _store_presence(profile: OperatorProfile, now: datetime, fields: list[str], 
         profile.is_online = online
         fields = [*fields, "is_online"]
         events.publish([events.operator_group(profile.user_id)], events.operator_presence(profile.user_id, online))
+        events.nudge_wallboards(availability.operator_channel_ids(profile.user_id))
     profile.save(update_fields=fields)
 
 

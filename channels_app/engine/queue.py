@@ -206,7 +206,9 @@ def channel_redistribute(*, open_channel_id: int, now: datetime, trigger: str, l
     return offered
 
 
-def conversation_requeue(conversation: Conversation, *, now: datetime, reason: str, trigger: str) -> None:
+def conversation_requeue(
+    conversation: Conversation, *, now: datetime, reason: str, trigger: str, actor_id: int | None = None
+) -> None:
     """Put a conversation the caller has locked back in the queue and route it after commit.
 
     Pending offers are withdrawn and the holder (if any) is released. The
@@ -224,6 +226,7 @@ def conversation_requeue(conversation: Conversation, *, now: datetime, reason: s
         reason=reason,
         operator_id=None,
         extra_fields=["queued_at", "route_not_before"],
+        actor_id=actor_id,
     )
     events.publish_to_conversation(
         conversation,
@@ -592,6 +595,7 @@ def _write_offers(
         events.publish([events.operator_group(offer.operator_id)], events.offer_created(offer, conversation))
     for conversation in by_conversation.values():
         events.publish([events.conversation_group(conversation.pk)], events.conversation_status(conversation))
+    events.nudge_wallboards(conversation.open_channel_id for conversation in by_conversation.values())
     return records
 
 

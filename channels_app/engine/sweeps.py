@@ -18,7 +18,7 @@ from django.db import transaction
 from django.db.models import DateTimeField, DurationField, Exists, ExpressionWrapper, F, OuterRef, Q, Value
 from django.db.models.functions import Coalesce
 
-from channels_app.engine import events, locks, messages, transitions
+from channels_app.engine import availability, events, locks, messages, transitions
 from channels_app.engine.conversations import close_fully
 from channels_app.engine.offers import move_on_if_unoffered
 from channels_app.engine.operators import cached_online, offline_after
@@ -121,6 +121,7 @@ def conversations_mark_unprocessed(*, now: datetime) -> int:
                 events.conversation_status(conversation, reason="unprocessed"),
                 operator_ids=[conversation.operator_id],
             )
+            events.nudge_wallboards([conversation.open_channel_id])
             _no_answer_action(conversation, now)
     return flagged
 
@@ -165,6 +166,7 @@ def presence_sweep(*, now: datetime) -> int:
             profile.is_online = False
             profile.save(update_fields=["is_online"])
             events.publish([events.operator_group(user_id)], events.operator_presence(user_id, False))
+            events.nudge_wallboards(availability.operator_channel_ids(user_id))
             went_offline += 1
     return went_offline
 

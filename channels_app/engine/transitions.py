@@ -30,10 +30,12 @@ def set_status(
     reason: str,
     operator_id: int | _Keep | None = KEEP,
     extra_fields: Iterable[str] = (),
+    actor_id: int | None = None,
 ) -> None:
     """Change status and/or holder, save, and record a :class:`StatusChange` row.
 
-    ``operator_id`` left out keeps the holder; ``None`` clears it.
+    ``operator_id`` left out keeps the holder; ``None`` clears it. ``actor_id`` is the person who made the change
+    (an operator, a supervisor), recorded with it; ``None`` when the client, a bot, routing or a sweep did.
     """
     from_status = conversation.status
     fields = {"status", *extra_fields}
@@ -52,8 +54,10 @@ def set_status(
         from_status=from_status,
         to_status=to_status,
         operator_id=conversation.operator_id,
+        actor_id=actor_id,
         reason=reason[:120],
     )
+    events.nudge_wallboards([conversation.open_channel_id])
     if to_status == ConversationStatus.CLOSED and from_status != ConversationStatus.CLOSED:
         signals.send_conversation_closed_after_commit(Conversation, conversation_id=conversation.pk)
 
@@ -76,6 +80,7 @@ def withdraw_pending_offers(
     resolved = list(offers)
     if not resolved:
         return []
+    events.nudge_wallboards([conversation.open_channel_id])
     Offer.objects.filter(pk__in=[offer.pk for offer in resolved]).update(status=status, resolved_at=now)
     for offer in resolved:
         offer.status = status

@@ -7,7 +7,7 @@
 ``connector``       :class:`Connector` per source account, :class:`InboundUpdate`
 ``client``          :class:`Client`, a person writing in through one connector
 ``conversation``    :class:`Conversation`, messages, offers, routing decisions,
-                    status changes, the client's rating
+                    status changes, private notes, the client's rating
 ``operator``        :class:`OperatorProfile`, :class:`LeavePeriod`, display names
 ``chatbot``         :class:`Chatbot` and its rules
 ``shared``          durations, languages, generators of secrets
@@ -27,6 +27,7 @@ from channels_app.models.conversation import (
     TYPED_TEXT_MAX_LENGTH,
     ClientRating,
     Conversation,
+    ConversationNote,
     ConversationQuerySet,
     ConversationStatus,
     Message,
@@ -78,6 +79,7 @@ __all__ = [
     "ConsentFormVersion",
     "ConsentRecord",
     "Conversation",
+    "ConversationNote",
     "ConversationQuerySet",
     "ConversationStatus",
     "DistributionMode",

@@ -268,6 +268,11 @@ class StatusChange(models.Model):
     from_status = models.CharField(max_length=30, blank=True)
     to_status = models.CharField(max_length=30)
     operator = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    # Who made the change when a person did (an operator closing, a supervisor taking over or reassigning);
+    # empty when the client, a chatbot, routing or a sweep did. ``operator`` is the holder after the change.
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, related_name="+", null=True, blank=True, on_delete=models.SET_NULL
+    )
     reason = models.CharField(max_length=120, blank=True)
 
     class Meta:
@@ -275,6 +280,28 @@ class StatusChange(models.Model):
 
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M:%S} {self.from_status or '—'} → {self.to_status}"
+
+
+class ConversationNote(models.Model):
+    """A private note in a conversation, for the operators and supervisors who work it.
+
+    Deliberately not a :class:`Message`: connectors, the widget and the transcript read messages only, so a
+    note can never reach the client by any path.
+    """
+
+    conversation = models.ForeignKey(Conversation, related_name="notes", on_delete=models.CASCADE)
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, related_name="+", null=True, on_delete=models.SET_NULL)
+    text = models.TextField(_("note"), max_length=TYPED_TEXT_MAX_LENGTH)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name = _("private note")
+        verbose_name_plural = _("private notes")
+        ordering = ["created_at", "id"]
+        indexes = [models.Index(fields=["conversation", "created_at"], name="note_conv_time")]
+
+    def __str__(self) -> str:
+        return f"note on #{self.conversation_id}: {self.text[:40]}"
 
 
 class ClientRating(models.Model):
