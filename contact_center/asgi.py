@@ -19,8 +19,8 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
 from channels_app.connectors.webhooks import webhook_asgi_app  # noqa: E402
-from channels_app.ws_urls import websocket_urlpatterns  # noqa: E402
 from contact_center.errors import websocket_database_guard  # noqa: E402
+from contact_center.routing import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
     {

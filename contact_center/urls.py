@@ -19,6 +19,7 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("kpi/", include("kpi.urls")),
+    path("api/supervisor/", include("kpi.api_urls")),
     path("", include("channels_app.urls")),
 ]
 

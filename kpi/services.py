@@ -35,7 +35,7 @@ from django.utils.html import escape, format_html
 from channels_app.engine import access
 from channels_app.engine.calendars import calendar_for
 from channels_app.engine.errors import InvalidState, NotAllowed, NotFound, ServiceError
-from channels_app.engine.events import operator_group, publish
+from channels_app.engine.events import nudge_wallboards, operator_group, publish
 from channels_app.models import (
     CLOSED_STATUSES,
     Conversation,
@@ -372,6 +372,7 @@ def misses_notify(*, now: datetime) -> int:
                 .select_for_update(skip_locked=True, of=("self",))[:NOTIFY_BATCH]
             )
             channel_ids = {miss.open_channel_id for miss in misses}
+            nudge_wallboards(channel_ids)  # today's response-time misses on the supervisors' wallboards
             recipients_by_channel = {
                 channel.pk: (channel, [user for user in channel.kpi_notify_users.all() if user.is_active])
                 for channel in OpenChannel.objects.filter(pk__in=channel_ids).prefetch_related("kpi_notify_users")

@@ -8,6 +8,7 @@ app_name = "kpi"
 
 urlpatterns = [
     path("", views.overview, name="overview"),
+    path("live/", views.wallboard, name="wallboard"),
     path("export.csv", views.export_csv, name="export"),
     path("conversations/", views.conversation_list, name="conversations"),
     path("conversations/<int:conversation_id>/", views.conversation_detail, name="conversation"),

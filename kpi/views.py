@@ -16,18 +16,20 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
+from django.middleware.csrf import get_token
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods
 
-from channels_app.engine import access
+from channels_app.engine import access, events, notes
 from channels_app.engine.errors import ServiceError
 from kpi.charts import daily_chart
 from kpi.forms import KpiFilterForm, SupervisorRatingForm
 from kpi.selectors import UNASSIGNED, conversation_transcript, kpi_conversations, kpi_overview, operator_choices
 from kpi.services import supervisor_rating_save
+from kpi.wallboard import wallboard_channels
 
 logger = logging.getLogger("kpi.views")
 CONVERSATIONS_PER_PAGE = 50
@@ -216,11 +218,113 @@ def conversation_detail(request: HttpRequest, conversation_id: int) -> HttpRespo
             "form": form,
             "own_rating": own_rating,
             "back": request.GET.get("back", ""),
+            "c": transcript.conversation,
+            "notes": [
+                events.note_created(note)["note"] | {"created_at": note.created_at}
+                for note in notes.conversation_notes(conversation_id)
+            ],
+            "actions_config": _actions_config(request, conversation_id),
         },
         status=status,
     )
 
 
+def _actions_config(request: HttpRequest, conversation_id: int) -> dict:
+    return {
+        "csrf_token": get_token(request),
+        "failed": _("The action failed."),
+        "urls": {
+            name: reverse(f"supervisor-api:{name.replace('_', '-')}", args=[conversation_id])
+            for name in ("take_over", "reassign", "close", "notes")
+        },
+    }
+
+
 def _back_suffix(request: HttpRequest) -> str:
     back = request.GET.get("back", "")
     return "?" + urlencode({"back": back}) if back else ""
+
+
+@require_GET
+@supervisor_required
+def wallboard(request: HttpRequest) -> HttpResponse:
+    """The live wallboard of the channels the viewer supervises (``?open_channel=<id>``: one of them)."""
+    open_channel_id = request.GET.get("open_channel") or None
+    if open_channel_id is not None and (not open_channel_id.isdigit() or int(open_channel_id) <= 0):
+        return HttpResponse(_("Choose an open channel from the list."), status=400, content_type="text/plain")
+    everything = wallboard_channels(request.user)
+    if open_channel_id is not None and int(open_channel_id) not in {channel.pk for channel in everything}:
+        raise Http404("This open channel does not exist.")
+    config = {
+        "socket": "/ws/wallboard/" + (f"?open_channel={open_channel_id}" if open_channel_id else ""),
+        "csrf_token": get_token(request),
+        "me": request.user.pk,
+        "urls": {
+            "take_over": reverse("supervisor-api:take-over", args=[0]).replace("/0/", "/{id}/"),
+            "reassign": reverse("supervisor-api:reassign", args=[0]).replace("/0/", "/{id}/"),
+            "close": reverse("supervisor-api:close", args=[0]).replace("/0/", "/{id}/"),
+            "notes": reverse("supervisor-api:notes", args=[0]).replace("/0/", "/{id}/"),
+            "conversation": reverse("kpi:conversation", args=[0]).replace("/0/", "/{id}/"),
+        },
+        "texts": _wallboard_texts(),
+    }
+    return render(
+        request,
+        "kpi/wallboard.html",
+        {"config": config, "channels": everything, "open_channel_id": int(open_channel_id or 0)},
+    )
+
+
+def _wallboard_texts() -> dict[str, str]:
+    """What the wallboard's script writes, in the viewer's language."""
+    return {
+        "waiting": _("Waiting"),
+        "longest": _("Longest wait"),
+        "with_operators": _("With operators"),
+        "operators": _("Operators"),
+        "online": _("Online"),
+        "break": _("On a break"),
+        "offline": _("Offline"),
+        "leave": _("On leave"),
+        "today": _("Today"),
+        "conversations_today": _("Conversations"),
+        "missed": _("Missed (nobody answered in time)"),
+        "response_misses": _("Response-time misses"),
+        "likes": _("Liked"),
+        "dislikes": _("Disliked"),
+        "nobody_waiting": _("Nobody is waiting."),
+        "nobody_held": _("No conversation is with an operator."),
+        "no_operators": _("Nobody is in this queue."),
+        "offered_to": _("Offered to"),
+        "held_back": _("Held back until the channel opens"),
+        "awaiting_reply": _("Client waiting for a reply"),
+        "take_over": _("Take over"),
+        "reassign": _("Reassign…"),
+        "to_queue": _("Back to the queue"),
+        "close": _("Close"),
+        "note": _("Note"),
+        "open": _("Open"),
+        "open_console": _("Open in the console"),
+        "note_title": _("Private note for the operators"),
+        "note_hint": _("Only operators and supervisors see notes; the client never does."),
+        "save_note": _("Save note"),
+        "cancel": _("Cancel"),
+        "note_saved": _("Note saved."),
+        "taken_over": _("You hold the conversation now."),
+        "reassigned": _("Reassigned."),
+        "closed": _("Closed."),
+        "confirm_close": _("Close this conversation?"),
+        "connecting": _("Connecting…"),
+        "live": _("Live"),
+        "reconnecting": _("Connection lost; reconnecting…"),
+        "failed": _("The action failed."),
+        "load": _("Load"),
+        "no_limit": _("no limit"),
+        "taken_today": _("taken today"),
+        "client": _("Client"),
+        "source": _("Source"),
+        "operator": _("Operator"),
+        "since": _("Since"),
+        "actions": _("Actions"),
+        "wait": _("Wait"),
+    }

@@ -10,24 +10,27 @@ from rest_framework.permissions import BasePermission
 
 from channels_app.engine import access
 from channels_app.engine.errors import NotFound
-from channels_app.models import Conversation, OperatorProfile, QueueMember
+from channels_app.models import Conversation, OpenChannel, OperatorProfile, QueueMember
 
 
-def is_operator(user) -> bool:
-    """Who may open the console: a signed-in user with an operator profile or a place in a queue."""
+def uses_console(user) -> bool:
+    """Who may open the console: operators (an operator profile or a place in a queue), and the supervisors and
+    administrators who answer there the conversations they take over from the wallboard."""
     if not user.is_authenticated or not user.is_active:
         return False
     return (
         OperatorProfile.objects.filter(user_id=user.pk).exists()
         or QueueMember.objects.filter(operator_id=user.pk).exists()
+        or access.is_administrator(user)
+        or OpenChannel.objects.filter(supervisors=user).exists()
     )
 
 
-class IsOperator(BasePermission):
-    message = "Only operators use the console."
+class UsesConsole(BasePermission):
+    message = "Only operators and supervisors use the console."
 
     def has_permission(self, request, view) -> bool:
-        return is_operator(request.user)
+        return uses_console(request.user)
 
 
 def console_can_see(user, conversation: Conversation) -> bool:

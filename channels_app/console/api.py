@@ -19,8 +19,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from channels_app.console.access import IsOperator, visible_conversation
-from channels_app.engine import events, selectors
+from channels_app.console.access import UsesConsole, visible_conversation
+from channels_app.engine import events, notes, selectors
 from channels_app.engine import operators as operator_services
 from channels_app.models import (
     CannedReply,
@@ -134,6 +134,17 @@ class LeadBriefSerializer(serializers.Serializer):
     title = serializers.CharField()
 
 
+class NoteSerializer(serializers.Serializer):
+    """Same keys as the ``note.created`` event."""
+
+    id = serializers.IntegerField()
+    conversation_id = serializers.IntegerField()
+    author_id = serializers.IntegerField(allow_null=True)
+    author_name = serializers.CharField(allow_blank=True)
+    text = serializers.CharField()
+    created_at = serializers.DateTimeField()
+
+
 class ConversationDetailSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     status = serializers.CharField()
@@ -152,6 +163,9 @@ class ConversationDetailSerializer(serializers.Serializer):
     client = ClientCardSerializer()
     lead = LeadBriefSerializer(allow_null=True)
     canned_replies = CannedReplySerializer(many=True)
+    notes = NoteSerializer(
+        many=True, help_text="Private notes of operators and supervisors; never shown to the client."
+    )
 
 
 class OperatorStateSerializer(serializers.Serializer):
@@ -297,6 +311,7 @@ def conversation_detail(user, conversation: Conversation) -> dict:
         "client": client_card(conversation.client),
         "lead": {"id": lead.pk, "title": lead.title} if lead else None,
         "canned_replies": canned,
+        "notes": [events.note_created(note)["note"] for note in notes.conversation_notes(conversation.pk)],
     }
 
 
@@ -304,7 +319,7 @@ def conversation_detail(user, conversation: Conversation) -> dict:
 
 
 class ConsoleView(APIView):
-    permission_classes = [IsOperator]
+    permission_classes = [UsesConsole]
 
 
 def console_state(user) -> dict:

@@ -21,7 +21,7 @@ from channels.db import database_sync_to_async
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
-from channels_app.console.access import console_can_see, is_operator
+from channels_app.console.access import console_can_see, uses_console
 from channels_app.console.api import message_payload
 from channels_app.engine import conversations as conversation_services
 from channels_app.engine import events
@@ -44,9 +44,10 @@ class ConsoleConsumer(ActionConsumer):
     """An operator's console tab.
 
     Joins ``operator.<id>`` (offers, assignments, messages of held
-    conversations, KPI misses) and ``conversation.<id>`` of the conversation
-    open on screen (``watch``), so a conversation waiting in the queue also
-    shows live. Heartbeats keep the operator online (Q6).
+    conversations, KPI misses, notes left in them) and ``conversation.<id>``
+    with ``conversation-staff.<id>`` of the conversation open on screen
+    (``watch``), so a conversation waiting in the queue also shows live, with
+    its private notes. Heartbeats keep the operator online (Q6).
     """
 
     actions = frozenset({"heartbeat", "accept", "decline", "send", "close", "transfer", "typing", "watch"})
@@ -55,7 +56,7 @@ class ConsoleConsumer(ActionConsumer):
         user = self.scope.get("user")
         self.user = user
         self.watched_conversation_id: int | None = None
-        if user is None or not await database_sync_to_async(is_operator)(user):
+        if user is None or not await database_sync_to_async(uses_console)(user):
             await self.close(code=CLOSE_NOT_ALLOWED)
             return
         self.operator_group = events.operator_group(user.pk)
@@ -71,7 +72,7 @@ class ConsoleConsumer(ActionConsumer):
             return
         await self.leave(self.operator_group)
         if self.watched_conversation_id is not None:
-            await self.leave(events.conversation_group(self.watched_conversation_id))
+            await self._watch(None)
         await database_sync_to_async(operator_services.operator_disconnect)(operator=self.user, now=timezone.now())
         # Another tab of the same operator may still be open: it answers with a heartbeat at once,
         # so closing one tab does not leave the operator offline until that tab's next ping.
@@ -102,7 +103,7 @@ class ConsoleConsumer(ActionConsumer):
 
     def _reload_access(self) -> tuple[object | None, bool]:
         user = get_user_model().objects.filter(pk=self.user.pk).first()
-        if user is None or not is_operator(user):
+        if user is None or not uses_console(user):
             return None, False
         watched = self.watched_conversation_id
         conversation = Conversation.objects.filter(pk=watched).first() if watched is not None else None
@@ -193,9 +194,12 @@ class ConsoleConsumer(ActionConsumer):
             return
         if self.watched_conversation_id is not None:
             await self.leave(events.conversation_group(self.watched_conversation_id))
+            await self.leave(events.conversation_staff_group(self.watched_conversation_id))
         self.watched_conversation_id = conversation_id
         if conversation_id is not None:
             await self.join(events.conversation_group(conversation_id))
+            # Private notes travel apart from the client's widget (engine.notes).
+            await self.join(events.conversation_staff_group(conversation_id))
 
     def _check_visible(self, conversation_id: int) -> None:
         conversation = Conversation.objects.filter(pk=conversation_id).first()

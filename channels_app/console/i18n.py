@@ -13,6 +13,7 @@ from django.utils import translation
 from django.views.decorators.http import require_POST
 from django.views.i18n import JavaScriptCatalog
 
+from channels_app.console.access import uses_console
 from channels_app.engine.errors import ServiceError
 from channels_app.engine.operators import operator_language_set
 from channels_app.models import OperatorProfile
@@ -57,6 +58,10 @@ console_javascript_catalog = in_operator_language(JavaScriptCatalog.as_view(pack
 @login_required
 def console_language_view(request: HttpRequest) -> HttpResponse:
     """The console's language switcher: save the choice on the profile and show the console again."""
+    if not uses_console(request.user):
+        return HttpResponse(
+            "Only operators and supervisors use the console.", status=403, content_type="text/plain; charset=utf-8"
+        )
     try:
         operator_language_set(operator=request.user, language=request.POST.get("language", ""))
     except ServiceError as error:

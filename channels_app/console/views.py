@@ -16,7 +16,7 @@ from django.shortcuts import render
 from django.urls import reverse, reverse_lazy
 from django.views.decorators.cache import never_cache
 
-from channels_app.console.access import is_operator
+from channels_app.console.access import uses_console
 from channels_app.console.i18n import in_operator_language
 from channels_app.console.signin import ConsoleSignInForm
 from channels_app.models import TYPED_TEXT_MAX_LENGTH, operator_display_name
@@ -45,7 +45,7 @@ def _initials(name: str) -> str:
 @in_operator_language
 def console(request: HttpRequest) -> HttpResponse:
     user = request.user
-    if not is_operator(user):
+    if not uses_console(user):
         return render(request, "console/not_operator.html", status=403)
     name = operator_display_name(user)
     config = {

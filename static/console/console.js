@@ -24,6 +24,7 @@ const state = {
   currentId: null,
   detail: null,
   messages: new Map(),
+  notes: new Map(), // private notes of the open conversation, shown in its timeline, never sent to the client
   // Highest message id read from the database. Resyncs ask for what follows it, not for what follows
   // the newest live event: an event that arrived after a drop must not hide the ones lost during it.
   fetchedMessageId: 0,
@@ -256,6 +257,14 @@ function messageItem(message) {
   );
 }
 
+function noteItem(note) {
+  const who = note.author_id === config.operator.id ? gettext("You") : note.author_name;
+  return el("li", { class: "msg msg-note", dataset: { noteId: String(note.id) } },
+    el("span", { class: "who", text: `${gettext("Private note")} · ${who} · ${formatTime(note.created_at)}` }),
+    el("div", { class: "bubble", text: note.text }),
+  );
+}
+
 function pendingItem(pending) {
   return el("li", { class: `msg msg-operator ${pending.failed ? "is-failed" : "is-pending"}`, dataset: { pending: "true" } },
     el("span", { class: "who", text: pending.failed ? gettext("Not sent") : gettext("Sending…") }),
@@ -270,10 +279,11 @@ function pendingItem(pending) {
 function renderMessages() {
   const list = $("messages");
   const nearBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 80;
-  const ordered = [...state.messages.values()].sort(
-    (a, b) => Date.parse(a.created_at) - Date.parse(b.created_at) || a.id - b.id,
-  );
-  list.replaceChildren(...ordered.map(messageItem), ...state.pending.map(pendingItem));
+  const timeline = [
+    ...[...state.messages.values()].map((message) => ({ at: Date.parse(message.created_at), id: message.id, item: () => messageItem(message) })),
+    ...[...state.notes.values()].map((note) => ({ at: Date.parse(note.created_at), id: note.id, item: () => noteItem(note) })),
+  ].sort((a, b) => a.at - b.at || a.id - b.id);
+  list.replaceChildren(...timeline.map((entry) => entry.item()), ...state.pending.map(pendingItem));
   if (nearBottom || state.forceScroll) list.scrollTop = list.scrollHeight;
   state.forceScroll = false;
 }
@@ -286,6 +296,16 @@ function addMessages(messages) {
       state.messages.set(message.id, message);
       changed = true;
     }
+  }
+  if (changed) renderMessages();
+}
+
+function addNotes(notes) {
+  let changed = false;
+  for (const note of notes) {
+    if (note.conversation_id !== state.currentId || state.notes.has(note.id)) continue;
+    state.notes.set(note.id, note);
+    changed = true;
   }
   if (changed) renderMessages();
 }
@@ -379,6 +399,7 @@ async function loadConversation(conversationId, { onlyNew = false } = {}) {
     if (state.currentId !== conversationId) return;
     state.detail = detail;
     renderDetail();
+    addNotes(detail.notes || []);
     addMessages(history.messages);
     for (const message of history.messages) state.fetchedMessageId = Math.max(state.fetchedMessageId, message.id);
     reconcilePending(history.messages);
@@ -397,6 +418,7 @@ async function openConversation(conversationId) {
     state.currentId = conversationId;
     state.detail = null;
     state.messages = new Map();
+    state.notes = new Map();
     state.fetchedMessageId = 0;
     state.pending = [];
     state.forceScroll = true;
@@ -681,6 +703,15 @@ function onEvent(frame) {
       }
       scheduleListRefresh();
       break;
+    case "note.created":
+      if (frame.conversation_id === state.currentId) addNotes([frame.note]);
+      else {
+        toast(frame.note.text, "info", interpolate(gettext("Private note from %(name)s on conversation #%(id)s"), {
+          name: frame.note.author_name,
+          id: frame.conversation_id,
+        }));
+      }
+      break;
     case "typing":
       if (frame.conversation_id === state.currentId && frame.author === "client") showTyping();
       break;
@@ -774,3 +805,6 @@ setInterval(() => socket.isOpen && scheduleListRefresh(0), 30000);
 // For support staff and the browser tests: the socket can be inspected and dropped from the devtools.
 window.openChannelsConsole = { socket, state };
 socket.connect();
+// The wallboard's "Open in the console" after a take-over: /console/#conversation=<id>.
+const linked = /^#conversation=(\d+)$/.exec(window.location.hash);
+if (linked) openConversation(Number(linked[1]));

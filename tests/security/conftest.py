@@ -30,6 +30,7 @@ from channels_app.models import (
     ClientRating,
     ConsentRecord,
     Conversation,
+    ConversationNote,
     ConversationStatus,
     InboundUpdate,
     Message,
@@ -140,5 +141,6 @@ def fingerprint() -> str:
         list(ClientRating.objects.order_by("pk").values_list("pk", "value")),
         list(ConsentRecord.objects.order_by("pk").values_list("pk")),
         list(InboundUpdate.objects.order_by("pk").values_list("pk", "state")),
+        list(ConversationNote.objects.order_by("pk").values_list("pk", "text")),
     ]
     return hashlib.sha256(repr(parts).encode()).hexdigest()

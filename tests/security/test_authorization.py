@@ -138,6 +138,21 @@ def _kpi_attacks(name: str, *, with_id: bool = False, method: str = "GET") -> Ca
     return attacks
 
 
+def _supervisor_action_attacks(name: str, body: dict) -> Callable:
+    """The supervisor's actions (REST): without the KPI permission, nobody gets past the door, whatever the id."""
+
+    def attacks(world) -> list[Attack]:
+        path = reverse(name, args=[world.alice.pk])
+        return [
+            Attack("anonymous", "POST", path, 403, body),
+            Attack("mallory", "POST", path, 403, body),
+            Attack("olga", "POST", path, 403, body),
+            Attack("mallory", "GET", path, 403),
+        ]
+
+    return attacks
+
+
 def _webhook_attacks(world) -> list[Attack]:
     update = {"update_id": 1, "message": {"message_id": 1, "from": {"id": 7}, "chat": {"id": 7}, "text": "forged"}}
     path = reverse("webhook-telegram", args=[world.telegram.pk])
@@ -203,6 +218,11 @@ ATTACKS: dict[str, Callable] = {
     "kpi:export": _kpi_attacks("kpi:export"),
     "kpi:conversations": _kpi_attacks("kpi:conversations"),
     "kpi:conversation": _kpi_attacks("kpi:conversation", with_id=True, method="POST"),
+    "kpi:wallboard": _kpi_attacks("kpi:wallboard"),
+    "supervisor-api:take-over": _supervisor_action_attacks("supervisor-api:take-over", {}),
+    "supervisor-api:reassign": _supervisor_action_attacks("supervisor-api:reassign", {"to_queue": True}),
+    "supervisor-api:close": _supervisor_action_attacks("supervisor-api:close", {}),
+    "supervisor-api:notes": _supervisor_action_attacks("supervisor-api:notes", {"text": "forged note"}),
     "console-language": lambda world: [
         Attack(
             "anonymous", "POST", reverse("console-language"), 302, {"language": "pl"}, location_prefix="/console/login/"

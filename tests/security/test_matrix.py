@@ -15,6 +15,7 @@ of team A carries the word "Alpha" (client, operator, messages, lead, contact) a
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -74,6 +75,9 @@ def team_of(persona: str) -> str | None:
 
 
 # --- the two teams ----------------------------------------------------------------------------------------
+
+
+_extra_numbers = itertools.count(1)
 
 
 def _team(key: str, name: str, now):
@@ -162,6 +166,10 @@ def _team(key: str, name: str, now):
         lead=lead,
         contact=contact,
         token=visitor_token_issue(connector=livechat, visitor_id=held.client.external_id),
+        # A fresh conversation held by the team's operator, for a supervisor's action that changes it.
+        new_held=lambda: conversation(
+            f"extra-{next(_extra_numbers)}", status=ConversationStatus.ACTIVE, operator=operator, assigned_at=now
+        ),
         confirmation=confirmation_token_issue(client_id=held.client.pk, email=held.client.unverified_email),
     )
 
@@ -210,12 +218,15 @@ class Rule:
     per_team: bool = True  # False: the route is about nobody's object; asked once per person
 
 
-def operators_only(own: int, other: int = 404) -> Callable[[str, str | None], int]:
-    """Console API: operators, each in their own team; everyone else refused (403, as DRF answers)."""
+def console_users(own: int, other: int = 404) -> Callable[[str, str | None], int]:
+    """Console API: operators and supervisors, each in their own team (supervisors answer there what they take
+    over); administrators in both; nobody signed in is refused (403, as DRF answers)."""
 
     def expected(persona: str, team: str | None) -> int:
-        if not persona.startswith("operator_"):
+        if persona == "anonymous":
             return 403
+        if persona == "administrator":
+            return own
         return own if team in (None, team_of(persona)) else other
 
     return expected
@@ -234,6 +245,19 @@ def supervisors_only(own: int, other: int = 404) -> Callable[[str, str | None], 
         return own if team in (None, team_of(persona)) else other
 
     return expected
+
+
+def supervisor_api(own: int) -> Callable[[str, str | None], int]:
+    """The supervisor's actions (REST): like the KPI pages, but DRF answers 403 to nobody signed in."""
+
+    def expected(persona: str, team: str | None) -> int:
+        return 403 if persona == "anonymous" else supervisors_only(own)(persona, team)
+
+    return expected
+
+
+def supervisor_action(name: str, data: dict | None = None) -> Callable:
+    return lambda world, team: Request("POST", reverse(name, args=[getattr(world, team).new_held().pk]), data or {})
 
 
 def everyone(status: int) -> Callable[[str, str | None], int]:
@@ -261,33 +285,40 @@ def livechat(name: str, method: str = "GET", data: dict | None = None) -> Callab
 
 
 RULES: dict[str, Rule] = {
-    # The operator console: its page and REST API, for operators only, each in their own team.
-    "console": Rule(
-        plain("console"),
-        lambda persona, team: 302 if persona == "anonymous" else 200 if persona.startswith("operator_") else 403,
-        per_team=False,
-    ),
+    # The operator console: its page and REST API, for operators and supervisors, each in their own team.
+    "console": Rule(plain("console"), lambda persona, team: 302 if persona == "anonymous" else 200, per_team=False),
+    # The language is kept on the operator profile, which a supervisor gets when their console first connects.
     "console-language": Rule(
         plain("console-language", "POST", {"language": "en"}),
         lambda persona, team: 302 if persona == "anonymous" or persona.startswith("operator_") else 403,
         per_team=False,
     ),
     "console-logout": Rule(plain("console-logout", "POST"), everyone(302), per_team=False),
-    "api-console-state": Rule(plain("api-console-state"), operators_only(200), per_team=False),
-    "api-console-conversations": Rule(plain("api-console-conversations"), operators_only(200), per_team=False),
+    "api-console-state": Rule(plain("api-console-state"), console_users(200), per_team=False),
+    "api-console-conversations": Rule(plain("api-console-conversations"), console_users(200), per_team=False),
     "api-console-status": Rule(
-        plain("api-console-status", "POST", {"action": "clock_in"}), operators_only(200), per_team=False
+        plain("api-console-status", "POST", {"action": "clock_in"}), console_users(200), per_team=False
     ),
-    "api-conversation": Rule(conversation("api-conversation"), operators_only(200)),
-    "api-conversation-messages": Rule(conversation("api-conversation-messages"), operators_only(200)),
-    "api-conversation-transfer-targets": Rule(conversation("api-conversation-transfer-targets"), operators_only(200)),
+    "api-conversation": Rule(conversation("api-conversation"), console_users(200)),
+    "api-conversation-messages": Rule(conversation("api-conversation-messages"), console_users(200)),
+    "api-conversation-transfer-targets": Rule(conversation("api-conversation-transfer-targets"), console_users(200)),
     # A live-chat visitor left no phone or e-mail: the lead is refused (409) to the team's own operator.
-    "api-conversation-lead": Rule(conversation("api-conversation-lead", "POST"), operators_only(409)),
+    "api-conversation-lead": Rule(conversation("api-conversation-lead", "POST"), console_users(409)),
     # Supervisor pages: the team's supervisor and administrators.
     "kpi:overview": Rule(plain("kpi:overview"), supervisors_only(200), per_team=False),
     "kpi:export": Rule(plain("kpi:export"), supervisors_only(200), per_team=False),
     "kpi:conversations": Rule(plain("kpi:conversations"), supervisors_only(200), per_team=False),
     "kpi:conversation": Rule(conversation("kpi:conversation"), supervisors_only(200)),
+    "kpi:wallboard": Rule(plain("kpi:wallboard"), supervisors_only(200), per_team=False),
+    # The supervisor's actions, each on a fresh conversation of the team: its supervisor and administrators.
+    "supervisor-api:take-over": Rule(supervisor_action("supervisor-api:take-over"), supervisor_api(200)),
+    "supervisor-api:reassign": Rule(
+        supervisor_action("supervisor-api:reassign", {"to_queue": True}), supervisor_api(200)
+    ),
+    "supervisor-api:close": Rule(supervisor_action("supervisor-api:close"), supervisor_api(200)),
+    "supervisor-api:notes": Rule(
+        supervisor_action("supervisor-api:notes", {"text": "matrix note"}), supervisor_api(201)
+    ),
     # A visitor's signed token is the credential: whoever holds it reads that visitor's chat, and only it.
     "api-livechat-state": Rule(livechat("api-livechat-state"), everyone(200)),
     # The link mailed to a visitor's address is the credential; the page confirms only on POST.
@@ -506,12 +537,14 @@ async def test_console_socket_actions(teams, settings):
     for persona in PERSONAS:
         console = await console_communicator(teams.people[persona])
         connected, _code = await console.connect()
-        if not persona.startswith("operator_"):
-            # Supervisors and administrators have no console of their own: the socket is refused.
-            assert not connected, f"{persona} opened a console socket"
+        if persona == "anonymous":
+            assert not connected, "anonymous opened a console socket"
             await console.disconnect()
             continue
         assert connected
+        if not persona.startswith("operator_"):
+            await _supervisor_console(console, teams, persona)
+            continue
         own, other = team_of(persona), OTHER[team_of(persona)]
         ref = 0
         # The other team's objects first: every action is refused and changes nothing.
@@ -533,3 +566,38 @@ async def test_console_socket_actions(teams, settings):
             frame = await console.receive_json_from()
             assert MARKER[other] not in json.dumps(frame), f"{persona} received {frame}"
         await console.disconnect()
+
+
+async def _supervisor_console(console: WebsocketCommunicator, teams, persona: str) -> None:
+    """Supervisors (and administrators) open the console to answer what they take over: on a team they do not
+    supervise every action is refused; on their own they may watch, close and transfer, not accept another's
+    offer or write in a conversation someone else holds."""
+    own = team_of(persona) or "a"  # an administrator supervises both teams
+    ref = 100
+    if persona != "administrator":
+        other = OTHER[own]
+        for action in sorted(SOCKET_ACTIONS - {"heartbeat"}):
+            ref += 1
+            before = await database_sync_to_async(fingerprint)()
+            await console.send_json_to({"action": action, "ref": ref, **_frame(teams, other, action)})
+            answer = await _answer(console, ref)
+            assert answer["type"] == "error", f"{persona} {action} on team {other}: {answer}"
+            assert await database_sync_to_async(fingerprint)() == before, f"{persona} {action} changed data"
+    for action, allowed in (
+        ("heartbeat", True), ("watch", True), ("typing", True), ("accept", False), ("decline", False),
+        ("send", False), ("transfer", True), ("close", True),
+    ):  # fmt: skip
+        ref += 1
+        frame = _frame(teams, own, action)
+        if action in ("transfer", "close"):
+            # The team's operator acted on the prepared conversations already: a fresh one, still held by them.
+            fresh = await database_sync_to_async(getattr(teams, own).new_held)()
+            frame = {**frame, "conversation_id": fresh.pk}
+        await console.send_json_to({"action": action, "ref": ref, **frame})
+        answer = await _answer(console, ref)
+        assert answer["type"] == ("ack" if allowed else "error"), f"{persona} {action} on team {own}: {answer}"
+    if persona != "administrator":
+        while not await console.receive_nothing(timeout=0.3):
+            frame = await console.receive_json_from()
+            assert MARKER[OTHER[own]] not in json.dumps(frame), f"{persona} received {frame}"
+    await console.disconnect()

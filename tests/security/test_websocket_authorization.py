@@ -1,6 +1,6 @@
 """Authorization sweep over both websocket routes: refused connections, refused actions, no leaked events.
 
-Every route of ``channels_app/ws_urls.py`` is listed in :data:`SWEPT_ROUTES`;
+Every websocket route (``contact_center/routing.py``) is listed in :data:`SWEPT_ROUTES`;
 a new websocket route without a case here fails the suite. The sockets run
 through the real ASGI stack (origin check, session auth, URL routing).
 """
@@ -18,15 +18,15 @@ from django.utils import timezone
 from channels_app.engine.conversations import message_send_by_operator
 from channels_app.livechat.visitors import VISITOR_TOKEN_SALT
 from channels_app.web import CLOSE_NOT_ALLOWED
-from channels_app.ws_urls import websocket_urlpatterns
 from contact_center.asgi import application
+from contact_center.routing import websocket_urlpatterns
 from tests.security.conftest import ALICE_SECRET, fingerprint
-from tests.sockets import console_communicator
+from tests.sockets import console_communicator, session_cookie
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 ORIGIN = (b"origin", b"http://testserver")
-SWEPT_ROUTES = {"ws/console/", "ws/livechat/<str:token>/"}
+SWEPT_ROUTES = {"ws/console/", "ws/livechat/<str:token>/", "ws/wallboard/"}
 
 
 def test_every_websocket_route_is_swept():
@@ -152,3 +152,12 @@ async def test_hostile_frames_get_an_error_frame_and_leave_the_socket_usable(wor
     await olga.send_json_to({"action": "heartbeat", "active": True})
     assert (await olga.receive_json_from(timeout=5))["type"] == "pong"
     await olga.disconnect(timeout=10)
+
+
+async def test_O4_wallboard_socket_refuses_anonymous_operators_and_foreign_origins(world):
+    """The wallboard is the KPI pages' (tests/kpi/test_wallboard.py has the supervisors' side)."""
+    for user, origin in ((None, ORIGIN), (world.olga, ORIGIN), (world.mallory, ORIGIN)):
+        headers = [origin]
+        if user is not None:
+            headers.append((b"cookie", await database_sync_to_async(session_cookie)(user)))
+        assert await _refused(WebsocketCommunicator(application, "/ws/wallboard/", headers=headers))
