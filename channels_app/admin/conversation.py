@@ -8,7 +8,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
 from channels_app import models as m
-from channels_app.admin.scoping import ChannelScopedAdmin
+from contact_center.admin_scoping import ChannelScopedAdmin
 
 
 class MessageInline(admin.TabularInline):
