@@ -129,6 +129,7 @@ class ClientAdmin(ChannelScopedAdmin):
 class ClientRatingAdmin(ChannelScopedAdmin):
     open_channel_paths = ("conversation__open_channel",)
     list_display = ("conversation_link", "operator", "value", "rated_at")
+    list_select_related = ("operator",)  # the link needs only conversation_id
     list_filter = ("value",)
     readonly_fields = ("conversation", "operator", "value", "rated_at")
 
