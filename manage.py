@@ -10,8 +10,9 @@ def main() -> None:
     from django.core.management import execute_from_command_line
 
     from contact_center import embedded
-    from contact_center.startup import load_settings_or_exit
+    from contact_center.startup import load_settings_or_exit, use_settings_option
 
+    use_settings_option(sys.argv)
     load_settings_or_exit()
     embedded.start()
 

@@ -1,14 +1,9 @@
 from django.contrib import admin
 from django.urls import include, path
-from django.utils.translation import gettext_lazy as _
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from contact_center.health import healthz
-
-admin.site.site_header = _("Open Channels contact center")
-admin.site.site_title = _("Contact center admin")
-admin.site.index_title = _("Administration")
 
 urlpatterns = [
     path("", RedirectView.as_view(url="/admin/", permanent=False)),

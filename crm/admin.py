@@ -8,26 +8,25 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext_lazy as _
 
-from channels_app.engine import access
 from channels_app.models import operator_display_name
+from contact_center.admin_scoping import ChannelScopedAdmin
 from crm.models import Contact, Lead
 from crm.selectors import lead_conversation_logs
 
+# Who may be made responsible for a contact or a lead: the people of the viewer's channels, operators and supervisors.
+RESPONSIBLE_PATHS = ("queue_memberships__open_channel", "supervised_open_channels")
+
 
 @admin.register(Contact)
-class ContactAdmin(admin.ModelAdmin):
+class ContactAdmin(ChannelScopedAdmin):
+    # A contact belongs to the open channels its clients wrote to and its leads came from.
+    open_channel_paths = ("clients__connector__open_channel", "leads__open_channel")
+    related_open_channel_paths = {"responsible": RESPONSIBLE_PATHS}
     list_display = ("full_name", "phone", "email", "responsible", "created_at")
     list_filter = (("responsible", admin.RelatedOnlyFieldListFilter),)
     search_fields = ("full_name", "phone", "phone_digits", "email")
     raw_id_fields = ("responsible",)
     readonly_fields = ("created_at", "linked_clients")
-
-    def get_queryset(self, request):
-        # A contact belongs to the open channels its clients wrote to and its leads came from.
-        queryset = super().get_queryset(request)
-        return access.restrict_to_channels(
-            queryset, request.user, "clients__connector__open_channel", "leads__open_channel"
-        )
 
     @admin.display(description=_("clients in the open channels (C1)"))
     def linked_clients(self, contact: Contact) -> SafeString | str:
@@ -42,16 +41,15 @@ class ContactAdmin(admin.ModelAdmin):
 
 
 @admin.register(Lead)
-class LeadAdmin(admin.ModelAdmin):
+class LeadAdmin(ChannelScopedAdmin):
+    open_channel_paths = ("open_channel",)
+    related_open_channel_paths = {"responsible": RESPONSIBLE_PATHS}
     list_display = ("title", "full_name", "source", "status", "responsible", "open_channel", "created_at")
     list_filter = ("status", "source", ("open_channel", admin.RelatedOnlyFieldListFilter))
     search_fields = ("title", "full_name", "phone", "email", "contact__full_name")
     raw_id_fields = ("contact", "responsible")
     list_select_related = ("responsible", "open_channel")
     readonly_fields = ("created_at", "transcript")
-
-    def get_queryset(self, request):
-        return access.restrict_to_channels(super().get_queryset(request), request.user, "open_channel")
 
     @admin.display(description=_("conversation log (O2)"))
     def transcript(self, lead: Lead) -> SafeString | str | Promise:

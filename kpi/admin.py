@@ -2,15 +2,14 @@
 
 from django.contrib import admin
 
-from channels_app.engine import access
+from contact_center.admin_scoping import ChannelScopedAdmin
 from kpi.models import KpiMiss, ResponseRecord, SupervisorRating
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class ReadOnlyAdmin(ChannelScopedAdmin):
     """Rows of the open channels the viewer reads (every one to an administrator), never typed in."""
 
-    def get_queryset(self, request):
-        return access.restrict_to_channels(super().get_queryset(request), request.user, "open_channel")
+    open_channel_paths = ("open_channel",)
 
     def has_add_permission(self, request):
         return False
@@ -48,12 +47,14 @@ class KpiMissAdmin(ReadOnlyAdmin):
 
 
 @admin.register(SupervisorRating)
-class SupervisorRatingAdmin(admin.ModelAdmin):
+class SupervisorRatingAdmin(ChannelScopedAdmin):
+    open_channel_paths = ("conversation__open_channel",)
+    related_open_channel_paths = {
+        "operator": ("queue_memberships__open_channel",),
+        "supervisor": ("supervised_open_channels",),
+    }
     list_display = ("conversation", "operator", "supervisor", "score", "created_at")
     list_filter = ("score",)
     date_hierarchy = "created_at"
     raw_id_fields = ("conversation", "operator", "supervisor")
     list_select_related = ("conversation__client", "operator", "supervisor")
-
-    def get_queryset(self, request):
-        return access.restrict_to_channels(super().get_queryset(request), request.user, "conversation__open_channel")

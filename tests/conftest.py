@@ -22,7 +22,7 @@ def pytest_configure(config) -> None:
 
 @pytest.fixture
 def admin_user(db):
-    return UserFactory(username="ada_admin", is_staff=True, is_superuser=True)
+    return UserFactory(username="ada_admin", is_superuser=True)
 
 
 @pytest.fixture

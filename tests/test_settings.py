@@ -124,3 +124,17 @@ def test_an_env_file_may_turn_debug_on_for_a_developer(tmp_path):
     script = "from django.conf import settings; print(settings.DEBUG)"
     result = run([sys.executable, "-c", script], without_debug_or_keys(env_file=tmp_path / ".env"))
     assert result.stdout.split() == ["True"], result.stderr
+
+
+def test_manage_py_checks_and_uses_the_settings_its_command_line_names(tmp_path):
+    """``--settings`` is applied before the refusal check: the settings named are the ones checked and used."""
+    environment = without_debug_or_keys(env_file=tmp_path / ".env")  # contact_center.settings would refuse
+    development = run([sys.executable, "manage.py", "check", "--settings=tests.settings"], environment)
+    assert development.returncode == 0, development.stderr
+    assert "System check identified no issues" in development.stdout
+
+    named_product = {**environment, "DJANGO_SETTINGS_MODULE": "tests.settings"}
+    refused = run([sys.executable, "manage.py", "check", "--settings", "contact_center.settings"], named_product)
+    assert refused.returncode == 1
+    assert "Refusing to start: SECRET_KEY is not set, and DEBUG is off" in refused.stderr
+    assert "Traceback" not in refused.stderr

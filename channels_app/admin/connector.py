@@ -8,9 +8,9 @@ from django.utils.translation import gettext_lazy as _
 
 from channels_app import models as m
 from channels_app.admin.credentials import WriteOnlyCredentialsAdmin
-from channels_app.admin.scoping import ChannelScopedAdmin
 from channels_app.connectors.registration import webhook_url
 from channels_app.livechat.snippet import livechat_snippet
+from contact_center.admin_scoping import ChannelScopedAdmin
 
 
 @admin.register(m.Connector)

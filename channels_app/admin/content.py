@@ -11,7 +11,7 @@ from import_export.admin import ImportExportModelAdmin
 
 from channels_app import models as m
 from channels_app.admin.resources import CannedReplyResource
-from channels_app.admin.scoping import ChannelScopedAdmin
+from contact_center.admin_scoping import ChannelScopedAdmin
 
 
 class ConsentFormVersionInline(admin.TabularInline):

@@ -8,7 +8,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
 from channels_app import models as m
-from channels_app.admin.scoping import ChannelScopedAdmin
+from contact_center.admin_scoping import ChannelScopedAdmin
 
 
 class MessageInline(admin.TabularInline):
@@ -129,6 +129,7 @@ class ClientAdmin(ChannelScopedAdmin):
 class ClientRatingAdmin(ChannelScopedAdmin):
     open_channel_paths = ("conversation__open_channel",)
     list_display = ("conversation_link", "operator", "value", "rated_at")
+    list_select_related = ("operator",)  # the link needs only conversation_id
     list_filter = ("value",)
     readonly_fields = ("conversation", "operator", "value", "rated_at")
 

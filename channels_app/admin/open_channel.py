@@ -21,7 +21,7 @@ from import_export.admin import ImportExportModelAdmin
 from channels_app import models as m
 from channels_app.admin.credentials import WriteOnlyCredentialsAdmin
 from channels_app.admin.resources import HolidayResource
-from channels_app.admin.scoping import ChannelScopedAdmin
+from contact_center.admin_scoping import ChannelScopedAdmin
 
 if TYPE_CHECKING:
     # django-stubs-ext is a development requirement: it names types only, nothing imports it at run time.

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.contrib import admin
 
 from channels_app import models as m
-from channels_app.admin.scoping import ChannelScopedAdmin
+from contact_center.admin_scoping import ChannelScopedAdmin
 
 
 @admin.register(m.OperatorProfile)
@@ -21,6 +21,7 @@ class OperatorProfileAdmin(ChannelScopedAdmin):
 @admin.register(m.LeavePeriod)
 class LeavePeriodAdmin(ChannelScopedAdmin):
     open_channel_paths = ("operator__queue_memberships__open_channel",)
+    related_open_channel_paths = {"operator": ("queue_memberships__open_channel",)}
     list_display = ("operator", "starts_at", "ends_at", "reason")
     list_filter = (("operator", admin.RelatedOnlyFieldListFilter),)
     search_fields = ("operator__username", "reason")

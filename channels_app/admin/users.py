@@ -18,16 +18,18 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin
-from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.contrib.auth.forms import AuthenticationForm
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, Group, Permission
+from django.core.exceptions import ValidationError
 from django.db.models import Model, Q, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django_otp.plugins.otp_totp.admin import TOTPDeviceAdmin as DjangoOTPTOTPDeviceAdmin
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from channels_app.console.signin import SecondFactorForm
+from channels_app.engine import access
 
 User = get_user_model()
 Editor = AbstractBaseUser | AnonymousUser
@@ -125,8 +127,21 @@ class TOTPDeviceAdmin(DjangoOTPTOTPDeviceAdmin):
         return super().qrcode_view(request, self._visible_device_id(request, pk))
 
 
-class AdminSignInForm(SecondFactorForm, AdminAuthenticationForm):
-    """The admin's sign-in: staff only (Django's rule), throttled, with the TOTP code for users with a device."""
+class AdminSignInForm(SecondFactorForm, AuthenticationForm):
+    """The admin's sign-in: administrators and supervisors only (``access.uses_admin``, never ``is_staff``),
+    throttled, with the TOTP code for users with a device. Someone without the role reads the same message as
+    for a wrong password: the form does not tell who has an account."""
+
+    required_css_class = "required"  # as Django's admin form: the template marks required fields
+
+    def confirm_login_allowed(self, user: Any) -> None:
+        super().confirm_login_allowed(user)
+        if not access.uses_admin(user):
+            raise ValidationError(
+                self.error_messages["invalid_login"],
+                code="invalid_login",
+                params={"username": self.username_field.verbose_name},
+            )
 
 
 admin.site.login_form = AdminSignInForm

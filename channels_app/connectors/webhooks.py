@@ -8,7 +8,8 @@ Answers (never a 500, never a half-written conversation):
 - 400: the body is not a JSON object (or nests deeper than
   ``channels_app.web.MAX_JSON_DEPTH``), or not shaped as the provider documents;
 - 413: the body is larger than Django accepts (``DATA_UPLOAD_MAX_MEMORY_SIZE``);
-- 503: the database did not answer (the provider retries later);
+- 503: the database did not answer, or the connector's app secret decrypts with no configured key (a key
+  rotation gone wrong, logged with the connector's id): the provider retries later, after the fix;
 - 200: stored (or already stored: a provider's retry is a no-op), or an
   update kind we do not handle, ignored with a log line.
 
@@ -64,6 +65,7 @@ from channels_app.connectors.processing import (
 from channels_app.connectors.registry import source_for
 from channels_app.engine import jobs
 from channels_app.models import Connector, ConnectorKind
+from channels_app.models.encryption import UndecryptableSecret
 from channels_app.web import loads_untrusted_json
 
 logger = logging.getLogger("channels_app.webhooks")
@@ -115,12 +117,21 @@ def handle_webhook(
     except DATABASE_DOWN:
         logger.exception("%s webhook for connector %s: database unavailable", provider, connector_id)
         return _error(503, "Temporarily unavailable; please retry.")
+    except UndecryptableSecret as error:
+        # A configuration fault, not the sender's: the provider retries, and the message says what to fix.
+        logger.error("%s webhook for connector %s: answered 503: %s", provider, connector_id, error)
+        return _error(503, "Temporarily unavailable; please retry.")
 
 
 def _connector(connector_id: int, kinds: tuple[str, ...]) -> Connector | None:
-    # With its open channel: processing the delivery right after the answer needs both.
+    # With its open channel: processing the delivery right after the answer needs both. Without the access
+    # token: verifying needs only the app secret or the webhook secret, and a token no key decrypts must not
+    # stop deliveries (whatever later uses the token raises there, and is logged).
     return (
-        Connector.objects.select_related("open_channel").filter(pk=connector_id, kind__in=kinds, is_active=True).first()
+        Connector.objects.select_related("open_channel")
+        .defer("access_token")
+        .filter(pk=connector_id, kind__in=kinds, is_active=True)
+        .first()
     )
 
 

@@ -11,8 +11,9 @@ operator           a user in an open channel's queue: works that channel's conve
                    the console
 =================  ==========================================================================
 
-``is_staff`` is never a role: it only lets Django's admin site show its login page. A
-conversation an operator was offered or held stays readable to them after it moved on (O2).
+``is_staff`` is never a role and plays no part: the admin opens for administrators and for the supervisors of
+an open channel (:func:`uses_admin`), operators work in the console. A conversation an operator was offered or
+held stays readable to them after it moved on (O2).
 Everything a person may see is answered here, so the console, the REST API, the sockets, the
 KPI pages and the admin apply the same scope.
 """
@@ -63,6 +64,14 @@ def _signed_in(user) -> bool:
 def is_administrator(user) -> bool:
     """Configures open channels (O4) and reads all of them."""
     return _signed_in(user) and (user.is_superuser or user.has_perm(CONFIGURE_PERMISSION))
+
+
+def uses_admin(user) -> bool:
+    """May ``user`` sign in to Django's admin: an administrator, or the supervisor of at least one open channel
+    (one query). What they find there is still cut to their channels and their permissions."""
+    if not _signed_in(user):
+        return False
+    return is_administrator(user) or OpenChannel.objects.filter(supervisors=user).exists()
 
 
 def channel_scope(user) -> ChannelScope:

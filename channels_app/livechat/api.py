@@ -13,16 +13,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from channels_app.engine.ratelimit import (
-    TooManyRequests,
-    rate_limits_take,
-    transcript_address_limit,
-    transcript_email_limit,
-    transcript_recipient_limit,
-)
 from channels_app.livechat.payloads import visitor_conversation_payload, visitor_messages
 from channels_app.livechat.services import livechat_transcript_send
-from channels_app.livechat.texts import widget_texts
 from channels_app.livechat.visitors import (
     consent_needed,
     livechat_connector_for_token,
@@ -117,22 +109,17 @@ class LivechatTranscriptView(LivechatView):
         summary="E-mail the visitor the transcript, in the open channel's language (O3)",
     )
     def post(self, request: Request, token: str) -> Response:
-        """Limited per visitor, per client address and per recipient: a script with many visitor tokens can
-        neither flood one inbox nor mail many; the typed address stays unconfirmed (see the service)."""
+        """Limited per visitor, per client address and per recipient, charged only when a mail goes out; the
+        typed address stays unconfirmed (see the service)."""
         connector, visitor = livechat_connector_for_token(token)
         serializer = TranscriptRequestSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         email = serializer.validated_data["email"]
-        decision = rate_limits_take(
-            buckets=(
-                (transcript_email_limit(), visitor.visitor_id),
-                (transcript_address_limit(), request.META.get("REMOTE_ADDR") or "unknown"),
-                (transcript_recipient_limit(), email.lower()),
-            ),
+        sent = livechat_transcript_send(
+            connector=connector,
+            visitor_id=visitor.visitor_id,
+            email=email,
+            client_address=request.META.get("REMOTE_ADDR") or "unknown",
             now=timezone.now(),
         )
-        if not decision.allowed:
-            texts = widget_texts(connector.open_channel.language)
-            raise TooManyRequests(decision.retry_after_seconds, texts["too_many_transcripts"])
-        sent = livechat_transcript_send(connector=connector, visitor_id=visitor.visitor_id, email=email)
         return Response({"email": email, "confirmation_sent": sent.confirmation_sent}, status=status.HTTP_202_ACCEPTED)

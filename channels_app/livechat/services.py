@@ -12,6 +12,13 @@ from django.core.validators import validate_email
 from django.db import transaction
 
 from channels_app.engine.errors import InvalidState
+from channels_app.engine.ratelimit import (
+    TooManyRequests,
+    rate_limits_take,
+    transcript_address_limit,
+    transcript_email_limit,
+    transcript_recipient_limit,
+)
 from channels_app.engine.transcripts import transcript_text
 from channels_app.livechat.email_confirmation import (
     ConfirmationState,
@@ -19,7 +26,7 @@ from channels_app.livechat.email_confirmation import (
     confirmation_state,
     confirmation_token_issue,
 )
-from channels_app.livechat.texts import EMAIL_CONFIRM_TEXTS
+from channels_app.livechat.texts import EMAIL_CONFIRM_TEXTS, widget_texts
 from channels_app.livechat.visitors import visitor_client, visitor_conversation
 from channels_app.models import (
     OPEN_STATUSES,
@@ -63,21 +70,23 @@ class TranscriptSent:
     confirmation_sent: bool  # the mail also carried a link to confirm the address
 
 
-def livechat_transcript_send(*, connector: Connector, visitor_id: str, email: str) -> TranscriptSent:
+def livechat_transcript_send(
+    *, connector: Connector, visitor_id: str, email: str, client_address: str, now: datetime
+) -> TranscriptSent:
     """O3: e-mail the visitor the log of their conversation, in the open channel's language.
 
     1. Validate the address; a visitor with no conversation has nothing to send.
-    2. Under the client's row lock: an address the client already confirmed is
+    2. Take a token per visitor, per client address (``client_address``) and per recipient: a script with many
+       visitor tokens can neither flood one inbox nor mail many. Only a request that will send a mail is
+       charged: a refused one (no conversation, a bad address) costs nobody's bucket.
+    3. Under the client's row lock: an address the client already confirmed is
        simply used. Any other becomes the client's *unconfirmed* address
        (replacing an older one still waiting), never ``Client.email``: anyone
        can type anybody's address, so it must not match a CRM contact, join a
        lead or make the visitor contactable (C1, C2) until its owner confirms.
-    3. One mail to the typed address (what the visitor asked for): the
+    4. One mail to the typed address (what the visitor asked for): the
        transcript and, for an unconfirmed address, the link that confirms it.
        It goes after the commit, so a mail failure leaves nothing half done.
-
-    Rate limits (per visitor, per client address, per recipient) are the caller's:
-    :class:`channels_app.livechat.api.LivechatTranscriptView`.
     """
     email = (email or "").strip()
     try:
@@ -88,6 +97,17 @@ def livechat_transcript_send(*, connector: Connector, visitor_id: str, email: st
     conversation = visitor_conversation(client)
     if client is None or conversation is None:
         raise InvalidState("There is no conversation to send yet.")
+    decision = rate_limits_take(
+        buckets=(
+            (transcript_email_limit(), visitor_id),
+            (transcript_address_limit(), client_address),
+            (transcript_recipient_limit(), email.lower()),
+        ),
+        now=now,
+    )
+    if not decision.allowed:
+        texts = widget_texts(connector.open_channel.language)
+        raise TooManyRequests(decision.retry_after_seconds, texts["too_many_transcripts"])
     with transaction.atomic():
         # NO KEY UPDATE, as inbound messages lock the client: conversations' foreign-key checks are not blocked.
         client = Client.objects.select_for_update(no_key=True).get(pk=client.pk)

@@ -251,10 +251,11 @@ def test_O3_supervisors_and_administrators_pick_their_language(client, page):
     """The admin and the KPI pages carry a language picker that posts to set_language and sticks."""
     from django.contrib.auth.models import Group
 
-    from tests.factories import UserFactory
+    from tests.factories import OpenChannelFactory, UserFactory
 
-    supervisor = UserFactory(username="sara", is_staff=True)
+    supervisor = UserFactory(username="sara")
     supervisor.groups.add(Group.objects.get(name="Supervisors"))
+    OpenChannelFactory().supervisors.add(supervisor)
     client.force_login(supervisor)
     page_html = client.get(page).content.decode()
     assert 'action="/i18n/setlang/"' in page_html

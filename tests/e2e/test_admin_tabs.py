@@ -13,7 +13,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 @pytest.fixture
 def logged_in_admin(page, live_server):
-    UserFactory(username="ada", is_staff=True, is_superuser=True, password="tabs-pass-123")
+    UserFactory(username="ada", is_superuser=True, password="tabs-pass-123")
     page.goto(f"{live_server.url}/admin/login/")
     page.fill("#id_username", "ada")
     page.fill("#id_password", "tabs-pass-123")

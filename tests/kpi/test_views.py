@@ -8,7 +8,7 @@ import random
 from datetime import date, timedelta
 
 import pytest
-from django.contrib.auth.models import Group
+from django.contrib.auth.models import Group, Permission
 from django.urls import reverse
 from django.utils import timezone
 
@@ -347,3 +347,20 @@ def test_k3_chart_breaks_the_line_on_days_without_answers_and_draws_misses():
     assert chart.minute_ticks[-1].label == "5"
     assert chart.has_data
     assert not daily_chart([DayPoint(date(2026, 3, 1), 0, None, 0)]).has_data
+
+
+def test_the_admin_link_shows_by_role_never_by_is_staff(client, kpi_channel, supervisor, operators):
+    """A supervisor of a channel sees the link to the admin; an operator who may read the KPI page does not,
+    is_staff or not."""
+    admin_link = f'href="{reverse("admin:index")}"'
+    client.force_login(supervisor)
+    assert admin_link in client.get(reverse("kpi:overview")).content.decode()
+
+    olga = operators[0]
+    olga.is_staff = True
+    olga.save()
+    olga.user_permissions.add(Permission.objects.get(codename="view_kpi", content_type__app_label="kpi"))
+    client.force_login(olga)
+    page = client.get(reverse("kpi:overview"))
+    assert page.status_code == 200
+    assert admin_link not in page.content.decode()

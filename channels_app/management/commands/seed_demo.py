@@ -61,7 +61,6 @@ class Command(BaseCommand):
                     "first_name": first,
                     "last_name": last,
                     "email": f"{username}@example.com",
-                    "is_staff": role in (ADMINISTRATORS, SUPERVISORS),
                     "is_superuser": superuser,
                 },
             )

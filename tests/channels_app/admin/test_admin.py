@@ -301,8 +301,10 @@ class TestO4Permissions:
     @pytest.fixture
     def staff_in(self, db):
         def make(role: str):
-            user = UserFactory(username=f"{role.lower()}-user", is_staff=True)
+            # The admin opens for the supervisors of some channel (not this one): the role's group decides the rest.
+            user = UserFactory(username=f"{role.lower()}-user")
             user.groups.add(Group.objects.get(name=role))
+            OpenChannelFactory(name=f"Elsewhere ({role})").supervisors.add(user)
             return user
 
         return make

@@ -161,7 +161,7 @@ def test_a_connector_added_in_the_admin_stores_its_secret(admin_client, open_cha
 
 
 def test_a_person_who_may_only_view_sees_whether_secrets_are_set_not_the_secrets(client, connector, open_channel):
-    viewer = UserFactory(username="vera-viewer", is_staff=True)
+    viewer = UserFactory(username="vera-viewer")
     viewer.user_permissions.add(
         *Permission.objects.filter(
             codename__in=["view_connector", "view_openchannel"], content_type__app_label="channels_app"

@@ -17,7 +17,7 @@ SCHEDULE_PAGES = ("periodictask", "intervalschedule", "crontabschedule", "solars
 
 @pytest.fixture
 def adam(db):
-    user = UserFactory(username="adam", is_staff=True)
+    user = UserFactory(username="adam")
     user.groups.add(Group.objects.get(name=ADMINISTRATORS))
     return user
 
@@ -49,6 +49,6 @@ def test_an_administrator_cannot_schedule_a_task_nor_see_the_schedules(client, a
 
 @pytest.mark.parametrize("model", SCHEDULE_PAGES)
 def test_a_superuser_keeps_the_schedules(client, model):
-    client.force_login(UserFactory(username="ada", is_staff=True, is_superuser=True))
+    client.force_login(UserFactory(username="ada", is_superuser=True))
     assert client.get(f"/admin/django_celery_beat/{model}/").status_code == 200
     assert client.get(f"/admin/django_celery_beat/{model}/add/").status_code == 200

@@ -61,7 +61,7 @@ def ada(db):
 @pytest.fixture
 def adam(db):
     """An administrator who is not a superuser."""
-    user = UserFactory(username="adam", is_staff=True)
+    user = UserFactory(username="adam")
     user.groups.add(group(ADMINISTRATORS))
     return user
 
@@ -145,7 +145,7 @@ def test_an_administrator_cannot_change_delete_or_reset_the_password_of_a_superu
 
 
 def test_an_administrator_cannot_change_someone_more_privileged_than_themselves(as_adam):
-    auditor = UserFactory(username="auditor", is_staff=True)
+    auditor = UserFactory(username="auditor")
     auditor.user_permissions.add(permission("auth.delete_user"))
     assert as_adam.post(change_url(auditor), user_form(auditor, first_name="Changed")).status_code == 403
     assert as_adam.get(f"/admin/auth/user/{auditor.pk}/password/").status_code == 403
@@ -196,7 +196,7 @@ def device_form(user) -> dict:
 
 
 def test_an_administrator_enrols_a_device_for_a_supervisor_and_shows_its_qr_code(as_adam):
-    stefan = UserFactory(username="stefan", is_staff=True)
+    stefan = UserFactory(username="stefan")
     stefan.groups.add(group(SUPERVISORS))
     response = as_adam.post("/admin/otp_totp/totpdevice/add/", device_form(stefan))
     assert response.status_code == 302

@@ -126,7 +126,7 @@ def test_a_listed_host_may_be_saved_although_it_is_private(settings):
 
 
 def test_the_admin_says_why_a_private_bot_url_is_refused(client):
-    client.force_login(UserFactory(username="ada", is_staff=True, is_superuser=True))
+    client.force_login(UserFactory(username="ada", is_superuser=True))
     response = client.post(
         "/admin/channels_app/chatbot/add/",
         {

@@ -7,10 +7,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import logging
 from dataclasses import dataclass
 
 import pytest
 from asgiref.sync import sync_to_async
+from cryptography.fernet import Fernet
 
 from channels_app.models import Connector, ConnectorKind, InboundUpdate
 from channels_app.web import MAX_JSON_DEPTH
@@ -183,3 +185,53 @@ async def test_meta_subscription_check_for_an_unknown_connector_is_answered_like
     assert (asgi_unknown.status_code, asgi_unknown.content) == (asgi_wrong.status_code, asgi_wrong.content)
     for response in (django_wrong, django_unknown):
         assert (response.status_code, response.content) == (asgi_wrong.status_code, asgi_wrong.content)
+
+
+# --- a secret no configured key decrypts (a key rotation gone wrong) ----------------------------------------
+
+
+def lose_the_key(settings) -> None:
+    """The key the connectors' secrets were encrypted with is gone from the settings, fallbacks included."""
+    settings.FIELD_ENCRYPTION_KEY = Fernet.generate_key().decode()
+    settings.FIELD_ENCRYPTION_KEY_FALLBACKS = []
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("provider", PROVIDERS, ids=lambda provider: provider.name)
+def test_an_app_secret_no_key_decrypts_is_a_503_with_one_log_line(client, provider, settings, caplog):
+    connector = provider.connector()
+    body = provider.valid_body()
+    headers = provider.headers(connector, body)
+    lose_the_key(settings)
+    with caplog.at_level(logging.ERROR, logger="channels_app.webhooks"):
+        response = django_post(client, provider, connector.pk, body, headers)
+    assert response.status_code == 503
+    assert response.json() == {"ok": False, "error": "Temporarily unavailable; please retry."}
+    [line] = [record.getMessage() for record in caplog.records if record.name == "channels_app.webhooks"]
+    assert f"connector {connector.pk}: answered 503" in line and "FIELD_ENCRYPTION_KEY_FALLBACKS" in line
+    assert not InboundUpdate.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_an_app_secret_no_key_decrypts_is_a_503_through_the_asgi_door(asgi_client, settings):
+    provider = PROVIDERS[1]  # meta: its signature needs the app secret
+    connector = await sync_to_async(provider.connector)()
+    body = provider.valid_body()
+    headers = provider.headers(connector, body)
+    lose_the_key(settings)
+    response = await asgi_client.post(f"/webhooks/meta/{connector.pk}/", content=body, headers=headers)
+    assert response.status_code == 503
+    assert not await InboundUpdate.objects.aexists()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("provider", PROVIDERS, ids=lambda provider: provider.name)
+def test_an_access_token_no_key_decrypts_does_not_stop_deliveries(client, provider, settings):
+    """Verifying needs the app secret (or the webhook secret), never the access token."""
+    connector = provider.connector()
+    Connector.objects.filter(pk=connector.pk).update(access_token="a-token-under-the-old-key")
+    lose_the_key(settings)
+    Connector.objects.filter(pk=connector.pk).update(app_secret=APP_SECRET)  # re-encrypted under the new key
+    body = provider.valid_body()
+    response = django_post(client, provider, connector.pk, body, provider.headers(connector, body))
+    assert (response.status_code, response.json()["stored"]) == (200, 1)

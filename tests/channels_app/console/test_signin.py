@@ -15,7 +15,7 @@ from django_otp import DEVICE_ID_SESSION_KEY
 from django_otp.oath import TOTP
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from tests.factories import UserFactory
+from tests.factories import OpenChannelFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -35,8 +35,10 @@ def login_page(request) -> tuple[str, str]:
 
 @pytest.fixture
 def stefan(db):
-    """A supervisor: staff, so both pages admit him."""
-    return UserFactory(username="stefan", is_staff=True)
+    """A supervisor of a channel, so both pages admit him."""
+    user = UserFactory(username="stefan")
+    OpenChannelFactory().supervisors.add(user)
+    return user
 
 
 def sign_in(page: str, username: str, password: str, *, address: str = HOME, code: str | None = None):

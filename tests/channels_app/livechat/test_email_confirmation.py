@@ -362,3 +362,17 @@ def test_the_widget_has_the_text_that_tells_the_visitor_a_confirmation_link_was_
         "The e-mail also has a link to confirm your address: open it so that we can contact you there."
     )
     assert 'id="email-confirm-note"' in page.content.decode()
+
+
+def test_a_request_with_nothing_to_send_charges_no_bucket(support, settings):
+    """A visitor who has not written yet is answered 409 and spends no token: not theirs, not the recipient's."""
+    settings.RATE_LIMITS = {
+        "livechat_transcript_email": {"capacity": 1, "refill_per_second": 1 / 3600},
+        "livechat_transcript_recipient": {"capacity": 1, "refill_per_second": 1 / 3600},
+    }
+    for _ in range(3):
+        assert ask_transcript(support.connector, "v1", "jan@example.com").status_code == 409
+    assert not mail.outbox
+    visitor_writes(support.connector, "v1")
+    assert ask_transcript(support.connector, "v1", "jan@example.com").status_code == 202
+    assert len(mail.outbox) == 1
