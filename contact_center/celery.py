@@ -8,12 +8,18 @@ reach, and the handlers below do for a task what Django does for a request:
 a connection is closed only when it is broken, left inside a transaction, or
 older than ``CONN_MAX_AGE``, which worker processes take from
 ``WORKER_DB_CONN_MAX_AGE`` (without the web processes' pool, ``DB_POOL_MAX_SIZE``).
+
+Log lines of a task carry its task id as their request id (:mod:`contact_center.logs`).
 """
 
+import contextvars
 import os
+from typing import Any
 
 from celery import Celery
 from celery.signals import import_modules, task_postrun, task_prerun, worker_process_init
+
+from contact_center import logs
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "contact_center.settings")
 
@@ -55,3 +61,24 @@ def close_unusable_database_connections(sender=None, **kwargs) -> None:
     from django.db import close_old_connections
 
     close_old_connections()
+
+
+# --- Log context: a task's log lines carry its task id as their request id ----------------------------------
+
+# Task id → what to restore when the task ends (one task at a time per worker process, but keyed all the same).
+_log_context_tokens: dict[str, contextvars.Token[dict[str, Any]]] = {}
+
+
+@task_prerun.connect
+def bind_task_log_context(sender=None, task_id=None, **kwargs) -> None:
+    # An eager task runs inside its caller (a request, a test): its lines keep the caller's request id.
+    if task_id is None or (sender is not None and getattr(sender.request, "is_eager", False)):
+        return
+    _log_context_tokens[task_id] = logs.start(request_id=task_id)
+
+
+@task_postrun.connect
+def unbind_task_log_context(task_id=None, **kwargs) -> None:
+    token = _log_context_tokens.pop(task_id, None) if task_id is not None else None
+    if token is not None:
+        logs.end(token)
