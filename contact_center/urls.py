@@ -4,7 +4,7 @@ from django.utils.translation import gettext_lazy as _
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from contact_center.health import healthz
+from contact_center.health import healthz, readyz
 
 admin.site.site_header = _("Open Channels contact center")
 admin.site.site_title = _("Contact center admin")
@@ -13,6 +13,7 @@ admin.site.index_title = _("Administration")
 urlpatterns = [
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
     path("healthz", healthz, name="healthz"),
+    path("readyz", readyz, name="readyz"),
     path("admin/", admin.site.urls),
     # set_language: supervisors and administrators pick the interface language (LocaleMiddleware keeps it).
     path("i18n/", include("django.conf.urls.i18n")),
