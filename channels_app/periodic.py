@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from django.conf import settings
 
 from channels_app.engine import jobs
+from contact_center import heartbeats
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,12 @@ SWEEPS: tuple[Sweep, ...] = (
     ),
     Sweep("Response-time targets (K2)", "kpi.tasks.sweep_response_targets", 30, "Record and notify missed targets."),
     Sweep("Silent chatbots (B1)", jobs.SWEEP_SILENT_BOTS, 60, "Hand over when the bot is silent."),
+    Sweep(
+        "Beat heartbeat (readiness)",
+        heartbeats.BEAT_TASK,
+        heartbeats.BEAT_INTERVAL_SECONDS,
+        "Proves beat is scheduling; GET /readyz fails when it is older than READINESS_BEAT_MAX_AGE.",
+    ),
 )
 
 

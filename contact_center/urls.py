@@ -3,11 +3,12 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from contact_center.health import healthz
+from contact_center.health import healthz, readyz
 
 urlpatterns = [
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
     path("healthz", healthz, name="healthz"),
+    path("readyz", readyz, name="readyz"),
     path("admin/", admin.site.urls),
     # set_language: supervisors and administrators pick the interface language (LocaleMiddleware keeps it).
     path("i18n/", include("django.conf.urls.i18n")),

@@ -33,8 +33,6 @@ from channels_app.engine.texts import RATING_DISLIKE_LABEL, RATING_LIKE_LABEL, t
 from channels_app.models import Connector
 
 logger = logging.getLogger("channels_app.connectors")
-# httpx logs every request URL at INFO, and Telegram's URLs contain the bot token.
-logging.getLogger("httpx").setLevel(logging.WARNING)
 
 # Providers want an answer within seconds; a send that takes longer is retried.
 HTTP_TIMEOUT = httpx.Timeout(10.0, connect=5.0)

@@ -38,6 +38,7 @@ from channels_app.engine import jobs
 from channels_app.engine.errors import ServiceError
 from channels_app.engine.inbound import message_edit, message_receive
 from channels_app.models import UPDATE_ID_MAX_LENGTH, Client, Connector, InboundUpdate, Message
+from contact_center import logs
 
 logger = logging.getLogger("channels_app.connectors")
 
@@ -185,9 +186,11 @@ class _Run:
 DEFERRED = "deferred"
 
 
+@logs.scoped
 def _process_pending(
     connector_id: int, update_ids: list[str], now: datetime, *, provider_calls: bool, connector: Connector | None = None
 ) -> _Run:
+    logs.bind(connector_id=connector_id)
     run = _Run()
     updates = InboundUpdate.objects.filter(connector_id=connector_id, update_id__in=update_ids, state="pending")
     if connector is None or connector.pk != connector_id:
@@ -325,6 +328,7 @@ class DeliveryOutcome:
     retry_after: float | None = None
 
 
+@logs.scoped
 def message_deliver(*, message_id: int, now: datetime, final_attempt: bool) -> DeliveryOutcome:
     """Send one queued operator / bot / system message through its connector.
 
@@ -344,6 +348,7 @@ def message_deliver(*, message_id: int, now: datetime, final_attempt: bool) -> D
         )
         if message is None or message.delivery != Message.Delivery.QUEUED or message.author_kind == "client":
             return DeliveryOutcome(state="skipped")
+        logs.bind(connector_id=message.connector_id, conversation_id=message.conversation_id)
         source = get_source(message.connector.kind)
         if source is None:
             return DeliveryOutcome(state="skipped")

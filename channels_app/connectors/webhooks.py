@@ -38,6 +38,8 @@ to Celery (``PENDING_UPDATE_GRACE``).
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import functools
 import json
 import logging
 import re
@@ -67,6 +69,7 @@ from channels_app.engine import jobs
 from channels_app.models import Connector, ConnectorKind
 from channels_app.models.encryption import UndecryptableSecret
 from channels_app.web import loads_untrusted_json
+from contact_center import logs
 
 logger = logging.getLogger("channels_app.webhooks")
 
@@ -105,10 +108,12 @@ def _refused() -> WebhookAnswer:
     return _error(403, "Unknown connector, or a missing or invalid signature.")
 
 
+@logs.scoped
 def handle_webhook(
     *, provider: str, connector_id: int, method: str, headers: Mapping[str, str], query: Mapping[str, str], body: bytes
 ) -> WebhookAnswer:
     """One webhook delivery, from any door; ``headers`` must be case-insensitive."""
+    logs.bind(connector_id=connector_id)
     kinds = KINDS_BY_PROVIDER[provider]
     try:
         if method == "GET" and provider == "meta":
@@ -332,7 +337,9 @@ async def _process_stored(stored: Mapping[int, list[str]], connector: Connector 
         await sync_to_async(enqueue_processing, thread_sensitive=False)(stored)
         return
     try:
-        await asyncio.get_running_loop().run_in_executor(executor, _process_here, stored, connector)
+        # run_in_executor, unlike sync_to_async, leaves the context behind: the request id goes along explicitly.
+        process = functools.partial(contextvars.copy_context().run, _process_here, stored, connector)
+        await asyncio.get_running_loop().run_in_executor(executor, process)
     finally:
         inbound_threads.give()
 

@@ -10,7 +10,7 @@ from rest_framework.permissions import BasePermission
 
 from channels_app.engine import access
 from channels_app.engine.errors import NotFound
-from channels_app.models import Conversation, OpenChannel, OperatorProfile, QueueMember
+from channels_app.models import Conversation, OperatorProfile, QueueMember
 
 
 def uses_console(user) -> bool:
@@ -21,8 +21,7 @@ def uses_console(user) -> bool:
     return (
         OperatorProfile.objects.filter(user_id=user.pk).exists()
         or QueueMember.objects.filter(operator_id=user.pk).exists()
-        or access.is_administrator(user)
-        or OpenChannel.objects.filter(supervisors=user).exists()
+        or access.uses_admin(user)
     )
 
 

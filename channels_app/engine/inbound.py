@@ -27,6 +27,7 @@ from channels_app.models import (
     StatusChange,
 )
 from channels_app.policy import schedule
+from contact_center import logs
 from crm.services import contact_find_for_client
 
 logger = logging.getLogger(__name__)
@@ -44,6 +45,7 @@ class InboundResult:
     created: bool  # False when the source message id was seen before (a provider's retry)
 
 
+@logs.scoped
 def message_receive(
     *,
     connector: Connector,
@@ -88,6 +90,7 @@ def message_receive(
         source_message_id = str(source_message_id).strip()[:128] or None
     if not connector.is_active:
         raise NotAllowed("This connector is switched off.")
+    logs.bind(connector_id=connector.pk)
 
     with transaction.atomic():
         client = _lock_client(
@@ -113,9 +116,13 @@ def message_receive(
             conversation = _start_conversation(connector, client, now)
             started = True
 
+        logs.bind(conversation_id=conversation.pk)
         message = _store_client_message(conversation, text, attachments, source_message_id, now)
         channel = conversation.open_channel
         if started:
+            logger.info(
+                "new conversation %s (%s) from a %s client", conversation.pk, conversation.status, connector.kind
+            )
             send_conversation_created_after_commit(Conversation, conversation_id=conversation.pk)
             # M1; a chatbot greets on its own (B1), and outside working hours the H2 reply replaces it.
             if conversation.status == ConversationStatus.QUEUED and channel.welcome_enabled and _open_now(channel, now):

@@ -340,6 +340,7 @@ RULES: dict[str, Rule] = {
 # Public on purpose: nothing behind them belongs to a team (widget pages are keyed by a public widget key).
 PUBLIC = {
     "healthz",
+    "readyz",
     "api-schema",
     "api-docs",
     "console-login",
