@@ -5,6 +5,7 @@ from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from contact_center.health import healthz
+from contact_center.metrics import metrics
 
 admin.site.site_header = _("Open Channels contact center")
 admin.site.site_title = _("Contact center admin")
@@ -13,6 +14,8 @@ admin.site.index_title = _("Administration")
 urlpatterns = [
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
     path("healthz", healthz, name="healthz"),
+    # Prometheus; closed unless METRICS_TOKEN or METRICS_ALLOWED_NETWORKS is set (contact_center.metrics).
+    path("metrics", metrics, name="metrics"),
     path("admin/", admin.site.urls),
     # set_language: supervisors and administrators pick the interface language (LocaleMiddleware keeps it).
     path("i18n/", include("django.conf.urls.i18n")),
