@@ -17,6 +17,7 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from rest_framework.exceptions import ParseError
 from rest_framework.parsers import JSONParser
 
+from channels_app.engine import instruments
 from channels_app.engine.errors import ServiceError
 from channels_app.engine.ratelimit import TooManyRequests
 from channels_app.models import TYPED_TEXT_MAX_LENGTH
@@ -125,9 +126,27 @@ def optional_query_int(value: str | None, name: str) -> int | None:
 
 
 class ActionConsumer(AsyncJsonWebsocketConsumer):
-    """Dispatches ``{"action": ...}`` frames to ``action_<name>`` methods and answers with ack / error frames."""
+    """Dispatches ``{"action": ...}`` frames to ``action_<name>`` methods and answers with ack / error frames.
+
+    A socket counts in ``contact_center_websockets_connected{kind=socket_kind}`` from its acceptance to its
+    disconnection; one refused at connect never counted.
+    """
 
     actions: frozenset[str] = frozenset()
+    socket_kind: str = ""  # the metric's label: "console" or "livechat"
+    _counted = False
+
+    async def accept(self, subprotocol=None, headers=None):
+        await super().accept(subprotocol, headers)
+        if not self._counted:
+            self._counted = True
+            instruments.websockets_connected.labels(kind=self.socket_kind).inc()
+
+    async def websocket_disconnect(self, message):
+        if self._counted:
+            self._counted = False
+            instruments.websockets_connected.labels(kind=self.socket_kind).dec()
+        await super().websocket_disconnect(message)
 
     async def receive(self, text_data=None, bytes_data=None, **kwargs):
         if text_data is not None and len(text_data) > MAX_FRAME_CHARACTERS:

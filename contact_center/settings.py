@@ -271,7 +271,8 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
 SECURE_HSTS_PRELOAD = not DEBUG
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
-SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+# Load balancers and Prometheus reach these over the internal network, often by plain HTTP.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
 
 # --- REST API -------------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -320,6 +321,11 @@ def _networks(setting: str, values: list[str]) -> list[str]:
 # (uvicorn's --forwarded-allow-ips). Empty: nobody's, and the client address is the TCP peer's. Rate limits and
 # sign-in throttling key on that address, so trust only proxies that overwrite the headers they forward.
 TRUSTED_PROXIES = _networks("TRUSTED_PROXIES", env.list("TRUSTED_PROXIES", default=[]))
+# GET /metrics (Prometheus, contact_center.metrics) is closed unless one of these is set; with both set, a scrape
+# needs both. METRICS_TOKEN: the secret Prometheus sends as "Authorization: Bearer <token>". METRICS_ALLOWED_NETWORKS:
+# addresses or networks the scraper's REMOTE_ADDR must be in (the corrected one: see TRUSTED_PROXIES above).
+METRICS_TOKEN = env("METRICS_TOKEN", default="")
+METRICS_ALLOWED_NETWORKS = _networks("METRICS_ALLOWED_NETWORKS", env.list("METRICS_ALLOWED_NETWORKS", default=[]))
 # uvicorn worker processes of one web process (each its own event loop and database pool).
 WEB_WORKERS = env.int("WEB_WORKERS", default=1)
 if WEB_WORKERS < 1:

@@ -4,11 +4,14 @@ from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from contact_center.health import healthz, readyz
+from contact_center.metrics import metrics
 
 urlpatterns = [
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
     path("healthz", healthz, name="healthz"),
     path("readyz", readyz, name="readyz"),
+    # Prometheus; closed unless METRICS_TOKEN or METRICS_ALLOWED_NETWORKS is set (contact_center.metrics).
+    path("metrics", metrics, name="metrics"),
     path("admin/", admin.site.urls),
     # set_language: supervisors and administrators pick the interface language (LocaleMiddleware keeps it).
     path("i18n/", include("django.conf.urls.i18n")),

@@ -34,7 +34,7 @@ from channels_app.connectors.base import (
     rating_buttons,
 )
 from channels_app.connectors.registry import MESSENGER_KINDS, get_source
-from channels_app.engine import jobs
+from channels_app.engine import instruments, jobs
 from channels_app.engine.errors import ServiceError
 from channels_app.engine.inbound import message_edit, message_receive
 from channels_app.models import UPDATE_ID_MAX_LENGTH, Client, Connector, InboundUpdate, Message
@@ -355,6 +355,7 @@ def message_deliver(*, message_id: int, now: datetime, final_attempt: bool) -> D
         if not message.connector.is_active:
             error = "The connector is switched off; the message was not sent."
             Message.objects.filter(pk=message_id).update(delivery=Message.Delivery.FAILED, delivery_error=error)
+            instruments.count_after_commit(instruments.deliveries_failed, connector_kind=message.connector.kind)
             return DeliveryOutcome(state="failed", error=error)
         message.delivery_attempts += 1
         message.save(update_fields=["delivery_attempts"])
@@ -378,9 +379,11 @@ def message_deliver(*, message_id: int, now: datetime, final_attempt: bool) -> D
         if exc.retryable and not final_attempt:
             Message.objects.filter(pk=message_id, delivery=Message.Delivery.QUEUED).update(delivery_error=str(exc))
             return DeliveryOutcome(state="retry", error=str(exc), retry_after=exc.retry_after)
-        Message.objects.filter(pk=message_id, delivery=Message.Delivery.QUEUED).update(
+        failed = Message.objects.filter(pk=message_id, delivery=Message.Delivery.QUEUED).update(
             delivery=Message.Delivery.FAILED, delivery_error=str(exc)
         )
+        if failed:  # not when another run settled the message meanwhile
+            instruments.deliveries_failed.labels(connector_kind=message.connector.kind).inc()
         logger.warning("message %s not delivered after %s attempts: %s", message_id, message.delivery_attempts, exc)
         return DeliveryOutcome(state="failed", error=str(exc))
     changes: dict[str, Any] = {"delivery": Message.Delivery.SENT, "delivery_error": ""}

@@ -33,6 +33,9 @@ by a database error, Celery does it, so a busy web process hands the
 overflow to the workers. An update stays ``pending`` until
 processed, so if this process dies in between, the connector sweep hands it
 to Celery (``PENDING_UPDATE_GRACE``).
+
+Both doors count every answer they give for ``/metrics`` (:func:`count_answer`: requests by provider and
+status, and the time to answer).
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ import json
 import logging
 import re
 import threading
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -65,7 +69,7 @@ from channels_app.connectors.processing import (
     inbound_updates_store,
 )
 from channels_app.connectors.registry import source_for
-from channels_app.engine import jobs
+from channels_app.engine import instruments, jobs
 from channels_app.models import Connector, ConnectorKind
 from channels_app.models.encryption import UndecryptableSecret
 from channels_app.web import loads_untrusted_json
@@ -185,6 +189,23 @@ def _receive(connector_id: int, kinds: tuple[str, ...], headers: Mapping[str, st
     return replace(answer, stored=stored, connector=connector)
 
 
+def count_answer(provider: str, status: int, started: float) -> None:
+    """Count a delivery answered by either door, and how long the answer took (``started``: ``perf_counter``)."""
+    requests, duration = _webhook_instruments(provider, status)
+    requests.inc()
+    duration.observe(time.perf_counter() - started)
+
+
+@functools.cache
+def _webhook_instruments(provider: str, status: int) -> tuple[Any, Any]:
+    # prometheus_client's labels() costs several times the increment itself (bench/metrics_overhead.py); the
+    # providers and statuses are a handful, so each pair is looked up once per process.
+    return (
+        instruments.webhook_requests.labels(provider=provider, status=str(status)),
+        instruments.webhook_duration_seconds.labels(provider=provider),
+    )
+
+
 def enqueue_processing(stored: Mapping[int, list[str]]) -> None:
     """Hand stored updates to Celery; if the broker is down, the connector sweep enqueues them later."""
     for connector_id, update_ids in stored.items():
@@ -217,6 +238,7 @@ def django_view(provider: str) -> Callable[[HttpRequest, int], HttpResponse]:
     @csrf_exempt
     @require_http_methods(list(METHODS_BY_PROVIDER[provider]))
     def webhook(request: HttpRequest, connector_id: int) -> HttpResponse:
+        started = time.perf_counter()
         answer = handle_webhook(
             provider=provider,
             connector_id=connector_id,
@@ -226,6 +248,7 @@ def django_view(provider: str) -> Callable[[HttpRequest, int], HttpResponse]:
             body=request.body,
         )
         enqueue_processing(answer.stored)
+        count_answer(provider, answer.status, started)
         return HttpResponse(answer.body, status=answer.status, content_type=answer.content_type)
 
     webhook.__name__ = f"{provider}_webhook"
@@ -248,14 +271,17 @@ def webhook_asgi_app(fallback: AsgiApp) -> AsgiApp:
         if match is None:
             await fallback(scope, receive, send)
             return
+        started = time.perf_counter()
         provider = match["provider"]
         method = scope["method"]
         if method not in METHODS_BY_PROVIDER[provider]:
             await _send(send, _error(405, "Method not allowed."))
+            count_answer(provider, 405, started)
             return
         body = await _read_body(receive, limit=settings.DATA_UPLOAD_MAX_MEMORY_SIZE)
         if body is None:
             await _send(send, _error(413, "The body is too large."))
+            count_answer(provider, 413, started)
             return
         headers = CaseInsensitiveMapping(
             {name.decode("latin-1"): value.decode("latin-1") for name, value in scope.get("headers", [])}
@@ -270,6 +296,7 @@ def webhook_asgi_app(fallback: AsgiApp) -> AsgiApp:
             body=body,
         )
         await _send(send, answer)
+        count_answer(provider, answer.status, started)
         if answer.stored:
             # Still inside the request, so a graceful shutdown waits for it.
             await _process_stored(answer.stored, answer.connector)

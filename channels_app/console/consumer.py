@@ -50,6 +50,7 @@ class ConsoleConsumer(ActionConsumer):
     its private notes. Heartbeats keep the operator online (Q6).
     """
 
+    socket_kind = "console"
     actions = frozenset({"heartbeat", "accept", "decline", "send", "close", "transfer", "typing", "watch"})
 
     async def connect(self):

@@ -31,5 +31,6 @@ view.
 ``roles``           the groups and their permissions
 ``encryption``      re-encrypting stored secrets with the current key (rotation)
 ``errors``          the refusals a user sees
+``instruments``     Prometheus counters, gauges and histograms (``/metrics``)
 ==================  =============================================================
 """

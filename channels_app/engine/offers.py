@@ -7,7 +7,7 @@ from datetime import datetime
 from django.db import transaction
 from django.db.models import Q
 
-from channels_app.engine import events, locks, transitions
+from channels_app.engine import events, instruments, locks, transitions
 from channels_app.engine.errors import InvalidState, NotAllowed, NotFound
 from channels_app.engine.queue import request_route
 from channels_app.models import Conversation, ConversationStatus, DistributionMode, Offer
@@ -76,6 +76,11 @@ def take_conversation(
         except_offer_id=offer.pk if offer is not None else None,
     )
     previous_operator_id = conversation.operator_id
+    if conversation.status in (ConversationStatus.QUEUED, ConversationStatus.OFFERED):
+        # It was waiting (not a transfer between operators): how long is what the wait histogram shows.
+        instruments.observe_wait(
+            open_channel_id=conversation.open_channel_id, queued_at=conversation.queued_at, now=now
+        )
     conversation.assigned_at = now
     extra = ["assigned_at"]
     if conversation.first_operator_id is None:

@@ -42,7 +42,7 @@ from django.db.models import DateTimeField, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from channels_app.engine import availability, events, jobs, locks, messages, transitions
+from channels_app.engine import availability, events, instruments, jobs, locks, messages, transitions
 from channels_app.engine.calendars import calendar_for
 from channels_app.engine.signals import after_commit
 from channels_app.models import (
@@ -585,6 +585,7 @@ def _write_offers(
         for record in records:
             record.created_at = Value(now, output_field=DateTimeField())
     RoutingDecision.objects.bulk_create(records)
+    instruments.count_routing_decisions(record.outcome for record in records)
     for record in records:
         record.created_at = now
     for channel_id, user_ids in stamped.items():
@@ -617,6 +618,7 @@ def _record_decision_once(conversation: Conversation, *, now, trigger, mode, out
     )
     if previous != {"outcome": outcome, "mode": mode, "candidates": candidates}:
         record.save()
+        instruments.count_routing_decisions([outcome])
     return record
 
 

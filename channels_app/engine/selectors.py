@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db.models import Count, Exists, Min, OuterRef, Q, QuerySet
 
 from channels_app.models import (
     Conversation,
     ConversationStatus,
+    InboundUpdate,
     Message,
     Offer,
     OpenChannel,
@@ -73,3 +77,40 @@ def waiting_conversations(open_channel_id: int) -> QuerySet[Conversation]:
         .select_related("client")
         .order_by("queued_at", "id")
     )
+
+
+@dataclass(frozen=True)
+class WaitingGroup:
+    """Conversations of one open channel waiting for an operator in one status, and since when the oldest waits."""
+
+    open_channel_id: int
+    status: str
+    count: int
+    oldest_queued_at: datetime | None
+
+
+def conversations_waiting(now: datetime) -> list[WaitingGroup]:
+    """Conversations waiting for an operator now, per open channel and status (one grouped query; the metrics).
+
+    Waiting means ``queued`` and routable now (:meth:`ConversationQuerySet.routable`: not held back until the
+    channel's working hours begin, H2, when nobody is expected to answer) or ``offered`` (an operator has been
+    asked but has not taken it). The wait counts from ``queued_at``, the moment it last entered the queue.
+    """
+    waiting = Conversation.objects.routable(now) | Conversation.objects.filter(status=ConversationStatus.OFFERED)
+    rows = (
+        waiting.order_by()
+        .values("open_channel_id", "status")
+        .annotate(count=Count("id"), oldest_queued_at=Min("queued_at"))
+    )
+    return [WaitingGroup(**row) for row in rows]
+
+
+def active_open_channel_ids() -> list[int]:
+    return list(OpenChannel.objects.filter(is_active=True).order_by("pk").values_list("pk", flat=True))
+
+
+def oldest_pending_update_received_at() -> datetime | None:
+    """When the oldest webhook delivery still waiting to be turned into messages arrived (``None``: none waits)."""
+    return InboundUpdate.objects.filter(state=InboundUpdate.State.PENDING).aggregate(oldest=Min("received_at"))[
+        "oldest"
+    ]

@@ -18,7 +18,7 @@ from django.db import transaction
 from django.db.models import DateTimeField, DurationField, Exists, ExpressionWrapper, F, OuterRef, Q, Value
 from django.db.models.functions import Coalesce
 
-from channels_app.engine import availability, events, locks, messages, transitions
+from channels_app.engine import availability, events, instruments, locks, messages, transitions
 from channels_app.engine.conversations import close_fully
 from channels_app.engine.offers import move_on_if_unoffered
 from channels_app.engine.operators import cached_online, offline_after
@@ -80,6 +80,8 @@ def offers_expire(*, now: datetime) -> int:
                 conversation, now=now, reason="expired", status=Offer.Status.EXPIRED, only=Q(expires_at__lte=now)
             )
             expired += len(done)
+            if done:
+                instruments.count_after_commit(instruments.offers_expired, len(done))
             if done and move_on_if_unoffered(
                 conversation, now=now, reason="offer expired (Q3)", trigger="offer_expired", route=False
             ):

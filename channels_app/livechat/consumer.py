@@ -63,6 +63,7 @@ class LivechatConsumer(ActionConsumer):
     visitor: operator identity per Q12, no internal ids or fields.
     """
 
+    socket_kind = "livechat"
     actions = frozenset({"heartbeat", "send", "consent", "rate", "typing"})
 
     async def connect(self):

@@ -335,6 +335,9 @@ RULES: dict[str, Rule] = {
     "webhook-zalo": Rule(webhook("zalo"), everyone(403)),
     "bot-api-messages": Rule(bot("bot-api-messages", {"text": "hijack"}), everyone(401)),
     "bot-api-handover": Rule(bot("bot-api-handover", {"reason": "hijack"}), everyone(401)),
+    # Prometheus: METRICS_TOKEN or METRICS_ALLOWED_NETWORKS (none set here: closed), never a session, not even an
+    # administrator's (tests/test_metrics.py checks the token and the networks).
+    "metrics": Rule(plain("metrics"), everyone(403), per_team=False),
 }
 
 # Public on purpose: nothing behind them belongs to a team (widget pages are keyed by a public widget key).

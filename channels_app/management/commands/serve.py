@@ -4,7 +4,9 @@
    ``DATABASE_URL`` / ``REDIS_URL`` point elsewhere).
 2. Migrate; with DEBUG on, load the demo data when the database has no users yet (never with DEBUG off: its
    logins are published).
-3. Start uvicorn (as ``manage.py web`` runs it), one Celery worker and Celery beat as child processes.
+3. Start uvicorn (as ``manage.py web`` runs it), one Celery worker and Celery beat as child processes, all
+   counting their Prometheus metrics into one directory (``PROMETHEUS_MULTIPROC_DIR``, by default
+   ``var/prometheus``, emptied first), so ``/metrics`` on any web worker adds up every process (decision 0011).
 4. Ctrl-C (or SIGTERM) stops the children, then the embedded servers this
    process started. If a child dies, the others are stopped too and the
    command exits non-zero.
@@ -17,6 +19,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -27,6 +30,21 @@ from channels_app.management.commands.seed_demo import DEMO_PASSWORD, DEMO_USERS
 from channels_app.management.commands.web import web_process
 from channels_app.models import Connector, ConnectorKind
 from contact_center import embedded
+
+
+def prepare_metrics_directory() -> Path:
+    """Empty the multiprocess metrics directory and name it in the environment the children inherit.
+
+    Emptied at every start, as prometheus_client's documentation requires: files of a previous run would add old
+    counts (and old processes' sockets) to the new ones. An operator's own ``PROMETHEUS_MULTIPROC_DIR`` is kept.
+    """
+    directory = Path(os.environ.get("PROMETHEUS_MULTIPROC_DIR") or settings.BASE_DIR / "var" / "prometheus")
+    directory.mkdir(parents=True, exist_ok=True)
+    # Only prometheus_client's files: an operator's directory may hold anything else.
+    for values_file in directory.glob("*.db"):
+        values_file.unlink()
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(directory)
+    return directory
 
 
 class Command(BaseCommand):
@@ -50,6 +68,7 @@ class Command(BaseCommand):
         if not settings.DEBUG:
             call_command("collectstatic", interactive=False, verbosity=0)
 
+        prepare_metrics_directory()
         children = self._start_children(host, port)
         self._print_banner(host, port, seeded)
         exit_code = self._supervise(children)
