@@ -25,6 +25,12 @@ synchronous path (``responses_record`` after every message) against the batch
 (``responses_record_pending`` over N flagged conversations)::
 
     .venv/bin/python bench/kpi.py --recording 1000
+
+``--year`` (issue 18) times the K3 query for a 12-month period through the day
+rollup and, as the reference in the same run, over the raw records alone
+(fill with ``--days 365`` so the year is full)::
+
+    .venv/bin/python bench/kpi.py --year --days 365 --reset
 """
 
 from __future__ import annotations
@@ -69,6 +75,7 @@ def parse_args() -> argparse.Namespace:
         metavar="N",
         help="issue 8: time K1 recording per message, old synchronous path vs the batch, over N conversations",
     )
+    parser.add_argument("--year", action="store_true", help="issue 18: a 12-month period, rollup vs raw records")
     parser.add_argument("--recording-messages", type=int, default=6, help="messages per conversation (--recording)")
     return parser.parse_args()
 
@@ -351,6 +358,10 @@ def fill(conversations: int, days: int) -> None:
         print(f"  client ratings: {ratings:,}, supervisor ratings: {scores:,}", flush=True)
         for model in (Client, Conversation, Message, ResponseRecord, ClientRating, SupervisorRating):
             reset_sequence(model)
+        from kpi.services import kpi_rollup_rebuild
+
+        days, conversation_days = kpi_rollup_rebuild()
+        print(f"  rollup: {days:,} day rows, {conversation_days:,} conversation-day rows", flush=True)
     with connection.cursor() as cursor:
         cursor.execute("VACUUM ANALYZE")
     print(f"  filled and analysed in {time.perf_counter() - began:.0f} s", flush=True)
@@ -390,22 +401,22 @@ def measure_pages(runs: int, explain: bool) -> None:
     settings.ALLOWED_HOSTS = ["*"]
     last_day = (HISTORY_END - timedelta(days=1)).date()
     first_day = last_day - timedelta(days=29)
-    zone = UTC
-    period = KpiPeriod(first_day, last_day, zone)
+    period = KpiPeriod(first_day, last_day)
+    now = HISTORY_END
     channel = OpenChannel.objects.order_by("pk").first()
     counts = {
         "conversations": Conversation.objects.count(),
         "messages": Message.objects.count(),
         "response records": ResponseRecord.objects.count(),
         "records in the period": ResponseRecord.objects.filter(
-            waiting_since__gte=period.start, waiting_since__lt=period.end
+            waiting_since__gte=period.start(UTC), waiting_since__lt=period.end(UTC)
         ).count(),
     }
     print("data: " + ", ".join(f"{name} {value:,}" for name, value in counts.items()))
     print(f"period: {first_day} – {last_day} (30 days), {runs} runs each after 2 warm-ups\n")
 
     with CaptureQueriesContext(connection) as queries:
-        overview = kpi_overview(period)
+        overview = kpi_overview(period, now=now)
     print(f"KPI page data: {len(overview.rows)} operator rows, {len(queries)} queries")
 
     http = HttpClient()
@@ -421,10 +432,10 @@ def measure_pages(runs: int, explain: bool) -> None:
 
     any_operator = overview.rows[0].operator_id
     results = [
-        ("query  /kpi/ all open channels", timed(lambda: kpi_overview(period), runs)),
+        ("query  /kpi/ all open channels", timed(lambda: kpi_overview(period, now=now), runs)),
         (
             "query  /kpi/ one open channel",
-            timed(lambda: kpi_overview(KpiPeriod(first_day, last_day, zone, open_channel_id=channel.pk)), runs),
+            timed(lambda: kpi_overview(KpiPeriod(first_day, last_day, open_channel_id=channel.pk), now=now), runs),
         ),
         ("page   /kpi/ all open channels", timed(page("/kpi/"), runs)),
         ("page   /kpi/ one open channel", timed(page("/kpi/", {"open_channel": channel.pk}), runs)),
@@ -440,14 +451,35 @@ def measure_pages(runs: int, explain: bool) -> None:
     print(f"\ngoal: query p95 ≤ 200 ms → {'met' if goal <= 200 else 'NOT met'} ({goal:.1f} ms)")
 
     if explain:
-        from kpi.selectors import _OVERVIEW_SQL
-
-        sql = _OVERVIEW_SQL.format(table=ResponseRecord._meta.db_table, channel_filter="")
+        with CaptureQueriesContext(connection) as captured:
+            kpi_overview(period, now=now)
+        sql = captured.captured_queries[1]["sql"]  # after the open channels' zones
         with connection.cursor() as cursor:
-            cursor.execute(
-                "EXPLAIN (ANALYZE, BUFFERS) " + sql, {"zone": "UTC", "start": period.start, "end": period.end}
-            )
+            cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + sql)
             print("\n" + "\n".join(row[0] for row in cursor.fetchall()))
+
+
+def measure_year(runs: int) -> None:
+    """Issue 18: the K3 query for a 12-month period, through the day rollup and over the raw records alone
+    (the reference, in the same run), with the ratio."""
+    from kpi.models import KpiConversationDay, KpiDay
+    from kpi.selectors import KpiPeriod, kpi_overview
+
+    last_day = (HISTORY_END - timedelta(days=1)).date()
+    period = KpiPeriod(last_day - timedelta(days=364), last_day)
+    now = HISTORY_END - timedelta(hours=1)  # the last day is today: read raw, the 364 before from the rollup
+    print(
+        f"12-month period {period.first_day} – {period.last_day}; rollup: {KpiDay.objects.count():,} day rows, "
+        f"{KpiConversationDay.objects.count():,} conversation-day rows; {runs} runs each after 2 warm-ups"
+    )
+    rollup = timed(lambda: kpi_overview(period, now=now), runs)
+    raw = timed(lambda: kpi_overview(period, now=now, use_rollup=False), runs)
+    print(f"{'query  12 months, rollup':42s} {percentiles(rollup)}")
+    print(f"{'query  12 months, raw records (reference)':42s} {percentiles(raw)}")
+    p95 = {
+        name: sorted(samples)[max(0, round(0.95 * runs) - 1)] for name, samples in (("rollup", rollup), ("raw", raw))
+    }
+    print(f"speed-up at p95: {p95['raw'] / p95['rollup']:.1f}x (raw / rollup, same run)")
 
 
 def measure_recording(count: int, steps: int) -> None:
@@ -623,6 +655,9 @@ def main() -> None:
             sys.exit(f"{DATABASE} holds {existing:,} conversations, not {args.conversations:,}: rerun with --reset")
         print(f"filling {DATABASE}: {args.conversations:,} conversations over {args.days} days …", flush=True)
         fill(args.conversations, args.days)
+    if args.year:
+        measure_year(args.runs)
+        return
     measure_pages(args.runs, args.explain)
 
 

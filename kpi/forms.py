@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta, tzinfo
+from datetime import datetime, timedelta
 from typing import Any, cast
 
 from django import forms
@@ -11,7 +11,7 @@ from django.db.models import QuerySet
 from django.utils.translation import gettext_lazy as _
 
 from channels_app.models import OpenChannel
-from kpi.selectors import UNASSIGNED, KpiPeriod, OperatorFilter
+from kpi.selectors import UNASSIGNED, KpiPeriod, OperatorFilter, channel_zones, today_for
 
 DEFAULT_DAYS = 30
 MAX_DAYS = 366
@@ -21,7 +21,8 @@ class KpiFilterForm(forms.Form):
     """Period (local dates, inclusive), open channel and, for the drill-down, operator.
 
     Every field is optional: an empty form means the last 30 days, all open
-    channels, everyone.
+    channels, everyone. "Today" (the default and latest last day) is the open
+    channel's local date; over several open channels, the latest of theirs.
     """
 
     start = forms.DateField(label=_("From"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
@@ -31,13 +32,10 @@ class KpiFilterForm(forms.Form):
     )
     operator = forms.CharField(label=_("Operator"), required=False, widget=forms.HiddenInput)
 
-    def __init__(
-        self, data, *, today: date, zone: tzinfo, open_channels: QuerySet[OpenChannel], all_channels: bool
-    ) -> None:
+    def __init__(self, data, *, now: datetime, open_channels: QuerySet[OpenChannel], all_channels: bool) -> None:
         """``open_channels``: those the viewer supervises (every one when ``all_channels``, for an administrator)."""
         super().__init__(data)
-        self.today = today
-        self.zone = zone
+        self.now = now
         self.all_channels = all_channels
         self.visible_channel_ids = frozenset(open_channels.values_list("pk", flat=True))
         cast(forms.ModelChoiceField, self.fields["open_channel"]).queryset = open_channels
@@ -55,10 +53,12 @@ class KpiFilterForm(forms.Form):
     def clean(self) -> dict[str, Any]:
         super().clean()
         cleaned = self.cleaned_data
+        channel = cleaned.get("open_channel")
+        today = today_for(channel_zones(frozenset({channel.pk}) if channel else self.visible_channel_ids), self.now)
         end = cleaned.get("end") or (
             cleaned["start"] + timedelta(days=DEFAULT_DAYS - 1) if cleaned.get("start") else None
         )
-        end = min(end, self.today) if end else self.today
+        end = min(end, today) if end else today
         start = cleaned.get("start") or end - timedelta(days=DEFAULT_DAYS - 1)
         if "start" in self.errors or "end" in self.errors:
             return cleaned
@@ -74,7 +74,6 @@ class KpiFilterForm(forms.Form):
         return KpiPeriod(
             first_day=self.cleaned_data["start"],
             last_day=self.cleaned_data["end"],
-            zone=self.zone,
             open_channel_id=channel.pk if channel else None,
             operator=self.cleaned_data.get("operator"),
             visible_channel_ids=None if self.all_channels else self.visible_channel_ids,

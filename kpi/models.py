@@ -139,3 +139,92 @@ class KpiMiss(models.Model):
 
     def __str__(self) -> str:
         return f"#{self.conversation_id} {self.kind} missed at {self.detected_at:%Y-%m-%d %H:%M}"
+
+
+class KpiDay(models.Model):
+    """The rollup: one open channel's waits of one operator on one local day (the channel's time zone).
+
+    Holds every additive figure of the K3 page (counts, sums, the maximum, misses), so a long period is
+    read from one row per channel, operator and day instead of every wait. Kept up to date by recording
+    (:mod:`kpi.rollup`, in the same transaction as the response records) and rebuilt by
+    ``manage.py kpi_rollup_rebuild``. The distinct number of conversations is not additive across days:
+    :class:`KpiConversationDay` keeps it exact.
+    """
+
+    open_channel = models.ForeignKey("channels_app.OpenChannel", related_name="+", on_delete=models.CASCADE)
+    # No database constraint: deleting a user sets their response records' operator to NULL (in the ORM,
+    # not in a trigger), and the rollup keeps the old id until ``kpi_rollup_rebuild`` moves it, rather
+    # than losing the figures from the totals.
+    operator = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        related_name="+",
+        null=True,
+        blank=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+    )
+    day = models.DateField(_("local day"))
+    waits = models.PositiveIntegerField(default=0)
+    responses = models.PositiveIntegerField(default=0)
+    response_seconds_sum = models.FloatField(default=0.0)
+    initial_responses = models.PositiveIntegerField(default=0)
+    initial_seconds_sum = models.FloatField(default=0.0)
+    maximum_seconds = models.FloatField(null=True, blank=True)
+    misses = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        verbose_name = _("KPI day")
+        verbose_name_plural = _("KPI days")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["open_channel", "operator", "day"], nulls_distinct=False, name="kpi_day_once"
+            )
+        ]
+        indexes = [models.Index(fields=["day"], name="kpi_day_by_day")]
+
+    def __str__(self) -> str:
+        return f"{self.open_channel_id}/{self.operator_id} {self.day}: {self.responses} responses"
+
+
+class KpiConversationDay(models.Model):
+    """A conversation had an answered wait of this operator, in this open channel, on this local day.
+
+    The K3 "conversations" figure counts distinct conversations, which no per-day sum gives exactly
+    (a conversation answered on two days would count twice): the page counts distinct
+    ``conversation_id`` over these rows instead, about one per conversation rather than one per wait.
+    Rewritten for a conversation whenever its response records are (under its row lock).
+    """
+
+    conversation = models.ForeignKey("channels_app.Conversation", related_name="+", on_delete=models.CASCADE)
+    open_channel = models.ForeignKey("channels_app.OpenChannel", related_name="+", on_delete=models.CASCADE)
+    # No database constraint: deleting a user sets their response records' operator to NULL (in the ORM,
+    # not in a trigger), and the rollup keeps the old id until ``kpi_rollup_rebuild`` moves it, rather
+    # than losing the figures from the totals.
+    operator = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        related_name="+",
+        null=True,
+        blank=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+    )
+    day = models.DateField(_("local day"))
+
+    class Meta:
+        verbose_name = _("KPI conversation day")
+        verbose_name_plural = _("KPI conversation days")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["conversation", "open_channel", "operator", "day"],
+                nulls_distinct=False,
+                name="kpi_conversation_day_once",
+            )
+        ]
+        indexes = [
+            models.Index(
+                fields=["day"], include=["open_channel", "operator", "conversation"], name="kpi_conversation_day_by_day"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.conversation_id} {self.operator_id} {self.day}"

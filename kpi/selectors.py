@@ -1,29 +1,38 @@
 """KPI reads (K3, R1, R3, O2): the supervisor pages' queries.
 
-The per-operator table, the totals and the daily chart come from one
-aggregate over the period's response records (``GROUPING SETS``), answered
-from the covering index on ``waiting_since``; ratings are two small
-aggregates. The arithmetic matches :func:`kpi.metrics.operator_stats`
-(tested against it).
+Days are local days of each open channel's time zone (``OpenChannel.time_zone``,
+the zone of its working hours): a wait belongs to the local day, in the zone of
+the open channel it was recorded in, on which the client started waiting; a
+client rating to the local day it was given, a supervisor rating to that of its
+latest change (both in the zone of the conversation's open channel). When the
+page shows open channels of different zones together, each record still counts
+on its own channel's local day (docs/decisions/0012-kpi-days-in-each-open-channels-zone.md).
 
-A wait belongs to the period in which the client started waiting; client
-ratings to the period in which they were given, supervisor ratings to the
-period of their latest change.
+The per-operator table, the totals and the daily chart come from one aggregate
+(``GROUPING SETS``) over the day rollup (:mod:`kpi.rollup`) for the days that
+are over in each channel's zone, and over the raw response records for today
+(answered from the covering index on ``waiting_since``). The figures are the
+same as over the raw records alone (``use_rollup=False``, tested on random data
+across DST changes); the arithmetic matches :func:`kpi.metrics.operator_stats`
+(tested against it). Ratings are two small aggregates.
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, tzinfo
-from typing import Final, Literal
+from datetime import UTC, date, datetime, timedelta, tzinfo
+from typing import Any, Final, Literal
+from zoneinfo import ZoneInfo
 
 from django.contrib.auth import get_user_model
 from django.db import connection
 from django.db.models import Avg, Count, Max, Min, OuterRef, Q, QuerySet, Subquery
 
-from channels_app.models import ClientRating, Conversation, Message, operator_display_name
+from channels_app.models import ClientRating, Conversation, Message, OpenChannel, operator_display_name
 from kpi.metrics import OperatorStats
-from kpi.models import ResponseRecord, SupervisorRating
+from kpi.models import KpiConversationDay, KpiDay, ResponseRecord, SupervisorRating
+from kpi.rollup import local_day
 from kpi.services import UNASSIGNED_NAME
 
 User = get_user_model()
@@ -36,7 +45,8 @@ OperatorFilter = int | Literal["none"] | None
 
 @dataclass(frozen=True)
 class KpiPeriod:
-    """Local dates ``first_day``..``last_day`` (inclusive) in ``zone``, with optional filters.
+    """Local dates ``first_day``..``last_day`` (inclusive), each open channel's in its own time zone,
+    with optional filters.
 
     ``visible_channel_ids`` are the open channels the viewer supervises (``None``: every channel, for an
     administrator); ``open_channel_id`` narrows to one of them.
@@ -44,7 +54,6 @@ class KpiPeriod:
 
     first_day: date
     last_day: date
-    zone: tzinfo
     open_channel_id: int | None = None
     operator: OperatorFilter = None
     visible_channel_ids: frozenset[int] | None = None
@@ -58,17 +67,57 @@ class KpiPeriod:
             return frozenset()
         return frozenset({self.open_channel_id})
 
-    @property
-    def start(self) -> datetime:
-        return datetime.combine(self.first_day, datetime.min.time(), tzinfo=self.zone)
+    def start(self, zone: tzinfo) -> datetime:
+        """The instant the period starts in ``zone`` (an open channel's)."""
+        return _midnight(self.first_day, zone)
 
-    @property
-    def end(self) -> datetime:
-        return datetime.combine(self.last_day + timedelta(days=1), datetime.min.time(), tzinfo=self.zone)
+    def end(self, zone: tzinfo) -> datetime:
+        """The instant the period ends in ``zone``: the midnight after its last day."""
+        return _midnight(self.last_day + timedelta(days=1), zone)
 
     @property
     def days(self) -> list[date]:
         return [self.first_day + timedelta(days=n) for n in range((self.last_day - self.first_day).days + 1)]
+
+
+def _midnight(day: date, zone: tzinfo) -> datetime:
+    return datetime.combine(day, datetime.min.time(), tzinfo=zone)
+
+
+def channel_zones(channel_ids: frozenset[int] | None) -> dict[int, ZoneInfo]:
+    """The time zone of each of these open channels (of every one when None)."""
+    channels = OpenChannel.objects.all()
+    if channel_ids is not None:
+        channels = channels.filter(pk__in=channel_ids)
+    return {pk: ZoneInfo(name) for pk, name in channels.values_list("pk", "time_zone")}
+
+
+def period_time_zones(period: KpiPeriod) -> dict[str, list[str]]:
+    """The open channels of the period by time zone name (for the page to say whose days it counts)."""
+    channels = OpenChannel.objects.order_by("name")
+    if period.channel_ids is not None:
+        channels = channels.filter(pk__in=period.channel_ids)
+    by_zone: dict[str, list[str]] = defaultdict(list)
+    for name, zone in channels.values_list("name", "time_zone"):
+        by_zone[zone].append(name)
+    return dict(sorted(by_zone.items()))
+
+
+def today_for(zones: dict[int, ZoneInfo], now: datetime) -> date:
+    """The last day that has begun in any of these open channels' zones (``now``'s UTC date if none)."""
+    return max((local_day(now, zone) for zone in zones.values()), default=now.astimezone(UTC).date())
+
+
+def _in_period(period: KpiPeriod, zones: dict[int, ZoneInfo], *, at: str, channel: str) -> Q:
+    """Rows whose time ``at`` falls in the period in the zone of their open channel ``channel``."""
+    ids_by_zone: dict[str, list[int]] = defaultdict(list)
+    for channel_id, zone in zones.items():
+        ids_by_zone[zone.key].append(channel_id)
+    condition = Q(pk__in=[])
+    for name, ids in ids_by_zone.items():
+        zone = ZoneInfo(name)
+        condition |= Q(**{f"{channel}__in": ids, f"{at}__gte": period.start(zone), f"{at}__lt": period.end(zone)})
+    return condition
 
 
 @dataclass
@@ -102,37 +151,77 @@ class Overview:
     days: list[DayPoint] = field(default_factory=list)
 
 
+# ``ch``: the period's open channels, their zones and the first local day read from the raw records
+# (today in that zone; the period's first day to read everything raw). Three sources, one row shape:
+# rollup days before the cutoff, their conversation days (only to count distinct conversations), and
+# the raw records from the cutoff on. A conversation id is given only for an answered wait.
 _OVERVIEW_SQL = """
+WITH ch AS (SELECT * FROM unnest(%(ids)s::int[], %(zones)s::text[], %(cutoffs)s::date[]) AS ch(id, zone, cutoff))
 SELECT
-    GROUPING(r.operator_id) AS by_all_operators,
-    GROUPING((r.waiting_since AT TIME ZONE %(zone)s)::date) AS by_all_days,
-    r.operator_id,
-    (r.waiting_since AT TIME ZONE %(zone)s)::date AS day,
-    COUNT(DISTINCT r.conversation_id) FILTER (WHERE r.response_seconds IS NOT NULL) AS conversations,
-    COUNT(r.response_seconds) AS responses,
-    AVG(r.response_seconds) FILTER (WHERE r.kind = 'initial') AS initial_average,
-    AVG(r.response_seconds) AS average,
-    MAX(r.response_seconds) AS maximum,
-    COALESCE(SUM(r.response_seconds), 0) AS total,
-    COUNT(*) FILTER (WHERE r.is_miss) AS misses
-FROM {table} r
-WHERE r.waiting_since >= %(start)s AND r.waiting_since < %(end)s {channel_filter}
-GROUP BY GROUPING SETS ((r.operator_id), ((r.waiting_since AT TIME ZONE %(zone)s)::date), ())
+    GROUPING(u.operator_id) AS by_all_operators,
+    GROUPING(u.day) AS by_all_days,
+    u.operator_id,
+    u.day,
+    COUNT(DISTINCT u.conversation_id) AS conversations,
+    COALESCE(SUM(u.responses), 0)::bigint AS responses,
+    COALESCE(SUM(u.initial_responses), 0)::bigint AS initial_responses,
+    SUM(u.initial_seconds) AS initial_seconds,
+    SUM(u.response_seconds) AS response_seconds,
+    MAX(u.maximum_seconds) AS maximum_seconds,
+    COALESCE(SUM(u.misses), 0)::bigint AS misses
+FROM (
+    SELECT d.operator_id, d.day, NULL::bigint AS conversation_id, d.responses, d.initial_responses,
+           d.initial_seconds_sum AS initial_seconds, d.response_seconds_sum AS response_seconds,
+           d.maximum_seconds, d.misses
+    FROM {day_table} d JOIN ch ON ch.id = d.open_channel_id
+    WHERE d.day >= %(first)s AND d.day <= %(last)s AND d.day < ch.cutoff
+    UNION ALL
+    SELECT m.operator_id, m.day, m.conversation_id, 0, 0, 0.0, 0.0, NULL, 0
+    FROM {conversation_day_table} m JOIN ch ON ch.id = m.open_channel_id
+    WHERE m.day >= %(first)s AND m.day <= %(last)s AND m.day < ch.cutoff
+    UNION ALL
+    SELECT r.operator_id, (r.waiting_since AT TIME ZONE ch.zone)::date,
+           CASE WHEN r.response_seconds IS NOT NULL THEN r.conversation_id END,
+           (r.response_seconds IS NOT NULL)::int,
+           (r.response_seconds IS NOT NULL AND r.kind = 'initial')::int,
+           CASE WHEN r.kind = 'initial' THEN COALESCE(r.response_seconds, 0) ELSE 0 END,
+           COALESCE(r.response_seconds, 0),
+           r.response_seconds,
+           r.is_miss::int
+    FROM {record_table} r JOIN ch ON ch.id = r.open_channel_id
+    WHERE r.waiting_since >= %(raw_from)s AND r.waiting_since < %(raw_until)s
+      AND (r.waiting_since AT TIME ZONE ch.zone)::date >= GREATEST(%(first)s, ch.cutoff)
+      AND (r.waiting_since AT TIME ZONE ch.zone)::date <= %(last)s
+) u
+GROUP BY GROUPING SETS ((u.operator_id), (u.day), ())
 """
 
 
-def kpi_overview(period: KpiPeriod) -> Overview:
-    """K3 per-operator table, totals and daily series for the period (R1 and R3 ratings beside)."""
-    params: dict[str, str | datetime | list[int]] = {
-        "zone": str(period.zone),
-        "start": period.start,
-        "end": period.end,
+def kpi_overview(period: KpiPeriod, *, now: datetime, use_rollup: bool = True) -> Overview:
+    """K3 per-operator table, totals and daily series for the period (R1 and R3 ratings beside).
+
+    Days that are over in an open channel's zone (before its local date at ``now``) are read from the
+    day rollup, today from the response records; ``use_rollup=False`` reads every day from the records
+    (the reference the rollup is tested and measured against).
+    """
+    zones = channel_zones(period.channel_ids)
+    ids = sorted(zones)
+    cutoffs = [local_day(now, zones[pk]) if use_rollup else period.first_day for pk in ids]
+    raw_starts = [_midnight(max(period.first_day, cutoff), zones[pk]) for pk, cutoff in zip(ids, cutoffs, strict=True)]
+    params: dict[str, Any] = {
+        "ids": ids,
+        "zones": [zones[pk].key for pk in ids],
+        "cutoffs": cutoffs,
+        "first": period.first_day,
+        "last": period.last_day,
+        "raw_from": min(raw_starts, default=now),
+        "raw_until": max((period.end(zones[pk]) for pk in ids), default=now),
     }
-    channel_filter = ""
-    if period.channel_ids is not None:
-        channel_filter = "AND r.open_channel_id = ANY(%(channels)s)"
-        params["channels"] = sorted(period.channel_ids)
-    sql = _OVERVIEW_SQL.format(table=ResponseRecord._meta.db_table, channel_filter=channel_filter)
+    sql = _OVERVIEW_SQL.format(
+        day_table=KpiDay._meta.db_table,
+        conversation_day_table=KpiConversationDay._meta.db_table,
+        record_table=ResponseRecord._meta.db_table,
+    )
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         result = cursor.fetchall()
@@ -149,8 +238,8 @@ def kpi_overview(period: KpiPeriod) -> Overview:
         else:
             totals = _stats(None, figures)
 
-    likes = _client_ratings(period)
-    supervisor = _supervisor_ratings(period)
+    likes = _client_ratings(period, zones)
+    supervisor = _supervisor_ratings(period, zones)
     operator_ids = set(stats_by_operator) | set(likes) | set(supervisor)
     users = {
         user.pk: user for user in User.objects.filter(pk__in=operator_ids - {None}).select_related("operator_profile")
@@ -182,15 +271,15 @@ def kpi_overview(period: KpiPeriod) -> Overview:
 
 
 def _stats(operator_id: int | None, figures) -> OperatorStats:
-    conversations, responses, initial_average, average, maximum, total, misses = figures
+    conversations, responses, initial_responses, initial_seconds, response_seconds, maximum, misses = figures
     return OperatorStats(
         operator_id=operator_id,
         conversations=conversations,
         responses=responses,
-        initial_average_seconds=initial_average,
-        average_seconds=average,
+        initial_average_seconds=initial_seconds / initial_responses if initial_responses else None,
+        average_seconds=response_seconds / responses if responses else None,
         maximum_seconds=maximum,
-        total_seconds=float(total),
+        total_seconds=float(response_seconds or 0),
         misses=misses,
     )
 
@@ -199,11 +288,11 @@ def _empty_stats(operator_id: int | None) -> OperatorStats:
     return OperatorStats(operator_id, 0, 0, None, None, None, 0.0, 0)
 
 
-def _client_ratings(period: KpiPeriod) -> dict[int | None, tuple[int, int]]:
+def _client_ratings(period: KpiPeriod, zones: dict[int, ZoneInfo]) -> dict[int | None, tuple[int, int]]:
     """R1: likes and dislikes per operator."""
-    ratings = ClientRating.objects.filter(rated_at__gte=period.start, rated_at__lt=period.end)
-    if period.channel_ids is not None:
-        ratings = ratings.filter(conversation__open_channel_id__in=period.channel_ids)
+    ratings = ClientRating.objects.filter(
+        _in_period(period, zones, at="rated_at", channel="conversation__open_channel_id")
+    )
     return {
         row["operator_id"]: (row["likes"], row["dislikes"])
         for row in ratings.values("operator_id").annotate(
@@ -213,11 +302,11 @@ def _client_ratings(period: KpiPeriod) -> dict[int | None, tuple[int, int]]:
     }
 
 
-def _supervisor_ratings(period: KpiPeriod) -> dict[int | None, tuple[float, int]]:
+def _supervisor_ratings(period: KpiPeriod, zones: dict[int, ZoneInfo]) -> dict[int | None, tuple[float, int]]:
     """R3: average score and number of ratings per operator."""
-    ratings = SupervisorRating.objects.filter(created_at__gte=period.start, created_at__lt=period.end)
-    if period.channel_ids is not None:
-        ratings = ratings.filter(conversation__open_channel_id__in=period.channel_ids)
+    ratings = SupervisorRating.objects.filter(
+        _in_period(period, zones, at="created_at", channel="conversation__open_channel_id")
+    )
     return {
         row["operator_id"]: (row["average"], row["count"])
         for row in ratings.values("operator_id").annotate(average=Avg("score"), count=Count("pk"))
@@ -228,9 +317,9 @@ def _supervisor_ratings(period: KpiPeriod) -> dict[int | None, tuple[float, int]
 
 
 def period_records(period: KpiPeriod) -> QuerySet[ResponseRecord]:
-    records = ResponseRecord.objects.filter(waiting_since__gte=period.start, waiting_since__lt=period.end)
-    if period.channel_ids is not None:
-        records = records.filter(open_channel_id__in=period.channel_ids)
+    """The waits of the period (each on its open channel's local days) and filters."""
+    zones = channel_zones(period.channel_ids)
+    records = ResponseRecord.objects.filter(_in_period(period, zones, at="waiting_since", channel="open_channel_id"))
     if period.operator == UNASSIGNED:
         records = records.filter(operator__isnull=True)
     elif period.operator is not None:
@@ -314,7 +403,6 @@ def operator_choices(period: KpiPeriod) -> list[tuple[int, str]]:
     everyone = KpiPeriod(
         period.first_day,
         period.last_day,
-        period.zone,
         open_channel_id=period.open_channel_id,
         visible_channel_ids=period.visible_channel_ids,
     )

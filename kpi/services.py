@@ -15,7 +15,10 @@ Locking: recording takes the conversation's row lock (the only lock the
 distribution services share with us, and they take no lock after it), then
 writes that conversation's response records. Every writer of response
 records goes through :func:`_record_locked`, so two runs for one
-conversation queue up and the second finds the first one's rows.
+conversation queue up and the second finds the first one's rows. Last, once
+per transaction, the day rollup (:mod:`kpi.rollup`): the conversations' own
+``KpiConversationDay`` rows, then the shared ``KpiDay`` rows in key order
+(open channel, operator, day). Nothing takes a lock after those.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -45,7 +48,7 @@ from channels_app.models import (
     operator_display_name,
 )
 from channels_app.policy.schedule import WorkingCalendar
-from kpi import metrics
+from kpi import metrics, rollup
 from kpi.models import KpiMiss, ResponseKind, ResponseRecord, SupervisorRating
 
 logger = logging.getLogger("kpi.services")
@@ -63,6 +66,24 @@ UNASSIGNED_NAME = "Nobody (unassigned)"
 class RecordingResult:
     records: int  # waits the conversation has now
     new_miss_ids: tuple[int, ...]  # misses found by this run (notified by the sweep)
+    # Rollup days whose figures this run changed (before or after the change); empty when nothing changed.
+    rollup_keys: frozenset[rollup.DayKey] = frozenset()
+
+
+class _RollupChanges:
+    """What a transaction's recordings changed, for one :func:`kpi.rollup.refresh` before it commits."""
+
+    def __init__(self) -> None:
+        self.keys: set[rollup.DayKey] = set()
+        self.conversation_ids: set[int] = set()
+
+    def add(self, conversation_id: int, result: RecordingResult) -> None:
+        if result.rollup_keys:
+            self.keys |= result.rollup_keys
+            self.conversation_ids.add(conversation_id)
+
+    def apply(self) -> None:
+        rollup.refresh(keys=self.keys, conversation_ids=self.conversation_ids)
 
 
 # --- K1: recording responses ---------------------------------------------------------------------------
@@ -81,6 +102,9 @@ def responses_record(*, conversation_id: int, now: datetime) -> RecordingResult:
         if conversation is None:
             return RecordingResult(records=0, new_miss_ids=())
         result = _record_locked(conversation, now=now)
+        changes = _RollupChanges()
+        changes.add(conversation.pk, result)
+        changes.apply()
         if conversation.responses_pending:
             # Recorded under the row lock after every committed message: the batch has nothing left to do here.
             Conversation.objects.filter(pk=conversation.pk).update(responses_pending=False)
@@ -153,6 +177,7 @@ def _record_pending_batch(*, now: datetime, after_id: int, limit: int, isolate: 
         )
         reads = _read_locked(conversations)
         recorded_ids: list[int] = []
+        changes = _RollupChanges()
         for conversation in conversations:
             if isolate:
                 try:
@@ -167,6 +192,8 @@ def _record_pending_batch(*, now: datetime, after_id: int, limit: int, isolate: 
                 result = _record_locked(conversation, now=now, reads=reads)
             recorded_ids.append(conversation.pk)
             batch.new_miss_ids += result.new_miss_ids
+            changes.add(conversation.pk, result)
+        changes.apply()
         if recorded_ids:
             Conversation.objects.filter(pk__in=recorded_ids).update(responses_pending=False)
     batch.recorded = len(recorded_ids)
@@ -196,8 +223,12 @@ def responses_sweep(*, now: datetime) -> int:
                 .select_for_update(skip_locked=True, of=("self",))[:SWEEP_BATCH]
             )
             reads = _read_locked(conversations)
+            changes = _RollupChanges()
             for conversation in conversations:
-                found += len(_record_locked(conversation, now=now, reads=reads).new_miss_ids)
+                result = _record_locked(conversation, now=now, reads=reads)
+                found += len(result.new_miss_ids)
+                changes.add(conversation.pk, result)
+            changes.apply()
         if len(conversations) < SWEEP_BATCH:
             return found
 
@@ -246,6 +277,7 @@ def _record_locked(conversation: Conversation, *, now: datetime, reads: _LockedR
        existing one keeps those it started with.
     4. Write only rows that changed; drop rows of waits that no longer exist.
     5. Give every newly missed wait its one miss row.
+    6. Return the rollup days the changes touched; the caller refreshes them once per transaction.
     """
     if conversation.status == ConversationStatus.BOT:
         return RecordingResult(records=0, new_miss_ids=())
@@ -257,11 +289,13 @@ def _record_locked(conversation: Conversation, *, now: datetime, reads: _LockedR
     existing = {record.client_message_id: record for record in reads.records.get(conversation.pk, [])}
     calendars = reads.calendars
     new_miss_ids: list[int] = []
+    rollup_keys: set[rollup.DayKey] = set()
     missed_record_ids: set[int] | None = None  # read only once a wait turns out missed
     for wait in waits:
         record = existing.pop(wait.client_message_id, None)
         if record is None:
             record = _new_record(conversation, wait, calendars)
+        before = _rollup_key(record, calendars) if record.pk is not None else None
         rules = metrics.ResponseRules(
             target_seconds=record.target_seconds,
             working_hours_only=record.working_hours_only,
@@ -287,8 +321,12 @@ def _record_locked(conversation: Conversation, *, now: datetime, reads: _LockedR
             setattr(record, name, values[name])
         if record.pk is None:
             record.save()
+            rollup_keys.add(_rollup_key(record, calendars))
         elif changed:
             record.save(update_fields=[*changed, "updated_at"])
+            rollup_keys.add(_rollup_key(record, calendars))
+            if before is not None:
+                rollup_keys.add(before)
         if record.is_miss:
             if missed_record_ids is None:
                 missed_record_ids = set(
@@ -308,7 +346,13 @@ def _record_locked(conversation: Conversation, *, now: datetime, reads: _LockedR
             missed_record_ids.add(record.pk)
     if existing:
         ResponseRecord.objects.filter(pk__in=[record.pk for record in existing.values()]).delete()
-    return RecordingResult(records=len(waits), new_miss_ids=tuple(new_miss_ids))
+        rollup_keys |= {_rollup_key(record, calendars) for record in existing.values()}
+    return RecordingResult(records=len(waits), new_miss_ids=tuple(new_miss_ids), rollup_keys=frozenset(rollup_keys))
+
+
+def _rollup_key(record: ResponseRecord, calendars: _CalendarCache) -> rollup.DayKey:
+    zone = calendars.channel(record.open_channel_id).tz
+    return (record.open_channel_id, record.operator_id, rollup.local_day(record.waiting_since, zone))
 
 
 def _new_record(conversation: Conversation, wait: metrics.Wait, calendars: _CalendarCache) -> ResponseRecord:
@@ -344,6 +388,18 @@ class _CalendarCache:
         if open_channel_id not in self._calendars:
             self._calendars[open_channel_id] = calendar_for(self.channel(open_channel_id))
         return self._calendars[open_channel_id]
+
+
+def kpi_rollup_rebuild(*, from_day: date | None = None) -> tuple[int, int]:
+    """Recompute the K3 day rollup from the response records, for local days from ``from_day`` (every day
+    when None); returns the (day rows, conversation-day rows) written. Idempotent.
+
+    Recording keeps the rollup up to date by itself; rebuild after an open channel's time zone changes
+    (its local days move), after deleting users or conversations, or after importing records by hand.
+    Recording waits for the rebuild's table locks and then refreshes its own days on top of it.
+    """
+    with transaction.atomic():
+        return rollup.rebuild(from_day=from_day)
 
 
 # --- K2: notifying misses ------------------------------------------------------------------------------

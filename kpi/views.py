@@ -27,7 +27,14 @@ from channels_app.engine import access, events, notes
 from channels_app.engine.errors import ServiceError
 from kpi.charts import daily_chart
 from kpi.forms import KpiFilterForm, SupervisorRatingForm
-from kpi.selectors import UNASSIGNED, conversation_transcript, kpi_conversations, kpi_overview, operator_choices
+from kpi.selectors import (
+    UNASSIGNED,
+    conversation_transcript,
+    kpi_conversations,
+    kpi_overview,
+    operator_choices,
+    period_time_zones,
+)
 from kpi.services import supervisor_rating_save
 from kpi.wallboard import wallboard_channels
 
@@ -50,8 +57,7 @@ def supervisor_required(view):
 def _filter_form(request: HttpRequest) -> KpiFilterForm:
     return KpiFilterForm(
         request.GET,
-        today=timezone.localdate(),
-        zone=timezone.get_current_timezone(),
+        now=timezone.now(),
         open_channels=access.supervised_channels(request.user),
         all_channels=access.is_administrator(request.user),
     )
@@ -74,7 +80,7 @@ def overview(request: HttpRequest) -> HttpResponse:
     form = _filter_form(request)
     if not form.is_valid():
         return render(request, "kpi/overview.html", {"form": form}, status=400)
-    data = kpi_overview(form.period())
+    data = kpi_overview(form.period(), now=form.now)
     rows = [(row, _query(form, operator=UNASSIGNED if row.is_unassigned else row.operator_id)) for row in data.rows]
     return render(
         request,
@@ -85,6 +91,7 @@ def overview(request: HttpRequest) -> HttpResponse:
             "rows": rows,
             "chart": daily_chart(data.days),
             "query": _query(form),
+            "time_zones": period_time_zones(data.period),
         },
     )
 
@@ -97,7 +104,7 @@ def export_csv(request: HttpRequest) -> HttpResponse:
     if not form.is_valid():
         errors = "; ".join(str(error) for errors in form.errors.values() for error in errors)
         return HttpResponse(f"Invalid filter: {errors}\n", status=400, content_type="text/plain; charset=utf-8")
-    data = kpi_overview(form.period())
+    data = kpi_overview(form.period(), now=form.now)
     period = data.period
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     filename = f"kpi-{period.first_day:%Y%m%d}-{period.last_day:%Y%m%d}.csv"
@@ -172,6 +179,7 @@ def conversation_list(request: HttpRequest) -> HttpResponse:
             "period": period,
             "page": page,
             "operator_name": operator_name,
+            "time_zones": period_time_zones(period),
             "query": _query(form, operator=period.operator),
             "overview_query": _query(form),
         },
