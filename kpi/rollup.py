@@ -58,6 +58,11 @@ def local_day(at: datetime, zone: tzinfo) -> date:
     return at.astimezone(zone).date()
 
 
+def local_midnight(day: date, zone: tzinfo) -> datetime:
+    """The moment ``day`` begins in ``zone``."""
+    return datetime.combine(day, datetime.min.time(), tzinfo=zone)
+
+
 def refresh(*, keys: Iterable[DayKey], conversation_ids: Iterable[int]) -> None:
     """Rewrite the rollup after recording changed response records; in the caller's transaction.
 

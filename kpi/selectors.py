@@ -32,7 +32,7 @@ from django.db.models import Avg, Count, Max, Min, OuterRef, Q, QuerySet, Subque
 from channels_app.models import ClientRating, Conversation, Message, OpenChannel, operator_display_name
 from kpi.metrics import OperatorStats
 from kpi.models import KpiConversationDay, KpiDay, ResponseRecord, SupervisorRating
-from kpi.rollup import local_day
+from kpi.rollup import local_day, local_midnight
 from kpi.services import UNASSIGNED_NAME
 
 User = get_user_model()
@@ -69,19 +69,15 @@ class KpiPeriod:
 
     def start(self, zone: tzinfo) -> datetime:
         """The instant the period starts in ``zone`` (an open channel's)."""
-        return _midnight(self.first_day, zone)
+        return local_midnight(self.first_day, zone)
 
     def end(self, zone: tzinfo) -> datetime:
         """The instant the period ends in ``zone``: the midnight after its last day."""
-        return _midnight(self.last_day + timedelta(days=1), zone)
+        return local_midnight(self.last_day + timedelta(days=1), zone)
 
     @property
     def days(self) -> list[date]:
         return [self.first_day + timedelta(days=n) for n in range((self.last_day - self.first_day).days + 1)]
-
-
-def _midnight(day: date, zone: tzinfo) -> datetime:
-    return datetime.combine(day, datetime.min.time(), tzinfo=zone)
 
 
 def channel_zones(channel_ids: frozenset[int] | None) -> dict[int, ZoneInfo]:
@@ -207,7 +203,9 @@ def kpi_overview(period: KpiPeriod, *, now: datetime, use_rollup: bool = True) -
     zones = channel_zones(period.channel_ids)
     ids = sorted(zones)
     cutoffs = [local_day(now, zones[pk]) if use_rollup else period.first_day for pk in ids]
-    raw_starts = [_midnight(max(period.first_day, cutoff), zones[pk]) for pk, cutoff in zip(ids, cutoffs, strict=True)]
+    raw_starts = [
+        local_midnight(max(period.first_day, cutoff), zones[pk]) for pk, cutoff in zip(ids, cutoffs, strict=True)
+    ]
     params: dict[str, Any] = {
         "ids": ids,
         "zones": [zones[pk].key for pk in ids],

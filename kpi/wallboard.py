@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import datetime, time
+from datetime import datetime
 from typing import Any
 
 from channels_app.engine import access
@@ -30,6 +30,7 @@ from channels_app.models import (
 )
 from channels_app.policy.chat_limit import chat_load
 from kpi.models import KpiMiss
+from kpi.rollup import local_day, local_midnight
 
 WAITING_STATUSES = (ConversationStatus.QUEUED, ConversationStatus.OFFERED)
 
@@ -45,8 +46,7 @@ class Presence:
 
 def local_day_start(channel: OpenChannel, now: datetime) -> datetime:
     """Midnight that began the channel's current local day, as an aware moment."""
-    zone = channel.tz
-    return datetime.combine(now.astimezone(zone).date(), time.min, tzinfo=zone)
+    return local_midnight(local_day(now, channel.tz), channel.tz)
 
 
 @dataclass(frozen=True)
