@@ -25,6 +25,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from channels_app.engine import access, events, notes
 from channels_app.engine.errors import ServiceError
+from channels_app.models import ConnectorKind
 from kpi.charts import daily_chart
 from kpi.forms import KpiFilterForm, SupervisorRatingForm
 from kpi.selectors import (
@@ -36,7 +37,7 @@ from kpi.selectors import (
     period_time_zones,
 )
 from kpi.services import supervisor_rating_save
-from kpi.wallboard import wallboard_channels
+from kpi.wallboard import snapshot, wallboard_channels
 
 logger = logging.getLogger("kpi.views")
 CONVERSATIONS_PER_PAGE = 50
@@ -232,9 +233,23 @@ def conversation_detail(request: HttpRequest, conversation_id: int) -> HttpRespo
                 for note in notes.conversation_notes(conversation_id)
             ],
             "actions_config": _actions_config(request, conversation_id),
+            "reassign_operators": _reassign_operators(transcript.conversation),
         },
         status=status,
     )
+
+
+def _reassign_operators(conversation) -> list[dict]:
+    """The queue's operators a supervisor may hand the open conversation to, with presence and load."""
+    if not conversation.is_open:
+        return []
+    (board,) = snapshot([conversation.open_channel], timezone.now())["channels"]
+    labels = _wallboard_texts()
+    return [
+        operator | {"presence_label": labels[operator["presence"]]}
+        for operator in board["operators"]
+        if operator["is_active"] and operator["id"] != conversation.operator_id
+    ]
 
 
 def _actions_config(request: HttpRequest, conversation_id: int) -> dict:
@@ -335,4 +350,5 @@ def _wallboard_texts() -> dict[str, str]:
         "since": _("Since"),
         "actions": _("Actions"),
         "wait": _("Wait"),
+        "sources": {str(kind): str(label) for kind, label in ConnectorKind.choices},
     }

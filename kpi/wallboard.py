@@ -192,7 +192,8 @@ def _waiting_since(conversation: Conversation) -> datetime:
 
 
 def _source(conversation: Conversation) -> str:
-    return conversation.connector.get_kind_display()
+    # The kind's code: the socket has no request language, so the page names it (its texts, in the viewer's).
+    return conversation.connector.kind
 
 
 def _waiting_row(conversation: Conversation, offers: list[Offer]) -> dict[str, Any]:

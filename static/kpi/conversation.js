@@ -49,6 +49,20 @@ for (const button of document.querySelectorAll("#supervisor-actions [data-action
   });
 }
 
+const reassignSelect = document.getElementById("reassign-operator");
+if (reassignSelect) {
+  reassignSelect.addEventListener("change", async () => {
+    if (!reassignSelect.value) return;
+    try {
+      await postAction(actionsConfig.urls.reassign, { to_operator_id: Number(reassignSelect.value) });
+      window.location.reload();
+    } catch (error) {
+      showError(error);
+      reassignSelect.value = "";
+    }
+  });
+}
+
 document.getElementById("note-form").addEventListener("submit", async (event) => {
   event.preventDefault();
   const text = document.getElementById("note-text").value.trim();

@@ -165,7 +165,7 @@ function waitingTable(channel) {
                 el("span", {}, i ? ", " : "", `${offer.operator_name} (`, el("span", { class: "countdown", dataset: { expires: offer.expires_at } }), ")")))
             : null,
           row.held_back_until ? el("div", { class: "offers", text: T.held_back }) : null),
-        el("td", { text: row.source }),
+        el("td", { text: T.sources[row.source] || row.source }),
         el("td", {}, el("span", { class: "wait age", dataset: { since: row.waiting_since } })),
         el("td", {}, actions(channel, row, false)),
       ))),
@@ -178,7 +178,7 @@ function heldTable(channel) {
     el("thead", {}, el("tr", {}, [T.client, T.operator, T.since, T.actions].map((h) => el("th", { scope: "col", text: h })))),
     el("tbody", {}, channel.held.map((row) =>
       el("tr", { dataset: { conversationId: String(row.conversation_id) } },
-        el("td", {}, el("div", { text: `#${row.conversation_id} ${row.client_name}` }), el("div", { class: "offers", text: row.source })),
+        el("td", {}, el("div", { text: `#${row.conversation_id} ${row.client_name}` }), el("div", { class: "offers", text: T.sources[row.source] || row.source })),
         el("td", { text: row.operator_name }),
         el("td", {},
           row.assigned_at ? el("span", { class: "age", dataset: { since: row.assigned_at } }) : null,

@@ -108,6 +108,7 @@ def test_snapshot_shows_the_queue_offers_holders_and_operators(team):
     board = snapshot(wallboard_channels(team.rita), now)
     (support,) = board["channels"]
     assert support["name"] == "Support"
+    assert support["waiting"][0]["source"] == "livechat"
     assert [row["conversation_id"] for row in support["waiting"]] == [team.waiting.pk, team.offered.pk]
     assert support["longest_waiting_since"] == team.waiting.queued_at.isoformat()
     assert support["waiting"][1]["offers"] == [
@@ -395,3 +396,14 @@ def test_notes_go_to_the_staff_group_not_the_conversation_group(team, monkeypatc
     ((groups, _event),) = [(g, e) for g, e in sent if e["type"] == "note.created"]
     assert events.conversation_group(team.held.pk) not in groups
     assert groups == [events.conversation_staff_group(team.held.pk), events.operator_group(team.olga.pk)]
+
+
+def test_the_conversation_page_shows_the_notes_and_the_actions(team):
+    assert _post(team.rita, "notes", team.held, {"text": "Ask for the invoice number."}).status_code == 201
+    page = _http(team.rita).get(reverse("kpi:conversation", args=[team.held.pk]))
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "Ask for the invoice number." in html and "Take over" in html
+    # Piotr may be given the conversation (on a break, load 0); Olga holds it and is not offered it again.
+    options = page.context["reassign_operators"]
+    assert [(o["name"], o["presence_label"], o["load"]) for o in options] == [("Piotr", "On a break", 0)]
