@@ -17,7 +17,8 @@ What a scrape answers:
    multiprocess mode (``PROMETHEUS_MULTIPROC_DIR``; decision 0011), the sum over every process that writes its
    files to that directory, Celery workers included.
 2. What is read at scrape time: conversations waiting per open channel and the longest wait, the processing lag
-   of webhook deliveries (PostgreSQL), and the length of Celery's queues (the Redis broker).
+   of webhook deliveries (PostgreSQL), the length of Celery's queues (the Redis broker), and how long ago a Celery
+   worker and beat were last seen (:mod:`contact_center.heartbeats`, Redis).
 3. Process metrics: prometheus_client's own for this process in single-process mode; in multiprocess mode,
    memory, CPU and open files of every live process that has files in the directory, labelled by ``pid``.
 
@@ -31,6 +32,7 @@ import glob
 import hmac
 import ipaddress
 import logging
+import math
 import os
 from collections.abc import Iterable, Iterator
 from functools import cache
@@ -49,6 +51,7 @@ from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamil
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 
 from channels_app.engine import selectors
+from contact_center import heartbeats
 from contact_center.celery import app as celery_app
 
 logger = logging.getLogger(__name__)
@@ -136,7 +139,7 @@ class ReadAtScrape:
             "Whether a source of the gauges read at scrape time answered (1) or failed and its gauges are missing (0).",
             labels=["source"],
         )
-        for source, read in (("database", self._database), ("broker", self._broker)):
+        for source, read in (("database", self._database), ("broker", self._broker), ("heartbeats", self._heartbeats)):
             try:
                 families = list(read())
             except Exception:
@@ -181,6 +184,19 @@ class ReadAtScrape:
             value=max((now - received_at).total_seconds(), 0.0) if received_at is not None else 0.0,
         )
         yield from (waiting, longest, lag)
+
+    def _heartbeats(self) -> Iterator[Metric]:
+        age = GaugeMetricFamily(
+            "contact_center_heartbeat_age_seconds",
+            "Seconds since a Celery worker (process=worker) and Celery beat (process=beat, recorded by a worker "
+            "running beat's task) were last seen alive, as /readyz reads them; +Inf when never seen.",
+            labels=["process"],
+        )
+        now = timezone.now()
+        for kind in heartbeats.KINDS:
+            seen = heartbeats.last_seen(kind)
+            age.add_metric([kind], max((now - seen).total_seconds(), 0.0) if seen is not None else math.inf)
+        yield age
 
     def _broker(self) -> Iterator[Metric]:
         length = GaugeMetricFamily(

@@ -7,13 +7,16 @@ Counters are process-wide and other tests move them too, so every assertion comp
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import sys
 import textwrap
+import uuid
 from datetime import timedelta
 
 import pytest
+import redis
 import time_machine
 from channels.db import database_sync_to_async
 from django.conf import settings as django_settings
@@ -29,6 +32,7 @@ from channels_app.engine.sweeps import offers_expire
 from channels_app.management.commands.serve import prepare_metrics_directory
 from channels_app.models import ConnectorKind, ConversationStatus, InboundUpdate, Message, Offer, RoutingDecision
 from channels_app.tasks import send_message
+from contact_center import heartbeats
 from contact_center import metrics as metrics_module
 from contact_center.celery import app as celery_app
 from tests.channels_app.connectors.fake_provider import FakeProvider
@@ -390,3 +394,18 @@ def test_serve_empties_the_metrics_directory_and_hands_it_to_its_children(tmp_pa
     assert prepare_metrics_directory() == tmp_path
     assert sorted(path.name for path in tmp_path.iterdir()) == ["notes.txt"]
     assert os.environ["PROMETHEUS_MULTIPROC_DIR"] == str(tmp_path)
+
+
+@pytest.mark.django_db
+def test_heartbeat_ages_are_read_at_scrape_for_the_beat_alert(token, monkeypatch):
+    # Keys of this test's own: a development server's worker may record the real ones meanwhile.
+    monkeypatch.setattr(heartbeats, "KEY_PREFIX", f"test:{uuid.uuid4().hex}:heartbeat:")
+    now = timezone.now()
+    heartbeats.record("worker", now - timedelta(seconds=20))
+    heartbeats.record("beat", now - timedelta(seconds=400))
+    samples = scrape()
+    assert 20 <= value(samples, "contact_center_heartbeat_age_seconds", process="worker") < 80
+    assert 400 <= value(samples, "contact_center_heartbeat_age_seconds", process="beat") < 460
+    assert value(samples, "contact_center_metrics_source_up", source="heartbeats") == 1
+    redis.Redis.from_url(django_settings.REDIS_URL).delete(heartbeats.KEY_PREFIX + "beat")
+    assert value(scrape(), "contact_center_heartbeat_age_seconds", process="beat") == math.inf
