@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import logging
 from functools import wraps
+from typing import Any
 from urllib.parse import urlencode
 
 from django.contrib import messages
@@ -298,7 +299,7 @@ def wallboard(request: HttpRequest) -> HttpResponse:
     )
 
 
-def _wallboard_texts() -> dict[str, str]:
+def _wallboard_texts() -> dict[str, Any]:
     """What the wallboard's script writes, in the viewer's language."""
     return {
         "waiting": _("Waiting"),

@@ -127,35 +127,16 @@ def snapshot(channels: list[OpenChannel], now: datetime) -> dict[str, Any]:
 
 def _today(ids: list[int], starts: dict[int, datetime], earliest: datetime, now: datetime) -> _Today:
     def since_start(rows, channel_key: str, moment_key: str) -> list[dict]:
+        # The query read from the earliest "today"; each row counts from its own channel's.
         return [row for row in rows if row[moment_key] >= starts[row[channel_key]]]
 
-    missed: dict[int, int] = defaultdict(int)
-    for row in since_start(
-        Conversation.objects.filter(open_channel_id__in=ids, is_unprocessed=True, unprocessed_at__gte=earliest).values(
-            "open_channel_id", "unprocessed_at"
-        ),
-        "open_channel_id",
-        "unprocessed_at",
-    ):
-        missed[row["open_channel_id"]] += 1
-    started: dict[int, int] = defaultdict(int)
-    for row in since_start(
-        Conversation.objects.filter(open_channel_id__in=ids, created_at__gte=earliest).values(
-            "open_channel_id", "created_at"
-        ),
-        "open_channel_id",
-        "created_at",
-    ):
-        started[row["open_channel_id"]] += 1
-    response_misses: dict[int, int] = defaultdict(int)
-    for row in since_start(
-        KpiMiss.objects.filter(open_channel_id__in=ids, detected_at__gte=earliest).values(
-            "open_channel_id", "detected_at"
-        ),
-        "open_channel_id",
-        "detected_at",
-    ):
-        response_misses[row["open_channel_id"]] += 1
+    def per_channel(queryset, moment_key: str, channel_key: str = "open_channel_id") -> dict[int, int]:
+        counts: dict[int, int] = defaultdict(int)
+        for row in since_start(queryset.values(channel_key, moment_key), channel_key, moment_key):
+            counts[row[channel_key]] += 1
+        return dict(counts)
+
+    in_channels = Conversation.objects.filter(open_channel_id__in=ids)
     ratings: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     for row in since_start(
         ClientRating.objects.filter(conversation__open_channel_id__in=ids, rated_at__gte=earliest).values(
@@ -179,10 +160,12 @@ def _today(ids: list[int], starts: dict[int, datetime], earliest: datetime, now:
     ):
         assigned[(row["conversation__open_channel_id"], row["operator_id"])].add(row["conversation_id"])
     return _Today(
-        missed=dict(missed),
-        response_misses=dict(response_misses),
+        missed=per_channel(in_channels.filter(is_unprocessed=True, unprocessed_at__gte=earliest), "unprocessed_at"),
+        response_misses=per_channel(
+            KpiMiss.objects.filter(open_channel_id__in=ids, detected_at__gte=earliest), "detected_at"
+        ),
         ratings={key: dict(value) for key, value in ratings.items()},
-        started=dict(started),
+        started=per_channel(in_channels.filter(created_at__gte=earliest), "created_at"),
         assigned={key: len(value) for key, value in assigned.items()},
     )
 

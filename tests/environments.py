@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import os
 import secrets
+import subprocess
 from pathlib import Path
 
 from cryptography.fernet import Fernet
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
 
 
 def without_debug_or_keys(*, env_file: Path) -> dict[str, str]:
@@ -30,3 +33,15 @@ def production_like(*, env_file: Path, **extra: str) -> dict[str, str]:
         "FIELD_ENCRYPTION_KEY": Fernet.generate_key().decode(),
         **extra,
     }
+
+
+def with_project_settings(**variables: str) -> dict[str, str]:
+    """The tests' environment with the product's own settings module, then ``variables``."""
+    return {**os.environ, "DJANGO_SETTINGS_MODULE": "contact_center.settings", **variables}
+
+
+def run_in_project(command: list[str], environment: dict[str, str]) -> subprocess.CompletedProcess:
+    """Run ``command`` in the project's folder with ``environment``; its output captured, its exit code returned."""
+    return subprocess.run(
+        command, cwd=PROJECT_DIR, env=environment, capture_output=True, text=True, timeout=120, check=False
+    )

@@ -1,7 +1,5 @@
 """GET /healthz: do the database and Redis answer. GET /readyz: that, and are Celery's heartbeats fresh."""
 
-import os
-import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
@@ -16,6 +14,7 @@ from channels_app.periodic import SWEEPS
 from contact_center import heartbeats
 from contact_center.celery import WorkerHeartbeat, record_beat_heartbeat
 from contact_center.celery import app as celery_app
+from tests.environments import run_in_project, with_project_settings
 
 
 @pytest.mark.django_db
@@ -165,15 +164,6 @@ def test_a_worker_records_its_heartbeat_when_its_consumer_starts_and_on_its_time
 
 @pytest.mark.parametrize("variable", [{"READINESS_WORKER_MAX_AGE": "30"}, {"READINESS_BEAT_MAX_AGE": "60"}])
 def test_readiness_thresholds_shorter_than_two_heartbeats_are_refused_at_start(variable):
-    environment = {**os.environ, "DJANGO_SETTINGS_MODULE": "contact_center.settings", **variable}
-    result = subprocess.run(
-        [sys.executable, "-c", "import django; django.setup()"],
-        cwd=settings.BASE_DIR,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    result = run_in_project([sys.executable, "-c", "import django; django.setup()"], with_project_settings(**variable))
     assert result.returncode != 0
     assert "READINESS_WORKER_MAX_AGE must be at least 60 seconds" in result.stderr

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import subprocess
 import sys
 from datetime import datetime
@@ -16,6 +15,7 @@ from django.conf import settings
 
 from channels_app.tasks import sweep_presence
 from contact_center import logs
+from tests.environments import run_in_project, with_project_settings
 from tests.logs import json_log_lines
 
 logger = logging.getLogger("tests.logs")
@@ -34,16 +34,7 @@ except ZeroDivisionError:
 
 
 def run_python(script: str, **variables: str) -> subprocess.CompletedProcess:
-    environment = {**os.environ, "DJANGO_SETTINGS_MODULE": "contact_center.settings", **variables}
-    return subprocess.run(
-        [sys.executable, "-c", script],
-        cwd=settings.BASE_DIR,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    return run_in_project([sys.executable, "-c", script], with_project_settings(**variables))
 
 
 def test_log_format_json_writes_one_json_object_per_line_with_time_level_logger_message_and_exception():

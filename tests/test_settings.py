@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 
 import psutil
@@ -11,7 +10,7 @@ import pytest
 from django.conf import settings
 
 from contact_center.settings import PUBLIC_SECRET_KEYS
-from tests.environments import production_like, without_debug_or_keys
+from tests.environments import production_like, run_in_project, without_debug_or_keys
 from tests.net import free_port
 
 SCRIPT = """
@@ -48,15 +47,7 @@ def test_importing_settings_with_an_empty_var_dir_starts_nothing_and_creates_not
     project_var = settings.BASE_DIR / "var"
     project_before, var_before = _entries(settings.BASE_DIR), _entries(project_var)
 
-    result = subprocess.run(
-        [sys.executable, "-c", SCRIPT],
-        cwd=settings.BASE_DIR,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    result = run_in_project([sys.executable, "-c", SCRIPT], environment)
 
     assert result.returncode == 0, result.stderr
     database_host, redis_url = result.stdout.split()
@@ -74,14 +65,10 @@ def test_importing_settings_with_an_empty_var_dir_starts_nothing_and_creates_not
 SECRET_KEY_ADVICE = "python -c 'import secrets; print(secrets.token_urlsafe(50))'"
 
 
-def run(command: list[str], environment: dict[str, str]) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        command, cwd=settings.BASE_DIR, env=environment, capture_output=True, text=True, timeout=120, check=False
-    )
-
-
 def test_without_debug_and_secret_key_check_deploy_refuses_and_says_what_to_set(tmp_path):
-    result = run([sys.executable, "manage.py", "check", "--deploy"], without_debug_or_keys(env_file=tmp_path / ".env"))
+    result = run_in_project(
+        [sys.executable, "manage.py", "check", "--deploy"], without_debug_or_keys(env_file=tmp_path / ".env")
+    )
     assert result.returncode == 1
     assert "Refusing to start: SECRET_KEY is not set, and DEBUG is off" in result.stderr
     assert SECRET_KEY_ADVICE in result.stderr
@@ -91,7 +78,9 @@ def test_without_debug_and_secret_key_check_deploy_refuses_and_says_what_to_set(
 def test_without_debug_and_secret_key_the_web_process_refuses_to_start(tmp_path):
     environment = without_debug_or_keys(env_file=tmp_path / ".env")
     port = str(free_port())
-    result = run([sys.executable, "-m", "uvicorn", "contact_center.asgi:application", "--port", port], environment)
+    result = run_in_project(
+        [sys.executable, "-m", "uvicorn", "contact_center.asgi:application", "--port", port], environment
+    )
     assert result.returncode == 1
     assert "Refusing to start: SECRET_KEY is not set, and DEBUG is off" in result.stderr
     assert SECRET_KEY_ADVICE in result.stderr
@@ -100,41 +89,45 @@ def test_without_debug_and_secret_key_the_web_process_refuses_to_start(tmp_path)
 @pytest.mark.parametrize("public_key", sorted(PUBLIC_SECRET_KEYS))
 def test_with_debug_off_a_published_secret_key_is_refused(tmp_path, public_key):
     environment = {**production_like(env_file=tmp_path / ".env"), "SECRET_KEY": public_key}
-    result = run([sys.executable, "manage.py", "check"], environment)
+    result = run_in_project([sys.executable, "manage.py", "check"], environment)
     assert result.returncode == 1
     assert "SECRET_KEY is a public example value" in result.stderr
 
 
 def test_with_debug_off_and_keys_of_its_own_the_deploy_check_passes(tmp_path):
-    result = run([sys.executable, "manage.py", "check", "--deploy"], production_like(env_file=tmp_path / ".env"))
+    result = run_in_project(
+        [sys.executable, "manage.py", "check", "--deploy"], production_like(env_file=tmp_path / ".env")
+    )
     assert result.returncode == 0, result.stderr
     assert "System check identified no issues" in result.stdout
 
 
 def test_debug_is_off_unless_the_environment_turns_it_on(tmp_path):
     script = "from django.conf import settings; print(settings.DEBUG)"
-    production = run([sys.executable, "-c", script], production_like(env_file=tmp_path / ".env"))
+    production = run_in_project([sys.executable, "-c", script], production_like(env_file=tmp_path / ".env"))
     assert production.stdout.split() == ["False"], production.stderr
     development = {**without_debug_or_keys(env_file=tmp_path / ".env"), "DEBUG": "true"}
-    assert run([sys.executable, "-c", script], development).stdout.split() == ["True"]
+    assert run_in_project([sys.executable, "-c", script], development).stdout.split() == ["True"]
 
 
 def test_an_env_file_may_turn_debug_on_for_a_developer(tmp_path):
     (tmp_path / ".env").write_text("DEBUG=true\n")
     script = "from django.conf import settings; print(settings.DEBUG)"
-    result = run([sys.executable, "-c", script], without_debug_or_keys(env_file=tmp_path / ".env"))
+    result = run_in_project([sys.executable, "-c", script], without_debug_or_keys(env_file=tmp_path / ".env"))
     assert result.stdout.split() == ["True"], result.stderr
 
 
 def test_manage_py_checks_and_uses_the_settings_its_command_line_names(tmp_path):
     """``--settings`` is applied before the refusal check: the settings named are the ones checked and used."""
     environment = without_debug_or_keys(env_file=tmp_path / ".env")  # contact_center.settings would refuse
-    development = run([sys.executable, "manage.py", "check", "--settings=tests.settings"], environment)
+    development = run_in_project([sys.executable, "manage.py", "check", "--settings=tests.settings"], environment)
     assert development.returncode == 0, development.stderr
     assert "System check identified no issues" in development.stdout
 
     named_product = {**environment, "DJANGO_SETTINGS_MODULE": "tests.settings"}
-    refused = run([sys.executable, "manage.py", "check", "--settings", "contact_center.settings"], named_product)
+    refused = run_in_project(
+        [sys.executable, "manage.py", "check", "--settings", "contact_center.settings"], named_product
+    )
     assert refused.returncode == 1
     assert "Refusing to start: SECRET_KEY is not set, and DEBUG is off" in refused.stderr
     assert "Traceback" not in refused.stderr

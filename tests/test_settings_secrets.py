@@ -3,25 +3,17 @@ with DEBUG on (development, tests) a fixed development key is used."""
 
 from __future__ import annotations
 
-import subprocess
 import sys
 
 import pytest
 from cryptography.fernet import Fernet
-from django.conf import settings
 
 from contact_center.settings import DEVELOPMENT_FIELD_ENCRYPTION_KEY
-from tests.environments import production_like, without_debug_or_keys
+from tests.environments import production_like, run_in_project, without_debug_or_keys
 from tests.net import free_port
 
 KEY_ADVICE = 'python -c "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())"'
 PRINT_KEY = "from django.conf import settings; print(settings.FIELD_ENCRYPTION_KEY)"
-
-
-def run(command: list[str], environment: dict[str, str]) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        command, cwd=settings.BASE_DIR, env=environment, capture_output=True, text=True, timeout=120, check=False
-    )
 
 
 def without_encryption_key(tmp_path) -> dict[str, str]:
@@ -31,7 +23,7 @@ def without_encryption_key(tmp_path) -> dict[str, str]:
 
 
 def test_with_debug_off_and_no_encryption_key_check_deploy_refuses_and_says_what_to_set(tmp_path):
-    result = run([sys.executable, "manage.py", "check", "--deploy"], without_encryption_key(tmp_path))
+    result = run_in_project([sys.executable, "manage.py", "check", "--deploy"], without_encryption_key(tmp_path))
     assert result.returncode == 1
     assert "Refusing to start: Set FIELD_ENCRYPTION_KEY" in result.stderr
     assert KEY_ADVICE in result.stderr
@@ -41,7 +33,7 @@ def test_with_debug_off_and_no_encryption_key_check_deploy_refuses_and_says_what
 def test_with_debug_off_and_no_encryption_key_the_web_process_refuses_to_start(tmp_path):
     port = str(free_port())
     command = [sys.executable, "-m", "uvicorn", "contact_center.asgi:application", "--port", port]
-    result = run(command, without_encryption_key(tmp_path))
+    result = run_in_project(command, without_encryption_key(tmp_path))
     assert result.returncode == 1
     assert "Refusing to start: Set FIELD_ENCRYPTION_KEY" in result.stderr
 
@@ -56,7 +48,9 @@ def test_with_debug_off_and_no_encryption_key_the_web_process_refuses_to_start(t
     ids=["the-public-development-key", "not-a-fernet-key", "a-fallback-that-is-not-a-key"],
 )
 def test_with_debug_off_a_public_or_malformed_encryption_key_is_refused(tmp_path, variables, refusal):
-    result = run([sys.executable, "manage.py", "check"], production_like(env_file=tmp_path / ".env", **variables))
+    result = run_in_project(
+        [sys.executable, "manage.py", "check"], production_like(env_file=tmp_path / ".env", **variables)
+    )
     assert result.returncode == 1
     assert refusal in result.stderr
     assert "not-a-key" not in result.stderr and "battery" not in result.stderr, "a key is never printed whole"
@@ -67,11 +61,11 @@ def test_with_debug_off_keys_of_its_own_are_used(tmp_path):
     environment = production_like(env_file=tmp_path / ".env", FIELD_ENCRYPTION_KEY=key)
     environment["FIELD_ENCRYPTION_KEY_FALLBACKS"] = old_key
     script = PRINT_KEY + "; print(','.join(settings.FIELD_ENCRYPTION_KEY_FALLBACKS))"
-    result = run([sys.executable, "-c", script], environment)
+    result = run_in_project([sys.executable, "-c", script], environment)
     assert result.stdout.split() == [key, old_key], result.stderr
 
 
 def test_with_debug_on_the_development_key_is_used_when_none_is_set(tmp_path):
     environment = {**without_debug_or_keys(env_file=tmp_path / ".env"), "DEBUG": "true"}
-    result = run([sys.executable, "-c", PRINT_KEY], environment)
+    result = run_in_project([sys.executable, "-c", PRINT_KEY], environment)
     assert result.stdout.split() == [DEVELOPMENT_FIELD_ENCRYPTION_KEY], result.stderr

@@ -19,6 +19,7 @@ from django.db import connection
 
 from channels_app.management.commands.web import web_process
 from tests.e2e.harness import database_url
+from tests.environments import run_in_project, with_project_settings
 from tests.net import free_port
 
 CLIENT = "203.0.113.7"  # the visitor a proxy names in X-Forwarded-For
@@ -58,16 +59,7 @@ def test_the_command_believes_proxy_headers_from_the_trusted_proxies_only(settin
     ],
 )
 def test_settings_refuse_a_web_process_they_cannot_describe(variable, value, message):
-    environment = {**os.environ, "DJANGO_SETTINGS_MODULE": "contact_center.settings", variable: value}
-    result = subprocess.run(
-        [sys.executable, "manage.py", "check"],
-        cwd=settings.BASE_DIR,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    result = run_in_project([sys.executable, "manage.py", "check"], with_project_settings(**{variable: value}))
     assert result.returncode == 1
     assert message in result.stderr
 
