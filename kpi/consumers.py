@@ -21,7 +21,7 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
-from channels_app.engine import events
+from channels_app.engine import events, instruments
 from kpi.wallboard import snapshot, wallboard_channels
 
 CLOSE_NOT_ALLOWED = 4403
@@ -47,12 +47,17 @@ class WallboardConsumer(AsyncJsonWebsocketConsumer):
             await self.close(code=CLOSE_NOT_ALLOWED)
             return
         await self.accept()
+        self.counted = True
+        instruments.websockets_connected.labels(kind="wallboard").inc()
         await self._follow(channel_ids)
         await self._join(events.operator_group(self.user.pk))
         await self._send_snapshot()
         self.backstop_task = asyncio.create_task(self._backstop())
 
     async def disconnect(self, code):
+        if getattr(self, "counted", False):
+            self.counted = False
+            instruments.websockets_connected.labels(kind="wallboard").dec()
         for task in (self.refresh_task, self.backstop_task):
             if task is not None:
                 task.cancel()

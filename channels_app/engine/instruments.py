@@ -68,7 +68,7 @@ deliveries_failed = Counter(
 # livesum: the sockets of the processes alive now, added up (a dead process's files are dropped at scrape).
 websockets_connected = Gauge(
     "contact_center_websockets_connected",
-    "Websockets open now, by kind: console (operators) and livechat (visitors).",
+    "Websockets open now, by kind: console (operators), livechat (visitors) and wallboard (supervisors).",
     ["kind"],
     multiprocess_mode="livesum",
 )

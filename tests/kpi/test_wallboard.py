@@ -14,6 +14,7 @@ from django.test import Client as HttpClient
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
+from prometheus_client import REGISTRY
 
 from channels_app.engine.inbound import message_receive
 from channels_app.engine.transcripts import transcript_text
@@ -324,6 +325,8 @@ async def test_wallboard_socket_is_live_and_scoped(settings):
     world = await database_sync_to_async(_team)(timezone.now())
     rita, sam = await _wallboard(world.rita), await _wallboard(world.sam)
     assert (await rita.connect())[0] and (await sam.connect())[0]
+    # Each open wallboard counts in /metrics (contact_center_websockets_connected{kind="wallboard"}).
+    assert REGISTRY.get_sample_value("contact_center_websockets_connected", {"kind": "wallboard"}) >= 2
     first = await _next_board(rita)
     assert [channel["name"] for channel in first["channels"]] == ["Support"]
     assert len(first["channels"][0]["waiting"]) == 2
