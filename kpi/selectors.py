@@ -342,7 +342,7 @@ GROUP BY x.operator_id
 
 def _ratings(
     period: KpiPeriod, zones: dict[int, ZoneInfo]
-) -> tuple[dict[int | None, tuple[int, int]], dict[int | None, tuple[float | None, int]]]:
+) -> tuple[dict[int | None, tuple[int, int]], dict[int | None, tuple[float, int]]]:
     """R1 likes and dislikes, and R3 average score and number of ratings, per operator."""
     if not zones:
         return {}, {}
@@ -358,7 +358,7 @@ def _ratings(
         join=join,
         zone=zone,
     )
-    params = {
+    params: dict[str, Any] = {
         "ids": ids,
         "zones": [zones[pk].key for pk in ids],
         "zone": min(one_zone),
