@@ -1,4 +1,4 @@
-"""Formerly filled the K3 day rollup; 0005 does it now, with the columns it added (the rebuild writes them)."""
+"""Formerly filled the K3 day rollup; 0006 does it now, with the columns it added (the rebuild writes them)."""
 
 from django.db import migrations
 

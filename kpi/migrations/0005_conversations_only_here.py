@@ -1,15 +1,7 @@
-"""Conversations answered under one (channel, operator, day) counted in the day rows; refill the rollup."""
+"""Conversations answered under one (channel, operator, day) counted in the day rows (0006 refills the rollup)."""
 
 from django.conf import settings
 from django.db import migrations, models
-
-
-def fill(apps, schema_editor):
-    # The one rebuild (kpi.rollup) rather than a copy of its SQL: it reads and writes only the tables
-    # as of this migration by their names, and keeps working if the rollup's arithmetic is ever corrected.
-    from kpi.rollup import rebuild
-
-    rebuild(from_day=None)
 
 
 class Migration(migrations.Migration):
@@ -52,5 +44,4 @@ class Migration(migrations.Migration):
                 name="kpi_conversation_day_alone",
             ),
         ),
-        migrations.RunPython(fill, migrations.RunPython.noop, elidable=True),
     ]
