@@ -26,11 +26,15 @@ synchronous path (``responses_record`` after every message) against the batch
 
     .venv/bin/python bench/kpi.py --recording 1000
 
-``--year`` (issue 18) times the K3 query for a 12-month period through the day
-rollup and, as the reference in the same run, over the raw records alone
-(fill with ``--days 365`` so the year is full)::
+``--year`` (issue 18) first runs pgbench's simple-update on the same embedded
+PostgreSQL (:mod:`bench.reference`), then times the K3 query for a 12-month
+period, all open channels and one, through the day rollup and over the raw
+records alone, in the same run, and prints where one overview spends its time
+(fill with ``--days 365`` so the year is full; about 1–2 minutes)::
 
-    .venv/bin/python bench/kpi.py --year --days 365 --reset
+    .venv/bin/python bench/kpi.py --year --days 365 --reset [--explain]
+
+The goal is p95 ≤ 50 ms for a 12-month period.
 """
 
 from __future__ import annotations
@@ -67,7 +71,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--days", type=int, default=180, help="history length the conversations are spread over")
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--reset", action="store_true", help="drop and refill the benchmark database")
-    parser.add_argument("--explain", action="store_true", help="print EXPLAIN ANALYZE of the main query")
+    parser.add_argument(
+        "--explain", action="store_true", help="print EXPLAIN ANALYZE of the main query (--year: of each statement)"
+    )
     parser.add_argument(
         "--recording",
         type=int,
@@ -459,27 +465,70 @@ def measure_pages(runs: int, explain: bool) -> None:
             print("\n" + "\n".join(row[0] for row in cursor.fetchall()))
 
 
-def measure_year(runs: int) -> None:
-    """Issue 18: the K3 query for a 12-month period, through the day rollup and over the raw records alone
-    (the reference, in the same run), with the ratio."""
+def measure_year(runs: int, explain: bool) -> None:
+    """Issue 18: the K3 query for a 12-month period, all open channels and one, through the day rollup and
+    over the raw records alone (the reference the rollup must equal), beside pgbench's simple-update TPS
+    measured first on the same server; the ratios; then where the rollup path spends its time (each SQL
+    statement's median, and with ``explain`` their plans)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from bench.reference import pgbench_tps
+    from channels_app.models import OpenChannel
     from kpi.models import KpiConversationDay, KpiDay
     from kpi.selectors import KpiPeriod, kpi_overview
 
+    tps = pgbench_tps(clients=1, seconds=10)
+    print(f"reference: pgbench simple-update (-N), 1 client, 10 s, scale 10: {tps:,.0f} tps")
     last_day = (HISTORY_END - timedelta(days=1)).date()
     period = KpiPeriod(last_day - timedelta(days=364), last_day)
+    channel = OpenChannel.objects.order_by("pk").first()
+    one_channel = KpiPeriod(period.first_day, period.last_day, open_channel_id=channel.pk)
     now = HISTORY_END - timedelta(hours=1)  # the last day is today: read raw, the 364 before from the rollup
     print(
         f"12-month period {period.first_day} – {period.last_day}; rollup: {KpiDay.objects.count():,} day rows, "
         f"{KpiConversationDay.objects.count():,} conversation-day rows; {runs} runs each after 2 warm-ups"
     )
-    rollup = timed(lambda: kpi_overview(period, now=now), runs)
-    raw = timed(lambda: kpi_overview(period, now=now, use_rollup=False), runs)
-    print(f"{'query  12 months, rollup':42s} {percentiles(rollup)}")
-    print(f"{'query  12 months, raw records (reference)':42s} {percentiles(raw)}")
-    p95 = {
-        name: sorted(samples)[max(0, round(0.95 * runs) - 1)] for name, samples in (("rollup", rollup), ("raw", raw))
-    }
-    print(f"speed-up at p95: {p95['raw'] / p95['rollup']:.1f}x (raw / rollup, same run)")
+    cases = [
+        ("all open channels", period),
+        ("one open channel", one_channel),
+    ]
+    for name, case in cases:
+        rollup = timed(lambda case=case: kpi_overview(case, now=now), runs)
+        raw = timed(lambda case=case: kpi_overview(case, now=now, use_rollup=False), runs)
+        print(f"query  12 months, {name}, rollup{'':8s} {percentiles(rollup)}")
+        print(f"query  12 months, {name}, raw (reference) {percentiles(raw)}")
+        p95 = {label: p95_of(samples) for label, samples in (("rollup", rollup), ("raw", raw))}
+        per_second = 1000 / p95["rollup"]
+        print(
+            f"  p95: raw / rollup {p95['raw'] / p95['rollup']:.1f}x; rollup overviews per second at p95 "
+            f"{per_second:.1f} = {per_second / tps:.3f} x pgbench tps; goal p95 <= 50 ms: "
+            f"{'met' if p95['rollup'] <= 50 else 'NOT met'}"
+        )
+
+    # Where the time goes: every statement of one overview, median over the runs.
+    print(f"\nstatements of one overview (all open channels, rollup), median of {runs} runs:")
+    timings: list[list[float]] = []
+    sqls: list[str] = []
+    for _ in range(runs):
+        with CaptureQueriesContext(connection) as captured:
+            kpi_overview(period, now=now)
+        sqls = [query["sql"] for query in captured.captured_queries]
+        timings.append([float(query["time"]) * 1000 for query in captured.captured_queries])
+    for index, sql in enumerate(sqls):
+        median = statistics.median(run[index] for run in timings)
+        print(f"  {median:7.1f} ms  {' '.join(sql.split())[:110]}")
+    if explain:
+        with connection.cursor() as cursor:
+            for sql in sqls:
+                if not sql.lstrip().upper().startswith(("SELECT", "WITH")):
+                    continue
+                cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + sql)
+                print("\n" + "\n".join(row[0] for row in cursor.fetchall()))
+
+
+def p95_of(samples: list[float]) -> float:
+    return sorted(samples)[max(0, round(0.95 * len(samples)) - 1)]
 
 
 def measure_recording(count: int, steps: int) -> None:
@@ -656,7 +705,7 @@ def main() -> None:
         print(f"filling {DATABASE}: {args.conversations:,} conversations over {args.days} days …", flush=True)
         fill(args.conversations, args.days)
     if args.year:
-        measure_year(args.runs)
+        measure_year(args.runs, args.explain)
         return
     measure_pages(args.runs, args.explain)
 

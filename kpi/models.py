@@ -147,8 +147,9 @@ class KpiDay(models.Model):
     Holds every additive figure of the K3 page (counts, sums, the maximum, misses), so a long period is
     read from one row per channel, operator and day instead of every wait. Kept up to date by recording
     (:mod:`kpi.rollup`, in the same transaction as the response records) and rebuilt by
-    ``manage.py kpi_rollup_rebuild``. The distinct number of conversations is not additive across days:
-    :class:`KpiConversationDay` keeps it exact.
+    ``manage.py kpi_rollup_rebuild``. The distinct number of conversations is not additive across days
+    in general, but it is for a conversation answered under one (channel, operator, day) only:
+    ``conversations_only_here`` counts those, and :class:`KpiConversationDay` the others.
     """
 
     open_channel = models.ForeignKey("channels_app.OpenChannel", related_name="+", on_delete=models.CASCADE)
@@ -171,6 +172,9 @@ class KpiDay(models.Model):
     initial_seconds_sum = models.FloatField(default=0.0)
     maximum_seconds = models.FloatField(null=True, blank=True)
     misses = models.PositiveIntegerField(default=0)
+    # Conversations whose every answered wait is of this channel, operator and day (most of them): each
+    # counts once in any period, operator or channel selection, so they add up across rows.
+    conversations_only_here = models.PositiveIntegerField(default=0)
 
     class Meta:
         verbose_name = _("KPI day")
@@ -190,8 +194,10 @@ class KpiConversationDay(models.Model):
     """A conversation had an answered wait of this operator, in this open channel, on this local day.
 
     The K3 "conversations" figure counts distinct conversations, which no per-day sum gives exactly
-    (a conversation answered on two days would count twice): the page counts distinct
-    ``conversation_id`` over these rows instead, about one per conversation rather than one per wait.
+    (a conversation answered on two days, by two operators or in two channels would count twice). A
+    conversation with one such row only (``also_elsewhere`` false) is counted by
+    ``KpiDay.conversations_only_here``; the page counts distinct ``conversation_id`` over the rows of the
+    others only (``also_elsewhere``, read through a partial index), a fraction of the conversations.
     Rewritten for a conversation whenever its response records are (under its row lock).
     """
 
@@ -209,6 +215,8 @@ class KpiConversationDay(models.Model):
         db_constraint=False,
     )
     day = models.DateField(_("local day"))
+    # The conversation has answered waits under another (channel, operator, day) too.
+    also_elsewhere = models.BooleanField(default=False)
 
     class Meta:
         verbose_name = _("KPI conversation day")
@@ -221,9 +229,20 @@ class KpiConversationDay(models.Model):
             )
         ]
         indexes = [
+            # The page's distinct count, over the conversations answered under several keys only.
             models.Index(
-                fields=["day"], include=["open_channel", "operator", "conversation"], name="kpi_conversation_day_by_day"
-            )
+                fields=["open_channel", "day"],
+                include=["operator", "conversation"],
+                condition=models.Q(also_elsewhere=True),
+                name="kpi_conversation_day_shared",
+            ),
+            # Recounting ``KpiDay.conversations_only_here`` of one key.
+            models.Index(
+                fields=["day", "open_channel"],
+                include=["operator"],
+                condition=models.Q(also_elsewhere=False),
+                name="kpi_conversation_day_alone",
+            ),
         ]
 
     def __str__(self) -> str:

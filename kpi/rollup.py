@@ -15,6 +15,9 @@ Why the figures stay exact under concurrent recording (PostgreSQL, READ COMMITTE
   That statement sees every transaction that locked the rows before us as committed, and one that
   changes records of the same day after us waits for our lock and recomputes after our commit; so no
   change is lost, and two refreshes never lock two rows in opposite orders.
+- ``KpiDay.conversations_only_here`` counts other conversations' rows: a refresh writes its
+  conversations' rows first and then recounts every key they had before or have after under the row
+  lock above, so whoever recounts last sees every committed row of that key.
 - :func:`rebuild` locks both tables (conversation days first, the same order recording writes them).
 """
 
@@ -50,6 +53,17 @@ _FIGURES = """
     MAX(r.response_seconds) AS maximum_seconds,
     COUNT(r.id) FILTER (WHERE r.is_miss) AS misses
 """
+# Each conversation's (open channel, operator, local day) of its answered waits, with whether it has
+# more than one; ``{where}`` picks the records.
+_CONVERSATION_DAYS = f"""
+    SELECT conversation_id, open_channel_id, operator_id, day, COUNT(*) OVER (PARTITION BY conversation_id) > 1
+    FROM (
+        SELECT DISTINCT r.conversation_id, r.open_channel_id, r.operator_id,
+               (r.waiting_since AT TIME ZONE c.time_zone)::date AS day
+        FROM {_RECORD} r JOIN {_CHANNEL} c ON c.id = r.open_channel_id
+        WHERE r.response_seconds IS NOT NULL AND {{where}}
+    ) answered
+"""
 _COLUMNS = "waits, responses, response_seconds_sum, initial_responses, initial_seconds_sum, maximum_seconds, misses"
 
 
@@ -71,20 +85,28 @@ def refresh(*, keys: Iterable[DayKey], conversation_ids: Iterable[int]) -> None:
     the change. Running it again changes nothing.
     """
     conversation_ids = sorted(set(conversation_ids))
-    ordered = sorted(set(keys), key=lambda key: (key[0], key[1] is not None, key[1] or 0, key[2]))
+    keys = set(keys)
     with connection.cursor() as cursor:
         if conversation_ids:
-            cursor.execute(f"DELETE FROM {_CONVERSATION_DAY} WHERE conversation_id = ANY(%s)", [conversation_ids])
+            # A conversation's rows, and whether it was answered under one key only, may change without
+            # any of its records moving day (a new record on another day): their keys, before and after,
+            # are recounted too.
+            cursor.execute(
+                f"DELETE FROM {_CONVERSATION_DAY} WHERE conversation_id = ANY(%s)"
+                " RETURNING open_channel_id, operator_id, day",
+                [conversation_ids],
+            )
+            keys.update(cursor.fetchall())
             cursor.execute(
                 f"""
-                INSERT INTO {_CONVERSATION_DAY} (conversation_id, open_channel_id, operator_id, day)
-                SELECT DISTINCT r.conversation_id, r.open_channel_id, r.operator_id,
-                       (r.waiting_since AT TIME ZONE c.time_zone)::date
-                FROM {_RECORD} r JOIN {_CHANNEL} c ON c.id = r.open_channel_id
-                WHERE r.conversation_id = ANY(%s) AND r.response_seconds IS NOT NULL
+                INSERT INTO {_CONVERSATION_DAY} (conversation_id, open_channel_id, operator_id, day, also_elsewhere)
+                {_CONVERSATION_DAYS.format(where="r.conversation_id = ANY(%s)")}
+                RETURNING open_channel_id, operator_id, day
                 """,
                 [conversation_ids],
             )
+            keys.update(cursor.fetchall())
+        ordered = sorted(keys, key=lambda key: (key[0], key[1] is not None, key[1] or 0, key[2]))
         if not ordered:
             return
         params: dict[str, Any] = {
@@ -99,8 +121,8 @@ def refresh(*, keys: Iterable[DayKey], conversation_ids: Iterable[int]) -> None:
         # 1. Lock (creating if missing) every row, in key order, in one statement.
         cursor.execute(
             f"""
-            INSERT INTO {_DAY} (open_channel_id, operator_id, day, {_COLUMNS})
-            SELECT k.channel, k.operator, k.day, 0, 0, 0, 0, 0, NULL, 0 FROM {keys_sql} ORDER BY k.position
+            INSERT INTO {_DAY} (open_channel_id, operator_id, day, {_COLUMNS}, conversations_only_here)
+            SELECT k.channel, k.operator, k.day, 0, 0, 0, 0, 0, NULL, 0, 0 FROM {keys_sql} ORDER BY k.position
             ON CONFLICT (open_channel_id, operator_id, day) DO UPDATE SET waits = {_DAY}.waits
             """,
             params,
@@ -111,7 +133,12 @@ def refresh(*, keys: Iterable[DayKey], conversation_ids: Iterable[int]) -> None:
             UPDATE {_DAY} d SET
                 waits = a.waits, responses = a.responses, response_seconds_sum = a.response_seconds_sum,
                 initial_responses = a.initial_responses, initial_seconds_sum = a.initial_seconds_sum,
-                maximum_seconds = a.maximum_seconds, misses = a.misses
+                maximum_seconds = a.maximum_seconds, misses = a.misses,
+                conversations_only_here = (
+                    SELECT COUNT(*) FROM {_CONVERSATION_DAY} m
+                    WHERE m.day = d.day AND m.open_channel_id = d.open_channel_id
+                        AND m.operator_id IS NOT DISTINCT FROM d.operator_id AND NOT m.also_elsewhere
+                )
             FROM (
                 SELECT k.channel, k.operator, k.day, {_FIGURES}
                 FROM {keys_sql}
@@ -154,8 +181,8 @@ def rebuild(*, from_day: date | None = None) -> tuple[int, int]:
         cursor.execute(f"DELETE FROM {_CONVERSATION_DAY} WHERE {day_filter}", params)
         cursor.execute(
             f"""
-            INSERT INTO {_DAY} (open_channel_id, operator_id, day, {_COLUMNS})
-            SELECT r.open_channel_id, r.operator_id, (r.waiting_since AT TIME ZONE c.time_zone)::date, {_FIGURES}
+            INSERT INTO {_DAY} (open_channel_id, operator_id, day, {_COLUMNS}, conversations_only_here)
+            SELECT r.open_channel_id, r.operator_id, (r.waiting_since AT TIME ZONE c.time_zone)::date, {_FIGURES}, 0
             FROM {_RECORD} r JOIN {_CHANNEL} c ON c.id = r.open_channel_id
             WHERE {since}
             GROUP BY 1, 2, 3
@@ -165,12 +192,30 @@ def rebuild(*, from_day: date | None = None) -> tuple[int, int]:
         days = cursor.rowcount
         cursor.execute(
             f"""
-            INSERT INTO {_CONVERSATION_DAY} (conversation_id, open_channel_id, operator_id, day)
-            SELECT DISTINCT r.conversation_id, r.open_channel_id, r.operator_id,
-                   (r.waiting_since AT TIME ZONE c.time_zone)::date
-            FROM {_RECORD} r JOIN {_CHANNEL} c ON c.id = r.open_channel_id
-            WHERE r.response_seconds IS NOT NULL AND {since}
+            INSERT INTO {_CONVERSATION_DAY} (conversation_id, open_channel_id, operator_id, day, also_elsewhere)
+            {_CONVERSATION_DAYS.format(where=since)}
             """,
             params,
         )
-        return days, cursor.rowcount
+        conversation_days = cursor.rowcount
+        # A conversation answered before ``from_day`` too has rows that were kept: its flag and the counts
+        # of alone conversations are settled over the whole tables.
+        cursor.execute(
+            f"""
+            UPDATE {_CONVERSATION_DAY} m SET also_elsewhere = s.keys > 1
+            FROM (SELECT conversation_id, COUNT(*) AS keys FROM {_CONVERSATION_DAY} GROUP BY conversation_id) s
+            WHERE s.conversation_id = m.conversation_id AND m.also_elsewhere <> (s.keys > 1)
+            """
+        )
+        cursor.execute(
+            f"""
+            UPDATE {_DAY} d SET conversations_only_here = COALESCE(s.alone, 0)
+            FROM {_DAY} dd LEFT JOIN (
+                SELECT open_channel_id, operator_id, day, COUNT(*) AS alone FROM {_CONVERSATION_DAY}
+                WHERE NOT also_elsewhere GROUP BY 1, 2, 3
+            ) s ON s.open_channel_id = dd.open_channel_id AND s.operator_id IS NOT DISTINCT FROM dd.operator_id
+                AND s.day = dd.day
+            WHERE dd.id = d.id AND d.conversations_only_here <> COALESCE(s.alone, 0)
+            """
+        )
+        return days, conversation_days

@@ -8,13 +8,16 @@ latest change (both in the zone of the conversation's open channel). When the
 page shows open channels of different zones together, each record still counts
 on its own channel's local day (docs/decisions/0012-kpi-days-in-each-open-channels-zone.md).
 
-The per-operator table, the totals and the daily chart come from one aggregate
-(``GROUPING SETS``) over the day rollup (:mod:`kpi.rollup`) for the days that
-are over in each channel's zone, and over the raw response records for today
-(answered from the covering index on ``waiting_since``). The figures are the
-same as over the raw records alone (``use_rollup=False``, tested on random data
-across DST changes); the arithmetic matches :func:`kpi.metrics.operator_stats`
-(tested against it). Ratings are two small aggregates.
+The per-operator table, the totals and the daily chart come from one statement
+over the day rollup (:mod:`kpi.rollup`) for the days that are over in each
+channel's zone, and over the raw response records for today (answered from the
+covering index on ``waiting_since``): the additive figures in ``GROUPING SETS``,
+the distinct conversations as the rollup's count of conversations answered under
+one (channel, operator, day) plus a distinct count over the others' rows, per
+operator and in total only. The figures are the same as over the raw records
+alone (``use_rollup=False``, tested on random data across DST changes); the
+arithmetic matches :func:`kpi.metrics.operator_stats` (tested against it). Both
+kinds of rating are read raw in a second statement (decision 0012 says why).
 """
 
 from __future__ import annotations
@@ -148,48 +151,71 @@ class Overview:
 
 
 # ``ch``: the period's open channels, their zones and the first local day read from the raw records
-# (today in that zone; the period's first day to read everything raw). Three sources, one row shape:
-# rollup days before the cutoff, their conversation days (only to count distinct conversations), and
-# the raw records from the cutoff on. A conversation id is given only for an answered wait.
+# (today in that zone; the period's first day to read everything raw). ``raw``: the waits from the cutoff
+# on, with the conversation id of an answered one. ``figures``: the additive figures per operator, per
+# day (the chart) and in total, from the day rollup before the cutoff and ``raw``, with the conversations
+# answered under one (channel, operator, day) only, which add up. ``shared``: the distinct count of the
+# other conversations (per operator and in total, not per day: the chart does not show it), over their
+# conversation-day rows (a partial index) and ``raw``. One statement, one round trip.
 _OVERVIEW_SQL = """
-WITH ch AS (SELECT * FROM unnest(%(ids)s::int[], %(zones)s::text[], %(cutoffs)s::date[]) AS ch(id, zone, cutoff))
-SELECT
-    GROUPING(u.operator_id) AS by_all_operators,
-    GROUPING(u.day) AS by_all_days,
-    u.operator_id,
-    u.day,
-    COUNT(DISTINCT u.conversation_id) AS conversations,
-    COALESCE(SUM(u.responses), 0)::bigint AS responses,
-    COALESCE(SUM(u.initial_responses), 0)::bigint AS initial_responses,
-    SUM(u.initial_seconds) AS initial_seconds,
-    SUM(u.response_seconds) AS response_seconds,
-    MAX(u.maximum_seconds) AS maximum_seconds,
-    COALESCE(SUM(u.misses), 0)::bigint AS misses
-FROM (
-    SELECT d.operator_id, d.day, NULL::bigint AS conversation_id, d.responses, d.initial_responses,
-           d.initial_seconds_sum AS initial_seconds, d.response_seconds_sum AS response_seconds,
-           d.maximum_seconds, d.misses
-    FROM {day_table} d JOIN ch ON ch.id = d.open_channel_id
-    WHERE d.day >= %(first)s AND d.day <= %(last)s AND d.day < ch.cutoff
-    UNION ALL
-    SELECT m.operator_id, m.day, m.conversation_id, 0, 0, 0.0, 0.0, NULL, 0
-    FROM {conversation_day_table} m JOIN ch ON ch.id = m.open_channel_id
-    WHERE m.day >= %(first)s AND m.day <= %(last)s AND m.day < ch.cutoff
-    UNION ALL
-    SELECT r.operator_id, (r.waiting_since AT TIME ZONE ch.zone)::date,
-           CASE WHEN r.response_seconds IS NOT NULL THEN r.conversation_id END,
-           (r.response_seconds IS NOT NULL)::int,
-           (r.response_seconds IS NOT NULL AND r.kind = 'initial')::int,
-           CASE WHEN r.kind = 'initial' THEN COALESCE(r.response_seconds, 0) ELSE 0 END,
-           COALESCE(r.response_seconds, 0),
-           r.response_seconds,
-           r.is_miss::int
+WITH ch AS (SELECT * FROM unnest(%(ids)s::int[], %(zones)s::text[], %(cutoffs)s::date[]) AS ch(id, zone, cutoff)),
+raw AS (
+    SELECT r.operator_id, (r.waiting_since AT TIME ZONE ch.zone)::date AS day,
+           CASE WHEN r.response_seconds IS NOT NULL THEN r.conversation_id END AS conversation_id,
+           (r.response_seconds IS NOT NULL)::int AS responses,
+           (r.response_seconds IS NOT NULL AND r.kind = 'initial')::int AS initial_responses,
+           CASE WHEN r.kind = 'initial' THEN COALESCE(r.response_seconds, 0) ELSE 0 END AS initial_seconds,
+           COALESCE(r.response_seconds, 0) AS response_seconds,
+           r.response_seconds AS maximum_seconds,
+           r.is_miss::int AS misses
     FROM {record_table} r JOIN ch ON ch.id = r.open_channel_id
     WHERE r.waiting_since >= %(raw_from)s AND r.waiting_since < %(raw_until)s
       AND (r.waiting_since AT TIME ZONE ch.zone)::date >= GREATEST(%(first)s, ch.cutoff)
       AND (r.waiting_since AT TIME ZONE ch.zone)::date <= %(last)s
-) u
-GROUP BY GROUPING SETS ((u.operator_id), (u.day), ())
+),
+figures AS (
+    SELECT
+        GROUPING(u.operator_id) AS by_all_operators,
+        GROUPING(u.day) AS by_all_days,
+        u.operator_id,
+        u.day,
+        COALESCE(SUM(u.alone), 0)::bigint AS alone,
+        COALESCE(SUM(u.responses), 0)::bigint AS responses,
+        COALESCE(SUM(u.initial_responses), 0)::bigint AS initial_responses,
+        SUM(u.initial_seconds) AS initial_seconds,
+        SUM(u.response_seconds) AS response_seconds,
+        MAX(u.maximum_seconds) AS maximum_seconds,
+        COALESCE(SUM(u.misses), 0)::bigint AS misses
+    FROM (
+        SELECT d.operator_id, d.day, d.conversations_only_here AS alone, d.responses, d.initial_responses,
+               d.initial_seconds_sum AS initial_seconds, d.response_seconds_sum AS response_seconds,
+               d.maximum_seconds, d.misses
+        FROM {day_table} d JOIN ch ON ch.id = d.open_channel_id
+        WHERE d.day >= %(first)s AND d.day <= %(last)s AND d.day < ch.cutoff
+        UNION ALL
+        SELECT operator_id, day, 0, responses, initial_responses, initial_seconds, response_seconds,
+               maximum_seconds, misses
+        FROM raw
+    ) u
+    GROUP BY GROUPING SETS ((u.operator_id), (u.day), ())
+),
+shared AS (
+    SELECT GROUPING(s.operator_id) AS by_all_operators, s.operator_id,
+           COUNT(DISTINCT s.conversation_id) AS conversations
+    FROM (
+        SELECT m.operator_id, m.conversation_id
+        FROM {conversation_day_table} m JOIN ch ON ch.id = m.open_channel_id
+        WHERE m.also_elsewhere AND m.day >= %(first)s AND m.day <= %(last)s AND m.day < ch.cutoff
+        UNION ALL
+        SELECT operator_id, conversation_id FROM raw WHERE conversation_id IS NOT NULL
+    ) s
+    GROUP BY GROUPING SETS ((s.operator_id), ())
+)
+SELECT f.by_all_operators, f.by_all_days, f.operator_id, f.day,
+       f.alone + COALESCE(s.conversations, 0) AS conversations,
+       f.responses, f.initial_responses, f.initial_seconds, f.response_seconds, f.maximum_seconds, f.misses
+FROM figures f LEFT JOIN shared s ON f.by_all_days = 1 AND s.by_all_operators = f.by_all_operators
+    AND s.operator_id IS NOT DISTINCT FROM f.operator_id
 """
 
 
@@ -236,8 +262,7 @@ def kpi_overview(period: KpiPeriod, *, now: datetime, use_rollup: bool = True) -
         else:
             totals = _stats(None, figures)
 
-    likes = _client_ratings(period, zones)
-    supervisor = _supervisor_ratings(period, zones)
+    likes, supervisor = _ratings(period, zones)
     operator_ids = set(stats_by_operator) | set(likes) | set(supervisor)
     users = {
         user.pk: user for user in User.objects.filter(pk__in=operator_ids - {None}).select_related("operator_profile")
@@ -286,29 +311,68 @@ def _empty_stats(operator_id: int | None) -> OperatorStats:
     return OperatorStats(operator_id, 0, 0, None, None, None, 0.0, 0)
 
 
-def _client_ratings(period: KpiPeriod, zones: dict[int, ZoneInfo]) -> dict[int | None, tuple[int, int]]:
-    """R1: likes and dislikes per operator."""
-    ratings = ClientRating.objects.filter(
-        _in_period(period, zones, at="rated_at", channel="conversation__open_channel_id")
-    )
-    return {
-        row["operator_id"]: (row["likes"], row["dislikes"])
-        for row in ratings.values("operator_id").annotate(
-            likes=Count("pk", filter=Q(value=ClientRating.Value.LIKE)),
-            dislikes=Count("pk", filter=Q(value=ClientRating.Value.DISLIKE)),
-        )
-    }
+# R1 and R3 in one statement: both kinds of rating of the period, each on the local day of its conversation's
+# open channel, joined to the conversations once (the rating tables hold no channel of their own). ``{join}``
+# is that join, or nothing when the period covers every open channel and they share one zone: then neither
+# the channel nor its zone depends on the conversation, and the join (a scan of every conversation) is
+# skipped.
+_RATINGS_JOIN = """
+JOIN {conversation_table} c ON c.id = x.conversation_id
+JOIN ch ON ch.id = c.open_channel_id
+"""
+_RATINGS_SQL = """
+WITH ch AS (SELECT * FROM unnest(%(ids)s::int[], %(zones)s::text[]) AS ch(id, zone))
+SELECT x.operator_id,
+       COUNT(*) FILTER (WHERE x.value = 'like') AS likes,
+       COUNT(*) FILTER (WHERE x.value = 'dislike') AS dislikes,
+       AVG(x.score) AS supervisor_average,
+       COUNT(x.score) AS supervisor_ratings
+FROM (
+    SELECT conversation_id, operator_id, rated_at AS at, value, NULL::int AS score FROM {client_table}
+    WHERE rated_at >= %(start)s AND rated_at < %(end)s
+    UNION ALL
+    SELECT conversation_id, operator_id, created_at, NULL, score FROM {supervisor_table}
+    WHERE created_at >= %(start)s AND created_at < %(end)s
+) x
+{join}
+WHERE (x.at AT TIME ZONE {zone})::date BETWEEN %(first)s AND %(last)s
+GROUP BY x.operator_id
+"""
 
 
-def _supervisor_ratings(period: KpiPeriod, zones: dict[int, ZoneInfo]) -> dict[int | None, tuple[float, int]]:
-    """R3: average score and number of ratings per operator."""
-    ratings = SupervisorRating.objects.filter(
-        _in_period(period, zones, at="created_at", channel="conversation__open_channel_id")
+def _ratings(
+    period: KpiPeriod, zones: dict[int, ZoneInfo]
+) -> tuple[dict[int | None, tuple[int, int]], dict[int | None, tuple[float, int]]]:
+    """R1 likes and dislikes, and R3 average score and number of ratings, per operator."""
+    if not zones:
+        return {}, {}
+    ids = sorted(zones)
+    one_zone = {zone.key for zone in zones.values()}
+    if period.channel_ids is None and len(one_zone) == 1:
+        join, zone = "", "%(zone)s"
+    else:
+        join, zone = _RATINGS_JOIN.format(conversation_table=Conversation._meta.db_table), "ch.zone"
+    sql = _RATINGS_SQL.format(
+        client_table=ClientRating._meta.db_table,
+        supervisor_table=SupervisorRating._meta.db_table,
+        join=join,
+        zone=zone,
     )
-    return {
-        row["operator_id"]: (row["average"], row["count"])
-        for row in ratings.values("operator_id").annotate(average=Avg("score"), count=Count("pk"))
+    params: dict[str, Any] = {
+        "ids": ids,
+        "zones": [zones[pk].key for pk in ids],
+        "zone": min(one_zone),
+        "first": period.first_day,
+        "last": period.last_day,
+        "start": min(period.start(zone) for zone in zones.values()),
+        "end": max(period.end(zone) for zone in zones.values()),
     }
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        result = cursor.fetchall()
+    client = {operator_id: (likes, dislikes) for operator_id, likes, dislikes, _, _ in result if likes or dislikes}
+    supervisor = {operator_id: (float(average), count) for operator_id, _, _, average, count in result if count}
+    return client, supervisor
 
 
 # --- O2: drill-down ------------------------------------------------------------------------------------

@@ -10,8 +10,9 @@ from django.urls import reverse
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from channels_app.models import OpenChannel
-from kpi.models import KpiConversationDay, KpiDay, ResponseRecord
+from channels_app.models import ClientRating, OpenChannel
+from kpi import rollup
+from kpi.models import KpiConversationDay, KpiDay, ResponseRecord, SupervisorRating
 from kpi.selectors import KpiPeriod, kpi_overview
 from kpi.services import responses_record, responses_record_pending
 from tests.factories import ConnectorFactory, OpenChannelFactory
@@ -137,10 +138,13 @@ def _rows():
             "initial_responses",
             "maximum_seconds",
             "misses",
+            "conversations_only_here",
         ),
         key=str,
     )
-    conversations = sorted(KpiConversationDay.objects.values_list("conversation_id", "operator_id", "day"), key=str)
+    conversations = sorted(
+        KpiConversationDay.objects.values_list("conversation_id", "operator_id", "day", "also_elsewhere"), key=str
+    )
     return days, conversations
 
 
@@ -159,6 +163,7 @@ EPOCH = datetime(2026, 3, 1, tzinfo=UTC)
             st.integers(0, 250 * 24 * 60),  # minutes after EPOCH
             st.integers(1, 3),  # client messages before the reply
             st.integers(5, 4 * 3600),  # reply after (s)
+            st.integers(0, 1),  # operator of the second reply (a transfer when it differs)
         ),
         min_size=1,
         max_size=14,
@@ -182,7 +187,7 @@ def test_rollup_and_raw_give_the_same_figures(start_chat, kpi_channel, operators
         channel.time_zone = zone
         channel.save()
     now = EPOCH + timedelta(days=260)
-    for channel_index, operator_index, minute, messages, reply in waits:
+    for channel_index, operator_index, minute, messages, reply, second in waits:
         at = EPOCH + timedelta(minutes=minute)
         holder = operators[operator_index] if operator_index < 2 else None
         chat = start_chat(holder, channel=channels[channel_index], created_at=at)
@@ -190,9 +195,15 @@ def test_rollup_and_raw_give_the_same_figures(start_chat, kpi_channel, operators
             chat.client(at + timedelta(seconds=n))
         if holder is not None:
             chat.operator(holder, at + timedelta(seconds=reply))
+            # Recorded between the two waits too: the second, maybe on another day or by another operator,
+            # then changes whether the conversation was answered under one (channel, operator, day) only.
+            responses_record(conversation_id=chat.conversation.pk, now=now)
             chat.client(at + timedelta(seconds=reply + 60))  # a second wait, maybe after midnight
-            chat.operator(holder, at + timedelta(seconds=2 * reply + 60))
+            chat.operator(operators[second], at + timedelta(seconds=2 * reply + 60))
         responses_record(conversation_id=chat.conversation.pk, now=now)
+    recorded = _rows()
+    rollup.rebuild()
+    assert _rows() == recorded  # kept up to date by recording as a rebuild computes it
     period = KpiPeriod(
         (EPOCH + timedelta(days=first)).date(),
         (EPOCH + timedelta(days=first + length)).date(),
@@ -219,3 +230,36 @@ def _figures(overview):
         for d in overview.days
     ]
     return sorted(map(stats, overview.rows), key=str), stats(overview.totals), days
+
+
+@pytest.mark.parametrize("zones", [("UTC", "UTC"), ("UTC", "Asia/Ho_Chi_Minh")])
+def test_ratings_count_on_the_local_day_of_their_conversations_channel(
+    start_chat, kpi_channel, operators, supervisor, zones
+):
+    """Every channel of one zone is read without the conversations (no channel filter is needed then); the
+    figures equal those of the same channels named one by one, which joins them."""
+    sales = OpenChannelFactory(name="Sales", time_zone=zones[1])
+    ConnectorFactory(open_channel=sales)
+    kpi_channel.time_zone = zones[0]
+    kpi_channel.save()
+    at = datetime(2026, 3, 1, 23, 30, tzinfo=UTC)  # 1 March in UTC, 2 March in Ho Chi Minh City
+    for channel, value, score in ((kpi_channel, "like", 5), (sales, "dislike", 2)):
+        conversation = start_chat(operators[0], channel=channel, created_at=at).conversation
+        ClientRating.objects.create(conversation=conversation, operator=operators[0], value=value, rated_at=at)
+        SupervisorRating.objects.create(
+            conversation=conversation, operator=operators[0], supervisor=supervisor, score=score, created_at=at
+        )
+    day = date(2026, 3, 1)
+    every = frozenset({kpi_channel.pk, sales.pk})
+    now = at + timedelta(days=3)
+
+    def ratings(period):
+        row = kpi_overview(period, now=now).totals
+        return row.likes, row.dislikes, row.supervisor_ratings, row.supervisor_average
+
+    expected = (1, 1, 2, 3.5) if zones[1] == "UTC" else (1, 0, 1, 5.0)
+    assert ratings(KpiPeriod(day, day)) == expected
+    assert ratings(KpiPeriod(day, day, visible_channel_ids=every)) == expected
+    assert ratings(KpiPeriod(day, day, open_channel_id=sales.pk)) == (
+        (0, 1, 1, 2.0) if zones[1] == "UTC" else (0, 0, 0, None)
+    )

