@@ -13,11 +13,16 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
+from functools import reduce
+from operator import or_
 from typing import Any
+
+from django.db.models import Count, Q
 
 from channels_app.engine import access
 from channels_app.engine.availability import loads_and_leave, operator_online
 from channels_app.models import (
+    Client,
     ClientRating,
     Conversation,
     ConversationStatus,
@@ -26,6 +31,7 @@ from channels_app.models import (
     OperatorProfile,
     QueueMember,
     StatusChange,
+    compose_display_name,
     operator_display_name,
 )
 from channels_app.policy.chat_limit import chat_load
@@ -67,18 +73,20 @@ def snapshot(channels: list[OpenChannel], now: datetime) -> dict[str, Any]:
     # Every channel's "today" began within the last 26 hours (UTC-12…UTC+14): one window bounds every query.
     earliest = min(starts.values())
 
+    # Plain rows, not models: a busy floor has hundreds of open conversations, and building a model (with its
+    # client, connector and operator) per row cost most of a snapshot.
     open_conversations = list(
         Conversation.objects.filter(open_channel_id__in=ids, status__in=[*WAITING_STATUSES, ConversationStatus.ACTIVE])
-        .select_related("client", "connector", "operator__operator_profile")
         .order_by("queued_at", "created_at", "pk")
+        .values(*_CONVERSATION_COLUMNS, *_operator_columns("operator"))
     )
-    offers_by_conversation: dict[int, list[Offer]] = defaultdict(list)
+    offers_by_conversation: dict[int, list[dict]] = defaultdict(list)
     for offer in (
-        Offer.objects.filter(conversation__in=[c.pk for c in open_conversations], status=Offer.Status.PENDING)
-        .select_related("operator__operator_profile")
+        Offer.objects.filter(conversation__in=[c["pk"] for c in open_conversations], status=Offer.Status.PENDING)
         .order_by("expires_at", "pk")
+        .values("conversation_id", "operator_id", "expires_at", *_operator_columns("operator"))
     ):
-        offers_by_conversation[offer.conversation_id].append(offer)
+        offers_by_conversation[offer["conversation_id"]].append(offer)
 
     members = list(
         QueueMember.objects.filter(open_channel_id__in=ids)
@@ -87,14 +95,13 @@ def snapshot(channels: list[OpenChannel], now: datetime) -> dict[str, Any]:
     )
     operator_ids = {member.operator_id for member in members}
     buckets, on_leave = loads_and_leave(operator_ids, now)
-    today = _today(ids, starts, earliest, now)
+    today = _today(ids, starts, earliest)
 
     boards = []
     for channel in channels:
-        waiting = [c for c in open_conversations if c.open_channel_id == channel.pk and c.status in WAITING_STATUSES]
-        held = [
-            c for c in open_conversations if c.open_channel_id == channel.pk and c.status == ConversationStatus.ACTIVE
-        ]
+        mine = [c for c in open_conversations if c["open_channel_id"] == channel.pk]
+        waiting = [c for c in mine if c["status"] in WAITING_STATUSES]
+        held = [c for c in mine if c["status"] == ConversationStatus.ACTIVE]
         operators = [
             _operator_row(member, channel, buckets.get(member.operator_id, ()), member.operator_id in on_leave, now)
             | {"today": today.assigned.get((channel.pk, member.operator_id), 0)}
@@ -108,7 +115,7 @@ def snapshot(channels: list[OpenChannel], now: datetime) -> dict[str, Any]:
                 "name": channel.name,
                 "time_zone": channel.time_zone,
                 "chat_limit": channel.chat_limit if channel.chat_limit_enabled else None,
-                "waiting": [_waiting_row(c, offers_by_conversation.get(c.pk, [])) for c in waiting],
+                "waiting": [_waiting_row(c, offers_by_conversation.get(c["pk"], [])) for c in waiting],
                 "longest_waiting_since": min(wait_starts).isoformat() if wait_starts else None,
                 "held": [_held_row(c) for c in held],
                 "operators": operators,
@@ -125,94 +132,135 @@ def snapshot(channels: list[OpenChannel], now: datetime) -> dict[str, Any]:
     return {"server_time": now.isoformat(), "channels": boards}
 
 
-def _today(ids: list[int], starts: dict[int, datetime], earliest: datetime, now: datetime) -> _Today:
-    def since_start(rows, channel_key: str, moment_key: str) -> list[dict]:
-        # The query read from the earliest "today"; each row counts from its own channel's.
-        return [row for row in rows if row[moment_key] >= starts[row[channel_key]]]
+def _today(ids: list[int], starts: dict[int, datetime], earliest: datetime) -> _Today:
+    """Today's counts per channel, grouped in PostgreSQL: each row counts from its own channel's midnight."""
 
-    def per_channel(queryset, moment_key: str, channel_key: str = "open_channel_id") -> dict[int, int]:
-        counts: dict[int, int] = defaultdict(int)
-        for row in since_start(queryset.values(channel_key, moment_key), channel_key, moment_key):
-            counts[row[channel_key]] += 1
-        return dict(counts)
+    def since_midnight(channel_path: str, moment: str) -> Q:
+        # The earliest midnight bounds the index range; then each channel from its own.
+        own = reduce(or_, (Q(**{channel_path: pk, f"{moment}__gte": starts[pk]}) for pk in ids))
+        return Q(**{f"{moment}__gte": earliest}) & own
+
+    def per_channel(queryset, moment: str, channel_path: str = "open_channel_id") -> dict[int, int]:
+        rows = queryset.filter(since_midnight(channel_path, moment)).values(channel_path).annotate(n=Count("pk"))
+        return {row[channel_path]: row["n"] for row in rows.order_by()}
 
     in_channels = Conversation.objects.filter(open_channel_id__in=ids)
-    ratings: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    for row in since_start(
-        ClientRating.objects.filter(conversation__open_channel_id__in=ids, rated_at__gte=earliest).values(
-            "conversation__open_channel_id", "rated_at", "value"
-        ),
-        "conversation__open_channel_id",
-        "rated_at",
+    ratings: dict[int, dict[str, int]] = defaultdict(dict)
+    channel_of_rating = "conversation__open_channel_id"
+    for row in (
+        ClientRating.objects.filter(since_midnight(channel_of_rating, "rated_at"))
+        .values(channel_of_rating, "value")
+        .annotate(n=Count("pk"))
+        .order_by()
     ):
-        ratings[row["conversation__open_channel_id"]][row["value"]] += 1
+        ratings[row[channel_of_rating]][row["value"]] = row["n"]
     # Conversations each operator took today (accepted, assigned or transferred to them), counted once each.
-    assigned: dict[tuple[int, int], set[int]] = defaultdict(set)
-    for row in since_start(
-        StatusChange.objects.filter(
-            conversation__open_channel_id__in=ids,
+    assigned = {
+        (row["conversation__open_channel_id"], row["operator_id"]): row["n"]
+        for row in StatusChange.objects.filter(
+            since_midnight("conversation__open_channel_id", "at"),
             to_status=ConversationStatus.ACTIVE,
             operator_id__isnull=False,
-            at__gte=earliest,
-        ).values("conversation__open_channel_id", "operator_id", "conversation_id", "at"),
-        "conversation__open_channel_id",
-        "at",
-    ):
-        assigned[(row["conversation__open_channel_id"], row["operator_id"])].add(row["conversation_id"])
+        )
+        .values("conversation__open_channel_id", "operator_id")
+        .annotate(n=Count("conversation_id", distinct=True))
+        .order_by()
+    }
     return _Today(
-        missed=per_channel(in_channels.filter(is_unprocessed=True, unprocessed_at__gte=earliest), "unprocessed_at"),
-        response_misses=per_channel(
-            KpiMiss.objects.filter(open_channel_id__in=ids, detected_at__gte=earliest), "detected_at"
-        ),
-        ratings={key: dict(value) for key, value in ratings.items()},
-        started=per_channel(in_channels.filter(created_at__gte=earliest), "created_at"),
-        assigned={key: len(value) for key, value in assigned.items()},
+        missed=per_channel(in_channels.filter(is_unprocessed=True), "unprocessed_at"),
+        response_misses=per_channel(KpiMiss.objects.all(), "detected_at"),
+        ratings=dict(ratings),
+        started=per_channel(in_channels, "created_at"),
+        assigned=assigned,
     )
 
 
-def _waiting_since(conversation: Conversation) -> datetime:
-    return conversation.queued_at or conversation.created_at
+_CONVERSATION_COLUMNS = (
+    "pk",
+    "open_channel_id",
+    "status",
+    "queued_at",
+    "created_at",
+    "is_unprocessed",
+    "route_not_before",
+    "operator_id",
+    "assigned_at",
+    "last_client_message_at",
+    "last_message_author",
+    "connector__kind",
+    "client__name",
+    "client__username",
+    "client__external_id",
+)
 
 
-def _source(conversation: Conversation) -> str:
-    # The kind's code: the socket has no request language, so the page names it (its texts, in the viewer's).
-    return conversation.connector.kind
+def _operator_columns(path: str) -> tuple[str, ...]:
+    return (f"{path}__first_name", f"{path}__last_name", f"{path}__username", f"{path}__operator_profile__display_name")
 
 
-def _waiting_row(conversation: Conversation, offers: list[Offer]) -> dict[str, Any]:
+def _operator_name(row: dict, path: str = "operator") -> str:
+    if row[f"{path}__username"] is None:
+        return ""
+    return compose_display_name(
+        profile_name=row[f"{path}__operator_profile__display_name"],
+        first_name=row[f"{path}__first_name"],
+        last_name=row[f"{path}__last_name"],
+        username=row[f"{path}__username"],
+    )
+
+
+def _client_name(row: dict) -> str:
+    return str(
+        Client.label(
+            name=row["client__name"],
+            username=row["client__username"],
+            external_id=row["client__external_id"],
+            connector_kind=row["connector__kind"],
+        )
+    )
+
+
+def _waiting_since(row: dict) -> datetime:
+    return row["queued_at"] or row["created_at"]
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment else None
+
+
+def _waiting_row(row: dict, offers: list[dict]) -> dict[str, Any]:
     return {
-        "conversation_id": conversation.pk,
-        "client_name": str(conversation.client),
-        "source": _source(conversation),
-        "status": conversation.status,
-        "waiting_since": _waiting_since(conversation).isoformat(),
-        "is_unprocessed": conversation.is_unprocessed,
-        "held_back_until": conversation.route_not_before.isoformat() if conversation.route_not_before else None,
+        "conversation_id": row["pk"],
+        "client_name": _client_name(row),
+        # The kind's code: the socket has no request language, so the page names it (its texts, in the viewer's).
+        "source": row["connector__kind"],
+        "status": row["status"],
+        "waiting_since": _waiting_since(row).isoformat(),
+        "is_unprocessed": row["is_unprocessed"],
+        "held_back_until": _iso(row["route_not_before"]),
         "offers": [
             {
-                "operator_id": offer.operator_id,
-                "operator_name": operator_display_name(offer.operator),
-                "expires_at": offer.expires_at.isoformat(),
+                "operator_id": offer["operator_id"],
+                "operator_name": _operator_name(offer),
+                "expires_at": offer["expires_at"].isoformat(),
             }
             for offer in offers
         ],
     }
 
 
-def _held_row(conversation: Conversation) -> dict[str, Any]:
+def _held_row(row: dict) -> dict[str, Any]:
     return {
-        "conversation_id": conversation.pk,
-        "client_name": str(conversation.client),
-        "source": _source(conversation),
-        "operator_id": conversation.operator_id,
-        "operator_name": operator_display_name(conversation.operator) if conversation.operator else "",
-        "assigned_at": conversation.assigned_at.isoformat() if conversation.assigned_at else None,
-        "is_unprocessed": conversation.is_unprocessed,
+        "conversation_id": row["pk"],
+        "client_name": _client_name(row),
+        "source": row["connector__kind"],
+        "operator_id": row["operator_id"],
+        "operator_name": _operator_name(row),
+        "assigned_at": _iso(row["assigned_at"]),
+        "is_unprocessed": row["is_unprocessed"],
         # The client wrote last and nobody has answered yet: the supervisor may want to step in.
         "awaiting_reply_since": (
-            conversation.last_client_message_at.isoformat()
-            if conversation.last_message_author == "client" and conversation.last_client_message_at
-            else None
+            _iso(row["last_client_message_at"]) if row["last_message_author"] == "client" else None
         ),
     }
 

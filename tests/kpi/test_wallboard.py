@@ -357,6 +357,7 @@ async def test_wallboard_socket_refuses_whom_the_kpi_pages_refuse():
     ]:
         communicator = await _wallboard(user, query)
         connected, close_code = await communicator.connect()
+        await communicator.disconnect()  # ends the application's task, or the event loop waits for it at teardown
         assert (connected, close_code) == (False, code), (user, query)
 
 
