@@ -6,6 +6,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 import redis
+from celery._state import _set_task_join_will_block
 from django.conf import settings as django_settings
 from django.contrib.auth.models import Group
 from django.db import connections
@@ -52,6 +53,15 @@ def group(db):
 def fast_password_hashing(settings):
     """PBKDF2's deliberate slowness only slows the suite; tests never check hash strength."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def celery_join_flag_reset():
+    """Celery keeps "a task is running here, never block on a result" in one process-wide flag, which every eager
+    ``apply_async`` sets and restores. Two threads running eager tasks at once (a test's own and a server
+    thread's) can restore it in the wrong order and leave it set, so a later test's ``.apply().get()`` fails with
+    "Never call result.get() within a task!". Each test starts with it cleared."""
+    _set_task_join_will_block(False)
 
 
 TEST_BROKER_DB = 15

@@ -235,6 +235,12 @@ ATTACKS: dict[str, Callable] = {
         Attack("anonymous", "POST", reverse("livechat-email-confirm", args=["not-a-token"]), 400),
     ],
     "webhook-telegram": _webhook_attacks,
+    # Closed unless METRICS_TOKEN or METRICS_ALLOWED_NETWORKS is set; a session is never a credential there.
+    "metrics": lambda world: [
+        Attack("anonymous", "GET", reverse("metrics"), 403),
+        Attack("mallory", "GET", reverse("metrics"), 403),
+        Attack("anonymous", "GET", reverse("metrics"), 403, headers={"Authorization": "Bearer guess"}),
+    ],
     "webhook-meta": _meta_webhook_attacks,
     "webhook-zalo": _zalo_webhook_attacks,
 }
@@ -242,6 +248,7 @@ ATTACKS: dict[str, Callable] = {
 # Public on purpose: nothing behind them belongs to anyone.
 PUBLIC_ROUTES = {
     "healthz": "liveness probe for load balancers; says only ok / unavailable",
+    "readyz": "readiness probe: which check fails and how old a heartbeat is, nothing about anyone's data",
     "api-schema": "the OpenAPI description of the public API",
     "api-docs": "Swagger UI over that description",
     "console-login": "the sign-in form",
