@@ -550,15 +550,8 @@ async def test_console_socket_actions(teams, settings):
             await _supervisor_console(console, teams, persona)
             continue
         own, other = team_of(persona), OTHER[team_of(persona)]
-        ref = 0
         # The other team's objects first: every action is refused and changes nothing.
-        for action in sorted(SOCKET_ACTIONS - {"heartbeat"}):
-            ref += 1
-            before = await database_sync_to_async(fingerprint)()
-            await console.send_json_to({"action": action, "ref": ref, **_frame(teams, other, action)})
-            answer = await _answer(console, ref)
-            assert answer["type"] == "error", f"{persona} {action} on team {other}: {answer}"
-            assert await database_sync_to_async(fingerprint)() == before, f"{persona} {action} changed data"
+        ref = await _every_action_refused(console, teams, persona, other, ref=0)
         # Their own team's: every action goes through.
         for action in ("heartbeat", "watch", "typing", "send", "accept", "decline", "transfer", "close"):
             ref += 1
@@ -572,6 +565,18 @@ async def test_console_socket_actions(teams, settings):
         await console.disconnect()
 
 
+async def _every_action_refused(console: WebsocketCommunicator, teams, persona: str, team: str, *, ref: int) -> int:
+    """Every console action on ``team``'s objects is refused and changes nothing; returns the last ref used."""
+    for action in sorted(SOCKET_ACTIONS - {"heartbeat"}):
+        ref += 1
+        before = await database_sync_to_async(fingerprint)()
+        await console.send_json_to({"action": action, "ref": ref, **_frame(teams, team, action)})
+        answer = await _answer(console, ref)
+        assert answer["type"] == "error", f"{persona} {action} on team {team}: {answer}"
+        assert await database_sync_to_async(fingerprint)() == before, f"{persona} {action} changed data"
+    return ref
+
+
 async def _supervisor_console(console: WebsocketCommunicator, teams, persona: str) -> None:
     """Supervisors (and administrators) open the console to answer what they take over: on a team they do not
     supervise every action is refused; on their own they may watch, close and transfer, not accept another's
@@ -579,14 +584,7 @@ async def _supervisor_console(console: WebsocketCommunicator, teams, persona: st
     own = team_of(persona) or "a"  # an administrator supervises both teams
     ref = 100
     if persona != "administrator":
-        other = OTHER[own]
-        for action in sorted(SOCKET_ACTIONS - {"heartbeat"}):
-            ref += 1
-            before = await database_sync_to_async(fingerprint)()
-            await console.send_json_to({"action": action, "ref": ref, **_frame(teams, other, action)})
-            answer = await _answer(console, ref)
-            assert answer["type"] == "error", f"{persona} {action} on team {other}: {answer}"
-            assert await database_sync_to_async(fingerprint)() == before, f"{persona} {action} changed data"
+        ref = await _every_action_refused(console, teams, persona, OTHER[own], ref=ref)
     for action, allowed in (
         ("heartbeat", True), ("watch", True), ("typing", True), ("accept", False), ("decline", False),
         ("send", False), ("transfer", True), ("close", True),
