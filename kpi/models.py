@@ -141,16 +141,8 @@ class KpiMiss(models.Model):
         return f"#{self.conversation_id} {self.kind} missed at {self.detected_at:%Y-%m-%d %H:%M}"
 
 
-class KpiDay(models.Model):
-    """The rollup: one open channel's waits of one operator on one local day (the channel's time zone).
-
-    Holds every additive figure of the K3 page (counts, sums, the maximum, misses), so a long period is
-    read from one row per channel, operator and day instead of every wait. Kept up to date by recording
-    (:mod:`kpi.rollup`, in the same transaction as the response records) and rebuilt by
-    ``manage.py kpi_rollup_rebuild``. The distinct number of conversations is not additive across days
-    in general, but it is for a conversation answered under one (channel, operator, day) only:
-    ``conversations_only_here`` counts those, and :class:`KpiConversationDay` the others.
-    """
+class _RollupKey(models.Model):
+    """What a rollup row is about: an open channel, an operator (none: unassigned waits) and a local day."""
 
     open_channel = models.ForeignKey("channels_app.OpenChannel", related_name="+", on_delete=models.CASCADE)
     # No database constraint: deleting a user sets their response records' operator to NULL (in the ORM,
@@ -165,6 +157,22 @@ class KpiDay(models.Model):
         db_constraint=False,
     )
     day = models.DateField(_("local day"))
+
+    class Meta:
+        abstract = True
+
+
+class KpiDay(_RollupKey):
+    """The rollup: one open channel's waits of one operator on one local day (the channel's time zone).
+
+    Holds every additive figure of the K3 page (counts, sums, the maximum, misses), so a long period is
+    read from one row per channel, operator and day instead of every wait. Kept up to date by recording
+    (:mod:`kpi.rollup`, in the same transaction as the response records) and rebuilt by
+    ``manage.py kpi_rollup_rebuild``. The distinct number of conversations is not additive across days
+    in general, but it is for a conversation answered under one (channel, operator, day) only:
+    ``conversations_only_here`` counts those, and :class:`KpiConversationDay` the others.
+    """
+
     waits = models.PositiveIntegerField(default=0)
     responses = models.PositiveIntegerField(default=0)
     response_seconds_sum = models.FloatField(default=0.0)
@@ -190,7 +198,7 @@ class KpiDay(models.Model):
         return f"{self.open_channel_id}/{self.operator_id} {self.day}: {self.responses} responses"
 
 
-class KpiConversationDay(models.Model):
+class KpiConversationDay(_RollupKey):
     """A conversation had an answered wait of this operator, in this open channel, on this local day.
 
     The K3 "conversations" figure counts distinct conversations, which no per-day sum gives exactly
@@ -202,19 +210,6 @@ class KpiConversationDay(models.Model):
     """
 
     conversation = models.ForeignKey("channels_app.Conversation", related_name="+", on_delete=models.CASCADE)
-    open_channel = models.ForeignKey("channels_app.OpenChannel", related_name="+", on_delete=models.CASCADE)
-    # No database constraint: deleting a user sets their response records' operator to NULL (in the ORM,
-    # not in a trigger), and the rollup keeps the old id until ``kpi_rollup_rebuild`` moves it, rather
-    # than losing the figures from the totals.
-    operator = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        related_name="+",
-        null=True,
-        blank=True,
-        on_delete=models.DO_NOTHING,
-        db_constraint=False,
-    )
-    day = models.DateField(_("local day"))
     # The conversation has answered waits under another (channel, operator, day) too.
     also_elsewhere = models.BooleanField(default=False)
 
