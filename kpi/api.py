@@ -29,7 +29,7 @@ from rest_framework.views import APIView
 from channels_app.engine import access, notes
 from channels_app.engine import conversations as conversation_services
 from channels_app.engine.errors import NotFound
-from channels_app.models import Conversation, operator_display_name
+from channels_app.models import Conversation
 
 
 class SeesKpi(BasePermission):
@@ -155,13 +155,4 @@ class NotesView(SupervisorActionView):
             text=note_input.validated_data["text"],
             now=timezone.now(),
         )
-        return Response(
-            {
-                "id": note.pk,
-                "conversation_id": note.conversation_id,
-                "author_name": operator_display_name(request.user),
-                "text": note.text,
-                "created_at": note.created_at,
-            },
-            status=status.HTTP_201_CREATED,
-        )
+        return Response(SupervisorNoteSerializer(note).data, status=status.HTTP_201_CREATED)

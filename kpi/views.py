@@ -24,7 +24,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods
 
-from channels_app.engine import access, events, notes
+from channels_app.engine import access, notes
 from channels_app.engine.errors import ServiceError
 from channels_app.models import ConnectorKind
 from kpi.charts import daily_chart
@@ -38,7 +38,7 @@ from kpi.selectors import (
     period_time_zones,
 )
 from kpi.services import supervisor_rating_save
-from kpi.wallboard import snapshot, wallboard_channels
+from kpi.wallboard import queue_operators, wallboard_channels
 
 logger = logging.getLogger("kpi.views")
 CONVERSATIONS_PER_PAGE = 50
@@ -229,10 +229,7 @@ def conversation_detail(request: HttpRequest, conversation_id: int) -> HttpRespo
             "own_rating": own_rating,
             "back": request.GET.get("back", ""),
             "c": transcript.conversation,
-            "notes": [
-                events.note_created(note)["note"] | {"created_at": note.created_at}
-                for note in notes.conversation_notes(conversation_id)
-            ],
+            "notes": notes.conversation_notes(conversation_id),
             "actions_config": _actions_config(request, conversation_id),
             "reassign_operators": _reassign_operators(transcript.conversation),
         },
@@ -244,11 +241,11 @@ def _reassign_operators(conversation) -> list[dict]:
     """The queue's operators a supervisor may hand the open conversation to, with presence and load."""
     if not conversation.is_open:
         return []
-    (board,) = snapshot([conversation.open_channel], timezone.now())["channels"]
+    operators = queue_operators([conversation.open_channel], timezone.now()).get(conversation.open_channel_id, [])
     labels = _wallboard_texts()
     return [
         operator | {"presence_label": labels[operator["presence"]]}
-        for operator in board["operators"]
+        for operator in operators
         if operator["is_active"] and operator["id"] != conversation.operator_id
     ]
 

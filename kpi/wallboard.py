@@ -88,13 +88,7 @@ def snapshot(channels: list[OpenChannel], now: datetime) -> dict[str, Any]:
     ):
         offers_by_conversation[offer["conversation_id"]].append(offer)
 
-    members = list(
-        QueueMember.objects.filter(open_channel_id__in=ids)
-        .select_related("operator__operator_profile")
-        .order_by("open_channel_id", "position", "operator_id")
-    )
-    operator_ids = {member.operator_id for member in members}
-    buckets, on_leave = loads_and_leave(operator_ids, now)
+    operators_by_channel = queue_operators(channels, now)
     today = _today(ids, starts, earliest)
 
     boards = []
@@ -103,10 +97,8 @@ def snapshot(channels: list[OpenChannel], now: datetime) -> dict[str, Any]:
         waiting = [c for c in mine if c["status"] in WAITING_STATUSES]
         held = [c for c in mine if c["status"] == ConversationStatus.ACTIVE]
         operators = [
-            _operator_row(member, channel, buckets.get(member.operator_id, ()), member.operator_id in on_leave, now)
-            | {"today": today.assigned.get((channel.pk, member.operator_id), 0)}
-            for member in members
-            if member.open_channel_id == channel.pk
+            row | {"today": today.assigned.get((channel.pk, row["id"]), 0)}
+            for row in operators_by_channel.get(channel.pk, [])
         ]
         wait_starts = [_waiting_since(c) for c in waiting]
         boards.append(
@@ -263,6 +255,23 @@ def _held_row(row: dict) -> dict[str, Any]:
             _iso(row["last_client_message_at"]) if row["last_message_author"] == "client" else None
         ),
     }
+
+
+def queue_operators(channels: list[OpenChannel], now: datetime) -> dict[int, list[dict[str, Any]]]:
+    """Each channel's queue operators in queue order, with presence and load against its limit (two queries)."""
+    by_pk = {channel.pk: channel for channel in channels}
+    members = list(
+        QueueMember.objects.filter(open_channel_id__in=list(by_pk))
+        .select_related("operator__operator_profile")
+        .order_by("open_channel_id", "position", "operator_id")
+    )
+    buckets, on_leave = loads_and_leave({member.operator_id for member in members}, now)
+    rows: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for member in members:
+        channel = by_pk[member.open_channel_id]
+        held = buckets.get(member.operator_id, ())
+        rows[channel.pk].append(_operator_row(member, channel, held, member.operator_id in on_leave, now))
+    return dict(rows)
 
 
 def _operator_row(member: QueueMember, channel: OpenChannel, buckets, on_leave: bool, now: datetime) -> dict[str, Any]:

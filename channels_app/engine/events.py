@@ -185,7 +185,7 @@ def note_created(note) -> dict:
             "id": note.pk,
             "conversation_id": note.conversation_id,
             "author_id": note.author_id,
-            "author_name": operator_display_name(note.author) if note.author_id is not None else "",
+            "author_name": note.author_name,
             "text": note.text,
             "created_at": _iso(note.created_at),
         },

@@ -17,6 +17,7 @@ from django.utils.translation import gettext_lazy as _
 from channels_app.models.client import Client
 from channels_app.models.connector import Connector
 from channels_app.models.open_channel import OpenChannel
+from channels_app.models.operator import operator_display_name
 
 
 class ConversationStatus(models.TextChoices):
@@ -302,6 +303,10 @@ class ConversationNote(models.Model):
 
     def __str__(self) -> str:
         return f"note on #{self.conversation_id}: {self.text[:40]}"
+
+    @property
+    def author_name(self) -> str:
+        return operator_display_name(self.author) if self.author_id is not None else ""
 
 
 class ClientRating(models.Model):
