@@ -16,10 +16,10 @@ class ChannelsAppConfig(AppConfig):
         from channels_app import tasks  # noqa: F401  (registers every task under its engine.jobs name)
         from channels_app.bots.services import enqueue_bot_turn
         from channels_app.connectors.processing import enqueue_outbound_message
-        from channels_app.engine import access
+        from channels_app.engine import access, attachments
         from channels_app.engine.roles import sync_roles
         from channels_app.engine.signals import message_created
-        from channels_app.models import OpenChannel, OperatorProfile, QueueMember
+        from channels_app.models import Attachment, OpenChannel, OperatorProfile, QueueMember
         from channels_app.periodic import sync_periodic_tasks
 
         message_created.connect(enqueue_outbound_message, dispatch_uid="channels_app.connectors.outbound")
@@ -36,6 +36,8 @@ class ChannelsAppConfig(AppConfig):
         m2m_changed.connect(
             access.on_supervisors_changed, sender=OpenChannel.supervisors.through, dispatch_uid="access.supervisors"
         )
+        # A file's bytes go with its row (a conversation deleted, an erasure), once the delete commits.
+        post_delete.connect(attachments.on_attachment_deleted, sender=Attachment, dispatch_uid="attachments.deleted")
         post_migrate.connect(sync_periodic_tasks, sender=self, dispatch_uid="channels_app.sync_periodic_tasks")
         # After the last app's post_migrate: by then every app's permissions exist.
         last_app = list(apps.get_app_configs())[-1]

@@ -88,6 +88,16 @@ def send_message(self, message_id: int) -> str:
     return outcome.state
 
 
+@shared_task(name=jobs.DOWNLOAD_ATTACHMENT, bind=True, acks_late=True, max_retries=processing.DOWNLOAD_MAX_RETRIES)
+def download_attachment(self, attachment_id: int) -> str:
+    outcome = processing.attachment_download(
+        attachment_id=attachment_id, now=timezone.now(), final_attempt=self.request.retries >= self.max_retries
+    )
+    if outcome.state == "retry":
+        raise self.retry(countdown=processing.send_backoff_seconds(self.request.retries))
+    return outcome.state
+
+
 @shared_task(name=jobs.SWEEP_CONNECTORS, acks_late=True)
 def sweep_connectors() -> int:
     """Re-enqueue updates and outbound messages whose task was lost (broker down at the wrong moment)."""
@@ -96,7 +106,9 @@ def sweep_connectors() -> int:
         process_inbound_updates.delay(connector_id, update_ids)
     for message_id in work.messages:
         send_message.delay(message_id)
-    return sum(len(ids) for ids in work.updates.values()) + len(work.messages)
+    for attachment_id in work.attachments:
+        download_attachment.delay(attachment_id)
+    return sum(len(ids) for ids in work.updates.values()) + len(work.messages) + len(work.attachments)
 
 
 # --- chatbots (B1) ----------------------------------------------------------------------------------------

@@ -5,6 +5,7 @@ from django.urls import path
 from channels_app.bots import api as bot_api
 from channels_app.connectors import webhooks
 from channels_app.console import api as console_api
+from channels_app.console import files as console_files
 from channels_app.console import i18n as console_i18n
 from channels_app.console import views as console_views
 from channels_app.livechat import api as livechat_api
@@ -23,6 +24,9 @@ console_urls = [
     # The console speaks the operator's own language (OperatorProfile.language), not the browser's.
     path("console/jsi18n/", console_i18n.console_javascript_catalog, name="console-jsi18n"),
     path("console/language/", console_i18n.console_language_view, name="console-language"),
+    # Every file of a conversation, for the console, the admin, the KPI pages and (signed) the widget.
+    path("files/<uuid:public_id>/", console_files.attachment_file, name="attachment-file"),
+    path("files/<uuid:public_id>/thumbnail/", console_files.attachment_thumbnail, name="attachment-thumbnail"),
     path("api/console/state/", console_api.ConsoleStateView.as_view(), name="api-console-state"),
     path("api/console/status/", console_api.ConsoleStatusView.as_view(), name="api-console-status"),
     path(

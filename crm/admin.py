@@ -8,6 +8,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext_lazy as _
 
+from channels_app.engine.file_links import attachments_of
 from channels_app.models import operator_display_name
 from contact_center.admin_scoping import ChannelScopedAdmin
 from crm.models import Contact, Lead
@@ -78,7 +79,7 @@ class LeadAdmin(ChannelScopedAdmin):
                     f"{message.created_at:%Y-%m-%d %H:%M:%S}",
                     _author_label(message, conversation),
                     message.text,
-                    _attachment_links(message.attachments),
+                    _attachment_links(attachments_of(message)),
                 )
                 for message in log.messages
             ),
@@ -95,17 +96,8 @@ def _author_label(message, conversation) -> str:
 
 
 def _attachment_links(attachments) -> SafeString | str:
-    items = [a for a in attachments or [] if isinstance(a, dict)]
-    if not items:
+    if not attachments:
         return ""
     return format_html_join(
-        "",
-        ' [<a href="{}" rel="noopener noreferrer">{}</a>]',
-        ((_safe_url(a.get("url")), a.get("name") or a.get("kind") or "file") for a in items),
+        "", ' [<a href="{}" rel="noopener noreferrer">{}</a>]', ((a.url, a.name) for a in attachments)
     )
-
-
-def _safe_url(url) -> str:
-    # Only web and local media links: a provider payload must not smuggle a javascript: URL into the admin.
-    url = str(url or "")
-    return url if url.startswith(("https://", "http://", "/")) else "#"

@@ -17,14 +17,16 @@ class ConversationLog:
 
 
 def lead_conversation_logs(lead: Lead) -> list[ConversationLog]:
-    """Every conversation of the lead, oldest first, each with its messages in order (two queries)."""
+    """Every conversation of the lead, oldest first, each with its messages in order (three queries)."""
     conversations = (
         Conversation.objects.filter(lead=lead)
         .select_related("client", "connector", "operator", "open_channel")
         .prefetch_related(
             Prefetch(
                 "messages",
-                queryset=Message.objects.select_related("author__operator_profile").order_by("created_at", "id"),
+                queryset=Message.objects.select_related("author__operator_profile")
+                .prefetch_related("attachments")
+                .order_by("created_at", "id"),
             )
         )
         .order_by("created_at", "id")

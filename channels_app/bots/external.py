@@ -36,6 +36,7 @@ from django.urls import reverse
 
 from channels_app.bots.base import Bot, BotFailure, BotReply, register
 from channels_app.bots.outbound import checked_destination
+from channels_app.engine.file_links import attachment_payloads
 from channels_app.models import MESSAGE_TEXT_MAX_LENGTH, Chatbot, Conversation, Message
 from channels_app.web import JSONTooDeep, loads_untrusted_json
 
@@ -78,7 +79,7 @@ def message_event(*, chatbot: Chatbot, conversation: Conversation, message: Mess
         "message": {
             "id": message.pk,
             "text": message.text,
-            "attachments": message.attachments,
+            "attachments": attachment_payloads(message),
             "created_at": message.created_at.isoformat(),
         },
         "api": {

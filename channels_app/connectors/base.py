@@ -29,8 +29,9 @@ from typing import Any, ClassVar
 import httpx
 from django.conf import settings
 
+from channels_app.engine.attachments import IncomingFile
 from channels_app.engine.texts import RATING_DISLIKE_LABEL, RATING_LIKE_LABEL, translated
-from channels_app.models import Connector
+from channels_app.models import Attachment, Connector
 
 logger = logging.getLogger("channels_app.connectors")
 
@@ -60,11 +61,29 @@ class InboundEvent:
     external_user_id: str
     source_message_id: str
     text: str = ""
-    attachments: list[dict] = field(default_factory=list)
+    # Files of the message: stored pending with their ``source_ref``, fetched by :meth:`Source.download`.
+    files: list[IncomingFile] = field(default_factory=list)
     client_name: str = ""
     client_username: str = ""
     client_phone: str = ""
     client_email: str = ""
+
+
+@dataclass(frozen=True)
+class DownloadedFile:
+    """The bytes of a client's file, with the name and type the provider gave (empty when it gave none)."""
+
+    content: bytes
+    name: str = ""
+    mime_type: str = ""
+
+
+class DownloadError(Exception):
+    """A file could not be fetched; ``retryable`` says whether trying again may help, the text says why."""
+
+    def __init__(self, message: str, *, retryable: bool) -> None:
+        super().__init__(message)
+        self.retryable = retryable
 
 
 @dataclass(frozen=True)
@@ -139,7 +158,12 @@ class Source:
         exists to fetch that name once); for an event with a name it is False.
         """
 
-    def send(self, connector: Connector, *, recipient_id: str, text: str, attachments: list[dict]) -> SendResult:
+    def download(self, connector: Connector, source_ref: dict, *, limit: int) -> DownloadedFile:
+        """Fetch one client file the webhook only referenced (``IncomingFile.source_ref``), at most ``limit``
+        bytes; raise :class:`DownloadError`. Runs in a Celery worker, retried with backoff."""
+        raise DownloadError(f"{type(self).__name__} cannot download files.", retryable=False)
+
+    def send(self, connector: Connector, *, recipient_id: str, text: str, attachments: list[Attachment]) -> SendResult:
         """Send ``text`` (plus links to attachments) in as many parts as the provider's length limit needs.
 
         The first part's provider id identifies the message.

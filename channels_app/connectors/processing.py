@@ -27,6 +27,7 @@ from django.db import DatabaseError, InterfaceError, OperationalError, connectio
 
 from channels_app.connectors.base import (
     DeliveryError,
+    DownloadError,
     InboundEvent,
     MalformedUpdate,
     Source,
@@ -35,9 +36,14 @@ from channels_app.connectors.base import (
 )
 from channels_app.connectors.registry import MESSENGER_KINDS, get_source
 from channels_app.engine import instruments, jobs
+from channels_app.engine.attachments import (
+    attachment_download_claim,
+    attachment_download_failed,
+    attachment_store_downloaded,
+)
 from channels_app.engine.errors import ServiceError
 from channels_app.engine.inbound import message_edit, message_receive
-from channels_app.models import UPDATE_ID_MAX_LENGTH, Client, Connector, InboundUpdate, Message
+from channels_app.models import UPDATE_ID_MAX_LENGTH, Attachment, Client, Connector, InboundUpdate, Message
 from contact_center import logs
 
 logger = logging.getLogger("channels_app.connectors")
@@ -290,7 +296,7 @@ def _deliver_to_services(connector: Connector, event: InboundEvent, now: datetim
         text=event.text,
         source_message_id=event.source_message_id or None,
         now=now,
-        attachments=event.attachments,
+        files=event.files,
         client_name=event.client_name[:200],
         client_username=event.client_username[:200],
         client_phone=event.client_phone[:40],
@@ -312,6 +318,9 @@ def _finish(update: InboundUpdate, state: str, error: str, now: datetime) -> boo
 SEND_MAX_RETRIES = settings.CONNECTOR_SEND_MAX_RETRIES
 SEND_BACKOFF_BASE_SECONDS = 5
 SEND_BACKOFF_MAX_SECONDS = 600
+# Client files: six tries over about five minutes (5 s … 80 s). Providers' file links expire (Meta's CDN
+# links within hours, Telegram's after an hour), so waiting longer would only fail later.
+DOWNLOAD_MAX_RETRIES = 5
 
 
 def send_backoff_seconds(retries: int, retry_after: float | None = None) -> float:
@@ -373,7 +382,7 @@ def message_deliver(*, message_id: int, now: datetime, final_attempt: bool) -> D
                 message.connector,
                 recipient_id=message.conversation.client.external_id,
                 text=message.text,
-                attachments=message.attachments if isinstance(message.attachments, list) else [],
+                attachments=list(message.attachments.all()),
             )
     except DeliveryError as exc:
         if exc.retryable and not final_attempt:
@@ -391,6 +400,54 @@ def message_deliver(*, message_id: int, now: datetime, final_attempt: bool) -> D
         changes["source_message_id"] = storable_update_id(result.provider_message_id)
     Message.objects.filter(pk=message_id, delivery=Message.Delivery.QUEUED).update(**changes)
     return DeliveryOutcome(state="sent")
+
+
+@dataclass(frozen=True)
+class DownloadOutcome:
+    state: str  # "stored", "retry", "failed" or "skipped"
+    error: str = ""
+
+
+@logs.scoped
+def attachment_download(*, attachment_id: int, now: datetime, final_attempt: bool) -> DownloadOutcome:
+    """Copy one client file from its messenger into our storage.
+
+    1. Claim an attempt (the file is still pending; the attempt is counted).
+    2. Ask the message's source for the bytes, capped at the open channel's limit.
+    3. Store them (:func:`engine.attachments.attachment_store_downloaded`), or
+       keep the file pending for a retry when the failure may pass and
+       attempts remain, or mark it failed with the reason the operator reads.
+    """
+    attachment = attachment_download_claim(attachment_id=attachment_id)
+    if attachment is None:
+        return DownloadOutcome(state="skipped")
+    connector = attachment.message.connector
+    logs.bind(connector_id=connector.pk, conversation_id=attachment.message.conversation_id)
+    source = get_source(connector.kind)
+    if source is None:
+        attachment_download_failed(attachment_id=attachment_id, reason="This source has no files to fetch.", now=now)
+        return DownloadOutcome(state="failed")
+    try:
+        downloaded = source.download(
+            connector, attachment.source_ref, limit=connector.open_channel.file_limits.max_bytes
+        )
+    except DownloadError as exc:
+        if exc.retryable and not final_attempt:
+            return DownloadOutcome(state="retry", error=str(exc))
+        attachment_download_failed(attachment_id=attachment_id, reason=str(exc), now=now)
+        return DownloadOutcome(state="failed", error=str(exc))
+    stored = attachment_store_downloaded(
+        attachment_id=attachment_id,
+        content=downloaded.content,
+        name=downloaded.name,
+        mime_type=downloaded.mime_type,
+        now=now,
+    )
+    if stored is None or stored.state != Attachment.State.READY:
+        return DownloadOutcome(
+            state="failed" if stored is not None else "skipped", error=stored.error if stored else ""
+        )
+    return DownloadOutcome(state="stored")
 
 
 def message_needs_delivery(*, message_id: int) -> bool:
@@ -420,10 +477,11 @@ def enqueue_outbound_message(sender=None, *, message_id: int, author_kind: str =
 class SweepWork:
     updates: dict[int, list[str]]
     messages: list[int]
+    attachments: list[int] = field(default_factory=list)
 
 
 def connectors_sweep(*, now: datetime) -> SweepWork:
-    """What lost its Celery task: updates still pending and outbound messages never tried."""
+    """What lost its Celery task: updates still pending, outbound messages and client files never tried."""
     pending: dict[int, list[str]] = defaultdict(list)
     rows = InboundUpdate.objects.filter(state="pending", received_at__lt=now - PENDING_UPDATE_GRACE).order_by("pk")
     for connector_id, update_id in rows.values_list("connector_id", "update_id")[:SWEEP_BATCH]:
@@ -439,4 +497,11 @@ def connectors_sweep(*, now: datetime) -> SweepWork:
         .order_by("pk")
         .values_list("pk", flat=True)[:SWEEP_BATCH]
     )
-    return SweepWork(updates=dict(pending), messages=messages)
+    attachments = list(
+        Attachment.objects.filter(
+            state=Attachment.State.PENDING, download_attempts=0, created_at__lt=now - PENDING_UPDATE_GRACE
+        )
+        .order_by("pk")
+        .values_list("pk", flat=True)[:SWEEP_BATCH]
+    )
+    return SweepWork(updates=dict(pending), messages=messages, attachments=attachments)

@@ -14,6 +14,7 @@ operator           a user in an open channel's queue: works that channel's conve
 ``is_staff`` is never a role and plays no part: the admin opens for administrators and for the supervisors of
 an open channel (:func:`uses_admin`), operators work in the console. A conversation an operator was offered or
 held stays readable to them after it moved on (O2).
+Files follow their conversation; a live-chat visitor opens their own conversation's files through signed links.
 Everything a person may see is answered here, so the console, the REST API, the sockets, the
 KPI pages and the admin apply the same scope.
 """
@@ -23,14 +24,18 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from django.core import signing
 from django.db import transaction
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.db.models.signals import post_delete
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from channels_app.engine import events
+from channels_app.engine.errors import NotAllowed, NotFound
+from channels_app.engine.file_links import VISITOR_FILE_MAX_AGE_SECONDS, VISITOR_FILE_SALT
 from channels_app.engine.offers import withdraw_offers_to_departed
-from channels_app.models import Conversation, Offer, OpenChannel, QueueMember, StatusChange
+from channels_app.models import Attachment, Conversation, Offer, OpenChannel, QueueMember, StatusChange
 
 CONFIGURE_PERMISSION = "channels_app.configure_openchannel"
 
@@ -220,3 +225,39 @@ def on_supervisors_changed(sender, instance, action: str, reverse: bool, pk_set=
         announce_access_changed(getattr(instance, "_supervisors_before_clear", []))
     else:
         announce_access_changed(pk_set or ())
+
+
+# --- files ---------------------------------------------------------------------------------------------
+
+
+def attachment_for_user(user, public_id) -> Attachment:
+    """The file, if ``user`` may read its conversation; otherwise :class:`NotFound` (nothing to learn by probing)."""
+    attachment = _ready_attachment(public_id)
+    if not can_see_conversation(user, attachment.message.conversation):
+        raise NotFound(_("No such file."))
+    return attachment
+
+
+def attachment_for_visitor(public_id, signature: str) -> Attachment:
+    """The file, if ``signature`` was issued for it to a client of its conversation; otherwise :class:`NotFound`."""
+    attachment = _ready_attachment(public_id)
+    try:
+        signed_id, client_id = signing.loads(signature, salt=VISITOR_FILE_SALT, max_age=VISITOR_FILE_MAX_AGE_SECONDS)
+    except (signing.BadSignature, TypeError, ValueError):
+        raise NotAllowed(_("This link is not valid any more. Reload the chat.")) from None
+    if signed_id != str(attachment.public_id) or client_id != attachment.message.conversation.client_id:
+        raise NotFound(_("No such file."))
+    return attachment
+
+
+def _ready_attachment(public_id) -> Attachment:
+    attachment = (
+        Attachment.objects.stored()
+        .select_related("message__conversation")
+        .filter(public_id=public_id)
+        .exclude(file="")
+        .first()
+    )
+    if attachment is None:
+        raise NotFound(_("No such file."))
+    return attachment

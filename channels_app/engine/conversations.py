@@ -8,6 +8,7 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 
 from channels_app.engine import access, availability, events, locks, messages, transitions
+from channels_app.engine.attachments import IncomingFile
 from channels_app.engine.errors import InvalidState, NotAllowed, NotFound, ServiceError
 from channels_app.engine.offers import pending_offer_of, take_conversation
 from channels_app.engine.queue import conversation_requeue, request_redistribution, request_route
@@ -28,7 +29,7 @@ from crm.models import Contact
 
 
 def message_send_by_operator(
-    *, conversation_id: int, operator, text: str, now: datetime, attachments: list[dict] | None = None
+    *, conversation_id: int, operator, text: str, now: datetime, files: list[IncomingFile] | None = None
 ) -> Message:
     """The operator answers the client; answering an offered conversation accepts the offer first.
 
@@ -36,7 +37,7 @@ def message_send_by_operator(
     *answered* and *waiting for the client* exclusions (Q8), which routes the
     queue at once (Q9).
     """
-    text = _clean_text(text, attachments)
+    text = _clean_text(text, files)
     with transaction.atomic():
         locks.lock_operators([operator.pk])
         conversation = locks.locked_conversation(conversation_id)
@@ -64,7 +65,7 @@ def message_send_by_operator(
             text=text,
             now=now,
             author=operator,
-            attachments=attachments,
+            files=files,
         )
         OperatorProfile.objects.filter(user_id=operator.pk).update(last_activity_at=now)
         channel = conversation.open_channel
@@ -307,13 +308,11 @@ def message_send_by_bot(*, conversation_id: int, text: str, now: datetime) -> Me
 # --- helpers ----------------------------------------------------------------------------------------------
 
 
-def _clean_text(text: str, attachments) -> str:
+def _clean_text(text: str, files: list[IncomingFile] | None) -> str:
     text = (text or "").strip()
-    if attachments is not None and (
-        not isinstance(attachments, list) or not all(isinstance(item, dict) for item in attachments)
-    ):
-        raise ServiceError("Attachments must be a list of objects.")
-    if not text and not attachments:
+    if files is not None and (not isinstance(files, list) or not all(isinstance(f, IncomingFile) for f in files)):
+        raise ServiceError("Files must be a list of IncomingFile.")
+    if not text and not files:
         raise ServiceError("Write a message first.")
     if len(text) > MESSAGE_TEXT_MAX_LENGTH:
         raise ServiceError(f"The message is longer than {MESSAGE_TEXT_MAX_LENGTH} characters.")

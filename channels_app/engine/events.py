@@ -45,6 +45,7 @@ from asgiref.sync import async_to_sync
 from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.db import transaction
 
+from channels_app.engine.file_links import attachment_payloads
 from channels_app.models import operator_display_name
 
 logger = logging.getLogger(__name__)
@@ -159,7 +160,9 @@ def message_created(message) -> dict:
             "author_id": message.author_id,
             "author_name": author_name,
             "text": message.text,
-            "attachments": message.attachments,
+            "attachments": attachment_payloads(message),
+            "delivery": message.delivery,
+            "delivery_error": message.delivery_error,
             "system_key": message.system_key,
             "created_at": _iso(message.created_at),
         },
@@ -170,6 +173,13 @@ def message_edited(message) -> dict:
     event = message_created(message)
     event["type"] = "message.edited"
     event["message"]["edited_at"] = _iso(message.edited_at)
+    return event
+
+
+def message_attachments(message) -> dict:
+    """A message whose files changed (copied from the messenger, or the copy failed): viewers redraw it."""
+    event = message_created(message)
+    event["type"] = "message.attachments"
     return event
 
 

@@ -9,6 +9,7 @@ from datetime import datetime
 from django.db import IntegrityError, transaction
 
 from channels_app.engine import availability, events, locks, messages
+from channels_app.engine.attachments import MAX_FILES_PER_MESSAGE, IncomingFile
 from channels_app.engine.calendars import calendar_for
 from channels_app.engine.conversations import rate_locked
 from channels_app.engine.errors import InvalidState, NotAllowed, ServiceError
@@ -32,7 +33,6 @@ from crm.services import contact_find_for_client
 
 logger = logging.getLogger(__name__)
 
-MAX_ATTACHMENTS = 20
 # R1 over messengers: a reply made only of one of these, while a rating is awaited, is the rating.
 LIKE_TOKENS = frozenset({"👍", "+", "like", "yes", "1", "👍🏻", "👍🏼", "👍🏽", "👍🏾", "👍🏿"})
 DISLIKE_TOKENS = frozenset({"👎", "-", "dislike", "no", "0", "👎🏻", "👎🏼", "👎🏽", "👎🏾", "👎🏿"})
@@ -53,7 +53,7 @@ def message_receive(
     text: str,
     source_message_id: str | None,
     now: datetime,
-    attachments: list[dict] | None = None,
+    files: list[IncomingFile] | None = None,
     client_name: str = "",
     client_username: str = "",
     client_phone: str = "",
@@ -78,11 +78,11 @@ def message_receive(
        console events, and routing of a queued conversation (own transaction).
     """
     text = (text or "").strip()
-    attachments = _clean_attachments(attachments)
+    files = _clean_files(files)
     external_user_id = (external_user_id or "").strip()
     if not external_user_id:
         raise ServiceError("The sender has no user id.")
-    if not text and not attachments:
+    if not text and not files:
         raise ServiceError("The message is empty.")
     if len(text) > MESSAGE_TEXT_MAX_LENGTH:
         raise ServiceError(f"The message is longer than {MESSAGE_TEXT_MAX_LENGTH} characters.")
@@ -111,13 +111,13 @@ def message_receive(
         if conversation is None:
             rated = _rating_reply(client, text, now)
             if rated is not None:
-                message = _store_client_message(rated, text, attachments, source_message_id, now)
+                message = _store_client_message(rated, text, files, source_message_id, now)
                 return InboundResult(message=message, conversation=rated, created=True)
             conversation = _start_conversation(connector, client, now)
             started = True
 
         logs.bind(conversation_id=conversation.pk)
-        message = _store_client_message(conversation, text, attachments, source_message_id, now)
+        message = _store_client_message(conversation, text, files, source_message_id, now)
         channel = conversation.open_channel
         if started:
             logger.info(
@@ -171,14 +171,14 @@ def message_edit(*, connector: Connector, source_message_id: str, text: str, now
 # --- steps ------------------------------------------------------------------------------------------------
 
 
-def _clean_attachments(attachments) -> list[dict]:
-    if attachments is None:
+def _clean_files(files: list[IncomingFile] | None) -> list[IncomingFile]:
+    if not files:
         return []
-    if not isinstance(attachments, list) or not all(isinstance(item, dict) for item in attachments):
-        raise ServiceError("Attachments must be a list of objects.")
-    if len(attachments) > MAX_ATTACHMENTS:
-        raise ServiceError(f"At most {MAX_ATTACHMENTS} attachments per message.")
-    return attachments
+    if not isinstance(files, list) or not all(isinstance(item, IncomingFile) for item in files):
+        raise ServiceError("Files must be a list of IncomingFile.")
+    if len(files) > MAX_FILES_PER_MESSAGE:
+        raise ServiceError(f"At most {MAX_FILES_PER_MESSAGE} files per message.")
+    return files
 
 
 def _replayed(connector: Connector, source_message_id: str | None) -> Message | None:
@@ -266,7 +266,7 @@ def _start_conversation(connector: Connector, client: Client, now: datetime) -> 
     return conversation
 
 
-def _store_client_message(conversation, text, attachments, source_message_id, now) -> Message:
+def _store_client_message(conversation, text, files, source_message_id, now) -> Message:
     # No savepoint against a duplicate source message id: the caller holds the client's lock and has looked
     # for a replay under it, so another delivery of this message cannot be stored in between.
     return messages.create_message(
@@ -274,7 +274,7 @@ def _store_client_message(conversation, text, attachments, source_message_id, no
         author_kind=Message.Author.CLIENT,
         text=text,
         now=now,
-        attachments=attachments,
+        files=files,
         source_message_id=source_message_id,
     )
 

@@ -7,6 +7,7 @@ from datetime import datetime
 from django.db import IntegrityError, transaction
 
 from channels_app.engine import events, signals
+from channels_app.engine.attachments import IncomingFile, attachments_add
 from channels_app.engine.texts import client_text
 from channels_app.models import ConnectorKind, Conversation, ConversationStatus, Message
 
@@ -25,20 +26,21 @@ def create_message(
     text: str,
     now: datetime,
     author=None,
-    attachments: list[dict] | None = None,
+    files: list[IncomingFile] | None = None,
     source_message_id: str | None = None,
 ) -> Message:
-    """Store a message, keep the conversation's message timestamps current, and announce it after commit."""
+    """Store a message (with its files), keep the conversation's message timestamps current, and announce it
+    after commit."""
     message = _new_message(
         conversation,
         author_kind=author_kind,
         text=text,
         now=now,
         author=author,
-        attachments=attachments,
         source_message_id=source_message_id,
     )
     message.save()
+    attachments_add(message, files or [], now)
     _record_stored(conversation, message, now)
     return message
 
@@ -62,6 +64,7 @@ def create_message_once(
             message.save()
     except IntegrityError:
         return None
+    attachments_add(message, [], now)
     _record_stored(conversation, message, now)
     return message
 
@@ -85,7 +88,6 @@ def _new_message(
     text: str,
     now: datetime,
     author=None,
-    attachments: list[dict] | None = None,
     system_key: str = "",
     source_message_id: str | None = None,
 ) -> Message:
@@ -96,7 +98,6 @@ def _new_message(
         author_kind=author_kind,
         author=author,
         text=text,
-        attachments=attachments or [],
         system_key=system_key,
         source_message_id=source_message_id,
         created_at=now,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from channels_app.engine.client_view import author_name_for_client, operator_identity_for_client
+from channels_app.engine.file_links import attachment_payloads
 from channels_app.models import ClientRating, Conversation, ConversationStatus, Message, OpenChannel
 
 
@@ -13,7 +14,8 @@ def visitor_message_payload(message: Message, open_channel: OpenChannel) -> dict
         "author": message.author_kind,
         "author_name": author_name_for_client(message, open_channel),
         "text": message.text,
-        "attachments": message.attachments or [],
+        # Links signed for this conversation's client: the widget's only way to open a file (no session there).
+        "attachments": attachment_payloads(message, visitor_client_id=message.conversation.client_id),
         "created_at": message.created_at.isoformat(),
     }
 
@@ -21,7 +23,11 @@ def visitor_message_payload(message: Message, open_channel: OpenChannel) -> dict
 def visitor_messages(conversation: Conversation | None, *, after_id: int | None = None, limit: int = 200) -> list[dict]:
     if conversation is None:
         return []
-    messages = conversation.messages.select_related("author__operator_profile").order_by("created_at", "id")
+    messages = (
+        conversation.messages.select_related("author__operator_profile", "conversation")
+        .prefetch_related("attachments")
+        .order_by("created_at", "id")
+    )
     if after_id is not None:
         messages = messages.filter(id__gt=after_id)
     open_channel = conversation.open_channel

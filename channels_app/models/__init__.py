@@ -9,12 +9,14 @@
 ``conversation``    :class:`Conversation`, messages, offers, routing decisions,
                     status changes, private notes, the client's rating
 ``operator``        :class:`OperatorProfile`, :class:`LeavePeriod`, display names
+``attachment``      :class:`Attachment`, a file of a message (stored or being copied)
 ``chatbot``         :class:`Chatbot` and its rules
 ``shared``          durations, languages, generators of secrets
 ``encryption``      the encrypted field of secrets at rest (connector credentials)
 ==================  ===========================================================
 """
 
+from channels_app.models.attachment import Attachment, AttachmentKind
 from channels_app.models.canned import CannedReply, CannedReplyList
 from channels_app.models.chatbot import Chatbot, ChatbotRule
 from channels_app.models.client import Client
@@ -65,6 +67,8 @@ __all__ = [
     "TWELVE_HOURS",
     "TYPED_TEXT_MAX_LENGTH",
     "UPDATE_ID_MAX_LENGTH",
+    "Attachment",
+    "AttachmentKind",
     "AutoCloseAction",
     "CannedReply",
     "CannedReplyList",

@@ -174,7 +174,6 @@ class Message(models.Model):
     author_kind = models.CharField(max_length=10, choices=Author.choices)
     author = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     text = models.TextField(blank=True)
-    attachments = models.JSONField(default=list, blank=True)
     source_message_id = models.CharField(max_length=128, null=True, blank=True)
     # Identifies one system message (e.g. "welcome", "nobody_available") so a
     # retried task cannot send it twice.

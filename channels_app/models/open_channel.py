@@ -18,6 +18,7 @@ from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
 from channels_app.models.shared import ONE_MINUTE, TWELVE_HOURS, Language
+from channels_app.policy import files
 
 
 def _timezone_choices() -> list[tuple[str, str]]:
@@ -248,6 +249,24 @@ class OpenChannel(models.Model):
     close_on_rating = models.BooleanField(_("close as soon as the client rates"), default=True, help_text=_("R2"))
     rating_thanks_text = models.TextField(_("thanks for the rating"), default="Thank you for your feedback!")
 
+    # --- Files ---
+    max_file_megabytes = models.PositiveIntegerField(
+        _("largest file (MB)"),
+        default=10,
+        validators=[MinValueValidator(1), MaxValueValidator(100)],
+        help_text=_(
+            "The largest file a visitor or an operator may send, and the largest a client's file that is copied "
+            "from a messenger. The server's own ceiling (MAX_ATTACHMENT_BYTES) applies too."
+        ),
+    )
+    accepts_images = models.BooleanField(_("accept images"), default=True, help_text=_("Photos, screenshots, GIFs."))
+    accepts_documents = models.BooleanField(
+        _("accept documents"), default=True, help_text=_("PDF, text, Word, Excel, PowerPoint, OpenDocument.")
+    )
+    accepts_audio = models.BooleanField(_("accept audio"), default=True, help_text=_("Voice notes and recordings."))
+    accepts_video = models.BooleanField(_("accept video"), default=True)
+    accepts_archives = models.BooleanField(_("accept archives"), default=False, help_text=_("ZIP, RAR, 7z."))
+
     # --- Chatbot (B1, B2) ---
     chatbot_enabled = models.BooleanField(_("assign a chatbot"), default=False, help_text=_("B1"))
     chatbot = models.ForeignKey("Chatbot", verbose_name=_("chatbot"), null=True, blank=True, on_delete=models.PROTECT)
@@ -287,6 +306,21 @@ class OpenChannel(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def file_limits(self) -> files.FileLimits:
+        """What this channel accepts from visitors, operators and messengers (the server's ceiling included)."""
+        accepted = {
+            files.IMAGES: self.accepts_images,
+            files.DOCUMENTS: self.accepts_documents,
+            files.AUDIO: self.accepts_audio,
+            files.VIDEO: self.accepts_video,
+            files.ARCHIVES: self.accepts_archives,
+        }
+        return files.FileLimits(
+            max_bytes=min(self.max_file_megabytes * 1024 * 1024, settings.MAX_ATTACHMENT_BYTES),
+            groups=tuple(group for group in files.FILE_GROUPS if accepted[group]),
+        )
 
     @staticmethod
     def next_default_name() -> str:

@@ -341,20 +341,18 @@ def test_o2_lead_admin_page_shows_its_conversations_logs(admin_client, telegram)
     client = ClientFactory(connector=telegram, name="Anna Kowalska")
     for text in ("Is the <b>shop</b> open?", "Do you deliver?"):
         conversation = ConversationFactory(client=client, lead=lead, status="closed")
-        conversation.messages.create(
-            connector=telegram,
-            author_kind="client",
-            text=text,
-            created_at=timezone.now(),
-            attachments=[{"kind": "photo", "url": "javascript:alert(1)", "name": "kettle.jpg"}],
+        message = conversation.messages.create(
+            connector=telegram, author_kind="client", text=text, created_at=timezone.now()
         )
+        message.attachments.create(name="<script>kettle.jpg", mime_type="image/jpeg", created_at=timezone.now())
     response = admin_client.get(f"/admin/crm/lead/{lead.pk}/change/")
     assert response.status_code == 200
     page = response.content.decode()
     assert "Is the &lt;b&gt;shop&lt;/b&gt; open?" in page
     assert "Do you deliver?" in page
     assert page.count('class="lead-transcript"') == 2
-    assert "javascript:alert" not in page
+    assert "<script>kettle" not in page and "&lt;script&gt;kettle.jpg" in page
+    assert page.count("/files/") == 2
 
 
 @pytest.mark.django_db

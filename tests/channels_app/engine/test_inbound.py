@@ -88,7 +88,7 @@ def test_replayed_source_message_id_returns_the_stored_message(engine, support):
     [
         ({"text": "   "}, "The message is empty."),
         ({"external_user_id": ""}, "The sender has no user id."),
-        ({"attachments": "not a list"}, "Attachments must be a list of objects."),
+        ({"files": "not a list"}, "Files must be a list of IncomingFile."),
         ({"text": "x" * 20_001}, "longer than"),
     ],
 )
