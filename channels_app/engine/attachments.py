@@ -23,8 +23,8 @@ from __future__ import annotations
 import io
 import logging
 from dataclasses import dataclass, field
-from functools import partial
 from datetime import datetime
+from functools import partial
 
 from django.core.files.base import ContentFile, File
 from django.core.files.storage import default_storage
