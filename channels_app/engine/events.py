@@ -183,6 +183,13 @@ def message_attachments(message) -> dict:
     return event
 
 
+def message_delivery(message) -> dict:
+    """An outbound message's delivery changed (sent, or failed with the provider's reason): consoles redraw it."""
+    event = message_created(message)
+    event["type"] = "message.delivery"
+    return event
+
+
 def operator_presence(user_id: int, online: bool) -> dict:
     return {"type": "operator.presence", "operator_id": user_id, "online": online}
 
