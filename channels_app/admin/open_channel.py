@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, TypedDict
 from django.conf import settings
 from django.contrib import admin
 from django.core.exceptions import ValidationError
-from django.db.models import Count, Q
+from django.db.models import Count, OuterRef, Q, Subquery, Sum
+from django.db.models.functions import Coalesce
 from django.forms.models import BaseInlineFormSet
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
@@ -21,6 +22,7 @@ from import_export.admin import ImportExportModelAdmin
 from channels_app import models as m
 from channels_app.admin.credentials import WriteOnlyCredentialsAdmin
 from channels_app.admin.resources import HolidayResource
+from channels_app.engine.attachments import human_size, storage_used
 from contact_center.admin_scoping import ChannelScopedAdmin
 
 if TYPE_CHECKING:
@@ -33,6 +35,7 @@ class _OpenChannelCounts(TypedDict):
 
     queue_count: int
     open_count: int
+    stored_bytes: int
 
 
 OPEN_CHANNEL_TABS: tuple[tuple[str, str | Promise], ...] = (
@@ -43,6 +46,7 @@ OPEN_CHANNEL_TABS: tuple[tuple[str, str | Promise], ...] = (
     ("automatic-actions", _("Automatic actions")),
     ("quality", _("Quality")),
     ("chatbot", _("Chatbot")),
+    ("files", _("Files")),
     ("kpi", _("KPI")),
     ("other", _("Other")),
 )
@@ -136,11 +140,14 @@ class OpenChannelAdmin(ChannelScopedAdmin):
         "open_conversations",
         "working_hours_enabled",
         "language",
+        "files_stored",
     )
     list_filter = ("is_active", "distribution_mode", "working_hours_enabled", "language", "chatbot_enabled")
     search_fields = ("name", "display_name", "connectors__account_id")
     filter_horizontal = ("kpi_notify_users", "supervisors")
     inlines = (QueueMemberInline, WorkingPeriodInline, HolidayInline, ConnectorInline)
+    readonly_fields = ("files_stored",)
+    change_list_template = "admin/channels_app/openchannel/change_list.html"
     fieldsets = (
         (
             _("Queue"),
@@ -213,6 +220,21 @@ class OpenChannelAdmin(ChannelScopedAdmin):
         ),
         (_("Chatbot"), {"classes": tab("chatbot"), "fields": ("chatbot_enabled", "chatbot")}),
         (
+            _("Files"),
+            {
+                "classes": tab("files"),
+                "fields": (
+                    "max_file_megabytes",
+                    "accepts_images",
+                    "accepts_documents",
+                    "accepts_audio",
+                    "accepts_video",
+                    "accepts_archives",
+                    "files_stored",
+                ),
+            },
+        ),
+        (
             _("KPI"),
             {
                 "classes": tab("kpi"),
@@ -235,6 +257,16 @@ class OpenChannelAdmin(ChannelScopedAdmin):
             .annotate(
                 queue_count=Count("queue_members", distinct=True),
                 open_count=Count("conversations", filter=Q(conversations__status__in=m.OPEN_STATUSES), distinct=True),
+                stored_bytes=Coalesce(
+                    Subquery(
+                        m.Attachment.objects.stored()
+                        .filter(message__conversation__open_channel=OuterRef("pk"))
+                        .values("message__conversation__open_channel")
+                        .annotate(total=Sum("size"))
+                        .values("total")[:1]
+                    ),
+                    0,
+                ),
             )
             .prefetch_related("connectors")
         )
@@ -246,6 +278,19 @@ class OpenChannelAdmin(ChannelScopedAdmin):
     @admin.display(description=_("open conversations"), ordering="open_count")
     def open_conversations(self, obj: WithAnnotations[m.OpenChannel, _OpenChannelCounts]) -> int:
         return obj.open_count
+
+    @admin.display(description=_("files stored"))
+    def files_stored(self, obj: m.OpenChannel) -> str:
+        stored = getattr(obj, "stored_bytes", None)
+        if stored is None:  # the add page, or an object not read through get_queryset()
+            stored = storage_used([obj.pk]) if obj.pk else 0
+        return human_size(int(stored))
+
+    def changelist_view(self, request, extra_context=None):
+        """Above the list: the bytes stored in every open channel the viewer may see (a storage total)."""
+        readable = self.get_queryset(request).values_list("pk", flat=True)
+        extra_context = {**(extra_context or {}), "files_stored_total": human_size(storage_used(list(readable)))}
+        return super().changelist_view(request, extra_context)
 
     @admin.display(description=_("sources"))
     def sources(self, obj: m.OpenChannel) -> str:
