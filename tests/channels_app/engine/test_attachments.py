@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 
 import pytest
-from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import SimpleUploadedFile
 from PIL import Image
@@ -126,7 +125,7 @@ def messenger_photo(engine, queued_downloads, text=""):
 
 
 def test_a_messengers_file_is_stored_pending_and_its_download_queued_after_commit(engine, queued_downloads):
-    conversation, attachment = messenger_photo(engine, queued_downloads)
+    _, attachment = messenger_photo(engine, queued_downloads)
     assert attachment.state == "pending" and attachment.source_ref == {"file_id": "AgA"}
     assert (jobs.DOWNLOAD_ATTACHMENT, (attachment.pk,)) in queued_downloads
     # The client's photo without a caption is a message at once; the console shows "downloading…".
@@ -164,7 +163,7 @@ def test_a_download_the_channel_refuses_fails_with_the_reason(engine, queued_dow
 
 
 def test_a_last_failed_download_is_shown_with_its_reason(engine, queued_downloads):
-    conversation, attachment = messenger_photo(engine, queued_downloads)
+    _, attachment = messenger_photo(engine, queued_downloads)
     engine.commit(attachments.attachment_download_failed, attachment_id=attachment.pk, reason="Telegram said 400")
     attachment.refresh_from_db()
     assert (attachment.state, attachment.error) == ("failed", "Telegram said 400")
