@@ -44,8 +44,9 @@ ALICE_SECRET = "My card ends in 4242 and the order is 1234"
 
 
 @pytest.fixture(autouse=True)
-def isolated_side_channels(settings):
-    """Events stay in this process, and rate-limit buckets are this test's own."""
+def isolated_side_channels(settings, tmp_path):
+    """Events stay in this process, rate-limit buckets and stored files are this test's own."""
+    settings.MEDIA_ROOT = tmp_path / "media"
     settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
     settings.RATE_LIMIT_KEY_PREFIX = f"test-{uuid.uuid4().hex}"
 

@@ -15,6 +15,7 @@ of team A carries the word "Alpha" (client, operator, messages, lead, contact) a
 
 from __future__ import annotations
 
+import io
 import itertools
 import json
 from collections.abc import Callable
@@ -27,12 +28,15 @@ from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.contrib import admin
 from django.contrib.auth.models import Group
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client as HttpClient
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.utils import timezone
+from PIL import Image
 
 from channels_app.console.consumer import ConsoleConsumer
 from channels_app.engine import access, ratelimit
+from channels_app.engine.attachments import IncomingFile, attachments_add, file_store_upload
 from channels_app.livechat.email_confirmation import confirmation_token_issue
 from channels_app.livechat.visitors import visitor_token_issue
 from channels_app.models import (
@@ -104,13 +108,15 @@ def _team(key: str, name: str, now):
         return ConversationFactory(client=client, created_at=now - timedelta(minutes=5), **fields)
 
     held = conversation("client", status=ConversationStatus.ACTIVE, operator=operator, assigned_at=now)
-    Message.objects.create(
+    secret = Message.objects.create(
         conversation=held,
         connector=livechat,
         author_kind=Message.Author.CLIENT,
         text=f"{word} secret: my card ends in 4242",
         created_at=now - timedelta(minutes=3),
     )
+    # The client's photo of the card: served only to whoever may read the conversation.
+    [photo] = attachments_add(secret, [_uploaded_photo(channel)], now)
     Message.objects.create(
         conversation=held,
         connector=livechat,
@@ -158,6 +164,7 @@ def _team(key: str, name: str, now):
         livechat=livechat,
         telegram=telegram,
         held=held,
+        photo=photo,
         to_transfer=to_transfer,
         to_close=to_close,
         offered=offered,
@@ -174,8 +181,16 @@ def _team(key: str, name: str, now):
     )
 
 
+def _uploaded_photo(channel) -> IncomingFile:
+    picture = io.BytesIO()
+    Image.new("RGB", (64, 48), (0, 90, 200)).save(picture, format="PNG")
+    upload = SimpleUploadedFile("card.png", picture.getvalue(), "image/png")
+    return file_store_upload(open_channel=channel, upload=upload, name="card.png", mime_type="image/png")
+
+
 @pytest.fixture
-def teams(transactional_db):
+def teams(transactional_db, settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path / "media"
     now = timezone.now()
     administrator = UserFactory(username="ada", first_name="Ada")
     administrator.groups.add(Group.objects.get(name="Administrators"))
@@ -280,6 +295,17 @@ def bot(name: str, data: dict) -> Callable:
     return lambda world, team: Request("POST", reverse(name, args=[getattr(world, team).held.pk]), data)
 
 
+def team_file(name: str) -> Callable:
+    return lambda world, team: Request("GET", reverse(name, args=[getattr(world, team).photo.public_id]))
+
+
+def file_viewers(persona: str, team: str | None) -> int:
+    """A file goes to whoever may read its conversation; everyone else, anonymous included, learns nothing (404)."""
+    if persona == "administrator":
+        return 200
+    return 200 if team == team_of(persona) else 404
+
+
 def livechat(name: str, method: str = "GET", data: dict | None = None) -> Callable:
     return lambda world, team: Request(method, reverse(name, args=[getattr(world, team).token]), data or {})
 
@@ -301,6 +327,9 @@ RULES: dict[str, Rule] = {
     ),
     "api-conversation": Rule(conversation("api-conversation"), console_users(200)),
     "api-conversation-messages": Rule(conversation("api-conversation-messages"), console_users(200)),
+    # Files: the team's operators and supervisors and administrators; the widget's signed links in tests/…/livechat.
+    "attachment-file": Rule(team_file("attachment-file"), file_viewers),
+    "attachment-thumbnail": Rule(team_file("attachment-thumbnail"), file_viewers),
     "api-conversation-transfer-targets": Rule(conversation("api-conversation-transfer-targets"), console_users(200)),
     # A live-chat visitor left no phone or e-mail: the lead is refused (409) to the team's own operator.
     "api-conversation-lead": Rule(conversation("api-conversation-lead", "POST"), console_users(409)),
@@ -406,7 +435,8 @@ def test_route(teams, route, settings):
             assert response.status_code == expected, f"{where}: {response.status_code}, expected {expected}"
             if expected >= 400 or (expected == 302 and persona == "anonymous"):
                 assert fingerprint() == before, f"{where}: a refused request changed data"
-            body = response.content.decode(errors="replace")
+            content = b"".join(response.streaming_content) if response.streaming else response.content
+            body = content.decode(errors="replace")
             if not route.startswith(("api-livechat", "livechat-")):
                 assert not _leaks(persona, body), f"{where}: shows the other team's data"
             elif response.status_code < 400:
