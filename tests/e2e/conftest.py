@@ -54,6 +54,12 @@ def chromium(cc_server):
 
 
 @pytest.fixture(autouse=True)
+def _files_where_the_server_reads_them(settings, cc_server):
+    """Files a test stores (a visitor's photo it seeds) land where the live server serves them from."""
+    settings.MEDIA_ROOT = cc_server.media_root
+
+
+@pytest.fixture(autouse=True)
 def _test_process_events_stay_here(settings):
     # Events of services the test itself calls (seeding) must not reach consoles of a development server.
     settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}

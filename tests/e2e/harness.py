@@ -66,6 +66,8 @@ class LiveServer:
         self.log_path = log_path
         # E-mails the server sends land here as files, one per message, for the tests to read.
         self.mail_dir = log_path.parent / "mail"
+        # Conversation files: the server and the test process (which seeds files) share this directory.
+        self.media_root = log_path.parent / "media"
         run_id = uuid.uuid4().hex[:10]
         self.environment = {
             **os.environ,
@@ -77,6 +79,7 @@ class LiveServer:
             "CELERY_TASK_ALWAYS_EAGER": "true",
             "EMAIL_URL": f"filemail:///{quote(str(self.mail_dir), safe='')}",
             "SITE_URL": self.url,
+            "MEDIA_ROOT": str(self.media_root),
             "DEBUG": "true",
             "LOG_LEVEL": "WARNING",
         }
