@@ -13,13 +13,14 @@ the upload views. Provider webhooks have their own, lower cap in their door.
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from django.conf import settings
 
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
+# The shapes of channels_app.connectors.webhooks' door, which this guard wraps.
+Scope = dict[str, Any]
+Message = Mapping[str, Any]
 ASGIApp = Callable[[Scope, Callable[[], Awaitable[Message]], Callable[[Message], Awaitable[None]]], Awaitable[None]]
 
 # A multipart body carries the file plus its boundaries, headers and a few small fields.
