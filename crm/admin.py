@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.contrib import admin
+from django.template.loader import render_to_string
 from django.utils.functional import Promise
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
@@ -52,6 +53,9 @@ class LeadAdmin(ChannelScopedAdmin):
     list_select_related = ("responsible", "open_channel")
     readonly_fields = ("created_at", "transcript")
 
+    class Media:
+        css = {"all": ["files/attachments.css"]}
+
     @admin.display(description=_("conversation log (O2)"))
     def transcript(self, lead: Lead) -> SafeString | str | Promise:
         if lead.pk is None:
@@ -79,7 +83,7 @@ class LeadAdmin(ChannelScopedAdmin):
                     f"{message.created_at:%Y-%m-%d %H:%M:%S}",
                     _author_label(message, conversation),
                     message.text,
-                    _attachment_links(attachments_of(message)),
+                    _attachments_html(attachments_of(message)),
                 )
                 for message in log.messages
             ),
@@ -95,9 +99,6 @@ def _author_label(message, conversation) -> str:
     return message.get_author_kind_display()
 
 
-def _attachment_links(attachments) -> SafeString | str:
-    if not attachments:
-        return ""
-    return format_html_join(
-        "", ' [<a href="{}" rel="noopener noreferrer">{}</a>]', ((a.url, a.name) for a in attachments)
-    )
+def _attachments_html(attachments) -> SafeString:
+    """The message's files as every conversation page draws them: thumbnails, players, name, size and link."""
+    return render_to_string("includes/attachments.html", {"attachments": attachments})

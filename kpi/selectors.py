@@ -436,6 +436,7 @@ def conversation_transcript(conversation_id: int) -> Transcript | None:
     messages = list(
         Message.objects.filter(conversation=conversation)
         .select_related("author__operator_profile")
+        .prefetch_related("attachments")
         .order_by("created_at", "pk")
     )
     records = list(

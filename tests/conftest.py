@@ -42,6 +42,13 @@ def open_channel(db, operators):
 
 
 @pytest.fixture
+def media_root(settings, tmp_path):
+    """Stored files (issue 14) go to a temporary folder, so a test can look at the bytes and leaves none behind."""
+    settings.MEDIA_ROOT = tmp_path
+    return tmp_path
+
+
+@pytest.fixture
 def group(db):
     def _group(name: str) -> Group:
         return Group.objects.get(name=name)

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 from django.contrib import admin
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString
 from django.utils.translation import gettext_lazy as _
 
 from channels_app import models as m
+from channels_app.engine.file_links import attachments_of
 from contact_center.admin_scoping import ChannelScopedAdmin
 
 
@@ -15,12 +20,20 @@ class MessageInline(admin.TabularInline):
     model = m.Message
     extra = 0
     can_delete = False
-    fields = ("created_at", "author_kind", "author", "text", "delivery", "delivery_error")
+    fields = ("created_at", "author_kind", "author", "text", "files", "delivery", "delivery_error")
     readonly_fields = fields
     ordering = ("created_at", "id")
 
+    def get_queryset(self, request: HttpRequest) -> QuerySet[m.Message]:
+        # Two queries for the files of every message, not one per message.
+        return super().get_queryset(request).select_related("author").prefetch_related("attachments")
+
     def has_add_permission(self, request, obj=None) -> bool:
         return False
+
+    @admin.display(description=_("files"))
+    def files(self, message: m.Message) -> SafeString:
+        return render_to_string("includes/attachments.html", {"attachments": attachments_of(message)})
 
 
 class OfferInline(admin.TabularInline):
@@ -109,10 +122,31 @@ class ConversationAdmin(ChannelScopedAdmin):
     date_hierarchy = "created_at"
     list_select_related = ("client", "client__connector", "open_channel", "operator")
     inlines = (MessageInline, OfferInline, RoutingDecisionInline, StatusChangeInline)
-    readonly_fields = [field.name for field in m.Conversation._meta.fields]
+    readonly_fields = [field.name for field in m.Conversation._meta.fields] + ["files"]
+
+    class Media:
+        css = {"all": ["files/attachments.css"]}
 
     def has_add_permission(self, request) -> bool:
         return False
+
+    @admin.display(description=_("files"))
+    def files(self, conversation: m.Conversation) -> SafeString | str:
+        """Every file of the conversation in one place, oldest first, with who sent it and when.
+
+        Files are seen through their conversation (there is no admin of their
+        own); deleting the conversation deletes them and their bytes.
+        """
+        if conversation.pk is None:
+            return "—"
+        attachments = list(
+            m.Attachment.objects.filter(message__conversation=conversation)
+            .select_related("message")
+            .order_by("created_at", "id")
+        )
+        if not attachments:
+            return "—"
+        return render_to_string("admin/channels_app/conversation/files.html", {"attachments": attachments})
 
 
 @admin.register(m.Client)

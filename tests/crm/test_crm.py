@@ -17,6 +17,7 @@ from channels_app.models import Client, ConnectorKind, Conversation, LeadCreatio
 from crm.models import Contact, Lead
 from crm.services import contact_find_for_client, lead_create_for_conversation
 from tests.factories import ClientFactory, ConnectorFactory, ContactFactory, ConversationFactory, OperatorFactory
+from tests.files_support import assert_files_shown, attach_files_of_every_kind
 
 
 @pytest.fixture
@@ -352,7 +353,22 @@ def test_o2_lead_admin_page_shows_its_conversations_logs(admin_client, telegram)
     assert "Do you deliver?" in page
     assert page.count('class="lead-transcript"') == 2
     assert "<script>kettle" not in page and "&lt;script&gt;kettle.jpg" in page
-    assert page.count("/files/") == 2
+    assert page.count('href="/files/') == 2  # one link per file (no thumbnail: none was stored)
+
+
+@pytest.mark.django_db
+@pytest.mark.usefixtures("media_root")
+def test_o2_lead_log_shows_files_as_every_conversation_page_does(admin_client, telegram):
+    lead = Lead.objects.create(title="Telegram: Anna", full_name="Anna Kowalska", source="Telegram")
+    conversation = ConversationFactory(client=ClientFactory(connector=telegram), lead=lead, status="closed")
+    now = timezone.now()
+    message = conversation.messages.create(connector=telegram, author_kind="client", text="", created_at=now)
+    files = attach_files_of_every_kind(message, now)
+    response = admin_client.get(f"/admin/crm/lead/{lead.pk}/change/")
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert_files_shown(page, files)
+    assert "files/attachments.css" in page
 
 
 @pytest.mark.django_db

@@ -10,12 +10,15 @@ import pytest
 from django.core import mail
 
 from channels_app.engine import conversations, offers
+from channels_app.engine.attachments import human_size
+from channels_app.engine.transcripts import transcript_text
 from channels_app.models import Conversation, ConversationStatus
 from crm import tasks
 from crm.models import Lead
 from crm.transcripts import lead_transcript_send
 from tests.channels_app.engine_support import *  # noqa: F403
 from tests.channels_app.engine_support import make_channel, make_operator
+from tests.files_support import FAILURE_REASON, HOSTILE_PDF_NAME, attach_files_of_every_kind
 
 pytestmark = pytest.mark.django_db
 
@@ -119,3 +122,33 @@ def test_O2_a_mail_server_that_is_down_is_retried_then_given_up_and_nothing_is_s
     assert result.state == "FAILURE"
     assert attempts == [["anna.kowalska@example.pl"]] * 6
     assert mail.outbox == []
+
+
+@pytest.mark.usefixtures("media_root")
+def test_O2_O3_the_transcript_lists_each_file_by_name_type_and_size_without_links(engine):
+    olga, conversation = conversation_with_lead(engine, language="en", rating_enabled=False)
+    message = conversation.messages.order_by("created_at", "id").first()
+    files = attach_files_of_every_kind(message, message.created_at)
+    close(engine, conversation, olga)
+    [sent] = mail.outbox
+    lines = sent.body.splitlines()
+    first = lines.index("[2026-11-23 11:00] You: Czy wysyłacie do Gdańska?")
+    assert lines[first + 1 : first + 6] == [
+        f"    Image: kettle.png (image/png, {human_size(files.image.size)})",
+        "    Voice message: voice.ogg (audio/ogg, 404 B)",
+        f"    File: {HOSTILE_PDF_NAME} (application/pdf, 3 KB)",
+        "    Image: scan.jpg (image/jpeg, not received yet)",
+        "    Video: holiday.mp4 (video/mp4, not received)",
+    ]
+    assert "/files/" not in sent.body and FAILURE_REASON not in sent.body  # no links; the client needs no log
+    assert not sent.attachments  # never the bytes
+
+
+@pytest.mark.usefixtures("media_root")
+def test_O3_the_file_lines_are_in_the_open_channel_s_language(engine):
+    _olga, conversation = conversation_with_lead(engine, language="pl")
+    message = conversation.messages.order_by("created_at", "id").first()
+    attach_files_of_every_kind(message, message.created_at)
+    _subject, body = transcript_text(Conversation.objects.get(pk=conversation.pk))
+    assert "Ty: Czy wysyłacie do Gdańska?\n    Plik graficzny: kettle.png (image/png, " in body
+    assert "Image:" not in body
