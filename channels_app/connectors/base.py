@@ -10,7 +10,12 @@ jobs:
   inbound services (after the webhook has answered: in the web process, or
   in Celery when :meth:`Source.needs_provider_call` says the provider must be
   called).
-- ``send``: deliver one outbound text; raise :class:`DeliveryError` on failure.
+- ``send_part``: deliver one part of an outbound message (a piece of text, or
+  one file sent natively with the text as its caption where the provider
+  allows); :meth:`Source.delivery_parts` says what the parts are, and
+  :func:`channels_app.connectors.processing.message_deliver` sends them in
+  order, recording each, so a retry resumes after the parts that went out.
+  Raise :class:`DeliveryError` on failure.
 - ``register_webhook``: bind the provider to our URL (O5).
 
 Sources never touch the ORM except to read the connector they are given, so
@@ -22,9 +27,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import IO, Any, ClassVar
 
 import httpx
 from django.conf import settings
@@ -108,12 +114,23 @@ class RegistrationResult:
     automatic: bool = True
 
 
+@dataclass(frozen=True)
+class OutboundPart:
+    """One provider message of an outbound message: a piece of its text, or one of its files (with the
+    message's text as the caption when it fits there)."""
+
+    text: str = ""
+    attachment: Attachment | None = None
+
+
 class Source:
     """Base class of the messenger sources; see the module docstring for the contract."""
 
     kinds: ClassVar[tuple[str, ...]] = ()
     # Longest text one provider message may carry; longer texts are sent in parts.
     max_text_length: ClassVar[int] = 2000
+    # Longest caption a file may carry; 0 when the provider sends files without text.
+    max_caption_length: ClassVar[int] = 0
 
     def verify(self, connector: Connector, headers: Mapping[str, str], body: bytes) -> bool:
         raise NotImplementedError
@@ -164,19 +181,66 @@ class Source:
         raise DownloadError(f"{type(self).__name__} cannot download files.", retryable=False)
 
     def send(self, connector: Connector, *, recipient_id: str, text: str, attachments: list[Attachment]) -> SendResult:
-        """Send ``text`` (plus links to attachments) in as many parts as the provider's length limit needs.
+        """Send every part of a message at once (see :meth:`delivery_parts`); the first part's id stands for it.
 
-        The first part's provider id identifies the message.
+        For sends that need no resuming (the rating request of sources without
+        buttons); operators' messages go through ``processing.message_deliver``,
+        which records each part as it goes out.
         """
-        links = [absolute_url(str(a["url"])) for a in attachments if isinstance(a, dict) and a.get("url")]
-        full_text = "\n".join(part for part in [text.strip(), *links] if part)
-        if not full_text:
-            raise DeliveryError("The message has no text to send.", retryable=False)
         results = [
-            self.send_text(connector, recipient_id=recipient_id, text=chunk)
-            for chunk in split_text(full_text, self.max_text_length)
+            self.send_part(connector, recipient_id=recipient_id, part=part)
+            for part in self.delivery_parts(text=text, attachments=attachments)
         ]
-        return results[0]  # the provider's id of the first part stands for the message
+        return results[0]
+
+    def delivery_parts(self, *, text: str, attachments: list[Attachment]) -> list[OutboundPart]:
+        """The provider messages that carry ``text`` and ``attachments``, in the order they are sent.
+
+        1. Every file must be one this provider takes (:meth:`file_refusal`),
+           checked before anything is sent, so a message is never cut short
+           halfway by a file that could never go.
+        2. The text rides as the caption of the first file when the provider
+           lets that file carry one and it fits; otherwise it goes first, in as
+           many parts as ``max_text_length`` needs.
+        3. Then the files, one provider message each, in the order attached.
+
+        The same message always gives the same parts (its text and files never
+        change once queued), which is what lets a retry skip the ones sent.
+        """
+        text = text.strip()
+        for attachment in attachments:
+            reason = self.file_refusal(attachment)
+            if reason:
+                raise DeliveryError(reason, retryable=False)
+        if not attachments:
+            if not text:
+                raise DeliveryError("The message has no text to send.", retryable=False)
+            return [OutboundPart(text=chunk) for chunk in split_text(text, self.max_text_length)]
+        first, *rest = attachments
+        if text and self.takes_caption(first) and len(text) <= self.max_caption_length:
+            return [OutboundPart(text=text, attachment=first), *(OutboundPart(attachment=a) for a in rest)]
+        texts = [OutboundPart(text=chunk) for chunk in split_text(text, self.max_text_length)] if text else []
+        return [*texts, *(OutboundPart(attachment=a) for a in attachments)]
+
+    def send_part(self, connector: Connector, *, recipient_id: str, part: OutboundPart) -> SendResult:
+        """Send one part: its text, or its file with the text as the caption."""
+        if part.attachment is None:
+            return self.send_text(connector, recipient_id=recipient_id, text=part.text)
+        return self.send_file(connector, recipient_id=recipient_id, attachment=part.attachment, caption=part.text)
+
+    def send_file(self, connector: Connector, *, recipient_id: str, attachment: Attachment, caption: str) -> SendResult:
+        """Send one stored file natively (uploaded with the message, never as a link to our site)."""
+        raise DeliveryError(f"{type(self).__name__} cannot send files.", retryable=False)
+
+    def takes_caption(self, attachment: Attachment) -> bool:
+        """Whether this file's provider message may carry the text (WhatsApp audio, for one, may not)."""
+        return self.max_caption_length > 0
+
+    def file_refusal(self, attachment: Attachment) -> str:
+        """Why this provider cannot take the file, in the operator's words ("" when it can)."""
+        if attachment.state != Attachment.State.READY or not attachment.file:
+            return f"The file {attachment.name} is not stored here, so it cannot be sent."
+        return ""
 
 
 # R1 button payloads: the same words engine.inbound accepts as a typed rating.
@@ -206,9 +270,23 @@ def split_text(text: str, limit: int) -> list[str]:
     return parts
 
 
-def absolute_url(url: str) -> str:
-    """Our own media links are site-relative; a messenger client needs the full address."""
-    return settings.SITE_URL.rstrip("/") + url if url.startswith("/") else url
+@contextmanager
+def file_upload(attachment: Attachment) -> Iterator[tuple[str, IO[bytes], str]]:
+    """The ``(name, open file, type)`` an httpx multipart ``files=`` entry takes, read from our storage.
+
+    The sender's name goes to the provider as the file's name (the client
+    sees it); the bytes are streamed from storage, not read into memory.
+    Bytes gone from the storage are a permanent failure; other storage
+    trouble (a remote store briefly unreachable) may pass.
+    """
+    try:
+        handle = attachment.file.open("rb")
+    except FileNotFoundError:
+        raise DeliveryError(f"The file {attachment.name} is no longer stored.", retryable=False) from None
+    except OSError as exc:
+        raise DeliveryError(f"The file {attachment.name} could not be read: {exc}", retryable=True) from None
+    with handle:
+        yield attachment.name, handle, attachment.mime_type or "application/octet-stream"
 
 
 def hmac_sha256_hex(key: str, body: bytes) -> str:

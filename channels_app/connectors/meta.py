@@ -15,12 +15,15 @@ events for several pages / phone numbers of the same app; ``account_id`` of
 each :class:`~channels_app.connectors.base.StoredUpdate` lets the webhook file
 them under the right connector.
 
-References: Messenger Platform webhooks and Send API; WhatsApp Cloud API
-webhooks (``messages`` field) and ``POST /{phone-number-id}/messages``.
+References: Messenger Platform webhooks and Send API (files uploaded in the
+send call as ``filedata``); WhatsApp Cloud API webhooks (``messages`` field),
+``POST /{phone-number-id}/media`` (upload, gives a media id) and
+``POST /{phone-number-id}/messages``.
 """
 
 from __future__ import annotations
 
+import json as jsonlib
 import posixpath
 from collections.abc import Mapping
 from urllib.parse import urlsplit
@@ -44,6 +47,7 @@ from channels_app.connectors.base import (
     as_list,
     as_str,
     download_capped,
+    file_upload,
     hmac_sha256_hex,
     http_client,
     logger,
@@ -52,7 +56,7 @@ from channels_app.connectors.base import (
     same_secret,
     transport_error,
 )
-from channels_app.models import Connector, ConnectorKind
+from channels_app.models import Attachment, AttachmentKind, Connector, ConnectorKind
 
 SIGNATURE_HEADER = "X-Hub-Signature-256"
 MAX_MEDIA_BYTES = 25 * 1024 * 1024
@@ -93,11 +97,24 @@ class MetaSource(Source):
     def _entry_updates(self, entry: dict) -> list[StoredUpdate]:
         raise NotImplementedError
 
-    def _graph_post(self, url: str, *, json: dict, params: dict | None = None, token: str = "") -> dict:
+    def _graph_post(
+        self,
+        url: str,
+        *,
+        json: dict | None = None,
+        params: dict | None = None,
+        token: str = "",
+        form: dict | None = None,
+        files: dict | None = None,
+    ) -> dict:
+        """POST to the Graph API as JSON, or as multipart/form-data when ``files`` (with ``form`` fields) are given."""
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         try:
             with http_client() as http:
-                response = http.post(url, json=json, params=params, headers=headers)
+                if files:
+                    response = http.post(url, data=form, files=files, params=params, headers=headers)
+                else:
+                    response = http.post(url, json=json, params=params, headers=headers)
         except httpx.HTTPError as exc:
             raise transport_error(exc) from None
         return _graph_result(response)
@@ -178,6 +195,25 @@ class MessengerSource(MetaSource):
     def send_text(self, connector: Connector, *, recipient_id: str, text: str) -> SendResult:
         return self._send_message(connector, recipient_id, {"text": text})
 
+    def send_file(self, connector: Connector, *, recipient_id: str, attachment: Attachment, caption: str) -> SendResult:
+        """Send API with the file uploaded in the same call (``filedata``); a Messenger file carries no text, so
+        :meth:`delivery_parts` sends the text first (``max_caption_length`` is 0)."""
+        if not connector.access_token:
+            raise DeliveryError("The connector has no page access token.", retryable=False)
+        message = {"attachment": {"type": messenger_attachment_type(attachment), "payload": {"is_reusable": False}}}
+        with file_upload(attachment) as upload:
+            data = self._graph_post(
+                f"{provider_base('META_GRAPH_API_BASE')}/{connector.account_id}/messages",
+                params={"access_token": connector.access_token},
+                form={
+                    "recipient": jsonlib.dumps({"id": recipient_id}),
+                    "messaging_type": "RESPONSE",
+                    "message": jsonlib.dumps(message),
+                },
+                files={"filedata": upload},
+            )
+        return SendResult(provider_message_id=as_str(data.get("message_id")))
+
     def send_rating_request(
         self, connector: Connector, *, recipient_id: str, text: str, buttons: list[tuple[str, str]]
     ) -> SendResult:
@@ -213,6 +249,7 @@ class WhatsAppSource(MetaSource):
     kinds = (ConnectorKind.WHATSAPP,)
     object_name = "whatsapp_business_account"
     max_text_length = 4096
+    max_caption_length = 1024
 
     def _entry_updates(self, entry: dict) -> list[StoredUpdate]:
         updates = []
@@ -301,6 +338,32 @@ class WhatsAppSource(MetaSource):
             connector, recipient_id, {"type": "text", "text": {"preview_url": False, "body": text}}
         )
 
+    def takes_caption(self, attachment: Attachment) -> bool:
+        return whatsapp_media_type(attachment) != "audio"  # audio messages have no caption
+
+    def send_file(self, connector: Connector, *, recipient_id: str, attachment: Attachment, caption: str) -> SendResult:
+        """1. Upload the file to the number's media (``/media`` gives a media id); 2. send a message of the
+        matching type naming that id, with the caption (not on audio) and, for a document, its file name."""
+        if not connector.access_token:
+            raise DeliveryError("The connector has no WhatsApp access token.", retryable=False)
+        media_type = whatsapp_media_type(attachment)
+        with file_upload(attachment) as upload:
+            uploaded = self._graph_post(
+                f"{provider_base('META_GRAPH_API_BASE')}/{connector.account_id}/media",
+                token=connector.access_token,
+                form={"messaging_product": "whatsapp", "type": upload[2]},
+                files={"file": upload},
+            )
+        media_id = as_str(uploaded.get("id"))
+        if not media_id:
+            raise DeliveryError(f"WhatsApp gave no media id for {attachment.name}.", retryable=True)
+        media: dict[str, str] = {"id": media_id}
+        if caption and media_type != "audio":
+            media["caption"] = caption
+        if media_type == "document":
+            media["filename"] = attachment.name  # the client sees the name the operator's file had
+        return self._send_message(connector, recipient_id, {"type": media_type, media_type: media})
+
     def send_rating_request(
         self, connector: Connector, *, recipient_id: str, text: str, buttons: list[tuple[str, str]]
     ) -> SendResult:
@@ -329,6 +392,35 @@ class WhatsAppSource(MetaSource):
     def register_webhook(self, connector: Connector, url: str) -> RegistrationResult:
         # Subscribing needs the business account id, which the connector does not hold.
         return RegistrationResult(ok=True, detail="set the callback URL in the Meta app dashboard", automatic=False)
+
+
+# The types WhatsApp plays or shows as such (Cloud API "supported media types"); others go as documents.
+WHATSAPP_IMAGE_TYPES = frozenset({"image/jpeg", "image/png"})
+WHATSAPP_AUDIO_TYPES = frozenset({"audio/aac", "audio/amr", "audio/mpeg", "audio/mp4", "audio/ogg"})
+WHATSAPP_VIDEO_TYPES = frozenset({"video/mp4", "video/3gpp"})
+MESSENGER_IMAGE_TYPES = frozenset({"image/jpeg", "image/png", "image/gif"})
+
+
+def whatsapp_media_type(attachment: Attachment) -> str:
+    """The Cloud API message type that carries this file: image, audio, video or document."""
+    if attachment.mime_type in WHATSAPP_IMAGE_TYPES:
+        return "image"
+    if attachment.mime_type in WHATSAPP_AUDIO_TYPES:
+        return "audio"
+    if attachment.mime_type in WHATSAPP_VIDEO_TYPES:
+        return "video"
+    return "document"
+
+
+def messenger_attachment_type(attachment: Attachment) -> str:
+    """The Send API attachment type: image, audio, video, or file for anything else (a TIFF, say)."""
+    if attachment.mime_type in MESSENGER_IMAGE_TYPES:
+        return "image"
+    if attachment.kind in (AttachmentKind.AUDIO, AttachmentKind.VOICE):
+        return "audio"
+    if attachment.kind == AttachmentKind.VIDEO:
+        return "video"
+    return "file"
 
 
 def _whatsapp_content(kind: str, message: dict) -> tuple[str, list[dict]]:

@@ -30,12 +30,13 @@ from channels_app.connectors.base import (
     DownloadError,
     InboundEvent,
     MalformedUpdate,
+    SendResult,
     Source,
     StoredUpdate,
     rating_buttons,
 )
 from channels_app.connectors.registry import MESSENGER_KINDS, get_source
-from channels_app.engine import instruments, jobs
+from channels_app.engine import events, instruments, jobs
 from channels_app.engine.attachments import (
     attachment_download_claim,
     attachment_download_failed,
@@ -342,11 +343,19 @@ def message_deliver(*, message_id: int, now: datetime, final_attempt: bool) -> D
     """Send one queued operator / bot / system message through its connector.
 
     1. Claim an attempt: lock the message, check it is still ``queued``, count
-       the attempt, commit (the lock is not held across the network call).
-    2. Send through the source of the message's connector.
-    3. Record ``sent`` (with the provider's message id), or keep it ``queued``
-       with the error when the failure may pass and attempts remain, or
-       ``failed`` with the provider's error.
+       the attempt, commit (the lock is not held across the network calls).
+    2. Send its parts (``Source.delivery_parts``: text, then each file
+       natively) in order, skipping the ``delivery_parts_sent`` that went out
+       on an earlier attempt, and record each part as soon as the provider
+       took it (the first part's provider id stands for the message).
+    3. Record ``sent``, or keep it ``queued`` with the error when the failure
+       may pass and attempts remain, or ``failed`` with the provider's error.
+       A message that ends ``sent`` or ``failed`` is announced to the
+       conversation's viewers (``message.delivery``), so the console can say
+       "Not delivered" and why.
+
+    A part the provider took just before this worker died is sent again by
+    the retry (it was never recorded): at least once, never skipped.
     """
     with transaction.atomic():
         message = (
@@ -365,41 +374,77 @@ def message_deliver(*, message_id: int, now: datetime, final_attempt: bool) -> D
             error = "The connector is switched off; the message was not sent."
             Message.objects.filter(pk=message_id).update(delivery=Message.Delivery.FAILED, delivery_error=error)
             instruments.count_after_commit(instruments.deliveries_failed, connector_kind=message.connector.kind)
+            _announce_delivery(message_id)
             return DeliveryOutcome(state="failed", error=error)
         message.delivery_attempts += 1
         message.save(update_fields=["delivery_attempts"])
     try:
-        if message.system_key == "rating_request":
-            # R1: buttons where the source has them; the reply comes back as a like/dislike token.
-            result = source.send_rating_request(
-                message.connector,
-                recipient_id=message.conversation.client.external_id,
-                text=message.text,
-                buttons=rating_buttons(message.connector.open_channel.language),
-            )
-        else:
-            result = source.send(
-                message.connector,
-                recipient_id=message.conversation.client.external_id,
-                text=message.text,
-                attachments=list(message.attachments.all()),
-            )
+        _send_parts(source, message)
     except DeliveryError as exc:
         if exc.retryable and not final_attempt:
             Message.objects.filter(pk=message_id, delivery=Message.Delivery.QUEUED).update(delivery_error=str(exc))
             return DeliveryOutcome(state="retry", error=str(exc), retry_after=exc.retry_after)
-        failed = Message.objects.filter(pk=message_id, delivery=Message.Delivery.QUEUED).update(
-            delivery=Message.Delivery.FAILED, delivery_error=str(exc)
-        )
-        if failed:  # not when another run settled the message meanwhile
-            instruments.deliveries_failed.labels(connector_kind=message.connector.kind).inc()
+        with transaction.atomic():
+            failed = Message.objects.filter(pk=message_id, delivery=Message.Delivery.QUEUED).update(
+                delivery=Message.Delivery.FAILED, delivery_error=str(exc)
+            )
+            if failed:  # not when another run settled the message meanwhile
+                instruments.count_after_commit(instruments.deliveries_failed, connector_kind=message.connector.kind)
+                _announce_delivery(message_id)
         logger.warning("message %s not delivered after %s attempts: %s", message_id, message.delivery_attempts, exc)
         return DeliveryOutcome(state="failed", error=str(exc))
-    changes: dict[str, Any] = {"delivery": Message.Delivery.SENT, "delivery_error": ""}
-    if result.provider_message_id and not message.source_message_id:
-        changes["source_message_id"] = storable_update_id(result.provider_message_id)
-    Message.objects.filter(pk=message_id, delivery=Message.Delivery.QUEUED).update(**changes)
+    with transaction.atomic():
+        sent = Message.objects.filter(pk=message_id, delivery=Message.Delivery.QUEUED).update(
+            delivery=Message.Delivery.SENT, delivery_error=""
+        )
+        if sent:
+            _announce_delivery(message_id)
     return DeliveryOutcome(state="sent")
+
+
+def _send_parts(source: Source, message: Message) -> None:
+    """Send the parts of ``message`` not sent yet, recording each one the provider took."""
+    recipient_id = message.conversation.client.external_id
+    if message.system_key == "rating_request":
+        if message.delivery_parts_sent:
+            return  # went out on an earlier attempt
+        # R1: buttons where the source has them; the reply comes back as a like/dislike token.
+        result = source.send_rating_request(
+            message.connector,
+            recipient_id=recipient_id,
+            text=message.text,
+            buttons=rating_buttons(message.connector.open_channel.language),
+        )
+        _record_part_sent(message, 0, result)
+        return
+    parts = source.delivery_parts(text=message.text, attachments=list(message.attachments.all()))
+    for index, part in enumerate(parts):
+        if index < message.delivery_parts_sent:
+            continue
+        result = source.send_part(message.connector, recipient_id=recipient_id, part=part)
+        _record_part_sent(message, index, result)
+
+
+def _record_part_sent(message: Message, index: int, result: SendResult) -> None:
+    """Count part ``index`` as sent; the first part's provider id becomes the message's ``source_message_id``."""
+    changes: dict[str, Any] = {"delivery_parts_sent": index + 1}
+    if index == 0 and result.provider_message_id and not message.source_message_id:
+        changes["source_message_id"] = storable_update_id(result.provider_message_id)
+    Message.objects.filter(pk=message.pk, delivery=Message.Delivery.QUEUED).update(**changes)
+    message.delivery_parts_sent = index + 1
+
+
+def _announce_delivery(message_id: int) -> None:
+    """Tell the conversation's viewers (and its operator) that the message's delivery settled, after commit."""
+    message = (
+        Message.objects.select_related("conversation", "author__operator_profile")
+        .prefetch_related("attachments")
+        .get(pk=message_id)
+    )
+    conversation = message.conversation
+    events.publish_to_conversation(
+        conversation, events.message_delivery(message), operator_ids=[conversation.operator_id]
+    )
 
 
 @dataclass(frozen=True)

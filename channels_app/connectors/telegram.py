@@ -1,9 +1,11 @@
 """Telegram Bot API (S2): webhook with a secret token, text / files / edits, sendMessage, setWebhook.
 
 Reference: https://core.telegram.org/bots/api (Update, Message, setWebhook,
-sendMessage, getFile). A connector's ``access_token`` is the bot token and its
-``webhook_secret`` the ``secret_token`` given to ``setWebhook``; Telegram echoes
-it in ``X-Telegram-Bot-Api-Secret-Token`` on every delivery.
+sendMessage, getFile; sendPhoto, sendVoice, sendAudio, sendVideo and
+sendDocument for operators' files, uploaded as multipart/form-data). A
+connector's ``access_token`` is the bot token and its ``webhook_secret`` the
+``secret_token`` given to ``setWebhook``; Telegram echoes it in
+``X-Telegram-Bot-Api-Secret-Token`` on every delivery.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from channels_app.connectors.base import (
     as_list,
     as_str,
     download_capped,
+    file_upload,
     http_client,
     logger,
     provider_base,
@@ -38,7 +41,7 @@ from channels_app.connectors.base import (
     same_secret,
     transport_error,
 )
-from channels_app.models import Connector, ConnectorKind
+from channels_app.models import Attachment, AttachmentKind, Connector, ConnectorKind
 
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # noqa: S105 -- the header name
 UPDATE_KINDS = ("message", "edited_message", "callback_query")
@@ -48,10 +51,17 @@ MAX_DOWNLOAD_BYTES = 20 * 1024 * 1024
 # Message fields that carry one file, and the attachment kind each becomes.
 FILE_FIELDS = ("document", "video", "audio", "voice", "animation", "video_note", "sticker")
 
+# What each Bot API send method shows natively; any other file goes as a document (a name and a download).
+PHOTO_TYPES = frozenset({"image/jpeg", "image/png", "image/webp"})
+VOICE_TYPES = frozenset({"audio/ogg", "audio/mpeg", "audio/mp4"})  # OGG/Opus, MP3 or M4A
+AUDIO_TYPES = frozenset({"audio/mpeg", "audio/mp4"})  # the music player takes MP3 and M4A
+VIDEO_TYPES = frozenset({"video/mp4"})
+
 
 class TelegramSource(Source):
     kinds = (ConnectorKind.TELEGRAM,)
     max_text_length = 4096
+    max_caption_length = 1024
 
     def verify(self, connector: Connector, headers: Mapping[str, str], body: bytes) -> bool:
         return same_secret(headers.get(SECRET_HEADER), connector.webhook_secret)
@@ -146,6 +156,15 @@ class TelegramSource(Source):
         message_id = as_int(as_dict(data.get("result")).get("message_id"))
         return SendResult(provider_message_id=f"{recipient_id}:{message_id}" if message_id is not None else "")
 
+    def send_file(self, connector: Connector, *, recipient_id: str, attachment: Attachment, caption: str) -> SendResult:
+        """Upload the file with the method that shows it natively (:func:`send_method`), the text as its caption."""
+        method, field_name = send_method(attachment)
+        params = {"chat_id": recipient_id, **({"caption": caption} if caption else {})}
+        with file_upload(attachment) as upload:
+            data = self._call(connector, method, params, files={field_name: upload})
+        message_id = as_int(as_dict(data.get("result")).get("message_id"))
+        return SendResult(provider_message_id=f"{recipient_id}:{message_id}" if message_id is not None else "")
+
     def send_rating_request(
         self, connector: Connector, *, recipient_id: str, text: str, buttons: list[tuple[str, str]]
     ) -> SendResult:
@@ -166,14 +185,15 @@ class TelegramSource(Source):
             return RegistrationResult(ok=False, detail=str(exc))
         return RegistrationResult(ok=True, detail=as_str(data.get("description")) or "Webhook was set")
 
-    def _call(self, connector: Connector, method: str, params: dict) -> dict:
-        """Call one Bot API method; Telegram answers ``{"ok": false, "error_code", "description"}`` on errors."""
+    def _call(self, connector: Connector, method: str, params: dict, *, files: dict | None = None) -> dict:
+        """Call one Bot API method (as JSON, or as a multipart upload with ``files``); Telegram answers
+        ``{"ok": false, "error_code", "description"}`` on errors."""
         if not connector.access_token:
             raise DeliveryError("The connector has no bot token.", retryable=False)
         url = f"{provider_base('TELEGRAM_API_BASE')}/bot{connector.access_token}/{method}"
         try:
             with http_client() as http:
-                response = http.post(url, json=params)
+                response = http.post(url, data=params, files=files) if files else http.post(url, json=params)
         except httpx.HTTPError as exc:
             raise transport_error(exc) from None
         data = response_json(response)
@@ -187,6 +207,20 @@ class TelegramSource(Source):
             retryable=response.status_code == 429 or response.status_code >= 500,
             retry_after=float(retry_after) if retry_after else None,
         )
+
+
+def send_method(attachment: Attachment) -> tuple[str, str]:
+    """The Bot API method that sends this file natively, and the multipart field that carries it."""
+    mime_type = attachment.mime_type
+    if attachment.kind == AttachmentKind.IMAGE and mime_type in PHOTO_TYPES:
+        return "sendPhoto", "photo"
+    if mime_type in VOICE_TYPES and (attachment.kind == AttachmentKind.VOICE or mime_type == "audio/ogg"):
+        return "sendVoice", "voice"
+    if attachment.kind == AttachmentKind.AUDIO and mime_type in AUDIO_TYPES:
+        return "sendAudio", "audio"
+    if attachment.kind == AttachmentKind.VIDEO and mime_type in VIDEO_TYPES:
+        return "sendVideo", "video"
+    return "sendDocument", "document"
 
 
 def _rating_button_press(callback: dict) -> list[InboundEvent]:

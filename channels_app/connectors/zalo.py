@@ -9,6 +9,11 @@ unless signed with the secret: then the webhook answers 400). The connector's
 the OA access token and ``account_id`` the OA id. The webhook URL is set in the Zalo
 developer dashboard after the site's domain is verified there; Zalo expects a
 200 within 2 seconds and retries otherwise.
+
+Operators' files: an official account may send JPEG/PNG images (uploaded to
+``/v2.0/oa/upload/image``, sent as a ``media`` template with the text beside
+it) and PDF/Word documents (``/v2.0/oa/upload/file`` gives a token, sent as a
+``file`` attachment); Zalo has no way for an OA to send audio or video.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from channels_app.connectors.base import (
     as_int,
     as_list,
     as_str,
+    file_upload,
     http_client,
     logger,
     provider_base,
@@ -38,7 +44,8 @@ from channels_app.connectors.base import (
     same_secret,
     transport_error,
 )
-from channels_app.models import Connector, ConnectorKind
+from channels_app.models import Attachment, Connector, ConnectorKind
+from channels_app.policy import files
 
 SIGNATURE_HEADER = "X-ZEvent-Signature"
 # Events a follower sends to the OA; "oa_send_*" are our own messages and are not stored.
@@ -54,6 +61,17 @@ CLIENT_EVENTS = (
     "user_send_location",
 )
 RETRYABLE_ZALO_ERRORS = {-32}  # rate limit exceeded
+# What an OA may send: images through upload/image, documents through upload/file (by type or extension).
+IMAGE_TYPES = frozenset({"image/jpeg", "image/png"})
+IMAGE_EXTENSIONS = frozenset({"jpg", "jpeg", "png"})
+DOCUMENT_TYPES = frozenset(
+    {
+        "application/pdf",
+        "application/msword",
+        "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    }
+)
+DOCUMENT_EXTENSIONS = frozenset({"pdf", "doc", "docx"})
 
 
 def zalo_mac(*, app_id: str, raw_body: bytes, timestamp: str, oa_secret_key: str) -> str:
@@ -64,6 +82,7 @@ def zalo_mac(*, app_id: str, raw_body: bytes, timestamp: str, oa_secret_key: str
 class ZaloSource(Source):
     kinds = (ConnectorKind.ZALO,)
     max_text_length = 2000
+    max_caption_length = 2000  # the text beside an image is the message's own text
     asks_for_new_clients_name = True
 
     def verify(self, connector: Connector, headers: Mapping[str, str], body: bytes) -> bool:
@@ -143,22 +162,67 @@ class ZaloSource(Source):
         event.client_name = as_str(as_dict(response_json(response).get("data")).get("display_name"))
 
     def send_text(self, connector: Connector, *, recipient_id: str, text: str) -> SendResult:
+        return self._send_message(connector, recipient_id, {"text": text})
+
+    def takes_caption(self, attachment: Attachment) -> bool:
+        return is_image(attachment)  # a file attachment carries no text
+
+    def file_refusal(self, attachment: Attachment) -> str:
+        reason = super().file_refusal(attachment)
+        if reason or is_image(attachment) or is_document(attachment):
+            return reason
+        return (
+            f"Zalo lets an official account send only JPEG or PNG images and PDF or Word documents, "
+            f"so {attachment.name} cannot be sent there."
+        )
+
+    def send_file(self, connector: Connector, *, recipient_id: str, attachment: Attachment, caption: str) -> SendResult:
+        """1. Upload the file (an image gives an ``attachment_id``, a document a ``token``); 2. send it."""
+        if is_image(attachment):
+            uploaded = self._upload(connector, "image", attachment)
+            element = {"media_type": "image", "attachment_id": as_str(uploaded.get("attachment_id"))}
+            message: dict = {
+                "attachment": {"type": "template", "payload": {"template_type": "media", "elements": [element]}}
+            }
+            if caption:
+                message["text"] = caption
+        else:
+            uploaded = self._upload(connector, "file", attachment)
+            message = {"attachment": {"type": "file", "payload": {"token": as_str(uploaded.get("token"))}}}
+        return self._send_message(connector, recipient_id, message)
+
+    def _upload(self, connector: Connector, kind: str, attachment: Attachment) -> dict:
+        with file_upload(attachment) as upload:
+            data = self._post(connector, f"/v2.0/oa/upload/{kind}", files={"file": upload})
+        if not (as_str(data.get("attachment_id")) or as_str(data.get("token"))):
+            raise DeliveryError(f"Zalo gave no reference for the uploaded {attachment.name}.", retryable=True)
+        return data
+
+    def _send_message(self, connector: Connector, recipient_id: str, message: dict) -> SendResult:
+        """The customer-service message API: one message to one follower."""
+        data = self._post(
+            connector, "/v3.0/oa/message/cs", json={"recipient": {"user_id": recipient_id}, "message": message}
+        )
+        return SendResult(provider_message_id=as_str(data.get("message_id")))
+
+    def _post(self, connector: Connector, path: str, *, json: dict | None = None, files: dict | None = None) -> dict:
+        """POST to the OA API and return its ``data``; Zalo answers HTTP 200 with a non-zero ``error`` for refusals."""
         if not connector.access_token:
             raise DeliveryError("The connector has no OA access token.", retryable=False)
         try:
             with http_client() as http:
                 response = http.post(
-                    f"{provider_base('ZALO_API_BASE')}/v3.0/oa/message/cs",
+                    f"{provider_base('ZALO_API_BASE')}{path}",
                     headers={"access_token": connector.access_token},
-                    json={"recipient": {"user_id": recipient_id}, "message": {"text": text}},
+                    json=json,
+                    files=files,
                 )
         except httpx.HTTPError as exc:
             raise transport_error(exc) from None
         data = response_json(response)
-        # Zalo answers HTTP 200 with a non-zero "error" for refused sends.
         error = as_int(data.get("error"))
         if response.status_code == 200 and error == 0:
-            return SendResult(provider_message_id=as_str(as_dict(data.get("data")).get("message_id")))
+            return as_dict(data.get("data"))
         description = as_str(data.get("message")) or f"HTTP {response.status_code}"
         raise DeliveryError(
             f"Zalo error {error if error is not None else response.status_code}: {description}",
@@ -170,3 +234,11 @@ class ZaloSource(Source):
             ok=True, detail="set the webhook URL in the Zalo developer dashboard (verify the domain first)",
             automatic=False,
         )  # fmt: skip
+
+
+def is_image(attachment: Attachment) -> bool:
+    return attachment.mime_type in IMAGE_TYPES or files.extension(attachment.name) in IMAGE_EXTENSIONS
+
+
+def is_document(attachment: Attachment) -> bool:
+    return attachment.mime_type in DOCUMENT_TYPES or files.extension(attachment.name) in DOCUMENT_EXTENSIONS

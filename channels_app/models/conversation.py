@@ -183,6 +183,9 @@ class Message(models.Model):
     delivery = models.CharField(max_length=10, choices=Delivery.choices, default=Delivery.RECEIVED)
     delivery_error = models.TextField(blank=True)
     delivery_attempts = models.PositiveIntegerField(default=0)
+    # How many provider messages of this one (text parts, then files: ``Source.delivery_parts``) went out;
+    # a retry after a failure resumes after them, so a client never gets the same file twice.
+    delivery_parts_sent = models.PositiveSmallIntegerField(default=0)
 
     class Meta:
         verbose_name = _("message")

@@ -4,13 +4,16 @@ Tests point ``TELEGRAM_API_BASE`` at ``provider.url``, ``META_GRAPH_API_BASE``
 at ``provider.url + "/graph"`` and ``ZALO_API_BASE`` at ``provider.url +
 "/zalo"``. Every request is recorded; :meth:`FakeProvider.fail` queues error
 answers for paths containing a fragment, consumed in order before the
-documented success answers resume.
+documented success answers resume. Uploads of operators' files are read back
+with :func:`multipart`; :meth:`FakeProvider.refuse_file` makes a provider
+refuse the next file.
 """
 
 from __future__ import annotations
 
 import itertools
 import json
+import re
 import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -32,8 +35,112 @@ class Recorded:
         return json.loads(self.body) if self.body else {}
 
 
+# --- Outbound files: operators' files uploaded to the providers (sendPhoto…, /media, upload/image…) -------
+
+
+@dataclass(frozen=True)
+class UploadedFile:
+    """One file of a multipart/form-data body, as the provider received it."""
+
+    filename: str
+    content_type: str
+    content: bytes
+
+
+@dataclass(frozen=True)
+class Multipart:
+    fields: dict[str, str]
+    files: dict[str, UploadedFile]
+
+
+def multipart(request: Recorded) -> Multipart:
+    """The fields and files of a recorded multipart/form-data body, split exactly (binary content intact)."""
+    content_type = request.headers.get("content-type", "")
+    match = re.search(r'boundary="?([^";]+)"?', content_type)
+    assert content_type.startswith("multipart/form-data") and match, f"not a multipart body: {content_type!r}"
+    fields: dict[str, str] = {}
+    files: dict[str, UploadedFile] = {}
+    for chunk in request.body.split(b"--" + match.group(1).encode())[1:-1]:
+        head, _, content = chunk.removeprefix(b"\r\n").partition(b"\r\n\r\n")
+        content = content.removesuffix(b"\r\n")
+        headers = head.decode()
+        name = _header_param(headers, "name")
+        if "filename=" in headers:
+            part_type = re.search(r"(?im)^content-type:\s*(\S+)", headers)
+            files[name] = UploadedFile(
+                filename=_header_param(headers, "filename"),
+                content_type=part_type.group(1) if part_type else "",
+                content=content,
+            )
+        else:
+            fields[name] = content.decode()
+    return Multipart(fields=fields, files=files)
+
+
+def _header_param(headers: str, param: str) -> str:
+    match = re.search(rf'[; ]{param}="((?:[^"\\]|\\.)*)"', headers)
+    return match.group(1).replace("%22", '"') if match else ""
+
+
+# A provider's answer when it will not take a file: what each documents for a bad upload.
+FILE_REFUSALS: dict[str, tuple[int, object]] = {
+    "telegram": (400, {"ok": False, "error_code": 400, "description": "Bad Request: IMAGE_PROCESS_FAILED"}),
+    "graph": (
+        400,
+        {"error": {"message": "(#100) Upload attachment failure.", "type": "OAuthException", "code": 100}},
+    ),
+    "zalo": (200, {"error": -210, "message": "File size exceeds the limit"}),
+}
+
+
+class OutboundFileEndpoints:
+    """The upload and send endpoints of operators' files, mixed into :class:`FakeProvider`."""
+
+    _ids: itertools.count
+
+    def refuse_file(self, provider: str, path_fragment: str, *, times: int = 1) -> None:
+        """The next call(s) to a path containing ``path_fragment`` refuse the file as ``provider`` does."""
+        status, body = FILE_REFUSALS[provider]
+        self.fail(path_fragment, status, body, times=times)  # type: ignore[attr-defined]
+
+    def _file_endpoint_answer(self, request: Recorded) -> tuple[int, object] | None:
+        """The documented success answer of a file endpoint, or None for any other path."""
+        path = request.path
+        is_multipart = request.headers.get("content-type", "").startswith("multipart/form-data")
+        if path.startswith("/bot") and path.rsplit("/", 1)[-1] in TELEGRAM_FILE_METHODS:
+            form = multipart(request)
+            field_name = TELEGRAM_FILE_METHODS[path.rsplit("/", 1)[-1]]
+            sent = {"file_id": f"sent-{next(self._ids)}", "file_name": form.files[field_name].filename}
+            chat = form.fields.get("chat_id")
+            message = {"message_id": next(self._ids), "chat": {"id": chat}, field_name: sent}
+            return 200, {"ok": True, "result": message}
+        if path.startswith("/graph/") and path.endswith("/media") and request.method == "POST":
+            return 200, {"id": f"wa-media-{next(self._ids)}"}
+        if path.startswith("/graph/") and path.endswith("/messages") and is_multipart:
+            recipient = json.loads(multipart(request).fields["recipient"])["id"]
+            n = next(self._ids)
+            return 200, {"recipient_id": recipient, "message_id": f"m_OUT{n}", "attachment_id": f"att{n}"}
+        if path == "/zalo/v2.0/oa/upload/image":
+            return 200, {"data": {"attachment_id": f"zimg{next(self._ids)}"}, "error": 0, "message": "Success"}
+        if path == "/zalo/v2.0/oa/upload/file":
+            return 200, {"data": {"token": f"zfile{next(self._ids)}"}, "error": 0, "message": "Success"}
+        return None
+
+
+# Bot API methods that upload a file, and the form field that carries it.
+TELEGRAM_FILE_METHODS = {
+    "sendPhoto": "photo",
+    "sendDocument": "document",
+    "sendVoice": "voice",
+    "sendAudio": "audio",
+    "sendVideo": "video",
+}
+
+# --- end of outbound files ----------------------------------------------------------------------------------
+
+
 @dataclass
-class FakeProvider:
+class FakeProvider(OutboundFileEndpoints):
     requests: list[Recorded] = field(default_factory=list)
     _failures: list[tuple[str, int, object]] = field(default_factory=list)
     _ids: itertools.count = field(default_factory=lambda: itertools.count(100))
@@ -114,6 +221,9 @@ class FakeProvider:
 
     def _success(self, request: Recorded) -> tuple[int, object]:
         """The documented success answer of each endpoint."""
+        file_answer = self._file_endpoint_answer(request)
+        if file_answer is not None:
+            return file_answer
         path = request.path
         next_id = next(self._ids)
         if path.startswith("/file/bot"):

@@ -407,17 +407,6 @@ def test_s2_client_messages_are_never_sent_back(bot, provider):
 
 
 @pytest.mark.django_db
-def test_s2_attachments_of_a_reply_are_sent_as_full_links(bot, provider, settings):
-    settings.SITE_URL = "https://support.example.com"
-    message = queued_reply(bot, text="Here is the manual:")
-    message.attachments = [{"kind": "document", "url": "/media/manuals/kettle.pdf", "name": "kettle.pdf"}]
-    message.save()
-    send_message.apply(args=[message.pk])
-    [call] = provider.calls("/sendMessage")
-    assert call.json["text"] == "Here is the manual:\nhttps://support.example.com/media/manuals/kettle.pdf"
-
-
-@pytest.mark.django_db
 def test_s2_connector_id_beyond_the_database_range_is_refused_like_any_unknown_id(client):
     response = client.post(
         "/webhooks/telegram/123456789012345678901234567890/", data="{}", content_type="application/json"
