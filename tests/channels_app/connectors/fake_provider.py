@@ -40,6 +40,7 @@ class FakeProvider:
     # Inbound files to download: see "files to download" below.
     _files: dict[str, tuple[bytes, str]] = field(default_factory=dict)
     _telegram_paths: dict[str, str] = field(default_factory=dict)
+    _media: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -177,9 +178,21 @@ class FakeProvider:
             self._telegram_paths[file_id] = file_path
         self.serve_file(f"/file/bot{{token}}/{file_path}", content)
 
+    def whatsapp_media(self, media_id: str, content: bytes, mime_type: str) -> None:
+        """Graph ``GET /{media_id}`` answers a link to ``content`` with its type and size."""
+        with self._lock:
+            self._media[media_id] = mime_type
+        self.serve_file(f"/graph/media-bytes/{media_id}", content)
+
     def _downloadable(self, request: Recorded) -> tuple[int, bytes, str] | None:
-        """The answer for a registered file or Telegram file path, else ``None`` (the documented answers)."""
+        """The answer for a registered file, Telegram file path or WhatsApp media, else ``None``."""
         path = request.path
+        media_id = path.removeprefix("/graph/")
+        if media_id in self._media:
+            content, _ = self._files[f"/graph/media-bytes/{media_id}"]
+            info = {"url": f"{self.url}/graph/media-bytes/{media_id}", "mime_type": self._media[media_id],
+                    "file_size": len(content), "id": media_id, "messaging_product": "whatsapp"}  # fmt: skip
+            return 200, json.dumps(info).encode(), "application/json"
         if path.startswith("/bot") and path.endswith("/getFile"):
             file_id = request.json.get("file_id")
             if file_id in self._telegram_paths:
