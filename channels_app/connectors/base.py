@@ -1,6 +1,6 @@
 """What every messenger source provides, and the value types that cross its edges.
 
-A source (Telegram, Messenger, WhatsApp, Zalo) is a stateless object with five
+A source (Telegram, Messenger, WhatsApp, Zalo) is a stateless object with six
 jobs:
 
 - ``verify``: is this webhook request really from the provider?
@@ -15,8 +15,9 @@ jobs:
 - ``send``: deliver one outbound text; raise :class:`DeliveryError` on failure.
 - ``register_webhook``: bind the provider to our URL (O5).
 
-Sources never touch the ORM except to read the connector they are given, so
-the webhook, the Celery tasks and the management command share them.
+Sources never touch the ORM except to read the connector they are given (and
+its open channel's file limits), so the webhook, the Celery tasks and the
+management command share them.
 """
 
 from __future__ import annotations
