@@ -1,6 +1,6 @@
 """What every messenger source provides, and the value types that cross its edges.
 
-A source (Telegram, Messenger, WhatsApp, Zalo) is a stateless object with five
+A source (Telegram, Messenger, WhatsApp, Zalo) is a stateless object with six
 jobs:
 
 - ``verify``: is this webhook request really from the provider?
@@ -9,7 +9,9 @@ jobs:
 - ``parse``: turn one stored update into :class:`InboundEvent` values for the
   inbound services (after the webhook has answered: in the web process, or
   in Celery when :meth:`Source.needs_provider_call` says the provider must be
-  called).
+  called). Files are only described (:func:`file_to_fetch`), never fetched
+  here: the message is stored at once with its files pending;
+- ``download``: fetch one such file later, in a Celery worker, with retries.
 - ``send_part``: deliver one part of an outbound message (a piece of text, or
   one file sent natively with the text as its caption where the provider
   allows); :meth:`Source.delivery_parts` says what the parts are, and
@@ -18,8 +20,9 @@ jobs:
   Raise :class:`DeliveryError` on failure.
 - ``register_webhook``: bind the provider to our URL (O5).
 
-Sources never touch the ORM except to read the connector they are given, so
-the webhook, the Celery tasks and the management command share them.
+Sources never touch the ORM except to read the connector they are given (and
+its open channel's file limits), so the webhook, the Celery tasks and the
+management command share them.
 """
 
 from __future__ import annotations
@@ -34,10 +37,12 @@ from typing import IO, Any, ClassVar
 
 import httpx
 from django.conf import settings
+from django.utils.translation import gettext as _
 
-from channels_app.engine.attachments import IncomingFile
+from channels_app.engine.attachments import IncomingFile, refusal_text
 from channels_app.engine.texts import RATING_DISLIKE_LABEL, RATING_LIKE_LABEL, translated
 from channels_app.models import Attachment, Connector
+from channels_app.policy import files
 
 logger = logging.getLogger("channels_app.connectors")
 
@@ -160,8 +165,9 @@ class Source:
     asks_for_new_clients_name: ClassVar[bool] = False
 
     def needs_provider_call(self, connector: Connector, event: InboundEvent, *, client_is_new: bool) -> bool:
-        """Whether :meth:`complete_event` would call the provider for ``event`` (a file to copy, a name to ask
-        for, a button press to acknowledge). Such updates are processed in Celery, never on a web thread."""
+        """Whether :meth:`complete_event` would call the provider for ``event`` (a name to ask for, a button
+        press to acknowledge). Such updates are processed in Celery, never on a web thread. Files do not count:
+        they are fetched by :meth:`download` after the message is stored."""
         return self.asks_for_new_clients_name and self.needs_clients_name(connector, event, client_is_new=client_is_new)
 
     def needs_clients_name(self, connector: Connector, event: InboundEvent, *, client_is_new: bool) -> bool:
@@ -169,7 +175,7 @@ class Source:
         return client_is_new and not event.client_name and bool(connector.access_token)
 
     def complete_event(self, connector: Connector, event: InboundEvent, *, client_is_new: bool) -> None:
-        """Fetch what the webhook body lacks (files, the client's name); best effort, runs in Celery.
+        """Fetch what the webhook body lacks (the client's name) or answer the provider; best effort, runs in Celery.
 
         ``client_is_new`` is looked up only for events without a client name (it
         exists to fetch that name once); for an event with a name it is False.
@@ -304,23 +310,100 @@ def http_client() -> httpx.Client:
     return httpx.Client(timeout=HTTP_TIMEOUT, headers={"User-Agent": "open-channels-contact-center"})
 
 
-def download_capped(http: httpx.Client, url: str, *, limit: int, headers: dict | None = None) -> bytes:
-    """A file's bytes, read as they arrive; more than ``limit`` bytes (the provider's cap and
-    ``settings.MAX_ATTACHMENT_BYTES``) raises ValueError before the rest is read into memory."""
+def file_to_fetch(
+    connector: Connector,
+    *,
+    name: str,
+    source_ref: dict,
+    mime_type: str = "",
+    size: int | None = None,
+    kind_hint: str = "",
+    provider_limit: int | None = None,
+    provider_refusal: str = "",
+) -> IncomingFile:
+    """A client's file as ``parse`` describes it: stored pending with ``source_ref`` and fetched by
+    :meth:`Source.download` later, or failed at once when its declared size is already too large.
+
+    Too large means over the open channel's limit (the engine's words, the
+    server ceiling included) or over what the provider lets us download
+    (``provider_limit``, with ``provider_refusal`` saying so): such a file is
+    never asked of the provider.
+    """
+    error = ""
+    if size is not None and size > 0:
+        channel_limit = connector.open_channel.file_limits.max_bytes
+        if size > channel_limit:
+            error = str(file_too_large(channel_limit))
+        elif provider_limit is not None and size > provider_limit:
+            error = provider_refusal
+    return IncomingFile(
+        name=name, mime_type=mime_type, size=size, kind_hint=kind_hint, source_ref=source_ref, error=error
+    )
+
+
+def download_capped(http: httpx.Client, url: str, *, limit: int, headers: dict | None = None) -> DownloadedFile:
+    """A file's bytes, read as they arrive, with the type the server declared ("" for none or a bare
+    ``application/octet-stream``); raises :class:`DownloadError`.
+
+    More than ``limit`` bytes (the open channel's limit, capped by
+    ``settings.MAX_ATTACHMENT_BYTES``) stops the download before the rest is
+    read into memory. Network trouble, 429 and 5xx may pass (retryable);
+    another status (an expired or refused link) will not.
+    """
     limit = min(limit, settings.MAX_ATTACHMENT_BYTES)
-    with http.stream("GET", url, headers=headers) as response:
-        if response.status_code != 200:
-            raise ValueError(f"file download answered HTTP {response.status_code}")
-        declared = response.headers.get("Content-Length", "")
-        if declared.isdigit() and int(declared) > limit:
-            raise ValueError(f"file larger than {limit} bytes")
-        chunks, size = [], 0
-        for chunk in response.iter_bytes():
-            size += len(chunk)
-            if size > limit:
-                raise ValueError(f"file larger than {limit} bytes")
-            chunks.append(chunk)
-    return b"".join(chunks)
+    too_large = file_too_large(limit)
+    try:
+        with http.stream("GET", url, headers=headers) as response:
+            if response.status_code != 200:
+                raise download_status_error(response.status_code)
+            declared = response.headers.get("Content-Length", "")
+            if declared.isdigit() and int(declared) > limit:
+                raise too_large
+            chunks, size = [], 0
+            for chunk in response.iter_bytes():
+                size += len(chunk)
+                if size > limit:
+                    raise too_large
+                chunks.append(chunk)
+            mime_type = response.headers.get("Content-Type", "").split(";", 1)[0].strip().lower()
+    except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
+        raise DownloadError(
+            _("The provider gave no usable link to the file (%(error)s).") % {"error": exc}, retryable=False
+        ) from None
+    except httpx.HTTPError as exc:
+        raise download_transport_error(exc) from None
+    return DownloadedFile(b"".join(chunks), mime_type="" if mime_type == files.OCTET_STREAM else mime_type)
+
+
+def download_link(url: str, *, limit: int) -> DownloadedFile:
+    """The file at a link the provider gave in the webhook body (a CDN address that needs no token)."""
+    if not url:
+        raise DownloadError(_("The message gives no link to the file."), retryable=False)
+    with http_client() as http:
+        return download_capped(http, url, limit=limit)
+
+
+def file_too_large(limit: int) -> DownloadError:
+    """Over the open channel's limit: trying again cannot help (the engine's words for it)."""
+    return DownloadError(refusal_text(files.Refusal("too_large", limit=limit)), retryable=False)
+
+
+def download_status_error(status: int, detail: str = "") -> DownloadError:
+    """A provider's HTTP error while fetching a file, in the words the operator reads after the last try."""
+    retryable = status == 429 or status >= 500
+    if retryable:
+        text = _("The provider could not hand over the file (HTTP %(status)s).") % {"status": status}
+    else:
+        text = _("The provider refused the file (HTTP %(status)s); its link may have expired.") % {"status": status}
+    return DownloadError(f"{text} {detail}".strip(), retryable=retryable)
+
+
+def download_transport_error(exc: httpx.HTTPError) -> DownloadError:
+    """Network trouble (refused, reset, timeout) may pass: always worth another try."""
+    return DownloadError(
+        _("The provider could not be reached (%(error)s).") % {"error": f"{type(exc).__name__}: {exc}"},
+        retryable=True,
+    )
 
 
 def provider_base(setting_name: str) -> str:

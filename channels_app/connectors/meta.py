@@ -26,16 +26,16 @@ from __future__ import annotations
 import json as jsonlib
 import posixpath
 from collections.abc import Mapping
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import httpx
-from django.core.files.base import ContentFile
-from django.core.files.storage import default_storage
-from django.utils.text import get_valid_filename
+from django.utils.translation import gettext as _
 
 from channels_app.connectors.base import (
     RATING_TOKENS,
     DeliveryError,
+    DownloadedFile,
+    DownloadError,
     InboundEvent,
     MalformedUpdate,
     RegistrationResult,
@@ -47,6 +47,10 @@ from channels_app.connectors.base import (
     as_list,
     as_str,
     download_capped,
+    download_link,
+    download_transport_error,
+    file_to_fetch,
+    file_too_large,
     file_upload,
     hmac_sha256_hex,
     http_client,
@@ -56,10 +60,15 @@ from channels_app.connectors.base import (
     same_secret,
     transport_error,
 )
+from channels_app.engine.attachments import IncomingFile
 from channels_app.models import Attachment, AttachmentKind, Connector, ConnectorKind
+from channels_app.policy import files
 
 SIGNATURE_HEADER = "X-Hub-Signature-256"
-MAX_MEDIA_BYTES = 25 * 1024 * 1024
+# Messenger attachment types that carry a file at payload.url (others: location, fallback links, templates).
+MESSENGER_FILE_TYPES = ("image", "video", "audio", "file")
+# WhatsApp message types that carry one media id.
+WHATSAPP_MEDIA_TYPES = ("image", "document", "audio", "video", "sticker")
 # Graph error codes that mean "try again later" (rate limits, temporary outages).
 RETRYABLE_GRAPH_CODES = {1, 2, 4, 17, 32, 341, 613, 80007, 130429, 131000, 131016, 133004}
 
@@ -157,13 +166,11 @@ class MessengerSource(MetaSource):
                 )
             ]  # fmt: skip
         message = as_dict(event.get("message"))
-        attachments = []
-        for item in as_list(message.get("attachments")):
-            item = as_dict(item)
-            url = as_str(as_dict(item.get("payload")).get("url"))
-            if url:
-                name = posixpath.basename(urlsplit(url).path) or as_str(item.get("type"))
-                attachments.append({"kind": as_str(item.get("type")) or "file", "url": url, "name": name})
+        attachments = [
+            item
+            for item in (_messenger_file(connector, as_dict(a)) for a in as_list(message.get("attachments")))
+            if item is not None
+        ]
         text = as_str(message.get("text"))
         # R1: a tap on a rating quick reply carries our token; the visible text is the translated label.
         quick_reply = as_str(as_dict(message.get("quick_reply")).get("payload"))
@@ -174,9 +181,13 @@ class MessengerSource(MetaSource):
         return [
             InboundEvent(
                 kind="message", external_user_id=sender_id, source_message_id=as_str(message.get("mid")),
-                text=text, attachments=attachments,
+                text=text, files=attachments,
             )
         ]  # fmt: skip
+
+    def download(self, connector: Connector, source_ref: dict, *, limit: int) -> DownloadedFile:
+        """Messenger gives a CDN link that needs no token; the CDN declares the file's type."""
+        return download_link(as_str(source_ref.get("url")), limit=limit)
 
     def complete_event(self, connector: Connector, event: InboundEvent, *, client_is_new: bool) -> None:
         """Messenger bodies carry no name: ask the User Profile API once, for a new client (C2 needs the name)."""
@@ -279,7 +290,7 @@ class WhatsAppSource(MetaSource):
         if not wa_id:
             raise MalformedUpdate("The message has no sender.")
         kind = as_str(message.get("type"))
-        text, attachments = _whatsapp_content(kind, message)
+        text, attachments = _whatsapp_content(connector, kind, message)
         if not (text or attachments):
             return []
         name = ""
@@ -293,45 +304,41 @@ class WhatsAppSource(MetaSource):
                 external_user_id=wa_id,
                 source_message_id=as_str(message.get("id")),
                 text=text,
-                attachments=attachments,
+                files=attachments,
                 client_name=name,
                 # A WhatsApp id is the phone number in international form without the plus (C1 looks it up).
                 client_phone=f"+{wa_id}" if wa_id.isdigit() else "",
             )
         ]
 
-    def needs_provider_call(self, connector: Connector, event: InboundEvent, *, client_is_new: bool) -> bool:
-        return bool(connector.access_token) and any(a.get("media_id") and not a.get("url") for a in event.attachments)
-
-    def complete_event(self, connector: Connector, event: InboundEvent, *, client_is_new: bool) -> None:
-        """Media arrive as ids: 1. ask Graph for the media URL; 2. download it with the token; 3. store it."""
-        pending = [a for a in event.attachments if a.get("media_id") and not a.get("url")]
-        if not pending or not connector.access_token:
-            return
+    def download(self, connector: Connector, source_ref: dict, *, limit: int) -> DownloadedFile:
+        """Media arrive as ids: 1. Graph ``GET /{media-id}`` gives a URL (valid for minutes), the type and the
+        size; 2. that URL gives the bytes, with the same bearer token."""
+        media_id = as_str(source_ref.get("media_id"))
+        if not media_id:
+            raise DownloadError(_("The message names no WhatsApp media."), retryable=False)
+        if not connector.access_token:
+            raise DownloadError(_("The connector has no WhatsApp access token."), retryable=False)
         headers = {"Authorization": f"Bearer {connector.access_token}"}
-        base = provider_base("META_GRAPH_API_BASE")
         with http_client() as http:
-            for attachment in pending:
-                try:
-                    info = response_json(http.get(f"{base}/{attachment['media_id']}", headers=headers))
-                    media_url = as_str(info.get("url"))
-                    if not media_url:
-                        raise ValueError("Graph gave no media URL")
-                    content = download_capped(http, media_url, limit=MAX_MEDIA_BYTES, headers=headers)
-                    name = get_valid_filename(attachment.get("name") or "media") or "media"
-                    folder = get_valid_filename(attachment["media_id"])[:100]
-                    path = default_storage.save(
-                        f"connectors/whatsapp/{connector.pk}/{folder}/{name}", ContentFile(content)
-                    )
-                    attachment.update(path=path, url=default_storage.url(path), size=len(content))
-                except (httpx.HTTPError, OSError, ValueError) as exc:
-                    attachment["error"] = f"not downloaded: {exc}"
-                    logger.warning(
-                        "whatsapp connector %s: media %s not downloaded: %s",
-                        connector.pk,
-                        attachment.get("media_id"),
-                        exc,
-                    )
+            try:
+                response = http.get(f"{provider_base('META_GRAPH_API_BASE')}/{media_id}", headers=headers)
+            except httpx.HTTPError as exc:
+                raise download_transport_error(exc) from None
+            try:
+                info = _graph_result(response)
+            except DeliveryError as exc:
+                raise DownloadError(
+                    _("WhatsApp did not hand over the file: %(reason)s") % {"reason": exc}, retryable=exc.retryable
+                ) from None
+            media_url = as_str(info.get("url"))
+            if not media_url:
+                raise DownloadError(_("WhatsApp gave no link to the file."), retryable=False)
+            declared_size = as_int(info.get("file_size"))
+            if declared_size is not None and declared_size > limit:
+                raise file_too_large(limit)
+            downloaded = download_capped(http, media_url, limit=limit, headers=headers)
+        return DownloadedFile(downloaded.content, mime_type=as_str(info.get("mime_type")) or downloaded.mime_type)
 
     def send_text(self, connector: Connector, *, recipient_id: str, text: str) -> SendResult:
         return self._send_message(
@@ -423,18 +430,40 @@ def messenger_attachment_type(attachment: Attachment) -> str:
     return "file"
 
 
-def _whatsapp_content(kind: str, message: dict) -> tuple[str, list[dict]]:
-    """Text and attachments of one WhatsApp message by its ``type``; unknown types give nothing."""
+def _messenger_file(connector: Connector, item: dict) -> IncomingFile | None:
+    """One Messenger attachment with a file at ``payload.url`` (a sticker is an image with a ``sticker_id``)."""
+    kind = as_str(item.get("type"))
+    payload = as_dict(item.get("payload"))
+    url = as_str(payload.get("url"))
+    if kind not in MESSENGER_FILE_TYPES or urlsplit(url).scheme not in ("https", "http"):
+        return None
+    name = unquote(posixpath.basename(urlsplit(url).path)) or kind
+    return file_to_fetch(
+        connector,
+        name=name,
+        kind_hint=files.STICKER if payload.get("sticker_id") else "",
+        source_ref={"url": url},
+    )
+
+
+def _whatsapp_content(connector: Connector, kind: str, message: dict) -> tuple[str, list[IncomingFile]]:
+    """Text and files of one WhatsApp message by its ``type``; unknown types give nothing."""
     body = as_dict(message.get(kind))
     if kind == "text":
         return as_str(body.get("body")), []
-    if kind in ("image", "document", "audio", "video", "sticker"):
+    if kind in WHATSAPP_MEDIA_TYPES:
         media_id = as_str(body.get("id"))
         if not media_id:
             return as_str(body.get("caption")), []
-        name = as_str(body.get("filename")) or f"{kind}_{media_id}"
-        attachment = {"kind": kind, "media_id": media_id, "mime_type": as_str(body.get("mime_type")), "name": name}
-        return as_str(body.get("caption")), [attachment]
+        hint = files.STICKER if kind == "sticker" else files.VOICE if body.get("voice") is True else ""
+        media = file_to_fetch(
+            connector,
+            name=as_str(body.get("filename")) or f"{kind}_{media_id}",
+            mime_type=as_str(body.get("mime_type")),
+            kind_hint=hint,
+            source_ref={"media_id": media_id},
+        )
+        return as_str(body.get("caption")), [media]
     if kind == "location":
         label = " ".join(p for p in (as_str(body.get("name")), as_str(body.get("address"))) if p)
         return f"Location: {body.get('latitude')}, {body.get('longitude')} {label}".strip(), []

@@ -24,6 +24,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import DatabaseError, InterfaceError, OperationalError, connection, transaction
+from django.utils.translation import gettext as _
 
 from channels_app.connectors.base import (
     DeliveryError,
@@ -158,8 +159,10 @@ def inbound_updates_process(*, connector_id: int, update_ids: list[str], now: da
 
     For each update:
     1. Parse the stored payload; nothing usable → ``ignored`` with the reason.
-    2. Complete the events outside any transaction (file downloads, the
-       client's name), since those are slow network calls.
+    2. Complete the events outside any transaction (the client's name, a
+       button press to answer), since those are slow network calls. Files
+       are not fetched here: the message is stored with them pending and
+       :func:`attachment_download` copies each one afterwards.
     3. In one transaction: claim the row (``skip_locked``, still pending),
        call the inbound services in a savepoint, and record ``processed`` or
        ``failed`` with the error. A replayed message is deduplicated by the
@@ -174,9 +177,10 @@ def inbound_updates_process_without_provider_calls(
     """Process at once the updates that need no call to the provider; return the ids left for Celery.
 
     The web process runs this right after answering a webhook, so a text
-    message reaches the operator without a trip through the broker. An update
-    whose events need a provider call (a file to copy, a client's name to
-    ask for) stays pending and its id is returned; everything else is exactly
+    or file message reaches the operator without a trip through the broker
+    (its files pending until a worker copies them). An update whose events
+    need a provider call (a client's name to ask for, a button press to
+    answer) stays pending and its id is returned; everything else is exactly
     :func:`inbound_updates_process`, including a database error, which is
     raised (the caller hands the updates to Celery). ``connector``, when the
     caller has it loaded with its open channel, spares reading them again.
@@ -250,7 +254,7 @@ def _process_update(
         try:
             source.complete_event(connector, event, client_is_new=is_new)
         except Exception:
-            # Enrichment is optional: the client's message matters more than a name or a file copy.
+            # Enrichment is optional: the client's message matters more than a name.
             logger.exception(
                 "%s connector %s: completing update %s failed", connector.kind, connector.pk, update.update_id
             )
@@ -481,6 +485,12 @@ def attachment_download(*, attachment_id: int, now: datetime, final_attempt: boo
             return DownloadOutcome(state="retry", error=str(exc))
         attachment_download_failed(attachment_id=attachment_id, reason=str(exc), now=now)
         return DownloadOutcome(state="failed", error=str(exc))
+    except Exception:
+        # A bug must not leave the file "downloading…" for ever (the sweep requeues only untried files).
+        logger.exception("attachment %s: download failed unexpectedly", attachment_id)
+        reason = _("The file could not be copied from the messenger.")
+        attachment_download_failed(attachment_id=attachment_id, reason=reason, now=now)
+        return DownloadOutcome(state="failed", error=reason)
     stored = attachment_store_downloaded(
         attachment_id=attachment_id,
         content=downloaded.content,

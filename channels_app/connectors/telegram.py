@@ -10,18 +10,16 @@ connector's ``access_token`` is the bot token and its ``webhook_secret`` the
 
 from __future__ import annotations
 
-import posixpath
 from collections.abc import Mapping
 
 import httpx
-from django.conf import settings
-from django.core.files.base import ContentFile
-from django.core.files.storage import default_storage
-from django.utils.text import get_valid_filename
+from django.utils.translation import gettext as _
 
 from channels_app.connectors.base import (
     RATING_TOKENS,
     DeliveryError,
+    DownloadedFile,
+    DownloadError,
     InboundEvent,
     MalformedUpdate,
     RegistrationResult,
@@ -33,6 +31,7 @@ from channels_app.connectors.base import (
     as_list,
     as_str,
     download_capped,
+    file_to_fetch,
     file_upload,
     http_client,
     logger,
@@ -41,15 +40,25 @@ from channels_app.connectors.base import (
     same_secret,
     transport_error,
 )
+from channels_app.engine.attachments import IncomingFile
 from channels_app.models import Attachment, AttachmentKind, Connector, ConnectorKind
+from channels_app.policy import files
 
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # noqa: S105 -- the header name
 UPDATE_KINDS = ("message", "edited_message", "callback_query")
 CALLBACK_PREFIX = "callback:"
-# Bots may download files up to 20 MB (getFile); larger ones stay as a reference only.
+# Bots may download files up to 20 MB (getFile); a larger one is never asked for.
 MAX_DOWNLOAD_BYTES = 20 * 1024 * 1024
-# Message fields that carry one file, and the attachment kind each becomes.
-FILE_FIELDS = ("document", "video", "audio", "voice", "animation", "video_note", "sticker")
+# Message fields that carry one file: (field, the extension of a file Telegram sends without a name,
+# the type when Telegram declares none, how it is shown). Photos and stickers are read apart.
+FILE_FIELDS = (
+    ("document", "", "", ""),
+    ("video", ".mp4", "video/mp4", ""),
+    ("animation", ".mp4", "video/mp4", ""),
+    ("video_note", ".mp4", "video/mp4", ""),
+    ("audio", ".mp3", "audio/mpeg", ""),
+    ("voice", ".ogg", "audio/ogg", files.VOICE),
+)
 
 # What each Bot API send method shows natively; any other file goes as a document (a name and a download).
 PHOTO_TYPES = frozenset({"image/jpeg", "image/png", "image/webp"})
@@ -100,7 +109,7 @@ class TelegramSource(Source):
             external_user_id=chat_id,
             source_message_id=source_message_id,
             text=text,
-            attachments=_attachments(message),
+            files=_files(connector, message),
             client_name=" ".join(p for p in (as_str(person.get("first_name")), as_str(person.get("last_name"))) if p),
             client_username=as_str(person.get("username")),
         )
@@ -114,42 +123,51 @@ class TelegramSource(Source):
         location = as_dict(message.get("location"))
         if location and not event.text:
             event.text = f"Location: {location.get('latitude')}, {location.get('longitude')}"
-        if not (event.text or event.attachments):
+        if not event.text and not event.files:
+            # A sticker Telegram gives no picture for (an animated one) is still the client saying something.
+            event.text = as_str(as_dict(message.get("sticker")).get("emoji"))
+        if not (event.text or event.files):
             return []
         return [event]
 
     def needs_provider_call(self, connector: Connector, event: InboundEvent, *, client_is_new: bool) -> bool:
-        return event.source_message_id.startswith(CALLBACK_PREFIX) or any(
-            a.get("file_id") and not a.get("url") for a in event.attachments
-        )
+        return event.source_message_id.startswith(CALLBACK_PREFIX)
 
     def complete_event(self, connector: Connector, event: InboundEvent, *, client_is_new: bool) -> None:
-        """Download the files of ``event`` into our storage so they outlive Telegram's temporary links."""
-        if event.source_message_id.startswith(CALLBACK_PREFIX):
-            # Until answered, Telegram shows a spinner on the pressed button; failing to stop it loses nothing.
-            try:
-                self._call(
-                    connector,
-                    "answerCallbackQuery",
-                    {"callback_query_id": event.source_message_id.removeprefix(CALLBACK_PREFIX)},
-                )
-            except DeliveryError as exc:
-                logger.info("telegram connector %s: callback not answered: %s", connector.pk, exc)
-        pending = [a for a in event.attachments if a.get("file_id") and not a.get("url")]
-        if not pending:
+        """Stop the spinner Telegram shows on a pressed button until the press is answered."""
+        if not event.source_message_id.startswith(CALLBACK_PREFIX):
             return
+        # Failing to stop it loses nothing: the press itself is stored.
+        try:
+            self._call(
+                connector,
+                "answerCallbackQuery",
+                {"callback_query_id": event.source_message_id.removeprefix(CALLBACK_PREFIX)},
+            )
+        except DeliveryError as exc:
+            logger.info("telegram connector %s: callback not answered: %s", connector.pk, exc)
+
+    def download(self, connector: Connector, source_ref: dict, *, limit: int) -> DownloadedFile:
+        """1. ``getFile`` turns the file id into a path (valid for an hour); 2. the file endpoint gives the bytes.
+
+        The name and type stay those of the message: the file endpoint declares none.
+        """
+        file_id = as_str(source_ref.get("file_id"))
+        if not file_id:
+            raise DownloadError(_("The message names no Telegram file."), retryable=False)
+        try:
+            data = self._call(connector, "getFile", {"file_id": file_id})
+        except DeliveryError as exc:
+            raise DownloadError(
+                _("Telegram did not hand over the file: %(reason)s") % {"reason": exc}, retryable=exc.retryable
+            ) from None
+        file_path = as_str(as_dict(data.get("result")).get("file_path"))
+        if not file_path:
+            raise DownloadError(_("Telegram gave no path for the file."), retryable=False)
+        url = f"{provider_base('TELEGRAM_API_BASE')}/file/bot{connector.access_token}/{file_path}"
         with http_client() as http:
-            for attachment in pending:
-                try:
-                    _download(http, connector, attachment)
-                except (httpx.HTTPError, OSError, ValueError) as exc:
-                    attachment["error"] = f"not downloaded: {exc}"
-                    logger.warning(
-                        "telegram connector %s: file %s not downloaded: %s",
-                        connector.pk,
-                        attachment.get("file_id"),
-                        exc,
-                    )
+            downloaded = download_capped(http, url, limit=min(limit, MAX_DOWNLOAD_BYTES))
+        return DownloadedFile(downloaded.content)
 
     def send_text(self, connector: Connector, *, recipient_id: str, text: str) -> SendResult:
         data = self._call(connector, "sendMessage", {"chat_id": recipient_id, "text": text})
@@ -241,61 +259,59 @@ def _rating_button_press(callback: dict) -> list[InboundEvent]:
     ]
 
 
-def _attachments(message: dict) -> list[dict]:
-    found: list[dict] = []
+def _files(connector: Connector, message: dict) -> list[IncomingFile]:
+    """The files of one message, each to be fetched later by its ``file_id``."""
+    found: list[IncomingFile] = []
     sizes = [s for s in as_list(message.get("photo")) if isinstance(s, dict) and as_str(s.get("file_id"))]
     if sizes:
         # Telegram lists the sizes of one photo from smallest to largest.
-        largest = sizes[-1]
-        found.append(
-            {
-                "kind": "photo",
-                "file_id": as_str(largest.get("file_id")),
-                "file_unique_id": as_str(largest.get("file_unique_id")),
-                "name": f"photo_{as_str(largest.get('file_unique_id')) or 'telegram'}.jpg",
-                "mime_type": "image/jpeg",
-                "size": as_int(largest.get("file_size")),
-            }
-        )
-    for kind in FILE_FIELDS:
-        item = as_dict(message.get(kind))
-        file_id = as_str(item.get("file_id"))
-        if not file_id:
+        found.append(_file(connector, sizes[-1], name="photo", extension=".jpg", mime_type="image/jpeg"))
+    for field_name, extension, mime_type, kind_hint in FILE_FIELDS:
+        # An animation also comes as a document, for older clients: one file, not two.
+        if field_name == "document" and "animation" in message:
             continue
-        unique_id = as_str(item.get("file_unique_id"))
-        found.append(
-            {
-                "kind": "document" if kind == "document" else kind,
-                "file_id": file_id,
-                "file_unique_id": unique_id,
-                "name": as_str(item.get("file_name")) or f"{kind}_{unique_id or 'telegram'}",
-                "mime_type": as_str(item.get("mime_type")),
-                "size": as_int(item.get("file_size")),
-            }
-        )
+        item = as_dict(message.get(field_name))
+        if as_str(item.get("file_id")):
+            found.append(
+                _file(connector, item, name=field_name, extension=extension, mime_type=mime_type, kind_hint=kind_hint)
+            )
+    sticker = _sticker_file(connector, as_dict(message.get("sticker")))
+    if sticker is not None:
+        found.append(sticker)
     return found
 
 
-def _download(http: httpx.Client, connector: Connector, attachment: dict) -> None:
-    """1. getFile gives the file's path; 2. the file endpoint gives its bytes; 3. store them once per file."""
-    size = attachment.get("size")
-    if isinstance(size, int) and size > min(MAX_DOWNLOAD_BYTES, settings.MAX_ATTACHMENT_BYTES):
-        attachment["error"] = (
-            f"larger than the {min(MAX_DOWNLOAD_BYTES, settings.MAX_ATTACHMENT_BYTES)} bytes we download"
+def _sticker_file(connector: Connector, sticker: dict) -> IncomingFile | None:
+    """A WEBP picture, a WEBM clip, or for an animated (Lottie) sticker no browser shows, its thumbnail."""
+    if not as_str(sticker.get("file_id")):
+        return None
+    if sticker.get("is_video") is True:
+        return _file(
+            connector, sticker, name="sticker", extension=".webm", mime_type="video/webm", kind_hint=files.STICKER
         )
-        return
-    base = provider_base("TELEGRAM_API_BASE")
-    token = connector.access_token
-    response = http.post(f"{base}/bot{token}/getFile", json={"file_id": attachment["file_id"]})
-    file_path = as_str(as_dict(response_json(response).get("result")).get("file_path"))
-    if response.status_code != 200 or not file_path:
-        raise ValueError(f"getFile answered HTTP {response.status_code}")
-    name = get_valid_filename(attachment.get("name") or posixpath.basename(file_path)) or "file"
-    folder = get_valid_filename(attachment.get("file_unique_id") or attachment["file_id"])[:100]
-    storage_path = f"connectors/telegram/{connector.pk}/{folder}/{name}"
-    if not default_storage.exists(storage_path):
-        content = download_capped(http, f"{base}/file/bot{token}/{file_path}", limit=MAX_DOWNLOAD_BYTES)
-        storage_path = default_storage.save(storage_path, ContentFile(content))
-        attachment["size"] = len(content)
-    attachment["path"] = storage_path
-    attachment["url"] = default_storage.url(storage_path)
+    if sticker.get("is_animated") is True:
+        thumbnail = as_dict(sticker.get("thumbnail")) or as_dict(sticker.get("thumb"))
+        if not as_str(thumbnail.get("file_id")):
+            return None
+        return _file(
+            connector, thumbnail, name="sticker", extension=".webp", mime_type="image/webp", kind_hint=files.STICKER
+        )
+    return _file(connector, sticker, name="sticker", extension=".webp", mime_type="image/webp", kind_hint=files.STICKER)
+
+
+def _file(
+    connector: Connector, item: dict, *, name: str, extension: str, mime_type: str, kind_hint: str = ""
+) -> IncomingFile:
+    """One Telegram file object (Document, PhotoSize, Voice…) as a file to fetch; named after its kind when
+    the client's app gave no name."""
+    unique_id = as_str(item.get("file_unique_id"))
+    return file_to_fetch(
+        connector,
+        name=as_str(item.get("file_name")) or f"{name}_{unique_id or 'telegram'}{extension}",
+        mime_type=as_str(item.get("mime_type")) or mime_type,
+        size=as_int(item.get("file_size")),
+        kind_hint=kind_hint,
+        source_ref={"file_id": as_str(item.get("file_id")), "file_unique_id": unique_id},
+        provider_limit=MAX_DOWNLOAD_BYTES,
+        provider_refusal=_("Telegram lets bots download files up to 20 MB; this one is larger."),
+    )

@@ -28,7 +28,8 @@ processes at once the updates that need no call to the provider, which is
 almost every text message: no broker round trip and no second process stand
 between the client and the operator. At most ``WEB_INBOUND_CONCURRENCY``
 deliveries per process are processed this way at a time; beyond that, and
-for updates that need a provider call (files, a client's name) or were left
+for updates that need a provider call (a client's name, a button press to
+answer) or were left
 by a database error, Celery does it, so a busy web process hands the
 overflow to the workers. An update stays ``pending`` until
 processed, so if this process dies in between, the connector sweep hands it

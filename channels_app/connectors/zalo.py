@@ -21,11 +21,13 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
+from urllib.parse import urlsplit
 
 import httpx
 
 from channels_app.connectors.base import (
     DeliveryError,
+    DownloadedFile,
     InboundEvent,
     MalformedUpdate,
     RegistrationResult,
@@ -36,6 +38,8 @@ from channels_app.connectors.base import (
     as_int,
     as_list,
     as_str,
+    download_link,
+    file_to_fetch,
     file_upload,
     http_client,
     logger,
@@ -44,6 +48,7 @@ from channels_app.connectors.base import (
     same_secret,
     transport_error,
 )
+from channels_app.engine.attachments import IncomingFile
 from channels_app.models import Attachment, Connector, ConnectorKind
 from channels_app.policy import files
 
@@ -72,6 +77,9 @@ DOCUMENT_TYPES = frozenset(
     }
 )
 DOCUMENT_EXTENSIONS = frozenset({"pdf", "doc", "docx"})
+# Attachment types whose payload.url is a file (a "link" is a web page the client shared, kept as text), and the
+# extension of one Zalo sends without a name.
+ZALO_FILE_EXTENSIONS = {"image": ".jpg", "gif": ".gif", "sticker": "", "audio": "", "video": "", "file": ""}
 
 
 def zalo_mac(*, app_id: str, raw_body: bytes, timestamp: str, oa_secret_key: str) -> str:
@@ -119,21 +127,17 @@ class ZaloSource(Source):
         if not sender_id:
             raise MalformedUpdate("The event has no sender id.")
         text = as_str(message.get("text"))
-        attachments = []
-        for item in as_list(message.get("attachments")):
+        attachments: list[IncomingFile] = []
+        for number, item in enumerate(as_list(message.get("attachments"))):
             item = as_dict(item)
             content = as_dict(item.get("payload"))
+            kind = as_str(item.get("type"))
             url = as_str(content.get("url"))
             coordinates = as_dict(content.get("coordinates"))
-            if url:
-                attachments.append(
-                    {
-                        "kind": as_str(item.get("type")) or "file",
-                        "url": url,
-                        "name": as_str(content.get("name")) or as_str(item.get("type")) or "file",
-                        "size": as_int(content.get("size")),
-                    }
-                )
+            if kind in ZALO_FILE_EXTENSIONS and urlsplit(url).scheme in ("https", "http"):
+                attachments.append(_file(connector, kind, content, f"{as_str(message.get('msg_id'))}_{number}"))
+            elif kind == "link" and url and url not in text:
+                text = f"{text}\n{url}".strip()
             elif coordinates and not text:
                 text = f"Location: {coordinates.get('latitude')}, {coordinates.get('longitude')}"
         if not (text or attachments):
@@ -141,9 +145,13 @@ class ZaloSource(Source):
         return [
             InboundEvent(
                 kind="message", external_user_id=sender_id, source_message_id=as_str(message.get("msg_id")),
-                text=text, attachments=attachments,
+                text=text, files=attachments,
             )
         ]  # fmt: skip
+
+    def download(self, connector: Connector, source_ref: dict, *, limit: int) -> DownloadedFile:
+        """Zalo gives a CDN link that needs no token; the CDN declares the file's type."""
+        return download_link(as_str(source_ref.get("url")), limit=limit)
 
     def complete_event(self, connector: Connector, event: InboundEvent, *, client_is_new: bool) -> None:
         """Zalo events carry no name: read the follower's profile once, for a new client (C2 needs the name)."""
@@ -242,3 +250,16 @@ def is_image(attachment: Attachment) -> bool:
 
 def is_document(attachment: Attachment) -> bool:
     return attachment.mime_type in DOCUMENT_TYPES or files.extension(attachment.name) in DOCUMENT_EXTENSIONS
+
+
+def _file(connector: Connector, kind: str, content: dict, fallback_id: str) -> IncomingFile:
+    """One attachment with a file at ``payload.url``; files carry their name and size (sometimes as text)."""
+    size = as_str(content.get("size"))
+    return file_to_fetch(
+        connector,
+        name=as_str(content.get("name")) or f"{kind}_{fallback_id}{ZALO_FILE_EXTENSIONS[kind]}",
+        mime_type="image/gif" if kind == "gif" else "",
+        size=int(size) if size.isdigit() else None,
+        kind_hint=files.STICKER if kind == "sticker" else "",
+        source_ref={"url": as_str(content.get("url"))},
+    )

@@ -4,9 +4,10 @@ Limits (``settings``, each with an environment override in ``.env.example``):
 
 * ``MAX_REQUEST_BODY_BYTES`` → ``DATA_UPLOAD_MAX_MEMORY_SIZE`` (2.5 MB): webhooks
   answer 413 before reading further; the API and forms answer 400;
-* ``MAX_ATTACHMENT_BYTES`` (20 MB): a provider file above it is not downloaded
-  (the message keeps the reference and says why); the download stops reading
-  as soon as the limit is passed, whatever size the provider declared;
+* ``MAX_ATTACHMENT_BYTES`` (20 MB, and each open channel's own smaller limit):
+  a provider file declared above it is never asked for (the message keeps it
+  as failed, saying why); the download stops reading as soon as the limit is
+  passed, whatever size the provider declared;
 * ``WEBSOCKET_MAX_FRAME_BYTES`` (64 kB): uvicorn closes a socket that sends a
   larger frame (checked against a real server in ``tests/faults``);
 * message text: 4,000 characters in the console and the widget
@@ -26,6 +27,7 @@ from django.test import Client as HttpClient
 from django.utils import timezone
 
 from channels_app.connectors import get_source
+from channels_app.connectors.base import DownloadError
 from channels_app.connectors.processing import inbound_updates_process
 from channels_app.models import MESSAGE_TEXT_MAX_LENGTH, TYPED_TEXT_MAX_LENGTH, InboundUpdate, Message
 from contact_center.asgi import application
@@ -149,26 +151,29 @@ def _document_event(connector, size: int | None):
     return source, event
 
 
-def test_attachment_declared_over_the_limit_is_not_downloaded(world, settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path
+def test_attachment_declared_over_the_limit_is_not_downloaded(world, settings):
     settings.MAX_ATTACHMENT_BYTES = 1_000_000
     with FakeProvider() as provider:
         provider.use_in(settings)
-        source, event = _document_event(world.telegram, size=1_000_001)
-        source.complete_event(world.telegram, event, client_is_new=False)
-        assert provider.calls("/getFile") == []
-    [attachment] = event.attachments
-    assert "url" not in attachment and "1000000 bytes" in attachment["error"]
+        _, event = _document_event(world.telegram, size=1_000_001)
+        assert provider.requests == []
+    [attachment] = event.files
+    assert attachment.error == "This file is larger than 976 KB, the most this chat accepts."
 
 
-def test_attachment_larger_than_declared_stops_downloading_at_the_limit(world, settings, tmp_path):
-    """The provider declared no size (or lied): the download stops once the limit is passed; nothing is saved."""
-    settings.MEDIA_ROOT = tmp_path
+def test_attachment_larger_than_declared_stops_downloading_at_the_limit(world, settings):
+    """The provider declared no size (or lied): the download stops once the limit is passed, for good."""
     settings.MAX_ATTACHMENT_BYTES = len(PNG_BYTES) - 1
     with FakeProvider() as provider:
         provider.use_in(settings)
+        provider.telegram_file("BQAC-big", "documents/big.bin", PNG_BYTES)
+        world.telegram.access_token = "7000003:token"
         source, event = _document_event(world.telegram, size=None)
-        source.complete_event(world.telegram, event, client_is_new=False)
-    [attachment] = event.attachments
-    assert "url" not in attachment and "not downloaded: file larger than" in attachment["error"]
-    assert not any(tmp_path.rglob("big.bin"))
+        [attachment] = event.files
+        assert attachment.error == ""
+        with pytest.raises(DownloadError) as refused:
+            source.download(
+                world.telegram, attachment.source_ref, limit=world.telegram.open_channel.file_limits.max_bytes
+            )
+    assert refused.value.retryable is False
+    assert "is larger than" in str(refused.value)

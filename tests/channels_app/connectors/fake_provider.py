@@ -144,6 +144,10 @@ class FakeProvider(OutboundFileEndpoints):
     requests: list[Recorded] = field(default_factory=list)
     _failures: list[tuple[str, int, object]] = field(default_factory=list)
     _ids: itertools.count = field(default_factory=lambda: itertools.count(100))
+    # Inbound files to download: see "files to download" below.
+    _files: dict[str, tuple[bytes, str]] = field(default_factory=dict)
+    _telegram_paths: dict[str, str] = field(default_factory=dict)
+    _media: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -209,6 +213,10 @@ class FakeProvider(OutboundFileEndpoints):
             failure = next((f for f in self._failures if f[0] in recorded.path), None)
             if failure is not None:
                 self._failures.remove(failure)
+        served = None if failure else self._downloadable(recorded)
+        if served is not None:
+            self._answer(handler, *served)
+            return
         status, body = (failure[1], failure[2]) if failure else self._success(recorded)
         payload = body if isinstance(body, bytes) else json.dumps(body).encode()
         handler.send_response(status)
@@ -265,3 +273,53 @@ class FakeProvider(OutboundFileEndpoints):
         if path == "/zalo/v3.0/oa/user/detail":
             return 200, {"data": {"display_name": "Lan Nguyen", "user_id": "x"}, "error": 0, "message": "Success"}
         return 404, {"error": "unknown path"}
+
+    # --- files to download (inbound files: Telegram getFile and its file endpoint, CDN links) ---
+
+    def serve_file(self, path: str, content: bytes, content_type: str = "application/octet-stream") -> str:
+        """Serve ``content`` at ``path`` (GET) with ``content_type``; returns its full URL, for a CDN link."""
+        with self._lock:
+            self._files[path] = (content, content_type)
+        return self.url + path
+
+    def telegram_file(self, file_id: str, file_path: str, content: bytes) -> None:
+        """``getFile`` of ``file_id`` answers ``file_path``; the file endpoint serves ``content`` there."""
+        with self._lock:
+            self._telegram_paths[file_id] = file_path
+        self.serve_file(f"/file/bot{{token}}/{file_path}", content)
+
+    def whatsapp_media(self, media_id: str, content: bytes, mime_type: str) -> None:
+        """Graph ``GET /{media_id}`` answers a link to ``content`` with its type and size."""
+        with self._lock:
+            self._media[media_id] = mime_type
+        self.serve_file(f"/graph/media-bytes/{media_id}", content)
+
+    def _downloadable(self, request: Recorded) -> tuple[int, bytes, str] | None:
+        """The answer for a registered file, Telegram file path or WhatsApp media, else ``None``."""
+        path = request.path
+        media_id = path.removeprefix("/graph/")
+        if media_id in self._media:
+            content, _ = self._files[f"/graph/media-bytes/{media_id}"]
+            info = {"url": f"{self.url}/graph/media-bytes/{media_id}", "mime_type": self._media[media_id],
+                    "file_size": len(content), "id": media_id, "messaging_product": "whatsapp"}  # fmt: skip
+            return 200, json.dumps(info).encode(), "application/json"
+        if path.startswith("/bot") and path.endswith("/getFile"):
+            file_id = request.json.get("file_id")
+            if file_id in self._telegram_paths:
+                result = {"file_id": file_id, "file_path": self._telegram_paths[file_id]}
+                return 200, json.dumps({"ok": True, "result": result}).encode(), "application/json"
+            return None
+        if path.startswith("/file/bot"):
+            # /file/bot<token>/<file path>: registered without the token.
+            token, _, file_path = path.removeprefix("/file/bot").partition("/")
+            path = f"/file/bot{{token}}/{file_path}" if token else path
+        found = self._files.get(path)
+        return (200, *found) if found is not None else None
+
+    @staticmethod
+    def _answer(handler: BaseHTTPRequestHandler, status: int, payload: bytes, content_type: str) -> None:
+        handler.send_response(status)
+        handler.send_header("Content-Type", content_type)
+        handler.send_header("Content-Length", str(len(payload)))
+        handler.end_headers()
+        handler.wfile.write(payload)

@@ -14,6 +14,7 @@ import pytest
 from django.utils import timezone
 
 from channels_app.connectors import get_source
+from channels_app.engine.attachments import IncomingFile
 from channels_app.models import ConnectorKind, InboundUpdate, Message
 from channels_app.tasks import send_message
 from tests.channels_app.connectors.fake_provider import PNG_BYTES
@@ -273,9 +274,7 @@ def test_s2_messenger_text_and_attachments_parse(page):
     [parsed] = get_source(page.kind).parse(page, {"event": event})
     assert parsed.external_user_id == "6028351927"
     assert parsed.source_message_id == "m_1"
-    assert parsed.attachments == [
-        {"kind": "image", "url": "https://cdn.example/p/kettle.jpg?x=1", "name": "kettle.jpg"}
-    ]
+    assert parsed.files == [IncomingFile(name="kettle.jpg", source_ref={"url": "https://cdn.example/p/kettle.jpg?x=1"})]
 
 
 @pytest.mark.django_db
@@ -312,8 +311,7 @@ def test_c1_whatsapp_sender_gives_name_and_international_phone(whatsapp):
 
 
 @pytest.mark.django_db
-def test_s2_whatsapp_image_is_downloaded_through_the_media_api(whatsapp, provider, settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path
+def test_s2_whatsapp_image_is_fetched_through_the_media_api(whatsapp, provider):
     message = {
         "from": "16315551181",
         "id": "wamid.IMG",
@@ -323,10 +321,13 @@ def test_s2_whatsapp_image_is_downloaded_through_the_media_api(whatsapp, provide
     }
     source = get_source(whatsapp.kind)
     [parsed] = source.parse(whatsapp, {"message": message, "contacts": []})
-    source.complete_event(whatsapp, parsed, client_is_new=False)
     assert parsed.text == "Receipt"
-    assert (tmp_path / parsed.attachments[0]["path"]).read_bytes() == PNG_BYTES
+    [media] = parsed.files
+    assert (media.mime_type, media.source_ref) == ("image/jpeg", {"media_id": "media-1481"})
+    downloaded = source.download(whatsapp, media.source_ref, limit=1_000_000)
+    assert (downloaded.content, downloaded.mime_type) == (PNG_BYTES, "image/jpeg")
     assert provider.calls("/graph/media-1481")[0].headers["authorization"] == "Bearer EAAGwaTOKEN"
+    assert provider.calls("/graph/media-bytes/")[0].headers["authorization"] == "Bearer EAAGwaTOKEN"
 
 
 @pytest.mark.django_db

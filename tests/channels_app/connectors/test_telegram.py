@@ -13,7 +13,9 @@ import pytest
 from django.utils import timezone
 
 from channels_app.connectors import get_source
+from channels_app.connectors.base import DownloadError
 from channels_app.connectors.processing import send_backoff_seconds
+from channels_app.engine.attachments import IncomingFile
 from channels_app.models import ConnectorKind, InboundUpdate, Message
 from channels_app.tasks import send_message
 from tests.channels_app.connectors.fake_provider import PNG_BYTES
@@ -181,15 +183,13 @@ def test_s2_photo_with_caption_keeps_the_largest_size_as_an_attachment(bot):
     ]
     [event] = get_source(bot.kind).parse(bot, update)
     assert event.text == "My broken kettle"
-    assert event.attachments == [
-        {
-            "kind": "photo",
-            "file_id": "AgAD-large",
-            "file_unique_id": "AQAD2",
-            "name": "photo_AQAD2.jpg",
-            "mime_type": "image/jpeg",
-            "size": 51200,
-        }
+    assert event.files == [
+        IncomingFile(
+            name="photo_AQAD2.jpg",
+            mime_type="image/jpeg",
+            size=51200,
+            source_ref={"file_id": "AgAD-large", "file_unique_id": "AQAD2"},
+        )
     ]
 
 
@@ -206,9 +206,9 @@ def test_s2_document_is_kept_as_an_attachment_with_its_name(bot):
     }
     [event] = get_source(bot.kind).parse(bot, update)
     assert event.text == ""
-    assert event.attachments[0]["kind"] == "document"
-    assert event.attachments[0]["name"] == "invoice.pdf"
-    assert event.attachments[0]["mime_type"] == "application/pdf"
+    [document] = event.files
+    assert (document.name, document.mime_type, document.size) == ("invoice.pdf", "application/pdf", 30210)
+    assert document.source_ref["file_id"] == "BQACAgIAAxkBAAIB"
 
 
 @pytest.mark.django_db
@@ -243,33 +243,23 @@ def test_c1_shared_own_contact_gives_the_client_phone(bot):
 
 
 @pytest.mark.django_db
-def test_s2_photo_is_downloaded_into_media_storage(bot, provider, settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path
-    update = text_update()
-    update["message"]["photo"] = [{"file_id": "AgAD-large", "file_unique_id": "AQAD2", "width": 9, "height": 9}]
-    source = get_source(bot.kind)
-    [event] = source.parse(bot, update)
-    source.complete_event(bot, event, client_is_new=True)
-    attachment = event.attachments[0]
-    assert attachment["url"].startswith(settings.MEDIA_URL)
-    assert (tmp_path / attachment["path"]).read_bytes() == PNG_BYTES
-    get_file = provider.calls("/getFile")[0]
+def test_s2_a_file_is_fetched_through_get_file_and_the_file_endpoint(bot, provider):
+    provider.telegram_file("AgAD-large", "photos/file_7.jpg", PNG_BYTES)
+    downloaded = get_source(bot.kind).download(bot, {"file_id": "AgAD-large"}, limit=1_000_000)
+    assert downloaded.content == PNG_BYTES
+    [get_file] = provider.calls("/getFile")
     assert get_file.path == f"/bot{bot.access_token}/getFile"
     assert get_file.json == {"file_id": "AgAD-large"}
+    assert provider.calls("/file/bot")[0].path == f"/file/bot{bot.access_token}/photos/file_7.jpg"
 
 
 @pytest.mark.django_db
-def test_s2_failed_download_keeps_the_file_reference_and_says_why(bot, provider, settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path
+def test_s2_a_file_telegram_refuses_fails_for_good_with_its_reason(bot, provider):
     provider.fail("/getFile", 400, {"ok": False, "error_code": 400, "description": "Bad Request: invalid file_id"})
-    update = text_update()
-    update["message"]["document"] = {"file_id": "BQAC", "file_unique_id": "AgAD", "file_name": "a.pdf"}
-    source = get_source(bot.kind)
-    [event] = source.parse(bot, update)
-    source.complete_event(bot, event, client_is_new=False)
-    assert event.attachments[0]["file_id"] == "BQAC"
-    assert "url" not in event.attachments[0]
-    assert "not downloaded" in event.attachments[0]["error"]
+    with pytest.raises(DownloadError) as refused:
+        get_source(bot.kind).download(bot, {"file_id": "BQAC"}, limit=1_000_000)
+    assert refused.value.retryable is False
+    assert "invalid file_id" in str(refused.value)
 
 
 # --- outbound -----------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from channels_app.connectors.processing import inbound_updates_process
 from channels_app.models import Client, Connector, ConnectorKind, Conversation, InboundUpdate, Message
 from channels_app.tasks import sweep_connectors
 from contact_center.celery import app as celery_app
+from tests.channels_app.connectors.fake_provider import PNG_BYTES
 from tests.channels_app.connectors.test_meta import messenger_event, page_body, wa_text, whatsapp_body
 from tests.channels_app.connectors.test_telegram import text_update
 from tests.channels_app.connectors.test_zalo import signed as zalo_signed
@@ -114,15 +115,19 @@ def test_s2_telegram_edit_changes_the_stored_text(client, bot, eager_celery, pro
 
 
 @pytest.mark.django_db
-def test_s2_telegram_photo_is_stored_with_the_message(client, bot, eager_celery, provider, settings, tmp_path):
+def test_s2_telegram_photo_is_stored_with_the_message_and_copied_after(
+    client, bot, eager_celery, provider, settings, tmp_path, django_capture_on_commit_callbacks
+):
     settings.MEDIA_ROOT = tmp_path
+    provider.telegram_file("AgAD", "photos/file_1.jpg", PNG_BYTES)
     update = text_update()
     del update["message"]["text"]
     update["message"]["photo"] = [{"file_id": "AgAD", "file_unique_id": "AQAD", "width": 9, "height": 9}]
-    telegram_post(client, bot, update)
-    [attachment] = Message.objects.get(connector=bot, author_kind="client").attachments
-    assert attachment["kind"] == "photo"
-    assert attachment["url"].startswith(settings.MEDIA_URL)
+    with django_capture_on_commit_callbacks(execute=True):
+        telegram_post(client, bot, update)
+    [attachment] = Message.objects.get(connector=bot, author_kind="client").attachments.all()
+    assert (attachment.kind, attachment.state, attachment.name) == ("image", "ready", "photo_AQAD.jpg")
+    assert attachment.file.read() == PNG_BYTES
 
 
 @pytest.mark.django_db

@@ -69,12 +69,18 @@ async def test_s2_a_text_message_is_processed_by_the_web_process_without_celery(
     assert enqueued == []
 
 
-async def test_s2_a_photo_needs_telegram_so_it_goes_to_celery_and_stays_pending(asgi_client, telegram, enqueued):
-    await post_telegram(asgi_client, telegram, text_update(update_id=5001, message_id=1))
+async def test_s2_a_photo_is_stored_here_at_once_and_only_its_download_goes_to_celery(
+    asgi_client, telegram, enqueued, monkeypatch
+):
+    downloads: list[int] = []
+    monkeypatch.setattr(tasks.download_attachment, "apply_async", lambda args, eta=None: downloads.append(args[0]))
     await post_telegram(asgi_client, telegram, photo_update(5002))
-    assert await states(telegram) == {"5001": "processed", "5002": "pending"}
-    assert enqueued == [(telegram.pk, ["5002"])]
-    assert await Message.objects.filter(connector_id=telegram.pk, author_kind="client").acount() == 1
+    assert await states(telegram) == {"5002": "processed"}
+    assert enqueued == []
+    message = await Message.objects.prefetch_related("attachments").aget(connector_id=telegram.pk, author_kind="client")
+    [attachment] = message.attachments.all()
+    assert (message.text, attachment.state, attachment.source_ref["file_id"]) == ("This one", "pending", "AgAD2")
+    assert downloads == [attachment.pk]
 
 
 async def test_s2_a_messenger_client_s_name_is_asked_for_in_celery_once_then_messages_stay_here(asgi_client, enqueued):
@@ -147,7 +153,11 @@ def test_s2_which_events_need_a_call_to_their_provider():
     from channels_app.connectors import get_source
     from channels_app.connectors.base import InboundEvent
     from channels_app.connectors.telegram import CALLBACK_PREFIX
+    from channels_app.engine.attachments import IncomingFile
     from channels_app.models import Connector
+
+    def incoming(source_ref: dict) -> IncomingFile:
+        return IncomingFile(name="photo.jpg", mime_type="image/jpeg", source_ref=source_ref)
 
     def needs(kind: str, event: InboundEvent, *, token: str = "token", client_is_new: bool = False) -> bool:
         connector = Connector(kind=kind, access_token=token)
@@ -156,14 +166,15 @@ def test_s2_which_events_need_a_call_to_their_provider():
     text = InboundEvent(kind="message", external_user_id="1", source_message_id="1:2", text="Hi", client_name="Ann")
     pressed = InboundEvent(kind="message", external_user_id="1", source_message_id=f"{CALLBACK_PREFIX}77", text="👍")
     telegram_file = InboundEvent(
-        kind="message", external_user_id="1", source_message_id="1:3", attachments=[{"file_id": "AgAD"}]
+        kind="message", external_user_id="1", source_message_id="1:3", files=[incoming({"file_id": "AgAD"})]
     )
     whatsapp_media = InboundEvent(
-        kind="message", external_user_id="48", source_message_id="wamid.1", attachments=[{"media_id": "55"}]
+        kind="message", external_user_id="48", source_message_id="wamid.1", files=[incoming({"media_id": "55"})]
     )
     nameless = InboundEvent(kind="message", external_user_id="9", source_message_id="m1", text="Hi")
-    assert [needs("telegram", event) for event in (text, pressed, telegram_file)] == [False, True, True]
-    assert needs("whatsapp", whatsapp_media) and not needs("whatsapp", whatsapp_media, token="")
+    # Files are stored pending and fetched by a worker afterwards: they never hold the message back.
+    assert [needs("telegram", event) for event in (text, pressed, telegram_file)] == [False, True, False]
+    assert not needs("whatsapp", whatsapp_media)
     assert not needs("whatsapp", text)
     for kind in ("facebook", "zalo"):
         assert needs(kind, nameless, client_is_new=True)

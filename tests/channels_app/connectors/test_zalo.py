@@ -137,7 +137,8 @@ def test_s2_zalo_image_event_parses_to_an_attachment(oa):
     ]
     [parsed] = get_source(oa.kind).parse(oa, event)
     assert parsed.external_user_id == "246845883529197922"
-    assert parsed.attachments[0]["url"] == "https://z.example/full.jpg"
+    [image] = parsed.files
+    assert (image.name, image.source_ref) == ("image_m3_0.jpg", {"url": "https://z.example/full.jpg"})
 
 
 def queued_reply(oa) -> Message:
