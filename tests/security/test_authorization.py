@@ -24,6 +24,7 @@ from django.core import mail, signing
 from django.test import Client as HttpClient
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
+from channels_app.engine.file_links import visitor_file_signature
 from channels_app.livechat.visitors import VISITOR_TOKEN_SALT
 from tests.security.conftest import ALICE_SECRET, fingerprint
 
@@ -66,6 +67,34 @@ def _conversation_attacks(name: str, method: str = "GET") -> Callable:
         ]
 
     return attacks
+
+
+def _file_attacks(name: str) -> Callable:
+    """Alice's files: nobody outside Support, and no visitor but Alice (a signed link names its one client)."""
+
+    def attacks(world) -> list[Attack]:
+        photo = world.alice_photo
+        path = reverse(name, args=[photo.public_id])
+        bobs_link = visitor_file_signature(photo, world.bob.client_id)
+        return [
+            Attack("anonymous", "GET", path, 404),
+            Attack("nina", "GET", path, 404),
+            Attack("mallory", "GET", path, 404),
+            Attack("anonymous", "GET", f"{path}?v={bobs_link}", 404),
+            Attack("anonymous", "GET", f"{path}?v=forged", 403),
+            Attack("mallory", "POST", path, 405),
+        ]
+
+    return attacks
+
+
+def _upload_attacks(world) -> list[Attack]:
+    path = reverse("api-conversation-files", args=[world.alice.pk])
+    return [
+        Attack("anonymous", "POST", path, 403),
+        Attack("nina", "POST", path, 403),
+        Attack("mallory", "POST", path, 404),
+    ]
 
 
 def _console_read_attacks(name: str) -> Callable:
@@ -206,6 +235,9 @@ ATTACKS: dict[str, Callable] = {
     "api-conversation-messages": _conversation_attacks("api-conversation-messages"),
     "api-conversation-transfer-targets": _conversation_attacks("api-conversation-transfer-targets"),
     "api-conversation-lead": _conversation_attacks("api-conversation-lead", method="POST"),
+    "api-conversation-files": _upload_attacks,
+    "attachment-file": _file_attacks("attachment-file"),
+    "attachment-thumbnail": _file_attacks("attachment-thumbnail"),
     "api-livechat-state": _livechat_state_attacks,
     "api-livechat-transcript": _livechat_transcript_attacks,
     "bot-api-messages": _bot_attacks("bot-api-messages", {"text": "Injected by another bot"}),
