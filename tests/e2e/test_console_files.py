@@ -174,6 +174,43 @@ def test_the_operator_attaches_a_pdf_with_the_paper_clip(new_context, support):
     assert Attachment.objects.count() == 1
 
 
+def test_a_dropped_file_and_a_pasted_screenshot_are_sent(new_context, support):
+    conversation = in_worker(lambda: client_writes(support.livechat, "visitor-drop", support.olga, text="See?"))
+    console = open_console(new_context, support.olga)
+    open_conversation(console, conversation)
+    make_file = """([name, type, size]) => {
+        const transfer = new DataTransfer();
+        transfer.items.add(new File([new Uint8Array(size).fill(65)], name, { type }));
+        return transfer;
+    }"""
+
+    # Dropped onto the conversation (the hint shows while a file is dragged over it).
+    dropped = console.evaluate_handle(make_file, ["notes.txt", "text/plain", 1500])
+    console.dispatch_event("#messages", "dragover", {"dataTransfer": dropped})
+    expect(console.locator(".drop-hint")).to_be_visible()
+    console.dispatch_event("#messages", "drop", {"dataTransfer": dropped})
+    expect(console.locator(".drop-hint")).to_be_hidden()
+    expect(console.locator(".msg-operator .attachment.is-file .file-name")).to_have_text("notes.txt")
+
+    # A screenshot pasted into the reply box is sent as a file; its text stays as it was.
+    console.locator("#reply").fill("Draft answer")
+    console.evaluate(
+        """async () => {
+            const canvas = Object.assign(document.createElement("canvas"), { width: 120, height: 80 });
+            canvas.getContext("2d").fillRect(10, 10, 60, 40);
+            const blob = await new Promise((resolve) => canvas.toBlob(resolve, "image/png"));
+            const transfer = new DataTransfer();
+            transfer.items.add(new File([blob], "image.png", { type: "image/png" }));
+            const paste = new ClipboardEvent("paste", { clipboardData: transfer, bubbles: true, cancelable: true });
+            document.getElementById("reply").dispatchEvent(paste);
+        }"""
+    )
+    expect(console.locator(".msg-operator .attachment.is-image img")).to_have_count(1)
+    expect(console.locator("#reply")).to_have_value("Draft answer")
+    expect(console.locator("[data-upload]")).to_have_count(0)
+    assert sorted(Attachment.objects.values_list("name", "kind")) == [("image.png", "image"), ("notes.txt", "file")]
+
+
 def test_a_telegram_photo_and_voice_note_show_downloading_then_a_thumbnail_and_a_player(
     new_context, support, monkeypatch
 ):
