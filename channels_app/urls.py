@@ -45,6 +45,11 @@ console_urls = [
         name="api-conversation-messages",
     ),
     path(
+        "api/conversations/<int:conversation_id>/files/",
+        console_api.ConversationFilesView.as_view(),
+        name="api-conversation-files",
+    ),
+    path(
         "api/conversations/<int:conversation_id>/transfer-targets/",
         console_api.ConversationTransferTargetsView.as_view(),
         name="api-conversation-transfer-targets",

@@ -13,8 +13,10 @@ from __future__ import annotations
 
 from django.db.models import OuterRef, Subquery
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
+from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -22,7 +24,18 @@ from rest_framework.views import APIView
 from channels_app.console.access import UsesConsole, visible_conversation
 from channels_app.engine import events, notes, selectors
 from channels_app.engine import operators as operator_services
+from channels_app.engine.attachments import (
+    FileRefused,
+    file_limits_payload,
+    file_store_upload,
+    forget_stored,
+    refusal_text,
+)
+from channels_app.engine.conversations import message_send_by_operator
+from channels_app.engine.errors import NotAllowed, ServiceError
 from channels_app.models import (
+    TYPED_TEXT_MAX_LENGTH,
+    Attachment,
     CannedReply,
     Client,
     ClientRating,
@@ -30,11 +43,13 @@ from channels_app.models import (
     Conversation,
     ConversationStatus,
     Message,
+    Offer,
     OpenChannel,
     OperatorProfile,
     QueueMember,
     operator_display_name,
 )
+from channels_app.policy import files
 from channels_app.web import optional_query_int
 from crm.services import lead_create_for_conversation
 
@@ -64,6 +79,9 @@ class ConsoleConversationSerializer(serializers.Serializer):
     last_message_at = serializers.DateTimeField(allow_null=True)
     last_message_text = serializers.CharField(allow_blank=True)
     last_message_author = serializers.CharField(allow_blank=True)
+    last_message_file = serializers.CharField(
+        allow_blank=True, help_text="The name of the last message's first file (the preview of a file-only message)."
+    )
     offer = OfferBriefSerializer(allow_null=True)
 
 
@@ -87,6 +105,14 @@ class MessageSerializer(serializers.Serializer):
     system_key = serializers.CharField(allow_blank=True)
     created_at = serializers.DateTimeField()
     delivery = serializers.CharField()
+    delivery_error = serializers.CharField(allow_blank=True)
+
+
+class FileUploadSerializer(serializers.Serializer):
+    """The upload's form (documentation: the view reads it itself, so every refusal is one ``detail``)."""
+
+    file = serializers.FileField(use_url=False)
+    text = serializers.CharField(required=False, allow_blank=True, max_length=TYPED_TEXT_MAX_LENGTH)
 
 
 class MessagesSerializer(serializers.Serializer):
@@ -145,6 +171,14 @@ class NoteSerializer(serializers.Serializer):
     created_at = serializers.DateTimeField()
 
 
+class FileLimitsSerializer(serializers.Serializer):
+    max_bytes = serializers.IntegerField()
+    max_size_text = serializers.CharField()
+    groups = serializers.ListField(child=serializers.ChoiceField(choices=files.FILE_GROUPS))
+    groups_text = serializers.CharField(allow_blank=True, help_text="The allowed groups in the operator's words.")
+    accept = serializers.CharField(allow_blank=True, help_text="For the file input's accept attribute.")
+
+
 class ConversationDetailSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     status = serializers.CharField()
@@ -163,6 +197,7 @@ class ConversationDetailSerializer(serializers.Serializer):
     client = ClientCardSerializer()
     lead = LeadBriefSerializer(allow_null=True)
     canned_replies = CannedReplySerializer(many=True)
+    file_limits = FileLimitsSerializer(help_text="What this conversation's open channel accepts as a file.")
     notes = NoteSerializer(
         many=True, help_text="Private notes of operators and supervisors; never shown to the client."
     )
@@ -204,16 +239,18 @@ class TransferTargetsSerializer(serializers.Serializer):
 
 
 def message_payload(message: Message) -> dict:
-    payload = events.message_created(message)["message"]
-    payload["delivery"] = message.delivery
-    return payload
+    """The same shape as the ``message.created`` event's message (files and delivery included)."""
+    return events.message_created(message)["message"]
 
 
 def _with_last_message(conversations):
     latest = Message.objects.filter(conversation=OuterRef("pk")).order_by("-created_at", "-id")
+    first_file = Attachment.objects.filter(message_id=OuterRef("last_message_id")).order_by("id")
     return conversations.annotate(
-        last_text=Subquery(latest.values("text")[:1]), last_author=Subquery(latest.values("author_kind")[:1])
-    )
+        last_text=Subquery(latest.values("text")[:1]),
+        last_author=Subquery(latest.values("author_kind")[:1]),
+        last_message_id=Subquery(latest.values("id")[:1]),
+    ).annotate(last_file=Subquery(first_file.values("name")[:1]))
 
 
 def _list_row(conversation: Conversation, offer: dict | None = None) -> dict:
@@ -228,6 +265,7 @@ def _list_row(conversation: Conversation, offer: dict | None = None) -> dict:
         "last_message_at": conversation.last_message_at,
         "last_message_text": (getattr(conversation, "last_text", "") or "")[:140],
         "last_message_author": getattr(conversation, "last_author", "") or "",
+        "last_message_file": getattr(conversation, "last_file", "") or "",
         "offer": offer,
     }
 
@@ -283,6 +321,12 @@ def client_card(client: Client) -> dict:
     }
 
 
+def may_reply(user, conversation: Conversation, offer: Offer | None) -> bool:
+    """The console offers the reply box (and the paper clip) to the holder, or to whom it is offered."""
+    holds = conversation.operator_id == user.pk and conversation.status == ConversationStatus.ACTIVE
+    return holds or offer is not None
+
+
 def conversation_detail(user, conversation: Conversation) -> dict:
     offer = selectors.pending_offers_for(user).filter(conversation=conversation).first()
     holds = conversation.operator_id == user.pk and conversation.status == ConversationStatus.ACTIVE
@@ -305,12 +349,13 @@ def conversation_detail(user, conversation: Conversation) -> dict:
         "closed_at": conversation.closed_at,
         "rating": rating.value if rating else "",
         "offer": {"id": offer.pk, "expires_at": offer.expires_at} if offer else None,
-        "can_reply": holds or offer is not None,
+        "can_reply": may_reply(user, conversation, offer),
         "can_close": holds,
         "can_transfer": holds,
         "client": client_card(conversation.client),
         "lead": {"id": lead.pk, "title": lead.title} if lead else None,
         "canned_replies": canned,
+        "file_limits": file_limits_payload(conversation.open_channel.file_limits),
         "notes": [events.note_created(note)["note"] for note in notes.conversation_notes(conversation.pk)],
     }
 
@@ -397,6 +442,56 @@ class ConversationMessagesView(ConsoleView):
         messages = selectors.conversation_history(conversation.pk, after_id=after_id)
         body = {"conversation_id": conversation.pk, "messages": [message_payload(m) for m in messages]}
         return Response(MessagesSerializer(body).data)
+
+
+# Multipart framing and a reply's text around the file: a body longer than the limit by more than this
+# cannot hold an acceptable file.
+UPLOAD_BODY_SLACK_BYTES = 64 * 1024
+
+
+class ConversationFilesView(ConsoleView):
+    parser_classes = [MultiPartParser]
+
+    @extend_schema(
+        request={"multipart/form-data": FileUploadSerializer},
+        responses={201: MessageSerializer},
+        summary="Send the client a file, with an optional text (the operator holding the conversation)",
+    )
+    def post(self, request: Request, conversation_id: int) -> Response:
+        conversation = visible_conversation(request.user, conversation_id)
+        offer = selectors.pending_offers_for(request.user).filter(conversation=conversation).first()
+        # Asked before a byte is stored; the service asks again, under its locks.
+        if not may_reply(request.user, conversation, offer):
+            raise NotAllowed(_("This conversation is not assigned to you."))
+        open_channel = conversation.open_channel
+        _refuse_oversized_body(request, open_channel.file_limits)
+        upload = request.FILES.get("file")
+        if upload is None:
+            raise FileRefused(_("Choose a file to send."))
+        text = request.POST.get("text", "")
+        if len(text) > TYPED_TEXT_MAX_LENGTH:
+            raise ServiceError(_("The message is longer than %(limit)d characters.") % {"limit": TYPED_TEXT_MAX_LENGTH})
+        incoming = file_store_upload(
+            open_channel=open_channel, upload=upload, name=upload.name or "", mime_type=upload.content_type or ""
+        )
+        try:
+            message = message_send_by_operator(
+                conversation_id=conversation.pk, operator=request.user, text=text, files=[incoming], now=timezone.now()
+            )
+        except BaseException:
+            forget_stored([incoming])  # the message was refused: its file has no row to point at it
+            raise
+        return Response(MessageSerializer(message_payload(message)).data, status=status.HTTP_201_CREATED)
+
+
+def _refuse_oversized_body(request: Request, limits: files.FileLimits) -> None:
+    """Say "too large" from the declared length, before storing anything of a body that cannot fit."""
+    try:
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        raise FileRefused(_("The upload's length is not a number.")) from None
+    if declared > limits.max_bytes + UPLOAD_BODY_SLACK_BYTES:
+        raise FileRefused(refusal_text(files.Refusal("too_large", limit=limits.max_bytes)))
 
 
 class ConversationTransferTargetsView(ConsoleView):

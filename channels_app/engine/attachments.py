@@ -76,6 +76,27 @@ def refusal_text(refusal: files.Refusal) -> str:
     return _("This chat does not accept files of this type.")
 
 
+def file_limits_payload(limits: files.FileLimits) -> dict:
+    """What an open channel accepts, for a page to check a file before uploading it and to say why not.
+
+    The server checks again (:func:`file_store_upload`); ``accept`` only filters the file picker.
+    """
+    names = {
+        files.IMAGES: _("images"),
+        files.DOCUMENTS: _("documents"),
+        files.AUDIO: _("audio"),
+        files.VIDEO: _("video"),
+        files.ARCHIVES: _("archives"),
+    }
+    return {
+        "max_bytes": limits.max_bytes,
+        "max_size_text": human_size(limits.max_bytes),
+        "groups": list(limits.groups),
+        "groups_text": ", ".join(str(names[group]) for group in limits.groups),
+        "accept": files.accept_attribute(limits.groups),
+    }
+
+
 def human_size(size: int) -> str:
     if size >= 1024 * 1024:
         return f"{size / (1024 * 1024):.0f} MB" if size % (1024 * 1024) == 0 else f"{size / (1024 * 1024):.1f} MB"

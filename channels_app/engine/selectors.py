@@ -50,8 +50,13 @@ def conversations_for_console(user) -> QuerySet[Conversation]:
 
 
 def conversation_history(conversation_id: int, after_id: int | None = None, limit: int = HISTORY_PAGE) -> list[Message]:
-    """O2: the conversation's messages in order; ``after_id`` gives only newer ones (a reconnecting socket)."""
-    messages = Message.objects.filter(conversation_id=conversation_id).select_related("author__operator_profile")
+    """O2: the conversation's messages in order, with their files; ``after_id`` gives only newer ones (a
+    reconnecting socket)."""
+    messages = (
+        Message.objects.filter(conversation_id=conversation_id)
+        .select_related("author__operator_profile")
+        .prefetch_related("attachments")  # every message's files in one query, not one per message
+    )
     if after_id is not None:
         messages = messages.filter(pk__gt=after_id)
     return list(messages.order_by("created_at", "id")[:limit])

@@ -37,6 +37,7 @@ const state = {
   typingTimer: null,
   listRefreshTimer: null,
   offerCues: 0,
+  uploads: [], // files of the open conversation on their way to the server (progress, or the reason they failed)
 };
 
 // --- HTTP ---------------------------------------------------------------------------------------
@@ -145,9 +146,11 @@ function updateCountdowns() {
 }
 
 function previewText(row) {
-  if (!row.last_message_text) return "";
-  const prefix = row.last_message_author === "operator" ? "You: " : "";
-  return prefix + row.last_message_text;
+  // A photo without a caption is previewed by its file's name.
+  const text = row.last_message_text || (row.last_message_file ? `📎 ${row.last_message_file}` : "");
+  if (!text) return "";
+  const prefix = row.last_message_author === "operator" ? gettext("You: ") : "";
+  return prefix + text;
 }
 
 function conversationItem(row, kind) {
@@ -249,11 +252,90 @@ function authorLabel(message) {
   return "";
 }
 
+// --- files in messages --------------------------------------------------------------------------------
+
+/** The same words as the server's engine.attachments.human_size. */
+function humanSize(size) {
+  if (size === null || size === undefined) return "";
+  const mb = 1024 * 1024;
+  if (size >= mb) return size % mb === 0 ? `${size / mb} MB` : `${(size / mb).toFixed(1)} MB`;
+  if (size >= 1024) return `${Math.floor(size / 1024)} KB`;
+  return `${size} B`;
+}
+
+function fileFacts(file) {
+  return [humanSize(file.size), file.mime_type].filter(Boolean).join(" · ");
+}
+
+/** The extension, as a small badge on the file's icon ("PDF", "DOCX"…). */
+function fileBadge(name) {
+  const dot = name.lastIndexOf(".");
+  return dot > 0 && name.length - dot <= 5 ? name.slice(dot + 1).toUpperCase() : "FILE";
+}
+
+function downloadLink(file) {
+  // The file door answers everything but browser-shown media as a download (Content-Disposition: attachment).
+  return el("a", { class: "file-link", href: file.url, download: file.name, target: "_blank", rel: "noopener" },
+    el("span", { class: "file-icon", "aria-hidden": "true", text: fileBadge(file.name) }),
+    el("span", { class: "file-name", text: file.name }),
+    el("span", { class: "file-facts", text: fileFacts(file) }),
+  );
+}
+
+function attachmentView(file) {
+  const data = { attachmentId: file.id, state: file.state, kind: file.kind };
+  if (file.state === "pending") {
+    return el("div", { class: "attachment is-pending", dataset: data },
+      el("span", { class: "file-name", text: file.name }),
+      el("span", { class: "file-state", text: gettext("downloading…") }),
+    );
+  }
+  if (file.state === "failed") {
+    return el("div", { class: "attachment is-failed", dataset: data },
+      el("span", { class: "file-name", text: file.name }),
+      el("span", { class: "file-state", text: interpolate(gettext("could not download: %(reason)s"), { reason: file.error }) }),
+    );
+  }
+  const picture = file.thumbnail_url || (file.inline ? file.url : "");
+  if ((file.kind === "image" || file.kind === "sticker") && picture) {
+    // The thumbnail opens the full image in a new tab, through the same checked door.
+    return el("div", { class: "attachment is-image", dataset: data },
+      el("a", { href: file.url, target: "_blank", rel: "noopener", title: file.name },
+        el("img", { src: picture, alt: file.name, loading: "lazy" })),
+    );
+  }
+  if ((file.kind === "audio" || file.kind === "voice") && file.inline) {
+    return el("div", { class: "attachment is-audio", dataset: data },
+      el("audio", { controls: true, preload: "metadata", src: file.url }),
+      downloadLink(file),
+    );
+  }
+  if (file.kind === "video" && file.inline) {
+    return el("div", { class: "attachment is-video", dataset: data },
+      el("video", { controls: true, preload: "metadata", src: file.url }),
+      downloadLink(file),
+    );
+  }
+  return el("div", { class: "attachment is-file", dataset: data }, downloadLink(file));
+}
+
+function deliveryNote(message) {
+  if (message.author_kind !== "operator" || message.delivery !== "failed") return null;
+  const reason = message.delivery_error || gettext("no reason given");
+  return el("span", { class: "state delivery-failed", text: interpolate(gettext("Not delivered: %(reason)s"), { reason }) });
+}
+
 function messageItem(message) {
   const kind = message.author_kind;
-  return el("li", { class: `msg msg-${kind}`, dataset: { messageId: String(message.id) } },
+  const files = message.attachments || [];
+  const undelivered = kind === "operator" && message.delivery === "failed";
+  return el("li", { class: `msg msg-${kind}${undelivered ? " is-undelivered" : ""}`, dataset: { messageId: String(message.id) } },
     kind === "system" ? null : el("span", { class: "who", text: `${authorLabel(message)} · ${formatTime(message.created_at)}` }),
-    el("div", { class: "bubble", text: message.text }),
+    el("div", { class: `bubble${files.length ? " has-files" : ""}` },
+      files.length ? el("div", { class: "attachments" }, files.map(attachmentView)) : null,
+      message.text ? el("div", { class: "text", text: message.text }) : null,
+    ),
+    deliveryNote(message),
   );
 }
 
@@ -276,6 +358,22 @@ function pendingItem(pending) {
   );
 }
 
+function uploadItem(upload) {
+  const percent = upload.total ? Math.round((100 * upload.loaded) / upload.total) : 0;
+  return el("li", { class: `msg msg-operator ${upload.error ? "is-failed" : "is-pending"}`, dataset: { upload: "true" } },
+    el("span", { class: "who", text: upload.error ? gettext("Not sent") : interpolate(gettext("Sending %(name)s…"), { name: upload.name }) }),
+    el("div", { class: "bubble upload" },
+      el("span", { class: "file-name", text: upload.name }),
+      upload.error ? null : el("progress", { max: "100", value: String(percent), "aria-label": upload.name }),
+      upload.error ? null : el("span", { class: "file-facts", text: `${percent}% · ${humanSize(upload.total)}` }),
+    ),
+    upload.error ? el("span", { class: "state", text: upload.error }) : null,
+    upload.error
+      ? el("button", { class: "btn btn-small", type: "button", text: gettext("Dismiss"), onclick: () => dropUpload(upload) })
+      : null,
+  );
+}
+
 function renderMessages() {
   const list = $("messages");
   const nearBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 80;
@@ -283,7 +381,11 @@ function renderMessages() {
     ...[...state.messages.values()].map((message) => ({ at: Date.parse(message.created_at), id: message.id, item: () => messageItem(message) })),
     ...[...state.notes.values()].map((note) => ({ at: Date.parse(note.created_at), id: note.id, item: () => noteItem(note) })),
   ].sort((a, b) => a.at - b.at || a.id - b.id);
-  list.replaceChildren(...timeline.map((entry) => entry.item()), ...state.pending.map(pendingItem));
+  list.replaceChildren(
+    ...timeline.map((entry) => entry.item()),
+    ...state.pending.map(pendingItem),
+    ...state.uploads.map(uploadItem),
+  );
   if (nearBottom || state.forceScroll) list.scrollTop = list.scrollHeight;
   state.forceScroll = false;
 }
@@ -298,6 +400,13 @@ function addMessages(messages) {
     }
   }
   if (changed) renderMessages();
+}
+
+/** A message whose files or delivery changed (``message.attachments``, ``message.delivery``): redraw it. */
+function replaceMessage(message) {
+  if (message.conversation_id !== state.currentId) return;
+  state.messages.set(message.id, message);
+  renderMessages();
 }
 
 function addNotes(notes) {
@@ -337,6 +446,12 @@ function renderDetail() {
   if (!detail.can_transfer) $("transfer-panel").hidden = true;
   $("reply").disabled = !detail.can_reply;
   $("btn-send").disabled = !detail.can_reply;
+  $("btn-attach").disabled = !detail.can_reply;
+  const limits = detail.file_limits;
+  $("file-input").accept = limits.accept;
+  $("btn-attach").title = limits.groups.length
+    ? interpolate(gettext("Attach a file (%(groups)s, up to %(size)s)"), { groups: limits.groups_text, size: limits.max_size_text })
+    : gettext("This open channel accepts no files.");
   $("reply").placeholder = detail.can_reply
     ? gettext("Write a reply… Type / for canned replies, Enter to send, Shift+Enter for a new line")
     : gettext("Only the operator holding this conversation can reply.");
@@ -421,6 +536,7 @@ async function openConversation(conversationId) {
     state.notes = new Map();
     state.fetchedMessageId = 0;
     state.pending = [];
+    state.uploads = [];
     state.forceScroll = true;
     $("messages").replaceChildren();
     $("typing").hidden = true;
@@ -524,6 +640,122 @@ async function submitComposer(event) {
   reply.value = "";
   hideSuggestions();
   sendReply(text);
+}
+
+// --- sending files -----------------------------------------------------------------------------------
+
+const MEDIA_GROUPS = { "image/": "images", "audio/": "audio", "video/": "video" };
+// Never accepted, whatever they claim to be (policy.files: a browser would run their scripts).
+const MARKUP_EXTENSIONS = [".svg", ".svgz", ".html", ".htm", ".xhtml", ".xml", ".js", ".mjs"];
+
+/** Why the open channel would refuse ``file`` ("" when it looks acceptable); the server checks again. */
+function fileRefusal(file, limits) {
+  if (!file.size) return gettext("This file is empty.");
+  if (file.size > limits.max_bytes) {
+    return interpolate(gettext("This file is larger than %(size)s, the most this chat accepts."), { size: limits.max_size_text });
+  }
+  const dot = file.name.lastIndexOf(".");
+  const extension = dot > 0 ? file.name.slice(dot).toLowerCase() : "";
+  const type = (file.type || "").toLowerCase();
+  const markup = MARKUP_EXTENSIONS.includes(extension) || /svg|html|xml|javascript/.test(type);
+  if (!markup) {
+    if (extension && limits.accept.split(",").includes(extension)) return "";
+    // A name without a known extension (a pasted screenshot may have none) is judged by its media type.
+    const group = Object.entries(MEDIA_GROUPS).find(([prefix]) => type.startsWith(prefix));
+    if (group && limits.groups.includes(group[1])) return "";
+  }
+  return gettext("This chat does not accept files of this type.");
+}
+
+function dropUpload(upload) {
+  state.uploads = state.uploads.filter((item) => item !== upload);
+  renderMessages();
+}
+
+function sendFiles(fileList) {
+  const files = [...fileList];
+  if (!files.length || !state.detail) return;
+  if (!state.detail.can_reply) {
+    toast(gettext("Only the operator holding this conversation can reply."), "error");
+    return;
+  }
+  for (const file of files) sendFile(file, state.currentId, state.detail.file_limits);
+}
+
+function sendFile(file, conversationId, limits) {
+  const upload = { name: file.name || "file", loaded: 0, total: file.size, error: "" };
+  state.uploads.push(upload);
+  state.forceScroll = true;
+  const refused = fileRefusal(file, limits);
+  if (refused) {
+    upload.error = refused;
+    renderMessages();
+    return;
+  }
+  renderMessages();
+  const body = new FormData();
+  body.append("file", file, upload.name);
+  // XMLHttpRequest rather than fetch: it reports the upload's progress.
+  const request = new XMLHttpRequest();
+  request.open("POST", urlFor(config.urls.files, conversationId));
+  request.setRequestHeader("X-CSRFToken", config.csrf_token);
+  request.setRequestHeader("Accept", "application/json");
+  request.responseType = "json";
+  request.upload.addEventListener("progress", (event) => {
+    if (!event.lengthComputable) return;
+    upload.loaded = Math.min(event.loaded, upload.total);
+    if (state.currentId === conversationId) renderMessages();
+  });
+  request.addEventListener("load", () => {
+    const data = request.response || {};
+    if (request.status === 201) {
+      state.uploads = state.uploads.filter((item) => item !== upload);
+      if (state.currentId === conversationId) addMessages([data]);
+      renderMessages();
+      if (state.detail && !state.detail.can_close) loadConversation(conversationId, { onlyNew: true });
+      scheduleListRefresh();
+      return;
+    }
+    upload.error = data.detail || Object.values(data).flat().join(" ")
+      || interpolate(gettext("Request failed (%(status)s)"), { status: request.status });
+    renderMessages();
+  });
+  request.addEventListener("error", () => {
+    upload.error = gettext("The connection was lost before the server answered.");
+    renderMessages();
+  });
+  request.send(body);
+}
+
+function hasFiles(event) {
+  return Boolean(event.dataTransfer && [...event.dataTransfer.types].includes("Files"));
+}
+
+function onDragOver(event) {
+  if (!hasFiles(event)) return;
+  event.preventDefault();
+  event.dataTransfer.dropEffect = state.detail && state.detail.can_reply ? "copy" : "none";
+  $("conversation-view").classList.add("is-dropping");
+}
+
+function onDragLeave(event) {
+  if (event.relatedTarget && $("conversation-view").contains(event.relatedTarget)) return;
+  $("conversation-view").classList.remove("is-dropping");
+}
+
+function onDrop(event) {
+  if (!hasFiles(event)) return;
+  event.preventDefault();
+  $("conversation-view").classList.remove("is-dropping");
+  sendFiles(event.dataTransfer.files);
+}
+
+function onPaste(event) {
+  // A pasted screenshot arrives as a file; pasted text stays text.
+  const files = [...(event.clipboardData ? event.clipboardData.files : [])];
+  if (!files.length) return;
+  event.preventDefault();
+  sendFiles(files);
 }
 
 async function openTransfer() {
@@ -703,6 +935,10 @@ function onEvent(frame) {
       }
       scheduleListRefresh();
       break;
+    case "message.attachments":
+    case "message.delivery":
+      replaceMessage(frame.message);
+      break;
     case "note.created":
       if (frame.conversation_id === state.currentId) addNotes([frame.note]);
       else {
@@ -791,6 +1027,15 @@ $("transfer-operator").addEventListener("change", () => $("transfer-operator").v
 $("transfer-channel").addEventListener("change", () => $("transfer-channel").value && ($("transfer-operator").value = ""));
 $("btn-lead").addEventListener("click", createLead);
 $("composer").addEventListener("submit", submitComposer);
+$("btn-attach").addEventListener("click", () => $("file-input").click());
+$("file-input").addEventListener("change", (event) => {
+  sendFiles(event.target.files);
+  event.target.value = "";
+});
+$("conversation-view").addEventListener("dragover", onDragOver);
+$("conversation-view").addEventListener("dragleave", onDragLeave);
+$("conversation-view").addEventListener("drop", onDrop);
+$("reply").addEventListener("paste", onPaste);
 $("reply").addEventListener("keydown", onComposerKeydown);
 $("reply").addEventListener("input", onComposerInput);
 $("reply").addEventListener("blur", () => setTimeout(hideSuggestions, 150));

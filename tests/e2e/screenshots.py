@@ -5,7 +5,9 @@
    active conversation with history, an offer waiting for Olga, a visitor
    waiting in the Sales queue.
 3. Start uvicorn on it, open Olga's console and a visitor's widget in
-   Chromium, and save ``docs/console.png`` and ``docs/widget.png``.
+   Chromium, and save ``docs/console.png``, ``docs/console-files.png`` (a
+   Telegram client's photo and voice note, the operator's PDF, a reply the
+   messenger refused) and ``docs/widget.png``.
 4. Stop the server and drop the database.
 """
 
@@ -112,7 +114,68 @@ def _seed():
         sales_site, "visitor-lin", "I would like a quote for 40 olive trees.", now - timedelta(seconds=50),
         client_name="Lin Chen",
     )  # fmt: skip
-    return olga, support_site, first.conversation
+    files = _seed_files(support, olga, say, now - timedelta(minutes=8))
+    return olga, support_site, first.conversation, files
+
+
+def _picture() -> bytes:
+    import io
+
+    from PIL import Image, ImageDraw
+
+    image = Image.new("RGB", (960, 720), (226, 214, 190))
+    draw = ImageDraw.Draw(image)
+    draw.rectangle((180, 160, 780, 600), fill=(176, 132, 84), outline=(110, 80, 50), width=12)
+    draw.line((180, 160, 560, 420), fill=(110, 80, 50), width=14)  # the dent
+    draw.polygon([(520, 380), (640, 300), (700, 460)], fill=(90, 140, 60))
+    out = io.BytesIO()
+    image.save(out, format="PNG")
+    return out.getvalue()
+
+
+def _seed_files(support, olga, say, start):
+    """A Telegram client's photo and voice note, Olga's return label (a PDF) and a reply Telegram refused."""
+    from datetime import timedelta
+
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from channels_app import models as m
+    from channels_app.engine.attachments import file_store_upload
+    from channels_app.engine.conversations import message_send_by_operator
+    from channels_app.engine.offers import offer_accept
+
+    def stored(name: str, content: bytes, mime_type: str, kind_hint: str = ""):
+        upload = SimpleUploadedFile(name, content, mime_type)
+        incoming = file_store_upload(open_channel=support, upload=upload, name=name, mime_type=mime_type)
+        incoming.kind_hint = kind_hint
+        return incoming
+
+    telegram = m.Connector.objects.create(open_channel=support, kind=m.ConnectorKind.TELEGRAM, account_id="garden_bot")
+    first = say(
+        telegram, "tg-5521", "The tree came like this 😞", start,
+        client_name="Tomasz Wiśniewski", files=[stored("photo_AgADBAAD.jpg", _picture(), "image/png")],
+    )  # fmt: skip
+    conversation = first.conversation
+    offer = m.Offer.objects.get(conversation=conversation, status=m.Offer.Status.PENDING)
+    offer_accept(offer_id=offer.pk, operator=olga, now=start + timedelta(seconds=20))
+    say(telegram, "tg-5521", "", start + timedelta(seconds=40), files=[
+        stored("voice_AwADBAAD.ogg", b"OggS" + bytes(12_000), "audio/ogg", kind_hint="voice"),
+    ])  # fmt: skip
+    label = stored("Return label 4471.pdf", b"%PDF-1.4\n" + bytes(48_000), "application/pdf")
+    message_send_by_operator(
+        conversation_id=conversation.pk,
+        operator=olga,
+        text="I am so sorry! Here is a return label; we send a new tree today.",
+        files=[label],
+        now=start + timedelta(minutes=2),
+    )
+    refused = message_send_by_operator(
+        conversation_id=conversation.pk, operator=olga, text="Did the label arrive?", now=start + timedelta(minutes=3)
+    )
+    m.Message.objects.filter(pk=refused.pk).update(
+        delivery=m.Message.Delivery.FAILED, delivery_error="Forbidden: bot was blocked by the user"
+    )
+    return conversation
 
 
 def main() -> int:
@@ -140,7 +203,7 @@ def main() -> int:
     server = None
     try:
         call_command("migrate", interactive=False, verbosity=0)
-        olga, support_site, conversation = _seed()
+        olga, support_site, conversation, files_conversation = _seed()
         visitor_token = visitor_token_issue(connector=support_site, visitor_id="visitor-anna")
         http = HttpClient()
         http.force_login(olga)
@@ -161,6 +224,11 @@ def main() -> int:
             console.locator("#reply").fill("/h")
             expect(console.locator("#canned-suggestions")).to_be_visible()
             console.screenshot(path=str(DOCS / "console.png"))
+            console.locator("#reply").fill("")
+            console.locator(f"#list-mine [data-conversation-id='{files_conversation.pk}']").click()
+            expect(console.locator(".delivery-failed")).to_be_visible()
+            console.wait_for_function("[...document.images].every((image) => image.complete && image.naturalWidth)")
+            console.screenshot(path=str(DOCS / "console-files.png"))
 
             visitor_context = browser.new_context(base_url=server.url, viewport={"width": 1280, "height": 800})
             key = f"open-channels-chat:{support_site.public_key}:token"
@@ -173,7 +241,7 @@ def main() -> int:
             chat.locator("#text").fill("Thanks a lot!")
             visitor.screenshot(path=str(DOCS / "widget.png"))
             browser.close()
-        print(f"Saved {DOCS / 'console.png'} and {DOCS / 'widget.png'}")
+        print(f"Saved {DOCS / 'console.png'}, {DOCS / 'console-files.png'} and {DOCS / 'widget.png'}")
         return 0
     finally:
         if server is not None:

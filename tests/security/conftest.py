@@ -15,17 +15,22 @@ Personas:
 from __future__ import annotations
 
 import hashlib
+import io
 import uuid
 from types import SimpleNamespace
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
+from PIL import Image
 
+from channels_app.engine.attachments import file_store_upload
 from channels_app.engine.conversations import message_send_by_operator
 from channels_app.engine.inbound import message_receive
 from channels_app.engine.offers import offer_accept
 from channels_app.livechat.visitors import visitor_token_issue
 from channels_app.models import (
+    Attachment,
     Chatbot,
     ClientRating,
     ConsentRecord,
@@ -46,9 +51,20 @@ ALICE_SECRET = "My card ends in 4242 and the order is 1234"
 @pytest.fixture(autouse=True)
 def isolated_side_channels(settings, tmp_path):
     """Events stay in this process, rate-limit buckets and stored files are this test's own."""
-    settings.MEDIA_ROOT = tmp_path / "media"
     settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
     settings.RATE_LIMIT_KEY_PREFIX = f"test-{uuid.uuid4().hex}"
+    settings.MEDIA_ROOT = str(tmp_path / "media")
+
+
+def png_bytes() -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (32, 24), (200, 40, 40)).save(out, format="PNG")
+    return out.getvalue()
+
+
+def stored_upload(open_channel, name: str, content: bytes, mime_type: str):
+    upload = SimpleUploadedFile(name, content, content_type=mime_type)
+    return file_store_upload(open_channel=open_channel, upload=upload, name=name, mime_type=mime_type)
 
 
 @pytest.fixture(autouse=True)
@@ -96,6 +112,12 @@ def world(transactional_db):
     offer = Offer.objects.get(conversation=alice, status=Offer.Status.PENDING)
     offer_accept(offer_id=offer.pk, operator=olga, now=timezone.now())
     message_send_by_operator(conversation_id=alice.pk, operator=olga, text="Let me check that.", now=timezone.now())
+    # Olga sends Alice a photo and her statement: the statement's bytes are Alice's secret.
+    alice_files = [
+        stored_upload(support, "receipt.png", png_bytes(), "image/png"),
+        stored_upload(support, "statement.txt", ALICE_SECRET.encode(), "text/plain"),
+    ]
+    message_send_by_operator(conversation_id=alice.pk, operator=olga, text="", files=alice_files, now=timezone.now())
     # Bob's conversation waits for Olga to accept it.
     bob = _visitor_writes(livechat, "bob-visitor-id", "Hello, anyone there?").conversation
     bob_offer = Offer.objects.get(conversation=bob, status=Offer.Status.PENDING)
@@ -119,6 +141,8 @@ def world(transactional_db):
         telegram=telegram,
         sales_livechat=sales_livechat,
         alice=alice,
+        alice_photo=Attachment.objects.get(name="receipt.png"),
+        alice_statement=Attachment.objects.get(name="statement.txt"),
         bob=bob,
         bob_offer=bob_offer,
         carol=carol,
@@ -143,5 +167,6 @@ def fingerprint() -> str:
         list(ConsentRecord.objects.order_by("pk").values_list("pk")),
         list(InboundUpdate.objects.order_by("pk").values_list("pk", "state")),
         list(ConversationNote.objects.order_by("pk").values_list("pk", "text")),
+        list(Attachment.objects.order_by("pk").values_list("pk", "state")),
     ]
     return hashlib.sha256(repr(parts).encode()).hexdigest()

@@ -14,7 +14,6 @@ channel's conversations (O4, B1, S1).
 
 from __future__ import annotations
 
-import io
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,13 +21,9 @@ from dataclasses import dataclass, field
 import pytest
 from django.contrib import admin
 from django.core import mail, signing
-from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client as HttpClient
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
-from django.utils import timezone
-from PIL import Image
 
-from channels_app.engine.attachments import attachments_add, file_store_upload
 from channels_app.engine.file_links import visitor_file_signature
 from channels_app.livechat.visitors import VISITOR_TOKEN_SALT
 from tests.security.conftest import ALICE_SECRET, fingerprint
@@ -72,6 +67,34 @@ def _conversation_attacks(name: str, method: str = "GET") -> Callable:
         ]
 
     return attacks
+
+
+def _file_attacks(name: str) -> Callable:
+    """Alice's files: nobody outside Support, and no visitor but Alice (a signed link names its one client)."""
+
+    def attacks(world) -> list[Attack]:
+        photo = world.alice_photo
+        path = reverse(name, args=[photo.public_id])
+        bobs_link = visitor_file_signature(photo, world.bob.client_id)
+        return [
+            Attack("anonymous", "GET", path, 404),
+            Attack("nina", "GET", path, 404),
+            Attack("mallory", "GET", path, 404),
+            Attack("anonymous", "GET", f"{path}?v={bobs_link}", 404),
+            Attack("anonymous", "GET", f"{path}?v=forged", 403),
+            Attack("mallory", "POST", path, 405),
+        ]
+
+    return attacks
+
+
+def _upload_attacks(world) -> list[Attack]:
+    path = reverse("api-conversation-files", args=[world.alice.pk])
+    return [
+        Attack("anonymous", "POST", path, 403),
+        Attack("nina", "POST", path, 403),
+        Attack("mallory", "POST", path, 404),
+    ]
 
 
 def _console_read_attacks(name: str) -> Callable:
@@ -121,33 +144,6 @@ def _bot_attacks(name: str, body: dict) -> Callable:
         ]
 
     return attacks
-
-
-def _file_attacks(name: str) -> Callable:
-    """Alice's photo: Mallory (another channel), Nina, anonymous, and a link signed for Carol all get nothing."""
-
-    def attacks(world) -> list[Attack]:
-        message = world.alice.messages.filter(author_kind="client").first()
-        upload = SimpleUploadedFile("card.png", _png(), "image/png")
-        stored = file_store_upload(open_channel=world.alice.open_channel, upload=upload, name="card.png", mime_type="")
-        [photo] = attachments_add(message, [stored], timezone.now())
-        path = reverse(name, args=[photo.public_id])
-        return [
-            Attack("anonymous", "GET", path, 404),
-            Attack("nina", "GET", path, 404),
-            Attack("mallory", "GET", path, 404),
-            Attack("anonymous", "GET", f"{path}?v={visitor_file_signature(photo, world.carol.client_id)}", 404),
-            Attack("anonymous", "GET", f"{path}?v=forged", 403),
-            Attack("mallory", "POST", path, 405),
-        ]
-
-    return attacks
-
-
-def _png() -> bytes:
-    picture = io.BytesIO()
-    Image.new("RGB", (32, 32), (250, 0, 0)).save(picture, format="PNG")
-    return picture.getvalue()
 
 
 def _console_page_attacks(world) -> list[Attack]:
@@ -239,9 +235,10 @@ ATTACKS: dict[str, Callable] = {
     "api-conversation-messages": _conversation_attacks("api-conversation-messages"),
     "api-conversation-transfer-targets": _conversation_attacks("api-conversation-transfer-targets"),
     "api-conversation-lead": _conversation_attacks("api-conversation-lead", method="POST"),
-    "api-livechat-state": _livechat_state_attacks,
+    "api-conversation-files": _upload_attacks,
     "attachment-file": _file_attacks("attachment-file"),
     "attachment-thumbnail": _file_attacks("attachment-thumbnail"),
+    "api-livechat-state": _livechat_state_attacks,
     "api-livechat-transcript": _livechat_transcript_attacks,
     "bot-api-messages": _bot_attacks("bot-api-messages", {"text": "Injected by another bot"}),
     "bot-api-handover": _bot_attacks("bot-api-handover", {"reason": "hijack"}),

@@ -15,7 +15,6 @@ of team A carries the word "Alpha" (client, operator, messages, lead, contact) a
 
 from __future__ import annotations
 
-import io
 import itertools
 import json
 from collections.abc import Callable
@@ -32,11 +31,10 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client as HttpClient
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.utils import timezone
-from PIL import Image
 
 from channels_app.console.consumer import ConsoleConsumer
 from channels_app.engine import access, ratelimit
-from channels_app.engine.attachments import IncomingFile, attachments_add, file_store_upload
+from channels_app.engine.attachments import attachments_add, file_store_upload
 from channels_app.livechat.email_confirmation import confirmation_token_issue
 from channels_app.livechat.visitors import visitor_token_issue
 from channels_app.models import (
@@ -108,16 +106,14 @@ def _team(key: str, name: str, now):
         return ConversationFactory(client=client, created_at=now - timedelta(minutes=5), **fields)
 
     held = conversation("client", status=ConversationStatus.ACTIVE, operator=operator, assigned_at=now)
-    secret = Message.objects.create(
+    Message.objects.create(
         conversation=held,
         connector=livechat,
         author_kind=Message.Author.CLIENT,
         text=f"{word} secret: my card ends in 4242",
         created_at=now - timedelta(minutes=3),
     )
-    # The client's photo of the card: served only to whoever may read the conversation.
-    [photo] = attachments_add(secret, [_uploaded_photo(channel)], now)
-    Message.objects.create(
+    reply = Message.objects.create(
         conversation=held,
         connector=livechat,
         author_kind=Message.Author.OPERATOR,
@@ -125,6 +121,12 @@ def _team(key: str, name: str, now):
         text=f"{word} reply",
         created_at=now - timedelta(minutes=2),
     )
+    # A photo in the reply (with its thumbnail), for the file door.
+    photo = file_store_upload(
+        open_channel=channel, upload=SimpleUploadedFile(f"{word}.png", PNG, "image/png"), name=f"{word}.png",
+        mime_type="image/png",
+    )  # fmt: skip
+    (photo_row,) = attachments_add(reply, [photo], now)
     responses_record(conversation_id=held.pk, now=now)  # the reply came after the 10 s target: a miss
     to_transfer = conversation("transfer", status=ConversationStatus.ACTIVE, operator=operator, assigned_at=now)
     to_close = conversation("close", status=ConversationStatus.ACTIVE, operator=operator, assigned_at=now)
@@ -164,7 +166,7 @@ def _team(key: str, name: str, now):
         livechat=livechat,
         telegram=telegram,
         held=held,
-        photo=photo,
+        photo=photo_row,
         to_transfer=to_transfer,
         to_close=to_close,
         offered=offered,
@@ -181,16 +183,26 @@ def _team(key: str, name: str, now):
     )
 
 
-def _uploaded_photo(channel) -> IncomingFile:
-    picture = io.BytesIO()
-    Image.new("RGB", (64, 48), (0, 90, 200)).save(picture, format="PNG")
-    upload = SimpleUploadedFile("card.png", picture.getvalue(), "image/png")
-    return file_store_upload(open_channel=channel, upload=upload, name="card.png", mime_type="image/png")
+def _png() -> bytes:
+    import io
+
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", (24, 16), (10, 90, 30)).save(out, format="PNG")
+    return out.getvalue()
+
+
+PNG = _png()
+
+
+@pytest.fixture(autouse=True)
+def stored_files_are_this_tests(settings, tmp_path):
+    settings.MEDIA_ROOT = str(tmp_path / "media")
 
 
 @pytest.fixture
-def teams(transactional_db, settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path / "media"
+def teams(transactional_db):
     now = timezone.now()
     administrator = UserFactory(username="ada", first_name="Ada")
     administrator.groups.add(Group.objects.get(name="Administrators"))
@@ -247,6 +259,29 @@ def console_users(own: int, other: int = 404) -> Callable[[str, str | None], int
     return expected
 
 
+def holder_only(own: int) -> Callable[[str, str | None], int]:
+    """Sending in a conversation: its operator only; a supervisor or administrator who may read it is refused (403)
+    until they take it over; the other team does not see it (404)."""
+
+    def expected(persona: str, team: str | None) -> int:
+        if persona == "anonymous":
+            return 403
+        if persona != "administrator" and team_of(persona) != team:
+            return 404
+        return own if persona.startswith("operator_") else 403
+
+    return expected
+
+
+def file_door(own: int) -> Callable[[str, str | None], int]:
+    """A file opens to whoever may read its conversation; anybody else, signed in or not, gets 404."""
+
+    def expected(persona: str, team: str | None) -> int:
+        return 404 if persona == "anonymous" else console_users(own)(persona, team)
+
+    return expected
+
+
 def supervisors_only(own: int, other: int = 404) -> Callable[[str, str | None], int]:
     """KPI pages: supervisors of the team and administrators; operators have no KPI permission."""
 
@@ -283,6 +318,19 @@ def conversation(name: str, method: str = "GET", data: dict | None = None) -> Ca
     return lambda world, team: Request(method, reverse(name, args=[getattr(world, team).held.pk]), data or {})
 
 
+def file_of(name: str) -> Callable:
+    return lambda world, team: Request("GET", reverse(name, args=[getattr(world, team).photo.public_id]))
+
+
+def upload(name: str) -> Callable:
+    """A multipart upload to the team's held conversation (a fresh file for every request)."""
+    return lambda world, team: Request(
+        "POST",
+        reverse(name, args=[getattr(world, team).held.pk]),
+        {"file": SimpleUploadedFile("matrix.pdf", b"%PDF-1.4 matrix", "application/pdf")},
+    )
+
+
 def plain(name: str, method: str = "GET", data: dict | None = None) -> Callable:
     return lambda world, team: Request(method, reverse(name), data or {})
 
@@ -293,17 +341,6 @@ def webhook(provider: str) -> Callable:
 
 def bot(name: str, data: dict) -> Callable:
     return lambda world, team: Request("POST", reverse(name, args=[getattr(world, team).held.pk]), data)
-
-
-def team_file(name: str) -> Callable:
-    return lambda world, team: Request("GET", reverse(name, args=[getattr(world, team).photo.public_id]))
-
-
-def file_viewers(persona: str, team: str | None) -> int:
-    """A file goes to whoever may read its conversation; everyone else, anonymous included, learns nothing (404)."""
-    if persona == "administrator":
-        return 200
-    return 200 if team == team_of(persona) else 404
 
 
 def livechat(name: str, method: str = "GET", data: dict | None = None) -> Callable:
@@ -327,10 +364,11 @@ RULES: dict[str, Rule] = {
     ),
     "api-conversation": Rule(conversation("api-conversation"), console_users(200)),
     "api-conversation-messages": Rule(conversation("api-conversation-messages"), console_users(200)),
-    # Files: the team's operators and supervisors and administrators; the widget's signed links in tests/…/livechat.
-    "attachment-file": Rule(team_file("attachment-file"), file_viewers),
-    "attachment-thumbnail": Rule(team_file("attachment-thumbnail"), file_viewers),
     "api-conversation-transfer-targets": Rule(conversation("api-conversation-transfer-targets"), console_users(200)),
+    "api-conversation-files": Rule(upload("api-conversation-files"), holder_only(201)),
+    # The one door files go out through (visitors' signed links: tests/security/test_authorization.py).
+    "attachment-file": Rule(file_of("attachment-file"), file_door(200)),
+    "attachment-thumbnail": Rule(file_of("attachment-thumbnail"), file_door(200)),
     # A live-chat visitor left no phone or e-mail: the lead is refused (409) to the team's own operator.
     "api-conversation-lead": Rule(conversation("api-conversation-lead", "POST"), console_users(409)),
     # Supervisor pages: the team's supervisor and administrators.
@@ -408,6 +446,8 @@ def test_every_route_has_a_rule():
 def _send(client: HttpClient, request: Request):
     if request.method == "GET":
         return client.get(request.path, headers=request.headers)
+    if any(isinstance(value, SimpleUploadedFile) for value in request.data.values()):
+        return client.post(request.path, request.data)  # multipart
     if request.path.startswith(("/api/", "/webhooks/")):
         body = json.dumps(request.data)
         return client.generic(request.method, request.path, body, content_type="application/json", **{})
@@ -435,8 +475,8 @@ def test_route(teams, route, settings):
             assert response.status_code == expected, f"{where}: {response.status_code}, expected {expected}"
             if expected >= 400 or (expected == 302 and persona == "anonymous"):
                 assert fingerprint() == before, f"{where}: a refused request changed data"
-            content = b"".join(response.streaming_content) if response.streaming else response.content
-            body = content.decode(errors="replace")
+            raw = b"".join(response.streaming_content) if response.streaming else response.content
+            body = raw.decode(errors="replace")
             if not route.startswith(("api-livechat", "livechat-")):
                 assert not _leaks(persona, body), f"{where}: shows the other team's data"
             elif response.status_code < 400:
