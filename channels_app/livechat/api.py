@@ -7,6 +7,7 @@ The signed visitor token in the URL is the credential (:mod:`channels_app.livech
 from __future__ import annotations
 
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.parsers import MultiPartParser
@@ -16,6 +17,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from channels_app.engine.attachments import FileTooLarge, refusal_text
+from channels_app.engine.errors import ServiceError
 from channels_app.livechat.payloads import visitor_conversation_payload, visitor_messages, visitor_send_answer
 from channels_app.livechat.services import livechat_message_send, livechat_transcript_send
 from channels_app.livechat.visitors import (
@@ -68,12 +70,14 @@ class TranscriptRequestSerializer(serializers.Serializer):
 
 
 class FileUploadSerializer(serializers.Serializer):
-    file = serializers.FileField(allow_empty_file=True, use_url=False)
-    text = serializers.CharField(required=False, allow_blank=True, max_length=TYPED_TEXT_MAX_LENGTH, default="")
+    """The multipart form (documentation only: the view reads it itself, so every refusal is one ``detail``)."""
+
+    file = serializers.FileField()
+    text = serializers.CharField(required=False, allow_blank=True, max_length=TYPED_TEXT_MAX_LENGTH)
     client_message_id = serializers.CharField(
         required=False,
+        min_length=8,
         max_length=64,
-        default=None,
         help_text="The widget's id for this message (8 to 64 letters, digits, “-” or “_”): sent again, it is one.",
     )
 
@@ -177,22 +181,26 @@ class LivechatFileView(LivechatView):
         limits = connector.open_channel.file_limits
         if _declared_length(request) > limits.max_bytes + UPLOAD_OVERHEAD_BYTES:
             raise FileTooLarge(refusal_text(files.Refusal("too_large", limit=limits.max_bytes)))
-        serializer = FileUploadSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        data = serializer.validated_data
+        upload = request.FILES.get("file")
+        if upload is None:
+            raise ServiceError(_("Choose a file to send."))
+        text = request.data.get("text") or ""
+        if len(text) > TYPED_TEXT_MAX_LENGTH:
+            raise ServiceError(_("The message is longer than %(max)d characters.") % {"max": TYPED_TEXT_MAX_LENGTH})
+        client_message_id = request.data.get("client_message_id") or None
         conversation_before = visitor_conversation(visitor_client(connector, visitor.visitor_id))
         result = livechat_message_send(
             connector=connector,
             visitor_id=visitor.visitor_id,
             client_address=request.META.get("REMOTE_ADDR") or "unknown",
-            text=data["text"],
-            client_message_id=data["client_message_id"],
-            upload=data["file"],
+            text=text,
+            client_message_id=client_message_id,
+            upload=upload,
             now=timezone.now(),
         )
         if conversation_before is None or conversation_before.pk != result.conversation.pk:
             visitor_sockets_follow(connector.pk, visitor.visitor_id, result.conversation.pk)
-        return Response(visitor_send_answer(result, data["client_message_id"]), status=status.HTTP_201_CREATED)
+        return Response(visitor_send_answer(result, client_message_id), status=status.HTTP_201_CREATED)
 
 
 def _declared_length(request: Request) -> int:

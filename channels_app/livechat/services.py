@@ -13,6 +13,7 @@ from django.core.files.uploadedfile import UploadedFile
 from django.core.mail import send_mail
 from django.core.validators import validate_email
 from django.db import transaction
+from django.utils.translation import gettext as _
 
 from channels_app.engine.attachments import file_store_upload, forget_stored
 from channels_app.engine.errors import InvalidState, ServiceError
@@ -73,7 +74,7 @@ def livechat_message_send(
        a message refused.
     """
     if client_message_id is not None and not CLIENT_MESSAGE_ID_PATTERN.match(client_message_id):
-        raise ServiceError("The message id must be 8 to 64 letters, digits, “-” or “_”.")
+        raise ServiceError(_("The message id must be 8 to 64 letters, digits, “-” or “_”."))
     texts = widget_texts(connector.open_channel.language)
     if consent_needed(connector, visitor_client(connector, visitor_id)):
         raise InvalidState(texts["consent_needed"])

@@ -324,8 +324,12 @@ function onEvent(frame) {
 }
 
 async function resync() {
+  // A file still being copied from a messenger may have arrived (or failed) while the socket was down: that
+  // changes an old message, which only a full read brings back.
+  const filePending = [...state.messages.values()].some((message) =>
+    (message.attachments || []).some((file) => file.state === "pending"));
   try {
-    await fetchState({ onlyNew: true });
+    await fetchState({ onlyNew: !filePending });
   } catch {
     // the next reconnect or wake-up tries again
   }
