@@ -19,6 +19,7 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
 from channels_app.connectors.webhooks import webhook_asgi_app  # noqa: E402
+from channels_app.livechat.api import upload_size_guard  # noqa: E402
 from contact_center.errors import websocket_database_guard  # noqa: E402
 from contact_center.logs import RequestIdMiddleware  # noqa: E402
 from contact_center.routing import websocket_urlpatterns  # noqa: E402
@@ -27,8 +28,9 @@ from contact_center.routing import websocket_urlpatterns  # noqa: E402
 application = RequestIdMiddleware(
     ProtocolTypeRouter(
         {
-            # Provider webhooks skip Django's middleware stack to answer fast (channels_app.connectors.webhooks).
-            "http": webhook_asgi_app(django_asgi_app),
+            # Provider webhooks skip Django's middleware stack to answer fast (channels_app.connectors.webhooks);
+            # an upload larger than the server takes is refused before Django reads it (livechat.api).
+            "http": upload_size_guard(webhook_asgi_app(django_asgi_app)),
             # 503 / close 1013 instead of a 500 when the database is down (contact_center.errors).
             "websocket": websocket_database_guard(
                 AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns)))

@@ -6,6 +6,12 @@ The signed visitor token in the URL is the credential (:mod:`channels_app.livech
 
 from __future__ import annotations
 
+import json
+import re
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+from django.conf import settings
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
@@ -31,6 +37,7 @@ from channels_app.models import TYPED_TEXT_MAX_LENGTH
 from channels_app.policy import files
 from channels_app.web import optional_query_int
 
+UPLOAD_PATH = re.compile(r"/api/livechat/[^/]+/files/")
 # What a multipart body carries besides the file's bytes: the parts' headers, the text (at most 4,000 characters,
 # up to 4 bytes each) and the message id. A body larger than the file limit plus this is refused unread.
 UPLOAD_OVERHEAD_BYTES = 64 * 1024
@@ -208,3 +215,67 @@ def _declared_length(request: Request) -> int:
         return int(request.META.get("CONTENT_LENGTH") or 0)
     except ValueError:
         return 0
+
+
+# ASGI's (scope, receive, send), as contact_center.asgi wires the applications.
+AsgiReceive = Callable[[], Awaitable[Mapping[str, Any]]]
+AsgiSend = Callable[[Mapping[str, Any]], Awaitable[None]]
+AsgiApp = Callable[[dict[str, Any], AsgiReceive, AsgiSend], Awaitable[None]]
+
+
+def upload_size_guard(app: AsgiApp) -> AsgiApp:
+    """Refuse (413) an upload larger than the server takes before Django reads it.
+
+    Under ASGI Django copies the whole body into a temporary file before any
+    view runs, so the view's own check (the open channel's limit, by the
+    declared length) comes after the bytes were received. This door, in front
+    of Django for upload paths only, answers at once a body declaring more than
+    ``MAX_ATTACHMENT_BYTES`` (plus the form's overhead), and stops reading one
+    sent without a length (chunked) as soon as it passes that: Django then
+    sees the client gone and writes nothing, and the client gets the 413.
+    """
+
+    async def guarded(scope, receive, send) -> None:
+        if scope["type"] != "http" or not UPLOAD_PATH.fullmatch(scope.get("path", "")):
+            await app(scope, receive, send)
+            return
+        limit = settings.MAX_ATTACHMENT_BYTES + UPLOAD_OVERHEAD_BYTES
+        if _scope_content_length(scope) > limit:
+            await _refuse_too_large(send)
+            return
+        received = 0
+        cut_off = False
+
+        async def counting_receive() -> Mapping[str, Any]:
+            nonlocal received, cut_off
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    cut_off = True
+                    return {"type": "http.disconnect"}
+            return message
+
+        await app(scope, counting_receive, send)
+        if cut_off:
+            await _refuse_too_large(send)
+
+    return guarded
+
+
+def _scope_content_length(scope: dict[str, Any]) -> int:
+    for name, value in scope.get("headers", []):
+        if name.lower() == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return 0
+    return 0
+
+
+async def _refuse_too_large(send: AsgiSend) -> None:
+    detail = refusal_text(files.Refusal("too_large", limit=settings.MAX_ATTACHMENT_BYTES))
+    body = json.dumps({"detail": detail}).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": 413, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import uuid
 
+import httpx
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client as HttpClient
@@ -21,6 +22,7 @@ from channels_app.engine.file_links import visitor_file_signature
 from channels_app.livechat.texts import widget_texts
 from channels_app.livechat.visitors import visitor_token_issue
 from channels_app.models import Attachment, ConsentForm, Message
+from contact_center.asgi import application
 from tests.factories import ConnectorFactory, OpenChannelFactory
 
 pytestmark = pytest.mark.django_db
@@ -204,3 +206,29 @@ def test_the_visitors_signed_link_opens_their_file_and_no_other(connector):
     ):
         assert http.get(f"{anna_file.url}?v={foreign}").status_code == 404
     assert http.get(anna_file.url).status_code == 404, "anonymous, without a link"
+
+
+@pytest.mark.parametrize("declared", [True, False], ids=["declared length", "chunked"])
+async def test_an_upload_larger_than_the_server_takes_is_refused_before_django_reads_it(
+    settings, declared, monkeypatch
+):
+    """Under ASGI Django spools a whole body before any view runs: the door in front of it refuses first."""
+    settings.MAX_ATTACHMENT_BYTES = 1000
+    spooled = []
+    monkeypatch.setattr("django.core.handlers.asgi.ASGIHandler.create_request", lambda *args: spooled.append(args))
+    body = b"x" * (1000 + 64 * 1024 + 1)
+
+    async def chunks():
+        for start in range(0, len(body), 8192):
+            yield body[start : start + 8192]
+
+    transport = httpx.ASGITransport(app=application)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        response = await client.post(
+            "/api/livechat/any-token/files/",
+            content=body if declared else chunks(),
+            headers={"Content-Type": "multipart/form-data; boundary=x"},
+        )
+    assert response.status_code == 413
+    assert response.json() == {"detail": "This file is larger than 1000 B, the most this chat accepts."}
+    assert spooled == [], "Django never built a request from the body"
