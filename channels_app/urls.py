@@ -76,6 +76,7 @@ livechat_urls = [
         livechat_api.LivechatTranscriptView.as_view(),
         name="api-livechat-transcript",
     ),
+    path("api/livechat/<str:token>/files/", livechat_api.LivechatFileView.as_view(), name="api-livechat-files"),
 ]
 
 bot_urls = [

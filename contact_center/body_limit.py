@@ -75,7 +75,7 @@ def body_limit_guard(app: ASGIApp) -> ASGIApp:
 
 
 async def _answer_too_large(send, limit: int) -> None:
-    body = json.dumps({"detail": f"The request is larger than {limit // (1024 * 1024)} MB."}).encode()
+    body = json.dumps({"detail": f"The request is larger than this server accepts ({_in_words(limit)})."}).encode()
     await send(
         {
             "type": "http.response.start",
@@ -84,3 +84,7 @@ async def _answer_too_large(send, limit: int) -> None:
         }
     )
     await send({"type": "http.response.body", "body": body})
+
+
+def _in_words(size: int) -> str:
+    return f"{size / (1024 * 1024):.1f} MB" if size >= 1024 * 1024 else f"{size} bytes"

@@ -322,7 +322,8 @@ MAX_QUEUE_OPERATORS = env.int("MAX_QUEUE_OPERATORS", default=0)
 # --- Input limits (hostile input; see tests/security). Bigger requests are refused with a 4xx. -----------
 # Largest request body Django reads (webhooks answer 413 above it, forms and the API 400).
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("MAX_REQUEST_BODY_BYTES", default=2_621_440)
-# Largest file a connector downloads from a provider; a larger one stays a reference with an error.
+# Largest file the server takes: a connector does not download a larger provider file (it fails with the reason),
+# and no request body over it plus 1 MB reaches Django (413 at once: contact_center.body_limit).
 MAX_ATTACHMENT_BYTES = env.int("MAX_ATTACHMENT_BYTES", default=20 * 1024 * 1024)
 # Largest websocket frame uvicorn accepts (a console frame is at most ~17 kB); larger ones close with 1009.
 WEBSOCKET_MAX_FRAME_BYTES = env.int("WEBSOCKET_MAX_FRAME_BYTES", default=65_536)

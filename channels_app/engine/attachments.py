@@ -51,6 +51,12 @@ class FileRefused(ServiceError):
     """The open channel does not accept this file (size, type, or an empty file)."""
 
 
+class FileTooLarge(FileRefused):
+    """Larger than the open channel (or the server) accepts: HTTP's own answer for it."""
+
+    status_code = 413
+
+
 @dataclass
 class IncomingFile:
     """A file for a new message: already stored (an upload), or to be fetched from the source."""
@@ -118,7 +124,7 @@ def file_store_upload(*, open_channel: OpenChannel, upload: File, name: str, mim
     name = clean_file_name(name)
     refused = files.refusal(open_channel.file_limits, name=name, mime_type=mime_type, size=upload.size)
     if refused is not None:
-        raise FileRefused(refusal_text(refused))
+        raise (FileTooLarge if refused.code == "too_large" else FileRefused)(refusal_text(refused))
     mime_type = files.normalised_type(mime_type, name)
     upload.seek(0)
     stored_path = default_storage.save(random_storage_name(None, name), upload)  # type: ignore[arg-type]

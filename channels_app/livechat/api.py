@@ -1,4 +1,5 @@
-"""REST endpoints of the live-chat widget (in the OpenAPI schema): the visitor's state, the transcript e-mail.
+"""REST endpoints of the live-chat widget (in the OpenAPI schema): the visitor's state, sending a file, the
+transcript e-mail.
 
 The signed visitor token in the URL is the credential (:mod:`channels_app.livechat.visitors`).
 """
@@ -6,22 +7,33 @@ The signed visitor token in the URL is the credential (:mod:`channels_app.livech
 from __future__ import annotations
 
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
+from rest_framework.parsers import MultiPartParser
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from channels_app.livechat.payloads import visitor_conversation_payload, visitor_messages
-from channels_app.livechat.services import livechat_transcript_send
+from channels_app.engine.attachments import FileTooLarge, refusal_text
+from channels_app.engine.errors import ServiceError
+from channels_app.livechat.payloads import visitor_conversation_payload, visitor_messages, visitor_send_answer
+from channels_app.livechat.services import livechat_message_send, livechat_transcript_send
 from channels_app.livechat.visitors import (
     consent_needed,
     livechat_connector_for_token,
     visitor_client,
     visitor_conversation,
+    visitor_sockets_follow,
 )
+from channels_app.models import TYPED_TEXT_MAX_LENGTH
+from channels_app.policy import files
 from channels_app.web import optional_query_int
+
+# What a multipart body carries besides the file's bytes: the parts' headers, the text (at most 4,000 characters,
+# up to 4 bytes each) and the message id. A body larger than the file limit plus this is refused unread.
+UPLOAD_OVERHEAD_BYTES = 64 * 1024
 
 
 class VisitorMessageSerializer(serializers.Serializer):
@@ -55,6 +67,25 @@ class VisitorStateSerializer(serializers.Serializer):
 
 class TranscriptRequestSerializer(serializers.Serializer):
     email = serializers.EmailField(max_length=254)
+
+
+class FileUploadSerializer(serializers.Serializer):
+    """The multipart form (documentation only: the view reads it itself, so every refusal is one ``detail``)."""
+
+    file = serializers.FileField()
+    text = serializers.CharField(required=False, allow_blank=True, max_length=TYPED_TEXT_MAX_LENGTH)
+    client_message_id = serializers.CharField(
+        required=False,
+        min_length=8,
+        max_length=64,
+        help_text="The widget's id for this message (8 to 64 letters, digits, “-” or “_”): sent again, it is one.",
+    )
+
+
+class VisitorSendAnswerSerializer(serializers.Serializer):
+    client_id = serializers.CharField(allow_null=True)
+    message = VisitorMessageSerializer()
+    conversation = VisitorConversationSerializer()
 
 
 class LivechatView(APIView):
@@ -123,3 +154,57 @@ class LivechatTranscriptView(LivechatView):
             now=timezone.now(),
         )
         return Response({"email": email, "confirmation_sent": sent.confirmation_sent}, status=status.HTTP_202_ACCEPTED)
+
+
+class LivechatFileView(LivechatView):
+    parser_classes = [MultiPartParser]
+
+    @extend_schema(
+        request={"multipart/form-data": FileUploadSerializer},
+        responses={
+            201: VisitorSendAnswerSerializer,
+            400: inline_serializer("FileRefused", {"detail": serializers.CharField()}),
+            409: inline_serializer("ConsentNeeded", {"detail": serializers.CharField()}),
+            413: inline_serializer("FileTooLarge", {"detail": serializers.CharField()}),
+            429: inline_serializer("TooFast", {"detail": serializers.CharField()}),
+        },
+        summary="Send a file (with an optional text) as the visitor's message",
+    )
+    def post(self, request: Request, token: str) -> Response:
+        """The socket's ``send`` with a file: consent first, the same rate limits, the open channel's file limits.
+
+        A body larger than the channel's limit is refused by its declared length, before it is parsed; the
+        service checks the file itself. Every socket of the visitor is told when the message started a new
+        conversation (``livechat.conversation``), as after a ``send``.
+        """
+        connector, visitor = livechat_connector_for_token(token)
+        limits = connector.open_channel.file_limits
+        if _declared_length(request) > limits.max_bytes + UPLOAD_OVERHEAD_BYTES:
+            raise FileTooLarge(refusal_text(files.Refusal("too_large", limit=limits.max_bytes)))
+        upload = request.FILES.get("file")
+        if upload is None:
+            raise ServiceError(_("Choose a file to send."))
+        text = request.data.get("text") or ""
+        if len(text) > TYPED_TEXT_MAX_LENGTH:
+            raise ServiceError(_("The message is longer than %(max)d characters.") % {"max": TYPED_TEXT_MAX_LENGTH})
+        client_message_id = request.data.get("client_message_id") or None
+        conversation_before = visitor_conversation(visitor_client(connector, visitor.visitor_id))
+        result = livechat_message_send(
+            connector=connector,
+            visitor_id=visitor.visitor_id,
+            client_address=request.META.get("REMOTE_ADDR") or "unknown",
+            text=text,
+            client_message_id=client_message_id,
+            upload=upload,
+            now=timezone.now(),
+        )
+        if conversation_before is None or conversation_before.pk != result.conversation.pk:
+            visitor_sockets_follow(connector.pk, visitor.visitor_id, result.conversation.pk)
+        return Response(visitor_send_answer(result, client_message_id), status=status.HTTP_201_CREATED)
+
+
+def _declared_length(request: Request) -> int:
+    try:
+        return int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return 0

@@ -2,7 +2,9 @@
 
 Actions: ``heartbeat``, ``send`` {text, client_id}, ``consent``,
 ``rate`` {value: like | dislike}, ``typing``. Frames and answers:
-:mod:`channels_app.web`.
+:mod:`channels_app.web`. Files go up over HTTP (``api/livechat/<token>/files/``, the
+browser reports the upload's progress there); the message then comes back here like any other, and so
+does every later change to its files (``message.attachments``: downloaded, or failed).
 
 Rate limits (:mod:`channels_app.engine.ratelimit`): ``send``, ``consent`` and
 ``typing`` each take a token from the visitor's bucket and from the client
@@ -17,8 +19,6 @@ embedding page's scripts.
 
 from __future__ import annotations
 
-import re
-
 from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from django.utils import timezone
@@ -26,33 +26,29 @@ from django.utils import timezone
 from channels_app.engine import conversations as conversation_services
 from channels_app.engine import events
 from channels_app.engine.errors import InvalidState
-from channels_app.engine.inbound import message_receive
 from channels_app.engine.ratelimit import (
     RateDecision,
     RateLimit,
     TooManyRequests,
     address_consent_limit,
-    address_message_limit,
     address_typing_limit,
     rate_limits_take,
     visitor_consent_limit,
-    visitor_message_limit,
     visitor_typing_limit,
 )
-from channels_app.livechat.payloads import visitor_conversation_payload, visitor_message_payload
-from channels_app.livechat.services import livechat_consent_record
+from channels_app.livechat.payloads import visitor_conversation_payload, visitor_message_payload, visitor_send_answer
+from channels_app.livechat.services import CLIENT_MESSAGE_ID_PATTERN, livechat_consent_record, livechat_message_send
 from channels_app.livechat.texts import widget_texts
 from channels_app.livechat.visitors import (
+    VISITOR_FOLLOW_EVENT,
     InvalidVisitorToken,
-    consent_needed,
     livechat_connector_for_token,
     visitor_client,
     visitor_conversation,
+    visitor_group,
 )
 from channels_app.models import ClientRating, Conversation, ConversationStatus, Message
 from channels_app.web import CLOSE_NOT_ALLOWED, ActionConsumer, BadFrame, typed_text, typing_event
-
-CLIENT_ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 
 
 class LivechatConsumer(ActionConsumer):
@@ -78,7 +74,7 @@ class LivechatConsumer(ActionConsumer):
         # The client's IP address as the server sees it (uvicorn replaces the proxy's with the forwarded one
         # when the proxy is trusted): the second key of every limit, since visitor tokens cost nothing to make.
         self.address = (self.scope.get("client") or ("unknown", 0))[0]
-        self.visitor_group = f"livechat.{self.connector.pk}.{self.visitor_id}"
+        self.visitor_group = visitor_group(self.connector.pk, self.visitor_id)
         self.texts = widget_texts(self.connector.open_channel.language)
         conversation = await database_sync_to_async(self._current_conversation)()
         await self.join(self.visitor_group)
@@ -109,9 +105,13 @@ class LivechatConsumer(ActionConsumer):
     async def event_forward(self, message):
         event = message["event"]
         kind = event.get("type")
+        if kind == VISITOR_FOLLOW_EVENT:
+            await self.livechat_conversation(event)
+            return
         if event.get("conversation_id") != self.conversation_id:
             return  # a late event of a group this socket has left
-        if kind == "message.created":
+        if kind in ("message.created", "message.attachments"):
+            # A new message, or one whose files were downloaded or failed: the widget replaces it by id.
             payload = await database_sync_to_async(self._visitor_message)(event["message"]["id"])
             if payload is not None:
                 await self.send_json({"type": "message", "message": payload})
@@ -130,6 +130,7 @@ class LivechatConsumer(ActionConsumer):
             return None  # no conversation followed yet: no message is this visitor's
         message = (
             Message.objects.select_related("author__operator_profile", "conversation__open_channel")
+            .prefetch_related("attachments")
             .filter(pk=message_id, conversation_id=self.conversation_id)
             .first()
         )
@@ -156,7 +157,7 @@ class LivechatConsumer(ActionConsumer):
     async def action_send(self, content):
         text = typed_text(content)
         client_id = content.get("client_id")
-        if not isinstance(client_id, str) or not CLIENT_ID_PATTERN.match(client_id):
+        if not isinstance(client_id, str) or not CLIENT_MESSAGE_ID_PATTERN.match(client_id):
             raise BadFrame("“client_id” must be 8 to 64 letters, digits, “-” or “_”.")
         result = await database_sync_to_async(self._send)(text, client_id)
         conversation_id = result["conversation"]["id"]
@@ -176,43 +177,24 @@ class LivechatConsumer(ActionConsumer):
             return []
         messages = (
             Message.objects.select_related("author__operator_profile", "conversation__open_channel")
+            .prefetch_related("attachments")
             .filter(conversation_id=self.conversation_id, pk__gt=message_id)
             .order_by("pk")
         )
         return [visitor_message_payload(message, message.conversation.open_channel) for message in messages]
 
     def _send(self, text: str, client_id: str) -> dict:
-        """Store the visitor's message; a resend after a reconnect (same ``client_id``) stores nothing twice.
-
-        1. A1: refuse until the consent notice was accepted.
-        2. Rate limits: per visitor, and per address so a script cannot open
-           new visitor tokens to get round the first.
-        3. ``message_receive`` with ``source_message_id`` built from the visitor
-           and the browser's ``client_id``: the same message sent twice is one.
-        """
-        now = timezone.now()
-        if consent_needed(self.connector, visitor_client(self.connector, self.visitor_id)):
-            raise InvalidState(self.texts["consent_needed"])
-        decision = self._rate_take(visitor_message_limit(), address_message_limit(), now)
-        if not decision.allowed:
-            raise TooManyRequests(decision.retry_after_seconds, self.texts["too_fast"])
-        result = message_receive(
+        """Store the visitor's message (:func:`~channels_app.livechat.services.livechat_message_send`: consent,
+        rate limits, and a resend after a reconnect, same ``client_id``, stores nothing twice)."""
+        result = livechat_message_send(
             connector=self.connector,
-            external_user_id=self.visitor_id,
+            visitor_id=self.visitor_id,
+            client_address=self.address,
             text=text,
-            source_message_id=f"livechat:{self.visitor_id}:{client_id}",
-            now=now,
+            client_message_id=client_id,
+            now=timezone.now(),
         )
-        conversation = (
-            Conversation.objects.select_related("open_channel", "operator__operator_profile")
-            .filter(pk=result.conversation.pk)
-            .get()
-        )
-        return {
-            "client_id": client_id,
-            "message": visitor_message_payload(result.message, conversation.open_channel),
-            "conversation": visitor_conversation_payload(conversation),
-        }
+        return visitor_send_answer(result, client_id)
 
     def _rate_take(self, visitor_limit: RateLimit, address_limit: RateLimit, now) -> RateDecision:
         """One token from this visitor's bucket, then from their address's (blocking Redis: call it off the loop)."""

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from channels_app.engine.client_view import author_name_for_client, operator_identity_for_client
 from channels_app.engine.file_links import attachment_payloads
+from channels_app.engine.inbound import InboundResult
 from channels_app.models import ClientRating, Conversation, ConversationStatus, Message, OpenChannel
+from channels_app.policy.files import FileLimits, accept_attribute
 
 
 def visitor_message_payload(message: Message, open_channel: OpenChannel) -> dict:
@@ -51,3 +53,24 @@ def visitor_conversation_payload(conversation: Conversation | None) -> dict | No
         if conversation.status == ConversationStatus.ACTIVE
         else None,
     }
+
+
+def visitor_send_answer(result: InboundResult, client_message_id: str | None) -> dict:
+    """What the widget is answered when its message (with or without a file) is stored: the message and the
+    conversation it joined (perhaps a new one), and the id the widget gave it, to take it out of its outbox."""
+    conversation = (
+        Conversation.objects.select_related("open_channel", "operator__operator_profile")
+        .filter(pk=result.conversation.pk)
+        .get()
+    )
+    return {
+        "client_id": client_message_id,
+        "message": visitor_message_payload(result.message, conversation.open_channel),
+        "conversation": visitor_conversation_payload(conversation),
+    }
+
+
+def visitor_file_limits(limits: FileLimits, description: str) -> dict:
+    """What the widget checks before an upload (the server checks again): the size, the file picker's filter,
+    and the limits in the visitor's words (``livechat.texts.file_limits_text``)."""
+    return {"max_bytes": limits.max_bytes, "accept": accept_attribute(limits.groups), "description": description}

@@ -1,23 +1,31 @@
-"""What a visitor writes besides messages: consent (A1), the transcript e-mail (O3) and confirming its address."""
+"""What a visitor writes: messages and files (S1), consent (A1), the transcript e-mail (O3) and confirming its
+address."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.files.uploadedfile import UploadedFile
 from django.core.mail import send_mail
 from django.core.validators import validate_email
 from django.db import transaction
+from django.utils.translation import gettext as _
 
-from channels_app.engine.errors import InvalidState
+from channels_app.engine.attachments import file_store_upload, forget_stored
+from channels_app.engine.errors import InvalidState, ServiceError
+from channels_app.engine.inbound import InboundResult, message_receive
 from channels_app.engine.ratelimit import (
     TooManyRequests,
+    address_message_limit,
     rate_limits_take,
     transcript_address_limit,
     transcript_email_limit,
     transcript_recipient_limit,
+    visitor_message_limit,
 )
 from channels_app.engine.transcripts import transcript_text
 from channels_app.livechat.email_confirmation import (
@@ -27,7 +35,7 @@ from channels_app.livechat.email_confirmation import (
     confirmation_token_issue,
 )
 from channels_app.livechat.texts import EMAIL_CONFIRM_TEXTS, widget_texts
-from channels_app.livechat.visitors import visitor_client, visitor_conversation
+from channels_app.livechat.visitors import consent_needed, visitor_client, visitor_conversation
 from channels_app.models import (
     OPEN_STATUSES,
     Client,
@@ -37,6 +45,69 @@ from channels_app.models import (
     Conversation,
     OpenChannel,
 )
+
+# The id the widget gives each message it sends, so that a resend after a dropped connection stores nothing twice.
+CLIENT_MESSAGE_ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
+
+
+def livechat_message_send(
+    *,
+    connector: Connector,
+    visitor_id: str,
+    client_address: str,
+    text: str,
+    client_message_id: str | None,
+    now: datetime,
+    upload: UploadedFile | None = None,
+) -> InboundResult:
+    """Store a visitor's message, with the file they attached (the socket's ``send``, the upload endpoint).
+
+    1. A1: refuse until the consent notice was accepted.
+    2. Rate limits: a token per visitor, and per client address so a script
+       cannot open new visitor tokens to get round the first. A file is a
+       message: it takes the same tokens.
+    3. Store the upload (refused with :class:`~channels_app.engine.attachments.FileRefused` when the open
+       channel does not accept it), only now that the message may be sent.
+    4. ``message_receive`` with ``source_message_id`` built from the visitor
+       and the browser's ``client_message_id``: the same message sent twice is
+       one, and a repeated upload's bytes are deleted again, as are those of
+       a message refused.
+    """
+    if client_message_id is not None and not CLIENT_MESSAGE_ID_PATTERN.match(client_message_id):
+        raise ServiceError(_("The message id must be 8 to 64 letters, digits, “-” or “_”."))
+    texts = widget_texts(connector.open_channel.language)
+    if consent_needed(connector, visitor_client(connector, visitor_id)):
+        raise InvalidState(texts["consent_needed"])
+    decision = rate_limits_take(
+        buckets=((visitor_message_limit(), visitor_id), (address_message_limit(), client_address)), now=now
+    )
+    if not decision.allowed:
+        raise TooManyRequests(decision.retry_after_seconds, texts["too_fast"])
+    stored = []
+    if upload is not None:
+        stored.append(
+            file_store_upload(
+                open_channel=connector.open_channel,
+                upload=upload,
+                name=upload.name or "",
+                mime_type=upload.content_type or "",
+            )
+        )
+    try:
+        result = message_receive(
+            connector=connector,
+            external_user_id=visitor_id,
+            text=text,
+            source_message_id=f"livechat:{visitor_id}:{client_message_id}" if client_message_id else None,
+            files=stored,
+            now=now,
+        )
+    except Exception:
+        forget_stored(stored)
+        raise
+    if not result.created:
+        forget_stored(stored)  # a resend of a message stored before: its file is already there
+    return result
 
 
 def livechat_consent_record(*, connector: Connector, visitor_id: str, now: datetime) -> ConsentRecord:

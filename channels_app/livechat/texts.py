@@ -6,7 +6,9 @@ from django.utils import translation
 from django.utils.functional import Promise
 from django.utils.translation import pgettext_lazy
 
+from channels_app.engine.attachments import human_size
 from channels_app.engine.client_view import OPERATOR_LABEL
+from channels_app.policy import files
 
 # Marked with the "live chat" context: the same English word may read differently to a
 # website visitor than in the console ("Operator" is "Konsultant" to a Polish client).
@@ -42,6 +44,29 @@ WIDGET_TEXTS: dict[str, Promise] = {
     "operator": OPERATOR_LABEL,
     "sending": pgettext_lazy("live chat", "Sending…"),
     "no_answer": pgettext_lazy("live chat", "The server did not answer in time. Please try again."),
+    # Files (issue 14).
+    "attach": pgettext_lazy("live chat", "Attach a file"),
+    "drop_here": pgettext_lazy("live chat", "Drop the file here to send it"),
+    "uploading": pgettext_lazy("live chat", "Uploading… {percent}%"),
+    "upload_failed": pgettext_lazy("live chat", "Not sent: {reason}"),
+    "upload_lost": pgettext_lazy("live chat", "the connection was lost"),
+    "retry": pgettext_lazy("live chat", "Try again"),
+    "dismiss": pgettext_lazy("live chat", "Remove"),
+    "file_too_large": pgettext_lazy("live chat", "“{name}” is too large. {limits}"),
+    "file_type_refused": pgettext_lazy("live chat", "“{name}” cannot be sent here. {limits}"),
+    "file_pending": pgettext_lazy("live chat", "downloading…"),
+    "file_failed": pgettext_lazy("live chat", "could not download: {reason}"),
+    "file_download": pgettext_lazy("live chat", "Download"),
+    "file_open": pgettext_lazy("live chat", "Open {name} full size"),
+}
+
+# How the widget names the groups of files an open channel accepts ("Files up to 10 MB: images, PDF and documents").
+FILE_GROUP_WORDS: dict[str, Promise] = {
+    files.IMAGES: pgettext_lazy("live chat", "images"),
+    files.DOCUMENTS: pgettext_lazy("live chat", "PDF and documents"),
+    files.AUDIO: pgettext_lazy("live chat", "audio"),
+    files.VIDEO: pgettext_lazy("live chat", "video"),
+    files.ARCHIVES: pgettext_lazy("live chat", "archives (ZIP, RAR, 7z)"),
 }
 
 
@@ -49,6 +74,15 @@ def widget_texts(language: str) -> dict[str, str]:
     """O3: the widget's texts in ``language`` (the open channel's), from the gettext catalogs."""
     with translation.override(language):
         return {key: str(text) for key, text in WIDGET_TEXTS.items()}
+
+
+def file_limits_text(limits: files.FileLimits, language: str) -> str:
+    """The open channel's file limits in the visitor's words, in ``language``: "Files up to 10 MB: images, audio"."""
+    with translation.override(language):
+        groups = ", ".join(str(FILE_GROUP_WORDS[group]) for group in files.FILE_GROUPS if group in limits.groups)
+        return str(pgettext_lazy("live chat", "Files up to {size}: {groups}")).format(
+            size=human_size(limits.max_bytes), groups=groups
+        )
 
 
 # The address-confirmation mail's paragraph and the page its link opens, also in the open channel's language (O3).

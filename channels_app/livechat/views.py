@@ -28,9 +28,10 @@ from channels_app.livechat.email_confirmation import (
     confirmation_state,
     confirmation_token_read,
 )
+from channels_app.livechat.payloads import visitor_file_limits
 from channels_app.livechat.services import livechat_email_confirm
 from channels_app.livechat.snippet import livechat_snippet
-from channels_app.livechat.texts import EMAIL_CONFIRM_TEXTS, widget_texts
+from channels_app.livechat.texts import EMAIL_CONFIRM_TEXTS, file_limits_text, widget_texts
 from channels_app.livechat.visitors import livechat_connector_for_key, visitor_token_issue
 from channels_app.models import TYPED_TEXT_MAX_LENGTH, Client
 from channels_app.policy import schedule
@@ -55,6 +56,7 @@ def livechat_frame(request: HttpRequest, public_key: str) -> HttpResponse:
     out_of_hours = not schedule.is_open(calendar_for(open_channel), now)
     consent_form = open_channel.consent_form if open_channel.consent_required else None
     channel = channel_identity(open_channel)
+    file_limits = open_channel.file_limits
     config = {
         "key": connector.public_key,
         "fresh_token": visitor_token_issue(connector=connector),
@@ -70,8 +72,13 @@ def livechat_frame(request: HttpRequest, public_key: str) -> HttpResponse:
             "socket": "/ws/livechat/{token}/",
             "state": "/api/livechat/{token}/",
             "transcript": "/api/livechat/{token}/transcript/",
+            "files": "/api/livechat/{token}/files/",
         },
         "max_message_length": TYPED_TEXT_MAX_LENGTH,
+        # None: this chat takes no files (the widget shows no paper clip).
+        "files": visitor_file_limits(file_limits, file_limits_text(file_limits, open_channel.language))
+        if file_limits.groups
+        else None,
     }
     context = {
         "widget_config": config,

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from django.core import signing
 
+from channels_app.engine import events
 from channels_app.engine.errors import NotAllowed
 from channels_app.models import (
     OPEN_STATUSES,
@@ -66,6 +67,23 @@ def livechat_connector_for_token(token: str) -> tuple[Connector, VisitorIdentity
     if connector is None:
         raise InvalidVisitorToken("This chat is not available any more.")
     return connector, identity
+
+
+def visitor_group(connector_id: int, visitor_id: str) -> str:
+    """The channel-layer group of one visitor's widget sockets (all their tabs)."""
+    return f"livechat.{connector_id}.{visitor_id}"
+
+
+# Tells every socket of a visitor to follow a conversation their message started outside a socket (an upload).
+VISITOR_FOLLOW_EVENT = "livechat.follow"
+
+
+def visitor_sockets_follow(connector_id: int, visitor_id: str, conversation_id: int) -> None:
+    """After commit, every widget socket of the visitor joins the conversation's group (see the consumer)."""
+    events.publish(
+        [visitor_group(connector_id, visitor_id)],
+        {"type": VISITOR_FOLLOW_EVENT, "conversation_id": conversation_id},
+    )
 
 
 def livechat_connector_for_key(public_key: str) -> Connector | None:

@@ -4,6 +4,10 @@
 // outbox (kept in localStorage) until the server acknowledges it; after a dropped connection the
 // outbox is sent again and the server stores a message with a known id only once. Missed operator
 // messages are fetched from the database after every reconnect. All text goes in with textContent.
+//
+// Files go up over HTTP (api/livechat/<token>/files/, so the browser reports progress) after the widget checked
+// them against the chat's limits (config.files; the server checks again). An upload lives in this page only:
+// a file cannot be kept in localStorage, so a failed one stays on screen with "Try again" until removed.
 
 import { LiveSocket, el, formatTime, initials, websocketUrl } from "../console/socket.js";
 
@@ -43,6 +47,10 @@ const state = {
   visible: false,
   typingTimer: null,
   lastTypingSentAt: 0,
+  uploads: [],
+  // The list item drawn for each message, kept while the message is the same object: a redraw then moves the
+  // node instead of rebuilding it, so a playing <audio> or <video> keeps playing.
+  messageNodes: new Map(),
 };
 storageSet(tokenKey, state.token);
 
@@ -55,12 +63,57 @@ function post(type, extra = {}) {
 // --- rendering ------------------------------------------------------------------------------------
 
 function messageItem(message) {
+  const drawn = state.messageNodes.get(message.id);
+  if (drawn && drawn.message === message) return drawn.node;
   const kind = message.author;
   const who = kind === "client" ? "" : message.author_name;
-  return el("li", { class: `msg msg-${kind}`, dataset: { messageId: String(message.id) } },
+  const files = message.attachments || [];
+  const node = el("li", { class: `msg msg-${kind}`, dataset: { messageId: String(message.id) } },
     who ? el("span", { class: "who", text: who }) : null,
-    el("div", { class: "bubble", text: message.text, title: formatTime(message.created_at) }),
+    message.text || !files.length
+      ? el("div", { class: "bubble", text: message.text, title: formatTime(message.created_at) })
+      : null,
+    files.length ? el("div", { class: "files" }, files.map(attachmentNode)) : null,
   );
+  state.messageNodes.set(message.id, { message, node });
+  return node;
+}
+
+function formatSize(bytes) {
+  if (bytes === null || bytes === undefined) return "";
+  if (bytes >= 1024 * 1024) return `${(bytes / (1024 * 1024)).toFixed(1).replace(/\.0$/, "")} MB`;
+  if (bytes >= 1024) return `${Math.floor(bytes / 1024)} KB`;
+  return `${bytes} B`;
+}
+
+// One file of a message: a thumbnail, a player, or its name with a download link; while a file is being copied
+// from a messenger, or after that failed, its name and what happened.
+function attachmentNode(file) {
+  if (file.state === "pending") {
+    return el("div", { class: "file file-pending" },
+      el("span", { class: "file-name", text: file.name }), el("span", { class: "file-state", text: texts.file_pending }));
+  }
+  if (file.state === "failed" || !file.url) {
+    return el("div", { class: "file file-failed" },
+      el("span", { class: "file-name", text: file.name }),
+      el("span", { class: "file-state", text: texts.file_failed.replace("{reason}", file.error || "") }));
+  }
+  if ((file.kind === "image" || file.kind === "sticker") && (file.thumbnail_url || file.inline)) {
+    const label = texts.file_open.replace("{name}", file.name);
+    return el("a", { class: "file file-image", href: file.url, target: "_blank", rel: "noopener", title: label },
+      el("img", { src: file.thumbnail_url || file.url, alt: file.name, loading: "lazy" }));
+  }
+  if ((file.kind === "audio" || file.kind === "voice") && file.inline) {
+    return el("audio", { class: "file file-audio", controls: true, preload: "metadata", src: file.url, title: file.name });
+  }
+  if (file.kind === "video" && file.inline) {
+    return el("video", { class: "file file-video", controls: true, preload: "metadata", src: file.url, title: file.name });
+  }
+  const details = [formatSize(file.size), file.mime_type].filter(Boolean).join(" · ");
+  return el("a", { class: "file file-download", href: file.url, download: file.name, title: texts.file_download },
+    el("span", { class: "file-icon", "aria-hidden": "true" }),
+    el("span", { class: "file-text" },
+      el("span", { class: "file-name", text: file.name }), el("span", { class: "file-details", text: details })));
 }
 
 function outboxItem(item) {
@@ -70,22 +123,46 @@ function outboxItem(item) {
   );
 }
 
+function uploadItem(upload) {
+  const failed = Boolean(upload.error);
+  return el("li", { class: `msg msg-client is-pending upload${failed ? " is-failed" : ""}`, dataset: { uploadId: upload.client_id } },
+    el("div", { class: "files" },
+      el("div", { class: "file file-download" },
+        el("span", { class: "file-icon", "aria-hidden": "true" }),
+        el("span", { class: "file-text" },
+          el("span", { class: "file-name", text: upload.file.name }),
+          el("span", { class: "file-details", text: formatSize(upload.file.size) })))),
+    failed ? null : el("progress", { max: "100", value: String(upload.percent) }),
+    el("span", {
+      class: "state",
+      role: failed ? "alert" : null,
+      text: failed
+        ? texts.upload_failed.replace("{reason}", upload.error)
+        : texts.uploading.replace("{percent}", String(upload.percent)),
+    }),
+    failed
+      ? el("span", { class: "upload-actions" },
+          el("button", { type: "button", class: "link-button", text: texts.retry, onclick: () => startUpload(upload) }),
+          el("button", { type: "button", class: "link-button", text: texts.dismiss, onclick: () => dropUpload(upload) }))
+      : null,
+  );
+}
+
 function renderMessages() {
   const list = $("messages");
   const ordered = [...state.messages.values()].sort(
     (a, b) => Date.parse(a.created_at) - Date.parse(b.created_at) || a.id - b.id,
   );
-  list.replaceChildren(...ordered.map(messageItem), ...state.outbox.map(outboxItem));
+  list.replaceChildren(...ordered.map(messageItem), ...state.outbox.map(outboxItem), ...state.uploads.map(uploadItem));
   list.scrollTop = list.scrollHeight;
 }
 
 function addMessages(messages) {
   let fromOperator = false;
   for (const message of messages) {
-    if (!state.messages.has(message.id)) {
-      state.messages.set(message.id, message);
-      if (message.author !== "client") fromOperator = true;
-    }
+    // A message seen before is replaced: its files may have been downloaded (or failed) since.
+    if (!state.messages.has(message.id) && message.author !== "client") fromOperator = true;
+    state.messages.set(message.id, message);
   }
   renderMessages();
   if (fromOperator && !state.visible) post("unread");
@@ -114,6 +191,7 @@ function renderState() {
   $("ended").textContent = state.rated ? `${texts.rated} ${texts.write_again}` : `${texts.ended} ${texts.write_again}`;
   $("text").disabled = state.consentNeeded;
   $("send").disabled = state.consentNeeded;
+  $("attach").disabled = state.consentNeeded;
   $("transcript-open").hidden = !conversation;
   renderHeader();
 }
@@ -149,6 +227,7 @@ async function fetchState({ onlyNew }) {
 function setConversation(conversation) {
   if (conversation && state.conversation && conversation.id !== state.conversation.id) {
     state.messages = new Map();
+    state.messageNodes = new Map();
     state.fetchedMessageId = 0;
     state.rated = false;
   }
@@ -245,8 +324,12 @@ function onEvent(frame) {
 }
 
 async function resync() {
+  // A file still being copied from a messenger may have arrived (or failed) while the socket was down: that
+  // changes an old message, which only a full read brings back.
+  const filePending = [...state.messages.values()].some((message) =>
+    (message.attachments || []).some((file) => file.state === "pending"));
   try {
-    await fetchState({ onlyNew: true });
+    await fetchState({ onlyNew: !filePending });
   } catch {
     // the next reconnect or wake-up tries again
   }
@@ -273,6 +356,139 @@ function submitMessage(event) {
   saveOutbox();
   renderMessages();
   flushOutbox();
+}
+
+// --- files ---------------------------------------------------------------------------------------------------
+
+function fileExtension(name) {
+  const dot = name.lastIndexOf(".");
+  return dot > 0 ? name.slice(dot).toLowerCase() : "";
+}
+
+// Why the chat would refuse this file, in the visitor's words ("" when it may go up). The server decides;
+// this only spares the visitor an upload that cannot succeed.
+function fileRefusal(file) {
+  const limits = config.files;
+  if (file.size > limits.max_bytes) {
+    return texts.file_too_large.replace("{name}", file.name).replace("{limits}", limits.description);
+  }
+  const extension = fileExtension(file.name);
+  if (extension && !limits.accept.split(",").includes(extension)) {
+    return texts.file_type_refused.replace("{name}", file.name).replace("{limits}", limits.description);
+  }
+  return "";
+}
+
+function sendFiles(fileList) {
+  if (!config.files || state.consentNeeded) return;
+  for (const file of fileList) {
+    const refusal = fileRefusal(file);
+    if (refusal) {
+      showNote(refusal);
+      continue;
+    }
+    const upload = { client_id: newClientId(), file, percent: 0, error: "" };
+    state.uploads.push(upload);
+    startUpload(upload);
+  }
+}
+
+function uploadChanged(upload) {
+  // Progress redraws only its own item, so the thread is not rebuilt many times a second.
+  const node = $("messages").querySelector(`[data-upload-id="${upload.client_id}"]`);
+  if (node) node.replaceWith(uploadItem(upload));
+  else renderMessages();
+}
+
+function startUpload(upload) {
+  upload.error = "";
+  upload.percent = 0;
+  renderMessages();
+  const body = new FormData();
+  body.append("file", upload.file, upload.file.name);
+  // The same id on a retry: if the first try reached the server after all, the message is not stored twice.
+  body.append("client_message_id", upload.client_id);
+  const request = new XMLHttpRequest();
+  request.open("POST", urlFor(config.urls.files));
+  request.setRequestHeader("Accept", "application/json");
+  request.upload.addEventListener("progress", (event) => {
+    if (!event.lengthComputable) return;
+    upload.percent = Math.min(99, Math.floor((event.loaded / event.total) * 100));
+    uploadChanged(upload);
+  });
+  request.addEventListener("load", () => {
+    let data = {};
+    try {
+      data = JSON.parse(request.responseText);
+    } catch {
+      // not JSON (a proxy's page): the status says enough
+    }
+    if (request.status === 201) {
+      dropUpload(upload);
+      setConversation(data.conversation);
+      addMessages([data.message]);
+      return;
+    }
+    upload.error = data.detail || Object.values(data).flat().join(" ") || `Error ${request.status}`;
+    uploadChanged(upload);
+  });
+  request.addEventListener("error", () => {
+    upload.error = texts.upload_lost;
+    uploadChanged(upload);
+  });
+  request.send(body);
+}
+
+function dropUpload(upload) {
+  state.uploads = state.uploads.filter((item) => item !== upload);
+  renderMessages();
+}
+
+function hasFiles(event) {
+  return Boolean(event.dataTransfer && [...event.dataTransfer.types].includes("Files"));
+}
+
+function wireFiles() {
+  if (!config.files) return; // this chat takes no files
+  const input = $("file-input");
+  input.accept = config.files.accept;
+  $("attach").hidden = false;
+  $("attach").addEventListener("click", () => input.click());
+  input.addEventListener("change", () => {
+    sendFiles([...input.files]);
+    input.value = "";
+  });
+  const chat = $("chat");
+  let depth = 0; // dragenter and dragleave fire for every child crossed: count them to know when the file left
+  chat.addEventListener("dragenter", (event) => {
+    if (!hasFiles(event) || state.consentNeeded) return;
+    event.preventDefault();
+    depth += 1;
+    $("drop").hidden = false;
+  });
+  chat.addEventListener("dragover", (event) => {
+    if (!hasFiles(event) || state.consentNeeded) return;
+    event.preventDefault();
+    event.dataTransfer.dropEffect = "copy";
+  });
+  chat.addEventListener("dragleave", () => {
+    depth = Math.max(0, depth - 1);
+    if (!depth) $("drop").hidden = true;
+  });
+  chat.addEventListener("drop", (event) => {
+    if (!hasFiles(event)) return;
+    event.preventDefault();
+    depth = 0;
+    $("drop").hidden = true;
+    sendFiles([...event.dataTransfer.files]);
+  });
+  // A screenshot or a copied image pasted into the text box goes up as a file; pasted text stays text.
+  $("text").addEventListener("paste", (event) => {
+    const pasted = event.clipboardData ? [...event.clipboardData.files] : [];
+    if (!pasted.length) return;
+    event.preventDefault();
+    sendFiles(pasted);
+  });
 }
 
 async function acceptConsent() {
@@ -341,6 +557,9 @@ function applyTexts() {
   $("transcript-email").placeholder = texts.transcript_email;
   $("transcript-email").setAttribute("aria-label", texts.transcript_email);
   $("transcript-send").textContent = texts.transcript_send;
+  $("attach").setAttribute("aria-label", texts.attach);
+  $("attach").title = config.files ? `${texts.attach} (${config.files.description})` : texts.attach;
+  $("drop").textContent = texts.drop_here;
   if (config.out_of_hours.closed && config.out_of_hours.text) {
     $("out-of-hours").textContent = config.out_of_hours.text;
     $("out-of-hours").hidden = false;
@@ -348,6 +567,7 @@ function applyTexts() {
 }
 
 applyTexts();
+wireFiles();
 renderState();
 renderMessages();
 $("composer").addEventListener("submit", submitMessage);

@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 import pytest
 from django.contrib import admin
 from django.core import mail, signing
+from django.core.files import File
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client as HttpClient
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
@@ -125,6 +127,19 @@ def _livechat_transcript_attacks(world) -> list[Attack]:
         Attack("anonymous", "POST", reverse("api-livechat-transcript", args=["not-a-token"]), 403, body),
         Attack("anonymous", "POST", reverse("api-livechat-transcript", args=[_forged_token(world)]), 403, body),
         Attack("anonymous", "POST", reverse("api-livechat-transcript", args=[world.eve_token]), 409, body),
+    ]
+
+
+def _livechat_files_attacks(world) -> list[Attack]:
+    def body() -> dict:
+        return {"file": SimpleUploadedFile("drawing.svg", b"<svg onload='alert(1)'/>", "image/svg+xml")}
+
+    path = lambda token: reverse("api-livechat-files", args=[token])  # noqa: E731
+    return [
+        Attack("anonymous", "POST", path("not-a-token"), 403, body()),
+        Attack("anonymous", "POST", path(_forged_token(world)), 403, body()),
+        # Eve's own, valid token: a file of a type no chat takes is refused before anything is stored.
+        Attack("anonymous", "POST", path(world.eve_token), 400, body()),
     ]
 
 
@@ -240,6 +255,7 @@ ATTACKS: dict[str, Callable] = {
     "attachment-thumbnail": _file_attacks("attachment-thumbnail"),
     "api-livechat-state": _livechat_state_attacks,
     "api-livechat-transcript": _livechat_transcript_attacks,
+    "api-livechat-files": _livechat_files_attacks,
     "bot-api-messages": _bot_attacks("bot-api-messages", {"text": "Injected by another bot"}),
     "bot-api-handover": _bot_attacks("bot-api-handover", {"reason": "hijack"}),
     "console": _console_page_attacks,
@@ -317,6 +333,8 @@ def _send(client: HttpClient, attack: Attack):
     kwargs = {"headers": attack.headers}
     if attack.method == "GET":
         return client.get(attack.path, **kwargs)
+    if attack.data and any(isinstance(value, File) for value in attack.data.values()):
+        return client.post(attack.path, attack.data, **kwargs)  # multipart: an upload
     if attack.path.startswith("/webhooks/") or attack.path.startswith("/api/"):
         return client.generic(
             attack.method, attack.path, json.dumps(attack.data or {}), content_type="application/json", **kwargs

@@ -27,6 +27,7 @@ from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.contrib import admin
 from django.contrib.auth.models import Group
+from django.core.files import File
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client as HttpClient
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
@@ -396,6 +397,15 @@ RULES: dict[str, Rule] = {
     "api-livechat-transcript": Rule(
         livechat("api-livechat-transcript", "POST", {"email": "visitor@example.com"}), everyone(202)
     ),
+    # A file the visitor sends goes into that visitor's own conversation, whoever's browser holds the token.
+    "api-livechat-files": Rule(
+        lambda world, team: Request(
+            "POST",
+            reverse("api-livechat-files", args=[getattr(world, team).token]),
+            {"file": SimpleUploadedFile("matrix.pdf", b"%PDF-1.4 matrix", "application/pdf")},
+        ),
+        everyone(201),
+    ),
     # A provider's signature or a chatbot's token is the credential: a session is never one.
     "webhook-telegram": Rule(webhook("telegram"), everyone(403)),
     "webhook-meta": Rule(webhook("meta"), everyone(403)),
@@ -446,8 +456,8 @@ def test_every_route_has_a_rule():
 def _send(client: HttpClient, request: Request):
     if request.method == "GET":
         return client.get(request.path, headers=request.headers)
-    if any(isinstance(value, SimpleUploadedFile) for value in request.data.values()):
-        return client.post(request.path, request.data)  # multipart
+    if any(isinstance(value, File) for value in request.data.values()):
+        return client.post(request.path, request.data, headers=request.headers)  # multipart: an upload
     if request.path.startswith(("/api/", "/webhooks/")):
         body = json.dumps(request.data)
         return client.generic(request.method, request.path, body, content_type="application/json", **{})
@@ -461,7 +471,8 @@ def _leaks(persona: str, body: str) -> bool:
 
 
 @pytest.mark.parametrize("route", sorted(RULES))
-def test_route(teams, route, settings):
+def test_route(teams, route, settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path  # uploads (api-livechat-files)
     # Twelve requests on one visitor's token: the matrix is about who, not how often (tests/channels_app/livechat).
     settings.RATE_LIMITS = {name: {"capacity": 100, "refill_per_second": 100} for name in RATE_LIMIT_NAMES}
     rule = RULES[route]

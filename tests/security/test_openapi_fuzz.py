@@ -22,6 +22,7 @@ from django.test import Client as HttpClient
 from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from channels_app.engine.inbound import message_receive
 from channels_app.livechat.visitors import visitor_token_issue
@@ -92,6 +93,12 @@ def test_api_answers_as_its_schema_says(api_schema, olga_session, method, path):
             case.path_parameters["conversation_id"] = olga_session["conversation_id"]
         if aim_at_real_rows and "token" in (case.path_parameters or {}):
             case.path_parameters["token"] = olga_session["visitor_token"]
-        case.call_and_validate(cookies=olga_session["cookies"], headers=olga_session["headers"])
+        case.call_and_validate(
+            cookies=olga_session["cookies"], headers=olga_session["headers"], excluded_checks=excluded
+        )
+
+    # Whether a chat takes a file depends on its bytes, name and type, which a schema cannot describe: a
+    # schema-valid upload may rightly be refused (400), so only that check is left out there.
+    excluded = [positive_data_acceptance] if path.endswith("/files/") else []
 
     answers_as_documented()
