@@ -471,8 +471,7 @@ def _leaks(persona: str, body: str) -> bool:
 
 
 @pytest.mark.parametrize("route", sorted(RULES))
-def test_route(teams, route, settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path  # uploads (api-livechat-files)
+def test_route(teams, route, settings):
     # Twelve requests on one visitor's token: the matrix is about who, not how often (tests/channels_app/livechat).
     settings.RATE_LIMITS = {name: {"capacity": 100, "refill_per_second": 100} for name in RATE_LIMIT_NAMES}
     rule = RULES[route]

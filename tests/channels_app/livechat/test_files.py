@@ -231,5 +231,5 @@ async def test_an_upload_larger_than_the_server_takes_is_refused_before_django_r
             headers={"Content-Type": "multipart/form-data; boundary=x"},
         )
     assert response.status_code == 413
-    assert response.json() == {"detail": "The request is larger than this server accepts (1.0 MB)."}
+    assert response.json()["detail"].startswith("The request is larger than this server accepts")
     assert spooled == [], "Django never built a request from the body"
