@@ -154,7 +154,8 @@ def forget_stored(incoming: list[IncomingFile]) -> None:
 
 
 def attachments_add(message: Message, incoming: list[IncomingFile], now: datetime) -> list[Attachment]:
-    """Create the rows of ``message``'s files (inside the message's transaction); fetch pending ones after commit.
+    """Create the rows of ``message``'s files (inside the message's transaction); see
+    :func:`downloads_queue_after_commit` for the pending ones.
 
     Sets the message's prefetch cache, so announcing it costs no query.
     """
@@ -178,10 +179,19 @@ def attachments_add(message: Message, incoming: list[IncomingFile], now: datetim
     ]
     created = Attachment.objects.bulk_create(rows) if rows else []
     message._prefetched_objects_cache = {"attachments": created}  # type: ignore[attr-defined]
-    for row in created:
+    return created
+
+
+def downloads_queue_after_commit(attachments: list[Attachment]) -> None:
+    """Queue the copy of each pending file once the transaction commits.
+
+    The message service calls this after it has announced the message, so
+    the viewers hear of the message (with its files "downloading…") before
+    any copy can finish, even when the task runs in place (eager Celery).
+    """
+    for row in attachments:
         if row.state == Attachment.State.PENDING:
             transaction.on_commit(partial(_enqueue_download, row.pk))
-    return created
 
 
 def _initial_state(item: IncomingFile) -> str:

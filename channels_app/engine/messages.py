@@ -7,7 +7,7 @@ from datetime import datetime
 from django.db import IntegrityError, transaction
 
 from channels_app.engine import events, signals
-from channels_app.engine.attachments import IncomingFile, attachments_add
+from channels_app.engine.attachments import IncomingFile, attachments_add, downloads_queue_after_commit
 from channels_app.engine.texts import client_text
 from channels_app.models import ConnectorKind, Conversation, ConversationStatus, Message
 
@@ -40,8 +40,9 @@ def create_message(
         source_message_id=source_message_id,
     )
     message.save()
-    attachments_add(message, files or [], now)
+    attachments = attachments_add(message, files or [], now)
     _record_stored(conversation, message, now)
+    downloads_queue_after_commit(attachments)
     return message
 
 

@@ -18,16 +18,32 @@ from django.utils import timezone
 from playwright.sync_api import sync_playwright
 
 from channels_app.models import OperatorProfile
+from tests.channels_app.connectors.fake_provider import FakeProvider
 from tests.e2e.harness import CHROMIUM_ARGS, LiveServer, chromium_executable, database_url
 
 
 @pytest.fixture(scope="session")
-def cc_server(django_db_setup, django_db_blocker, tmp_path_factory):
-    """The contact center itself, with websockets, on the test database."""
+def fake_provider():
+    """Telegram's, Meta's and Zalo's APIs as the live server sees them (tests script answers and read requests)."""
+    with FakeProvider() as provider:
+        yield provider
+
+
+@pytest.fixture(scope="session")
+def cc_server(django_db_setup, django_db_blocker, tmp_path_factory, fake_provider):
+    """The contact center itself, with websockets, on the test database; its providers are the fake ones."""
     with django_db_blocker.unblock():
         database = database_url(connection.settings_dict)
+    providers = {
+        "TELEGRAM_API_BASE": fake_provider.url,
+        "META_GRAPH_API_BASE": fake_provider.url + "/graph",
+        "ZALO_API_BASE": fake_provider.url + "/zalo",
+    }
     server = LiveServer(
-        database=database, redis_url=settings.REDIS_URL, log_path=tmp_path_factory.mktemp("e2e") / "uvicorn.log"
+        database=database,
+        redis_url=settings.REDIS_URL,
+        log_path=tmp_path_factory.mktemp("e2e") / "uvicorn.log",
+        environment=providers,
     ).start()
     yield server
     server.stop()

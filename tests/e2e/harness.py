@@ -60,7 +60,9 @@ def database_url(settings_dict: dict) -> str:
 class LiveServer:
     """``uvicorn contact_center.asgi:application`` in a child process."""
 
-    def __init__(self, *, database: str, redis_url: str, log_path: Path) -> None:
+    def __init__(
+        self, *, database: str, redis_url: str, log_path: Path, environment: dict[str, str] | None = None
+    ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path
@@ -80,6 +82,7 @@ class LiveServer:
             "EMAIL_URL": f"filemail:///{quote(str(self.mail_dir), safe='')}",
             "SITE_URL": self.url,
             "MEDIA_ROOT": str(self.media_root),
+            **(environment or {}),
             "DEBUG": "true",
             "LOG_LEVEL": "WARNING",
         }

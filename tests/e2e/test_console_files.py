@@ -16,9 +16,11 @@ from __future__ import annotations
 
 import io
 import re
+import time
 from concurrent.futures import ThreadPoolExecutor
 from types import SimpleNamespace
 
+import httpx
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
@@ -26,9 +28,8 @@ from django.utils import timezone
 from PIL import Image
 from playwright.sync_api import Page, expect
 
-from channels_app.engine import events, jobs
-from channels_app.engine.attachments import IncomingFile, attachment_store_downloaded, file_store_upload
-from channels_app.engine.conversations import message_send_by_operator
+from channels_app.engine import events
+from channels_app.engine.attachments import file_store_upload
 from channels_app.engine.inbound import message_receive
 from channels_app.engine.offers import offer_accept
 from channels_app.models import Attachment, Conversation, Message, Offer
@@ -211,72 +212,96 @@ def test_a_dropped_file_and_a_pasted_screenshot_are_sent(new_context, support):
     assert sorted(Attachment.objects.values_list("name", "kind")) == [("image.png", "image"), ("notes.txt", "file")]
 
 
-def test_a_telegram_photo_and_voice_note_show_downloading_then_a_thumbnail_and_a_player(
-    new_context, support, monkeypatch
-):
-    # The worker's download is played by this test (below), so nothing goes to a broker.
-    monkeypatch.setattr(jobs, "enqueue", lambda *args, **kwargs: None)
-    files = [
-        IncomingFile(name="photo_AgADBAAD.jpg", mime_type="image/jpeg", source_ref={"file_id": "photo-file-id"}),
-        IncomingFile(name="voice_AwADBAAD", mime_type="audio/ogg", kind_hint="voice", source_ref={"file_id": "voice"}),
-    ]
-    conversation = in_worker(lambda: client_writes(support.telegram, "tg-4242", support.olga, files=files))
-    photo, voice = Attachment.objects.order_by("id")
+def telegram_posts(server, connector, update: dict) -> None:
+    """Telegram delivers ``update`` to the live server's webhook, as it would over the internet."""
+    response = httpx.post(
+        f"{server.url}/webhooks/telegram/{connector.pk}/",
+        json=update,
+        headers={"X-Telegram-Bot-Api-Secret-Token": connector.webhook_secret},
+        timeout=10,
+    )
+    assert response.status_code == 200, response.text
+
+
+def telegram_update(update_id: int, **message) -> dict:
+    chat = {"id": 4242, "type": "private", "first_name": "Mai"}
+    sender = {"id": 4242, "is_bot": False, "first_name": "Mai"}
+    body = {"message_id": update_id, "date": 1_764_000_000, "chat": chat, "from": sender, **message}
+    return {"update_id": update_id, "message": body}
+
+
+def wait_for(predicate, timeout: float = 10.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = predicate()
+        if found:
+            return found
+        time.sleep(0.1)
+    raise AssertionError("the server did not get there in time")
+
+
+@pytest.fixture
+def telegram_chat(support, cc_server, fake_provider, new_context):
+    """Mai writes to the bot through the live server; Olga accepts in her console and opens the conversation."""
+    bot = support.telegram
+    bot.access_token, bot.webhook_secret = "123456:bot-token", "telegram-webhook-secret"
+    bot.save()
+    telegram_posts(cc_server, bot, telegram_update(1, text="Hi, the kettle I bought is broken"))
+    offer = wait_for(lambda: Offer.objects.filter(operator=support.olga, status=Offer.Status.PENDING).first())
+    conversation = in_worker(lambda: offer_accept(offer_id=offer.pk, operator=support.olga, now=timezone.now()))
     console = open_console(new_context, support.olga)
     open_conversation(console, conversation)
-    expect(console.locator(".msg-client .attachment.is-pending .file-state")).to_have_text(
-        ["downloading…", "downloading…"]
-    )
+    return SimpleNamespace(bot=bot, conversation=conversation, console=console)
 
-    # What the download task does once Telegram answered (connectors.processing.attachment_download).
-    in_worker(
-        lambda: attachment_store_downloaded(
-            attachment_id=photo.pk, content=png_bytes((1280, 960), (18, 161, 80)), now=timezone.now()
-        )
-    )
-    in_worker(
-        lambda: attachment_store_downloaded(
-            attachment_id=voice.pk, content=b"OggS" + b"\x00" * 4000, name="voice.ogg", now=timezone.now()
-        )
-    )
+
+def test_a_telegram_photo_and_voice_note_show_downloading_then_a_thumbnail_and_a_player(
+    telegram_chat, cc_server, fake_provider
+):
+    """Through the live server: the webhook stores the photo at once, its worker copies it from (fake) Telegram."""
+    console = telegram_chat.console
+    fake_provider.telegram_file("photo-large", "photos/file_7.jpg", png_bytes((1280, 960), (18, 161, 80)))
+    fake_provider.telegram_file("voice-1", "voice/file_8.oga", b"OggS" + b"\x00" * 4000)
+    # Telegram takes its time with the photo: the operator sees the message at once, "downloading…".
+    fake_provider.slow("photos/file_7.jpg", 3)
+
+    sizes = [{"file_id": "photo-small", "file_unique_id": "AQs", "width": 90, "height": 68},
+             {"file_id": "photo-large", "file_unique_id": "AQl", "width": 1280, "height": 960}]  # fmt: skip
+    telegram_posts(cc_server, telegram_chat.bot, telegram_update(2, photo=sizes))
+    expect(console.locator(".msg-client .attachment.is-pending .file-state")).to_have_text("downloading…")
 
     expect(console.locator(".msg-client .attachment.is-image img")).to_have_attribute(
-        "src", f"/files/{photo.public_id}/thumbnail/"
+        "src", re.compile(r"^/files/[0-9a-f-]{36}/thumbnail/$"), timeout=15_000
     )
+    voice = {"file_id": "voice-1", "file_unique_id": "AwV", "duration": 3, "mime_type": "audio/ogg"}
+    telegram_posts(cc_server, telegram_chat.bot, telegram_update(3, voice=voice))
     player = console.locator(".msg-client .attachment.is-audio audio")
-    expect(player).to_have_attribute("src", f"/files/{voice.public_id}/")
+    expect(player).to_have_attribute("src", re.compile(r"^/files/[0-9a-f-]{36}/$"))
     expect(player).to_have_attribute("controls", "")
     expect(console.locator(".attachment.is-pending")).to_have_count(0)
-    # A photo without a caption is no longer an empty bubble.
-    expect(console.locator(".msg-client .bubble .text")).to_have_count(0)
+    photo, voice_note = Attachment.objects.order_by("id")
+    assert (photo.kind, photo.state, voice_note.kind, voice_note.state) == ("image", "ready", "voice", "ready")
+    # The photo has no caption, and is no longer an empty bubble.
+    photo_message = console.locator(f"[data-message-id='{photo.message_id}']")
+    expect(photo_message.locator(".bubble .text")).to_have_count(0)
+    expect(photo_message.locator("img")).to_be_visible()
+    # Opened full size through the checked door, with Olga's session.
+    full = console.context.request.get(f"{cc_server.url}{photo.url}")
+    assert full.status == 200 and full.headers["content-type"] == "image/jpeg"
 
 
-def test_a_reply_the_messenger_refused_shows_not_delivered(new_context, support, monkeypatch):
-    monkeypatch.setattr(jobs, "enqueue", lambda *args, **kwargs: None)
-    conversation = in_worker(lambda: client_writes(support.telegram, "tg-7", support.olga, text="Hi, my receipt:"))
-    console = open_console(new_context, support.olga)
-    open_conversation(console, conversation)
-    reply = in_worker(
-        lambda: message_send_by_operator(
-            conversation_id=conversation.pk, operator=support.olga, text="Thanks, checking it now.", now=timezone.now()
-        )
-    )
-    expect(console.locator(f"[data-message-id='{reply.pk}'] .bubble")).to_have_text("Thanks, checking it now.")
-
-    def provider_refused() -> None:
-        Message.objects.filter(pk=reply.pk).update(
-            delivery=Message.Delivery.FAILED, delivery_error="Forbidden: bot was blocked by the user"
-        )
-        message = Message.objects.get(pk=reply.pk)
-        events.publish_to_conversation(conversation, events.message_delivery(message))
-
-    in_worker(provider_refused)
+def test_a_reply_the_messenger_refused_shows_not_delivered(telegram_chat, fake_provider):
+    """Olga answers; (fake) Telegram refuses it for good; her console says so, live and after a reload."""
+    console = telegram_chat.console
+    blocked = {"ok": False, "error_code": 403, "description": "Forbidden: bot was blocked by the user"}
+    fake_provider.fail("/sendMessage", 403, blocked)
+    console.locator("#reply").fill("Thanks, checking it now.")
+    console.locator("#reply").press("Enter")
+    reply = wait_for(lambda: Message.objects.filter(author_kind="operator", text="Thanks, checking it now.").first())
     failed = console.locator(f"[data-message-id='{reply.pk}']")
-    expect(failed.locator(".delivery-failed")).to_have_text("Not delivered: Forbidden: bot was blocked by the user")
+    notice = "Not delivered: Telegram sendMessage failed (403): Forbidden: bot was blocked by the user"
+    expect(failed.locator(".delivery-failed")).to_have_text(notice, timeout=15_000)
     # The same after a reload (the REST listing carries the delivery and its reason).
     console.reload()
     expect(console.locator("#connection")).to_have_attribute("data-state", "open")
-    open_conversation(console, conversation)
-    expect(console.locator(f"[data-message-id='{reply.pk}'] .delivery-failed")).to_have_text(
-        "Not delivered: Forbidden: bot was blocked by the user"
-    )
+    open_conversation(console, telegram_chat.conversation)
+    expect(console.locator(f"[data-message-id='{reply.pk}'] .delivery-failed")).to_have_text(notice)

@@ -15,6 +15,7 @@ import itertools
 import json
 import re
 import threading
+import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
@@ -148,6 +149,7 @@ class FakeProvider(OutboundFileEndpoints):
     _files: dict[str, tuple[bytes, str]] = field(default_factory=dict)
     _telegram_paths: dict[str, str] = field(default_factory=dict)
     _media: dict[str, str] = field(default_factory=dict)
+    _delays: list[tuple[str, float]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -193,6 +195,11 @@ class FakeProvider(OutboundFileEndpoints):
         with self._lock:
             self._failures.extend([(path_fragment, status, body)] * times)
 
+    def slow(self, path_fragment: str, seconds: float, *, times: int = 1) -> None:
+        """The next ``times`` requests to a path containing ``path_fragment`` are answered ``seconds`` late."""
+        with self._lock:
+            self._delays.extend([(path_fragment, seconds)] * times)
+
     def calls(self, path_fragment: str) -> list[Recorded]:
         return [r for r in self.requests if path_fragment in r.path]
 
@@ -213,6 +220,11 @@ class FakeProvider(OutboundFileEndpoints):
             failure = next((f for f in self._failures if f[0] in recorded.path), None)
             if failure is not None:
                 self._failures.remove(failure)
+            delay = next((d for d in self._delays if d[0] in recorded.path), None)
+            if delay is not None:
+                self._delays.remove(delay)
+        if delay is not None:
+            time.sleep(delay[1])
         served = None if failure else self._downloadable(recorded)
         if served is not None:
             self._answer(handler, *served)
