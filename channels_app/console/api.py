@@ -29,7 +29,7 @@ from channels_app.engine.attachments import (
     file_limits_payload,
     file_store_upload,
     forget_stored,
-    refusal_text,
+    refuse_oversized_upload,
 )
 from channels_app.engine.conversations import message_send_by_operator
 from channels_app.engine.errors import NotAllowed, ServiceError
@@ -108,7 +108,7 @@ class MessageSerializer(serializers.Serializer):
     delivery_error = serializers.CharField(allow_blank=True)
 
 
-class FileUploadSerializer(serializers.Serializer):
+class OperatorFileUploadSerializer(serializers.Serializer):
     """The upload's form (documentation: the view reads it itself, so every refusal is one ``detail``)."""
 
     file = serializers.FileField(use_url=False)
@@ -444,16 +444,11 @@ class ConversationMessagesView(ConsoleView):
         return Response(MessagesSerializer(body).data)
 
 
-# Multipart framing and a reply's text around the file: a body longer than the limit by more than this
-# cannot hold an acceptable file.
-UPLOAD_BODY_SLACK_BYTES = 64 * 1024
-
-
 class ConversationFilesView(ConsoleView):
     parser_classes = [MultiPartParser]
 
     @extend_schema(
-        request={"multipart/form-data": FileUploadSerializer},
+        request={"multipart/form-data": OperatorFileUploadSerializer},
         responses={201: MessageSerializer},
         summary="Send the client a file, with an optional text (the operator holding the conversation)",
     )
@@ -464,7 +459,7 @@ class ConversationFilesView(ConsoleView):
         if not may_reply(request.user, conversation, offer):
             raise NotAllowed(_("This conversation is not assigned to you."))
         open_channel = conversation.open_channel
-        _refuse_oversized_body(request, open_channel.file_limits)
+        refuse_oversized_upload(request.META.get("CONTENT_LENGTH"), open_channel.file_limits)
         upload = request.FILES.get("file")
         if upload is None:
             raise FileRefused(_("Choose a file to send."))
@@ -482,16 +477,6 @@ class ConversationFilesView(ConsoleView):
             forget_stored([incoming])  # the message was refused: its file has no row to point at it
             raise
         return Response(MessageSerializer(message_payload(message)).data, status=status.HTTP_201_CREATED)
-
-
-def _refuse_oversized_body(request: Request, limits: files.FileLimits) -> None:
-    """Say "too large" from the declared length, before storing anything of a body that cannot fit."""
-    try:
-        declared = int(request.META.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        raise FileRefused(_("The upload's length is not a number.")) from None
-    if declared > limits.max_bytes + UPLOAD_BODY_SLACK_BYTES:
-        raise FileRefused(refusal_text(files.Refusal("too_large", limit=limits.max_bytes)))
 
 
 class ConversationTransferTargetsView(ConsoleView):

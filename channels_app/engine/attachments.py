@@ -138,6 +138,22 @@ def file_store_upload(*, open_channel: OpenChannel, upload: File, name: str, mim
     )
 
 
+# Multipart framing and a short text around the file: a body longer than the file limit by more than this
+# cannot hold an acceptable file.
+UPLOAD_BODY_SLACK_BYTES = 64 * 1024
+
+
+def refuse_oversized_upload(declared_length: str | None, limits: files.FileLimits) -> None:
+    """Refuse an upload (:class:`FileTooLarge`) whose declared ``Content-Length`` cannot hold a file the open
+    channel accepts, before a byte of it is parsed or stored; a length that is not a number is refused too."""
+    try:
+        declared = int(declared_length or 0)
+    except ValueError:
+        raise FileRefused(_("The upload's length is not a number.")) from None
+    if declared > limits.max_bytes + UPLOAD_BODY_SLACK_BYTES:
+        raise FileTooLarge(refusal_text(files.Refusal("too_large", limit=limits.max_bytes)))
+
+
 def clean_file_name(name: str) -> str:
     """The sender's name, shown as text only: no folders, no control characters, at most 255 characters."""
     base = name.replace("\\", "/").rsplit("/", 1)[-1]

@@ -16,7 +16,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from channels_app.engine.attachments import FileTooLarge, refusal_text
+from channels_app.engine.attachments import refuse_oversized_upload
 from channels_app.engine.errors import ServiceError
 from channels_app.livechat.payloads import visitor_conversation_payload, visitor_messages, visitor_send_answer
 from channels_app.livechat.services import livechat_message_send, livechat_transcript_send
@@ -28,12 +28,7 @@ from channels_app.livechat.visitors import (
     visitor_sockets_follow,
 )
 from channels_app.models import TYPED_TEXT_MAX_LENGTH
-from channels_app.policy import files
 from channels_app.web import optional_query_int
-
-# What a multipart body carries besides the file's bytes: the parts' headers, the text (at most 4,000 characters,
-# up to 4 bytes each) and the message id. A body larger than the file limit plus this is refused unread.
-UPLOAD_OVERHEAD_BYTES = 64 * 1024
 
 
 class VisitorMessageSerializer(serializers.Serializer):
@@ -69,7 +64,7 @@ class TranscriptRequestSerializer(serializers.Serializer):
     email = serializers.EmailField(max_length=254)
 
 
-class FileUploadSerializer(serializers.Serializer):
+class VisitorFileUploadSerializer(serializers.Serializer):
     """The multipart form (documentation only: the view reads it itself, so every refusal is one ``detail``)."""
 
     file = serializers.FileField()
@@ -160,7 +155,7 @@ class LivechatFileView(LivechatView):
     parser_classes = [MultiPartParser]
 
     @extend_schema(
-        request={"multipart/form-data": FileUploadSerializer},
+        request={"multipart/form-data": VisitorFileUploadSerializer},
         responses={
             201: VisitorSendAnswerSerializer,
             400: inline_serializer("FileRefused", {"detail": serializers.CharField()}),
@@ -179,8 +174,7 @@ class LivechatFileView(LivechatView):
         """
         connector, visitor = livechat_connector_for_token(token)
         limits = connector.open_channel.file_limits
-        if _declared_length(request) > limits.max_bytes + UPLOAD_OVERHEAD_BYTES:
-            raise FileTooLarge(refusal_text(files.Refusal("too_large", limit=limits.max_bytes)))
+        refuse_oversized_upload(request.META.get("CONTENT_LENGTH"), limits)
         upload = request.FILES.get("file")
         if upload is None:
             raise ServiceError(_("Choose a file to send."))
@@ -201,10 +195,3 @@ class LivechatFileView(LivechatView):
         if conversation_before is None or conversation_before.pk != result.conversation.pk:
             visitor_sockets_follow(connector.pk, visitor.visitor_id, result.conversation.pk)
         return Response(visitor_send_answer(result, client_message_id), status=status.HTTP_201_CREATED)
-
-
-def _declared_length(request: Request) -> int:
-    try:
-        return int(request.META.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        return 0

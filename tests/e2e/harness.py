@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from email import message_from_bytes
 from email import policy as email_policy
 from email.message import EmailMessage
@@ -140,3 +141,36 @@ class LiveServer:
         if not self.log_path.exists():
             return ""
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+
+def in_worker(function):
+    """Run ``function`` (a service a test seeds with) in a worker thread and wait until its events were sent.
+
+    Playwright's sync API runs an event loop in the test's thread, where Django refuses database calls
+    meant for plain synchronous code; the worker thread is plain, and closes its connection when done.
+    """
+
+    def run():
+        from django.db import connection
+
+        from channels_app.engine import events
+
+        try:
+            return function()
+        finally:
+            events.flush()
+            connection.close()
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(run).result()
+
+
+def wait_for(predicate, timeout: float = 10.0):
+    """Poll ``predicate`` until it returns something truthy (what the live server wrote), and return it."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = predicate()
+        if found:
+            return found
+        time.sleep(0.1)
+    raise AssertionError(f"the server did not get there within {timeout} s")

@@ -16,24 +16,21 @@ from __future__ import annotations
 
 import io
 import re
-import time
-from concurrent.futures import ThreadPoolExecutor
 from types import SimpleNamespace
 
 import httpx
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.db import connection
 from django.utils import timezone
 from PIL import Image
 from playwright.sync_api import Page, expect
 
-from channels_app.engine import events
 from channels_app.engine.attachments import file_store_upload
 from channels_app.engine.inbound import message_receive
 from channels_app.engine.offers import offer_accept
 from channels_app.models import Attachment, Conversation, Message, Offer
 from channels_app.models.attachment import THUMBNAIL_SIZE
+from tests.e2e.harness import in_worker, wait_for
 from tests.factories import ConnectorFactory, OpenChannelFactory, OperatorFactory, QueueMemberFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -69,20 +66,6 @@ def support(settings, cc_server):
         }
     }
     return SimpleNamespace(channel=channel, olga=olga, livechat=livechat, telegram=telegram)
-
-
-def in_worker(function):
-    """Run a service in a worker thread (see the module's docstring) and wait until its events were sent."""
-
-    def run():
-        try:
-            return function()
-        finally:
-            events.flush()
-            connection.close()
-
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(run).result()
 
 
 def client_writes(connector, visitor_id: str, operator, *, text: str = "", files=None) -> Conversation:
@@ -228,16 +211,6 @@ def telegram_update(update_id: int, **message) -> dict:
     sender = {"id": 4242, "is_bot": False, "first_name": "Mai"}
     body = {"message_id": update_id, "date": 1_764_000_000, "chat": chat, "from": sender, **message}
     return {"update_id": update_id, "message": body}
-
-
-def wait_for(predicate, timeout: float = 10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = predicate()
-        if found:
-            return found
-        time.sleep(0.1)
-    raise AssertionError("the server did not get there in time")
 
 
 @pytest.fixture

@@ -10,20 +10,17 @@ get nothing at either file's address.
 from __future__ import annotations
 
 import io
-import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from django.db import connection
 from django.utils import timezone
 from PIL import Image
 from playwright.sync_api import expect
 
-from channels_app.engine import events
 from channels_app.engine.offers import offer_accept
 from channels_app.models import Attachment, Offer
 from channels_app.models.attachment import THUMBNAIL_SIZE
+from tests.e2e.harness import in_worker, wait_for
 from tests.factories import ConnectorFactory, OpenChannelFactory, OperatorFactory, QueueMemberFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -35,30 +32,6 @@ def photo_bytes() -> bytes:
     out = io.BytesIO()
     Image.new("RGB", (1600, 1200), (180, 60, 30)).save(out, format="PNG")
     return out.getvalue()
-
-
-def wait_for(predicate, timeout: float = 10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = predicate()
-        if found:
-            return found
-        time.sleep(0.1)
-    raise AssertionError("the server did not get there in time")
-
-
-def accepted_in_a_worker(offer, operator):
-    """Playwright's event loop runs in this thread: a service (and its events) run in another."""
-
-    def accept():
-        try:
-            return offer_accept(offer_id=offer.pk, operator=operator, now=timezone.now())
-        finally:
-            events.flush()
-            connection.close()
-
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(accept).result()
 
 
 def test_a_visitor_and_an_operator_exchange_files(new_context, cc_server):
@@ -85,7 +58,7 @@ def test_a_visitor_and_an_operator_exchange_files(new_context, cc_server):
 
     # Olga is offered the conversation, accepts it, and sees the thumbnail.
     offer = wait_for(lambda: Offer.objects.filter(operator=olga, status=Offer.Status.PENDING).first())
-    conversation = accepted_in_a_worker(offer, olga)
+    conversation = in_worker(lambda: offer_accept(offer_id=offer.pk, operator=olga, now=timezone.now()))
     console = new_context(olga).new_page()
     console.goto("/console/")
     expect(console.locator("#connection")).to_have_attribute("data-state", "open")

@@ -153,18 +153,20 @@ def test_an_image_gets_a_thumbnail_and_a_file_only_message_previews_its_name(sup
 
 
 @pytest.mark.parametrize(
-    "name, content, mime, reason",
+    "name, content, mime, status, reason",
     [
-        ("film.mp4", b"\x00\x00\x00\x18ftypmp42", "video/mp4", "does not accept files of this type"),
-        ("drawing.svg", b"<svg xmlns='http://www.w3.org/2000/svg'/>", "image/svg+xml", "does not accept files"),
-        ("big.pdf", b"%PDF" + b"0" * (1024 * 1024), "application/pdf", "larger than 1 MB"),
-        ("empty.pdf", b"", "application/pdf", "This file is empty."),
+        ("film.mp4", b"\x00\x00\x00\x18ftypmp42", "video/mp4", 400, "does not accept files of this type"),
+        ("drawing.svg", b"<svg xmlns='http://www.w3.org/2000/svg'/>", "image/svg+xml", 400, "does not accept files"),
+        ("big.pdf", b"%PDF" + b"0" * (1024 * 1024), "application/pdf", 413, "larger than 1 MB"),
+        ("empty.pdf", b"", "application/pdf", 400, "This file is empty."),
     ],
 )
-def test_a_file_the_channel_does_not_accept_is_refused_with_the_reason(support, settings, name, content, mime, reason):
+def test_a_file_the_channel_does_not_accept_is_refused_with_the_reason(
+    support, settings, name, content, mime, status, reason
+):
     response = upload(signed_in(support.olga), support.conversation.pk, name, content, mime)
 
-    assert response.status_code == 400
+    assert response.status_code == status
     assert reason in response.json()["detail"]
     assert not Attachment.objects.exists()
     assert not Message.objects.filter(author_kind=Message.Author.OPERATOR).exists()
@@ -174,7 +176,7 @@ def test_a_file_the_channel_does_not_accept_is_refused_with_the_reason(support, 
 def test_a_body_far_over_the_limit_is_refused_from_its_declared_length(support, settings):
     huge = b"0" * (1024 * 1024 + 200 * 1024)
     response = upload(signed_in(support.olga), support.conversation.pk, "huge.txt", huge, "text/plain")
-    assert response.status_code == 400
+    assert response.status_code == 413
     assert "larger than 1 MB" in response.json()["detail"]
     assert stored_files(settings) == []
 

@@ -150,5 +150,5 @@ def test_O3_the_file_lines_are_in_the_open_channel_s_language(engine):
     message = conversation.messages.order_by("created_at", "id").first()
     attach_files_of_every_kind(message, message.created_at)
     _subject, body = transcript_text(Conversation.objects.get(pk=conversation.pk))
-    assert "Ty: Czy wysyłacie do Gdańska?\n    Plik graficzny: kettle.png (image/png, " in body
+    assert "Ty: Czy wysyłacie do Gdańska?\n    Obraz: kettle.png (image/png, " in body
     assert "Image:" not in body
