@@ -13,6 +13,8 @@ import io
 from pathlib import Path
 
 import pytest
+from django.conf import settings
+from django.test import Client as HttpClient
 from django.utils import timezone
 from PIL import Image
 from playwright.sync_api import expect
@@ -91,7 +93,13 @@ def test_a_visitor_and_an_operator_exchange_files(new_context, cc_server):
 
     # Neither file opens for an operator of another open channel, nor for a browser with no session or link.
     invoice = Attachment.objects.get(name="Invoice 2026-11.pdf")
-    outsider = new_context(mallory).request
+    # Mallory's session without a console (a console would keep the server busy after the test).
+    session = HttpClient()
+    session.force_login(mallory)
+    outsider_context = new_context()
+    cookie = {"name": settings.SESSION_COOKIE_NAME, "value": session.cookies[settings.SESSION_COOKIE_NAME].value}
+    outsider_context.add_cookies([{**cookie, "url": cc_server.url}])
+    outsider = outsider_context.request
     stranger = new_context().request
     for attachment in (sent_photo, invoice):
         for who in (outsider, stranger):
