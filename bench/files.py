@@ -153,8 +153,9 @@ def main() -> None:
     with_file = timed(lambda: receive([small]), args.runs)
     report("inbound message, a new conversation, one stored file", with_file, tps)
 
-    ready = Attachment.objects.filter(mime_type="application/pdf", size=len(pdf)).first()
-    image = Attachment.objects.exclude(thumbnail="").first()
+    receive([store("invoice.pdf", pdf, "application/pdf"), store("photo.jpg", photo, "image/jpeg")])
+    ready = Attachment.objects.get(name="invoice.pdf")
+    image = Attachment.objects.get(name="photo.jpg")
     http = HttpClient()
     http.force_login(operator)
 
