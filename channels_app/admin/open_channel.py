@@ -214,6 +214,7 @@ class OpenChannelAdmin(ChannelScopedAdmin):
                     "rating_request_text",
                     "rating_timeout_minutes",
                     "close_on_rating",
+                    "rating_answers",
                     "rating_thanks_text",
                 ),
             },

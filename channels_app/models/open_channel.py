@@ -18,11 +18,30 @@ from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
 from channels_app.models.shared import ONE_MINUTE, TWELVE_HOURS, Language
-from channels_app.policy import files
+from channels_app.policy import files, ratings
 
 
 def _timezone_choices() -> list[tuple[str, str]]:
     return [(name, name) for name in sorted(zoneinfo.available_timezones())]
+
+
+def validate_rating_answers(setting: str) -> None:
+    """R1: the open channel's own rating answers read as ``like answers / dislike answers``."""
+    try:
+        ratings.parse_rating_answers(setting)
+    except ratings.RatingAnswersError as error:
+        problems = {
+            error.SIDES: _("Write the like answers, one “/”, then the dislike answers, for example “yes / no”."),
+            error.EMPTY_SIDE: _("Give at least one answer on each side of the “/”."),
+            error.EMPTY_ANSWER: _("An answer is empty: remove the extra comma."),
+            error.TOO_LONG: _("“%(answer)s” is too long: an answer has at most %(limit)d characters."),
+            error.ON_BOTH_SIDES: _("“%(answer)s” cannot be both a like and a dislike."),
+        }
+        raise ValidationError(
+            problems[error.problem],
+            code=error.problem,
+            params={"answer": error.answer, "limit": ratings.MAX_ANSWER_LENGTH},
+        ) from None
 
 
 class DistributionMode(models.TextChoices):
@@ -247,6 +266,19 @@ class OpenChannel(models.Model):
         _("time to rate (minutes)"), default=60, validators=[MinValueValidator(1), MaxValueValidator(7 * 24 * 60)]
     )
     close_on_rating = models.BooleanField(_("close as soon as the client rates"), default=True, help_text=_("R2"))
+    rating_answers = models.CharField(
+        _("typed rating answers"),
+        max_length=200,
+        blank=True,
+        default="",
+        validators=[validate_rating_answers],
+        help_text=_(
+            "R1: replies a client may type to rate, besides the rating buttons and 👍 / 👎: the like answers, "
+            "“/”, then the dislike answers, several separated by commas (for example “1, yes / 2, no”). Empty: "
+            "only the buttons and the thumbs rate, and any other reply is a message. Name these answers in the "
+            "rating request."
+        ),
+    )
     rating_thanks_text = models.TextField(_("thanks for the rating"), default="Thank you for your feedback!")
 
     # --- Files ---
@@ -321,6 +353,15 @@ class OpenChannel(models.Model):
             max_bytes=min(self.max_file_megabytes * 1024 * 1024, settings.MAX_ATTACHMENT_BYTES),
             groups=tuple(group for group in files.FILE_GROUPS if accepted[group]),
         )
+
+    @property
+    def typed_rating_answers(self) -> ratings.RatingAnswers:
+        """R1: the replies this channel takes as a rating besides the thumbs (none when the setting is invalid:
+        it is validated on every form, so only a write that skipped validation can leave it so)."""
+        try:
+            return ratings.parse_rating_answers(self.rating_answers)
+        except ratings.RatingAnswersError:
+            return ratings.RatingAnswers()
 
     @staticmethod
     def next_default_name() -> str:

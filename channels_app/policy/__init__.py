@@ -7,5 +7,6 @@ every rule is property-tested in isolation:
 - :mod:`~channels_app.policy.chat_limit`: which held conversations count toward the limit (Q8);
 - :mod:`~channels_app.policy.presence`: whether an operator is online (Q6);
 - :mod:`~channels_app.policy.schedule`: working-hours calendars across time zones and DST (H1, H2);
-- :mod:`~channels_app.policy.outbound`: which addresses an external bot's URL may reach (public ones only).
+- :mod:`~channels_app.policy.outbound`: which addresses an external bot's URL may reach (public ones only);
+- :mod:`~channels_app.policy.ratings`: which client reply is an explicit rating, and the channel's rating answers (R1).
 """

@@ -107,6 +107,7 @@ def test_each_tab_renders_with_its_settings(admin_client, open_channel, slug, la
         ("agreement", "consent_form"),
         ("automatic-actions", "no_answer_action"),
         ("quality", "rating_timeout_minutes"),
+        ("quality", "rating_answers"),
         ("chatbot", "chatbot"),
         ("kpi", "kpi_miss_template"),
         ("other", "language"),
@@ -170,6 +171,17 @@ def test_M2_back_to_queue_only_with_evenly(admin_client, open_channel):
         form_data(open_channel, distribution_mode="evenly", no_answer_action="requeue"),
     )
     assert response.status_code == 302
+
+
+def test_R1_typed_rating_answers_are_validated_and_saved(admin_client, open_channel):
+    response = admin_client.post(change_url(open_channel), form_data(open_channel, rating_answers="tak, nie"))
+    assert "Write the like answers, one “/”, then the dislike answers" in errors_of(response)
+    response = admin_client.post(change_url(open_channel), form_data(open_channel, rating_answers="ok / OK"))
+    assert "“ok” cannot be both a like and a dislike." in errors_of(response)
+    response = admin_client.post(change_url(open_channel), form_data(open_channel, rating_answers="1, tak / 2, nie"))
+    assert response.status_code == 302
+    open_channel.refresh_from_db()
+    assert open_channel.rating_answers == "1, tak / 2, nie"
 
 
 def test_Q8_chat_limit_must_be_at_least_one(admin_client, open_channel):
