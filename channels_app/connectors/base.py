@@ -78,6 +78,9 @@ class InboundEvent:
     client_username: str = ""
     client_phone: str = ""
     client_email: str = ""
+    # R1: "like" or "dislike" when the client pressed our rating button (callback, quick reply, reply button);
+    # only such a press or an exact rating reply rates, never a word the client typed.
+    pressed_rating: str = ""
 
 
 @dataclass(frozen=True)
@@ -249,7 +252,7 @@ class Source:
         return ""
 
 
-# R1 button payloads: the same words engine.inbound accepts as a typed rating.
+# R1 button payloads: each source hands a press back as ``InboundEvent.pressed_rating`` (a typed "like" is a message).
 RATING_TOKENS = ("like", "dislike")
 
 

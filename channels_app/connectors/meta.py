@@ -174,14 +174,14 @@ class MessengerSource(MetaSource):
         text = as_str(message.get("text"))
         # R1: a tap on a rating quick reply carries our token; the visible text is the translated label.
         quick_reply = as_str(as_dict(message.get("quick_reply")).get("payload"))
-        if quick_reply in RATING_TOKENS:
-            text = quick_reply
+        pressed_rating = quick_reply if quick_reply in RATING_TOKENS else ""
+        text = pressed_rating or text
         if not (text or attachments):
             return []
         return [
             InboundEvent(
                 kind="message", external_user_id=sender_id, source_message_id=as_str(message.get("mid")),
-                text=text, files=attachments,
+                text=text, files=attachments, pressed_rating=pressed_rating,
             )
         ]  # fmt: skip
 
@@ -306,6 +306,7 @@ class WhatsAppSource(MetaSource):
                 text=text,
                 files=attachments,
                 client_name=name,
+                pressed_rating=_whatsapp_pressed_rating(kind, message),
                 # A WhatsApp id is the phone number in international form without the plus (C1 looks it up).
                 client_phone=f"+{wa_id}" if wa_id.isdigit() else "",
             )
@@ -444,6 +445,14 @@ def _messenger_file(connector: Connector, item: dict) -> IncomingFile | None:
         kind_hint=files.STICKER if payload.get("sticker_id") else "",
         source_ref={"url": url},
     )
+
+
+def _whatsapp_pressed_rating(kind: str, message: dict) -> str:
+    """R1: the token of our rating reply button the client pressed ("" for anything else)."""
+    if kind != "interactive":
+        return ""
+    token = as_str(as_dict(as_dict(message.get("interactive")).get("button_reply")).get("id"))
+    return token if token in RATING_TOKENS else ""
 
 
 def _whatsapp_content(connector: Connector, kind: str, message: dict) -> tuple[str, list[IncomingFile]]:

@@ -306,6 +306,7 @@ def _deliver_to_services(connector: Connector, event: InboundEvent, now: datetim
         client_username=event.client_username[:200],
         client_phone=event.client_phone[:40],
         client_email=event.client_email,
+        pressed_rating=event.pressed_rating,
     )
 
 

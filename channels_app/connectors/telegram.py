@@ -254,7 +254,11 @@ def _rating_button_press(callback: dict) -> list[InboundEvent]:
     # The callback id is unique per bot, so a redelivered press is stored once.
     return [
         InboundEvent(
-            kind="message", external_user_id=chat_id, source_message_id=f"{CALLBACK_PREFIX}{callback_id}", text=token
+            kind="message",
+            external_user_id=chat_id,
+            source_message_id=f"{CALLBACK_PREFIX}{callback_id}",
+            text=token,
+            pressed_rating=token,
         )
     ]
 

@@ -27,15 +27,11 @@ from channels_app.models import (
     OperatorProfile,
     StatusChange,
 )
-from channels_app.policy import schedule
+from channels_app.policy import ratings, schedule
 from contact_center import logs
 from crm.services import contact_find_for_client
 
 logger = logging.getLogger(__name__)
-
-# R1 over messengers: a reply made only of one of these, while a rating is awaited, is the rating.
-LIKE_TOKENS = frozenset({"👍", "+", "like", "yes", "1", "👍🏻", "👍🏼", "👍🏽", "👍🏾", "👍🏿"})
-DISLIKE_TOKENS = frozenset({"👎", "-", "dislike", "no", "0", "👎🏻", "👎🏼", "👎🏽", "👎🏾", "👎🏿"})
 
 
 @dataclass(frozen=True)
@@ -58,6 +54,7 @@ def message_receive(
     client_username: str = "",
     client_phone: str = "",
     client_email: str = "",
+    pressed_rating: str = "",
 ) -> InboundResult:
     """Store a client's message and move their conversation along.
 
@@ -67,7 +64,7 @@ def message_receive(
     2. Upsert the :class:`Client` and lock its row: two messages of one client
        arriving together are serialised, so they never open two conversations.
     3. Continue the client's open conversation, or, when a rating is awaited
-       and the text is a like/dislike token, record the rating (R1); otherwise
+       and the message is an explicit rating, record the rating (R1); otherwise
        start a new conversation: C1 CRM lookup, status ``bot`` when a chatbot
        is assigned (B1), else ``queued``.
     4. Store the message; on a new conversation send the M1 welcome (inside
@@ -76,6 +73,12 @@ def message_receive(
        *always monitor* on, the conversation goes back to the queue.
     6. After commit: ``conversation_created`` / ``message_created`` signals,
        console events, and routing of a queued conversation (own transaction).
+
+    An explicit rating (R1) is ``pressed_rating`` (``like`` or ``dislike``: the
+    connector saw a press on our rating buttons, a callback or a quick reply),
+    or a text that is exactly 👍 / 👎 or one of the open channel's configured
+    rating answers (:mod:`channels_app.policy.ratings`). Any other text, "yes"
+    and "no" included, is a message like any other.
     """
     text = (text or "").strip()
     files = _clean_files(files)
@@ -86,6 +89,8 @@ def message_receive(
         raise ServiceError("The message is empty.")
     if len(text) > MESSAGE_TEXT_MAX_LENGTH:
         raise ServiceError(f"The message is longer than {MESSAGE_TEXT_MAX_LENGTH} characters.")
+    if pressed_rating and pressed_rating not in ClientRating.Value.values:
+        raise ServiceError("A pressed rating is “like” or “dislike”.")
     if source_message_id is not None:
         source_message_id = str(source_message_id).strip()[:128] or None
     if not connector.is_active:
@@ -109,7 +114,7 @@ def message_receive(
         conversation = _lock_open_conversation(connector, client)
         started = False
         if conversation is None:
-            rated = _rating_reply(client, text, now)
+            rated = _rating_reply(connector, client, text, pressed_rating, now)
             if rated is not None:
                 message = _store_client_message(rated, text, files, source_message_id, now)
                 return InboundResult(message=message, conversation=rated, created=True)
@@ -295,10 +300,16 @@ def _holder_offline(conversation: Conversation, now: datetime) -> bool:
     return not availability.operator_online(profile, conversation.open_channel, now)
 
 
-def _rating_reply(client: Client, text: str, now: datetime) -> Conversation | None:
-    """R1 over messengers: a like/dislike token answering the rating request rates the last conversation."""
-    token = text.strip().lower()
-    if token not in LIKE_TOKENS and token not in DISLIKE_TOKENS:
+def _rating_reply(
+    connector: Connector, client: Client, text: str, pressed_rating: str, now: datetime
+) -> Conversation | None:
+    """R1: an explicit rating answering the rating request rates the client's last conversation.
+
+    Only a pressed rating button or an exact rating reply counts (see :func:`message_receive`); anything else
+    returns ``None`` and the caller treats it as the first message of a new enquiry.
+    """
+    value = pressed_rating or ratings.typed_rating(text, connector.open_channel.typed_rating_answers)
+    if value is None:
         return None
     awaiting = (
         Conversation.objects.filter(
@@ -314,6 +325,5 @@ def _rating_reply(client: Client, text: str, now: datetime) -> Conversation | No
     conversation = locks.lock_conversation(awaiting)
     if conversation is None:
         return None  # deleted since the read above: the text rates nothing
-    value = ClientRating.Value.LIKE if token in LIKE_TOKENS else ClientRating.Value.DISLIKE
     rate_locked(conversation, value=value, now=now)
     return conversation

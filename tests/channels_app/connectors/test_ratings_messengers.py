@@ -238,3 +238,73 @@ def test_R1_a_press_after_the_time_limit_is_not_a_rating(engine, provider):
     engine.clock.shift(timedelta(minutes=31))
     webhook_delivery(engine, connector, telegram_press("like"))
     assert not ClientRating.objects.filter(conversation=conversation).exists()
+
+
+def telegram_text(text: str, message_id: int = 202) -> dict:
+    return {
+        "update_id": 900200 + message_id,
+        "message": {
+            "message_id": message_id,
+            "from": {"id": 424242, "is_bot": False, "first_name": "Anna", "language_code": "pl"},
+            "chat": {"id": 424242, "first_name": "Anna", "type": "private"},
+            "date": 1767225660,
+            "text": text,
+        },
+    }
+
+
+def messenger_text(text: str) -> dict:
+    body = messenger_press("like", text)
+    del body["entry"][0]["messaging"][0]["message"]["quick_reply"]
+    body["entry"][0]["messaging"][0]["message"]["mid"] = "m_TYPED"
+    return body
+
+
+def whatsapp_text(text: str) -> dict:
+    body = whatsapp_press("like", text)
+    message = body["entry"][0]["changes"][0]["value"]["messages"][0]
+    del message["interactive"], message["context"]
+    message.update(id="wamid.TYPED", type="text", text={"body": text})
+    return body
+
+
+@pytest.mark.parametrize(
+    ("kind", "typed"),
+    [
+        (ConnectorKind.TELEGRAM, telegram_text),
+        (ConnectorKind.FACEBOOK, messenger_text),
+        (ConnectorKind.WHATSAPP, whatsapp_text),
+    ],
+)
+@pytest.mark.parametrize("word", ["no", "like"])
+def test_R1_a_typed_word_is_a_message_even_when_it_is_the_buttons_token(engine, provider, kind, typed, word):
+    connector, conversation = closed_awaiting_rating(engine, kind)
+    webhook_delivery(engine, connector, typed(word))
+    assert not ClientRating.objects.exists()
+    enquiry = Message.objects.get(author_kind=Message.Author.CLIENT, text=word).conversation
+    assert enquiry.pk != conversation.pk
+    assert enquiry.status == ConversationStatus.OFFERED
+
+
+def test_R1_zalo_client_rates_with_the_channels_typed_answers(engine, provider):
+    _connector, conversation = closed_awaiting_rating(engine, ConnectorKind.ZALO, rating_answers="1 / 2")
+    engine.receive(conversation.open_channel, visitor=CLIENT_ID[ConnectorKind.ZALO], text="2")
+    conversation.refresh_from_db()
+    assert conversation.client_rating.value == ClientRating.Value.DISLIKE
+    assert conversation.status == ConversationStatus.CLOSED
+
+
+@pytest.mark.parametrize(
+    ("kind", "press"),
+    [
+        (ConnectorKind.TELEGRAM, telegram_press("like")),
+        (ConnectorKind.FACEBOOK, messenger_press("like", "👍 Dobrze")),
+        (ConnectorKind.WHATSAPP, whatsapp_press("like", "👍 Dobrze")),
+    ],
+)
+def test_R1_each_source_hands_a_button_press_over_as_a_pressed_rating(engine, kind, press):
+    connector, _conversation = closed_awaiting_rating(engine, kind)
+    source = get_source(kind)
+    [update] = source.extract_updates(connector, press)
+    [event] = source.parse(connector, update.payload)
+    assert event.pressed_rating == "like"

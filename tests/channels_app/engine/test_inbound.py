@@ -17,6 +17,7 @@ from channels_app.models import (
     Offer,
     WorkingPeriod,
 )
+from channels_app.policy import ratings
 from tests.channels_app.engine_support import *  # noqa: F403
 from tests.channels_app.engine_support import NOW, make_channel, make_operator, set_profile, system_keys
 from tests.factories import ContactFactory
@@ -243,3 +244,65 @@ def test_R1_thumbs_up_from_a_messenger_client_rates_the_closed_conversation(engi
 
     engine.receive(channel, "anna", "New question")
     assert Conversation.objects.count() == 2
+
+
+def closed_by_olga(engine, olga, channel, visitor: str = "anna"):
+    """A conversation Olga took and closed: it waits for the client's rating (R1)."""
+    conversation = engine.receive(channel, visitor)
+    engine.commit(offers.offer_accept, offer_id=conversation.offers.get().pk, operator=olga)
+    engine.commit(conversations.conversation_close_by_operator, conversation_id=conversation.pk, operator=olga)
+    conversation.refresh_from_db()
+    assert conversation.status == ConversationStatus.CLOSED_PENDING_RATING
+    return conversation
+
+
+@pytest.mark.parametrize("connector_kind", ["telegram", "livechat"])
+@pytest.mark.parametrize("word", ["yes", "no", "1", "0", "+", "-", "like", "dislike"])
+def test_R1_an_ordinary_word_while_a_rating_is_awaited_is_a_new_enquiry(engine, olga, connector_kind, word):
+    channel = make_channel([olga], connector_kind=connector_kind)
+    closed = closed_by_olga(engine, olga, channel)
+
+    enquiry = engine.receive(channel, "anna", word)
+    closed.refresh_from_db()
+    assert not ClientRating.objects.exists()
+    assert closed.status == ConversationStatus.CLOSED_PENDING_RATING  # still rateable until its deadline
+    assert enquiry.pk != closed.pk
+    assert enquiry.status == ConversationStatus.OFFERED
+    assert list(enquiry.messages.filter(author_kind=Message.Author.CLIENT).values_list("text", flat=True)) == [word]
+
+
+def test_R1_the_channels_typed_rating_answers_rate(engine, olga):
+    channel = make_channel([olga], connector_kind="zalo", rating_answers="1, tak / 2, nie")
+    closed = closed_by_olga(engine, olga, channel)
+
+    assert engine.receive(channel, "anna", "Nie").pk == closed.pk
+    closed.refresh_from_db()
+    assert closed.client_rating.value == ClientRating.Value.DISLIKE
+    assert closed.status == ConversationStatus.CLOSED
+    assert Conversation.objects.count() == 1
+
+
+def test_R1_a_thumb_in_a_skin_tone_rates_whatever_answers_are_configured(engine, olga):
+    channel = make_channel([olga], connector_kind="zalo", rating_answers="1 / 2")
+    closed = closed_by_olga(engine, olga, channel)
+    engine.receive(channel, "anna", "👍🏽")
+    closed.refresh_from_db()
+    assert closed.client_rating.value == ClientRating.Value.LIKE
+
+
+def test_R1_a_pressed_rating_button_rates_whatever_its_label_says(engine, olga):
+    channel = make_channel([olga], connector_kind="telegram", language="pl")
+    closed = closed_by_olga(engine, olga, channel)
+    rated = engine.receive(channel, "anna", "👎 Źle", pressed_rating="dislike")
+    assert rated.pk == closed.pk
+    assert rated.client_rating.value == ClientRating.Value.DISLIKE
+
+
+def test_R1_a_pressed_rating_is_like_or_dislike(engine, olga, support):
+    with pytest.raises(ServiceError):
+        engine.receive(support, "anna", "5 stars", pressed_rating="5")
+    assert not Message.objects.exists()
+
+
+def test_R1_the_policy_speaks_the_ratings_stored_values():
+    assert {ratings.LIKE, ratings.DISLIKE} == set(ClientRating.Value.values)
