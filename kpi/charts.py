@@ -1,11 +1,19 @@
-"""Geometry of the KPI page's daily chart, drawn as inline SVG by the template (no JavaScript)."""
+"""Geometry of the KPI page's daily chart, drawn as inline SVG by the template (no JavaScript).
+
+Two kinds of numbers meet here. Geometry (coordinates, sizes, point lists) is
+read by the browser and is written by ``svg_number`` in plain notation in every
+language: a Polish or Vietnamese decimal comma (``y="16,0"``) or a grouping
+space (``1 100``) would make the browser drop the shape. Axis labels and
+titles are read by people and follow the active language.
+"""
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from decimal import Decimal
 
-from django.utils.formats import date_format
+from django.utils.formats import date_format, number_format
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
@@ -66,8 +74,14 @@ def _nice_ceiling(value: float) -> float:
     return 10 * exponent
 
 
-def _number(value: float) -> str:
-    return f"{value:g}"
+def svg_number(value: float) -> str:
+    """A coordinate or size for an SVG attribute: at most one decimal, a dot, no grouping, whatever the language."""
+    return f"{round(float(value), 1):g}"
+
+
+def _axis_label(value: float) -> str:
+    """An axis value as people read it in the active language (``2.5`` in English, ``2,5`` in Polish)."""
+    return number_format(Decimal(f"{value:g}"))
 
 
 def daily_chart(days: list[DayPoint]) -> Chart:
@@ -107,7 +121,7 @@ def daily_chart(days: list[DayPoint]) -> Chart:
                 segment = []
             continue
         y = y_for(day.average_seconds / 60, minute_max)
-        segment.append(f"{x:.1f},{y:.1f}")
+        segment.append(f"{svg_number(x)},{svg_number(y)}")
         minutes = day.average_seconds / 60
         title = ngettext(
             "%(day)s: average %(minutes).1f min over %(count)d response",
@@ -118,11 +132,11 @@ def daily_chart(days: list[DayPoint]) -> Chart:
     if segment:
         lines.append(" ".join(segment))
 
-    minute_ticks = [Tick(y_for(minute_max * n / 4, minute_max), _number(minute_max * n / 4)) for n in range(5)]
-    miss_ticks = [Tick(y_for(miss_max * n / 4, miss_max), _number(round(miss_max * n / 4, 2))) for n in range(5)]
+    minute_ticks = [Tick(y_for(minute_max * n / 4, minute_max), _axis_label(minute_max * n / 4)) for n in range(5)]
+    miss_ticks = [Tick(y_for(miss_max * n / 4, miss_max), _axis_label(round(miss_max * n / 4, 2))) for n in range(5)]
     label_every = max(1, math.ceil(len(days) / MAX_DATE_LABELS))
     date_ticks = [
-        Tick(LEFT + step * (index + 0.5), day.day.strftime("%d %b"))
+        Tick(LEFT + step * (index + 0.5), date_format(day.day, "d M"))  # month in the active language
         for index, day in enumerate(days)
         if index % label_every == 0
     ]

@@ -1,8 +1,11 @@
-"""Template filters of the KPI pages: durations a person reads at a glance."""
+"""Template filters of the KPI pages: durations and scores a person reads at a glance, SVG numbers for the browser."""
 
 from __future__ import annotations
 
 from django import template
+from django.utils.formats import number_format
+
+from kpi import charts
 
 register = template.Library()
 
@@ -27,7 +30,13 @@ def duration(seconds) -> str:
 
 @register.filter
 def score(value) -> str:
-    """An average supervisor score to one decimal, or an em dash."""
+    """An average supervisor score to one decimal in the active language (``4,5`` in Polish), or an em dash."""
     if value is None:
         return "—"
-    return f"{float(value):.1f}"
+    return number_format(float(value), decimal_pos=1)
+
+
+@register.filter
+def svg_number(value) -> str:
+    """A number for an SVG attribute, written the same in every language (Django's own output follows it)."""
+    return charts.svg_number(value)
