@@ -16,10 +16,10 @@ class ChannelsAppConfig(AppConfig):
         from channels_app import tasks  # noqa: F401  (registers every task under its engine.jobs name)
         from channels_app.bots.services import enqueue_bot_turn
         from channels_app.connectors.processing import enqueue_outbound_message
-        from channels_app.engine import access, attachments
+        from channels_app.engine import access, attachments, operators
         from channels_app.engine.roles import sync_roles
         from channels_app.engine.signals import message_created
-        from channels_app.models import Attachment, OpenChannel, OperatorProfile, QueueMember
+        from channels_app.models import Attachment, LeavePeriod, OpenChannel, OperatorProfile, QueueMember
         from channels_app.periodic import sync_periodic_tasks
 
         message_created.connect(enqueue_outbound_message, dispatch_uid="channels_app.connectors.outbound")
@@ -31,6 +31,12 @@ class ChannelsAppConfig(AppConfig):
         post_save.connect(access.on_user_saved, sender=get_user_model(), dispatch_uid="access.user_saved")
         post_delete.connect(
             access.on_operator_profile_deleted, sender=OperatorProfile, dispatch_uid="access.profile_deleted"
+        )
+        # Q10: an operator who stops answering (leave, deleted profile; access covers dismissal and leaving a
+        # queue) has their conversations returned to the queue at once.
+        post_save.connect(operators.on_leave_period_saved, sender=LeavePeriod, dispatch_uid="operators.leave_saved")
+        post_delete.connect(
+            operators.on_operator_profile_deleted, sender=OperatorProfile, dispatch_uid="operators.profile_deleted"
         )
         post_save.connect(access.on_open_channel_saved, sender=OpenChannel, dispatch_uid="access.channel_saved")
         m2m_changed.connect(

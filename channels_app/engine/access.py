@@ -31,7 +31,7 @@ from django.db.models.signals import post_delete
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from channels_app.engine import events
+from channels_app.engine import events, operators
 from channels_app.engine.errors import NotAllowed, NotFound
 from channels_app.engine.file_links import VISITOR_FILE_MAX_AGE_SECONDS, VISITOR_FILE_SALT
 from channels_app.engine.offers import withdraw_offers_to_departed
@@ -181,6 +181,13 @@ def on_queue_member_changed(sender, instance: QueueMember, created: bool = False
         departed = instance.operator_id
     if departed is not None:
         _withdraw_offers_after_commit(departed, open_channel_id=instance.open_channel_id)
+        # Q10: out of the queue, out of its conversations: they are routed to the members at once.
+        operators.requeue_held_after_commit(
+            departed,
+            now=timezone.now(),
+            reason=operators.REASON_LEFT_QUEUE,
+            open_channel_ids=[instance.open_channel_id],
+        )
 
 
 def on_user_saved(sender, instance, created: bool = False, update_fields=None, **kwargs) -> None:
@@ -190,8 +197,10 @@ def on_user_saved(sender, instance, created: bool = False, update_fields=None, *
         return
     announce_access_changed([instance.pk])
     if not instance.is_active:
-        # Their held conversations return to the queue with the Q10 sweep; their offers move on now.
+        # Q10 at once: their offers move on and their held conversations return to the queue (the daily sweep
+        # is only the backstop).
         _withdraw_offers_after_commit(instance.pk, open_channel_id=None)
+        operators.requeue_held_after_commit(instance.pk, now=timezone.now(), reason=operators.REASON_DISMISSED)
 
 
 def _withdraw_offers_after_commit(operator_id: int, *, open_channel_id: int | None) -> None:

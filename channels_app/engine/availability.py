@@ -11,7 +11,9 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db import connection
+from django.db.models import Max, OuterRef, Subquery
 
 from channels_app.models import LeavePeriod, OpenChannel, QueueMember
 from channels_app.policy import distribution
@@ -114,6 +116,36 @@ def rules_for(open_channel: OpenChannel) -> distribution.RoutingRules:
         require_clocked_in=open_channel.require_clocked_in,
         chat_limit=open_channel.chat_limit if open_channel.chat_limit_enabled else None,
         chat_limit_exclusion=open_channel.chat_limit_exclusion,
+    )
+
+
+def last_assigned_anywhere(operator: OuterRef) -> Subquery:
+    """Q2 Evenly: when the ``operator`` (an outer reference to a user id) was last given a conversation in any
+    open channel, for a query's annotation (``None``: never).
+
+    Each queue place keeps its own time (``QueueMember.last_assigned_at``, shown per channel in the admin);
+    Evenly compares the latest of them, so an operator in several queues is not given one new conversation per
+    queue at once. Every place counts, of an active channel or not: a switched-off channel's conversations are
+    still on the operator's hands, and its older times never outweigh a newer one.
+    """
+    latest = (
+        QueueMember.objects.filter(operator_id=operator)
+        .order_by()
+        .values("operator_id")
+        .annotate(latest=Max("last_assigned_at"))
+        .values("latest")
+    )
+    return Subquery(latest[:1])
+
+
+def last_assigned_by_operator(user_ids: Iterable[int]) -> dict[int, datetime | None]:
+    """Q2 Evenly: :func:`last_assigned_anywhere` of each of these operators, read now (one query)."""
+    return dict(
+        get_user_model()
+        .objects.filter(pk__in=list(user_ids))
+        .order_by()
+        .annotate(latest=last_assigned_anywhere(OuterRef("pk")))
+        .values_list("pk", "latest")
     )
 
 

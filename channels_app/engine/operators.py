@@ -1,4 +1,4 @@
-"""Operator presence and shift state: console heartbeats (Q6), clock in/out and breaks (Q5).
+"""Operator presence and shift state: console heartbeats (Q6), clock in/out and breaks (Q5); absent operators (Q10).
 
 Whether an operator is online is computed from two timestamps whenever it
 matters (routing reads them directly): the console's heartbeat must be younger
@@ -7,20 +7,42 @@ the open channel's *offline after* time. ``OperatorProfile.is_online`` is a
 cached flag for consoles and dashboards, kept current by these services and by
 the presence sweep. Every change that can make an operator eligible routes the
 waiting conversations at once (Q9).
+
+Q10: the moment an operator is dismissed, leaves a queue, loses their profile or
+begins a leave long enough for the channel, the conversations they hold return
+to the queue (:func:`held_conversations_requeue`, called after that change
+commits); the daily sweep (:func:`~channels_app.engine.sweeps.absent_operators_sweep`)
+stays as the backstop with the same rule (:func:`long_enough_leave`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime, timedelta
+from functools import partial
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db import connection, transaction
-from django.db.models import Max
+from django.db.models import (
+    DateTimeField,
+    DurationField,
+    Exists,
+    ExpressionWrapper,
+    F,
+    Max,
+    OuterRef,
+    Q,
+    QuerySet,
+    Value,
+)
+from django.utils import timezone
 
 from channels_app.engine import availability, events, locks
 from channels_app.engine.errors import InvalidState, NotAllowed, ServiceError
-from channels_app.engine.queue import request_redistribution
-from channels_app.models import OperatorProfile, QueueMember
+from channels_app.engine.queue import conversation_requeue, request_redistribution
+from channels_app.engine.signals import after_commit
+from channels_app.models import Conversation, ConversationStatus, LeavePeriod, OperatorProfile, QueueMember
 from channels_app.policy.presence import is_online
 
 DEFAULT_OFFLINE_AFTER_MINUTES = 10
@@ -196,3 +218,118 @@ def _route_channels_requiring_clock_in(user_id: int, now: datetime, *, trigger: 
         operator_id=user_id, open_channel__is_active=True, open_channel__require_clocked_in=True
     ).values_list("open_channel_id", flat=True)
     request_redistribution(list(channel_ids), now=now, trigger=trigger)
+
+
+# --- Q10: absent operators ------------------------------------------------------------------------------------
+
+REASON_DISMISSED = "operator dismissed (Q10)"
+REASON_ON_LEAVE = "operator on leave (Q10)"
+REASON_LEFT_QUEUE = "operator left the queue (Q10)"
+REASON_PROFILE_DELETED = "operator profile deleted (Q10)"
+ABSENT_TRIGGER = "absent_operator"
+
+
+def long_enough_leave(*, now: datetime, return_after_days: int | OuterRef) -> QuerySet[LeavePeriod]:
+    """Q10: leave periods covering ``now`` that last, start to end, at least the open channel's
+    ``absent_return_after_days`` (a number, or a reference to the channel's field in a subquery).
+
+    A leave that long returns the operator's conversations from its first moment rather than after that many
+    days: the source asks to take chats back from an operator away "longer than N days", and a planned
+    leave's length is known when it begins.
+    """
+    days = Value(return_after_days) if isinstance(return_after_days, int) else return_after_days
+    threshold = ExpressionWrapper(days * Value(timedelta(days=1)), output_field=DurationField())
+    return LeavePeriod.objects.filter(starts_at__lte=now, ends_at__gt=now).filter(
+        starts_at__lte=ExpressionWrapper(F("ends_at") - threshold, output_field=DateTimeField())
+    )
+
+
+def held_by_absent(now: datetime) -> QuerySet[Conversation]:
+    """Q10: conversations held (``active``) by an operator who is dismissed, or on a leave long enough for the
+    conversation's open channel (:func:`long_enough_leave`)."""
+    long_leave = long_enough_leave(
+        now=now, return_after_days=OuterRef("open_channel__absent_return_after_days")
+    ).filter(operator_id=OuterRef("operator_id"))
+    return Conversation.objects.filter(status=ConversationStatus.ACTIVE).filter(
+        Q(operator__is_active=False) | Exists(long_leave)
+    )
+
+
+def absence_reason(conversation: Conversation, now: datetime) -> str | None:
+    """Q10: why the holder of this conversation is absent from it now, or ``None`` when they are not."""
+    if conversation.operator_id is None:
+        return None  # nobody holds the conversation, so nobody is absent from it
+    operator = get_user_model().objects.filter(pk=conversation.operator_id).first()
+    if operator is None or not operator.is_active:
+        return REASON_DISMISSED
+    days = conversation.open_channel.absent_return_after_days
+    on_long_leave = long_enough_leave(now=now, return_after_days=days).filter(operator_id=operator.pk).exists()
+    return REASON_ON_LEAVE if on_long_leave else None
+
+
+def held_conversation_ids(operator_id: int, *, open_channel_ids: Iterable[int] | None = None) -> list[int]:
+    """The conversations the operator holds now (``active``), in these open channels when given."""
+    held = Conversation.objects.filter(operator_id=operator_id, status=ConversationStatus.ACTIVE)
+    if open_channel_ids is not None:
+        held = held.filter(open_channel_id__in=list(open_channel_ids))
+    return list(held.order_by("pk").values_list("pk", flat=True))
+
+
+def held_conversations_requeue(*, operator_id: int, conversation_ids: Iterable[int], now: datetime, reason: str) -> int:
+    """Q10 at once: these conversations, held by the operator, return to the queue and are routed again.
+
+    One transaction per conversation, like the sweeps, run after the change that made the operator absent has
+    committed. Only the conversation is locked: requeueing lowers the operator's count, which needs no operator
+    lock (:mod:`~channels_app.engine.locks`), and locking an operator would re-create a profile being deleted.
+    A conversation no longer held by them (taken over, closed meanwhile) is left alone. Returns how many
+    returned to the queue.
+    """
+    requeued = 0
+    for conversation_id in sorted(set(conversation_ids)):
+        with transaction.atomic():
+            conversation = locks.lock_conversation(conversation_id)
+            if conversation is None or conversation.status != ConversationStatus.ACTIVE:
+                continue
+            if conversation.operator_id != operator_id:
+                continue
+            conversation_requeue(conversation, now=now, reason=reason, trigger=ABSENT_TRIGGER)
+            requeued += 1
+    return requeued
+
+
+def requeue_held_after_commit(
+    operator_id: int, *, now: datetime, reason: str, open_channel_ids: Iterable[int] | None = None
+) -> None:
+    """Q10: once the caller's change commits, return the conversations the operator then holds (in these
+    channels, when given) to the queue."""
+    channel_ids = list(open_channel_ids) if open_channel_ids is not None else None
+
+    def requeue() -> None:
+        held = held_conversation_ids(operator_id, open_channel_ids=channel_ids)
+        held_conversations_requeue(operator_id=operator_id, conversation_ids=held, now=now, reason=reason)
+
+    after_commit(requeue)
+
+
+def on_leave_period_saved(sender, instance: LeavePeriod, **kwargs) -> None:
+    """Q10: a leave that covers now and is long enough for a channel returns the conversations held there at
+    once. A leave that begins later is the daily sweep's to act on when it has begun."""
+    now = timezone.now()
+    held = held_by_absent(now).filter(operator_id=instance.operator_id).values_list("pk", flat=True)
+    if instance.starts_at <= now < instance.ends_at and held.exists():
+        ids = list(held)
+        after_commit(
+            partial(
+                held_conversations_requeue,
+                operator_id=instance.operator_id,
+                conversation_ids=ids,
+                now=now,
+                reason=REASON_ON_LEAVE,
+            )
+        )
+
+
+def on_operator_profile_deleted(sender, instance: OperatorProfile, **kwargs) -> None:
+    """Q10: an operator whose profile is deleted no longer answers: their held conversations return to the queue
+    once the deletion commits."""
+    requeue_held_after_commit(instance.user_id, now=timezone.now(), reason=REASON_PROFILE_DELETED)

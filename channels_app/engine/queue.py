@@ -38,7 +38,7 @@ from typing import NamedTuple
 from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from django.db import transaction
-from django.db.models import DateTimeField, Value
+from django.db.models import DateTimeField, OuterRef, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -93,7 +93,7 @@ class _Candidate(NamedTuple):
     name: str
     is_active: bool
     position: int | None  # None: a responsible person outside the queue (C4)
-    last_assigned_at: datetime | None
+    last_assigned_at: datetime | None  # in any open channel (Evenly compares across queues)
     presence: _Presence | None  # None: the operator never had a profile
 
 
@@ -360,7 +360,10 @@ def _context_for(channel: OpenChannel, conversations: list[Conversation]) -> dic
         row[0]: _candidate(row[0], row[1], row[2], row[3:])
         for row in QueueMember.objects.filter(open_channel=channel)
         .order_by()
-        .values_list("operator_id", "position", "last_assigned_at", *(f"operator__{f}" for f in _CANDIDATE_FIELDS))
+        .annotate(last_assigned_anywhere=availability.last_assigned_anywhere(OuterRef("operator_id")))
+        .values_list(
+            "operator_id", "position", "last_assigned_anywhere", *(f"operator__{f}" for f in _CANDIDATE_FIELDS)
+        )
     }
     responsible_ids: dict[int, int] = {}
     if channel.route_to_responsible:
@@ -423,11 +426,7 @@ def _snapshots(
     held, on_leave = availability.loads_and_leave(user_ids, now)
     last_assigned = {user_id: member.last_assigned_at for user_id, member in context.members.items()}
     if fresh_last_assigned:
-        last_assigned.update(
-            QueueMember.objects.filter(open_channel=context.channel, operator_id__in=user_ids).values_list(
-                "operator_id", "last_assigned_at"
-            )
-        )
+        last_assigned.update(availability.last_assigned_by_operator(user_ids))
     snapshots = {}
     for user_id in user_ids:
         candidate = context.candidate(user_id)

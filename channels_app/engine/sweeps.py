@@ -13,22 +13,26 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
-from django.contrib.auth import get_user_model
 from django.db import transaction
-from django.db.models import DateTimeField, DurationField, Exists, ExpressionWrapper, F, OuterRef, Q, Value
+from django.db.models import DateTimeField, DurationField, ExpressionWrapper, F, OuterRef, Q, Value
 from django.db.models.functions import Coalesce
 
 from channels_app.engine import availability, events, instruments, locks, messages, transitions
 from channels_app.engine.conversations import close_fully
 from channels_app.engine.offers import move_on_if_unoffered
-from channels_app.engine.operators import cached_online, offline_after
+from channels_app.engine.operators import (
+    ABSENT_TRIGGER,
+    absence_reason,
+    cached_online,
+    held_by_absent,
+    offline_after,
+)
 from channels_app.engine.queue import channel_redistribute, conversation_requeue, request_redistribution
 from channels_app.models import (
     OPEN_STATUSES,
     AutoCloseAction,
     Conversation,
     ConversationStatus,
-    LeavePeriod,
     NoAnswerAction,
     Offer,
     OpenChannel,
@@ -174,23 +178,14 @@ def presence_sweep(*, now: datetime) -> int:
 
 
 def absent_operators_sweep(*, now: datetime) -> int:
-    """Q10: conversations held by dismissed operators, or by operators on leave long enough, are requeued.
+    """Q10, the daily backstop: conversations held by dismissed operators, or by operators on a leave long enough
+    for the channel (:func:`~channels_app.engine.operators.long_enough_leave`), are requeued.
 
-    "Long enough" is the channel's ``absent_return_after_days`` since the leave started.
+    The changes that make an operator absent return their conversations at once
+    (:func:`~channels_app.engine.operators.held_conversations_requeue`); this sweep catches what those missed
+    (a leave that began after it was saved, a change made around the signals).
     """
-    long_leave = LeavePeriod.objects.filter(
-        operator_id=OuterRef("operator_id"),
-        ends_at__gt=now,
-        starts_at__lte=ExpressionWrapper(
-            Value(now) - _days(OuterRef("open_channel__absent_return_after_days")), output_field=DateTimeField()
-        ),
-    )
-    held = list(
-        Conversation.objects.filter(status=ConversationStatus.ACTIVE)
-        .filter(Q(operator__is_active=False) | Exists(long_leave))
-        .order_by("pk")
-        .values_list("pk", "operator_id")[:BATCH]
-    )
+    held = list(held_by_absent(now).order_by("pk").values_list("pk", "operator_id")[:BATCH])
     requeued = 0
     for conversation_id, operator_id in held:
         with transaction.atomic():
@@ -200,25 +195,12 @@ def absent_operators_sweep(*, now: datetime) -> int:
                 continue
             if conversation.operator_id != operator_id:
                 continue
-            reason = _absence(conversation, now)
+            reason = absence_reason(conversation, now)
             if reason is None:
                 continue
-            conversation_requeue(conversation, now=now, reason=reason, trigger="absent_operator")
+            conversation_requeue(conversation, now=now, reason=reason, trigger=ABSENT_TRIGGER)
             requeued += 1
     return requeued
-
-
-def _absence(conversation: Conversation, now: datetime) -> str | None:
-    if conversation.operator_id is None:
-        return None  # nobody holds the conversation, so nobody is absent from it
-    operator = get_user_model().objects.filter(pk=conversation.operator_id).first()
-    if operator is None or not operator.is_active:
-        return "operator dismissed (Q10)"
-    days = conversation.open_channel.absent_return_after_days
-    on_long_leave = LeavePeriod.objects.filter(
-        operator_id=operator.pk, ends_at__gt=now, starts_at__lte=now - timedelta(days=days)
-    ).exists()
-    return "operator on leave (Q10)" if on_long_leave else None
 
 
 def conversations_auto_close(*, now: datetime) -> int:

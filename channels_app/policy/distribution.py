@@ -8,8 +8,10 @@ eligible or not, and each reason for skipping them.
 
 Modes (Q2)
     * **Evenly**: the eligible operator who has waited longest since their last
-      assignment (never assigned first), ties broken by queue position. An
-      Evenly offer *is* the assignment, so the service stamps
+      assignment in *any* open channel (never assigned first), ties broken by
+      queue position; the snapshot's ``last_assigned_at`` carries that latest
+      time, so an operator in several queues is not given one conversation per
+      queue at once. An Evenly offer *is* the assignment, so the service stamps
       ``QueueMember.last_assigned_at`` when it makes the offer: a burst of new
       conversations then rotates through the queue instead of piling onto the
       operator who happened to be idle longest.
@@ -102,7 +104,7 @@ class OperatorSnapshot:
     online: bool = True
     clocked_in: bool = True
     on_break: bool = False
-    last_assigned_at: datetime | None = None
+    last_assigned_at: datetime | None = None  # the latest in any open channel (Evenly)
     held: tuple[HeldBucket, ...] = ()
     already_tried: bool = False
 

@@ -1,4 +1,5 @@
-"""Presence (Q6), clock in/out and breaks (Q5) and the online/offline rules routing reads."""
+"""Presence (Q6), clock in/out and breaks (Q5), the online/offline rules routing reads, and absent operators whose
+conversations return to the queue at once (Q10)."""
 
 from __future__ import annotations
 
@@ -6,9 +7,10 @@ from datetime import timedelta
 
 import pytest
 
+from channels_app.engine import offers
 from channels_app.engine import operators as presence
 from channels_app.engine.errors import InvalidState
-from channels_app.models import ConversationStatus, OperatorProfile
+from channels_app.models import ConversationStatus, LeavePeriod, Offer, OperatorProfile, QueueMember
 from tests.channels_app.engine_support import *  # noqa: F403
 from tests.channels_app.engine_support import NOW, make_channel, make_operator
 from tests.factories import UserFactory
@@ -73,3 +75,90 @@ def test_Q5_not_clocked_in_only_matters_when_the_channel_requires_it(engine):
     conversation = engine.receive(strict)
     assert conversation.status == ConversationStatus.QUEUED
     assert conversation.routing_decisions.get().candidates[0]["reasons"] == ["not clocked in"]
+
+
+# --- Q10 at once -----------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def committed(django_capture_on_commit_callbacks):
+    """Run a change the way the admin makes it: what its signals scheduled after commit runs too."""
+
+    def run(change) -> None:
+        with django_capture_on_commit_callbacks(execute=True):
+            change()
+
+    return run
+
+
+def held_by(engine, channel, operator):
+    conversation = engine.receive(channel)
+    offer = conversation.offers.get(status=Offer.Status.PENDING)
+    assert offer.operator == operator
+    engine.commit(offers.offer_accept, offer_id=offer.pk, operator=operator)
+    conversation.refresh_from_db()
+    assert conversation.operator == operator
+    return conversation
+
+
+def returned_to(conversation, reason: str) -> list[str]:
+    """Who the conversation is offered to now, after it went back to the queue for ``reason``."""
+    conversation.refresh_from_db()
+    assert conversation.operator is None
+    assert conversation.status_changes.filter(to_status=ConversationStatus.QUEUED, reason=reason).exists()
+    return list(conversation.offers.filter(status=Offer.Status.PENDING).values_list("operator__username", flat=True))
+
+
+@pytest.fixture
+def pair(db):
+    return make_operator("olga"), make_operator("piotr")
+
+
+def test_Q10_dismissing_an_operator_returns_their_conversations_at_once(engine, committed, pair):
+    olga, piotr = pair
+    channel = make_channel([olga, piotr])
+    held = held_by(engine, channel, olga)
+    olga.is_active = False
+    committed(olga.save)
+    assert returned_to(held, "operator dismissed (Q10)") == ["piotr"]
+
+
+def test_Q10_leaving_a_queue_returns_that_channels_conversations_at_once(engine, committed, pair):
+    olga, piotr = pair
+    sales = make_channel([olga, piotr])
+    support = make_channel([olga])
+    in_sales = held_by(engine, sales, olga)
+    in_support = held_by(engine, support, olga)
+    committed(QueueMember.objects.get(open_channel=sales, operator=olga).delete)
+    assert returned_to(in_sales, "operator left the queue (Q10)") == ["piotr"]
+    in_support.refresh_from_db()
+    assert in_support.operator == olga  # still in that queue: she keeps it
+
+
+def test_Q10_deleting_an_operator_profile_returns_their_conversations_at_once(engine, committed, pair):
+    olga, piotr = pair
+    channel = make_channel([olga, piotr])
+    held = held_by(engine, channel, olga)
+    committed(OperatorProfile.objects.get(user=olga).delete)
+    assert returned_to(held, "operator profile deleted (Q10)") == ["piotr"]
+
+
+def test_Q10_a_long_enough_leave_starting_now_returns_the_conversations_at_once(engine, committed, pair):
+    olga, piotr = pair
+    channel = make_channel([olga, piotr], absent_return_after_days=2)
+    held = held_by(engine, channel, olga)
+    committed(lambda: LeavePeriod.objects.create(operator=olga, starts_at=NOW, ends_at=NOW + timedelta(days=2)))
+    assert returned_to(held, "operator on leave (Q10)") == ["piotr"]
+
+
+def test_Q10_a_short_or_later_leave_keeps_the_conversations(engine, committed, pair):
+    olga, piotr = pair
+    channel = make_channel([olga, piotr], absent_return_after_days=2)
+    held = held_by(engine, channel, olga)
+    short = (NOW, NOW + timedelta(days=1))
+    later = (NOW + timedelta(days=1), NOW + timedelta(days=9))
+    for starts_at, ends_at in (short, later):
+        committed(lambda: LeavePeriod.objects.create(operator=olga, starts_at=starts_at, ends_at=ends_at))  # noqa: B023
+    held.refresh_from_db()
+    assert held.operator == olga
+    assert held.status == ConversationStatus.ACTIVE

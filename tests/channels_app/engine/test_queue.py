@@ -18,6 +18,7 @@ from channels_app.models import (
     QueueMember,
     RoutingDecision,
 )
+from channels_app.policy import distribution
 from tests.channels_app.engine_support import *  # noqa: F403
 from tests.channels_app.engine_support import NOW, make_channel, make_operator, set_profile, system_keys
 from tests.factories import ContactFactory
@@ -43,6 +44,29 @@ def test_Q2_evenly_spreads_a_burst_over_the_queue_longest_waiting_first(engine, 
     assert holders_of_pending_offers(first) == ["quynh"]  # never assigned
     assert holders_of_pending_offers(second) == ["piotr"]  # 30 minutes ago
     assert holders_of_pending_offers(third) == ["olga"]
+
+
+def test_Q2_evenly_counts_the_last_assignment_in_any_open_channel(engine, team):
+    olga, piotr, _quynh = team
+    sales = make_channel([olga, piotr])
+    support = make_channel([olga])
+    QueueMember.objects.filter(open_channel=sales, operator=olga).update(last_assigned_at=NOW - timedelta(hours=1))
+    QueueMember.objects.filter(open_channel=sales, operator=piotr).update(last_assigned_at=NOW - timedelta(minutes=30))
+    in_support = engine.receive(support)  # olga is given a conversation in her other queue...
+    assert holders_of_pending_offers(in_support) == ["olga"]
+    in_sales = engine.receive(sales)  # ...so in sales piotr has now waited longer than she has
+    assert holders_of_pending_offers(in_sales) == ["piotr"]
+    olga_entry = in_sales.routing_decisions.get().candidates[0]
+    assert olga_entry["reasons"] == [distribution.REASON_ASSIGNED_MORE_RECENTLY]
+
+
+def test_Q2_evenly_burst_over_two_queues_rotates_through_both(engine, team):
+    olga, piotr, _quynh = team
+    sales = make_channel([olga, piotr])
+    support = make_channel([olga, piotr])
+    QueueMember.objects.filter(operator=piotr).update(last_assigned_at=NOW - timedelta(minutes=5))
+    given = [holders_of_pending_offers(engine.receive(channel)) for channel in (sales, support)]
+    assert given == [["olga"], ["piotr"]]  # not olga twice, once per queue
 
 
 def test_Q2_Q3_strictly_in_order_forwards_to_the_next_and_wraps(engine, team):

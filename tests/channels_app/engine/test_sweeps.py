@@ -110,7 +110,7 @@ def test_Q6_presence_sweep_marks_idle_operators_offline(engine, team):
     ]
 
 
-def test_Q10_conversations_of_dismissed_operators_and_long_leave_return_to_the_queue(engine, team):
+def test_Q10_the_daily_sweep_returns_what_no_instant_trigger_did(engine, team):
     olga, piotr = team
     quynh = make_operator("quynh")
     channel = make_channel([olga, piotr, quynh], absent_return_after_days=2)
@@ -119,20 +119,34 @@ def test_Q10_conversations_of_dismissed_operators_and_long_leave_return_to_the_q
     engine.commit(offers.offer_accept, offer_id=first.offers.get().pk, operator=olga)
     engine.commit(offers.offer_accept, offer_id=second.offers.get().pk, operator=piotr)
     olga.is_active = False
-    olga.save()
-    LeavePeriod.objects.create(operator=piotr, starts_at=NOW, ends_at=NOW + timedelta(days=10))
+    olga.save()  # outside a commit: the instant return never ran, as after a crash
+    # Saved ahead, ten days from tomorrow: nothing happens at the save, the sweep acts once it has begun.
+    LeavePeriod.objects.create(operator=piotr, starts_at=NOW + timedelta(days=1), ends_at=NOW + timedelta(days=11))
 
-    keep_online([quynh], engine.clock.shift(timedelta(days=1)))
-    assert engine.commit(sweeps.absent_operators_sweep) == 1  # piotr on leave one day only: keeps his chat
+    keep_online([quynh], engine.clock.shift(timedelta(hours=12)))
+    assert engine.commit(sweeps.absent_operators_sweep) == 1  # piotr's leave has not begun: he keeps his chat
     first.refresh_from_db()
     assert first.offers.get(status=Offer.Status.PENDING).operator == quynh
+    assert first.status_changes.filter(reason="operator dismissed (Q10)").exists()
 
-    keep_online([quynh], engine.clock.shift(timedelta(days=1)))
+    keep_online([quynh], engine.clock.shift(timedelta(hours=12)))
     assert engine.commit(sweeps.absent_operators_sweep) == 1
     assert engine.commit(sweeps.absent_operators_sweep) == 0
     second.refresh_from_db()
     assert second.operator is None
     assert second.status_changes.filter(reason="operator on leave (Q10)").exists()
+
+
+def test_Q10_a_leave_shorter_than_the_threshold_keeps_the_conversations(engine, team):
+    olga, _piotr = team
+    channel = make_channel(team, absent_return_after_days=2)
+    held = engine.receive(channel)
+    engine.commit(offers.offer_accept, offer_id=held.offers.get().pk, operator=olga)
+    LeavePeriod.objects.create(operator=olga, starts_at=NOW, ends_at=NOW + timedelta(days=2) - timedelta(minutes=1))
+    engine.clock.shift(timedelta(days=1))
+    assert engine.commit(sweeps.absent_operators_sweep) == 0
+    held.refresh_from_db()
+    assert held.operator == olga
 
 
 def test_Q11_M4_inactive_conversation_is_closed_with_the_message(engine, team):
