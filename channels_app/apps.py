@@ -11,7 +11,7 @@ class ChannelsAppConfig(AppConfig):
     def ready(self) -> None:
         """Wire the layers together: tasks under their names, signal receivers, what ``migrate`` keeps in step."""
         from django.contrib.auth import get_user_model
-        from django.db.models.signals import m2m_changed, post_delete, post_save, pre_save
+        from django.db.models.signals import m2m_changed, post_delete, post_save, pre_delete, pre_save
 
         from channels_app import tasks  # noqa: F401  (registers every task under its engine.jobs name)
         from channels_app.bots.services import enqueue_bot_turn
@@ -29,6 +29,7 @@ class ChannelsAppConfig(AppConfig):
         post_save.connect(access.on_queue_member_changed, sender=QueueMember, dispatch_uid="access.queue_saved")
         post_delete.connect(access.on_queue_member_changed, sender=QueueMember, dispatch_uid="access.queue_deleted")
         post_save.connect(access.on_user_saved, sender=get_user_model(), dispatch_uid="access.user_saved")
+        pre_delete.connect(access.on_user_deleting, sender=get_user_model(), dispatch_uid="access.user_deleting")
         post_delete.connect(
             access.on_operator_profile_deleted, sender=OperatorProfile, dispatch_uid="access.profile_deleted"
         )

@@ -203,6 +203,19 @@ def on_user_saved(sender, instance, created: bool = False, update_fields=None, *
         operators.requeue_held_after_commit(instance.pk, now=timezone.now(), reason=operators.REASON_DISMISSED)
 
 
+def on_user_deleting(sender, instance, **kwargs) -> None:
+    """Q10 for a deleted user, before the rows that name them go: their offers move on and what they hold
+    returns to the queue (an active conversation must have an operator, so the delete would fail otherwise)."""
+    now = timezone.now()
+    withdraw_offers_to_departed(instance.pk, now=now, open_channel_id=None)
+    operators.held_conversations_requeue(
+        operator_id=instance.pk,
+        conversation_ids=operators.held_conversation_ids(instance.pk),
+        now=now,
+        reason=operators.REASON_DISMISSED,
+    )
+
+
 def _withdraw_offers_after_commit(operator_id: int, *, open_channel_id: int | None) -> None:
     transaction.on_commit(
         lambda: withdraw_offers_to_departed(operator_id, now=timezone.now(), open_channel_id=open_channel_id)

@@ -123,6 +123,15 @@ def test_Q10_dismissing_an_operator_returns_their_conversations_at_once(engine, 
     assert returned_to(held, "operator dismissed (Q10)") == ["piotr"]
 
 
+def test_Q10_deleting_a_user_who_holds_a_conversation_returns_it_to_the_queue(engine, committed, pair):
+    """Deleting the user (not only deactivating) used to fail: the active conversation would lose its operator."""
+    olga, piotr = pair
+    channel = make_channel([olga, piotr])
+    held = held_by(engine, channel, olga)
+    committed(olga.delete)
+    assert returned_to(held, "operator dismissed (Q10)") == ["piotr"]
+
+
 def test_Q10_leaving_a_queue_returns_that_channels_conversations_at_once(engine, committed, pair):
     olga, piotr = pair
     sales = make_channel([olga, piotr])
