@@ -3,7 +3,8 @@
 Frames from the browser are JSON objects ``{"action": ..., "ref": ..., ...}``.
 ``ref`` (optional) is echoed in the answer: ``{"type": "ack", "ref": ...}`` on
 success, ``{"type": "error", "ref": ..., "message": ...}`` when refused (the
-message is meant for the user). Frames from the server without ``ref`` are
+message is meant for the user; a refusal the user may override adds
+``"needs_confirmation": true``, see ``engine.errors.NeedsConfirmation``). Frames from the server without ``ref`` are
 events (``message.created``, ``offer.created``, ``typing``, ``kpi.miss``…).
 """
 
@@ -97,6 +98,14 @@ def positive_int(content: dict, name: str) -> int:
 
 def optional_positive_int(content: dict, name: str) -> int | None:
     return None if content.get(name) is None else positive_int(content, name)
+
+
+def optional_flag(content: dict, name: str) -> bool:
+    """A yes/no field that is false when left out."""
+    value = content.get(name, False)
+    if not isinstance(value, bool):
+        raise BadFrame(f"“{name}” must be true or false.")
+    return value
 
 
 def typed_text(content: dict) -> str:
@@ -193,7 +202,7 @@ class ActionConsumer(AsyncJsonWebsocketConsumer):
             await self.send_json({"type": "ack", "ref": ref, "action": action, **(result or {})})
 
     async def _answer_error(self, ref, action, error: ServiceError) -> None:
-        frame = {"type": "error", "action": action, "message": str(error), "code": error.status_code}
+        frame = {"type": "error", "action": action, "message": str(error), "code": error.status_code, **error.details()}
         if isinstance(error, TooManyRequests):
             frame["retry_after"] = error.retry_after_seconds
         if ref is not None:

@@ -69,7 +69,7 @@ class DatabaseUnavailableMiddleware:
 def api_exception_handler(exc: Exception, context: dict) -> Response | None:
     """DRF's handler, plus: a service's refusal is its status code with ``{"detail": <message for the user>}``."""
     if isinstance(exc, ServiceError):
-        response = Response({"detail": str(exc)}, status=exc.status_code)
+        response = Response({"detail": str(exc), **exc.details()}, status=exc.status_code)
         if isinstance(exc, TooManyRequests):
             response["Retry-After"] = str(max(1, math.ceil(exc.retry_after_seconds)))
         return response

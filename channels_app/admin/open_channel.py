@@ -162,6 +162,7 @@ class OpenChannelAdmin(ChannelScopedAdmin):
                     "require_clocked_in",
                     "always_monitor_availability",
                     ("chat_limit_enabled", "chat_limit", "chat_limit_exclusion"),
+                    "transfer_to_unavailable_after_warning",
                     "absent_return_after_days",
                     "auto_close_after_days",
                     "operator_identity",

@@ -22,7 +22,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from channels_app.console.access import UsesConsole, visible_conversation
-from channels_app.engine import events, notes, selectors
+from channels_app.engine import availability, events, notes, selectors
 from channels_app.engine import operators as operator_services
 from channels_app.engine.attachments import (
     FileRefused,
@@ -228,6 +228,10 @@ class TransferOperatorSerializer(serializers.Serializer):
     name = serializers.CharField()
     is_online = serializers.BooleanField()
     open_channel = serializers.CharField()
+    available = serializers.BooleanField(help_text="Routing would give them this conversation now (Q5, Q6, Q8).")
+    unavailable_reason = serializers.CharField(help_text="Why not, in plain words; empty when available.")
+    load = serializers.IntegerField(help_text="Conversations counting toward the channel's chat limit (Q8).")
+    chat_limit = serializers.IntegerField(allow_null=True, help_text="The channel's chat limit; null when off.")
 
 
 class TransferTargetsSerializer(serializers.Serializer):
@@ -489,15 +493,21 @@ class ConversationTransferTargetsView(ConsoleView):
             .select_related("operator__operator_profile", "open_channel")
             .order_by("position", "id")
         )
+        channel = conversation.open_channel
+        found = availability.availability_for([member.operator for member in members], channel, timezone.now())
         operators = []
         for member in members:
-            profile = getattr(member.operator, "operator_profile", None)
+            facts = found[member.operator_id]
             operators.append(
                 {
                     "id": member.operator_id,
-                    "name": operator_display_name(member.operator),
-                    "is_online": bool(profile and profile.is_online),
+                    "name": facts.name,
+                    "is_online": facts.online,
                     "open_channel": member.open_channel.name,
+                    "available": facts.available,
+                    "unavailable_reason": facts.explain(channel),
+                    "load": facts.load,
+                    "chat_limit": facts.chat_limit,
                 }
             )
         channels = OpenChannel.objects.filter(is_active=True).exclude(pk=conversation.open_channel_id)

@@ -7,7 +7,9 @@ REST API. Frames and answers: :mod:`channels_app.web`.
 
 Actions: ``heartbeat`` {active}, ``accept`` / ``decline`` {offer_id},
 ``send`` {conversation_id, text}, ``close`` {conversation_id}, ``transfer``
-{conversation_id, to_operator_id | to_open_channel_id}, ``typing``
+{conversation_id, to_operator_id | to_open_channel_id, confirm?} (a refusal
+with ``needs_confirmation`` is repeated with ``confirm: true`` once the
+operator agrees), ``typing``
 {conversation_id}, ``watch`` {conversation_id | null}.
 
 Origin: the socket is only accepted from this site's own pages
@@ -33,6 +35,7 @@ from channels_app.web import (
     CLOSE_NOT_ALLOWED,
     ActionConsumer,
     BadFrame,
+    optional_flag,
     optional_positive_int,
     positive_int,
     typed_text,
@@ -162,9 +165,14 @@ class ConsoleConsumer(ActionConsumer):
         to_open_channel_id = optional_positive_int(content, "to_open_channel_id")
         if (to_operator_id is None) == (to_open_channel_id is None):
             raise BadFrame("Choose either an operator or an open channel to transfer to.")
-        return await database_sync_to_async(self._transfer)(conversation_id, to_operator_id, to_open_channel_id)
+        confirm = optional_flag(content, "confirm")
+        return await database_sync_to_async(self._transfer)(
+            conversation_id, to_operator_id, to_open_channel_id, confirm
+        )
 
-    def _transfer(self, conversation_id: int, to_operator_id: int | None, to_open_channel_id: int | None) -> dict:
+    def _transfer(
+        self, conversation_id: int, to_operator_id: int | None, to_open_channel_id: int | None, confirm: bool
+    ) -> dict:
         self._check_visible(conversation_id)
         conversation = conversation_services.conversation_transfer(
             conversation_id=conversation_id,
@@ -172,6 +180,7 @@ class ConsoleConsumer(ActionConsumer):
             now=timezone.now(),
             to_operator_id=to_operator_id,
             to_open_channel_id=to_open_channel_id,
+            confirmed=confirm,
         )
         return {"conversation_id": conversation.pk, "status": conversation.status}
 

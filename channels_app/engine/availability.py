@@ -6,7 +6,8 @@ Reads only; the policy deciding with these facts is :mod:`channels_app.policy`.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
@@ -14,8 +15,11 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import connection
 from django.db.models import Max, OuterRef, Subquery
+from django.utils import formats
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
-from channels_app.models import LeavePeriod, OpenChannel, QueueMember
+from channels_app.models import LeavePeriod, OpenChannel, OperatorProfile, QueueMember, operator_display_name
 from channels_app.policy import distribution
 from channels_app.policy.chat_limit import HeldBucket, chat_load
 from channels_app.policy.presence import is_online
@@ -27,6 +31,16 @@ def on_leave_ids(user_ids: Iterable[int], now: datetime) -> set[int]:
         LeavePeriod.objects.filter(operator_id__in=list(user_ids), starts_at__lte=now, ends_at__gt=now).values_list(
             "operator_id", flat=True
         )
+    )
+
+
+def leave_ends(user_ids: Iterable[int], now: datetime) -> dict[int, datetime]:
+    """Q5: for each operator on leave at ``now``, when the latest absence covering ``now`` ends."""
+    return dict(
+        LeavePeriod.objects.filter(operator_id__in=list(user_ids), starts_at__lte=now, ends_at__gt=now)
+        .values("operator_id")
+        .annotate(until=Max("ends_at"))
+        .values_list("operator_id", "until")
     )
 
 
@@ -156,3 +170,101 @@ def operator_channel_ids(user_id: int) -> list[int]:
             "open_channel_id", flat=True
         )
     )
+
+
+@dataclass(frozen=True)
+class Availability:
+    """Whether an operator could take a conversation of a channel now, by routing's own rules (Q5, Q6, Q8).
+
+    A transfer (Q13) refuses, or warns about, an operator with obstacles; the
+    transfer targets list shows the same facts.
+    """
+
+    operator_id: int
+    name: str
+    online: bool
+    load: int
+    chat_limit: int | None  # None: the channel has no limit
+    leave_ends_at: datetime | None
+    obstacles: tuple[distribution.Obstacle, ...]
+
+    @property
+    def available(self) -> bool:
+        return not self.obstacles
+
+    def explain(self, open_channel: OpenChannel) -> str:
+        """Every obstacle in plain words ("Piotr is offline."); the end of a leave in the channel's time zone."""
+        return " ".join(self._sentence(obstacle, open_channel) for obstacle in self.obstacles)
+
+    def _sentence(self, obstacle: distribution.Obstacle, open_channel: OpenChannel) -> str:
+        name = self.name
+        if obstacle.kind == distribution.REASON_DISMISSED:
+            return _("%(name)s has been dismissed.") % {"name": name}
+        if obstacle.kind == distribution.REASON_ON_LEAVE and self.leave_ends_at is not None:
+            local = self.leave_ends_at.astimezone(open_channel.tz)
+            return _("%(name)s is on leave until %(date)s, %(time)s (%(time_zone)s).") % {
+                "name": name,
+                "date": formats.date_format(local, "DATE_FORMAT"),  # in the active language
+                "time": local.strftime("%H:%M"),
+                "time_zone": open_channel.time_zone,
+            }
+        if obstacle.kind == distribution.REASON_OFFLINE:
+            return _("%(name)s is offline.") % {"name": name}
+        if obstacle.kind == distribution.REASON_NOT_CLOCKED_IN:
+            return _("%(name)s is not clocked in.") % {"name": name}
+        if obstacle.kind == distribution.REASON_ON_BREAK:
+            return _("%(name)s is on a break.") % {"name": name}
+        if obstacle.kind == distribution.REASON_AT_LIMIT and obstacle.limit is not None:
+            return ngettext(
+                "%(name)s has reached the limit of %(limit)d chat.",
+                "%(name)s has reached the limit of %(limit)d chats.",
+                obstacle.limit,
+            ) % {"name": name, "limit": obstacle.limit}
+        return _("%(name)s cannot take conversations now (%(reason)s).") % {"name": name, "reason": obstacle.reason}
+
+
+def availability_for(
+    users: Iterable,
+    open_channel: OpenChannel,
+    now: datetime,
+    *,
+    profiles: Mapping[int, OperatorProfile] | None = None,
+    acting_id: int | None = None,
+) -> dict[int, Availability]:
+    """Q13: each user's :class:`Availability` for ``open_channel`` at ``now``.
+
+    ``profiles`` are the operators' rows when the caller has locked them (fresh presence); otherwise each user's
+    loaded ``operator_profile`` is read. ``acting_id`` is the person doing this very request (a supervisor taking
+    a conversation over): acting is presence, so the online and clock-in rules hold for them whatever the
+    heartbeat says; leave and the limit still apply.
+    """
+    users = list(users)
+    ids = [user.pk for user in users]
+    held = held_buckets(ids, now)
+    leave = leave_ends(ids, now)
+    rules = rules_for(open_channel)
+    found = {}
+    for user in users:
+        profile = profiles.get(user.pk) if profiles is not None else getattr(user, "operator_profile", None)
+        acting = user.pk == acting_id
+        snapshot = distribution.OperatorSnapshot(
+            operator_id=user.pk,
+            name=operator_display_name(user),
+            position=None,
+            is_active=user.is_active,
+            on_leave=user.pk in leave,
+            online=acting or operator_online(profile, open_channel, now),
+            clocked_in=acting or bool(profile and profile.clocked_in),
+            on_break=not acting and bool(profile and profile.on_break),
+            held=held.get(user.pk, ()),
+        )
+        found[user.pk] = Availability(
+            operator_id=user.pk,
+            name=snapshot.name,
+            online=snapshot.online,
+            load=snapshot.load(rules.chat_limit_exclusion),
+            chat_limit=rules.chat_limit,
+            leave_ends_at=leave.get(user.pk),
+            obstacles=distribution.obstacles(snapshot, rules),
+        )
+    return found

@@ -6,10 +6,11 @@ from datetime import datetime, timedelta
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
+from django.utils.translation import gettext as _
 
 from channels_app.engine import access, availability, events, locks, messages, transitions
 from channels_app.engine.attachments import IncomingFile
-from channels_app.engine.errors import InvalidState, NotAllowed, NotFound, ServiceError
+from channels_app.engine.errors import InvalidState, NeedsConfirmation, NotAllowed, NotFound, ServiceError
 from channels_app.engine.offers import pending_offer_of, take_conversation
 from channels_app.engine.queue import conversation_requeue, request_redistribution, request_route
 from channels_app.engine.texts import client_text
@@ -183,13 +184,20 @@ def conversation_transfer(
     now: datetime,
     to_operator_id: int | None = None,
     to_open_channel_id: int | None = None,
+    confirmed: bool = False,
 ) -> Conversation:
     """Q13: hand the conversation to another operator, or to another open channel's queue.
 
-    To an operator: they hold it at once; they must not be dismissed, on
-    leave, nor at their chat limit (their row is locked while counting). With
-    C5 on they also become the client's responsible person. To an open
-    channel: the conversation joins that queue and is routed there.
+    To an operator: they hold it at once. They must not be dismissed, and
+    they must pass the rules routing would offer them the conversation by
+    (Q5, Q6, Q8: on leave, offline, not clocked in or on a break, at the
+    chat limit; their row is locked while checking): otherwise the transfer
+    is refused with the reasons in plain words. When the channel allows
+    transfers to unavailable colleagues after a warning, the refusal is a
+    :class:`NeedsConfirmation` and the same request with ``confirmed`` goes
+    through. With C5 on they also become the client's responsible person.
+    To an open channel: the conversation joins that queue and is routed
+    there at once (after commit).
     """
     if (to_operator_id is None) == (to_open_channel_id is None):
         raise ServiceError("Choose either an operator or an open channel to transfer to.")
@@ -208,7 +216,7 @@ def conversation_transfer(
             operator_ids.add(snapshot.operator_id)
         if to_operator_id is not None:
             operator_ids.add(to_operator_id)
-        locks.lock_operators(operator_ids)
+        profiles = locks.lock_operators(operator_ids)
         conversation = locks.locked_conversation(conversation_id)
         if conversation.operator_id != snapshot.operator_id:
             raise InvalidState("The conversation changed hands meanwhile; reload and try again.")
@@ -217,7 +225,7 @@ def conversation_transfer(
             raise NotAllowed("Only the operator holding the conversation can transfer it.")
         # Exactly one of the two targets is set (checked on entry).
         if to_operator_id is not None:
-            _transfer_to_operator(conversation, operator, target, now)
+            _transfer_to_operator(conversation, operator, target, now, profiles=profiles, confirmed=confirmed)
         elif to_open_channel_id is not None:
             _transfer_to_channel(conversation, operator, to_open_channel_id, now)
         return conversation
@@ -327,7 +335,9 @@ def _slot_freed(operator_id: int, now: datetime) -> None:
     request_redistribution(list(channel_ids), now=now, trigger="slot_freed")
 
 
-def _transfer_to_operator(conversation: Conversation, actor, target, now: datetime) -> None:
+def _transfer_to_operator(
+    conversation: Conversation, actor, target, now: datetime, *, profiles: dict[int, OperatorProfile], confirmed: bool
+) -> None:
     channel = conversation.open_channel
     # A conversation goes to someone who works its channel, or to a supervisor taking it over; anyone else would
     # read another team's conversation through it.
@@ -335,12 +345,15 @@ def _transfer_to_operator(conversation: Conversation, actor, target, now: dateti
     taking_over = target.pk == actor.pk and access.supervises(actor, channel.pk)
     if not in_queue and not taking_over:
         raise NotAllowed(f"{operator_display_name(target)} is not in the queue of “{channel}”.")
-    if availability.on_leave_ids([target.pk], now):
-        raise NotAllowed(f"{operator_display_name(target)} is on leave.")
-    if channel.chat_limit_enabled:
-        load = availability.operator_load(target.pk, channel, now)
-        if load >= channel.chat_limit:
-            raise NotAllowed(f"{operator_display_name(target)} is at the chat limit ({load}/{channel.chat_limit}).")
+    target_availability = availability.availability_for([target], channel, now, profiles=profiles, acting_id=actor.pk)[
+        target.pk
+    ]
+    if not target_availability.available:
+        reasons = target_availability.explain(channel)
+        if not channel.transfer_to_unavailable_after_warning:
+            raise NotAllowed(reasons)
+        if not confirmed:
+            raise NeedsConfirmation(f"{reasons} {_('Transfer anyway?')}")
     previous_operator_id = conversation.operator_id
     verb = "taken over" if taking_over else "transferred"
     take_conversation(

@@ -6,6 +6,10 @@ class ServiceError(Exception):
 
     status_code = 400
 
+    def details(self) -> dict[str, object]:
+        """Fields sent beside the message (REST body, socket error frame) so a client can act on the refusal."""
+        return {}
+
 
 class NotAllowed(ServiceError):
     status_code = 403
@@ -17,3 +21,10 @@ class NotFound(ServiceError):
 
 class InvalidState(ServiceError):
     status_code = 409
+
+
+class NeedsConfirmation(NotAllowed):
+    """Refused unless the person confirms they want it anyway; the client asks them and repeats with ``confirm``."""
+
+    def details(self) -> dict[str, object]:
+        return {"needs_confirmation": True}

@@ -156,6 +156,14 @@ class OpenChannel(models.Model):
         default=ChatLimitExclusion.ANSWERED,
         help_text=_("Q8: which conversations do not count towards the limit."),
     )
+    transfer_to_unavailable_after_warning = models.BooleanField(
+        _("allow transfers to unavailable colleagues after a warning"),
+        default=False,
+        help_text=_(
+            "Q13: a transfer to a colleague who is offline, on leave or at the chat limit goes through once the "
+            "operator confirms the warning. When off, such a transfer is refused."
+        ),
+    )
     absent_return_after_days = models.PositiveIntegerField(
         _("return conversations of operators on leave after (days)"),
         default=1,

@@ -64,6 +64,7 @@ REASON_ON_LEAVE = "on leave"
 REASON_OFFLINE = "offline"
 REASON_NOT_CLOCKED_IN = "not clocked in"
 REASON_ON_BREAK = "on a break"
+REASON_AT_LIMIT = "at limit"  # stored as reason_at_limit(load, limit)
 REASON_ALREADY_TRIED = "already declined/expired for this conversation"
 REASON_ASSIGNED_MORE_RECENTLY = "assigned more recently than the chosen operator"
 REASON_LATER_IN_ORDER = "not next in queue order"
@@ -150,30 +151,54 @@ class Decision:
         raise KeyError(operator_id)
 
 
-def ineligibility_reasons(
+class Obstacle(NamedTuple):
+    """One Q5 rule an operator fails, with the figures a message about it needs (the load at the limit)."""
+
+    kind: str  # one of the REASON_* constants, or REASON_AT_LIMIT
+    load: int | None = None
+    limit: int | None = None
+
+    @property
+    def reason(self) -> str:
+        """The reason as routing stores it in RoutingDecision.candidates."""
+        if self.kind == REASON_AT_LIMIT and self.load is not None and self.limit is not None:
+            return reason_at_limit(self.load, self.limit)
+        return self.kind
+
+
+def obstacles(
     operator: OperatorSnapshot, rules: RoutingRules, *, ignore_online_and_limit: bool = False
-) -> tuple[str, ...]:
-    """Q5: every rule the operator fails right now (empty when eligible).
+) -> tuple[Obstacle, ...]:
+    """Q5: every rule the operator fails right now (empty when eligible); routing and transfers both ask this.
 
     ``ignore_online_and_limit`` is the C4 variant for the responsible person.
     """
-    reasons: list[str] = []
+    found: list[Obstacle] = []
     if not operator.is_active:
-        reasons.append(REASON_DISMISSED)
+        found.append(Obstacle(REASON_DISMISSED))
     if operator.on_leave:
-        reasons.append(REASON_ON_LEAVE)
+        found.append(Obstacle(REASON_ON_LEAVE))
     if rules.check_online and not ignore_online_and_limit and not operator.online:
-        reasons.append(REASON_OFFLINE)
+        found.append(Obstacle(REASON_OFFLINE))
     if rules.require_clocked_in:
         if not operator.clocked_in:
-            reasons.append(REASON_NOT_CLOCKED_IN)
+            found.append(Obstacle(REASON_NOT_CLOCKED_IN))
         elif operator.on_break:
-            reasons.append(REASON_ON_BREAK)
+            found.append(Obstacle(REASON_ON_BREAK))
     if rules.chat_limit is not None and not ignore_online_and_limit:
         load = operator.load(rules.chat_limit_exclusion)
         if load >= rules.chat_limit:
-            reasons.append(reason_at_limit(load, rules.chat_limit))
-    return tuple(reasons)
+            found.append(Obstacle(REASON_AT_LIMIT, load=load, limit=rules.chat_limit))
+    return tuple(found)
+
+
+def ineligibility_reasons(
+    operator: OperatorSnapshot, rules: RoutingRules, *, ignore_online_and_limit: bool = False
+) -> tuple[str, ...]:
+    """Q5: the reasons of :func:`obstacles` as routing stores them."""
+    return tuple(
+        obstacle.reason for obstacle in obstacles(operator, rules, ignore_online_and_limit=ignore_online_and_limit)
+    )
 
 
 def is_eligible(operator: OperatorSnapshot, rules: RoutingRules) -> bool:

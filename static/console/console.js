@@ -769,7 +769,7 @@ async function openTransfer() {
     $("transfer-operator").replaceChildren(
       el("option", { value: "", text: "—" }),
       ...targets.operators.map((operator) =>
-        el("option", { value: String(operator.id), text: `${operator.name} (${operator.is_online ? "online" : "offline"})` })),
+        el("option", { value: String(operator.id), text: transferTargetLabel(operator), title: operator.unavailable_reason, dataset: { name: operator.name } })),
     );
     $("transfer-channel").replaceChildren(
       el("option", { value: "", text: "—" }),
@@ -781,6 +781,17 @@ async function openTransfer() {
   }
 }
 
+// A colleague as the transfer list shows them: availability and load, so an unavailable one is marked before
+// the operator picks them (the server refuses or warns with the same reason).
+function transferTargetLabel(operator) {
+  const load = operator.chat_limit === null
+    ? interpolate(gettext("%(load)s chats"), { load: operator.load })
+    : interpolate(gettext("%(load)s of %(limit)s chats"), { load: operator.load, limit: operator.chat_limit });
+  // The reason names the colleague already ("Piotr is offline.").
+  const state = operator.available ? `${operator.name} — ${gettext("available")}` : operator.unavailable_reason;
+  return `${state} (${load})`;
+}
+
 async function submitTransfer(event) {
   event.preventDefault();
   const operatorId = Number($("transfer-operator").value) || null;
@@ -789,11 +800,21 @@ async function submitTransfer(event) {
     toast(gettext("Choose either an operator or an open channel."), "error");
     return;
   }
-  const target = operatorId ? $("transfer-operator").selectedOptions[0].text : $("transfer-channel").selectedOptions[0].text;
+  const target = operatorId ? $("transfer-operator").selectedOptions[0].dataset.name : $("transfer-channel").selectedOptions[0].text;
   const payload = { conversation_id: state.currentId };
   if (operatorId) payload.to_operator_id = operatorId;
   else payload.to_open_channel_id = channelId;
-  const answer = await act("transfer", payload);
+  let answer = null;
+  try {
+    answer = await socket.request("transfer", payload);
+  } catch (error) {
+    // Q13: the channel allows a transfer to an unavailable colleague once the operator confirms the warning.
+    const askFirst = Boolean(error.frame && error.frame.needs_confirmation);
+    if (!askFirst) toast(error.message, "error");
+    else if (window.confirm(error.message)) answer = await act("transfer", { ...payload, confirm: true });
+  } finally {
+    scheduleListRefresh(50);
+  }
   if (answer) {
     toast(interpolate(gettext("Transferred to %(target)s."), { target }));
     $("transfer-panel").hidden = true;

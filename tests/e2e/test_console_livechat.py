@@ -205,7 +205,7 @@ def test_Q13_operator_transfers_to_another_operator(new_context, support):
     open_conversation(olga_console, conversation)
 
     olga_console.locator("#btn-transfer").click()
-    olga_console.locator("#transfer-operator").select_option(label="Piotr Kowalski (online)")
+    olga_console.locator("#transfer-operator").select_option(label="Piotr Kowalski — available (0 chats)")
     olga_console.locator("#transfer-panel button[type=submit]").click()
 
     expect(olga_console.locator("#list-mine .conv-item")).to_have_count(0)
@@ -218,6 +218,32 @@ def test_Q13_operator_transfers_to_another_operator(new_context, support):
     piotr_console.locator("#reply").fill("Piotr here, how can I help?")
     piotr_console.locator("#reply").press("Enter")
     expect(chat.locator(".msg-operator .bubble")).to_have_text(["Piotr here, how can I help?"])
+
+
+def test_Q13_transfer_to_an_offline_colleague_is_marked_warned_and_confirmed(new_context, support):
+    """The list marks Piotr offline; with the channel's warning setting the console asks, then transfers."""
+    channel, connector, olga, piotr = support.channel, support.connector, support.olga, support.piotr
+    channel.transfer_to_unavailable_after_warning = True
+    channel.save()  # Piotr stays offline: his console is not open (see the fixture)
+    conversation = active_conversation(connector, olga, "visitor-late", "Is Piotr there?")
+    olga_console = open_console(new_context, olga)
+    open_conversation(olga_console, conversation)
+
+    olga_console.locator("#btn-transfer").click()
+    olga_console.locator("#transfer-operator").select_option(label="Piotr Kowalski is offline. (0 chats)")
+    dialogs = []
+
+    def accept(dialog):
+        dialogs.append(dialog.message)
+        dialog.accept()
+
+    olga_console.on("dialog", accept)
+    olga_console.locator("#transfer-panel button[type=submit]").click()
+
+    expect(olga_console.locator("#list-mine .conv-item")).to_have_count(0)
+    assert dialogs == ["Piotr Kowalski is offline. Transfer anyway?"]
+    conversation.refresh_from_db()
+    assert conversation.operator_id == piotr.pk
 
 
 def test_Q13_operator_transfers_to_another_open_channel(new_context, support):

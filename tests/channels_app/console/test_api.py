@@ -23,7 +23,9 @@ from channels_app.models import (
     ConversationStatus,
     Language,
     Offer,
+    OpenChannel,
     OperatorProfile,
+    QueueMember,
 )
 from tests.factories import ConnectorFactory, OpenChannelFactory, OperatorFactory, QueueMemberFactory, UserFactory
 
@@ -189,6 +191,27 @@ def test_Q13_transfer_targets_are_the_queue_and_the_other_open_channels(client, 
     targets = as_user(client, olga).get(f"/api/conversations/{conversation.pk}/transfer-targets/").json()
     assert [(o["id"], o["is_online"]) for o in targets["operators"]] == [(piotr.pk, False)]
     assert [c["name"] for c in targets["open_channels"]] == ["Sales"]
+
+
+def test_Q13_transfer_targets_show_each_colleagues_availability_and_load(client, support):
+    """The console marks who could take the conversation, with the same words a refused transfer would use."""
+    connector, olga, channel = support.connector, support.olga, support.channel
+    anna = OperatorFactory(username="anna", first_name="Anna")
+    QueueMemberFactory(open_channel=channel, operator=anna, position=2)
+    OpenChannel.objects.filter(pk=channel.pk).update(chat_limit_enabled=True, chat_limit=1)
+    conversation = accepted(visitor_writes(connector, "visitor-a", "Hi").conversation, olga)
+    # Olga leaves the queue (she still holds her chat) so that the next visitor can only go to Anna.
+    QueueMember.objects.filter(open_channel=channel, operator=olga).delete()
+    accepted(visitor_writes(connector, "visitor-b", "Hello").conversation, anna)
+    targets = as_user(client, olga).get(f"/api/conversations/{conversation.pk}/transfer-targets/").json()
+    by_name = {o["name"]: o for o in targets["operators"]}
+    assert {
+        name: (o["available"], o["unavailable_reason"], o["load"], o["chat_limit"]) for name, o in by_name.items()
+    } == {
+        "Piotr": (False, "Piotr is offline.", 0, 1),
+        "Anna": (False, "Anna has reached the limit of 1 chat.", 1, 1),
+    }
+    assert (by_name["Piotr"]["is_online"], by_name["Anna"]["is_online"]) == (False, True)
 
 
 def test_console_api_refuses_anonymous_users_and_non_operators(client, support):

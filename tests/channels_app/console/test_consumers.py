@@ -284,6 +284,60 @@ async def test_bad_frames_get_clear_errors_and_change_nothing(support):
     await console.disconnect()
 
 
+# --- transfers (Q13) -----------------------------------------------------------------------------------
+
+
+async def test_Q13_transfer_to_an_offline_colleague_is_refused_then_confirmed_over_the_socket(support):
+    """The console hears why; with the channel's warning setting it asks the operator and resends with confirm."""
+    olga = support.olga
+    piotr = await _db(OperatorFactory, username="piotr", first_name="Piotr")
+    await _db(QueueMemberFactory, open_channel=support.channel, operator=piotr, position=1)
+    await _db(OperatorProfile.objects.filter(user=piotr).update, is_online=False, console_heartbeat_at=None)
+    console = await connected_console(olga)
+    visitor = await visitor_socket(await _db(visitor_token_issue, connector=support.connector))
+    conversation_id = (await visitor_says(visitor, "Hello"))["conversation"]["id"]
+    offer = await next_frame(console, "offer.created")
+    await ask(console, "accept", offer_id=offer["offer_id"])
+
+    refused = await ask(console, "transfer", conversation_id=conversation_id, to_operator_id=piotr.pk)
+    assert (refused["type"], refused["code"], refused["message"]) == ("error", 403, "Piotr is offline.")
+    assert "needs_confirmation" not in refused
+    assert (await ask(console, "transfer", conversation_id=conversation_id, to_operator_id=piotr.pk, confirm="yes"))[
+        "message"
+    ] == "“confirm” must be true or false."
+
+    await _db(OpenChannel.objects.filter(pk=support.channel.pk).update, transfer_to_unavailable_after_warning=True)
+    warned = await ask(console, "transfer", conversation_id=conversation_id, to_operator_id=piotr.pk)
+    assert (warned["message"], warned["needs_confirmation"]) == ("Piotr is offline. Transfer anyway?", True)
+    conversation = await _db(Conversation.objects.get, pk=conversation_id)
+    assert conversation.operator_id == olga.pk
+    done = await ask(console, "transfer", conversation_id=conversation_id, to_operator_id=piotr.pk, confirm=True)
+    assert done["type"] == "ack"
+    conversation = await _db(Conversation.objects.get, pk=conversation_id)
+    assert (conversation.operator_id, conversation.status) == (piotr.pk, ConversationStatus.ACTIVE)
+    for communicator in (console, visitor):
+        await communicator.disconnect()
+
+
+async def test_Q13_transfer_to_another_queue_offers_it_there_at_once_over_the_socket(support, sales):
+    olga, stan = support.olga, sales.stan
+    olga_console = await connected_console(olga)
+    stan_console = await connected_console(stan)
+    visitor = await visitor_socket(await _db(visitor_token_issue, connector=support.connector))
+    conversation_id = (await visitor_says(visitor, "I want to buy"))["conversation"]["id"]
+    offer = await next_frame(olga_console, "offer.created")
+    await ask(olga_console, "accept", offer_id=offer["offer_id"])
+
+    moved = await ask(olga_console, "transfer", conversation_id=conversation_id, to_open_channel_id=sales.channel.pk)
+    assert moved["type"] == "ack"
+    offered = await next_frame(stan_console, "offer.created")
+    assert offered["conversation_id"] == conversation_id
+    conversation = await _db(Conversation.objects.get, pk=conversation_id)
+    assert (conversation.open_channel_id, conversation.status) == (sales.channel.pk, ConversationStatus.OFFERED)
+    for communicator in (olga_console, stan_console, visitor):
+        await communicator.disconnect()
+
+
 # --- presence (Q6) -------------------------------------------------------------------------------------
 
 

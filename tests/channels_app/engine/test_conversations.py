@@ -7,10 +7,10 @@ from datetime import timedelta
 import pytest
 
 from channels_app.engine import conversations, offers
-from channels_app.engine.errors import InvalidState, NotAllowed, NotFound, ServiceError
+from channels_app.engine.errors import InvalidState, NeedsConfirmation, NotAllowed, NotFound, ServiceError
 from channels_app.models import ClientRating, ConversationStatus, LeavePeriod, Offer
 from tests.channels_app.engine_support import *  # noqa: F403
-from tests.channels_app.engine_support import NOW, make_channel, make_operator, system_keys
+from tests.channels_app.engine_support import NOW, make_channel, make_operator, set_profile, system_keys
 from tests.factories import ContactFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -118,16 +118,87 @@ def test_Q13_transfer_refused_to_an_operator_on_leave_or_at_the_limit(engine, te
     channel = make_channel(team, chat_limit_enabled=True, chat_limit=1)
     conversation = taken(engine, channel, olga)
     LeavePeriod.objects.create(operator=piotr, starts_at=NOW - timedelta(hours=1), ends_at=NOW + timedelta(hours=1))
-    with pytest.raises(NotAllowed, match="on leave"):
+    with pytest.raises(NotAllowed, match=r"^Piotr is on leave until Nov\. 23, 2026, 11:00 \(UTC\)\.$"):
         engine.commit(
             conversations.conversation_transfer, conversation_id=conversation.pk, operator=olga, to_operator_id=piotr.pk
         )
     LeavePeriod.objects.all().delete()
     other = taken(engine, channel, piotr)
     assert other.operator == piotr
-    with pytest.raises(NotAllowed, match=r"chat limit \(1/1\)"):
+    with pytest.raises(NotAllowed, match=r"^Piotr has reached the limit of 1 chat\.$"):
         engine.commit(
             conversations.conversation_transfer, conversation_id=conversation.pk, operator=olga, to_operator_id=piotr.pk
+        )
+    conversation.refresh_from_db()
+    assert conversation.operator == olga
+
+
+def test_Q13_transfer_to_an_offline_operator_is_refused_with_the_reason(engine, team):
+    """Routing would not offer Piotr anything while he is offline (Q5, Q6): neither may a transfer hand him a client."""
+    olga, piotr = team
+    conversation = taken(engine, make_channel(team), olga)
+    set_profile(piotr, is_online=False, console_heartbeat_at=None)
+    with pytest.raises(NotAllowed, match=r"^Piotr is offline\.$") as refused:
+        engine.commit(
+            conversations.conversation_transfer, conversation_id=conversation.pk, operator=olga, to_operator_id=piotr.pk
+        )
+    assert not isinstance(refused.value, NeedsConfirmation)  # the channel does not allow it even after a warning
+    conversation.refresh_from_db()
+    assert (conversation.operator, conversation.status) == (olga, ConversationStatus.ACTIVE)
+    assert not engine.events(f"operator.{piotr.pk}", "conversation.assigned")
+
+
+def test_Q13_transfer_refused_to_an_operator_not_clocked_in_or_on_a_break_where_routing_requires_it(engine, team):
+    olga, piotr = team
+    conversation = taken(engine, make_channel(team, require_clocked_in=True), olga)
+    set_profile(piotr, on_break=True)
+    with pytest.raises(NotAllowed, match=r"^Piotr is on a break\.$"):
+        engine.commit(
+            conversations.conversation_transfer, conversation_id=conversation.pk, operator=olga, to_operator_id=piotr.pk
+        )
+    set_profile(piotr, on_break=False, clocked_in=False)
+    with pytest.raises(NotAllowed, match=r"^Piotr is not clocked in\.$"):
+        engine.commit(
+            conversations.conversation_transfer, conversation_id=conversation.pk, operator=olga, to_operator_id=piotr.pk
+        )
+
+
+def test_Q13_transfer_to_an_unavailable_operator_goes_through_after_a_confirmed_warning(engine, team):
+    """With the channel's setting on, the refusal asks for confirmation; the same request confirmed is honoured."""
+    olga, piotr = team
+    channel = make_channel(team, transfer_to_unavailable_after_warning=True, chat_limit_enabled=True, chat_limit=1)
+    conversation = taken(engine, channel, olga)
+    taken(engine, channel, piotr)
+    set_profile(piotr, is_online=False, console_heartbeat_at=None)
+    with pytest.raises(NeedsConfirmation) as warned:
+        engine.commit(
+            conversations.conversation_transfer, conversation_id=conversation.pk, operator=olga, to_operator_id=piotr.pk
+        )
+    assert str(warned.value) == "Piotr is offline. Piotr has reached the limit of 1 chat. Transfer anyway?"
+    assert warned.value.details() == {"needs_confirmation": True}
+    conversation.refresh_from_db()
+    assert conversation.operator == olga
+    moved = engine.commit(
+        conversations.conversation_transfer,
+        conversation_id=conversation.pk,
+        operator=olga,
+        to_operator_id=piotr.pk,
+        confirmed=True,
+    )
+    assert (moved.operator, moved.status) == (piotr, ConversationStatus.ACTIVE)
+
+
+def test_Q13_a_dismissed_operator_is_refused_even_when_confirmed(engine, team):
+    olga, piotr = team
+    conversation = taken(engine, make_channel(team, transfer_to_unavailable_after_warning=True), olga)
+    type(piotr).objects.filter(pk=piotr.pk).update(is_active=False)
+    with pytest.raises(NotAllowed, match="dismissed"):
+        engine.commit(
+            conversations.conversation_transfer,
+            conversation_id=conversation.pk,
+            operator=olga,
+            to_operator_id=piotr.pk,
+            confirmed=True,
         )
     conversation.refresh_from_db()
     assert conversation.operator == olga
