@@ -11,6 +11,8 @@ import { cannedMatches, replaceShortcut, shortcutAtCaret } from "./canned.js";
 // Django's JavaScriptCatalog (loaded before this module, in the operator's language) translates the texts;
 // without it the English text stays.
 const gettext = (text) => (window.gettext ? window.gettext(text) : text);
+const ngettext = (singular, plural, count) =>
+  window.ngettext ? window.ngettext(singular, plural, count) : count === 1 ? singular : plural;
 const interpolate = (format, values) => format.replace(/%\((\w+)\)s/g, (_, name) => String(values[name] ?? ""));
 const config = JSON.parse(document.getElementById("console-config").textContent);
 const $ = (id) => document.getElementById(id);
@@ -785,8 +787,11 @@ async function openTransfer() {
 // the operator picks them (the server refuses or warns with the same reason).
 function transferTargetLabel(operator) {
   const load = operator.chat_limit === null
-    ? interpolate(gettext("%(load)s chats"), { load: operator.load })
-    : interpolate(gettext("%(load)s of %(limit)s chats"), { load: operator.load, limit: operator.chat_limit });
+    ? interpolate(ngettext("%(load)s chat", "%(load)s chats", operator.load), { load: operator.load })
+    : interpolate(
+      ngettext("%(load)s of %(limit)s chat", "%(load)s of %(limit)s chats", operator.chat_limit),
+      { load: operator.load, limit: operator.chat_limit },
+    );
   // The reason names the colleague already ("Piotr is offline.").
   const state = operator.available ? `${operator.name} — ${gettext("available")}` : operator.unavailable_reason;
   return `${state} (${load})`;
