@@ -16,10 +16,18 @@ class ChannelsAppConfig(AppConfig):
         from channels_app import tasks  # noqa: F401  (registers every task under its engine.jobs name)
         from channels_app.bots.services import enqueue_bot_turn
         from channels_app.connectors.processing import enqueue_outbound_message
-        from channels_app.engine import access, attachments, operators
+        from channels_app.engine import access, attachments, operators, queue
         from channels_app.engine.roles import sync_roles
         from channels_app.engine.signals import message_created
-        from channels_app.models import Attachment, LeavePeriod, OpenChannel, OperatorProfile, QueueMember
+        from channels_app.models import (
+            Attachment,
+            Holiday,
+            LeavePeriod,
+            OpenChannel,
+            OperatorProfile,
+            QueueMember,
+            WorkingPeriod,
+        )
         from channels_app.periodic import sync_periodic_tasks
 
         message_created.connect(enqueue_outbound_message, dispatch_uid="channels_app.connectors.outbound")
@@ -43,6 +51,13 @@ class ChannelsAppConfig(AppConfig):
         m2m_changed.connect(
             access.on_supervisors_changed, sender=OpenChannel.supervisors.through, dispatch_uid="access.supervisors"
         )
+        # Issue 16, point 10: a change of routing configuration re-decides the channel's waiting conversations at once.
+        pre_save.connect(queue.on_open_channel_saving, sender=OpenChannel, dispatch_uid="queue.channel_saving")
+        post_save.connect(queue.on_open_channel_saved, sender=OpenChannel, dispatch_uid="queue.channel_saved")
+        post_save.connect(queue.on_queue_member_saved, sender=QueueMember, dispatch_uid="queue.member_saved")
+        for model in (WorkingPeriod, Holiday):
+            post_save.connect(queue.on_calendar_changed, sender=model, dispatch_uid=f"queue.{model.__name__}_saved")
+            post_delete.connect(queue.on_calendar_changed, sender=model, dispatch_uid=f"queue.{model.__name__}_deleted")
         # A file's bytes go with its row (a conversation deleted, an erasure), once the delete commits.
         post_delete.connect(attachments.on_attachment_deleted, sender=Attachment, dispatch_uid="attachments.deleted")
         post_migrate.connect(sync_periodic_tasks, sender=self, dispatch_uid="channels_app.sync_periodic_tasks")

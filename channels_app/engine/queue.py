@@ -49,12 +49,14 @@ from channels_app.models import (
     Conversation,
     ConversationStatus,
     DistributionMode,
+    Holiday,
     Offer,
     OpenChannel,
     OperatorProfile,
     QueueMember,
     RoutingDecision,
     StatusChange,
+    WorkingPeriod,
     compose_display_name,
 )
 from channels_app.policy import distribution, schedule
@@ -712,3 +714,100 @@ def _redistribute(channel_ids: list[int], now: datetime, trigger: str) -> None:
             except Exception:
                 # The 2-minute retry sweep routes the rest; the broker being down must not fail the caller.
                 logger.exception("Could not queue the redistribution of open channel %s", channel_id)
+
+
+# --- a change of configuration re-decides the channel's queue at once (issue 16, point 10) -------------------
+
+REASON_MODE_CHANGED = "distribution mode changed (Q2)"
+TRIGGER_SETTINGS_CHANGED = "settings_changed"
+
+
+def channel_queue_reconsider(*, open_channel_id: int, now: datetime, trigger: str, redecide_offers: bool) -> int:
+    """H1, H2, Q1, Q2, Q8: decide the channel's waiting conversations again under its settings as they are now.
+
+    A change of configuration (hours switched off or edited, an operator added to the queue, the limit raised,
+    the mode changed) must not leave a conversation waiting on what the old settings decided:
+
+    1. A wait for the opening (``route_not_before``, H2) is lifted when the channel is open now (or its hours
+       are off), and moved when the new hours open at another time. The client is not told again.
+    2. With ``redecide_offers`` (the distribution mode changed) the pending offers are withdrawn and their
+       conversations put back in the queue, so the new mode picks who is offered them.
+    3. Once this commits the queue is redistributed (Q9).
+
+    Returns how many conversations had their wait or their offers changed.
+    """
+    with transaction.atomic():
+        channel = OpenChannel.objects.filter(pk=open_channel_id, is_active=True).first()
+        if channel is None:
+            return 0
+        opening = None
+        if channel.working_hours_enabled:
+            calendar = calendar_for(channel)
+            if not schedule.is_open(calendar, now):
+                opening = schedule.next_opening(calendar, now)
+        # Only the wait changes, not who holds the conversation: the conversation rows alone are locked.
+        parked = list(
+            Conversation.objects.select_for_update(of=("self",))
+            .filter(open_channel=channel, status=ConversationStatus.QUEUED, route_not_before__gt=now)
+            .exclude(route_not_before=opening)
+            .order_by("id")
+            .values_list("id", flat=True)
+        )
+        Conversation.objects.filter(pk__in=parked).update(route_not_before=opening)
+        if parked and opening is not None:
+            after_commit(partial(schedule_opening_redistribution, channel.pk, opening))
+        redecided = 0
+        if redecide_offers:
+            offered_ids = Conversation.objects.filter(
+                open_channel=channel, status=ConversationStatus.OFFERED
+            ).values_list("id", flat=True)
+            for conversation_id in sorted(offered_ids):
+                conversation = locks.lock_conversation(conversation_id)
+                if conversation is None or conversation.status != ConversationStatus.OFFERED:
+                    continue  # taken or closed since the read
+                conversation_requeue(conversation, now=now, reason=REASON_MODE_CHANGED, trigger=trigger)
+                redecided += 1
+        request_redistribution([channel.pk], now=now, trigger=trigger)
+    return len(parked) + redecided
+
+
+# Connected to model signals by ``ChannelsAppConfig.ready``. The admin saves a channel and then its inlines (hours,
+# holidays, queue members), each in the same transaction: every save asks for a reconsideration after commit, and
+# each finds the final settings; the passes after the first find nothing left to change.
+
+
+def _reconsider_after_commit(open_channel_id: int, *, redecide_offers: bool = False) -> None:
+    after_commit(
+        partial(
+            channel_queue_reconsider,
+            open_channel_id=open_channel_id,
+            now=timezone.now(),
+            trigger=TRIGGER_SETTINGS_CHANGED,
+            redecide_offers=redecide_offers,
+        )
+    )
+
+
+def on_open_channel_saving(sender, instance: OpenChannel, **kwargs) -> None:
+    """Remember the distribution mode before the save: only a change of mode re-decides pending offers."""
+    if instance.pk is not None:
+        instance._mode_before = (  # type: ignore[attr-defined]
+            OpenChannel.objects.filter(pk=instance.pk).values_list("distribution_mode", flat=True).first()
+        )
+
+
+def on_open_channel_saved(sender, instance: OpenChannel, created: bool = False, **kwargs) -> None:
+    if created:
+        return
+    mode_before = getattr(instance, "_mode_before", instance.distribution_mode)
+    _reconsider_after_commit(instance.pk, redecide_offers=mode_before != instance.distribution_mode)
+
+
+def on_calendar_changed(sender, instance: WorkingPeriod | Holiday, **kwargs) -> None:
+    """H1: a working period or a holiday saved or deleted."""
+    _reconsider_after_commit(instance.open_channel_id)
+
+
+def on_queue_member_saved(sender, instance: QueueMember, **kwargs) -> None:
+    """Q1: an operator joined the queue or moved in it (leaving it is Q10's, in ``access``)."""
+    _reconsider_after_commit(instance.open_channel_id)
