@@ -15,9 +15,10 @@ from datetime import datetime, timedelta
 
 from django.db import transaction
 from django.db.models import DateTimeField, DurationField, ExpressionWrapper, F, OuterRef, Q, Value
-from django.db.models.functions import Coalesce
+from django.db.models.functions import Coalesce, Greatest
 
 from channels_app.engine import availability, events, instruments, locks, messages, transitions
+from channels_app.engine.calendars import calendar_for
 from channels_app.engine.conversations import close_fully
 from channels_app.engine.offers import move_on_if_unoffered
 from channels_app.engine.operators import (
@@ -27,7 +28,12 @@ from channels_app.engine.operators import (
     held_by_absent,
     offline_after,
 )
-from channels_app.engine.queue import channel_redistribute, conversation_requeue, request_redistribution
+from channels_app.engine.queue import (
+    channel_redistribute,
+    conversation_requeue,
+    request_redistribution,
+    request_route,
+)
 from channels_app.models import (
     OPEN_STATUSES,
     AutoCloseAction,
@@ -38,10 +44,12 @@ from channels_app.models import (
     OpenChannel,
     OperatorProfile,
 )
+from channels_app.policy import schedule
 
 logger = logging.getLogger(__name__)
 
 BATCH = 1000
+NO_ANSWER_TRIGGER = "no_answer"
 WAITING_FOR_ANSWER = [ConversationStatus.QUEUED, ConversationStatus.OFFERED, ConversationStatus.ACTIVE]
 
 
@@ -96,55 +104,112 @@ def offers_expire(*, now: datetime) -> int:
 
 
 def conversations_mark_unprocessed(*, now: datetime) -> int:
-    """Q4, M2: flag conversations nobody answered in time, then run the channel's no-answer action once."""
-    candidates = list(
-        Conversation.objects.filter(status__in=WAITING_FOR_ANSWER, is_unprocessed=False, first_response_at__isnull=True)
-        .alias(deadline=_plus(F("queued_at"), _seconds("open_channel__unprocessed_after_seconds")))
+    """Q4, M2: flag conversations nobody answered in working time, and run the channel's no-answer action.
+
+    Returns how many conversations were flagged (a repeated M2 round flags nothing new).
+
+    1. Only working time counts (H1): while a channel is closed nothing is
+       flagged or sent, and a conversation's wait resumes at the opening
+       (:func:`~channels_app.policy.schedule.working_time_before` gives, per
+       channel, the latest start that has waited long enough by ``now``).
+    2. The first expiry flags the conversation and runs the no-answer action.
+    3. With "back to the queue" every later expiry runs it again until an
+       operator answers: a round lasts the same working time from the
+       conversation's last entry into the queue or the previous round,
+       whichever is later (:func:`_no_answer_round_start`).
+    """
+    waiting = Conversation.objects.filter(
+        status__in=WAITING_FOR_ANSWER, first_response_at__isnull=True, queued_at__isnull=False
+    ).filter(Q(is_unprocessed=False) | Q(open_channel__no_answer_action=NoAnswerAction.BACK_TO_QUEUE))
+    # Working time never exceeds elapsed time: the channels with a round over in elapsed time are the only ones to ask.
+    channel_ids = (
+        waiting.alias(
+            round_start=Greatest("queued_at", "no_answer_action_at"),
+            deadline=_plus(F("round_start"), _seconds("open_channel__unprocessed_after_seconds")),
+        )
         .filter(deadline__lte=now)
-        .order_by("queued_at")
-        .values_list("pk", flat=True)[:BATCH]
+        .values_list("open_channel_id", flat=True)
+        .distinct()
     )
+    channels = OpenChannel.objects.filter(pk__in=list(channel_ids)).prefetch_related("working_periods", "holidays")
     flagged = 0
-    for conversation_id in candidates:
-        with transaction.atomic():
-            conversation = locks.lock_conversation(conversation_id, skip_locked=True)
-            if conversation is None or conversation.is_unprocessed or conversation.first_response_at is not None:
-                continue
-            if conversation.status not in WAITING_FOR_ANSWER:
-                continue
-            channel = conversation.open_channel
-            # Never queued: no deadline, as in the query above (NULL there).
-            if conversation.queued_at is None:
-                continue
-            if conversation.queued_at + timedelta(seconds=channel.unprocessed_after_seconds) > now:
-                continue
-            conversation.is_unprocessed = True
-            conversation.unprocessed_at = now
-            conversation.save(update_fields=["is_unprocessed", "unprocessed_at"])
-            flagged += 1
-            events.publish_to_conversation(
-                conversation,
-                events.conversation_status(conversation, reason="unprocessed"),
-                operator_ids=[conversation.operator_id],
-            )
-            events.nudge_wallboards([conversation.open_channel_id])
-            _no_answer_action(conversation, now)
+    for channel in channels.order_by("pk"):
+        calendar = calendar_for(channel)
+        if not schedule.is_open(calendar, now):
+            continue
+        waited_since = schedule.working_time_before(calendar, now, channel.unprocessed_after_seconds)
+        if waited_since is None:
+            continue
+        due = list(
+            waiting.filter(open_channel=channel)
+            .alias(round_start=Greatest("queued_at", "no_answer_action_at"))
+            .filter(round_start__lte=waited_since)
+            .order_by("queued_at", "pk")
+            .values_list("pk", flat=True)[:BATCH]
+        )
+        for conversation_id in due:
+            with transaction.atomic():
+                conversation = locks.lock_conversation(conversation_id, skip_locked=True)
+                if conversation is None or not _no_answer_round_over(conversation, channel, waited_since):
+                    continue
+                if not conversation.is_unprocessed:
+                    _flag_unprocessed(conversation, now)
+                    flagged += 1
+                _no_answer_action(conversation, channel, now)
     return flagged
 
 
-def _no_answer_action(conversation: Conversation, now: datetime) -> None:
-    """M2: send a text, put the conversation back in the queue (Evenly only), or do nothing; once."""
-    if conversation.no_answer_action_at is not None:
-        return
-    channel = conversation.open_channel
+def _no_answer_round_start(conversation: Conversation) -> datetime | None:
+    """When the current Q4/M2 round began: the last entry into the queue, or the previous M2 round if later."""
+    if conversation.queued_at is None:
+        return None  # never queued (still with a bot): no round, as in the sweep's query
+    if conversation.no_answer_action_at is None:
+        return conversation.queued_at
+    return max(conversation.queued_at, conversation.no_answer_action_at)
+
+
+def _no_answer_round_over(conversation: Conversation, channel: OpenChannel, waited_since: datetime) -> bool:
+    """Re-checked under the lock: still unanswered and waiting, and its round began by ``waited_since``."""
+    if conversation.status not in WAITING_FOR_ANSWER or conversation.first_response_at is not None:
+        return False
+    if conversation.is_unprocessed and channel.no_answer_action != NoAnswerAction.BACK_TO_QUEUE:
+        return False
+    round_start = _no_answer_round_start(conversation)
+    return round_start is not None and round_start <= waited_since
+
+
+def _flag_unprocessed(conversation: Conversation, now: datetime) -> None:
+    """Q4: the conversation counts as missed from now on; its consoles and the wallboards hear of it."""
+    conversation.is_unprocessed = True
+    conversation.unprocessed_at = now
+    conversation.save(update_fields=["is_unprocessed", "unprocessed_at"])
+    events.publish_to_conversation(
+        conversation,
+        events.conversation_status(conversation, reason="unprocessed"),
+        operator_ids=[conversation.operator_id],
+    )
+    events.nudge_wallboards([conversation.open_channel_id])
+
+
+def _no_answer_action(conversation: Conversation, channel: OpenChannel, now: datetime) -> None:
+    """M2: send the text once, put the conversation back in the queue (Evenly only) at every round, or nothing.
+
+    Each "back to the queue" round ends in a routing decision with every
+    operator's reasons (trigger ``no_answer``): a held or offered conversation
+    is requeued and routed; one still in the queue is routed again as it is.
+    """
+    first_round = conversation.no_answer_action_at is None
     conversation.no_answer_action_at = now
     conversation.save(update_fields=["no_answer_action_at"])
-    if channel.no_answer_action == NoAnswerAction.SEND_TEXT:
+    if channel.no_answer_action == NoAnswerAction.SEND_TEXT and first_round:
         messages.send_system_message(conversation, key="no_answer", text=channel.no_answer_text, now=now)
-    elif channel.no_answer_action == NoAnswerAction.BACK_TO_QUEUE and conversation.status != ConversationStatus.QUEUED:
-        conversation_requeue(
-            conversation, now=now, reason="no answer in time: back to the queue (M2)", trigger="no_answer"
-        )
+    elif channel.no_answer_action == NoAnswerAction.BACK_TO_QUEUE:
+        if conversation.status == ConversationStatus.QUEUED:
+            request_route(conversation.pk, now=now, trigger=NO_ANSWER_TRIGGER)
+        else:
+            conversation_requeue(
+                conversation, now=now, reason="no answer in time: back to the queue (M2)", trigger=NO_ANSWER_TRIGGER
+            )
 
 
 def conversations_retry_unassigned(*, now: datetime) -> int:

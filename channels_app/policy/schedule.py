@@ -28,7 +28,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-__all__ = ["Period", "WorkingCalendar", "is_open", "next_closing", "next_opening", "open_seconds_between"]
+__all__ = [
+    "Period",
+    "WorkingCalendar",
+    "is_open",
+    "next_closing",
+    "next_opening",
+    "open_seconds_between",
+    "working_time_before",
+]
 
 MIDNIGHT = time(0, 0)
 ONE_DAY = timedelta(days=1)
@@ -145,6 +153,42 @@ def open_seconds_between(calendar: WorkingCalendar, start: datetime, end: dateti
                 total += overlap
         day += ONE_DAY
     return total.total_seconds()
+
+
+def working_time_before(calendar: WorkingCalendar, end: datetime, seconds: float) -> datetime | None:
+    """The latest instant ``start`` with ``open_seconds_between(calendar, start, end) >= seconds`` (aware UTC).
+
+    Q4 and M2 ask it once per channel: a conversation waiting since this instant
+    or earlier has waited ``seconds`` of working time by ``end``, so the sweep
+    filters on it in SQL instead of measuring every row. Every instant at or
+    before the answer qualifies and none after it does, because working time
+    only grows as ``start`` moves back. None when not enough working time ever
+    lies before ``end`` (a calendar with no periods).
+
+    1. A disabled calendar is always open: ``end - seconds``.
+    2. Otherwise walk local dates back from ``end``, each day's open intervals
+       latest first (clipped at ``end``), until they add up to ``seconds``; the
+       answer lies inside the interval that completes the sum.
+    3. Holidays are finite and every week has its periods, so a walk that found
+       nothing for longer than the holidays plus ``_SETTLE_DAYS`` never will.
+    """
+    end = _as_utc(end, "end")
+    needed = timedelta(seconds=seconds)
+    if not calendar.enabled or needed <= timedelta(0):
+        return end - max(needed, timedelta(0))
+    if not calendar.periods:
+        return None
+    day = end.astimezone(calendar._zone).date() + ONE_DAY
+    days_without_work = 0
+    while days_without_work <= len(calendar.holidays) + _SETTLE_DAYS:
+        intervals = [(opens, min(closes, end)) for opens, closes in _day_intervals(calendar, day) if opens < end]
+        days_without_work = 0 if intervals else days_without_work + 1
+        for opens, closes in reversed(intervals):
+            if closes - opens >= needed:
+                return closes - needed
+            needed -= closes - opens
+        day -= ONE_DAY
+    return None
 
 
 # --- internals -------------------------------------------------------------------

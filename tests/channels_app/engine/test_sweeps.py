@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from datetime import UTC, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.core.cache import cache
@@ -95,6 +96,109 @@ def test_M2_back_to_the_queue_takes_it_from_the_silent_operator(engine, team):
     assert conversation.status == ConversationStatus.OFFERED
     assert conversation.offers.get(status=Offer.Status.PENDING).operator == piotr
     assert engine.events(f"operator.{olga.pk}", "conversation.status")
+
+
+WARSAW = ZoneInfo("Europe/Warsaw")
+
+
+def warsaw(*args: int) -> datetime:
+    return datetime(*args, tzinfo=WARSAW).astimezone(UTC)
+
+
+def weekday_hours_channel(operators, **settings):
+    """Open Monday to Friday, 9:00 to 17:00 in Warsaw (NOW, Monday 10:00 UTC, is 11:00 there)."""
+    channel = make_channel(operators, working_hours_enabled=True, time_zone="Europe/Warsaw", **settings)
+    for weekday in range(5):
+        WorkingPeriod.objects.create(open_channel=channel, weekday=weekday, start=time(9, 0), end=time(17, 0))
+    return channel
+
+
+def test_Q4_M2_a_night_message_is_neither_flagged_nor_answered_before_working_time_has_passed(engine):
+    channel = weekday_hours_channel(
+        [], unprocessed_after_seconds=1800, no_answer_action=NoAnswerAction.SEND_TEXT, no_answer_text="Still looking"
+    )
+    engine.clock.shift(warsaw(2026, 11, 23, 23, 0) - NOW)
+    conversation = engine.receive(channel)
+    assert system_keys(conversation) == [f"out_of_hours:{warsaw(2026, 11, 24, 9, 0).isoformat()}"]
+    for moment in (warsaw(2026, 11, 23, 23, 30), warsaw(2026, 11, 24, 8, 59), warsaw(2026, 11, 24, 9, 29)):
+        engine.clock.shift(moment - engine.clock.now())
+        assert engine.commit(sweeps.conversations_mark_unprocessed) == 0
+    conversation.refresh_from_db()
+    assert not conversation.is_unprocessed
+    assert "no_answer" not in system_keys(conversation)
+
+    # The clock started at the opening: 30 minutes of working time later it is missed, and the text goes once.
+    engine.clock.shift(warsaw(2026, 11, 24, 9, 30) - engine.clock.now())
+    assert engine.commit(sweeps.conversations_mark_unprocessed) == 1
+    conversation.refresh_from_db()
+    assert conversation.unprocessed_at == warsaw(2026, 11, 24, 9, 30)
+    assert system_keys(conversation).count("no_answer") == 1
+
+
+def test_Q4_the_wait_pauses_while_closed_and_resumes_at_the_opening(engine):
+    channel = weekday_hours_channel([], unprocessed_after_seconds=1800)
+    engine.clock.shift(warsaw(2026, 11, 27, 16, 50) - NOW)  # Friday, 10 minutes before closing
+    conversation = engine.receive(channel)
+    # Closed: 17:20 on Friday, the weekend, and Monday before 20 more working minutes.
+    for moment in (warsaw(2026, 11, 27, 17, 20), warsaw(2026, 11, 29, 12, 0), warsaw(2026, 11, 30, 9, 19)):
+        engine.clock.shift(moment - engine.clock.now())
+        assert engine.commit(sweeps.conversations_mark_unprocessed) == 0
+    engine.clock.shift(warsaw(2026, 11, 30, 9, 20) - engine.clock.now())
+    assert engine.commit(sweeps.conversations_mark_unprocessed) == 1
+    conversation.refresh_from_db()
+    assert conversation.is_unprocessed
+
+
+def test_Q4_nothing_is_flagged_while_closed_even_when_the_working_time_ran_out_before_closing(engine):
+    channel = weekday_hours_channel([], unprocessed_after_seconds=1800)
+    engine.clock.shift(warsaw(2026, 11, 23, 16, 0) - NOW)
+    conversation = engine.receive(channel)
+    engine.clock.shift(warsaw(2026, 11, 23, 18, 0) - engine.clock.now())  # the sweep did not run before closing
+    assert engine.commit(sweeps.conversations_mark_unprocessed) == 0
+    engine.clock.shift(warsaw(2026, 11, 24, 9, 0) - engine.clock.now())
+    assert engine.commit(sweeps.conversations_mark_unprocessed) == 1
+    conversation.refresh_from_db()
+    assert conversation.unprocessed_at == warsaw(2026, 11, 24, 9, 0)
+
+
+def test_M2_back_to_the_queue_repeats_for_every_silent_operator_until_one_answers(engine, team):
+    olga, piotr = team
+    channel = make_channel(
+        team,
+        distribution_mode=DistributionMode.EVENLY,
+        unprocessed_after_seconds=300,
+        no_answer_action=NoAnswerAction.BACK_TO_QUEUE,
+    )
+    conversation = engine.receive(channel)
+    silent = []
+    for _round in range(3):
+        offer = conversation.offers.get(status=Offer.Status.PENDING)
+        silent.append(offer.operator)
+        engine.commit(offers.offer_accept, offer_id=offer.pk, operator=offer.operator)
+        keep_online(team, engine.clock.shift(timedelta(seconds=299)))
+        engine.commit(sweeps.conversations_mark_unprocessed)
+        conversation.refresh_from_db()
+        assert conversation.status == ConversationStatus.ACTIVE  # a round lasts the whole time
+        keep_online(team, engine.clock.shift(timedelta(seconds=1)))
+        engine.commit(sweeps.conversations_mark_unprocessed)
+        conversation.refresh_from_db()
+        assert conversation.status == ConversationStatus.OFFERED
+    assert silent == [olga, piotr, olga]
+    rounds = list(conversation.routing_decisions.filter(trigger="no_answer").order_by("created_at"))
+    assert [decision.chosen for decision in rounds] == [[piotr.pk], [olga.pk], [piotr.pk]]
+    assert all(
+        {candidate["operator_id"] for candidate in decision.candidates} == {olga.pk, piotr.pk} for decision in rounds
+    )
+
+    # Piotr answers: no more rounds.
+    offer = conversation.offers.get(status=Offer.Status.PENDING)
+    engine.commit(offers.offer_accept, offer_id=offer.pk, operator=piotr)
+    engine.commit(conversations.message_send_by_operator, conversation_id=conversation.pk, operator=piotr, text="Hi")
+    keep_online(team, engine.clock.shift(timedelta(hours=1)))
+    engine.commit(sweeps.conversations_mark_unprocessed)
+    conversation.refresh_from_db()
+    assert conversation.status == ConversationStatus.ACTIVE
+    assert conversation.operator == piotr
 
 
 def test_Q6_presence_sweep_marks_idle_operators_offline(engine, team):

@@ -22,6 +22,7 @@ from channels_app.policy.schedule import (
     next_closing,
     next_opening,
     open_seconds_between,
+    working_time_before,
 )
 from tests.factories import OpenChannelFactory
 
@@ -117,6 +118,19 @@ def test_h1_open_seconds_between_counts_only_working_hours():
 
 
 # --- H1: holidays ------------------------------------------------------------------------
+
+
+def test_Q4_working_time_before_skips_the_night_and_the_weekend():
+    # Mon–Fri 9–17 in Warsaw; 30 working minutes before Monday 9:10 began on Friday at 16:40.
+    weekdays = calendar(WARSAW, *((day, time(9), time(17)) for day in range(MONDAY, SATURDAY)))
+    monday_morning = local(WARSAW, 2026, 3, 9, 9, 10)
+    assert working_time_before(weekdays, monday_morning, 30 * 60) == local(WARSAW, 2026, 3, 6, 16, 40)
+    assert working_time_before(weekdays, monday_morning, 10 * 60) == local(WARSAW, 2026, 3, 9, 9, 0)
+    # Inside working hours it is plain subtraction; a disabled calendar always is.
+    assert working_time_before(weekdays, monday_morning, 5 * 60) == monday_morning - timedelta(minutes=5)
+    disabled = calendar(WARSAW, enabled=False)
+    assert working_time_before(disabled, monday_morning, 3600) == monday_morning - timedelta(hours=1)
+    assert working_time_before(calendar(WARSAW), monday_morning, 60) is None
 
 
 def test_h1_a_holiday_closes_the_whole_local_date():
@@ -455,3 +469,17 @@ def test_h1_calendar_for_uses_prefetched_rows(django_assert_num_queries):
         loaded = calendar_for(prefetched)
     assert len(loaded.periods) == 1
     assert loaded.holidays == frozenset({date(2026, 5, 1)})
+
+
+@PROPERTY_SETTINGS
+@given(scenarios(), st.integers(1, 3 * 24 * 3600))
+def test_Q4_property_working_time_before_is_where_the_working_seconds_add_up(scenario, seconds):
+    working, end = scenario
+    start = working_time_before(working, end, seconds)
+    if start is None:
+        assert not working.periods
+        return
+    assert start <= end
+    assert open_seconds_between(working, start, end) == pytest.approx(seconds, abs=1e-6)
+    # The latest such instant: a second later there is less than that working time left.
+    assert open_seconds_between(working, start + timedelta(seconds=1), end) < seconds
