@@ -16,7 +16,7 @@ from django.db import InterfaceError, OperationalError
 from django.utils import timezone
 
 from channels_app.bots import services as bots
-from channels_app.connectors import processing
+from channels_app.connectors import processing, registration
 from channels_app.engine import jobs, queue, sweeps
 
 # --- the distribution engine (Q3, Q4, Q6, Q9, Q10, Q11) -------------------------------------------------
@@ -109,6 +109,12 @@ def sweep_connectors() -> int:
     for attachment_id in work.attachments:
         download_attachment.delay(attachment_id)
     return sum(len(ids) for ids in work.updates.values()) + len(work.messages) + len(work.attachments)
+
+
+@shared_task(name=jobs.REGISTER_WEBHOOK, acks_late=True, ignore_result=True)
+def register_webhook(connector_id: int) -> str:
+    """O5: bind a connector saved in the admin to this site; the outcome is stored on the connector."""
+    return registration.connector_webhook_register_by_id(connector_id=connector_id, now=timezone.now())
 
 
 # --- chatbots (B1) ----------------------------------------------------------------------------------------

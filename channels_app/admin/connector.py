@@ -8,7 +8,7 @@ from django.utils.translation import gettext_lazy as _
 
 from channels_app import models as m
 from channels_app.admin.credentials import WriteOnlyCredentialsAdmin
-from channels_app.connectors.registration import webhook_url
+from channels_app.connectors.registration import connector_registration_after_save, webhook_url
 from channels_app.livechat.snippet import livechat_snippet
 from contact_center.admin_scoping import ChannelScopedAdmin
 
@@ -16,22 +16,38 @@ from contact_center.admin_scoping import ChannelScopedAdmin
 @admin.register(m.Connector)
 class ConnectorAdmin(WriteOnlyCredentialsAdmin, ChannelScopedAdmin):
     open_channel_paths = ("open_channel",)
-    list_display = ("__str__", "kind", "account_id", "open_channel", "is_active", "webhook_registered_at", "has_error")
-    list_filter = ("kind", "is_active", ("open_channel", admin.RelatedOnlyFieldListFilter))
+    list_display = (
+        "__str__",
+        "kind",
+        "account_id",
+        "open_channel",
+        "is_active",
+        "registration_state",
+        "registration_checked_at",
+    )
+    list_filter = ("kind", "is_active", "registration_state", ("open_channel", admin.RelatedOnlyFieldListFilter))
     search_fields = ("account_id", "name", "open_channel__name")
-    readonly_fields = ("webhook_endpoint", "widget_snippet", "webhook_url", "webhook_registered_at", "last_error")
+    registration_fields = (
+        "webhook_endpoint",
+        "widget_snippet",
+        "webhook_url",
+        "registration_state",
+        "registration_detail",
+        "registration_checked_at",
+        "webhook_registered_at",
+    )
+    readonly_fields = registration_fields
     fieldsets = (
-        (None, {"fields": ("open_channel", "kind", "account_id", "name", "is_active")}),
+        (None, {"fields": ("open_channel", "kind", "account_id", "business_account_id", "name", "is_active")}),
         (_("Credentials"), {"fields": ("access_token", "app_secret", "verify_token", "webhook_secret")}),
-        (
-            _("Webhook and widget"),
-            {"fields": ("webhook_endpoint", "widget_snippet", "webhook_url", "webhook_registered_at", "last_error")},
-        ),
+        (_("Webhook and widget"), {"fields": registration_fields}),
     )
 
-    @admin.display(boolean=True, description=_("error"))
-    def has_error(self, obj: m.Connector) -> bool:
-        return bool(obj.last_error)
+    def save_model(self, request, obj: m.Connector, form, change: bool) -> None:
+        """O5: a new connector, or one whose account or credentials changed, is registered in the background."""
+        before = m.Connector.objects.filter(pk=obj.pk).first() if change else None
+        super().save_model(request, obj, form, change)
+        connector_registration_after_save(before=before, connector=obj)
 
     @admin.display(description=_("webhook address"))
     def webhook_endpoint(self, obj: m.Connector) -> str:

@@ -22,6 +22,7 @@ from import_export.admin import ImportExportModelAdmin
 from channels_app import models as m
 from channels_app.admin.credentials import WriteOnlyCredentialsAdmin
 from channels_app.admin.resources import HolidayResource
+from channels_app.connectors.registration import connector_registration_after_save
 from channels_app.engine.attachments import human_size, storage_used
 from contact_center.admin_scoping import ChannelScopedAdmin
 
@@ -93,6 +94,16 @@ class ConnectorFormSet(BaseInlineFormSet):
             seen.add(kind)
         super().clean()
 
+    def save(self, commit: bool = True) -> list:
+        """O5: connectors added here, or whose account or credentials changed, are registered in the background."""
+        stored = m.Connector.objects.in_bulk([form.instance.pk for form in self.initial_forms if form.instance.pk])
+        saved = super().save(commit)
+        if not commit:
+            return saved
+        for connector in [*self.new_objects, *(obj for obj, _changed in self.changed_objects)]:
+            connector_registration_after_save(before=stored.get(connector.pk), connector=connector)
+        return saved
+
 
 class QueueMemberInline(admin.TabularInline):
     model = m.QueueMember
@@ -122,7 +133,18 @@ class ConnectorInline(WriteOnlyCredentialsAdmin, admin.StackedInline):
     model = m.Connector
     formset = ConnectorFormSet
     extra = 0
-    fields = ("kind", "account_id", "name", "is_active", "access_token", "app_secret", "verify_token")
+    fields = (
+        "kind",
+        "account_id",
+        "business_account_id",
+        "name",
+        "is_active",
+        "access_token",
+        "app_secret",
+        "verify_token",
+        "registration_state",
+    )
+    readonly_fields = ("registration_state",)
     classes = tab("other")
     show_change_link = True
 

@@ -106,6 +106,20 @@ class MetaSource(Source):
     def _entry_updates(self, entry: dict) -> list[StoredUpdate]:
         raise NotImplementedError
 
+    def _subscribe_app(
+        self, endpoint: str, *, params: dict | None = None, token: str = "", json: dict | None = None
+    ) -> RegistrationResult:
+        """POST a ``subscribed_apps`` edge; Graph answers ``{"success": true}``."""
+        try:
+            data = self._graph_post(endpoint, json=json or {}, params=params, token=token)
+        except DeliveryError as exc:
+            return RegistrationResult(ok=False, detail=_("Meta refused the subscription: %(error)s") % {"error": exc})
+        if data.get("success") is not True:
+            return RegistrationResult(
+                ok=False, detail=_("Meta did not confirm the subscription: %(answer)s") % {"answer": data}
+            )
+        return RegistrationResult(ok=True, detail="")
+
     def _graph_post(
         self,
         url: str,
@@ -243,17 +257,31 @@ class MessengerSource(MetaSource):
         )
         return SendResult(provider_message_id=as_str(data.get("message_id")))
 
+    # The page webhook fields _entry_updates reads: messages (quick replies ride in them) and their edits.
+    subscribed_fields = "messages,message_edits"
+
     def register_webhook(self, connector: Connector, url: str) -> RegistrationResult:
-        """Subscribe the page to the app; the callback URL itself is set in the app dashboard."""
-        try:
-            self._graph_post(
-                f"{provider_base('META_GRAPH_API_BASE')}/{connector.account_id}/subscribed_apps",
-                params={"subscribed_fields": "messages,message_edits", "access_token": connector.access_token},
-                json={},
+        """O5: subscribe the page to the app for the fields we read (``POST /{page-id}/subscribed_apps`` with
+        the page token). A page's deliveries go to the app's one callback URL, which Meta lets only the app
+        set, so the detail names the URL and verify token the app must have."""
+        if not connector.access_token:
+            return RegistrationResult(
+                ok=False, automatic=False, detail=_("Enter the page access token and save the connector again.")
             )
-        except DeliveryError as exc:
-            return RegistrationResult(ok=False, detail=f"page not subscribed: {exc}", automatic=False)
-        return RegistrationResult(ok=True, detail="page subscribed to the app", automatic=False)
+        result = self._subscribe_app(
+            f"{provider_base('META_GRAPH_API_BASE')}/{connector.account_id}/subscribed_apps",
+            params={"subscribed_fields": self.subscribed_fields, "access_token": connector.access_token},
+        )
+        if not result.ok:
+            return result
+        return RegistrationResult(
+            ok=True,
+            detail=_(
+                "The page is subscribed to the app for %(fields)s. In the Meta app dashboard (Webhooks, object "
+                "Page) the callback URL must be %(url)s with the verify token %(token)s."
+            )
+            % {"fields": self.subscribed_fields, "url": url, "token": connector.verify_token},
+        )
 
 
 class WhatsAppSource(MetaSource):
@@ -398,8 +426,27 @@ class WhatsAppSource(MetaSource):
         return SendResult(provider_message_id=as_str(messages[0].get("id")) if messages else "")
 
     def register_webhook(self, connector: Connector, url: str) -> RegistrationResult:
-        # Subscribing needs the business account id, which the connector does not hold.
-        return RegistrationResult(ok=True, detail="set the callback URL in the Meta app dashboard", automatic=False)
+        """O5: subscribe the app to the business account with our URL as its callback
+        (``POST /{waba-id}/subscribed_apps`` with ``override_callback_uri`` and ``verify_token``, Cloud API
+        webhook overrides); Meta checks the URL with our verify token before it answers."""
+        if not connector.business_account_id or not connector.access_token:
+            return RegistrationResult(
+                ok=False,
+                automatic=False,
+                detail=_("Enter the WhatsApp Business Account id and the access token and save the connector again."),
+            )
+        result = self._subscribe_app(
+            f"{provider_base('META_GRAPH_API_BASE')}/{connector.business_account_id}/subscribed_apps",
+            token=connector.access_token,
+            json={"override_callback_uri": url, "verify_token": connector.verify_token},
+        )
+        if not result.ok:
+            return result
+        return RegistrationResult(
+            ok=True,
+            detail=_("The app is subscribed to business account %(account)s with the callback URL %(url)s.")
+            % {"account": connector.business_account_id, "url": url},
+        )
 
 
 # The types WhatsApp plays or shows as such (Cloud API "supported media types"); others go as documents.

@@ -24,6 +24,7 @@ from collections.abc import Mapping
 from urllib.parse import urlsplit
 
 import httpx
+from django.utils.translation import gettext as _
 
 from channels_app.connectors.base import (
     DeliveryError,
@@ -238,10 +239,17 @@ class ZaloSource(Source):
         )
 
     def register_webhook(self, connector: Connector, url: str) -> RegistrationResult:
+        """O5: Zalo has no API for an app's webhook URL, so the result says exactly what to do by hand."""
         return RegistrationResult(
-            ok=True, detail="set the webhook URL in the Zalo developer dashboard (verify the domain first)",
+            ok=False,
             automatic=False,
-        )  # fmt: skip
+            detail=_(
+                "Zalo has no API for this; do it by hand once: in the Zalo for Developers dashboard, open the app "
+                "of Official Account %(account)s, verify the domain of %(url)s (Domain verification), then under "
+                "Webhook set the webhook URL to %(url)s and turn on the events %(events)s."
+            )
+            % {"account": connector.account_id, "url": url, "events": ", ".join(CLIENT_EVENTS)},
+        )
 
 
 def is_image(attachment: Attachment) -> bool:

@@ -20,7 +20,13 @@ from channels_app.models.attachment import Attachment, AttachmentKind
 from channels_app.models.canned import CannedReply, CannedReplyList
 from channels_app.models.chatbot import Chatbot, ChatbotRule
 from channels_app.models.client import Client
-from channels_app.models.connector import UPDATE_ID_MAX_LENGTH, Connector, ConnectorKind, InboundUpdate
+from channels_app.models.connector import (
+    UPDATE_ID_MAX_LENGTH,
+    Connector,
+    ConnectorKind,
+    InboundUpdate,
+    RegistrationState,
+)
 from channels_app.models.consent import ConsentForm, ConsentFormVersion, ConsentRecord
 from channels_app.models.conversation import (
     CLOSED_STATUSES,
@@ -100,6 +106,7 @@ __all__ = [
     "OperatorIdentity",
     "OperatorProfile",
     "QueueMember",
+    "RegistrationState",
     "RoutingDecision",
     "StatusChange",
     "WorkingPeriod",

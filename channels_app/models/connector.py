@@ -19,6 +19,17 @@ class ConnectorKind(models.TextChoices):
     ZALO = "zalo", "Zalo"
 
 
+class RegistrationState(models.TextChoices):
+    """O5: where binding the connector's webhook to this site stands (``registration_detail`` says more)."""
+
+    NOT_REGISTERED = "", _("not registered")
+    PENDING = "pending", _("registering…")
+    REGISTERED = "registered", _("registered")
+    # The provider has no API for it (Zalo) or lacks what it needs: a person must act, the detail says how.
+    BY_HAND = "by_hand", _("to do by hand")
+    FAILED = "failed", _("failed")
+
+
 class Connector(models.Model):
     """S1–S3: one account of one source, attached to exactly one open channel."""
 
@@ -28,6 +39,12 @@ class Connector(models.Model):
         _("account id"),
         max_length=128,
         help_text=_("The bot's id, page id, phone number id or Official Account id; for live chat, the site key."),
+    )
+    business_account_id = models.CharField(
+        _("WhatsApp Business Account id"),
+        max_length=64,
+        blank=True,
+        help_text=_("WhatsApp only: the business account of the phone number, to subscribe the app to it (O5)."),
     )
     name = models.CharField(_("label"), max_length=120, blank=True)
     is_active = models.BooleanField(_("active"), default=True)
@@ -40,8 +57,14 @@ class Connector(models.Model):
     webhook_secret = models.CharField(_("webhook secret"), max_length=128, default=new_secret)
     public_key = models.CharField(_("widget key"), max_length=64, default=new_public_key, unique=True)
     webhook_url = models.URLField(_("registered webhook"), blank=True)
-    webhook_registered_at = models.DateTimeField(null=True, blank=True)
-    last_error = models.TextField(blank=True)
+    # When the webhook was last bound successfully (Telegram's setWebhook, Meta's subscription).
+    webhook_registered_at = models.DateTimeField(_("registered at"), null=True, blank=True)
+    registration_state = models.CharField(
+        _("registration"), max_length=10, choices=RegistrationState.choices, blank=True, default=""
+    )
+    # The provider's answer, the error, or exactly what a person must do by hand.
+    registration_detail = models.TextField(_("registration detail"), blank=True)
+    registration_checked_at = models.DateTimeField(_("registration checked at"), null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -1,11 +1,13 @@
 """O5: bind every active messenger connector's webhook to the site's current domain.
 
 Run it after the domain (``SITE_URL``) changes. Telegram is registered through
-``setWebhook`` with the connector's secret token; Meta and Zalo bind callback
-URLs in their dashboards, so the command prints the URL (and Meta's verify
-token) to paste there, and subscribes Messenger pages to the app. Each
-connector's ``webhook_url``, ``webhook_registered_at`` and ``last_error`` are
-stored, and one line per connector is printed.
+``setWebhook`` with the connector's secret token, a Messenger page is
+subscribed to the app, and a WhatsApp business account is subscribed to the
+app with our URL as its callback; Zalo has no API for it, so its line says
+exactly what to do by hand. Each connector's ``webhook_url`` and outcome
+(``registration_state``, ``registration_detail``, ``registration_checked_at``)
+are stored, and one line per connector is printed. Only failures make the
+command fail; a step left to do by hand does not.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from django.utils import timezone
 
 from channels_app.connectors.registration import connector_webhook_register
 from channels_app.connectors.registry import MESSENGER_KINDS
-from channels_app.models import Connector, ConnectorKind
+from channels_app.models import Connector, RegistrationState
 
 
 class Command(BaseCommand):
@@ -37,22 +39,21 @@ class Command(BaseCommand):
         count = 0
         for item in connectors:
             count += 1
-            failures += not self._register(item, site_url)
+            failures += self._register(item, site_url) == RegistrationState.FAILED
         if count == 0:
             self.stdout.write("No active messenger connectors to register.")
         elif failures:
             raise CommandError(f"{failures} of {count} connectors could not be registered; see the lines above.")
 
-    def _register(self, connector: Connector, site_url: str) -> bool:
+    def _register(self, connector: Connector, site_url: str) -> str:
         result = connector_webhook_register(connector=connector, site_url=site_url, now=timezone.now())
         url = connector.webhook_url
         label = f"{connector.get_kind_display()} #{connector.pk} ({connector})"
-        if not result.ok:
+        state = connector.registration_state
+        if state == RegistrationState.FAILED:
             self.stdout.write(self.style.ERROR(f"FAILED      {label}: {url} — {result.detail}"))
-        elif result.automatic:
-            self.stdout.write(self.style.SUCCESS(f"registered  {label}: {url} — {result.detail}"))
+        elif state == RegistrationState.BY_HAND:
+            self.stdout.write(self.style.WARNING(f"by hand     {label}: {url} — {result.detail}"))
         else:
-            is_meta = connector.kind in (ConnectorKind.FACEBOOK, ConnectorKind.WHATSAPP)
-            extra = f"; verify token: {connector.verify_token}" if is_meta else ""
-            self.stdout.write(self.style.WARNING(f"paste URL   {label}: {url}{extra} — {result.detail}"))
-        return result.ok
+            self.stdout.write(self.style.SUCCESS(f"registered  {label}: {url} — {result.detail}"))
+        return state

@@ -407,6 +407,6 @@ def test_s2_expired_page_token_fails_at_once_with_the_graph_error(page, provider
 @pytest.mark.django_db
 def test_o5_messenger_registration_subscribes_the_page(page, provider):
     result = get_source(page.kind).register_webhook(page, "https://cc.example.com/webhooks/meta/1/")
-    assert result.ok and not result.automatic
+    assert result.ok and result.automatic
     [call] = provider.calls("/graph/104857600/subscribed_apps")
     assert call.query["subscribed_fields"] == ["messages,message_edits"]

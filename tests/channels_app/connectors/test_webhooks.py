@@ -250,13 +250,13 @@ def test_o5_register_webhooks_binds_every_connector_to_site_url(bot, page, provi
     assert len(lines) == 2
     assert f"registered  Telegram #{bot.pk}" in lines[0]
     assert f"https://support.example.com/webhooks/telegram/{bot.pk}/" in lines[0]
-    assert f"paste URL   Facebook Messenger #{page.pk}" in lines[1]
-    assert f"verify token: {page.verify_token}" in lines[1]
+    assert f"registered  Facebook Messenger #{page.pk}" in lines[1]
+    assert f"the verify token {page.verify_token}" in lines[1]
     assert provider.calls("/setWebhook")[0].json["url"] == f"https://support.example.com/webhooks/telegram/{bot.pk}/"
     bot.refresh_from_db()
     assert bot.webhook_url == f"https://support.example.com/webhooks/telegram/{bot.pk}/"
     assert bot.webhook_registered_at is not None
-    assert bot.last_error == ""
+    assert (bot.registration_state, bot.registration_detail) == ("registered", "Webhook was set")
 
 
 @pytest.mark.django_db
@@ -271,7 +271,8 @@ def test_o5_register_webhooks_reports_and_stores_a_provider_refusal(bot, provide
         call_command("register_webhooks", "--site-url", "http://127.0.0.1:8000", stdout=out)
     assert "FAILED" in out.getvalue()
     bot.refresh_from_db()
-    assert "HTTPS url must be provided" in bot.last_error
+    assert bot.registration_state == "failed"
+    assert "HTTPS url must be provided" in bot.registration_detail
     assert bot.webhook_registered_at is None
 
 
