@@ -24,6 +24,10 @@ class ConnectorAdmin(WriteOnlyCredentialsAdmin, ChannelScopedAdmin):
         (None, {"fields": ("open_channel", "kind", "account_id", "name", "is_active")}),
         (_("Credentials"), {"fields": ("access_token", "app_secret", "verify_token", "webhook_secret")}),
         (
+            _("Zalo access token refresh"),
+            {"fields": ("refresh_token", "access_token_expires_at", "oauth_app_id", "oauth_app_secret")},
+        ),
+        (
             _("Webhook and widget"),
             {"fields": ("webhook_endpoint", "widget_snippet", "webhook_url", "webhook_registered_at", "last_error")},
         ),

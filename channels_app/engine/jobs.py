@@ -26,6 +26,7 @@ PROCESS_INBOUND_UPDATES = "channels_app.connectors.tasks.process_inbound_updates
 SEND_MESSAGE = "channels_app.connectors.tasks.send_message"
 DOWNLOAD_ATTACHMENT = "channels_app.connectors.tasks.download_attachment"
 SWEEP_CONNECTORS = "channels_app.connectors.tasks.sweep_connectors"
+REFRESH_ZALO_TOKENS = "channels_app.connectors.tasks.refresh_zalo_tokens"
 ANSWER_CLIENT_MESSAGE = "channels_app.bots.tasks.answer_client_message"
 SWEEP_SILENT_BOTS = "channels_app.bots.tasks.sweep_silent_bots"
 
