@@ -65,6 +65,12 @@ SWEEPS: tuple[Sweep, ...] = (
         "Re-enqueue lost connector tasks.",
     ),
     Sweep(
+        "Zalo access tokens (S2)",
+        jobs.REFRESH_ZALO_TOKENS,
+        10 * 60,
+        "Refresh Zalo OA access tokens that expire within the hour.",
+    ),
+    Sweep(
         "Response-time recording (K1)",
         "kpi.tasks.record_pending_responses",
         settings.KPI_RECORD_INTERVAL_SECONDS,

@@ -16,7 +16,7 @@ from django.db import InterfaceError, OperationalError
 from django.utils import timezone
 
 from channels_app.bots import services as bots
-from channels_app.connectors import processing, registration
+from channels_app.connectors import processing, registration, zalo_tokens
 from channels_app.engine import jobs, queue, sweeps
 
 # --- the distribution engine (Q3, Q4, Q6, Q9, Q10, Q11) -------------------------------------------------
@@ -115,6 +115,12 @@ def sweep_connectors() -> int:
 def register_webhook(connector_id: int) -> str:
     """O5: bind a connector saved in the admin to this site; the outcome is stored on the connector."""
     return registration.connector_webhook_register_by_id(connector_id=connector_id, now=timezone.now())
+
+
+@shared_task(name=jobs.REFRESH_ZALO_TOKENS, acks_late=True, ignore_result=True)
+def refresh_zalo_tokens() -> int:
+    """S2: refresh the Zalo OA access tokens that expire within the hour (a connector at a time, locked)."""
+    return zalo_tokens.zalo_tokens_refresh_expiring(now=timezone.now())
 
 
 # --- chatbots (B1) ----------------------------------------------------------------------------------------

@@ -359,6 +359,8 @@ if WEB_WORKERS < 1:
 TELEGRAM_API_BASE = env("TELEGRAM_API_BASE", default="https://api.telegram.org")
 META_GRAPH_API_BASE = env("META_GRAPH_API_BASE", default="https://graph.facebook.com/v21.0")
 ZALO_API_BASE = env("ZALO_API_BASE", default="https://openapi.zalo.me")
+# Where Zalo OA access tokens are refreshed (channels_app.connectors.zalo_tokens).
+ZALO_OAUTH_BASE = env("ZALO_OAUTH_BASE", default="https://oauth.zaloapp.com")
 
 # Outbound messages to messengers: retries with exponential backoff before "failed".
 CONNECTOR_SEND_MAX_RETRIES = env.int("CONNECTOR_SEND_MAX_RETRIES", default=8)

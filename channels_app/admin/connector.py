@@ -36,10 +36,22 @@ class ConnectorAdmin(WriteOnlyCredentialsAdmin, ChannelScopedAdmin):
         "registration_checked_at",
         "webhook_registered_at",
     )
-    readonly_fields = registration_fields
+    readonly_fields = (*registration_fields, "token_refresh_error")
     fieldsets = (
         (None, {"fields": ("open_channel", "kind", "account_id", "business_account_id", "name", "is_active")}),
         (_("Credentials"), {"fields": ("access_token", "app_secret", "verify_token", "webhook_secret")}),
+        (
+            _("Zalo access token refresh"),
+            {
+                "fields": (
+                    "refresh_token",
+                    "access_token_expires_at",
+                    "oauth_app_id",
+                    "oauth_app_secret",
+                    "token_refresh_error",
+                )
+            },
+        ),
         (_("Webhook and widget"), {"fields": registration_fields}),
     )
 

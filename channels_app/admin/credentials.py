@@ -1,9 +1,9 @@
 """A connector's provider credentials are write-only in the admin (issue 13).
 
-The access token and app secret are never sent back to the browser: the inputs are always empty, an empty input
-on save keeps the stored value, a "remove" box clears it, and the page says only whether one is stored ("set" or
-"not set"). A person who may view but not change connectors sees that state in place of the fields, never the
-value in a read-only field. Neither appears in a list, a filter or a search.
+The access token, app secret, Zalo refresh token and Zalo app secret key are never sent back to the browser:
+the inputs are always empty, an empty input on save keeps the stored value, a "remove" box clears it, and the page
+says only whether one is stored ("set" or "not set"). A person who may view but not change connectors sees that
+state in place of the fields, never the value in a read-only field. None appears in a list, a filter or a search.
 
 :class:`WriteOnlyCredentialsAdmin` is mixed into both places that edit connectors: the connector's own page and
 the connectors inline of the open channel's page.
@@ -20,7 +20,7 @@ from django.utils.translation import gettext_lazy as _
 
 from channels_app import models as m
 
-WRITE_ONLY_FIELDS = ("access_token", "app_secret")
+WRITE_ONLY_FIELDS = ("access_token", "app_secret", "refresh_token", "oauth_app_secret")
 
 
 def clear_field(name: str) -> str:
@@ -38,6 +38,8 @@ def stored_state(connector: m.Connector, name: str) -> str:
 class ConnectorCredentialsForm(forms.ModelForm):
     clear_access_token = forms.BooleanField(required=False, label=_("remove the stored access token"))
     clear_app_secret = forms.BooleanField(required=False, label=_("remove the stored app secret"))
+    clear_refresh_token = forms.BooleanField(required=False, label=_("remove the stored refresh token"))
+    clear_oauth_app_secret = forms.BooleanField(required=False, label=_("remove the stored app secret key"))
 
     class Meta:
         model = m.Connector
@@ -128,3 +130,11 @@ class WriteOnlyCredentialsAdmin(BaseModelAdmin):
     @admin.display(description=_("app secret"))
     def app_secret_state(self, obj: m.Connector) -> str:
         return stored_state(obj, "app_secret")
+
+    @admin.display(description=_("refresh token"))
+    def refresh_token_state(self, obj: m.Connector) -> str:
+        return stored_state(obj, "refresh_token")
+
+    @admin.display(description=_("app secret key"))
+    def oauth_app_secret_state(self, obj: m.Connector) -> str:
+        return stored_state(obj, "oauth_app_secret")

@@ -4,6 +4,7 @@
 ``base``           what every source provides, and the values crossing its edges
 ``telegram``,      one :class:`~channels_app.connectors.base.Source` per provider
 ``meta``, ``zalo``
+``zalo_tokens``    refreshing Zalo OA access tokens before (or as) they expire
 ``registry``       which source serves which connector kind
 ``webhooks``       the webhook endpoints: verify, store, answer, then process
 ``processing``     storing updates, turning them into messages, delivering replies

@@ -24,8 +24,10 @@ from collections.abc import Mapping
 from urllib.parse import urlsplit
 
 import httpx
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from channels_app.connectors import zalo_tokens
 from channels_app.connectors.base import (
     DeliveryError,
     DownloadedFile,
@@ -215,9 +217,36 @@ class ZaloSource(Source):
         return SendResult(provider_message_id=as_str(data.get("message_id")))
 
     def _post(self, connector: Connector, path: str, *, json: dict | None = None, files: dict | None = None) -> dict:
-        """POST to the OA API and return its ``data``; Zalo answers HTTP 200 with a non-zero ``error`` for refusals."""
+        """POST to the OA API and return its ``data``; Zalo answers HTTP 200 with a non-zero ``error`` for refusals.
+
+        A call refused for an invalid access token refreshes the token once
+        (:mod:`~channels_app.connectors.zalo_tokens`) and is made again.
+        """
         if not connector.access_token:
             raise DeliveryError("The connector has no OA access token.", retryable=False)
+        response, data = self._call(connector, path, json=json, files=files)
+        error = as_int(data.get("error"))
+        if zalo_tokens.is_invalid_token(status_code=response.status_code, error=error) and zalo_tokens.can_refresh(
+            connector
+        ):
+            connector.access_token = zalo_tokens.zalo_access_token_refresh(
+                connector_id=connector.pk, now=timezone.now(), rejected_token=connector.access_token
+            )
+            for upload in (files or {}).values():
+                upload[1].seek(0)  # the first call read the file to its end
+            response, data = self._call(connector, path, json=json, files=files)
+            error = as_int(data.get("error"))
+        if response.status_code == 200 and error == 0:
+            return as_dict(data.get("data"))
+        description = as_str(data.get("message")) or f"HTTP {response.status_code}"
+        raise DeliveryError(
+            f"Zalo error {error if error is not None else response.status_code}: {description}",
+            retryable=response.status_code >= 500 or response.status_code == 429 or error in RETRYABLE_ZALO_ERRORS,
+        )
+
+    def _call(
+        self, connector: Connector, path: str, *, json: dict | None, files: dict | None
+    ) -> tuple[httpx.Response, dict]:
         try:
             with http_client() as http:
                 response = http.post(
@@ -228,15 +257,7 @@ class ZaloSource(Source):
                 )
         except httpx.HTTPError as exc:
             raise transport_error(exc) from None
-        data = response_json(response)
-        error = as_int(data.get("error"))
-        if response.status_code == 200 and error == 0:
-            return as_dict(data.get("data"))
-        description = as_str(data.get("message")) or f"HTTP {response.status_code}"
-        raise DeliveryError(
-            f"Zalo error {error if error is not None else response.status_code}: {description}",
-            retryable=response.status_code >= 500 or response.status_code == 429 or error in RETRYABLE_ZALO_ERRORS,
-        )
+        return response, response_json(response)
 
     def register_webhook(self, connector: Connector, url: str) -> RegistrationResult:
         """O5: Zalo has no API for an app's webhook URL, so the result says exactly what to do by hand."""

@@ -26,6 +26,7 @@ from channels_app.models import (
     QueueMember,
     operator_display_name,
 )
+from channels_app.policy import messaging_window
 from crm.models import Contact
 
 
@@ -53,6 +54,7 @@ def message_send_by_operator(
             take_conversation(conversation, offer=offer, operator_id=operator.pk, now=now)
         elif conversation.status != ConversationStatus.ACTIVE or conversation.operator_id != operator.pk:
             raise NotAllowed("This conversation is not assigned to you.")
+        _check_messaging_window(conversation, now)
 
         had_replied = bool(
             conversation.last_operator_message_at
@@ -76,6 +78,20 @@ def message_send_by_operator(
         ):
             _slot_freed(operator.pk, now)
         return message
+
+
+def _check_messaging_window(conversation: Conversation, now: datetime) -> None:
+    """S2: refuse a reply Meta would refuse (its 24-hour window has closed) before it is stored or sent."""
+    if not messaging_window.may_reply_freely(
+        kind=conversation.connector.kind, last_client_message_at=conversation.last_client_message_at, now=now
+    ):
+        raise InvalidState(
+            _(
+                "More than 24 hours have passed since the client's last message: %(source)s accepts no reply "
+                "until the client writes again."
+            )
+            % {"source": conversation.connector.get_kind_display()}
+        )
 
 
 def conversation_close_by_operator(*, conversation_id: int, operator, now: datetime) -> Conversation:

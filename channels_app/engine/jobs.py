@@ -27,6 +27,7 @@ SEND_MESSAGE = "channels_app.connectors.tasks.send_message"
 DOWNLOAD_ATTACHMENT = "channels_app.connectors.tasks.download_attachment"
 SWEEP_CONNECTORS = "channels_app.connectors.tasks.sweep_connectors"
 REGISTER_WEBHOOK = "channels_app.connectors.tasks.register_webhook"
+REFRESH_ZALO_TOKENS = "channels_app.connectors.tasks.refresh_zalo_tokens"
 ANSWER_CLIENT_MESSAGE = "channels_app.bots.tasks.answer_client_message"
 SWEEP_SILENT_BOTS = "channels_app.bots.tasks.sweep_silent_bots"
 

@@ -53,6 +53,29 @@ class Connector(models.Model):
     app_secret = EncryptedSecretField(
         _("app secret"), max_length=256, blank=True, help_text=_("Meta / Zalo app secret.")
     )
+    # Zalo OA access tokens expire (about 25 hours); the refresh token (single use, about 3 months) gets a new
+    # pair through the Zalo app that holds the OA's permission (channels_app.connectors.zalo_tokens).
+    refresh_token = EncryptedSecretField(
+        _("refresh token"), max_length=512, blank=True, help_text=_("Zalo: the OA refresh token.")
+    )
+    access_token_expires_at = models.DateTimeField(
+        _("access token expires at"),
+        null=True,
+        blank=True,
+        help_text=_("Zalo: when the access token expires; it is refreshed within the hour before."),
+    )
+    oauth_app_id = models.CharField(
+        _("app id"), max_length=64, blank=True, help_text=_("Zalo: the id of the app the OA granted permission to.")
+    )
+    oauth_app_secret = EncryptedSecretField(
+        _("app secret key"),
+        max_length=256,
+        blank=True,
+        help_text=_("Zalo: that app's secret key (not the OA secret key), used to refresh the access token."),
+    )
+    token_refresh_error = models.TextField(
+        _("token refresh error"), blank=True, help_text=_("Zalo: why the last refresh of the access token failed.")
+    )
     verify_token = models.CharField(_("verify token"), max_length=128, blank=True, default=new_public_key)
     webhook_secret = models.CharField(_("webhook secret"), max_length=128, default=new_secret)
     public_key = models.CharField(_("widget key"), max_length=64, default=new_public_key, unique=True)

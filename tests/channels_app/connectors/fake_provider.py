@@ -1,10 +1,11 @@
 """A real local HTTP server playing Telegram's Bot API, Meta's Graph API and Zalo's OA API.
 
 Tests point ``TELEGRAM_API_BASE`` at ``provider.url``, ``META_GRAPH_API_BASE``
-at ``provider.url + "/graph"`` and ``ZALO_API_BASE`` at ``provider.url +
-"/zalo"``. Every request is recorded; :meth:`FakeProvider.fail` queues error
-answers for paths containing a fragment, consumed in order before the
-documented success answers resume. Uploads of operators' files are read back
+at ``provider.url + "/graph"``, ``ZALO_API_BASE`` at ``provider.url +
+"/zalo"`` and ``ZALO_OAUTH_BASE`` at ``provider.url + "/zalo-oauth"``. Every
+request is recorded; :meth:`FakeProvider.fail` queues error answers for paths
+containing a fragment, consumed in order before the documented success
+answers resume. Uploads of operators' files are read back
 with :func:`multipart`; :meth:`FakeProvider.refuse_file` makes a provider
 refuse the next file.
 """
@@ -187,6 +188,7 @@ class FakeProvider(OutboundFileEndpoints):
         settings.TELEGRAM_API_BASE = self.url
         settings.META_GRAPH_API_BASE = self.url + "/graph"
         settings.ZALO_API_BASE = self.url + "/zalo"
+        settings.ZALO_OAUTH_BASE = self.url + "/zalo-oauth"
         return self
 
     # --- scripting ---
@@ -282,6 +284,12 @@ class FakeProvider(OutboundFileEndpoints):
         if path == "/zalo/v3.0/oa/message/cs":
             user = request.json.get("recipient", {}).get("user_id")
             return 200, {"data": {"message_id": f"zmsg{next_id}", "user_id": user}, "error": 0, "message": "Success"}
+        if path == "/zalo-oauth/v4/oa/access_token":
+            return 200, {
+                "access_token": f"zalo-access-{next_id}",
+                "refresh_token": f"zalo-refresh-{next_id}",
+                "expires_in": "90000",
+            }
         if path == "/zalo/v3.0/oa/user/detail":
             return 200, {"data": {"display_name": "Lan Nguyen", "user_id": "x"}, "error": 0, "message": "Success"}
         return 404, {"error": "unknown path"}

@@ -21,6 +21,7 @@ from channels_app.engine import events
 from channels_app.livechat.visitors import visitor_token_issue
 from channels_app.models import (
     ClientRating,
+    ConnectorKind,
     ConsentForm,
     ConsentRecord,
     Conversation,
@@ -31,7 +32,15 @@ from channels_app.models import (
     OperatorProfile,
 )
 from contact_center.asgi import application
-from tests.factories import ConnectorFactory, OpenChannelFactory, OperatorFactory, QueueMemberFactory, UserFactory
+from tests.factories import (
+    ClientFactory,
+    ConnectorFactory,
+    ConversationFactory,
+    OpenChannelFactory,
+    OperatorFactory,
+    QueueMemberFactory,
+    UserFactory,
+)
 from tests.sockets import ORIGIN, ask, connected_console, session_cookie
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -281,6 +290,31 @@ async def test_bad_frames_get_clear_errors_and_change_nothing(support):
     assert (missing["type"], missing["code"]) == ("error", 404)
     # The socket survived all of it.
     assert (await ask(console, "watch", conversation_id=None))["type"] == "ack"
+    await console.disconnect()
+
+
+# --- Meta's 24-hour window (S2) ------------------------------------------------------------------------
+
+
+async def test_S2_console_hears_why_a_whatsapp_reply_after_24_hours_is_refused(support):
+    """The refusal comes back as the send's error frame, which the console shows as it shows other send errors."""
+    whatsapp = await _db(
+        ConnectorFactory, open_channel=support.channel, kind=ConnectorKind.WHATSAPP, account_id="106540352242922"
+    )
+    client = await _db(ClientFactory, connector=whatsapp, external_id="16315551181")
+    wrote_at = timezone.now() - timedelta(hours=25)
+    conversation = await _db(
+        ConversationFactory, client=client, status=ConversationStatus.ACTIVE, operator=support.olga,
+        assigned_at=wrote_at, last_client_message_at=wrote_at,
+    )  # fmt: skip
+    console = await connected_console(support.olga)
+    refused = await ask(console, "send", conversation_id=conversation.pk, text="Are you still there?")
+    assert (refused["type"], refused["code"]) == ("error", 409)
+    assert refused["message"] == (
+        "More than 24 hours have passed since the client's last message: WhatsApp accepts no reply "
+        "until the client writes again."
+    )
+    assert not await _db(Message.objects.filter(conversation=conversation).exists)
     await console.disconnect()
 
 

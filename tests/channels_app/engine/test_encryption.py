@@ -143,7 +143,8 @@ def test_the_migration_encrypts_existing_plaintext_and_going_back_decrypts_it():
         executor.migrate(encrypted)
         raw_token, raw_secret = stored(legacy)
         assert raw_token != TOKEN and raw_secret == ""
-        assert Connector.objects.get(pk=legacy.pk).access_token == TOKEN
+        # Only the column 0006 has: the model of today has columns added by later migrations.
+        assert Connector.objects.only("access_token").get(pk=legacy.pk).access_token == TOKEN
 
         executor = MigrationExecutor(connection)
         executor.migrate(before)
