@@ -17,7 +17,7 @@ from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.utils import timezone
 
-from channels_app.engine import events
+from channels_app.engine import events, sweeps
 from channels_app.livechat.visitors import visitor_token_issue
 from channels_app.models import (
     ClientRating,
@@ -354,6 +354,40 @@ async def test_Q6_console_socket_makes_the_operator_online_and_closing_it_offlin
     profile = await _db(OperatorProfile.objects.get, user=olga)
     assert profile.console_heartbeat_at is None
     assert not profile.is_online
+
+
+async def test_Q6_an_operator_reading_in_a_visible_tab_stays_online_past_the_offline_time(support):
+    """Issue 16 point 5: no key or mouse press for 20 minutes, but the console tab is on screen."""
+    olga = support.olga
+    console = await connected_console(olga)
+    idle_since = timezone.now() - timedelta(minutes=20)
+    await _db(OperatorProfile.objects.filter(user=olga).update, last_activity_at=idle_since)
+
+    await console.send_json_to({"action": "heartbeat", "active": False, "visible": True})
+    await next_frame(console, "pong")
+    assert await _db(sweeps.presence_sweep, now=timezone.now()) == 0
+    profile = await _db(OperatorProfile.objects.get, user=olga)
+    assert profile.is_online and profile.last_activity_at > idle_since
+
+    # The same operator with the tab hidden and no input goes offline after the channel's 10 minutes.
+    await _db(OperatorProfile.objects.filter(user=olga).update, last_activity_at=idle_since)
+    await console.send_json_to({"action": "heartbeat", "active": False, "visible": False})
+    await next_frame(console, "pong")
+    assert not (await _db(OperatorProfile.objects.get, user=olga)).is_online
+    await console.disconnect()
+
+
+async def test_Q6_with_the_inactivity_rule_off_an_open_hidden_console_stays_online(support):
+    olga = support.olga
+    await _db(OpenChannel.objects.filter(pk=support.channel.pk).update, offline_when_inactive=False)
+    console = await connected_console(olga)
+    await _db(OperatorProfile.objects.filter(user=olga).update, last_activity_at=timezone.now() - timedelta(hours=3))
+
+    await console.send_json_to({"action": "heartbeat", "active": False, "visible": False})
+    await next_frame(console, "pong")
+    assert await _db(sweeps.presence_sweep, now=timezone.now()) == 0
+    assert (await _db(OperatorProfile.objects.get, user=olga)).is_online
+    await console.disconnect()
 
 
 async def test_Q6_closing_one_of_two_console_tabs_keeps_the_operator_online(support):
