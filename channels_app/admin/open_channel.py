@@ -180,7 +180,7 @@ class OpenChannelAdmin(ChannelScopedAdmin):
                     "offer_timeout_seconds",
                     "unprocessed_after_seconds",
                     "check_online",
-                    "offline_after_minutes",
+                    ("offline_when_inactive", "offline_after_minutes"),
                     "require_clocked_in",
                     "always_monitor_availability",
                     ("chat_limit_enabled", "chat_limit", "chat_limit_exclusion"),

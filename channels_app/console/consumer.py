@@ -5,7 +5,7 @@ and ``conversation.<id>``; the consumer forwards them. Nothing depends on the
 channel layer keeping a frame: after a reconnect the browser re-syncs from the
 REST API. Frames and answers: :mod:`channels_app.web`.
 
-Actions: ``heartbeat`` {active}, ``accept`` / ``decline`` {offer_id},
+Actions: ``heartbeat`` {active, visible}, ``accept`` / ``decline`` {offer_id},
 ``send`` {conversation_id, text}, ``close`` {conversation_id}, ``transfer``
 {conversation_id, to_operator_id | to_open_channel_id, confirm?} (a refusal
 with ``needs_confirmation`` is repeated with ``confirm: true`` once the
@@ -116,8 +116,12 @@ class ConsoleConsumer(ActionConsumer):
     # --- actions ---
 
     async def action_heartbeat(self, content):
+        # ``active``: the operator used the tab since the last ping; ``visible``: the tab is on screen (Q6).
         await database_sync_to_async(operator_services.operator_heartbeat)(
-            operator=self.user, now=timezone.now(), active=bool(content.get("active"))
+            operator=self.user,
+            now=timezone.now(),
+            active=bool(content.get("active")),
+            tab_visible=bool(content.get("visible")),
         )
         await self.send_json({"type": "pong", "server_time": timezone.now().isoformat()})
 

@@ -55,7 +55,8 @@ class PresenceFacts(Protocol):
 
 
 def operator_online(profile: PresenceFacts | None, open_channel: OpenChannel, now: datetime) -> bool:
-    """Q6: console connected (fresh heartbeat) and activity within the channel's offline time."""
+    """Q6: console connected (fresh heartbeat) and, where the channel's inactivity rule is on, activity within
+    its offline time."""
     if profile is None:
         return False
     return is_online(
@@ -63,8 +64,13 @@ def operator_online(profile: PresenceFacts | None, open_channel: OpenChannel, no
         last_activity_at=profile.last_activity_at,
         now=now,
         heartbeat_timeout=settings.CONSOLE_HEARTBEAT_TIMEOUT,
-        offline_after=timedelta(minutes=open_channel.offline_after_minutes),
+        offline_after=inactivity_limit(open_channel),
     )
+
+
+def inactivity_limit(open_channel: OpenChannel) -> timedelta | None:
+    """Q6: how long an operator may stay idle in this channel and still count as online; None: no limit."""
+    return timedelta(minutes=open_channel.offline_after_minutes) if open_channel.offline_when_inactive else None
 
 
 # One round trip for what the limit and leave rules need about a set of operators. Routing runs it

@@ -3,7 +3,9 @@
 Whether an operator is online is computed from two timestamps whenever it
 matters (routing reads them directly): the console's heartbeat must be younger
 than ``settings.CONSOLE_HEARTBEAT_TIMEOUT`` and the last activity younger than
-the open channel's *offline after* time. ``OperatorProfile.is_online`` is a
+the open channel's *offline after* time (unless that channel's inactivity rule
+is off); a visible console tab counts as activity
+(:func:`~channels_app.policy.presence.counts_as_activity`). ``OperatorProfile.is_online`` is a
 cached flag for consoles and dashboards, kept current by these services and by
 the presence sweep. Every change that can make an operator eligible routes the
 waiting conversations at once (Q9).
@@ -43,13 +45,14 @@ from channels_app.engine.errors import InvalidState, NotAllowed, ServiceError
 from channels_app.engine.queue import conversation_requeue, request_redistribution
 from channels_app.engine.signals import after_commit
 from channels_app.models import Conversation, ConversationStatus, LeavePeriod, OperatorProfile, QueueMember
-from channels_app.policy.presence import is_online
+from channels_app.policy.presence import counts_as_activity, is_online
 
 DEFAULT_OFFLINE_AFTER_MINUTES = 10
 
 
-def operator_heartbeat(*, operator, now: datetime, active: bool) -> None:
-    """Q6: the console pings (``active`` when the operator typed, clicked or sent something).
+def operator_heartbeat(*, operator, now: datetime, active: bool, tab_visible: bool = False) -> None:
+    """Q6: the console pings (``active`` when the operator used the tab since the last ping: moved the pointer,
+    scrolled, typed, clicked, focused it; ``tab_visible`` when the tab is on screen, which counts as activity).
 
     1. Fast path, one UPDATE: an operator flagged online whose timestamps
        still say online (as :func:`cached_online` reads them, with the same
@@ -60,6 +63,7 @@ def operator_heartbeat(*, operator, now: datetime, active: bool) -> None:
        profile's row lock: store the timestamps, correct the flag, announce
        the change and route waiting conversations at once (Q9).
     """
+    active = counts_as_activity(input_seen=active, tab_visible=tab_visible)
     if _heartbeat_while_online(operator.pk, now, active):
         return
     with transaction.atomic():
@@ -81,7 +85,7 @@ def operator_disconnect(*, operator, now: datetime) -> None:
     with transaction.atomic():
         profile = _locked_profile(operator)
         profile.console_heartbeat_at = None
-        _store_presence(profile, now, ["console_heartbeat_at"])
+        _store_presence(profile, now, ["console_heartbeat_at"], offline_after(operator.pk))
 
 
 def operator_clock_in(*, operator, now: datetime) -> None:
@@ -148,7 +152,8 @@ def operator_language_set(*, operator, language: str) -> str:
 # --- helpers ----------------------------------------------------------------------------------------------
 
 # The conditions are policy.presence.is_online's (``<=`` limits) on the stored values, and the limit is
-# offline_after()'s: the longest *offline after* of the operator's active channels, else the default.
+# offline_after()'s: none when one of the operator's active channels has the inactivity rule off, else the
+# longest *offline after* of their active channels, else the default.
 _HEARTBEAT_WHILE_ONLINE_SQL = """
     UPDATE channels_app_operatorprofile AS profile
        SET console_heartbeat_at = %(now)s,
@@ -156,12 +161,17 @@ _HEARTBEAT_WHILE_ONLINE_SQL = """
      WHERE profile.user_id = %(user_id)s
        AND profile.is_online
        AND profile.console_heartbeat_at >= %(now)s - make_interval(secs => %(heartbeat_timeout_seconds)s)
-       AND profile.last_activity_at >= %(now)s - make_interval(mins => COALESCE(
+       AND (EXISTS (SELECT 1
+                      FROM channels_app_queuemember AS member
+                      JOIN channels_app_openchannel AS channel ON channel.id = member.open_channel_id
+                     WHERE member.operator_id = %(user_id)s AND channel.is_active
+                       AND NOT channel.offline_when_inactive)
+            OR profile.last_activity_at >= %(now)s - make_interval(mins => COALESCE(
                (SELECT MAX(channel.offline_after_minutes)
                   FROM channels_app_queuemember AS member
                   JOIN channels_app_openchannel AS channel ON channel.id = member.open_channel_id
                  WHERE member.operator_id = %(user_id)s AND channel.is_active),
-               %(default_minutes)s))
+               %(default_minutes)s)))
 """
 
 
@@ -180,21 +190,26 @@ def _heartbeat_while_online(user_id: int, now: datetime, active: bool) -> bool:
         return cursor.rowcount == 1
 
 
-def offline_after(user_id: int) -> timedelta:
-    """The longest *offline after* time of the operator's channels: the cached flag is "online somewhere"."""
-    minutes = QueueMember.objects.filter(operator_id=user_id, open_channel__is_active=True).aggregate(
-        longest=Max("open_channel__offline_after_minutes")
-    )["longest"]
+def offline_after(user_id: int) -> timedelta | None:
+    """The longest *offline after* time of the operator's channels: the cached flag is "online somewhere".
+
+    None (no limit) when one of those channels has the inactivity rule off.
+    """
+    memberships = QueueMember.objects.filter(operator_id=user_id, open_channel__is_active=True)
+    if memberships.filter(open_channel__offline_when_inactive=False).exists():
+        return None
+    minutes = memberships.aggregate(longest=Max("open_channel__offline_after_minutes"))["longest"]
     return timedelta(minutes=minutes or DEFAULT_OFFLINE_AFTER_MINUTES)
 
 
-def cached_online(profile: OperatorProfile, now: datetime, limit: timedelta | None = None) -> bool:
+def cached_online(profile: OperatorProfile, now: datetime, limit: timedelta | None) -> bool:
+    """Q6 for the cached flag; ``limit`` is :func:`offline_after`'s (None: the inactivity rule is off somewhere)."""
     return is_online(
         heartbeat_at=profile.console_heartbeat_at,
         last_activity_at=profile.last_activity_at,
         now=now,
         heartbeat_timeout=settings.CONSOLE_HEARTBEAT_TIMEOUT,
-        offline_after=limit if limit is not None else offline_after(profile.user_id),
+        offline_after=limit,
     )
 
 
@@ -203,7 +218,7 @@ def _locked_profile(operator) -> OperatorProfile:
     return OperatorProfile.objects.select_for_update().get(user_id=operator.pk)
 
 
-def _store_presence(profile: OperatorProfile, now: datetime, fields: list[str], limit: timedelta | None = None) -> None:
+def _store_presence(profile: OperatorProfile, now: datetime, fields: list[str], limit: timedelta | None) -> None:
     online = cached_online(profile, now, limit)
     if online != profile.is_online:
         profile.is_online = online

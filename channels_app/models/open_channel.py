@@ -135,6 +135,14 @@ class OpenChannel(models.Model):
         validators=[MinValueValidator(1), MaxValueValidator(24 * 60)],
         help_text=_("Q6: an operator with a connected console but no activity for this long counts as offline."),
     )
+    offline_when_inactive = models.BooleanField(
+        _("operator goes offline after inactivity"),
+        default=True,
+        help_text=_(
+            "Q6: when off, an operator whose console is open counts as online however long they stay idle. "
+            "A visible console tab always counts as activity."
+        ),
+    )
     require_clocked_in = models.BooleanField(
         _("don't route to operators not clocked in"),
         default=False,

@@ -1030,18 +1030,29 @@ const socket = new LiveSocket(websocketUrl(config.urls.socket), {
   onEvent,
   onResync: resync,
   onState: onSocketState,
+  // Q6: an open tab that is on screen counts as activity (the operator may be reading); a hidden tab counts
+  // only the input it saw since the last ping.
   heartbeat: () => {
     const active = state.active;
     state.active = false;
-    return { active };
+    return { active, visible: document.visibilityState === "visible" };
   },
 });
 
 // --- wiring -------------------------------------------------------------------------------------------
 
-for (const name of ["keydown", "mousedown", "focus"]) {
-  window.addEventListener(name, () => (state.active = true), { passive: true });
+// Q6: any input counts as activity. The listeners only set a flag that the next heartbeat (every 25 s)
+// sends and clears, so frequent events such as pointer movement or scrolling cost nothing on the wire.
+for (const name of ["keydown", "pointerdown", "pointermove", "wheel", "scroll", "touchstart", "focus"]) {
+  window.addEventListener(name, () => (state.active = true), { passive: true, capture: true });
 }
+// Coming back to the tab is activity, and the server hears it at once rather than at the next ping.
+document.addEventListener("visibilitychange", () => {
+  if (document.visibilityState === "visible") {
+    state.active = true;
+    socket.send("heartbeat", socket.heartbeat());
+  }
+});
 $("btn-clock").addEventListener("click", () => changeStatus(state.operator && state.operator.clocked_in ? "clock_out" : "clock_in"));
 $("btn-break").addEventListener("click", () => changeStatus(state.operator && state.operator.on_break ? "break_end" : "break_start"));
 $("btn-accept").addEventListener("click", acceptCurrent);

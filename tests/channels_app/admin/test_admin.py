@@ -102,6 +102,7 @@ def test_each_tab_renders_with_its_settings(admin_client, open_channel, slug, la
     [
         ("queue", "distribution_mode"),
         ("queue", "offer_timeout_seconds"),
+        ("queue", "offline_when_inactive"),
         ("crm", "lead_creation"),
         ("working-hours", "time_zone"),
         ("agreement", "consent_form"),
@@ -158,6 +159,14 @@ def test_Q3_Q4_durations_at_the_bounds_are_accepted(admin_client, open_channel):
     assert response.status_code == 302
     open_channel.refresh_from_db()
     assert (open_channel.offer_timeout_seconds, open_channel.unprocessed_after_seconds) == (60, 43200)
+
+
+def test_Q6_the_inactivity_rule_is_switched_off_in_the_queue_tab(admin_client, open_channel):
+    assert open_channel.offline_when_inactive
+    response = admin_client.post(change_url(open_channel), form_data(open_channel, offline_when_inactive=False))
+    assert response.status_code == 302
+    open_channel.refresh_from_db()
+    assert not open_channel.offline_when_inactive
 
 
 def test_M2_back_to_queue_only_with_evenly(admin_client, open_channel):

@@ -97,3 +97,35 @@ def test_Q6_an_operator_without_channels_uses_the_default_offline_time(recorded)
     assert _heartbeat(loner, **state, activity_age=timedelta(minutes=9))[0] is True
     assert _heartbeat(loner, **state, activity_age=timedelta(minutes=11))[0] is False
     assert recorded == [("event", (f"operator.{loner.pk}",), False)]
+
+
+def test_Q6_the_fast_path_agrees_when_one_channel_switches_the_inactivity_rule_off(recorded, monkeypatch):
+    olga = make_operator("olga")
+    make_channel([olga], offline_after_minutes=3)
+    make_channel([olga], offline_after_minutes=10, offline_when_inactive=False)
+    fast_path = presence._heartbeat_while_online
+    for flagged_online, heartbeat_age, activity_age, active in CASES:
+        state = {"flagged_online": flagged_online, "heartbeat_age": heartbeat_age, "activity_age": activity_age}
+        monkeypatch.setattr(presence, "_heartbeat_while_online", fast_path)
+        with_fast_path = _heartbeat(olga, **state, active=active, calls=recorded)
+        monkeypatch.setattr(presence, "_heartbeat_while_online", lambda *args: False)
+        locked_only = _heartbeat(olga, **state, active=active, calls=recorded)
+        assert with_fast_path == locked_only, (state, active)
+        # With no inactivity limit anywhere, a fresh heartbeat is online whatever the last activity.
+        assert with_fast_path[0] is True, (state, active)
+
+
+def test_Q6_a_heartbeat_from_a_visible_tab_counts_as_activity(recorded):
+    olga = make_operator("olga")
+    make_channel([olga], offline_after_minutes=10)
+    set_profile(
+        olga,
+        is_online=True,
+        console_heartbeat_at=NOW - timedelta(seconds=25),
+        last_activity_at=NOW - timedelta(minutes=9),
+    )
+    presence.operator_heartbeat(operator=olga, now=NOW, active=False, tab_visible=True)
+    profile = OperatorProfile.objects.get(user=olga)
+    assert profile.last_activity_at == NOW and profile.is_online
+    presence.operator_heartbeat(operator=olga, now=NOW + timedelta(minutes=11), active=False, tab_visible=True)
+    assert OperatorProfile.objects.get(user=olga).is_online

@@ -376,3 +376,39 @@ def test_a_request_with_nothing_to_send_charges_no_bucket(support, settings):
     visitor_writes(support.connector, "v1")
     assert ask_transcript(support.connector, "v1", "jan@example.com").status_code == 202
     assert len(mail.outbox) == 1
+
+
+# --- the whole path as the product runs it (issue 16, point 13) --------------------------------------------
+
+
+def test_C2_O3_a_visitor_who_leaves_an_email_in_the_widget_gets_a_lead_from_the_console_button(support):
+    """Widget's transcript form (REST, as chat.js posts it) → the mail (O3) → the confirm page's button → the
+    console's lead button (REST, as console.js posts it). No service is called by hand after the first message."""
+    conversation = visitor_writes(support.connector, "marta", "Do you deliver on Sundays?")
+    console = HttpClient()
+    console.force_login(support.olga)
+    lead_url = f"/api/conversations/{conversation.pk}/lead/"
+
+    anonymous = console.post(lead_url, {}, content_type="application/json")
+    assert anonymous.status_code == 409
+    assert "left no phone number or e-mail" in anonymous.json()["detail"]
+
+    typed = ask_transcript(support.connector, "marta", "marta@example.com")
+    assert typed.status_code == 202
+    (transcript,) = mail.outbox
+    assert transcript.to == ["marta@example.com"]
+    assert "Do you deliver on Sundays?" in transcript.body
+    unconfirmed = console.post(lead_url, {}, content_type="application/json")
+    assert unconfirmed.status_code == 409
+    assert "marta@example.com is not confirmed yet" in unconfirmed.json()["detail"]
+
+    page = HttpClient(enforce_csrf_checks=True)
+    form = page.get(link_in(transcript))
+    csrf = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', form.content.decode()).group(1)
+    assert page.post(link_in(transcript), {"csrfmiddlewaretoken": csrf}).status_code == 200
+
+    created = console.post(lead_url, {}, content_type="application/json")
+    assert created.status_code == 201
+    lead = Lead.objects.get(pk=created.json()["id"])
+    assert (lead.email, lead.open_channel_id) == ("marta@example.com", support.channel.pk)
+    assert list(lead.conversations.all()) == [Conversation.objects.get(pk=conversation.pk)]
