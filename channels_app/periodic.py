@@ -91,7 +91,12 @@ def sync_periodic_tasks(**kwargs) -> None:
     from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
     for sweep in SWEEPS:
-        interval, _ = IntervalSchedule.objects.get_or_create(every=sweep.every_seconds, period=IntervalSchedule.SECONDS)
+        # Not get_or_create: beat's admin lets anyone edit an interval into a duplicate of another, and the
+        # sync that ``migrate`` runs must not fail on that (MultipleObjectsReturned); any equal row will do.
+        same = {"every": sweep.every_seconds, "period": IntervalSchedule.SECONDS}
+        interval = IntervalSchedule.objects.filter(**same).order_by("pk").first() or IntervalSchedule.objects.create(
+            **same
+        )
         PeriodicTask.objects.update_or_create(
             name=sweep.name,
             defaults={"task": sweep.task, "interval": interval, "description": sweep.description},
