@@ -202,8 +202,12 @@ class Source:
         ]
         return results[0]
 
-    def delivery_parts(self, *, text: str, attachments: list[Attachment]) -> list[OutboundPart]:
+    def delivery_parts(self, *, text: str, attachments: list[Attachment], name_line: str = "") -> list[OutboundPart]:
         """The provider messages that carry ``text`` and ``attachments``, in the order they are sent.
+
+        ``name_line`` (Q12: "Olga:", from :func:`engine.client_view.name_line_for_client`) becomes the text's
+        first line, or the caption of a reply with files only; it is never sent alone, so a file-only reply
+        to a file that takes no caption goes without it. The stored message is not changed.
 
         1. Every file must be one this provider takes (:meth:`file_refusal`),
            checked before anything is sent, so a message is never cut short
@@ -214,13 +218,16 @@ class Source:
         3. Then the files, one provider message each, in the order attached.
 
         The same message always gives the same parts (its text and files never
-        change once queued), which is what lets a retry skip the ones sent.
+        change once queued; the name line changes only if the operator is
+        renamed between attempts), which is what lets a retry skip the ones sent.
         """
         text = text.strip()
         for attachment in attachments:
             reason = self.file_refusal(attachment)
             if reason:
                 raise DeliveryError(reason, retryable=False)
+        if name_line and (text or (attachments and self.takes_caption(attachments[0]))):
+            text = f"{name_line}\n{text}" if text else name_line
         if not attachments:
             if not text:
                 raise DeliveryError("The message has no text to send.", retryable=False)

@@ -43,6 +43,7 @@ from channels_app.engine.attachments import (
     attachment_download_failed,
     attachment_store_downloaded,
 )
+from channels_app.engine.client_view import name_line_for_client
 from channels_app.engine.errors import ServiceError
 from channels_app.engine.inbound import message_edit, message_receive
 from channels_app.models import UPDATE_ID_MAX_LENGTH, Attachment, Client, Connector, InboundUpdate, Message
@@ -365,7 +366,7 @@ def message_deliver(*, message_id: int, now: datetime, final_attempt: bool) -> D
     with transaction.atomic():
         message = (
             Message.objects.select_for_update(of=("self",))
-            .select_related("connector__open_channel", "conversation__client")
+            .select_related("connector__open_channel", "conversation__client", "author__operator_profile")
             .filter(pk=message_id)
             .first()
         )
@@ -422,7 +423,11 @@ def _send_parts(source: Source, message: Message) -> None:
         )
         _record_part_sent(message, 0, result)
         return
-    parts = source.delivery_parts(text=message.text, attachments=list(message.attachments.all()))
+    parts = source.delivery_parts(
+        text=message.text,
+        attachments=list(message.attachments.all()),
+        name_line=name_line_for_client(message, message.connector.open_channel),
+    )
     for index, part in enumerate(parts):
         if index < message.delivery_parts_sent:
             continue
