@@ -34,6 +34,7 @@ from channels_app.connectors.base import (
     SendResult,
     Source,
     StoredUpdate,
+    consent_buttons,
     rating_buttons,
 )
 from channels_app.connectors.registry import MESSENGER_KINDS, get_source
@@ -308,6 +309,7 @@ def _deliver_to_services(connector: Connector, event: InboundEvent, now: datetim
         client_phone=event.client_phone[:40],
         client_email=event.client_email,
         pressed_rating=event.pressed_rating,
+        pressed_consent=event.pressed_consent,
     )
 
 
@@ -420,6 +422,18 @@ def _send_parts(source: Source, message: Message) -> None:
             recipient_id=recipient_id,
             text=message.text,
             buttons=rating_buttons(message.connector.open_channel.language),
+        )
+        _record_part_sent(message, 0, result)
+        return
+    if message.system_key == "consent_request":
+        if message.delivery_parts_sent:
+            return
+        # A1: an "I agree" button where the source has one; a press comes back as pressed_consent.
+        result = source.send_consent_request(
+            message.connector,
+            recipient_id=recipient_id,
+            text=message.text,
+            buttons=consent_buttons(message.connector.open_channel.language),
         )
         _record_part_sent(message, 0, result)
         return
