@@ -123,6 +123,9 @@ def message_receive(
 
         conversation = _lock_open_conversation(connector, client)
         started = False
+        # A1: the agreement moves the conversation on before its message is stored, so the message is the first
+        # one the chatbot (B1) or the queue sees.
+        agreed_now = conversation is not None and _consent_reply(conversation, text, pressed_consent, now)
         if conversation is None:
             rated = _rating_reply(connector, client, text, pressed_rating, now)
             if rated is not None:
@@ -146,11 +149,9 @@ def message_receive(
             else:
                 _welcome(conversation, now)
         elif conversation.status == ConversationStatus.CONSENT:
-            agreed = pressed_consent or is_agreement(text, channel.language)
-            # Waits for the agreement, unless the channel stopped asking for consent meanwhile.
-            if not agreed and consent_needed(channel, conversation.client):
-                return InboundResult(message=message, conversation=conversation, created=True)
-            _consent_given(conversation, now, agreed=agreed)
+            return InboundResult(message=message, conversation=conversation, created=True)  # still waits (A1)
+        elif agreed_now:
+            _welcome(conversation, now)
         elif _holder_offline(conversation, now):
             conversation_requeue(
                 conversation, now=now, reason="operator offline (Q7 always monitor)", trigger="always_monitor"
@@ -300,9 +301,18 @@ def _welcome(conversation: Conversation, now: datetime) -> None:
         messages.send_system_message(conversation, key="welcome", text=channel.welcome_text, now=now)
 
 
-def _consent_given(conversation: Conversation, now: datetime, *, agreed: bool) -> None:
-    """A1: record the client's consent to the current notice and start the conversation as a new one starts."""
+def _consent_reply(conversation: Conversation, text: str, pressed_consent: bool, now: datetime) -> bool:
+    """A1: whether this message starts a conversation that waited for consent; if so, record it and move on.
+
+    The press or the button's words agree and are recorded; a channel that stopped asking meanwhile lets
+    any message through without a record. The conversation goes where a new one would: the bot or the queue.
+    """
+    if conversation.status != ConversationStatus.CONSENT:
+        return False
     channel = conversation.open_channel
+    agreed = pressed_consent or is_agreement(text, channel.language)
+    if not agreed and consent_needed(channel, conversation.client):
+        return False
     if agreed and channel.consent_required and channel.consent_form is not None:
         consent_record_locked(
             client=conversation.client,
@@ -322,7 +332,7 @@ def _consent_given(conversation: Conversation, now: datetime, *, agreed: bool) -
             reason="the client agreed (A1)",
             extra_fields=["queued_at"],
         )
-    _welcome(conversation, now)
+    return True
 
 
 def _store_client_message(conversation, text, files, source_message_id, now) -> Message:
