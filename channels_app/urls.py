@@ -64,6 +64,7 @@ console_urls = [
 livechat_urls = [
     path("livechat/frame/<str:public_key>/", livechat_views.livechat_frame, name="livechat-frame"),
     path("livechat/demo/<str:public_key>/", livechat_views.livechat_demo, name="livechat-demo"),
+    path("consent/<int:version_id>/", livechat_views.consent_form_version, name="consent-form-version"),
     # The link mailed to an address a visitor typed (C1, C2): GET shows it, POST confirms it.
     path(
         "livechat/confirm-email/<str:token>/",

@@ -40,6 +40,7 @@ from django.conf import settings
 from django.utils.translation import gettext as _
 
 from channels_app.engine.attachments import IncomingFile, refusal_text
+from channels_app.engine.consent import CONSENT_TOKEN, consent_agree_label
 from channels_app.engine.texts import RATING_DISLIKE_LABEL, RATING_LIKE_LABEL, translated
 from channels_app.models import Attachment, Connector
 from channels_app.policy import files
@@ -81,6 +82,8 @@ class InboundEvent:
     # R1: "like" or "dislike" when the client pressed our rating button (callback, quick reply, reply button);
     # only such a press or an exact rating reply rates, never a word the client typed.
     pressed_rating: str = ""
+    # A1: the client pressed our "I agree" button under the consent notice.
+    pressed_consent: bool = False
 
 
 @dataclass(frozen=True)
@@ -164,6 +167,14 @@ class Source:
         """
         return self.send(connector, recipient_id=recipient_id, text=text, attachments=[])
 
+    def send_consent_request(
+        self, connector: Connector, *, recipient_id: str, text: str, buttons: list[tuple[str, str]]
+    ) -> SendResult:
+        """A1: the consent notice with an "I agree" button, drawn as the rating buttons are (inline keyboard,
+        quick reply, reply button); its token comes back as ``InboundEvent.pressed_consent``. Sources without
+        buttons (Zalo) send the text, and the client agrees by replying the button's words."""
+        return self.send_rating_request(connector, recipient_id=recipient_id, text=text, buttons=buttons)
+
     # Sources whose webhook bodies carry no client name ask the provider for it, once, for a new client (C2).
     asks_for_new_clients_name: ClassVar[bool] = False
 
@@ -202,8 +213,12 @@ class Source:
         ]
         return results[0]
 
-    def delivery_parts(self, *, text: str, attachments: list[Attachment]) -> list[OutboundPart]:
+    def delivery_parts(self, *, text: str, attachments: list[Attachment], name_line: str = "") -> list[OutboundPart]:
         """The provider messages that carry ``text`` and ``attachments``, in the order they are sent.
+
+        ``name_line`` (Q12: "Olga:", from :func:`engine.client_view.name_line_for_client`) becomes the text's
+        first line, or the caption of a reply with files only; it is never sent alone, so a file-only reply
+        to a file that takes no caption goes without it. The stored message is not changed.
 
         1. Every file must be one this provider takes (:meth:`file_refusal`),
            checked before anything is sent, so a message is never cut short
@@ -214,13 +229,16 @@ class Source:
         3. Then the files, one provider message each, in the order attached.
 
         The same message always gives the same parts (its text and files never
-        change once queued), which is what lets a retry skip the ones sent.
+        change once queued; the name line changes only if the operator is
+        renamed between attempts), which is what lets a retry skip the ones sent.
         """
         text = text.strip()
         for attachment in attachments:
             reason = self.file_refusal(attachment)
             if reason:
                 raise DeliveryError(reason, retryable=False)
+        if name_line and (text or (attachments and self.takes_caption(attachments[0]))):
+            text = f"{name_line}\n{text}" if text else name_line
         if not attachments:
             if not text:
                 raise DeliveryError("The message has no text to send.", retryable=False)
@@ -260,6 +278,11 @@ def rating_buttons(language: str) -> list[tuple[str, str]]:
     """The (token, label) pairs of the rating buttons, labelled in the open channel's language (O3)."""
     labels = {"like": RATING_LIKE_LABEL, "dislike": RATING_DISLIKE_LABEL}
     return [(token, translated(labels[token], language)) for token in RATING_TOKENS]
+
+
+def consent_buttons(language: str) -> list[tuple[str, str]]:
+    """A1: the one (token, label) pair of the consent notice's button, labelled in the open channel's language."""
+    return [(CONSENT_TOKEN, consent_agree_label(language))]
 
 
 def split_text(text: str, limit: int) -> list[str]:

@@ -61,6 +61,7 @@ from channels_app.connectors.base import (
     transport_error,
 )
 from channels_app.engine.attachments import IncomingFile
+from channels_app.engine.consent import CONSENT_TOKEN
 from channels_app.models import Attachment, AttachmentKind, Connector, ConnectorKind
 from channels_app.policy import files
 
@@ -196,6 +197,7 @@ class MessengerSource(MetaSource):
             InboundEvent(
                 kind="message", external_user_id=sender_id, source_message_id=as_str(message.get("mid")),
                 text=text, files=attachments, pressed_rating=pressed_rating,
+                pressed_consent=quick_reply == CONSENT_TOKEN,  # A1: the title is the label, kept as the text
             )
         ]  # fmt: skip
 
@@ -335,6 +337,7 @@ class WhatsAppSource(MetaSource):
                 files=attachments,
                 client_name=name,
                 pressed_rating=_whatsapp_pressed_rating(kind, message),
+                pressed_consent=_whatsapp_button_id(kind, message) == CONSENT_TOKEN,
                 # A WhatsApp id is the phone number in international form without the plus (C1 looks it up).
                 client_phone=f"+{wa_id}" if wa_id.isdigit() else "",
             )
@@ -496,10 +499,15 @@ def _messenger_file(connector: Connector, item: dict) -> IncomingFile | None:
 
 def _whatsapp_pressed_rating(kind: str, message: dict) -> str:
     """R1: the token of our rating reply button the client pressed ("" for anything else)."""
+    token = _whatsapp_button_id(kind, message)
+    return token if token in RATING_TOKENS else ""
+
+
+def _whatsapp_button_id(kind: str, message: dict) -> str:
+    """The id of the reply button the client pressed ("" for any other message)."""
     if kind != "interactive":
         return ""
-    token = as_str(as_dict(as_dict(message.get("interactive")).get("button_reply")).get("id"))
-    return token if token in RATING_TOKENS else ""
+    return as_str(as_dict(as_dict(message.get("interactive")).get("button_reply")).get("id"))
 
 
 def _whatsapp_content(connector: Connector, kind: str, message: dict) -> tuple[str, list[IncomingFile]]:

@@ -34,6 +34,7 @@ from channels_app.connectors.base import (
     SendResult,
     Source,
     StoredUpdate,
+    consent_buttons,
     rating_buttons,
 )
 from channels_app.connectors.registry import MESSENGER_KINDS, get_source
@@ -43,6 +44,7 @@ from channels_app.engine.attachments import (
     attachment_download_failed,
     attachment_store_downloaded,
 )
+from channels_app.engine.client_view import name_line_for_client
 from channels_app.engine.errors import ServiceError
 from channels_app.engine.inbound import message_edit, message_receive
 from channels_app.models import UPDATE_ID_MAX_LENGTH, Attachment, Client, Connector, InboundUpdate, Message
@@ -307,6 +309,7 @@ def _deliver_to_services(connector: Connector, event: InboundEvent, now: datetim
         client_phone=event.client_phone[:40],
         client_email=event.client_email,
         pressed_rating=event.pressed_rating,
+        pressed_consent=event.pressed_consent,
     )
 
 
@@ -365,7 +368,7 @@ def message_deliver(*, message_id: int, now: datetime, final_attempt: bool) -> D
     with transaction.atomic():
         message = (
             Message.objects.select_for_update(of=("self",))
-            .select_related("connector__open_channel", "conversation__client")
+            .select_related("connector__open_channel", "conversation__client", "author__operator_profile")
             .filter(pk=message_id)
             .first()
         )
@@ -422,7 +425,23 @@ def _send_parts(source: Source, message: Message) -> None:
         )
         _record_part_sent(message, 0, result)
         return
-    parts = source.delivery_parts(text=message.text, attachments=list(message.attachments.all()))
+    if message.system_key == "consent_request":
+        if message.delivery_parts_sent:
+            return
+        # A1: an "I agree" button where the source has one; a press comes back as pressed_consent.
+        result = source.send_consent_request(
+            message.connector,
+            recipient_id=recipient_id,
+            text=message.text,
+            buttons=consent_buttons(message.connector.open_channel.language),
+        )
+        _record_part_sent(message, 0, result)
+        return
+    parts = source.delivery_parts(
+        text=message.text,
+        attachments=list(message.attachments.all()),
+        name_line=name_line_for_client(message, message.connector.open_channel),
+    )
     for index, part in enumerate(parts):
         if index < message.delivery_parts_sent:
             continue

@@ -41,6 +41,7 @@ from channels_app.connectors.base import (
     transport_error,
 )
 from channels_app.engine.attachments import IncomingFile
+from channels_app.engine.consent import CONSENT_TOKEN
 from channels_app.models import Attachment, AttachmentKind, Connector, ConnectorKind
 from channels_app.policy import files
 
@@ -242,14 +243,15 @@ def send_method(attachment: Attachment) -> tuple[str, str]:
 
 
 def _rating_button_press(callback: dict) -> list[InboundEvent]:
-    """A press on our rating keyboard is the client answering 👍/👎; other callbacks are not ours."""
+    """A press on our rating keyboard (👍/👎) or on the consent notice's "I agree" (A1); other callbacks are not
+    ours."""
     chat = as_dict(as_dict(callback.get("message")).get("chat"))
     chat_id = as_str(chat.get("id"))
     callback_id = as_str(callback.get("id"))
     token = as_str(callback.get("data"))
     if not chat_id or not callback_id:
         raise MalformedUpdate("The callback query has no id or chat.")
-    if token not in RATING_TOKENS or chat.get("type") != "private":
+    if token not in (*RATING_TOKENS, CONSENT_TOKEN) or chat.get("type") != "private":
         return []
     # The callback id is unique per bot, so a redelivered press is stored once.
     return [
@@ -258,7 +260,8 @@ def _rating_button_press(callback: dict) -> list[InboundEvent]:
             external_user_id=chat_id,
             source_message_id=f"{CALLBACK_PREFIX}{callback_id}",
             text=token,
-            pressed_rating=token,
+            pressed_rating=token if token in RATING_TOKENS else "",
+            pressed_consent=token == CONSENT_TOKEN,
         )
     ]
 

@@ -16,6 +16,8 @@ from channels_app.models import Message, OpenChannel, OperatorIdentity, operator
 # than in the console ("Operator" is "Konsultant" to a Polish client).
 OPERATOR_LABEL: Promise = pgettext_lazy("live chat", "Operator")
 CLIENT_LABEL: Promise = pgettext_lazy("live chat", "You")
+# Q12 in a messenger: the first line of an operator's reply names who answers (some languages space the colon).
+NAME_LINE: Promise = pgettext_lazy("messenger name line", "%(name)s:")
 
 
 def channel_identity(open_channel: OpenChannel) -> dict[str, str]:
@@ -48,3 +50,19 @@ def author_name_for_client(message: Message, open_channel: OpenChannel) -> str:
     if message.author_kind == Message.Author.BOT:
         return channel_identity(open_channel)["name"]
     return ""
+
+
+def name_line_for_client(message: Message, open_channel: OpenChannel) -> str:
+    """Q12 in a messenger: the line that goes before an operator's reply ("Olga:"), or "" when none does.
+
+    Messengers show every message as the bot's or the page's, so the name rides in the text itself: the
+    operator's name or the open channel's, per its setting; nothing when the setting hides who answers
+    (unlike the widget, which then says "Operator", a messenger already shows the sender as the business).
+    """
+    if message.author_kind != Message.Author.OPERATOR:
+        return ""
+    identity = operator_identity_for_client(open_channel, message.author)
+    if identity is None or not identity["name"].strip():
+        return ""
+    with translation.override(open_channel.language):
+        return str(NAME_LINE) % {"name": identity["name"].strip()}

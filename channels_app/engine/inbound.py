@@ -11,10 +11,12 @@ from django.db import IntegrityError, transaction
 from channels_app.engine import availability, events, locks, messages
 from channels_app.engine.attachments import MAX_FILES_PER_MESSAGE, IncomingFile
 from channels_app.engine.calendars import calendar_for
+from channels_app.engine.consent import consent_needed, consent_notice_text, consent_record_locked, is_agreement
 from channels_app.engine.conversations import rate_locked
 from channels_app.engine.errors import InvalidState, NotAllowed, ServiceError
 from channels_app.engine.queue import conversation_requeue, request_route
 from channels_app.engine.signals import send_conversation_created_after_commit
+from channels_app.engine.transitions import set_status
 from channels_app.models import (
     MESSAGE_TEXT_MAX_LENGTH,
     OPEN_STATUSES,
@@ -55,6 +57,7 @@ def message_receive(
     client_phone: str = "",
     client_email: str = "",
     pressed_rating: str = "",
+    pressed_consent: bool = False,
 ) -> InboundResult:
     """Store a client's message and move their conversation along.
 
@@ -79,6 +82,13 @@ def message_receive(
     or a text that is exactly 👍 / 👎 or one of the open channel's configured
     rating answers (:mod:`channels_app.policy.ratings`). Any other text, "yes"
     and "no" included, is a message like any other.
+
+    A1: a new conversation of a client who has not accepted the open channel's
+    consent notice starts in ``consent``: the notice is sent instead of the M1
+    welcome and nothing is routed; the client's messages are kept. Pressing
+    the "I agree" button (``pressed_consent``) or replying its words records
+    the consent (form version, source) and the conversation goes on as a new
+    one would: to the chatbot or the queue, with the welcome, routed at once.
     """
     text = (text or "").strip()
     files = _clean_files(files)
@@ -113,6 +123,9 @@ def message_receive(
 
         conversation = _lock_open_conversation(connector, client)
         started = False
+        # A1: the agreement moves the conversation on before its message is stored, so the message is the first
+        # one the chatbot (B1) or the queue sees.
+        agreed_now = conversation is not None and _consent_reply(conversation, text, pressed_consent, now)
         if conversation is None:
             rated = _rating_reply(connector, client, text, pressed_rating, now)
             if rated is not None:
@@ -129,9 +142,16 @@ def message_receive(
                 "new conversation %s (%s) from a %s client", conversation.pk, conversation.status, connector.kind
             )
             send_conversation_created_after_commit(Conversation, conversation_id=conversation.pk)
-            # M1; a chatbot greets on its own (B1), and outside working hours the H2 reply replaces it.
-            if conversation.status == ConversationStatus.QUEUED and channel.welcome_enabled and _open_now(channel, now):
-                messages.send_system_message(conversation, key="welcome", text=channel.welcome_text, now=now)
+            if conversation.status == ConversationStatus.CONSENT:
+                messages.send_system_message(
+                    conversation, key="consent_request", text=consent_notice_text(channel), now=now
+                )
+            else:
+                _welcome(conversation, now)
+        elif conversation.status == ConversationStatus.CONSENT:
+            return InboundResult(message=message, conversation=conversation, created=True)  # still waits (A1)
+        elif agreed_now:
+            _welcome(conversation, now)
         elif _holder_offline(conversation, now):
             conversation_requeue(
                 conversation, now=now, reason="operator offline (Q7 always monitor)", trigger="always_monitor"
@@ -251,24 +271,68 @@ def _start_conversation(connector: Connector, client: Client, now: datetime) -> 
         raise InvalidState("This open channel is switched off.")
     if channel.crm_enabled:
         contact_find_for_client(client=client)
-    with_bot = channel.chatbot_enabled and channel.chatbot is not None and channel.chatbot.is_active
+    if consent_needed(channel, client):
+        status, reason = ConversationStatus.CONSENT, "new conversation waiting for the client's consent (A1)"
+    elif _with_bot(channel):
+        status, reason = ConversationStatus.BOT, "new conversation with the chatbot (B1)"
+    else:
+        status, reason = ConversationStatus.QUEUED, "new conversation"
     conversation = Conversation.objects.create(
         open_channel=channel,
         connector=connector,
         client=client,
-        status=ConversationStatus.BOT if with_bot else ConversationStatus.QUEUED,
+        status=status,
         created_at=now,
-        queued_at=None if with_bot else now,
+        queued_at=now if status == ConversationStatus.QUEUED else None,
     )
-    StatusChange.objects.create(
-        conversation=conversation,
-        at=now,
-        from_status="",
-        to_status=conversation.status,
-        reason="new conversation with the chatbot (B1)" if with_bot else "new conversation",
-    )
+    StatusChange.objects.create(conversation=conversation, at=now, from_status="", to_status=status, reason=reason)
     events.nudge_wallboards([channel.pk])
     return conversation
+
+
+def _with_bot(channel) -> bool:
+    return channel.chatbot_enabled and channel.chatbot is not None and channel.chatbot.is_active
+
+
+def _welcome(conversation: Conversation, now: datetime) -> None:
+    """M1; a chatbot greets on its own (B1), and outside working hours the H2 reply replaces it."""
+    channel = conversation.open_channel
+    if conversation.status == ConversationStatus.QUEUED and channel.welcome_enabled and _open_now(channel, now):
+        messages.send_system_message(conversation, key="welcome", text=channel.welcome_text, now=now)
+
+
+def _consent_reply(conversation: Conversation, text: str, pressed_consent: bool, now: datetime) -> bool:
+    """A1: whether this message starts a conversation that waited for consent; if so, record it and move on.
+
+    The press or the button's words agree and are recorded; a channel that stopped asking meanwhile lets
+    any message through without a record. The conversation goes where a new one would: the bot or the queue.
+    """
+    if conversation.status != ConversationStatus.CONSENT:
+        return False
+    channel = conversation.open_channel
+    agreed = pressed_consent or is_agreement(text, channel.language)
+    if not agreed and consent_needed(channel, conversation.client):
+        return False
+    if agreed and channel.consent_required and channel.consent_form is not None:
+        consent_record_locked(
+            client=conversation.client,
+            version=channel.consent_form.current_version,
+            conversation=conversation,
+            source=conversation.connector.kind,
+            now=now,
+        )
+    if _with_bot(channel):
+        set_status(conversation, to_status=ConversationStatus.BOT, now=now, reason="the client agreed (A1)")
+    else:
+        conversation.queued_at = now
+        set_status(
+            conversation,
+            to_status=ConversationStatus.QUEUED,
+            now=now,
+            reason="the client agreed (A1)",
+            extra_fields=["queued_at"],
+        )
+    return True
 
 
 def _store_client_message(conversation, text, files, source_message_id, now) -> Message:

@@ -31,6 +31,9 @@ CLIENT_TEXT_DEFAULTS = frozenset(
 # Labels of the rating buttons offered by messengers that support buttons (R1).
 RATING_LIKE_LABEL = gettext_noop("👍 Good")
 RATING_DISLIKE_LABEL = gettext_noop("👎 Bad")
+# A1 in the messengers: the button that accepts the consent notice (its words, typed, agree too) and how to agree.
+CONSENT_AGREE_LABEL = gettext_noop("✅ I agree")
+CONSENT_PROMPT = gettext_noop("To start the chat, press or reply “%(agree)s”.")
 
 
 def client_text(text: str, language: str) -> str:

@@ -33,7 +33,7 @@ from channels_app.livechat.services import livechat_email_confirm
 from channels_app.livechat.snippet import livechat_snippet
 from channels_app.livechat.texts import EMAIL_CONFIRM_TEXTS, file_limits_text, widget_texts
 from channels_app.livechat.visitors import livechat_connector_for_key, visitor_token_issue
-from channels_app.models import TYPED_TEXT_MAX_LENGTH, Client
+from channels_app.models import TYPED_TEXT_MAX_LENGTH, Client, ConsentFormVersion
 from channels_app.policy import schedule
 
 
@@ -176,3 +176,16 @@ def _render_confirm(
     response["Referrer-Policy"] = "same-origin"
     response["X-Robots-Tag"] = "noindex"
     return response
+
+
+@require_GET
+def consent_form_version(request: HttpRequest, version_id: int) -> HttpResponse:
+    """A1: the exact text of one version of a consent form, which the notice sent to a messenger client links to.
+
+    Public on purpose: it is the notice shown to anyone who writes to the channel, and a version never changes.
+    """
+    version = ConsentFormVersion.objects.select_related("form").filter(pk=version_id).first()
+    if version is None:
+        raise Http404("No such consent form.")
+    with translation.override(version.form.language):
+        return render(request, "livechat/consent_form.html", {"version": version, "form": version.form})

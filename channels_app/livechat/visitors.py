@@ -13,14 +13,13 @@ from dataclasses import dataclass
 
 from django.core import signing
 
-from channels_app.engine import events
+from channels_app.engine import consent, events
 from channels_app.engine.errors import NotAllowed
 from channels_app.models import (
     OPEN_STATUSES,
     Client,
     Connector,
     ConnectorKind,
-    ConsentRecord,
     Conversation,
 )
 
@@ -107,13 +106,6 @@ def visitor_conversation(client: Client | None) -> Conversation | None:
 
 
 def consent_needed(connector: Connector, client: Client | None) -> bool:
-    """A1: the notice must be accepted before the first message, again after its text changes."""
-    open_channel = connector.open_channel
+    """A1: the widget asks for the notice before the first message (the engine's rule, as every source)."""
     # The connectors come with ``open_channel__consent_form`` selected, so reading the form costs no query.
-    consent_form = open_channel.consent_form
-    if not open_channel.consent_required or consent_form is None:
-        return False
-    if client is None:
-        return True
-    version = consent_form.current_version
-    return not ConsentRecord.objects.filter(client=client, form_version=version).exists()
+    return consent.consent_needed(connector.open_channel, client)

@@ -22,6 +22,8 @@ from channels_app.models.operator import operator_display_name
 
 class ConversationStatus(models.TextChoices):
     BOT = "bot", _("With the chatbot")
+    # A1 in a messenger: the client was sent the consent notice; routed once they agree.
+    CONSENT = "consent", _("Waiting for the client's consent")
     QUEUED = "queued", _("Waiting in the queue")
     OFFERED = "offered", _("Offered to an operator")
     ACTIVE = "active", _("With an operator")
@@ -31,6 +33,7 @@ class ConversationStatus(models.TextChoices):
 
 # Not closed: the client's next message continues it (one per client, a constraint below).
 OPEN_STATUSES = (
+    ConversationStatus.CONSENT,
     ConversationStatus.BOT,
     ConversationStatus.QUEUED,
     ConversationStatus.OFFERED,

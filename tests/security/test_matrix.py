@@ -428,6 +428,7 @@ PUBLIC = {
     "set_language",
     "livechat-frame",
     "livechat-demo",
+    "consent-form-version",  # A1: the notice every client of the channel is sent, by its version id
 }
 
 

@@ -14,7 +14,7 @@ from channels_app.bots.base import BotReply
 from channels_app.bots.rules import Rule, RuleBot, RuleSet, compile_phrases, decide, fold, matches
 from channels_app.engine import conversations as conversation_services
 from channels_app.engine import queue, sweeps
-from channels_app.models import Conversation, ConversationStatus, Message, Offer, StatusChange
+from channels_app.models import ConsentForm, Conversation, ConversationStatus, Message, Offer, StatusChange
 from tests.channels_app.bots.support import bot_channel, bot_texts, bot_turns, make_chatbot, run_turns, status_path
 from tests.channels_app.engine_support import *  # noqa: F403
 from tests.channels_app.engine_support import make_channel, make_operator
@@ -307,3 +307,17 @@ def test_B1_bot_tasks_are_registered_with_celery_and_the_sweep_with_beat():
     assert "channels_app.bots.tasks.answer_client_message" in app.tasks
     assert "channels_app.bots.tasks.sweep_silent_bots" in app.tasks
     assert any(sweep.task == "channels_app.bots.tasks.sweep_silent_bots" for sweep in SWEEPS)
+
+
+def test_A1_with_a_chatbot_the_agreement_is_the_bots_first_turn(engine, bot_turns, olga, support_bot):
+    form = ConsentForm.objects.create(name="Privacy notice", text="We keep your messages for a year.")
+    channel = bot_channel(support_bot, [olga], connector_kind="zalo", consent_required=True, consent_form=form)
+    conversation = engine.receive(channel, visitor="2468013579", text="Gia bao nhieu?")
+    assert conversation.status == ConversationStatus.CONSENT
+    assert bot_turns == []  # the bot hears nothing before the client agrees
+
+    engine.receive(channel, visitor="2468013579", text="I agree")
+    conversation.refresh_from_db()
+    assert conversation.status == ConversationStatus.BOT
+    assert run_turns(engine, bot_turns) == ["answered"]
+    assert bot_texts(conversation) == ["Xin chào! Tôi là trợ lý ảo."]

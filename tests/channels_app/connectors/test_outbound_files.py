@@ -20,7 +20,7 @@ from PIL import Image
 from channels_app.connectors import processing
 from channels_app.engine import attachments, conversations, offers
 from channels_app.engine.events import conversation_group, operator_group
-from channels_app.models import Connector, ConnectorKind, Message
+from channels_app.models import Connector, ConnectorKind, Message, OperatorIdentity
 from tests.channels_app.connectors.fake_provider import multipart
 from tests.channels_app.engine_support import *  # noqa: F403
 from tests.channels_app.engine_support import make_channel, make_operator
@@ -63,7 +63,8 @@ def media(settings, tmp_path):
 def taken_conversation(engine, kind: str):
     """Olga has taken a conversation with a client of ``kind``; returns (olga, conversation)."""
     olga = make_operator("olga")
-    channel = make_channel([olga], connector_kind=kind)
+    # Who answers (Q12's name line before the text) is tested in test_identity_messengers; here, the files.
+    channel = make_channel([olga], connector_kind=kind, operator_identity=OperatorIdentity.HIDDEN)
     connector = channel.connectors.get()
     for name, value in CONNECTOR_SETUP[kind].items():
         setattr(connector, name, value)
