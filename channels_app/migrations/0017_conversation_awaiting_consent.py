@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('channels_app', '0012_transfer_to_unavailable_after_warning'),
+        ('channels_app', '0016_presence_inactivity_rule'),
         ('crm', '0002_contact_phone_digits'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
