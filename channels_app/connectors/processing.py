@@ -422,7 +422,9 @@ def _send_parts(source: Source, message: Message) -> None:
         )
         _record_part_sent(message, 0, result)
         return
-    parts = source.delivery_parts(text=message.text, attachments=list(message.attachments.all()))
+    parts = source.delivery_parts(
+        text=message.text, attachments=list(message.attachments.all()), template=message.template
+    )
     for index, part in enumerate(parts):
         if index < message.delivery_parts_sent:
             continue
