@@ -117,6 +117,16 @@ def typed_text(content: dict) -> str:
     return text
 
 
+def short_texts(content: dict, name: str, *, max_items: int = 20) -> list[str]:
+    """A list of texts (a template's parameters), each at most ``TYPED_TEXT_MAX_LENGTH``; left out is empty."""
+    value = content.get(name, [])
+    if not isinstance(value, list) or len(value) > max_items or not all(isinstance(item, str) for item in value):
+        raise BadFrame(f"“{name}” must be a list of at most {max_items} texts.")
+    if any(len(item) > TYPED_TEXT_MAX_LENGTH for item in value):
+        raise BadFrame(f"A text of “{name}” is longer than {TYPED_TEXT_MAX_LENGTH} characters.")
+    return value
+
+
 def typing_event(conversation_id: int, author: str) -> dict:
     return {"type": "typing", "conversation_id": conversation_id, "author": author}
 

@@ -13,6 +13,14 @@ from channels_app.livechat.snippet import livechat_snippet
 from contact_center.admin_scoping import ChannelScopedAdmin
 
 
+class WhatsAppTemplateInline(admin.TabularInline):
+    """S2: the approved templates an operator may send on this WhatsApp number once the 24-hour window closed."""
+
+    model = m.WhatsAppTemplate
+    extra = 1
+    fields = ("name", "language", "body", "is_active")
+
+
 @admin.register(m.Connector)
 class ConnectorAdmin(WriteOnlyCredentialsAdmin, ChannelScopedAdmin):
     open_channel_paths = ("open_channel",)
@@ -54,6 +62,10 @@ class ConnectorAdmin(WriteOnlyCredentialsAdmin, ChannelScopedAdmin):
         ),
         (_("Webhook and widget"), {"fields": registration_fields}),
     )
+
+    def get_inlines(self, request, obj: m.Connector | None):
+        # Templates exist on WhatsApp only; a connector being added has no kind yet.
+        return (WhatsAppTemplateInline,) if obj is not None and obj.kind == m.ConnectorKind.WHATSAPP else ()
 
     def save_model(self, request, obj: m.Connector, form, change: bool) -> None:
         """O5: a new connector, or one whose account or credentials changed, is registered in the background."""

@@ -132,6 +132,9 @@ class OutboundPart:
 
     text: str = ""
     attachment: Attachment | None = None
+    # S2: a WhatsApp template message ({"name", "language", "parameters"}, ``Message.template``); ``text`` is then
+    # only what the template reads as.
+    template: dict | None = None
 
 
 class Source:
@@ -213,9 +216,13 @@ class Source:
         ]
         return results[0]
 
-    def delivery_parts(self, *, text: str, attachments: list[Attachment], name_line: str = "") -> list[OutboundPart]:
+    def delivery_parts(
+        self, *, text: str, attachments: list[Attachment], name_line: str = "", template: dict | None = None
+    ) -> list[OutboundPart]:
         """The provider messages that carry ``text`` and ``attachments``, in the order they are sent.
 
+        A template message (S2) is one part, the template, whatever its text (a template's words are Meta's
+        approved ones: no name line).
         ``name_line`` (Q12: "Olga:", from :func:`engine.client_view.name_line_for_client`) becomes the text's
         first line, or the caption of a reply with files only; it is never sent alone, so a file-only reply
         to a file that takes no caption goes without it. The stored message is not changed.
@@ -232,6 +239,8 @@ class Source:
         change once queued; the name line changes only if the operator is
         renamed between attempts), which is what lets a retry skip the ones sent.
         """
+        if template is not None:
+            return [OutboundPart(text=text, template=template)]
         text = text.strip()
         for attachment in attachments:
             reason = self.file_refusal(attachment)
@@ -250,10 +259,16 @@ class Source:
         return [*texts, *(OutboundPart(attachment=a) for a in attachments)]
 
     def send_part(self, connector: Connector, *, recipient_id: str, part: OutboundPart) -> SendResult:
-        """Send one part: its text, or its file with the text as the caption."""
+        """Send one part: its template, its text, or its file with the text as the caption."""
+        if part.template is not None:
+            return self.send_template(connector, recipient_id=recipient_id, template=part.template)
         if part.attachment is None:
             return self.send_text(connector, recipient_id=recipient_id, text=part.text)
         return self.send_file(connector, recipient_id=recipient_id, attachment=part.attachment, caption=part.text)
+
+    def send_template(self, connector: Connector, *, recipient_id: str, template: dict) -> SendResult:
+        """S2: send an approved message template (WhatsApp only) with its parameters."""
+        raise DeliveryError(f"{type(self).__name__} has no message templates.", retryable=False)
 
     def send_file(self, connector: Connector, *, recipient_id: str, attachment: Attachment, caption: str) -> SendResult:
         """Send one stored file natively (uploaded with the message, never as a link to our site)."""

@@ -26,6 +26,7 @@ from __future__ import annotations
 import json as jsonlib
 import posixpath
 from collections.abc import Mapping
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import httpx
@@ -402,6 +403,16 @@ class WhatsAppSource(MetaSource):
         if media_type == "document":
             media["filename"] = attachment.name  # the client sees the name the operator's file had
         return self._send_message(connector, recipient_id, {"type": media_type, media_type: media})
+
+    def send_template(self, connector: Connector, *, recipient_id: str, template: dict) -> SendResult:
+        """S2: a template message (Cloud API ``type: template``): its approved name and language, and the
+        parameters in the body component's order (a template without placeholders sends no component)."""
+        body: dict[str, Any] = {"name": template["name"], "language": {"code": template["language"]}}
+        if template["parameters"]:
+            body["components"] = [
+                {"type": "body", "parameters": [{"type": "text", "text": text} for text in template["parameters"]]}
+            ]
+        return self._send_message(connector, recipient_id, {"type": "template", "template": body})
 
     def send_rating_request(
         self, connector: Connector, *, recipient_id: str, text: str, buttons: list[tuple[str, str]]

@@ -441,6 +441,7 @@ def _send_parts(source: Source, message: Message) -> None:
         text=message.text,
         attachments=list(message.attachments.all()),
         name_line=name_line_for_client(message, message.connector.open_channel),
+        template=message.template,
     )
     for index, part in enumerate(parts):
         if index < message.delivery_parts_sent:

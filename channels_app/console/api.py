@@ -39,6 +39,7 @@ from channels_app.models import (
     CannedReply,
     Client,
     ClientRating,
+    ConnectorKind,
     ConsentRecord,
     Conversation,
     ConversationStatus,
@@ -47,9 +48,10 @@ from channels_app.models import (
     OpenChannel,
     OperatorProfile,
     QueueMember,
+    WhatsAppTemplate,
     operator_display_name,
 )
-from channels_app.policy import files
+from channels_app.policy import files, message_templates, messaging_window
 from channels_app.web import optional_query_int
 from crm.services import lead_create_for_conversation
 
@@ -179,6 +181,14 @@ class FileLimitsSerializer(serializers.Serializer):
     accept = serializers.CharField(allow_blank=True, help_text="For the file input's accept attribute.")
 
 
+class WhatsAppTemplateSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    language = serializers.CharField()
+    body = serializers.CharField(help_text="The approved body, with {{1}}, {{2}}… where the texts go.")
+    parameter_count = serializers.IntegerField()
+
+
 class ConversationDetailSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     status = serializers.CharField()
@@ -197,6 +207,13 @@ class ConversationDetailSerializer(serializers.Serializer):
     client = ClientCardSerializer()
     lead = LeadBriefSerializer(allow_null=True)
     canned_replies = CannedReplySerializer(many=True)
+    connector_kind = serializers.CharField(help_text="The source: livechat, telegram, facebook, whatsapp or zalo.")
+    reply_window_closed = serializers.BooleanField(
+        help_text="Meta's 24-hour window has closed (S2): no reply goes out; on WhatsApp a template still may."
+    )
+    whatsapp_templates = WhatsAppTemplateSerializer(
+        many=True, help_text="A WhatsApp conversation's active message templates (S2); empty on other sources."
+    )
     file_limits = FileLimitsSerializer(help_text="What this conversation's open channel accepts as a file.")
     notes = NoteSerializer(
         many=True, help_text="Private notes of operators and supervisors; never shown to the client."
@@ -331,7 +348,24 @@ def may_reply(user, conversation: Conversation, offer: Offer | None) -> bool:
     return holds or offer is not None
 
 
+def whatsapp_templates_payload(conversation: Conversation) -> list[dict]:
+    """S2: the active templates of a WhatsApp conversation's number, with how many texts each needs."""
+    if conversation.connector.kind != ConnectorKind.WHATSAPP:
+        return []
+    return [
+        {
+            "id": template.pk,
+            "name": template.name,
+            "language": template.language,
+            "body": template.body,
+            "parameter_count": message_templates.parameter_count(template.body),
+        }
+        for template in WhatsAppTemplate.objects.filter(connector_id=conversation.connector_id, is_active=True)
+    ]
+
+
 def conversation_detail(user, conversation: Conversation) -> dict:
+    now = timezone.now()
     offer = selectors.pending_offers_for(user).filter(conversation=conversation).first()
     holds = conversation.operator_id == user.pk and conversation.status == ConversationStatus.ACTIVE
     # M5: the canned replies of the list this conversation's open channel uses.
@@ -359,6 +393,12 @@ def conversation_detail(user, conversation: Conversation) -> dict:
         "client": client_card(conversation.client),
         "lead": {"id": lead.pk, "title": lead.title} if lead else None,
         "canned_replies": canned,
+        "connector_kind": conversation.connector.kind,
+        # S2: after Meta's 24-hour window only a WhatsApp template may go out (Messenger takes nothing).
+        "reply_window_closed": not messaging_window.may_reply_freely(
+            kind=conversation.connector.kind, last_client_message_at=conversation.last_client_message_at, now=now
+        ),
+        "whatsapp_templates": whatsapp_templates_payload(conversation),
         "file_limits": file_limits_payload(conversation.open_channel.file_limits),
         "notes": [events.note_created(note)["note"] for note in notes.conversation_notes(conversation.pk)],
     }

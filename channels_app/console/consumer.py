@@ -6,7 +6,9 @@ channel layer keeping a frame: after a reconnect the browser re-syncs from the
 REST API. Frames and answers: :mod:`channels_app.web`.
 
 Actions: ``heartbeat`` {active, visible}, ``accept`` / ``decline`` {offer_id},
-``send`` {conversation_id, text}, ``close`` {conversation_id}, ``transfer``
+``send`` {conversation_id, text}, ``send_template`` {conversation_id,
+template_id, parameters: [texts]} (S2: a WhatsApp template after the
+24-hour window), ``close`` {conversation_id}, ``transfer``
 {conversation_id, to_operator_id | to_open_channel_id, confirm?} (a refusal
 with ``needs_confirmation`` is repeated with ``confirm: true`` once the
 operator agrees), ``typing``
@@ -38,6 +40,7 @@ from channels_app.web import (
     optional_flag,
     optional_positive_int,
     positive_int,
+    short_texts,
     typed_text,
     typing_event,
 )
@@ -54,7 +57,9 @@ class ConsoleConsumer(ActionConsumer):
     """
 
     socket_kind = "console"
-    actions = frozenset({"heartbeat", "accept", "decline", "send", "close", "transfer", "typing", "watch"})
+    actions = frozenset(
+        {"heartbeat", "accept", "decline", "send", "send_template", "close", "transfer", "typing", "watch"}
+    )
 
     async def connect(self):
         user = self.scope.get("user")
@@ -149,6 +154,23 @@ class ConsoleConsumer(ActionConsumer):
         self._check_visible(conversation_id)
         message = conversation_services.message_send_by_operator(
             conversation_id=conversation_id, operator=self.user, text=text, now=timezone.now()
+        )
+        return {"message": message_payload(message)}
+
+    async def action_send_template(self, content):
+        conversation_id = positive_int(content, "conversation_id")
+        template_id = positive_int(content, "template_id")
+        parameters = short_texts(content, "parameters")
+        return await database_sync_to_async(self._send_template)(conversation_id, template_id, parameters)
+
+    def _send_template(self, conversation_id: int, template_id: int, parameters: list[str]) -> dict:
+        self._check_visible(conversation_id)
+        message = conversation_services.message_send_template(
+            conversation_id=conversation_id,
+            operator=self.user,
+            template_id=template_id,
+            parameters=parameters,
+            now=timezone.now(),
         )
         return {"message": message_payload(message)}
 

@@ -24,9 +24,10 @@ from channels_app.models import (
     OpenChannel,
     OperatorProfile,
     QueueMember,
+    WhatsAppTemplate,
     operator_display_name,
 )
-from channels_app.policy import messaging_window
+from channels_app.policy import message_templates, messaging_window
 from crm.models import Contact
 
 
@@ -43,41 +44,106 @@ def message_send_by_operator(
     with transaction.atomic():
         locks.lock_operators([operator.pk])
         conversation = locks.locked_conversation(conversation_id)
-        if conversation.status in CLOSED_STATUSES:
-            raise InvalidState("This conversation is closed.")
-        if conversation.status == ConversationStatus.OFFERED:
-            offer = pending_offer_of(conversation, operator.pk)
-            if offer is None:
-                raise NotAllowed("This conversation is not assigned to you.")
-            if offer.expires_at <= now:
-                raise InvalidState("This offer has expired; the conversation was passed on.")
-            take_conversation(conversation, offer=offer, operator_id=operator.pk, now=now)
-        elif conversation.status != ConversationStatus.ACTIVE or conversation.operator_id != operator.pk:
-            raise NotAllowed("This conversation is not assigned to you.")
+        _claim_for_reply(conversation, operator, now)
         _check_messaging_window(conversation, now)
+        return _store_operator_reply(conversation, operator, text=text, now=now, files=files)
 
-        had_replied = bool(
-            conversation.last_operator_message_at
-            and conversation.assigned_at
-            and conversation.last_operator_message_at >= conversation.assigned_at
-        )
-        was_waiting_for_operator = conversation.last_message_author != Message.Author.OPERATOR
-        message = messages.create_message(
+
+def message_send_template(
+    *, conversation_id: int, operator, template_id: int, parameters: list[str], now: datetime
+) -> Message:
+    """S2: the operator sends an approved WhatsApp template, the one message WhatsApp takes after its 24-hour
+    window has closed (so the window is not checked); otherwise exactly a reply (who may send, Q6, Q8, Q9).
+
+    The stored text is the template's body with the parameters filled in (what the console and the transcript
+    show); the message's ``template`` holds what goes to WhatsApp: the name, the language and the parameters.
+    """
+    with transaction.atomic():
+        locks.lock_operators([operator.pk])
+        conversation = locks.locked_conversation(conversation_id)
+        template = WhatsAppTemplate.objects.filter(
+            pk=template_id, connector_id=conversation.connector_id, is_active=True
+        ).first()
+        if template is None:
+            # Also a template of another connector: it was approved for another WhatsApp number.
+            raise NotFound(_("This conversation's WhatsApp number has no such template."))
+        parameters = _template_parameters(template, parameters)
+        _claim_for_reply(conversation, operator, now)
+        return _store_operator_reply(
             conversation,
-            author_kind=Message.Author.OPERATOR,
-            text=text,
+            operator,
+            text=message_templates.filled_body(template.body, parameters),
             now=now,
-            author=operator,
-            files=files,
+            template={"name": template.name, "language": template.language, "parameters": parameters},
         )
-        OperatorProfile.objects.filter(user_id=operator.pk).update(last_activity_at=now)
-        channel = conversation.open_channel
-        exclusion = channel.chat_limit_exclusion
-        if (exclusion == "answered" and not had_replied) or (
-            exclusion == "waiting_client" and was_waiting_for_operator
-        ):
-            _slot_freed(operator.pk, now)
-        return message
+
+
+def _template_parameters(template: WhatsAppTemplate, parameters: list[str]) -> list[str]:
+    """The parameters, trimmed, when there is one per placeholder and WhatsApp would take each of them."""
+    expected = message_templates.parameter_count(template.body)
+    if len(parameters) != expected:
+        raise ServiceError(
+            _("The template %(name)s needs %(expected)d text(s); %(given)d were given.")
+            % {"name": template.name, "expected": expected, "given": len(parameters)}
+        )
+    cleaned = [parameter.strip() for parameter in parameters]
+    for number, parameter in enumerate(cleaned, start=1):
+        problem = message_templates.parameter_problem(parameter)
+        if problem:
+            reasons = {
+                "empty": _("Text %(number)d of the template is empty."),
+                "too_long": _("Text %(number)d of the template is longer than WhatsApp accepts."),
+                "layout": _("Text %(number)d of the template may not hold line breaks, tabs or four spaces in a row."),
+            }
+            raise ServiceError(reasons[problem] % {"number": number})
+    return cleaned
+
+
+def _claim_for_reply(conversation: Conversation, operator, now: datetime) -> None:
+    """Refuse a reply from anyone but the holder or the operator it is offered to; a pending offer is taken."""
+    if conversation.status in CLOSED_STATUSES:
+        raise InvalidState("This conversation is closed.")
+    if conversation.status == ConversationStatus.OFFERED:
+        offer = pending_offer_of(conversation, operator.pk)
+        if offer is None:
+            raise NotAllowed("This conversation is not assigned to you.")
+        if offer.expires_at <= now:
+            raise InvalidState("This offer has expired; the conversation was passed on.")
+        take_conversation(conversation, offer=offer, operator_id=operator.pk, now=now)
+    elif conversation.status != ConversationStatus.ACTIVE or conversation.operator_id != operator.pk:
+        raise NotAllowed("This conversation is not assigned to you.")
+
+
+def _store_operator_reply(
+    conversation: Conversation,
+    operator,
+    *,
+    text: str,
+    now: datetime,
+    files: list[IncomingFile] | None = None,
+    template: dict | None = None,
+) -> Message:
+    """Store the operator's reply: console activity (Q6), and a chat-limit slot freed where the exclusion says."""
+    had_replied = bool(
+        conversation.last_operator_message_at
+        and conversation.assigned_at
+        and conversation.last_operator_message_at >= conversation.assigned_at
+    )
+    was_waiting_for_operator = conversation.last_message_author != Message.Author.OPERATOR
+    message = messages.create_message(
+        conversation,
+        author_kind=Message.Author.OPERATOR,
+        text=text,
+        now=now,
+        author=operator,
+        files=files,
+        template=template,
+    )
+    OperatorProfile.objects.filter(user_id=operator.pk).update(last_activity_at=now)
+    exclusion = conversation.open_channel.chat_limit_exclusion
+    if (exclusion == "answered" and not had_replied) or (exclusion == "waiting_client" and was_waiting_for_operator):
+        _slot_freed(operator.pk, now)
+    return message
 
 
 def _check_messaging_window(conversation: Conversation, now: datetime) -> None:

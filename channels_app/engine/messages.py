@@ -28,9 +28,10 @@ def create_message(
     author=None,
     files: list[IncomingFile] | None = None,
     source_message_id: str | None = None,
+    template: dict | None = None,
 ) -> Message:
     """Store a message (with its files), keep the conversation's message timestamps current, and announce it
-    after commit."""
+    after commit. ``template`` is the WhatsApp template it goes out as (``Message.template``)."""
     message = _new_message(
         conversation,
         author_kind=author_kind,
@@ -38,6 +39,7 @@ def create_message(
         now=now,
         author=author,
         source_message_id=source_message_id,
+        template=template,
     )
     message.save()
     attachments = attachments_add(message, files or [], now)
@@ -91,6 +93,7 @@ def _new_message(
     author=None,
     system_key: str = "",
     source_message_id: str | None = None,
+    template: dict | None = None,
 ) -> Message:
     delivery = Message.Delivery.RECEIVED if author_kind == Message.Author.CLIENT else outbound_delivery(conversation)
     return Message(
@@ -103,6 +106,7 @@ def _new_message(
         source_message_id=source_message_id,
         created_at=now,
         delivery=delivery,
+        template=template,
     )
 
 

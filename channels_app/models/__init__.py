@@ -4,7 +4,8 @@
 ``open_channel``    :class:`OpenChannel` (every rule), its queue, working hours
 ``consent``         A1 consent forms, their versions and records
 ``canned``          M5 canned replies
-``connector``       :class:`Connector` per source account, :class:`InboundUpdate`
+``connector``       :class:`Connector` per source account, :class:`InboundUpdate`,
+                    :class:`WhatsAppTemplate`
 ``client``          :class:`Client`, a person writing in through one connector
 ``conversation``    :class:`Conversation`, messages, offers, routing decisions,
                     status changes, private notes, the client's rating
@@ -26,6 +27,7 @@ from channels_app.models.connector import (
     ConnectorKind,
     InboundUpdate,
     RegistrationState,
+    WhatsAppTemplate,
 )
 from channels_app.models.consent import ConsentForm, ConsentFormVersion, ConsentRecord
 from channels_app.models.conversation import (
@@ -109,6 +111,7 @@ __all__ = [
     "RegistrationState",
     "RoutingDecision",
     "StatusChange",
+    "WhatsAppTemplate",
     "WorkingPeriod",
     "_timezone_choices",
     "compose_display_name",

@@ -156,3 +156,46 @@ class InboundUpdate(models.Model):
 
     def __str__(self) -> str:
         return f"{self.connector} update {self.update_id} ({self.state})"
+
+
+class WhatsAppTemplate(models.Model):
+    """S2: a message template approved by Meta for a WhatsApp connector, the one way to write to a client after
+    the 24-hour window has closed.
+
+    ``name`` and ``language`` must be those approved in WhatsApp Manager; ``body`` is a copy of the approved body
+    with its ``{{1}}``, ``{{2}}``… placeholders, shown to the operator and stored in the transcript.
+    """
+
+    connector = models.ForeignKey(
+        Connector,
+        related_name="whatsapp_templates",
+        on_delete=models.CASCADE,
+        limit_choices_to={"kind": ConnectorKind.WHATSAPP},
+    )
+    name = models.CharField(
+        _("template name"), max_length=512, help_text=_("Exactly as approved in WhatsApp Manager, e.g. order_update.")
+    )
+    language = models.CharField(
+        _("language code"), max_length=15, help_text=_("The approved translation's code, e.g. en_US, pl or vi.")
+    )
+    body = models.TextField(
+        _("body"),
+        max_length=1024,
+        help_text=_("A copy of the approved body, with {{1}}, {{2}}… where the operator fills in a text."),
+    )
+    is_active = models.BooleanField(_("active"), default=True)
+
+    class Meta:
+        verbose_name = _("WhatsApp template")
+        verbose_name_plural = _("WhatsApp templates")
+        ordering = ["name", "language"]
+        constraints = [
+            models.UniqueConstraint(fields=["connector", "name", "language"], name="whatsapp_template_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.language})"
+
+    def clean(self) -> None:
+        if self.connector_id and self.connector.kind != ConnectorKind.WHATSAPP:
+            raise ValidationError({"connector": _("Message templates belong to WhatsApp connectors only.")})

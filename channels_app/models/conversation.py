@@ -189,6 +189,9 @@ class Message(models.Model):
     # How many provider messages of this one (text parts, then files: ``Source.delivery_parts``) went out;
     # a retry after a failure resumes after them, so a client never gets the same file twice.
     delivery_parts_sent = models.PositiveSmallIntegerField(default=0)
+    # S2: a WhatsApp template message goes out as the template, not as ``text`` (which shows it filled in):
+    # {"name", "language", "parameters": [texts]}, copied at sending so an edited template cannot change it.
+    template = models.JSONField(null=True, blank=True)
 
     class Meta:
         verbose_name = _("message")

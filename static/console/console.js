@@ -457,6 +457,7 @@ function renderDetail() {
   $("reply").placeholder = detail.can_reply
     ? gettext("Write a reply… Type / for canned replies, Enter to send, Shift+Enter for a new line")
     : gettext("Only the operator holding this conversation can reply.");
+  renderTemplateComposer(detail);
 
   $("client-avatar").textContent = initials(client.name);
   $("client-name").textContent = client.name;
@@ -489,6 +490,80 @@ function renderDetail() {
   }
   leadNote.dataset.conversationId = String(detail.id);
   renderCannedList(detail.canned_replies);
+}
+
+// S2: once Meta's 24-hour window has closed no reply goes out; on WhatsApp an approved template still may.
+function renderTemplateComposer(detail) {
+  const windowClosed = detail.can_reply && detail.reply_window_closed;
+  $("composer").hidden = windowClosed;
+  $("template-composer").hidden = !windowClosed;
+  if (!windowClosed) return;
+  const templates = detail.whatsapp_templates;
+  $("template-picker").hidden = !templates.length;
+  $("template-note").textContent = templates.length
+    ? gettext("More than 24 hours have passed since the client's last message: WhatsApp takes only an approved template until the client writes again.")
+    : detail.connector_kind === "whatsapp"
+      ? gettext("More than 24 hours have passed since the client's last message: WhatsApp takes only an approved template, and this number has none. An administrator can add them on the connector.")
+      : gettext("More than 24 hours have passed since the client's last message: no reply can go out until the client writes again.");
+  const select = $("template-select");
+  const key = `${detail.id}:${templates.map((template) => template.id).join(",")}`;
+  if (select.dataset.key === key) return; // keep what the operator typed across re-syncs
+  select.dataset.key = key;
+  select.replaceChildren(...templates.map((template) =>
+    el("option", { value: String(template.id), text: `${template.name} (${template.language})` })));
+  renderTemplateFields();
+}
+
+function chosenTemplate() {
+  const id = Number($("template-select").value);
+  return ((state.detail && state.detail.whatsapp_templates) || []).find((template) => template.id === id) || null;
+}
+
+function renderTemplateFields() {
+  const template = chosenTemplate();
+  const count = template ? template.parameter_count : 0;
+  $("template-fields").replaceChildren(...Array.from({ length: count }, (_, index) => el("label", {},
+    interpolate(gettext("Text %(number)s"), { number: index + 1 }),
+    el("input", { type: "text", required: "", maxlength: "1024", dataset: { parameter: String(index + 1) } }))));
+  renderTemplatePreview();
+}
+
+function templateParameters() {
+  return Array.from($("template-fields").querySelectorAll("input"), (input) => input.value.trim());
+}
+
+function renderTemplatePreview() {
+  const template = chosenTemplate();
+  if (!template) {
+    $("template-preview").textContent = "";
+    return;
+  }
+  const parameters = templateParameters();
+  // The same filling as the server's (policy/message_templates.py): {{n}} is the n-th text; an empty one shows as is.
+  $("template-preview").textContent = template.body.replace(/\{\{\s*(\d+)\s*\}\}/g,
+    (placeholder, number) => parameters[Number(number) - 1] || placeholder);
+}
+
+async function submitTemplate(event) {
+  event.preventDefault();
+  const template = chosenTemplate();
+  const conversationId = state.currentId;
+  if (!template || !conversationId) return;
+  const button = $("btn-send-template");
+  button.disabled = true;
+  try {
+    const answer = await act("send_template", {
+      conversation_id: conversationId, template_id: template.id, parameters: templateParameters(),
+    });
+    if (!answer) return;
+    if (state.currentId === conversationId) addMessages([answer.message]);
+    state.forceScroll = true;
+    renderMessages();
+    $("template-select").dataset.key = ""; // a fresh form for a next template
+    await loadConversation(conversationId, { onlyNew: true });
+  } finally {
+    button.disabled = false;
+  }
 }
 
 function renderCannedList(replies) {
@@ -1064,6 +1139,9 @@ $("transfer-operator").addEventListener("change", () => $("transfer-operator").v
 $("transfer-channel").addEventListener("change", () => $("transfer-channel").value && ($("transfer-operator").value = ""));
 $("btn-lead").addEventListener("click", createLead);
 $("composer").addEventListener("submit", submitComposer);
+$("template-composer").addEventListener("submit", submitTemplate);
+$("template-select").addEventListener("change", renderTemplateFields);
+$("template-fields").addEventListener("input", renderTemplatePreview);
 $("btn-attach").addEventListener("click", () => $("file-input").click());
 $("file-input").addEventListener("change", (event) => {
   sendFiles(event.target.files);

@@ -48,6 +48,7 @@ from channels_app.models import (
     LeavePeriod,
     Message,
     Offer,
+    WhatsAppTemplate,
 )
 from crm.models import Contact, Lead
 from kpi.models import SupervisorRating
@@ -129,6 +130,16 @@ def _team(key: str, name: str, now):
     )  # fmt: skip
     (photo_row,) = attachments_add(reply, [photo], now)
     responses_record(conversation_id=held.pk, now=now)  # the reply came after the 10 s target: a miss
+    # S2: a WhatsApp conversation past Meta's 24-hour window, and its number's approved template.
+    whatsapp = ConnectorFactory(open_channel=channel, kind="whatsapp", account_id=f"{word.lower()}-phone")
+    template = WhatsAppTemplate.objects.create(
+        connector=whatsapp, name=f"{word.lower()}_hello", language="en", body=f"{word}: hello {{{{1}}}}"
+    )
+    whatsapp_held = ConversationFactory(
+        client=ClientFactory(connector=whatsapp, name=f"{word} phone", external_id=f"{word.lower()}-phone"),
+        status=ConversationStatus.ACTIVE, operator=operator, assigned_at=now - timedelta(days=2),
+        last_client_message_at=now - timedelta(days=2), created_at=now - timedelta(days=2),
+    )  # fmt: skip
     to_transfer = conversation("transfer", status=ConversationStatus.ACTIVE, operator=operator, assigned_at=now)
     to_close = conversation("close", status=ConversationStatus.ACTIVE, operator=operator, assigned_at=now)
     offered = conversation("offered", status=ConversationStatus.OFFERED)
@@ -167,6 +178,8 @@ def _team(key: str, name: str, now):
         livechat=livechat,
         telegram=telegram,
         held=held,
+        whatsapp_held=whatsapp_held,
+        template=template,
         photo=photo_row,
         to_transfer=to_transfer,
         to_close=to_close,
@@ -596,6 +609,11 @@ def _frame(world, team: str, action: str) -> dict:
         "accept": {"offer_id": side.offer.pk},
         "decline": {"offer_id": side.decline_offer.pk},
         "send": {"conversation_id": side.held.pk, "text": "matrix reply"},
+        "send_template": {
+            "conversation_id": side.whatsapp_held.pk,
+            "template_id": side.template.pk,
+            "parameters": ["matrix"],
+        },
         "close": {"conversation_id": side.to_close.pk},
         "transfer": {"conversation_id": side.to_transfer.pk, "to_operator_id": side.colleague.pk},
         "typing": {"conversation_id": side.held.pk},
@@ -603,7 +621,7 @@ def _frame(world, team: str, action: str) -> dict:
     }[action]
 
 
-SOCKET_ACTIONS = {"heartbeat", "accept", "decline", "send", "close", "transfer", "typing", "watch"}
+SOCKET_ACTIONS = {"heartbeat", "accept", "decline", "send", "send_template", "close", "transfer", "typing", "watch"}
 
 
 def test_every_console_socket_action_has_a_rule():
@@ -634,7 +652,17 @@ async def test_console_socket_actions(teams, settings):
         # The other team's objects first: every action is refused and changes nothing.
         ref = await _every_action_refused(console, teams, persona, other, ref=0)
         # Their own team's: every action goes through.
-        for action in ("heartbeat", "watch", "typing", "send", "accept", "decline", "transfer", "close"):
+        for action in (
+            "heartbeat",
+            "watch",
+            "typing",
+            "send",
+            "send_template",
+            "accept",
+            "decline",
+            "transfer",
+            "close",
+        ):
             ref += 1
             await console.send_json_to({"action": action, "ref": ref, **_frame(teams, own, action)})
             answer = await _answer(console, ref)
@@ -668,7 +696,7 @@ async def _supervisor_console(console: WebsocketCommunicator, teams, persona: st
         ref = await _every_action_refused(console, teams, persona, OTHER[own], ref=ref)
     for action, allowed in (
         ("heartbeat", True), ("watch", True), ("typing", True), ("accept", False), ("decline", False),
-        ("send", False), ("transfer", True), ("close", True),
+        ("send", False), ("send_template", False), ("transfer", True), ("close", True),
     ):  # fmt: skip
         ref += 1
         frame = _frame(teams, own, action)

@@ -70,6 +70,7 @@ async def test_Q13_operator_of_another_channel_can_do_nothing_to_support_convers
         {"action": "accept", "offer_id": world.bob_offer.pk},
         {"action": "decline", "offer_id": world.bob_offer.pk},
         {"action": "send", "conversation_id": world.alice.pk, "text": "Hijacked"},
+        {"action": "send_template", "conversation_id": world.alice.pk, "template_id": 1, "parameters": ["Hijacked"]},
         {"action": "close", "conversation_id": world.alice.pk},
         {"action": "transfer", "conversation_id": world.alice.pk, "to_operator_id": world.mallory.pk},
         {"action": "transfer", "conversation_id": world.bob.pk, "to_open_channel_id": world.sales.pk},
@@ -142,6 +143,12 @@ async def test_hostile_frames_get_an_error_frame_and_leave_the_socket_usable(wor
         json.dumps({"action": "send", "conversation_id": world.alice.pk, "text": "   "}),
         json.dumps({"action": "accept", "offer_id": "1 OR 1=1"}),
         json.dumps({"action": "send", "conversation_id": world.alice.pk, "text": "x" * 70_000}),
+        json.dumps({"action": "send_template", "conversation_id": world.alice.pk, "template_id": 1, "parameters": {}}),
+        json.dumps({"action": "send_template", "conversation_id": world.alice.pk, "template_id": 1, "parameters": [1]}),
+        json.dumps({"action": "send_template", "conversation_id": world.alice.pk, "template_id": "1"}),
+        json.dumps(
+            {"action": "send_template", "conversation_id": world.alice.pk, "template_id": 1, "parameters": ["x"] * 500}
+        ),
         "{" * 50_000,
     ]
     for frame in hostile:

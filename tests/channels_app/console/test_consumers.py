@@ -17,6 +17,7 @@ from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.utils import timezone
 
+from channels_app.console.api import conversation_detail
 from channels_app.engine import sweeps
 from channels_app.livechat.visitors import visitor_token_issue
 from channels_app.models import (
@@ -30,6 +31,7 @@ from channels_app.models import (
     OpenChannel,
     OperatorIdentity,
     OperatorProfile,
+    WhatsAppTemplate,
 )
 from contact_center.asgi import application
 from kpi import tasks as kpi_tasks
@@ -352,6 +354,65 @@ async def test_S2_console_hears_why_a_whatsapp_reply_after_24_hours_is_refused(s
     )
     assert not await _db(Message.objects.filter(conversation=conversation).exists)
     await console.disconnect()
+
+
+async def test_S2_console_sends_a_whatsapp_template_after_24_hours(support):
+    """The conversation says its window is closed and lists the number's templates; ``send_template`` sends one,
+    and bad parameters get a clear 400 frame."""
+    whatsapp = await _db(
+        ConnectorFactory, open_channel=support.channel, kind=ConnectorKind.WHATSAPP, account_id="106540352242922"
+    )
+    template = await _db(
+        WhatsAppTemplate.objects.create, connector=whatsapp, name="order_ready", language="pl",
+        body="Dzień dobry {{1}}, zamówienie {{2}} czeka.",
+    )  # fmt: skip
+    await _db(
+        WhatsAppTemplate.objects.create, connector=whatsapp, name="retired", language="pl", body="Old", is_active=False
+    )
+    client = await _db(ClientFactory, connector=whatsapp, external_id="16315551181")
+    wrote_at = timezone.now() - timedelta(hours=25)
+    conversation = await _db(
+        ConversationFactory, client=client, status=ConversationStatus.ACTIVE, operator=support.olga,
+        assigned_at=wrote_at, last_client_message_at=wrote_at,
+    )  # fmt: skip
+    detail = await _db(conversation_detail, support.olga, conversation)
+    assert detail["reply_window_closed"] is True
+    assert detail["whatsapp_templates"] == [
+        {
+            "id": template.pk,
+            "name": "order_ready",
+            "language": "pl",
+            "body": "Dzień dobry {{1}}, zamówienie {{2}} czeka.",
+            "parameter_count": 2,
+        }
+    ]
+    console = await connected_console(support.olga)
+    refused = await ask(console, "send_template", conversation_id=conversation.pk, template_id=template.pk,
+                        parameters=["Anna"])  # fmt: skip
+    assert (refused["type"], refused["code"]) == ("error", 400)
+    assert "needs 2 text(s); 1 were given" in refused["message"]
+    bad = await ask(console, "send_template", conversation_id=conversation.pk, template_id=template.pk,
+                    parameters="Anna")  # fmt: skip
+    assert (bad["type"], bad["code"]) == ("error", 400)
+    sent = await ask(console, "send_template", conversation_id=conversation.pk, template_id=template.pk,
+                     parameters=["Anna", "A-1042"])  # fmt: skip
+    assert sent["type"] == "ack", sent
+    assert sent["message"]["text"] == "Dzień dobry Anna, zamówienie A-1042 czeka."
+    stored = await _db(Message.objects.get, conversation=conversation)
+    assert stored.template == {"name": "order_ready", "language": "pl", "parameters": ["Anna", "A-1042"]}
+    await console.disconnect()
+
+
+async def test_S2_conversations_within_the_window_or_not_on_whatsapp_list_no_templates(support):
+    telegram = await _db(ConnectorFactory, open_channel=support.channel, kind=ConnectorKind.TELEGRAM, account_id="7001")
+    client = await _db(ClientFactory, connector=telegram, external_id="424242")
+    wrote_at = timezone.now() - timedelta(days=3)
+    conversation = await _db(
+        ConversationFactory, client=client, status=ConversationStatus.ACTIVE, operator=support.olga,
+        assigned_at=wrote_at, last_client_message_at=wrote_at,
+    )  # fmt: skip
+    detail = await _db(conversation_detail, support.olga, conversation)
+    assert (detail["reply_window_closed"], detail["whatsapp_templates"]) == (False, [])
 
 
 # --- transfers (Q13) -----------------------------------------------------------------------------------
