@@ -25,7 +25,6 @@ from channels_app.models import (
     Offer,
     OpenChannel,
     OperatorProfile,
-    QueueMember,
 )
 from tests.factories import ConnectorFactory, OpenChannelFactory, OperatorFactory, QueueMemberFactory, UserFactory
 
@@ -200,8 +199,7 @@ def test_Q13_transfer_targets_show_each_colleagues_availability_and_load(client,
     QueueMemberFactory(open_channel=channel, operator=anna, position=2)
     OpenChannel.objects.filter(pk=channel.pk).update(chat_limit_enabled=True, chat_limit=1)
     conversation = accepted(visitor_writes(connector, "visitor-a", "Hi").conversation, olga)
-    # Olga leaves the queue (she still holds her chat) so that the next visitor can only go to Anna.
-    QueueMember.objects.filter(open_channel=channel, operator=olga).delete()
+    # Olga is at her limit and Piotr offline, so the next visitor can only go to Anna.
     accepted(visitor_writes(connector, "visitor-b", "Hello").conversation, anna)
     targets = as_user(client, olga).get(f"/api/conversations/{conversation.pk}/transfer-targets/").json()
     by_name = {o["name"]: o for o in targets["operators"]}
