@@ -433,7 +433,7 @@ def _transfer_to_operator(
     if not target_availability.available:
         reasons = target_availability.explain(channel)
         if not channel.transfer_to_unavailable_after_warning:
-            raise NotAllowed(reasons)
+            raise InvalidState(reasons)  # 409: the colleague's state, not the asker's rights
         if not confirmed:
             raise NeedsConfirmation(f"{reasons} {_('Transfer anyway?')}")
     previous_operator_id = conversation.operator_id

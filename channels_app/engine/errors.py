@@ -23,7 +23,7 @@ class InvalidState(ServiceError):
     status_code = 409
 
 
-class NeedsConfirmation(NotAllowed):
+class NeedsConfirmation(InvalidState):
     """Refused unless the person confirms they want it anyway; the client asks them and repeats with ``confirm``."""
 
     def details(self) -> dict[str, object]:

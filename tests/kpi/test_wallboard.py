@@ -196,8 +196,20 @@ def test_take_over_of_a_waiting_conversation_withdraws_its_offers(team):
     assert Conversation.objects.get(pk=team.offered.pk).operator_id == team.rita.pk
 
 
-def test_reassign_to_an_operator_of_the_queue(team):
+def test_Q13_reassign_to_an_offline_operator_is_refused_with_the_reason(team):
+    """A supervisor's reassign follows the transfer rule (issue 16): nobody is handed a chat they cannot answer."""
     OperatorProfile.objects.filter(user=team.piotr).update(on_break=False)
+    before = fingerprint()
+    response = _post(team.rita, "reassign", team.held, {"to_operator_id": team.piotr.pk})
+    assert (response.status_code, response.json()["detail"]) == (409, "Piotr is offline.")
+    assert fingerprint() == before
+
+
+def test_reassign_to_an_operator_of_the_queue(team):
+    now = timezone.now()
+    OperatorProfile.objects.filter(user=team.piotr).update(
+        on_break=False, is_online=True, console_heartbeat_at=now, last_activity_at=now
+    )
     response = _post(team.rita, "reassign", team.held, {"to_operator_id": team.piotr.pk})
     assert response.status_code == 200, response.content
     team.held.refresh_from_db()

@@ -431,7 +431,7 @@ async def test_Q13_transfer_to_an_offline_colleague_is_refused_then_confirmed_ov
     await ask(console, "accept", offer_id=offer["offer_id"])
 
     refused = await ask(console, "transfer", conversation_id=conversation_id, to_operator_id=piotr.pk)
-    assert (refused["type"], refused["code"], refused["message"]) == ("error", 403, "Piotr is offline.")
+    assert (refused["type"], refused["code"], refused["message"]) == ("error", 409, "Piotr is offline.")
     assert "needs_confirmation" not in refused
     assert (await ask(console, "transfer", conversation_id=conversation_id, to_operator_id=piotr.pk, confirm="yes"))[
         "message"

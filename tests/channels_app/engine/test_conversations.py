@@ -118,14 +118,14 @@ def test_Q13_transfer_refused_to_an_operator_on_leave_or_at_the_limit(engine, te
     channel = make_channel(team, chat_limit_enabled=True, chat_limit=1)
     conversation = taken(engine, channel, olga)
     LeavePeriod.objects.create(operator=piotr, starts_at=NOW - timedelta(hours=1), ends_at=NOW + timedelta(hours=1))
-    with pytest.raises(NotAllowed, match=r"^Piotr is on leave until Nov\. 23, 2026, 11:00 \(UTC\)\.$"):
+    with pytest.raises(InvalidState, match=r"^Piotr is on leave until Nov\. 23, 2026, 11:00 \(UTC\)\.$"):
         engine.commit(
             conversations.conversation_transfer, conversation_id=conversation.pk, operator=olga, to_operator_id=piotr.pk
         )
     LeavePeriod.objects.all().delete()
     other = taken(engine, channel, piotr)
     assert other.operator == piotr
-    with pytest.raises(NotAllowed, match=r"^Piotr has reached the limit of 1 chat\.$"):
+    with pytest.raises(InvalidState, match=r"^Piotr has reached the limit of 1 chat\.$"):
         engine.commit(
             conversations.conversation_transfer, conversation_id=conversation.pk, operator=olga, to_operator_id=piotr.pk
         )
@@ -138,7 +138,7 @@ def test_Q13_transfer_to_an_offline_operator_is_refused_with_the_reason(engine, 
     olga, piotr = team
     conversation = taken(engine, make_channel(team), olga)
     set_profile(piotr, is_online=False, console_heartbeat_at=None)
-    with pytest.raises(NotAllowed, match=r"^Piotr is offline\.$") as refused:
+    with pytest.raises(InvalidState, match=r"^Piotr is offline\.$") as refused:
         engine.commit(
             conversations.conversation_transfer, conversation_id=conversation.pk, operator=olga, to_operator_id=piotr.pk
         )
@@ -152,12 +152,12 @@ def test_Q13_transfer_refused_to_an_operator_not_clocked_in_or_on_a_break_where_
     olga, piotr = team
     conversation = taken(engine, make_channel(team, require_clocked_in=True), olga)
     set_profile(piotr, on_break=True)
-    with pytest.raises(NotAllowed, match=r"^Piotr is on a break\.$"):
+    with pytest.raises(InvalidState, match=r"^Piotr is on a break\.$"):
         engine.commit(
             conversations.conversation_transfer, conversation_id=conversation.pk, operator=olga, to_operator_id=piotr.pk
         )
     set_profile(piotr, on_break=False, clocked_in=False)
-    with pytest.raises(NotAllowed, match=r"^Piotr is not clocked in\.$"):
+    with pytest.raises(InvalidState, match=r"^Piotr is not clocked in\.$"):
         engine.commit(
             conversations.conversation_transfer, conversation_id=conversation.pk, operator=olga, to_operator_id=piotr.pk
         )
