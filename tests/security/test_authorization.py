@@ -302,6 +302,7 @@ PUBLIC_ROUTES = {
     "console-login": "the sign-in form",
     "console-jsi18n": "the console's translated UI strings (the same for everyone)",
     "set_language": "Django's language switch: sets the visitor's own language cookie, changes no data",
+    "consent-form-version": "the consent notice a messenger client is sent a link to (A1): the form's public text",
 }
 
 
