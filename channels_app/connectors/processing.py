@@ -17,6 +17,7 @@ import logging
 import math
 import random
 from collections import defaultdict
+from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -410,30 +411,28 @@ def message_deliver(*, message_id: int, now: datetime, final_attempt: bool) -> D
     return DeliveryOutcome(state="sent")
 
 
+# System messages sent with buttons where the source has them (one provider message each): R1's rating request,
+# whose press comes back as ``pressed_rating``, and A1's consent notice, whose press comes back as
+# ``pressed_consent``.
+BUTTON_MESSAGES: dict[str, tuple[Callable[[Source], Callable[..., SendResult]], Callable[[str], list]]] = {
+    "rating_request": (lambda source: source.send_rating_request, rating_buttons),
+    "consent_request": (lambda source: source.send_consent_request, consent_buttons),
+}
+
+
 def _send_parts(source: Source, message: Message) -> None:
     """Send the parts of ``message`` not sent yet, recording each one the provider took."""
     recipient_id = message.conversation.client.external_id
-    if message.system_key == "rating_request":
+    button_message = BUTTON_MESSAGES.get(message.system_key)
+    if button_message is not None:
         if message.delivery_parts_sent:
             return  # went out on an earlier attempt
-        # R1: buttons where the source has them; the reply comes back as a like/dislike token.
-        result = source.send_rating_request(
+        send, buttons = button_message
+        result = send(source)(
             message.connector,
             recipient_id=recipient_id,
             text=message.text,
-            buttons=rating_buttons(message.connector.open_channel.language),
-        )
-        _record_part_sent(message, 0, result)
-        return
-    if message.system_key == "consent_request":
-        if message.delivery_parts_sent:
-            return
-        # A1: an "I agree" button where the source has one; a press comes back as pressed_consent.
-        result = source.send_consent_request(
-            message.connector,
-            recipient_id=recipient_id,
-            text=message.text,
-            buttons=consent_buttons(message.connector.open_channel.language),
+            buttons=buttons(message.connector.open_channel.language),
         )
         _record_part_sent(message, 0, result)
         return
