@@ -15,6 +15,7 @@ import logging
 from typing import Any
 
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.utils.translation import gettext as _
 from rest_framework.exceptions import ParseError
 from rest_framework.parsers import JSONParser
 
@@ -115,6 +116,17 @@ def typed_text(content: dict) -> str:
     if len(text) > TYPED_TEXT_MAX_LENGTH:
         raise BadFrame(f"The message is longer than {TYPED_TEXT_MAX_LENGTH} characters.")
     return text
+
+
+def uploaded_file_and_text(request) -> tuple[Any, str]:
+    """The ``file`` and optional ``text`` of a multipart upload (the console's and the widget's file views)."""
+    upload = request.FILES.get("file")
+    if upload is None:
+        raise ServiceError(_("Choose a file to send."))
+    text = request.POST.get("text", "")
+    if len(text) > TYPED_TEXT_MAX_LENGTH:
+        raise ServiceError(_("The message is longer than %(limit)d characters.") % {"limit": TYPED_TEXT_MAX_LENGTH})
+    return upload, text
 
 
 def short_texts(content: dict, name: str, *, max_items: int = 20) -> list[str]:

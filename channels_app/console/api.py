@@ -25,14 +25,13 @@ from channels_app.console.access import UsesConsole, visible_conversation
 from channels_app.engine import availability, events, notes, selectors
 from channels_app.engine import operators as operator_services
 from channels_app.engine.attachments import (
-    FileRefused,
     file_limits_payload,
     file_store_upload,
     forget_stored,
     refuse_oversized_upload,
 )
 from channels_app.engine.conversations import message_send_by_operator
-from channels_app.engine.errors import NotAllowed, ServiceError
+from channels_app.engine.errors import NotAllowed
 from channels_app.models import (
     TYPED_TEXT_MAX_LENGTH,
     Attachment,
@@ -52,7 +51,7 @@ from channels_app.models import (
     operator_display_name,
 )
 from channels_app.policy import files, message_templates, messaging_window
-from channels_app.web import optional_query_int
+from channels_app.web import optional_query_int, uploaded_file_and_text
 from crm.services import lead_create_for_conversation
 
 # --- serializers (shape of the answers; also the OpenAPI schema) ------------------------------------------
@@ -504,12 +503,7 @@ class ConversationFilesView(ConsoleView):
             raise NotAllowed(_("This conversation is not assigned to you."))
         open_channel = conversation.open_channel
         refuse_oversized_upload(request.META.get("CONTENT_LENGTH"), open_channel.file_limits)
-        upload = request.FILES.get("file")
-        if upload is None:
-            raise FileRefused(_("Choose a file to send."))
-        text = request.POST.get("text", "")
-        if len(text) > TYPED_TEXT_MAX_LENGTH:
-            raise ServiceError(_("The message is longer than %(limit)d characters.") % {"limit": TYPED_TEXT_MAX_LENGTH})
+        upload, text = uploaded_file_and_text(request)
         incoming = file_store_upload(
             open_channel=open_channel, upload=upload, name=upload.name or "", mime_type=upload.content_type or ""
         )

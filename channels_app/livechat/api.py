@@ -7,7 +7,6 @@ The signed visitor token in the URL is the credential (:mod:`channels_app.livech
 from __future__ import annotations
 
 from django.utils import timezone
-from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.parsers import MultiPartParser
@@ -17,7 +16,6 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from channels_app.engine.attachments import refuse_oversized_upload
-from channels_app.engine.errors import ServiceError
 from channels_app.livechat.payloads import visitor_conversation_payload, visitor_messages, visitor_send_answer
 from channels_app.livechat.services import livechat_message_send, livechat_transcript_send
 from channels_app.livechat.visitors import (
@@ -28,7 +26,7 @@ from channels_app.livechat.visitors import (
     visitor_sockets_follow,
 )
 from channels_app.models import TYPED_TEXT_MAX_LENGTH
-from channels_app.web import optional_query_int
+from channels_app.web import optional_query_int, uploaded_file_and_text
 
 
 class VisitorMessageSerializer(serializers.Serializer):
@@ -175,12 +173,7 @@ class LivechatFileView(LivechatView):
         connector, visitor = livechat_connector_for_token(token)
         limits = connector.open_channel.file_limits
         refuse_oversized_upload(request.META.get("CONTENT_LENGTH"), limits)
-        upload = request.FILES.get("file")
-        if upload is None:
-            raise ServiceError(_("Choose a file to send."))
-        text = request.data.get("text") or ""
-        if len(text) > TYPED_TEXT_MAX_LENGTH:
-            raise ServiceError(_("The message is longer than %(max)d characters.") % {"max": TYPED_TEXT_MAX_LENGTH})
+        upload, text = uploaded_file_and_text(request)
         client_message_id = request.data.get("client_message_id") or None
         conversation_before = visitor_conversation(visitor_client(connector, visitor.visitor_id))
         result = livechat_message_send(
