@@ -24,10 +24,8 @@ from __future__ import annotations
 import argparse
 import io
 import os
-import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -37,6 +35,8 @@ os.environ.setdefault("DEBUG", "true")
 os.environ.setdefault("LOG_LEVEL", "WARNING")
 os.environ["MEDIA_ROOT"] = tempfile.mkdtemp(prefix="bench-files-")
 os.environ.setdefault("CELERY_TASK_ALWAYS_EAGER", "true")
+
+from bench.reference import p50_p95, timed  # noqa: E402 -- after the path and settings above
 
 DATABASE = "bench_files"
 
@@ -64,21 +64,8 @@ def prepare_database() -> None:
     call_command("migrate", verbosity=0)
 
 
-def timed(action, runs: int) -> list[float]:
-    for _ in range(2):
-        action()
-    samples = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        action()
-        samples.append((time.perf_counter() - started) * 1000)
-    return samples
-
-
 def report(label: str, samples: list[float], reference_tps: float) -> None:
-    ordered = sorted(samples)
-    p50 = statistics.median(ordered)
-    p95 = ordered[max(0, round(0.95 * len(ordered)) - 1)]
+    p50, p95 = p50_p95(samples)
     per_second = 1000 / p50
     print(
         f"{label:<52} p50 {p50:7.1f} ms   p95 {p95:7.1f} ms   {per_second:7.1f}/s   "

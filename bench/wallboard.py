@@ -32,6 +32,8 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "contact_center.settings")
 os.environ.setdefault("DEBUG", "true")
 os.environ.setdefault("LOG_LEVEL", "WARNING")
 
+from bench.reference import p50_p95, timed  # noqa: E402 -- after the path and settings above
+
 DATABASE = "bench_wallboard"
 
 
@@ -151,21 +153,9 @@ def fill(args: argparse.Namespace, now: datetime) -> None:
         )
 
 
-def timed(action, runs: int) -> list[float]:
-    for _ in range(3):
-        action()
-    samples = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        action()
-        samples.append((time.perf_counter() - started) * 1000)
-    return samples
-
-
 def percentiles(samples: list[float]) -> str:
-    ordered = sorted(samples)
-    p95 = ordered[max(0, round(0.95 * len(ordered)) - 1)]
-    return f"p50 {statistics.median(ordered):6.1f} ms   p95 {p95:6.1f} ms   max {ordered[-1]:6.1f} ms"
+    p50, p95 = p50_p95(samples)
+    return f"p50 {p50:6.1f} ms   p95 {p95:6.1f} ms   max {max(samples):6.1f} ms"
 
 
 def main() -> None:
@@ -194,7 +184,7 @@ def main() -> None:
     for label, chosen in (("every channel", channels), ("one channel", channels[:1])):
         with CaptureQueriesContext(connection) as queries:
             board = snapshot(chosen, now)
-        samples = timed(lambda chosen=chosen: snapshot(chosen, now), args.runs)
+        samples = timed(lambda chosen=chosen: snapshot(chosen, now), args.runs, warm_ups=3)
         per_second = 1000 / statistics.median(samples)
         rows = sum(len(c["waiting"]) + len(c["held"]) + len(c["operators"]) for c in board["channels"])
         print(
