@@ -25,6 +25,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
+from typing import IO
 
 from django.core.files.base import ContentFile, File
 from django.core.files.storage import default_storage
@@ -134,7 +135,7 @@ def file_store_upload(*, open_channel: OpenChannel, upload: File, name: str, mim
         mime_type=mime_type,
         size=upload.size,
         stored_path=stored_path,
-        thumbnail_path=_store_thumbnail(upload.read(), mime_type, name),
+        thumbnail_path=_store_thumbnail(upload, mime_type, name),
     )
 
 
@@ -271,7 +272,7 @@ def attachment_store_downloaded(
     if refused is not None:
         return attachment_download_failed(attachment_id=attachment_id, reason=refusal_text(refused), now=now)
     stored_path = default_storage.save(random_storage_name(attachment, name), ContentFile(content))
-    thumbnail_path = _store_thumbnail(content, mime_type, name)
+    thumbnail_path = _store_thumbnail(io.BytesIO(content), mime_type, name)
     with transaction.atomic():
         updated = Attachment.objects.filter(pk=attachment_id, state=Attachment.State.PENDING).update(
             state=Attachment.State.READY,
@@ -318,12 +319,16 @@ def _announce(message_id: int) -> None:
     )
 
 
-def _store_thumbnail(content: bytes, mime_type: str, name: str) -> str:
-    """A JPEG at most ``THUMBNAIL_SIZE`` square for an image ("" for anything else or an unreadable image)."""
+def _store_thumbnail(source: IO[bytes], mime_type: str, name: str) -> str:
+    """A JPEG at most ``THUMBNAIL_SIZE`` square for an image ("" for anything else or an unreadable image).
+
+    ``source`` is read from its start, and only for an image: a document is never read into memory here.
+    """
     if files.file_group(mime_type, name) != files.IMAGES:
         return ""
     try:
-        with Image.open(io.BytesIO(content)) as image:
+        source.seek(0)
+        with Image.open(source) as image:
             if image.width * image.height > THUMBNAIL_MAX_PIXELS:
                 return ""
             image.seek(0)  # the first frame of a GIF
