@@ -312,7 +312,8 @@ class OpenChannelAdmin(ChannelScopedAdmin):
 
     def changelist_view(self, request, extra_context=None):
         """Above the list: the bytes stored in every open channel the viewer may see (a storage total)."""
-        readable = self.get_queryset(request).values_list("pk", flat=True)
+        # The scoped rows without this list's counts and totals: only their ids are needed here.
+        readable = super().get_queryset(request).values_list("pk", flat=True)
         extra_context = {**(extra_context or {}), "files_stored_total": human_size(storage_used(list(readable)))}
         return super().changelist_view(request, extra_context)
 
