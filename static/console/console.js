@@ -605,7 +605,8 @@ async function loadConversation(conversationId, { onlyNew = false } = {}) {
   }
 }
 
-async function openConversation(conversationId) {
+/** Show a conversation; ``atMessageId`` (a search hit, a notification's link) is scrolled to and highlighted. */
+async function openConversation(conversationId, { atMessageId = null } = {}) {
   if (state.currentId !== conversationId) {
     state.currentId = conversationId;
     state.detail = null;
@@ -626,6 +627,14 @@ async function openConversation(conversationId) {
   }
   if (socket.isOpen) socket.request("watch", { conversation_id: conversationId }).catch(() => {});
   await loadConversation(conversationId).catch((error) => toast(error.message, "error"));
+  if (atMessageId !== null && state.currentId === conversationId) showMessage(atMessageId);
+}
+
+function showMessage(messageId) {
+  const item = $("messages").querySelector(`[data-message-id="${messageId}"]`);
+  if (!item) return;
+  item.scrollIntoView({ block: "center" });
+  item.classList.add("is-highlighted");
 }
 
 function closeView() {
@@ -1165,6 +1174,11 @@ setInterval(() => socket.isOpen && scheduleListRefresh(0), 30000);
 // For support staff and the browser tests: the socket can be inspected and dropped from the devtools.
 window.openChannelsConsole = { socket, state };
 socket.connect();
-// The wallboard's "Open in the console" after a take-over: /console/#conversation=<id>.
-const linked = /^#conversation=(\d+)$/.exec(window.location.hash);
-if (linked) openConversation(Number(linked[1]));
+// Links into the console: /console/#conversation=<id> (the wallboard's "Open in the console" after a take-over),
+// #conversation=<id>&message=<id> (a search result, a notification): opened at load and whenever the hash changes.
+function followLink() {
+  const linked = /^#conversation=(\d+)(?:&message=(\d+))?$/.exec(window.location.hash);
+  if (linked) openConversation(Number(linked[1]), { atMessageId: linked[2] ? Number(linked[2]) : null });
+}
+window.addEventListener("hashchange", followLink);
+followLink();
