@@ -106,9 +106,7 @@ def _apply(rows: QuerySet[Message], *, state: str, now: datetime, error: str = "
             fields = ["delivery"]
             message.delivery = following
             if following == policy.FAILED:
-                message.delivery_error = (error or _("The messenger did not deliver the message."))[
-                    :MAX_REASON_LENGTH
-                ]
+                message.delivery_error = (error or _("The messenger did not deliver the message."))[:MAX_REASON_LENGTH]
                 fields.append("delivery_error")
                 # The failure point of a receipt (a later "delivery failed" notification hooks in here too).
             if following in (policy.DELIVERED, policy.READ) and message.delivered_at is None:
@@ -164,7 +162,9 @@ def message_delivery_retry(*, message_id: int, user, now: datetime) -> Message:
         message.save(update_fields=["delivery", "delivery_error"])
         announce_delivery(message.pk)
         transaction.on_commit(lambda: _enqueue_send(message.pk))
-    logger.info("message %s: retry queued by user %s (after %s parts)", message.pk, user.pk, message.delivery_parts_sent)
+    logger.info(
+        "message %s: retry queued by user %s (after %s parts)", message.pk, user.pk, message.delivery_parts_sent
+    )
     return message
 
 

@@ -9,8 +9,12 @@ import pytest
 from playwright.sync_api import expect
 
 from channels_app.models import Message
+from tests.e2e import test_console_files
 from tests.e2e.harness import wait_for
-from tests.e2e.test_console_files import support, telegram_chat  # noqa: F401 -- fixtures
+
+# The fixtures of the files test: Olga has taken Mai's Telegram conversation, on screen in her console.
+support = test_console_files.support
+telegram_chat = test_console_files.telegram_chat
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

@@ -14,6 +14,7 @@ from django.utils import timezone
 from channels_app.connectors import get_source
 from channels_app.connectors.processing import inbound_updates_process
 from channels_app.models import InboundUpdate, Message
+from tests.channels_app.connectors import test_meta as meta_tests
 from tests.channels_app.connectors.test_meta import page_body, signed_post, whatsapp_body
 from tests.factories import ClientFactory, ConversationFactory
 
@@ -23,18 +24,9 @@ PSID = "6028351927"
 WA_ID = "16315551181"
 
 
-@pytest.fixture
-def page(open_channel):
-    from tests.channels_app.connectors.test_meta import page as page_fixture
-
-    return page_fixture.__wrapped__(open_channel)
-
-
-@pytest.fixture
-def whatsapp(open_channel):
-    from tests.channels_app.connectors.test_meta import whatsapp as whatsapp_fixture
-
-    return whatsapp_fixture.__wrapped__(open_channel)
+# The Meta tests' fixtures: a Messenger page and a WhatsApp number with the app secret signed_post uses.
+page = meta_tests.page
+whatsapp = meta_tests.whatsapp
 
 
 def sent_reply(connector, external_id: str, source_message_id: str, *, created_at=None, delivery="sent") -> Message:

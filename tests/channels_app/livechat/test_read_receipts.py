@@ -13,22 +13,23 @@ from django.utils import timezone
 
 from channels_app.engine import conversations
 from channels_app.models import Conversation, Message
-from tests.channels_app.livechat.test_consumer_limits import (  # noqa: F401 -- fixtures
-    _db,
-    in_memory_layer_and_own_buckets,
-    start_conversation,
-    support,
-    visitor_socket,
-)
+from tests.channels_app.livechat import test_consumer_limits as limits
+from tests.channels_app.livechat.test_consumer_limits import _db, start_conversation, visitor_socket
 from tests.sockets import ask
 
 pytestmark = pytest.mark.django_db(transaction=True)
+
+# The fixtures of the limits tests: an in-memory channel layer, own rate-limit buckets, Olga's support channel.
+in_memory_layer_and_own_buckets = limits.in_memory_layer_and_own_buckets
+support = limits.support
 
 
 def operator_replies(conversation_id: int, olga, *texts: str) -> list[int]:
     conversation = Conversation.objects.get(pk=conversation_id)
     if conversation.operator_id != olga.pk:
-        Conversation.objects.filter(pk=conversation_id).update(status="active", operator=olga, assigned_at=timezone.now())
+        Conversation.objects.filter(pk=conversation_id).update(
+            status="active", operator=olga, assigned_at=timezone.now()
+        )
     return [
         conversations.message_send_by_operator(
             conversation_id=conversation_id, operator=olga, text=text, now=timezone.now()
