@@ -7,8 +7,8 @@ import { el } from "./socket.js";
 const gettext = (text) => (window.gettext ? window.gettext(text) : text);
 const interpolate = (format, values) => format.replace(/%\((\w+)\)s/g, (_, name) => String(values[name] ?? ""));
 
-// Messages that carry a delivery state: what the operator (or a bot, or the system) sent to the client.
-const OUTBOUND = new Set(["operator", "bot", "system"]);
+// Messages whose delivery is shown: what the operator or a bot wrote to the client (system notices stay quiet).
+const OUTBOUND = new Set(["operator", "bot"]);
 
 function states() {
   return {

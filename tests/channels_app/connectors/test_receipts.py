@@ -1,4 +1,5 @@
-"""Issue 15.5: receipts of our messages from WhatsApp (``statuses``) and Messenger (``delivery`` / ``read``).
+"""Issue 15.5: receipts of our messages from WhatsApp (``statuses``), Messenger (``delivery`` / ``read``) and Zalo
+(``user_received_message`` / ``user_seen_message``).
 
 The webhook stores each receipt as an update (a replay stores nothing), and processing moves the message
 forward only (``policy.delivery``); unknown ids and malformed receipts change nothing and never answer 500.
@@ -15,6 +16,7 @@ from channels_app.connectors import get_source
 from channels_app.connectors.processing import inbound_updates_process
 from channels_app.models import InboundUpdate, Message
 from tests.channels_app.connectors import test_meta as meta_tests
+from tests.channels_app.connectors import test_zalo as zalo_tests
 from tests.channels_app.connectors.test_meta import page_body, signed_post, whatsapp_body
 from tests.factories import ClientFactory, ConversationFactory
 
@@ -27,6 +29,7 @@ WA_ID = "16315551181"
 # The Meta tests' fixtures: a Messenger page and a WhatsApp number with the app secret signed_post uses.
 page = meta_tests.page
 whatsapp = meta_tests.whatsapp
+oa = zalo_tests.oa
 
 
 def sent_reply(connector, external_id: str, source_message_id: str, *, created_at=None, delivery="sent") -> Message:
@@ -215,3 +218,38 @@ def test_messenger_a_huge_watermark_is_ignored_not_a_crash(page):
 def test_messenger_subscribes_to_deliveries_and_reads(page):
     assert "message_deliveries" in get_source(page.kind).subscribed_fields.split(",")
     assert "message_reads" in get_source(page.kind).subscribed_fields.split(",")
+
+
+# --- Zalo user_received_message / user_seen_message -----------------------------------------------------------
+
+
+def zalo_receipt(event_name: str, msg_ids) -> dict:
+    return {
+        "app_id": zalo_tests.APP_ID,
+        "sender": {"id": "388613280878808645"},
+        "recipient": {"id": "246845883529197922"},
+        "event_name": event_name,
+        "message": {"msg_ids": msg_ids},
+        "timestamp": "1767225700000",
+    }
+
+
+def test_zalo_received_then_seen_marks_the_oas_message_delivered_then_read(client, oa):
+    message = sent_reply(oa, "246845883529197922", "zalo-out-1")
+    for event_name, expected in (("user_received_message", "delivered"), ("user_seen_message", "read")):
+        raw, signature = zalo_tests.signed(zalo_receipt(event_name, ["zalo-out-1", "zalo-unknown"]))
+        assert zalo_tests.post(client, oa, raw, signature).json()["stored"] == 1
+        process_all(oa)
+        assert state(message) == expected
+    raw, signature = zalo_tests.signed(zalo_receipt("user_received_message", ["zalo-out-1", "zalo-unknown"]))
+    assert zalo_tests.post(client, oa, raw, signature).json()["stored"] == 0  # a replay
+    assert state(message) == "read"
+
+
+@pytest.mark.parametrize("msg_ids", [[], "zalo-out-2", None, [None, 3.5]])
+def test_zalo_malformed_receipts_answer_200_and_change_nothing(client, oa, msg_ids):
+    message = sent_reply(oa, "246845883529197922", "zalo-out-2")
+    raw, signature = zalo_tests.signed(zalo_receipt("user_seen_message", msg_ids))
+    assert zalo_tests.post(client, oa, raw, signature).status_code == 200
+    process_all(oa)
+    assert state(message) == "sent"
