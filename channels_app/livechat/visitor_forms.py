@@ -76,8 +76,9 @@ class VisitorDetails:
 
 
 def _text(value: object) -> str:
-    """A form value as text: anything not a string (a number, a list, null) counts as not given."""
-    return value.strip() if isinstance(value, str) else ""
+    """A form value as text: anything not a string (a number, a list, null) counts as not given; NUL characters,
+    which no database text may hold, are dropped."""
+    return value.replace("\x00", "").strip() if isinstance(value, str) else ""
 
 
 def details_clean(
@@ -92,6 +93,7 @@ def details_clean(
     texts = widget_texts(open_channel.language)
     errors: dict[str, str] = {}
     values = {detail: _text(data.get(detail)) for detail in FORM_DETAILS}
+    values["name"] = " ".join(CONTROL_CHARACTERS.sub(" ", values["name"]).split())  # one line, as shown on cards
     limits = {"name": NAME_MAX_LENGTH, "email": EMAIL_MAX_LENGTH, "phone": PHONE_MAX_LENGTH}
     for detail in FORM_DETAILS:
         mode = open_channel.prechat_mode(detail)
@@ -105,8 +107,6 @@ def details_clean(
             continue
         if len(value) > limits[detail]:
             errors[detail] = texts["error_too_long"].format(limit=limits[detail])
-        elif detail == "name" and CONTROL_CHARACTERS.search(value):
-            errors[detail] = texts["error_required"]
         elif detail == "email" and not _valid_email(value):
             errors[detail] = texts["error_email"]
         elif detail == "phone" and not _valid_phone(value):

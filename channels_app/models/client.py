@@ -18,7 +18,8 @@ class Client(models.Model):
     phone = models.CharField(_("phone"), max_length=40, blank=True)
     email = models.EmailField(_("e-mail"), blank=True)
     # Typed by an anonymous visitor and not yet confirmed through the link mailed to it: never used to find a CRM
-    # contact or to join a lead; confirming it moves it to ``email``.
+    # contact or to join an existing lead (a lead may carry it when the visitor gave it in the chat's form, below);
+    # confirming it moves it to ``email``.
     unverified_email = models.EmailField(_("e-mail, not confirmed"), blank=True)
     # The visitor gave ``unverified_email`` in the chat's pre-chat or offline form as the address to reach them at
     # (not one they only asked a transcript for): a lead may carry it (C2), it still finds no CRM contact (C1).

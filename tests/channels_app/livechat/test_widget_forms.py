@@ -337,6 +337,14 @@ def test_an_incomplete_offline_form_is_a_400_and_stores_nothing(shop, body, fiel
     assert not Lead.objects.exists()
 
 
+def test_nul_and_control_characters_are_dropped_not_stored(shop):
+    body = {"name": "Jan\x00\n Nowak", "email": "jan@example.com", "message": "Hel\x00lo"}
+    assert post("offline", token_for(shop.connector, "v1"), body).status_code == 201
+    conversation = Conversation.objects.select_related("client").get()
+    assert conversation.client.name == "Jan Nowak"
+    assert conversation.messages.get().text == "Hello"
+
+
 def test_the_offline_form_takes_a_phone_instead_of_an_e_mail(shop):
     shop.channel.prechat_email = "optional"
     shop.channel.save(update_fields=["prechat_email"])
