@@ -4,7 +4,7 @@ offline form (outside working hours, H2, or when nobody can answer, Q9).
 What a visitor types is checked here, whatever the browser checked, and each refusal names its field in the
 visitor's words (the open channel's language, O3). The details fill the client:
 
-- the name and the phone as given;
+- the name as given, the phone as given but marked typed (``phone_typed``: C1 never matches it);
 - the e-mail as ``Client.unverified_email``, marked as *given* (``unverified_email_given``): a lead may carry it
   (C2), but it never finds a CRM contact (C1) until its owner confirms it through the link the transcript mail
   carries (:mod:`channels_app.livechat.email_confirmation`). An address the client already confirmed is kept.
@@ -199,9 +199,9 @@ def _store_details(connector: Connector, visitor_id: str, details: VisitorDetail
     if details.name and client.name != details.name:
         client.name = details.name
         changed.append("name")
-    if details.phone and client.phone != details.phone:
-        client.phone = details.phone
-        changed.append("phone")
+    if details.phone and (client.phone != details.phone or not client.phone_typed):
+        client.phone, client.phone_typed = details.phone, True
+        changed += ["phone", "phone_typed"]
     confirmed = bool(client.email) and client.email.lower() == details.email.lower()
     waiting = client.unverified_email == details.email and client.unverified_email_given
     if details.email and not confirmed and not waiting:

@@ -24,6 +24,8 @@ class Client(models.Model):
     # The visitor gave ``unverified_email`` in the chat's pre-chat or offline form as the address to reach them at
     # (not one they only asked a transcript for): a lead may carry it (C2), it still finds no CRM contact (C1).
     unverified_email_given = models.BooleanField(_("e-mail given in the chat's form"), default=False)
+    # The phone was typed into the website chat's form: nothing proves it is the visitor's, so C1 never matches it.
+    phone_typed = models.BooleanField(_("phone typed in the chat's form"), default=False)
     avatar_url = models.URLField(blank=True)
     contact = models.ForeignKey("crm.Contact", related_name="clients", null=True, blank=True, on_delete=models.SET_NULL)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -66,5 +68,5 @@ class Client(models.Model):
     @property
     def proven_phone(self) -> str:
         """C1: the phone a CRM contact may be found by: a messenger's (the provider knows it), never one typed into
-        the website chat (anyone can type anybody's number)."""
-        return "" if self.connector.kind == ConnectorKind.LIVECHAT else self.phone
+        the website chat's form (anyone can type anybody's number)."""
+        return "" if self.phone_typed else self.phone
