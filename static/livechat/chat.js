@@ -613,6 +613,8 @@ function wireForms() {
       $("offline-sent").hidden = false;
       setConversation(data.conversation);
       addMessages([data.message]);
+      // The out-of-hours or "nobody available" reply was stored after the answer left: read it too.
+      setTimeout(() => fetchState({ onlyNew: false }).catch(() => {}), 1000);
     },
   }));
 }
