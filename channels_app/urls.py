@@ -78,6 +78,8 @@ livechat_urls = [
         name="api-livechat-transcript",
     ),
     path("api/livechat/<str:token>/files/", livechat_api.LivechatFileView.as_view(), name="api-livechat-files"),
+    path("api/livechat/<str:token>/details/", livechat_api.LivechatDetailsView.as_view(), name="api-livechat-details"),
+    path("api/livechat/<str:token>/offline/", livechat_api.LivechatOfflineView.as_view(), name="api-livechat-offline"),
 ]
 
 bot_urls = [

@@ -32,12 +32,13 @@ def contact_find_for_client(*, client: Client) -> Contact | None:
     Only what the client proved is compared: the phone and e-mail a messenger
     provider gives, or an address the visitor confirmed through the mailed
     link. ``Client.unverified_email`` never is: anyone can type anybody's
-    address into the widget, and must not be handed that person's contact.
+    address into the widget, and must not be handed that person's contact; nor is a phone typed into the
+    widget (``Client.proven_phone``).
     """
     if client.contact_id:
         return client.contact
     contact = None
-    digits = normalize_phone(client.phone)
+    digits = normalize_phone(client.proven_phone)
     if digits:
         contact = Contact.objects.filter(phone_digits=digits).order_by("id").first()
     if contact is None and client.email:
@@ -125,7 +126,8 @@ def _lead_for_conversation(*, conversation_id: int, operator, now: datetime, man
                 contact=contact,
                 full_name=full_name,
                 phone=client.phone or contact.phone,
-                email=client.email or contact.email,
+                # An address the visitor gave in the chat's form, unconfirmed: the lead carries it, the contact not.
+                email=client.email_for_lead or contact.email,
                 source=source[:60],
                 responsible_id=contact.responsible_id or responsible_id,
                 open_channel=channel,
@@ -161,8 +163,10 @@ def _contact_for(client: Client, channel: OpenChannel, responsible_id: int | Non
             Contact.objects.filter(pk=contact.pk, responsible__isnull=True).update(responsible_id=responsible_id)
             contact.responsible_id = responsible_id
         return contact
+    # Only what the client proved: a typed phone or address on the contact would let it be found (C1) by whoever
+    # really owns them. The lead carries what the visitor typed.
     contact = Contact.objects.create(
-        full_name=_full_name(client, None), phone=client.phone, email=client.email, responsible_id=responsible_id
+        full_name=_full_name(client, None), phone=client.proven_phone, email=client.email, responsible_id=responsible_id
     )
     Client.objects.filter(pk=client.pk).update(contact=contact)
     client.contact = contact

@@ -318,6 +318,7 @@ def _wallboard_texts() -> dict[str, Any]:
         "no_operators": _("Nobody is in this queue."),
         "offered_to": _("Offered to"),
         "held_back": _("Held back until the channel opens"),
+        "offline_request": _("Offline request"),
         "awaiting_reply": _("Client waiting for a reply"),
         "take_over": _("Take over"),
         "reassign": _("Reassign…"),

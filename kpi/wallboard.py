@@ -174,6 +174,7 @@ _CONVERSATION_COLUMNS = (
     "queued_at",
     "created_at",
     "is_unprocessed",
+    "is_offline_request",
     "route_not_before",
     "operator_id",
     "assigned_at",
@@ -229,6 +230,7 @@ def _waiting_row(row: dict, offers: list[dict]) -> dict[str, Any]:
         "status": row["status"],
         "waiting_since": _waiting_since(row).isoformat(),
         "is_unprocessed": row["is_unprocessed"],
+        "is_offline_request": row["is_offline_request"],  # left through the website chat's offline form
         "held_back_until": _iso(row["route_not_before"]),
         "offers": [
             {

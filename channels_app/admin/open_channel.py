@@ -48,6 +48,7 @@ OPEN_CHANNEL_TABS: tuple[tuple[str, str | Promise], ...] = (
     ("quality", _("Quality")),
     ("chatbot", _("Chatbot")),
     ("files", _("Files")),
+    ("live-chat", _("Live chat")),
     ("kpi", _("KPI")),
     ("other", _("Other")),
 )
@@ -255,6 +256,20 @@ class OpenChannelAdmin(ChannelScopedAdmin):
                     "accepts_video",
                     "accepts_archives",
                     "files_stored",
+                ),
+            },
+        ),
+        (
+            _("Live chat"),
+            {
+                "classes": tab("live-chat"),
+                "description": _("What the website chat asks a visitor before the chat, and when nobody can answer."),
+                "fields": (
+                    "prechat_name",
+                    "prechat_email",
+                    "prechat_phone",
+                    "offline_form_enabled",
+                    "offline_form_intro",
                 ),
             },
         ),

@@ -73,6 +73,7 @@ class ConsoleConversationSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     status = serializers.CharField()
     is_unprocessed = serializers.BooleanField()
+    is_offline_request = serializers.BooleanField(help_text="Left through the website chat's offline form.")
     open_channel = OpenChannelBriefSerializer()
     client_name = serializers.CharField()
     operator_id = serializers.IntegerField(allow_null=True)
@@ -193,6 +194,7 @@ class ConversationDetailSerializer(serializers.Serializer):
     status = serializers.CharField()
     status_label = serializers.CharField()
     is_unprocessed = serializers.BooleanField()
+    is_offline_request = serializers.BooleanField(help_text="Left through the website chat's offline form.")
     open_channel = OpenChannelBriefSerializer()
     operator_id = serializers.IntegerField(allow_null=True)
     operator_name = serializers.CharField(allow_blank=True)
@@ -278,6 +280,7 @@ def _list_row(conversation: Conversation, offer: dict | None = None) -> dict:
         "id": conversation.pk,
         "status": conversation.status,
         "is_unprocessed": conversation.is_unprocessed,
+        "is_offline_request": conversation.is_offline_request,
         "open_channel": {"id": conversation.open_channel_id, "name": conversation.open_channel.name},
         "client_name": str(conversation.client),
         "operator_id": conversation.operator_id,
@@ -379,6 +382,7 @@ def conversation_detail(user, conversation: Conversation) -> dict:
         "status": conversation.status,
         "status_label": conversation.get_status_display(),
         "is_unprocessed": conversation.is_unprocessed,
+        "is_offline_request": conversation.is_offline_request,
         "open_channel": {"id": conversation.open_channel_id, "name": conversation.open_channel.name},
         "operator_id": conversation.operator_id,
         "operator_name": operator_display_name(conversation.operator) if conversation.operator else "",

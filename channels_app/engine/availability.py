@@ -274,3 +274,15 @@ def availability_for(
             obstacles=distribution.obstacles(snapshot, rules),
         )
     return found
+
+
+def anyone_available(open_channel: OpenChannel, now: datetime) -> bool:
+    """Q9 as a visitor sees it: could any operator of the channel's queue take a new conversation now?
+
+    The website chat asks this to offer its offline form instead of a chat nobody would answer. Routing's own
+    rules decide (leave, presence, clock-in, the limit); the responsible person of a known client (C4) is left
+    out, as the visitor is not known yet.
+    """
+    user_model = get_user_model()
+    users = user_model.objects.filter(queue_memberships__open_channel=open_channel).select_related("operator_profile")
+    return any(found.available for found in availability_for(users, open_channel, now).values())

@@ -87,6 +87,7 @@ def conversation_summary(conversation) -> dict:
         "status": conversation.status,
         "operator_id": conversation.operator_id,
         "is_unprocessed": conversation.is_unprocessed,
+        "is_offline_request": conversation.is_offline_request,
         "created_at": _iso(conversation.created_at),
         "last_message_at": _iso(conversation.last_message_at),
     }

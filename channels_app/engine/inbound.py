@@ -58,6 +58,7 @@ def message_receive(
     client_email: str = "",
     pressed_rating: str = "",
     pressed_consent: bool = False,
+    offline_request: bool = False,
 ) -> InboundResult:
     """Store a client's message and move their conversation along.
 
@@ -89,6 +90,10 @@ def message_receive(
     the "I agree" button (``pressed_consent``) or replying its words records
     the consent (form version, source) and the conversation goes on as a new
     one would: to the chatbot or the queue, with the welcome, routed at once.
+
+    ``offline_request``: the website chat's offline form sent the message; a conversation it starts is marked
+    so (``Conversation.is_offline_request``) and otherwise goes where any new one goes (H2 holds it until the
+    opening, Q9 keeps it queued).
     """
     text = (text or "").strip()
     files = _clean_files(files)
@@ -131,7 +136,7 @@ def message_receive(
             if rated is not None:
                 message = _store_client_message(rated, text, files, source_message_id, now)
                 return InboundResult(message=message, conversation=rated, created=True)
-            conversation = _start_conversation(connector, client, now)
+            conversation = _start_conversation(connector, client, now, offline_request=offline_request)
             started = True
 
         logs.bind(conversation_id=conversation.pk)
@@ -265,7 +270,7 @@ def _lock_open_conversation(connector: Connector, client: Client) -> Conversatio
     return conversation
 
 
-def _start_conversation(connector: Connector, client: Client, now: datetime) -> Conversation:
+def _start_conversation(connector: Connector, client: Client, now: datetime, *, offline_request: bool) -> Conversation:
     channel = connector.open_channel
     if not channel.is_active:
         raise InvalidState("This open channel is switched off.")
@@ -284,6 +289,7 @@ def _start_conversation(connector: Connector, client: Client, now: datetime) -> 
         status=status,
         created_at=now,
         queued_at=now if status == ConversationStatus.QUEUED else None,
+        is_offline_request=offline_request,
     )
     StatusChange.objects.create(conversation=conversation, at=now, from_status="", to_status=status, reason=reason)
     events.nudge_wallboards([channel.pk])

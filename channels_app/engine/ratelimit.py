@@ -157,6 +157,17 @@ def address_consent_limit() -> RateLimit:
     return _limit("livechat_address_consent", 30, 1.0)
 
 
+def visitor_form_limit() -> RateLimit:
+    """The widget's pre-chat and offline forms per visitor: each writes the client's details (or a conversation),
+    so a few tries and corrections, then one a minute."""
+    return _limit("livechat_visitor_form", 5, 1 / 60)
+
+
+def address_form_limit() -> RateLimit:
+    """The widget's forms per IP address: room for an office behind one gateway, not for a script making tokens."""
+    return _limit("livechat_address_form", 30, 1 / 10)
+
+
 # Every limit above, so tooling and tests can list them; ``settings.RATE_LIMITS`` tunes each by its scope.
 LIMITS: tuple[Callable[[], RateLimit], ...] = (
     visitor_message_limit,
@@ -168,6 +179,8 @@ LIMITS: tuple[Callable[[], RateLimit], ...] = (
     address_typing_limit,
     visitor_consent_limit,
     address_consent_limit,
+    visitor_form_limit,
+    address_form_limit,
 )
 
 

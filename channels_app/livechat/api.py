@@ -9,6 +9,7 @@ from __future__ import annotations
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
+from rest_framework.exceptions import ParseError
 from rest_framework.parsers import MultiPartParser
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
@@ -18,6 +19,13 @@ from rest_framework.views import APIView
 from channels_app.engine.attachments import refuse_oversized_upload
 from channels_app.livechat.payloads import visitor_conversation_payload, visitor_messages, visitor_send_answer
 from channels_app.livechat.services import livechat_message_send, livechat_transcript_send
+from channels_app.livechat.visitor_forms import (
+    details_form_needed,
+    details_missing,
+    livechat_details_give,
+    livechat_offline_request,
+    offline_form_shown,
+)
 from channels_app.livechat.visitors import (
     consent_needed,
     livechat_connector_for_token,
@@ -54,6 +62,13 @@ class VisitorConversationSerializer(serializers.Serializer):
 class VisitorStateSerializer(serializers.Serializer):
     server_time = serializers.DateTimeField()
     consent_needed = serializers.BooleanField()
+    details_needed = serializers.BooleanField(help_text="Show the pre-chat form before the visitor writes.")
+    offline_form = serializers.ChoiceField(
+        choices=["", "closed", "busy"],
+        allow_blank=True,
+        help_text="Show the offline form instead of the chat: “closed” (outside working hours), “busy” (nobody "
+        "can answer now), or “” (chat as usual).",
+    )
     conversation = VisitorConversationSerializer(allow_null=True)
     messages = VisitorMessageSerializer(many=True)
 
@@ -73,6 +88,24 @@ class VisitorFileUploadSerializer(serializers.Serializer):
         max_length=64,
         help_text="The widget's id for this message (8 to 64 letters, digits, “-” or “_”): sent again, it is one.",
     )
+
+
+class VisitorDetailsSerializer(serializers.Serializer):
+    """The pre-chat form (documentation: the service checks it against the open channel's settings)."""
+
+    name = serializers.CharField(required=False, allow_blank=True, max_length=200)
+    email = serializers.CharField(required=False, allow_blank=True, max_length=254)
+    phone = serializers.CharField(required=False, allow_blank=True, max_length=40)
+
+
+class VisitorOfflineSerializer(VisitorDetailsSerializer):
+    message = serializers.CharField(max_length=TYPED_TEXT_MAX_LENGTH)
+
+
+FORM_REFUSED = inline_serializer(
+    "FormRefused",
+    {"detail": serializers.CharField(), "fields": serializers.DictField(child=serializers.CharField(), required=False)},
+)
 
 
 class VisitorSendAnswerSerializer(serializers.Serializer):
@@ -103,9 +136,12 @@ class LivechatStateView(LivechatView):
         after_id = optional_query_int(request.query_params.get("after"), "after")
         client = visitor_client(connector, visitor.visitor_id)
         conversation = visitor_conversation(client)
+        now = timezone.now()
         body = {
-            "server_time": timezone.now(),
+            "server_time": now,
             "consent_needed": consent_needed(connector, client),
+            "details_needed": details_form_needed(connector.open_channel, client, conversation),
+            "offline_form": offline_form_shown(connector.open_channel, conversation, now),
             "conversation": visitor_conversation_payload(conversation),
             "messages": visitor_messages(conversation, after_id=after_id),
         }
@@ -188,3 +224,62 @@ class LivechatFileView(LivechatView):
         if conversation_before is None or conversation_before.pk != result.conversation.pk:
             visitor_sockets_follow(connector.pk, visitor.visitor_id, result.conversation.pk)
         return Response(visitor_send_answer(result, client_message_id), status=status.HTTP_201_CREATED)
+
+
+def _form_body(request: Request) -> dict:
+    """A form's JSON object; any other body (a list, a string) is refused like a malformed one."""
+    if not isinstance(request.data, dict):
+        raise ParseError("The body must be a JSON object.")
+    return request.data
+
+
+class LivechatDetailsView(LivechatView):
+    @extend_schema(
+        request=VisitorDetailsSerializer,
+        responses={
+            200: inline_serializer("DetailsGiven", {"details_needed": serializers.BooleanField()}),
+            400: FORM_REFUSED,
+            409: inline_serializer("DetailsRefused", {"detail": serializers.CharField()}),
+            429: inline_serializer("DetailsTooOften", {"detail": serializers.CharField()}),
+        },
+        summary="The pre-chat form: the visitor's name, e-mail and phone, as the open channel asks",
+    )
+    def post(self, request: Request, token: str) -> Response:
+        """A missing required or malformed field is a 400 naming each field, and stores nothing; the e-mail is
+        kept unconfirmed (it finds no CRM contact until confirmed, but a lead may carry it)."""
+        connector, visitor = livechat_connector_for_token(token)
+        client = livechat_details_give(
+            connector=connector,
+            visitor_id=visitor.visitor_id,
+            client_address=request.META.get("REMOTE_ADDR") or "unknown",
+            data=_form_body(request),
+            now=timezone.now(),
+        )
+        # The form is done even when an optional-only form was left empty: only a missing required detail counts.
+        return Response({"details_needed": bool(details_missing(connector.open_channel, client))})
+
+
+class LivechatOfflineView(LivechatView):
+    @extend_schema(
+        request=VisitorOfflineSerializer,
+        responses={
+            201: VisitorSendAnswerSerializer,
+            400: FORM_REFUSED,
+            409: inline_serializer("OfflineRefused", {"detail": serializers.CharField()}),
+            429: inline_serializer("OfflineTooOften", {"detail": serializers.CharField()}),
+        },
+        summary="The offline form: a message left outside working hours or when nobody can answer",
+    )
+    def post(self, request: Request, token: str) -> Response:
+        """Becomes a conversation marked as an offline request, queued for when the channel opens or an operator
+        is free (decision 0017); every socket of the visitor follows it."""
+        connector, visitor = livechat_connector_for_token(token)
+        result = livechat_offline_request(
+            connector=connector,
+            visitor_id=visitor.visitor_id,
+            client_address=request.META.get("REMOTE_ADDR") or "unknown",
+            data=_form_body(request),
+            now=timezone.now(),
+        )
+        visitor_sockets_follow(connector.pk, visitor.visitor_id, result.conversation.pk)
+        return Response(visitor_send_answer(result, None), status=status.HTTP_201_CREATED)

@@ -35,6 +35,7 @@ from channels_app.livechat.email_confirmation import (
     confirmation_token_issue,
 )
 from channels_app.livechat.texts import EMAIL_CONFIRM_TEXTS, widget_texts
+from channels_app.livechat.visitor_forms import details_missing
 from channels_app.livechat.visitors import consent_needed, visitor_client, visitor_conversation
 from channels_app.models import (
     OPEN_STATUSES,
@@ -62,7 +63,8 @@ def livechat_message_send(
 ) -> InboundResult:
     """Store a visitor's message, with the file they attached (the socket's ``send``, the upload endpoint).
 
-    1. A1: refuse until the consent notice was accepted.
+    1. A1: refuse until the consent notice was accepted; then until the pre-chat form's required details are
+       given (issue 15).
     2. Rate limits: a token per visitor, and per client address so a script
        cannot open new visitor tokens to get round the first. A file is a
        message: it takes the same tokens.
@@ -76,8 +78,11 @@ def livechat_message_send(
     if client_message_id is not None and not CLIENT_MESSAGE_ID_PATTERN.match(client_message_id):
         raise ServiceError(_("The message id must be 8 to 64 letters, digits, “-” or “_”."))
     texts = widget_texts(connector.open_channel.language)
-    if consent_needed(connector, visitor_client(connector, visitor_id)):
+    client = visitor_client(connector, visitor_id)
+    if consent_needed(connector, client):
         raise InvalidState(texts["consent_needed"])
+    if details_missing(connector.open_channel, client):
+        raise InvalidState(texts["details_needed"])  # the pre-chat form's required details come first
     decision = rate_limits_take(
         buckets=((visitor_message_limit(), visitor_id), (address_message_limit(), client_address)), now=now
     )
@@ -184,8 +189,9 @@ def livechat_transcript_send(
         client = Client.objects.select_for_update(no_key=True).get(pk=client.pk)
         needs_confirmation = confirmation_state(client, email) != ConfirmationState.CONFIRMED
         if needs_confirmation and client.unverified_email != email:
-            client.unverified_email = email
-            client.save(update_fields=["unverified_email"])
+            # An address typed only to get the transcript is not one the visitor gave to be contacted at.
+            client.unverified_email, client.unverified_email_given = email, False
+            client.save(update_fields=["unverified_email", "unverified_email_given"])
     subject, body = transcript_text(conversation)
     if needs_confirmation:
         token = confirmation_token_issue(client_id=client.pk, email=email)
@@ -219,6 +225,6 @@ def livechat_email_confirm(*, client_id: int, email: str) -> EmailConfirmed:
             raise InvalidState(EMAIL_CONFIRM_TEXTS["not_pending"])
         if state == ConfirmationState.CONFIRMED:
             return EmailConfirmed(client=client, newly=False)
-        client.email, client.unverified_email = client.unverified_email, ""
-        client.save(update_fields=["email", "unverified_email"])
+        client.email, client.unverified_email, client.unverified_email_given = client.unverified_email, "", False
+        client.save(update_fields=["email", "unverified_email", "unverified_email_given"])
         return EmailConfirmed(client=client, newly=True)

@@ -58,6 +58,36 @@ WIDGET_TEXTS: dict[str, Promise] = {
     "file_failed": pgettext_lazy("live chat", "could not download: {reason}"),
     "file_download": pgettext_lazy("live chat", "Download"),
     "file_open": pgettext_lazy("live chat", "Open {name} full size"),
+    # The pre-chat and offline forms (issue 15).
+    "prechat_title": pgettext_lazy("live chat", "Before we start, tell us who you are"),
+    "prechat_submit": pgettext_lazy("live chat", "Start the chat"),
+    "field_name": pgettext_lazy("live chat", "Your name"),
+    "field_email": pgettext_lazy("live chat", "Your e-mail"),
+    "field_phone": pgettext_lazy("live chat", "Your phone"),
+    "field_message": pgettext_lazy("live chat", "Your message"),
+    "field_optional": pgettext_lazy("live chat", "(optional)"),
+    "offline_title": pgettext_lazy("live chat", "Leave us a message"),
+    "offline_intro_closed": pgettext_lazy(
+        "live chat", "We are closed right now. Leave a message and how to reach you, and we will answer when we open."
+    ),
+    "offline_intro_busy": pgettext_lazy(
+        "live chat", "Nobody can answer right now. Leave a message and how to reach you, and we will get back to you."
+    ),
+    "offline_submit": pgettext_lazy("live chat", "Send the message"),
+    "offline_sent": pgettext_lazy(
+        "live chat", "Thank you! We have your message and will answer you as soon as we can."
+    ),
+    "error_required": pgettext_lazy("live chat", "Please fill this in."),
+    "error_email": pgettext_lazy("live chat", "Enter an e-mail address such as name@example.com."),
+    "error_phone": pgettext_lazy(
+        "live chat", "Enter a phone number: 6 to 20 digits, with spaces, “+”, “-” or brackets if you like."
+    ),
+    "error_too_long": pgettext_lazy("live chat", "This is too long: at most {limit} characters."),
+    "error_contact": pgettext_lazy("live chat", "Give an e-mail or a phone number so that we can answer you."),
+    "error_form": pgettext_lazy("live chat", "Please correct the marked fields."),
+    "details_needed": pgettext_lazy("live chat", "Please fill in the form before writing."),
+    "offline_form_off": pgettext_lazy("live chat", "This chat does not take messages through a form."),
+    "conversation_open": pgettext_lazy("live chat", "You already have a conversation open: write to us there."),
 }
 
 # How the widget names the groups of files an open channel accepts ("Files up to 10 MB: images, PDF and documents").

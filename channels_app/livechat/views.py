@@ -32,8 +32,9 @@ from channels_app.livechat.payloads import visitor_file_limits
 from channels_app.livechat.services import livechat_email_confirm
 from channels_app.livechat.snippet import livechat_snippet
 from channels_app.livechat.texts import EMAIL_CONFIRM_TEXTS, file_limits_text, widget_texts
+from channels_app.livechat.visitor_forms import EMAIL_MAX_LENGTH, NAME_MAX_LENGTH, PHONE_MAX_LENGTH
 from channels_app.livechat.visitors import livechat_connector_for_key, visitor_token_issue
-from channels_app.models import TYPED_TEXT_MAX_LENGTH, Client, ConsentFormVersion
+from channels_app.models import FORM_DETAILS, TYPED_TEXT_MAX_LENGTH, Client, ConsentFormVersion
 from channels_app.policy import schedule
 
 
@@ -73,6 +74,15 @@ def livechat_frame(request: HttpRequest, public_key: str) -> HttpResponse:
             "state": "/api/livechat/{token}/",
             "transcript": "/api/livechat/{token}/transcript/",
             "files": "/api/livechat/{token}/files/",
+            "details": "/api/livechat/{token}/details/",
+            "offline": "/api/livechat/{token}/offline/",
+        },
+        # The pre-chat form: how each detail is asked ("off", "optional", "required"); the offline form's intro.
+        "forms": {
+            "prechat": {detail: open_channel.prechat_mode(detail) for detail in FORM_DETAILS},
+            "offline_enabled": open_channel.offline_form_enabled,
+            "offline_intro": open_channel.offline_form_intro,
+            "max_lengths": {"name": NAME_MAX_LENGTH, "email": EMAIL_MAX_LENGTH, "phone": PHONE_MAX_LENGTH},
         },
         "max_message_length": TYPED_TEXT_MAX_LENGTH,
         # None: this chat takes no files (the widget shows no paper clip).

@@ -46,9 +46,11 @@ from channels_app.models.conversation import (
     StatusChange,
 )
 from channels_app.models.open_channel import (
+    FORM_DETAILS,
     AutoCloseAction,
     ChatLimitExclusion,
     DistributionMode,
+    FormFieldMode,
     Holiday,
     LeadCreation,
     LeadSourceMode,
@@ -69,6 +71,7 @@ from channels_app.models.shared import ONE_MINUTE, TWELVE_HOURS, Language, new_p
 
 __all__ = [
     "CLOSED_STATUSES",
+    "FORM_DETAILS",
     "MESSAGE_TEXT_MAX_LENGTH",
     "ONE_MINUTE",
     "OPEN_STATUSES",
@@ -95,6 +98,7 @@ __all__ = [
     "ConversationQuerySet",
     "ConversationStatus",
     "DistributionMode",
+    "FormFieldMode",
     "Holiday",
     "InboundUpdate",
     "Language",

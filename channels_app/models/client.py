@@ -18,8 +18,14 @@ class Client(models.Model):
     phone = models.CharField(_("phone"), max_length=40, blank=True)
     email = models.EmailField(_("e-mail"), blank=True)
     # Typed by an anonymous visitor and not yet confirmed through the link mailed to it: never used to find a CRM
-    # contact or to join a lead; confirming it moves it to ``email``.
+    # contact or to join an existing lead (a lead may carry it when the visitor gave it in the chat's form, below);
+    # confirming it moves it to ``email``.
     unverified_email = models.EmailField(_("e-mail, not confirmed"), blank=True)
+    # The visitor gave ``unverified_email`` in the chat's pre-chat or offline form as the address to reach them at
+    # (not one they only asked a transcript for): a lead may carry it (C2), it still finds no CRM contact (C1).
+    unverified_email_given = models.BooleanField(_("e-mail given in the chat's form"), default=False)
+    # The phone was typed into the website chat's form: nothing proves it is the visitor's, so C1 never matches it.
+    phone_typed = models.BooleanField(_("phone typed in the chat's form"), default=False)
     avatar_url = models.URLField(blank=True)
     contact = models.ForeignKey("crm.Contact", related_name="clients", null=True, blank=True, on_delete=models.SET_NULL)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -48,7 +54,19 @@ class Client(models.Model):
 
     @property
     def can_be_contacted(self) -> bool:
-        """C2: messenger users can be written to again; an anonymous visitor needs a phone or e-mail."""
+        """C2: messenger users can be written to again; an anonymous visitor needs a phone or e-mail (a confirmed
+        one, or one they gave in the chat's form as theirs)."""
         if self.connector.kind != ConnectorKind.LIVECHAT:
             return True
-        return bool(self.phone or self.email)
+        return bool(self.phone or self.email_for_lead)
+
+    @property
+    def email_for_lead(self) -> str:
+        """C2: the address a lead carries: the confirmed one, else the one the visitor gave in the chat's form."""
+        return self.email or (self.unverified_email if self.unverified_email_given else "")
+
+    @property
+    def proven_phone(self) -> str:
+        """C1: the phone a CRM contact may be found by: a messenger's (the provider knows it), never one typed into
+        the website chat's form (anyone can type anybody's number)."""
+        return "" if self.phone_typed else self.phone

@@ -92,6 +92,14 @@ class Conversation(models.Model):
     no_answer_action_at = models.DateTimeField(null=True, blank=True, help_text="M2")
     nobody_available_notified_at = models.DateTimeField(null=True, blank=True, help_text="Q9")
     out_of_hours_notified_at = models.DateTimeField(null=True, blank=True, help_text="H2")
+    is_offline_request = models.BooleanField(
+        _("offline request"),
+        default=False,
+        help_text=_(
+            "Left through the website chat's offline form, outside working hours or when nobody could answer: "
+            "answer by e-mail or phone if the visitor has gone."
+        ),
+    )
     route_not_before = models.DateTimeField(
         null=True, blank=True, help_text=_("H2: outside working hours, routing waits until this opening.")
     )

@@ -79,6 +79,19 @@ class LeadCreation(models.TextChoices):
     OFF = "off", _("Never")
 
 
+class FormFieldMode(models.TextChoices):
+    """Whether the live-chat widget's pre-chat form asks for a detail (name, e-mail, phone)."""
+
+    OFF = "off", _("Not asked")
+    OPTIONAL = "optional", _("Optional")
+    REQUIRED = "required", _("Required")
+
+
+# The details the live-chat widget's forms may ask for, each a field of OpenChannel named ``prechat_<detail>``.
+FORM_DETAILS = ("name", "email", "phone")
+OFFLINE_FORM_INTRO_MAX_LENGTH = 500
+
+
 class LeadSourceMode(models.TextChoices):
     CHANNEL = "channel", _("The open channel's source (Telegram, Facebook…)")
     FIXED = "fixed", _("A fixed source")
@@ -222,6 +235,46 @@ class OpenChannel(models.Model):
     out_of_hours_text = models.TextField(
         _("out-of-hours reply"),
         default="We are closed right now. We will answer when we open.",
+    )
+
+    # --- Live chat: the widget's forms (issue 15) ---
+    prechat_name = models.CharField(
+        _("pre-chat form: name"),
+        max_length=10,
+        choices=FormFieldMode.choices,
+        default=FormFieldMode.OFF,
+        help_text=_("Asked in the website chat before the visitor's first message."),
+    )
+    prechat_email = models.CharField(
+        _("pre-chat form: e-mail"),
+        max_length=10,
+        choices=FormFieldMode.choices,
+        default=FormFieldMode.OFF,
+        help_text=_(
+            "A typed address makes a lead (C2) but never links the visitor to an existing CRM contact until they "
+            "confirm it."
+        ),
+    )
+    prechat_phone = models.CharField(
+        _("pre-chat form: phone"),
+        max_length=10,
+        choices=FormFieldMode.choices,
+        default=FormFieldMode.OFF,
+    )
+    offline_form_enabled = models.BooleanField(
+        _("offline form"),
+        default=False,
+        help_text=_(
+            "Outside working hours, or when no operator can answer, the website chat shows a form (name, e-mail or "
+            "phone, message) instead of the chat. It becomes a conversation marked as an offline request, answered "
+            "when the channel opens."
+        ),
+    )
+    offline_form_intro = models.TextField(
+        _("offline form introduction"),
+        blank=True,
+        max_length=OFFLINE_FORM_INTRO_MAX_LENGTH,
+        help_text=_("Shown above the offline form. Empty: a standard sentence in the channel's language."),
     )
 
     # --- Agreement (A1) ---
@@ -370,6 +423,14 @@ class OpenChannel(models.Model):
             groups=tuple(group for group in files.FILE_GROUPS if accepted[group]),
         )
 
+    def prechat_mode(self, detail: str) -> str:
+        """How the pre-chat form asks for ``detail`` (one of :data:`FORM_DETAILS`): off, optional or required."""
+        return str(getattr(self, f"prechat_{detail}"))
+
+    @property
+    def prechat_asked(self) -> bool:
+        return any(self.prechat_mode(detail) != FormFieldMode.OFF for detail in FORM_DETAILS)
+
     @property
     def typed_rating_answers(self) -> ratings.RatingAnswers:
         """R1: the replies this channel takes as a rating besides the thumbs (none when the setting is invalid:
@@ -407,6 +468,14 @@ class OpenChannel(models.Model):
             errors["lead_fixed_source"] = _("Name the fixed lead source (C3).")
         if self.operator_identity == OperatorIdentity.CHANNEL and not self.display_name.strip():
             errors["display_name"] = _("Give the name to show to clients (Q12).")
+        for detail in FORM_DETAILS:
+            field = f"prechat_{detail}"
+            if getattr(self, field) not in FormFieldMode.values:
+                errors[field] = _("Choose whether the pre-chat form asks for this: not asked, optional or required.")
+        if len(self.offline_form_intro or "") > OFFLINE_FORM_INTRO_MAX_LENGTH:
+            errors["offline_form_intro"] = _("The introduction has at most %(limit)d characters.") % {
+                "limit": OFFLINE_FORM_INTRO_MAX_LENGTH
+            }
         kpi_on = self.kpi_initial_enabled or self.kpi_subsequent_enabled
         if kpi_on and "#DIALOG#" not in self.kpi_miss_template:
             errors["kpi_miss_template"] = _("The template must contain #DIALOG# (K2).")

@@ -175,6 +175,7 @@ function conversationItem(row, kind) {
     el("span", { class: "tags" },
       el("span", { class: "tag", text: row.open_channel.name }),
       row.is_unprocessed ? el("span", { class: "tag tag-unprocessed", text: gettext("Unprocessed") }) : null,
+      row.is_offline_request ? el("span", { class: "tag tag-offline", text: gettext("Offline request") }) : null,
       row.status === "closed_pending_rating" ? el("span", { class: "tag", text: gettext("Waiting for rating") }) : null,
     ),
   );

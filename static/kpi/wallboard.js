@@ -164,7 +164,8 @@ function waitingTable(channel) {
             ? el("div", { class: "offers" }, `${T.offered_to}: `, row.offers.map((offer, i) =>
                 el("span", {}, i ? ", " : "", `${offer.operator_name} (`, el("span", { class: "countdown", dataset: { expires: offer.expires_at } }), ")")))
             : null,
-          row.held_back_until ? el("div", { class: "offers", text: T.held_back }) : null),
+          row.held_back_until ? el("div", { class: "offers", text: T.held_back }) : null,
+          row.is_offline_request ? el("div", { class: "offers offline-request", text: T.offline_request }) : null),
         el("td", { text: T.sources[row.source] || row.source }),
         el("td", {}, el("span", { class: "wait age", dataset: { since: row.waiting_since } })),
         el("td", {}, actions(channel, row, false)),

@@ -10,12 +10,15 @@
 // a file cannot be kept in localStorage, so a failed one stays on screen with "Try again" until removed.
 
 import { LiveSocket, el, formatTime, initials, websocketUrl } from "../console/socket.js";
+import { drawFields, fieldErrors, formValues, showErrors } from "./forms.js";
 
 const config = JSON.parse(document.getElementById("livechat-config").textContent);
 const texts = config.texts;
 const $ = (id) => document.getElementById(id);
 const tokenKey = `open-channels-chat:${config.key}:token`;
 const outboxKey = `open-channels-chat:${config.key}:outbox`;
+// An optional-only pre-chat form sent (even empty) is not shown again to this browser.
+const detailsDoneKey = `open-channels-chat:${config.key}:details-done`;
 
 function storageGet(key) {
   try {
@@ -43,6 +46,8 @@ const state = {
   fetchedMessageId: 0,
   outbox: JSON.parse(storageGet(outboxKey) || "[]"),
   consentNeeded: false,
+  detailsNeeded: false, // the pre-chat form comes before the first message (issue 15)
+  offlineForm: "", // "closed" or "busy": the offline form replaces the chat
   rated: false,
   visible: false,
   typingTimer: null,
@@ -195,18 +200,41 @@ function renderHeader() {
     : config.out_of_hours.closed ? texts.closed_now : texts.open_now;
 }
 
+const prechatHasRequired = Object.values(config.forms.prechat).includes("required");
+
+// Which form stands before the chat now: the consent notice first, then the offline form or the pre-chat one.
+function currentForm() {
+  if (state.consentNeeded) return "consent";
+  const open = Boolean(state.conversation && state.conversation.is_open);
+  if (state.offlineForm && !open) return "offline";
+  const done = !prechatHasRequired && storageGet(detailsDoneKey) === "1";
+  if (state.detailsNeeded && !done) return "prechat";
+  return "";
+}
+
 function renderState() {
   const conversation = state.conversation;
-  const awaitingRating = Boolean(conversation && conversation.awaiting_rating) && !state.rated;
-  const ended = Boolean(conversation && !conversation.is_open);
-  $("consent").hidden = !state.consentNeeded;
+  const form = currentForm();
+  const awaitingRating = Boolean(conversation && conversation.awaiting_rating) && !state.rated && !form;
+  const ended = Boolean(conversation && !conversation.is_open) && !form;
+  const blocked = Boolean(form);
+  $("consent").hidden = form !== "consent";
+  $("prechat-form").hidden = form !== "prechat";
+  $("offline-form").hidden = form !== "offline";
+  if (form === "offline") {
+    $("offline-intro").textContent = config.forms.offline_intro
+      || (state.offlineForm === "closed" ? texts.offline_intro_closed : texts.offline_intro_busy);
+  }
+  $("messages").hidden = form === "offline";
+  $("out-of-hours").hidden = form === "offline" || !(config.out_of_hours.closed && config.out_of_hours.text);
+  $("composer").hidden = form === "offline" || form === "prechat";
   $("rating").hidden = !awaitingRating;
   $("ended").hidden = !ended;
   $("ended").textContent = state.rated ? `${texts.rated} ${texts.write_again}` : `${texts.ended} ${texts.write_again}`;
-  $("text").disabled = state.consentNeeded;
-  $("send").disabled = state.consentNeeded;
-  $("attach").disabled = state.consentNeeded;
-  $("transcript-open").hidden = !conversation;
+  $("text").disabled = blocked;
+  $("send").disabled = blocked;
+  $("attach").disabled = blocked;
+  $("transcript-open").hidden = !conversation || form === "offline";
   renderHeader();
 }
 
@@ -233,6 +261,8 @@ async function fetchState({ onlyNew }) {
   if (!response.ok) throw new Error(`state ${response.status}`);
   const data = await response.json();
   state.consentNeeded = data.consent_needed;
+  state.detailsNeeded = data.details_needed;
+  state.offlineForm = data.offline_form;
   setConversation(data.conversation);
   addMessages(data.messages);
   for (const message of data.messages) state.fetchedMessageId = Math.max(state.fetchedMessageId, message.id);
@@ -295,6 +325,7 @@ async function flushOnce() {
       renderMessages();
       if (!$("text").value) $("text").value = item.text;
       showNote(error.message);
+      fetchState({ onlyNew: true }).catch(() => {}); // the pre-chat form may be what the server waits for
       return;
     }
   }
@@ -516,6 +547,92 @@ async function acceptConsent() {
   }
 }
 
+// --- the pre-chat and offline forms (issue 15) ----------------------------------------------------------------
+
+function prechatFields() {
+  const limits = config.forms.max_lengths;
+  return ["name", "email", "phone"]
+    .filter((name) => config.forms.prechat[name] !== "off")
+    .map((name) => ({ name, required: config.forms.prechat[name] === "required", maxLength: limits[name] }));
+}
+
+function offlineFields() {
+  const limits = config.forms.max_lengths;
+  // Name, e-mail and phone (required as the pre-chat form says; an e-mail or a phone at least), then the message.
+  return [
+    ...["name", "email", "phone"].map((name) => ({
+      name, required: config.forms.prechat[name] === "required", maxLength: limits[name],
+    })),
+    { name: "message", required: true, maxLength: config.max_message_length },
+  ];
+}
+
+async function postForm(url, body) {
+  const response = await fetch(urlFor(url), {
+    method: "POST",
+    headers: { "Content-Type": "application/json", Accept: "application/json" },
+    body: JSON.stringify(body),
+  });
+  const data = await response.json().catch(() => ({}));
+  return { response, data };
+}
+
+async function submitForm(event, { form, url, needsContact, onDone }) {
+  event.preventDefault();
+  const errors = fieldErrors(form, { needsContact }, texts);
+  if (Object.keys(errors).length) {
+    showErrors(form, errors, texts.error_form);
+    return;
+  }
+  const button = form.querySelector("button[type=submit]");
+  button.disabled = true;
+  try {
+    const { response, data } = await postForm(url, formValues(form));
+    if (response.ok) {
+      showErrors(form, {}, "");
+      onDone(data);
+    } else {
+      showErrors(form, data.fields || {}, data.detail || `Error ${response.status}`);
+    }
+  } catch {
+    showErrors(form, {}, texts.upload_lost);
+  } finally {
+    button.disabled = false;
+  }
+}
+
+function wireForms() {
+  drawFields($("prechat-form"), "prechat", prechatFields(), texts);
+  drawFields($("offline-form"), "offline", offlineFields(), texts);
+  $("prechat-form").addEventListener("submit", (event) => submitForm(event, {
+    form: $("prechat-form"),
+    url: config.urls.details,
+    needsContact: false,
+    onDone: (data) => {
+      storageSet(detailsDoneKey, "1");
+      state.detailsNeeded = data.details_needed;
+      renderState();
+      $("text").focus();
+    },
+  }));
+  $("offline-form").addEventListener("submit", (event) => submitForm(event, {
+    form: $("offline-form"),
+    url: config.urls.offline,
+    needsContact: true,
+    onDone: (data) => {
+      state.offlineForm = "";
+      state.detailsNeeded = false;
+      $("offline-form").reset();
+      $("offline-sent").textContent = texts.offline_sent;
+      $("offline-sent").hidden = false;
+      setConversation(data.conversation);
+      addMessages([data.message]);
+      // The out-of-hours or "nobody available" reply was stored after the answer left: read it too.
+      setTimeout(() => fetchState({ onlyNew: false }).catch(() => {}), 1000);
+    },
+  }));
+}
+
 async function rate(value) {
   try {
     const answer = await socket.request("rate", { value });
@@ -574,6 +691,10 @@ function applyTexts() {
   $("attach").setAttribute("aria-label", texts.attach);
   $("attach").title = config.files ? `${texts.attach} (${config.files.description})` : texts.attach;
   $("drop").textContent = texts.drop_here;
+  $("prechat-title").textContent = texts.prechat_title;
+  $("prechat-submit").textContent = texts.prechat_submit;
+  $("offline-title").textContent = texts.offline_title;
+  $("offline-submit").textContent = texts.offline_submit;
   if (config.out_of_hours.closed && config.out_of_hours.text) {
     $("out-of-hours").textContent = config.out_of_hours.text;
     $("out-of-hours").hidden = false;
@@ -582,6 +703,7 @@ function applyTexts() {
 
 applyTexts();
 wireFiles();
+wireForms();
 renderState();
 renderMessages();
 $("composer").addEventListener("submit", submitMessage);

@@ -98,6 +98,13 @@ def test_c1_phone_is_tried_before_email():
 
 
 @pytest.mark.django_db
+def test_c1_a_phone_typed_into_the_website_chat_finds_no_contact():
+    """Anyone can type anybody's number into the widget's form: only a proven phone finds a contact (issue 15)."""
+    ContactFactory(phone="+48 600 100 200")
+    assert contact_find_for_client(client=ClientFactory(phone="+48 600 100 200", phone_typed=True)) is None
+
+
+@pytest.mark.django_db
 def test_c1_short_numbers_identify_nobody():
     ContactFactory(phone="112")
     assert contact_find_for_client(client=ClientFactory(phone="112")) is None

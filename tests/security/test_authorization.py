@@ -143,6 +143,21 @@ def _livechat_files_attacks(world) -> list[Attack]:
     ]
 
 
+def _livechat_form_attacks(name: str, body: dict) -> Callable:
+    """The widget's forms (issue 15): only a genuine visitor token of an active widget; Eve's own token on a
+    channel without the forms is refused too, and nothing is stored."""
+
+    def attacks(world) -> list[Attack]:
+        path = lambda token: reverse(name, args=[token])  # noqa: E731
+        return [
+            Attack("anonymous", "POST", path("not-a-token"), 403, body),
+            Attack("anonymous", "POST", path(_forged_token(world)), 403, body),
+            Attack("anonymous", "POST", path(world.eve_token), 409, body),
+        ]
+
+    return attacks
+
+
 def _bot_attacks(name: str, body: dict) -> Callable:
     def attacks(world) -> list[Attack]:
         carol = reverse(name, args=[world.carol.pk])
@@ -291,6 +306,10 @@ ATTACKS: dict[str, Callable] = {
     ],
     "webhook-meta": _meta_webhook_attacks,
     "webhook-zalo": _zalo_webhook_attacks,
+    "api-livechat-details": _livechat_form_attacks("api-livechat-details", {"name": "Eve", "email": "eve@example.com"}),
+    "api-livechat-offline": _livechat_form_attacks(
+        "api-livechat-offline", {"name": "Eve", "email": "eve@example.com", "message": "Hello"}
+    ),
 }
 
 # Public on purpose: nothing behind them belongs to anyone.

@@ -43,6 +43,8 @@ def _api_calls(world) -> list[tuple[HttpClient, str, dict, dict]]:
         (HttpClient(), f"/api/livechat/{world.alice_token}/transcript/", {"email": "alice@example.com"}, {}),
         (HttpClient(), f"/api/bots/conversations/{world.carol.pk}/messages/", {"text": "Hi"}, bot),
         (HttpClient(), f"/api/bots/conversations/{world.carol.pk}/handover/", {"reason": "asked"}, bot),
+        (HttpClient(), f"/api/livechat/{world.alice_token}/details/", {"name": "Alice"}, {}),
+        (HttpClient(), f"/api/livechat/{world.alice_token}/offline/", {"email": "a@example.com", "message": "Hi"}, {}),
     ]
 
 

@@ -435,6 +435,13 @@ RULES: dict[str, Rule] = {
     # Prometheus: METRICS_TOKEN or METRICS_ALLOWED_NETWORKS (none set here: closed), never a session, not even an
     # administrator's (tests/test_metrics.py checks the token and the networks).
     "metrics": Rule(plain("metrics"), everyone(403), per_team=False),
+    # The widget's forms (issue 15): the visitor's token is the credential, as for the neighbours; the teams'
+    # channels have no forms, so every valid token is refused with 409 and nothing is stored
+    # (tests/channels_app/livechat/test_widget_forms.py covers the forms switched on).
+    "api-livechat-details": Rule(livechat("api-livechat-details", "POST", {"name": "Matrix"}), everyone(409)),
+    "api-livechat-offline": Rule(
+        livechat("api-livechat-offline", "POST", {"email": "matrix@example.com", "message": "Matrix"}), everyone(409)
+    ),
 }
 
 # Public on purpose: nothing behind them belongs to a team (widget pages are keyed by a public widget key).

@@ -91,6 +91,13 @@ def test_api_body_over_the_limit_is_400_and_changes_nothing(world, settings):
         content_type="application/json",
     )
     assert response.status_code == 400
+    for form in ("details", "offline"):  # the widget's forms (issue 15)
+        response = HttpClient().post(
+            f"/api/livechat/{world.alice_token}/{form}/",
+            json.dumps({"name": "A", "message": "x" * 60_000}),
+            content_type="application/json",
+        )
+        assert response.status_code == 400, form
     assert fingerprint() == before
 
 
