@@ -179,6 +179,8 @@ LIMITS: tuple[Callable[[], RateLimit], ...] = (
     address_typing_limit,
     visitor_consent_limit,
     address_consent_limit,
+    visitor_read_limit,
+    address_read_limit,
     visitor_form_limit,
     address_form_limit,
 )
