@@ -20,9 +20,10 @@ conversation list. It never writes.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from django.db.models import BooleanField, F, Func, Q, QuerySet, TextField, Value
@@ -49,6 +50,11 @@ SEARCH_PAGE = 30
 SEARCH_PAGE_MAX = 100
 TIMELINE_LIMIT = 100
 # "open" and "closed" group the statuses; any single status may be asked for too.
+FIRST_DAY = date(1970, 1, 2)
+LAST_DAY = date(9000, 1, 1)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# Each part of a cursor: digits, few enough that any of them is a valid time and id (the schema's pattern).
+CURSOR_PATTERN = r"^[0-9]{1,17}~[0-9]{1,18}$"
 STATUS_GROUPS: dict[str, tuple[str, ...]] = {
     "open": tuple(OPEN_STATUSES),
     "closed": tuple(CLOSED_STATUSES),
@@ -119,7 +125,7 @@ class Cursor:
     conversation_id: int
 
     def __str__(self) -> str:
-        return f"{self.at.isoformat()}~{self.conversation_id}"
+        return f"{(self.at - EPOCH) // timedelta(microseconds=1)}~{self.conversation_id}"
 
 
 def _positive_int(params: Mapping[str, Any], name: str) -> int | None:
@@ -141,20 +147,18 @@ def _day(params: Mapping[str, Any], name: str) -> date | None:
         parsed = None
     if parsed is None:
         raise ServiceError(_("“%(name)s” must be a date (YYYY-MM-DD).") % {"name": name})
-    return parsed
+    # Days before any conversation or after any clock are as good as none (and cannot overflow).
+    return parsed if FIRST_DAY <= parsed <= LAST_DAY else None
 
 
 def parse_cursor(raw: str | None) -> Cursor | None:
+    """A cursor is ``<microseconds since the epoch>~<conversation id>`` (:meth:`Cursor.__str__`)."""
     if raw is None or raw == "":
         return None
-    at_text, _sep, id_text = str(raw).rpartition("~")
-    try:
-        at = datetime.fromisoformat(at_text)
-    except ValueError:
-        at = None
-    if at is None or at.tzinfo is None or not id_text.isdigit() or int(id_text) > 2**62:
+    if not re.fullmatch(CURSOR_PATTERN, str(raw)):
         raise ServiceError(_("This page link is not valid; search again."))
-    return Cursor(at=at, conversation_id=int(id_text))
+    micros, _sep, conversation_id = str(raw).partition("~")
+    return Cursor(at=EPOCH + timedelta(microseconds=int(micros)), conversation_id=int(conversation_id))
 
 
 def parse_search(params: Mapping[str, Any]) -> tuple[SearchFilters, Cursor | None]:
@@ -166,8 +170,7 @@ def parse_search(params: Mapping[str, Any]) -> tuple[SearchFilters, Cursor | Non
         words = search_text.query_words(query)
     except search_text.QueryTooLong:
         raise ServiceError(
-            _("Search for at most %(words)d words and %(length)d characters.")
-            % {"words": search_text.QUERY_MAX_WORDS, "length": search_text.QUERY_MAX_LENGTH}
+            _("Search for at most %(length)d characters.") % {"length": search_text.QUERY_MAX_LENGTH}
         ) from None
     source = params.get("source") or None
     if source is not None and source not in ConnectorKind.values:

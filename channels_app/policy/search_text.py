@@ -39,7 +39,7 @@ _WORD = re.compile(r"[^\W_]+")
 
 
 class QueryTooLong(ValueError):
-    """The query is longer than :data:`QUERY_MAX_LENGTH` characters or has more than :data:`QUERY_MAX_WORDS` words."""
+    """The query is longer than :data:`QUERY_MAX_LENGTH` characters."""
 
 
 def fold_char(char: str) -> str:
@@ -62,16 +62,15 @@ def fold(text: str) -> tuple[str, list[int]]:
 
 
 def query_words(query: str) -> list[str]:
-    """The words of a search box's text, folded, in order, each once. Raises :class:`QueryTooLong`."""
+    """The first :data:`QUERY_MAX_WORDS` words of a search box's text, folded, in order, each once.
+    Raises :class:`QueryTooLong`."""
     if len(query) > QUERY_MAX_LENGTH:
         raise QueryTooLong(query)
     words: list[str] = []
     for word in _WORD.findall(fold(query)[0]):
         if word not in words:
             words.append(word)
-    if len(words) > QUERY_MAX_WORDS:
-        raise QueryTooLong(query)
-    return words
+    return words[:QUERY_MAX_WORDS]
 
 
 def tsquery_text(words: list[str]) -> str:

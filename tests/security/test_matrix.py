@@ -428,6 +428,11 @@ RULES: dict[str, Rule] = {
     # Prometheus: METRICS_TOKEN or METRICS_ALLOWED_NETWORKS (none set here: closed), never a session, not even an
     # administrator's (tests/test_metrics.py checks the token and the networks).
     "metrics": Rule(plain("metrics"), everyone(403), per_team=False),
+    # History and search (issue 15): each person searches what they may see (tests/security/test_authorization.py
+    # checks nothing of another team comes back); the timeline is one conversation's client's.
+    "api-console-history": Rule(plain("api-console-history"), console_users(200), per_team=False),
+    "api-console-history-filters": Rule(plain("api-console-history-filters"), console_users(200), per_team=False),
+    "api-conversation-timeline": Rule(conversation("api-conversation-timeline"), console_users(200)),
 }
 
 # Public on purpose: nothing behind them belongs to a team (widget pages are keyed by a public widget key).
