@@ -8,9 +8,9 @@ conversation list. It never writes.
 - **Words**: every word of the query must be in one message of the conversation, or all of them in its
   client's name, username, e-mail or phone; diacritics and case do not matter ("fakture" finds "fakturę",
   "don hang" finds "đơn hàng") and the last word is also a prefix ("faktur" finds "fakturę"). Messages are
-  matched through the GIN index over ``to_tsvector('simple', channels_unaccent(text))`` and clients through
-  the trigram index over ``channels_client_search_text(...)`` (migration 0019): the expressions below are
-  those of the indexes, word for word.
+  matched through the GIN index over their stored words (``to_tsvector('simple', channels_unaccent(text))``)
+  and clients through the trigram index over ``channels_client_search_text(...)`` (migration 0019): the
+  expressions below are those of the indexes, word for word.
 - **Results**: one row per conversation, newest first: for a message match the time of its latest matching
   message (and that message's id, to open the conversation there, with a snippet), otherwise the
   conversation's last activity. Paged by a keyset cursor (time, conversation id) that
@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from django.db.models import BooleanField, F, Func, Q, QuerySet, TextField, Value
+from django.db.models import BooleanField, Exists, F, Func, OuterRef, Q, QuerySet, TextField, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.dateparse import parse_date
@@ -70,13 +70,21 @@ class Unaccented(Func):
 
 
 class MessageWords(Func):
-    """``to_tsvector('simple', channels_unaccent(text))``: the expression of the index ``message_text_search``."""
+    """The message's stored words, ``channels_app_message.search_words`` (migration 0019), indexed by
+    ``message_text_search``. The model does not declare the column (every message read would fetch it), so it is
+    reached through ``text``'s column, whose table alias Django chooses."""
 
-    template = "to_tsvector('simple'::regconfig, %(expressions)s)"
     output_field = TextField()
 
-    def __init__(self, text: Any) -> None:
-        super().__init__(Unaccented(text))
+    def __init__(self) -> None:
+        super().__init__(F("text"))
+
+    def as_sql(self, compiler, connection, **extra_context):  # type: ignore[override]
+        sql, params = compiler.compile(self.source_expressions[0])
+        column = connection.ops.quote_name("text")
+        if not sql.endswith(column):
+            raise ValueError(f"unexpected column SQL: {sql}")
+        return sql[: -len(column)] + connection.ops.quote_name("search_words"), params
 
 
 class WordsQuery(Func):
@@ -276,17 +284,21 @@ def search_conversations(
             .values_list("at", "id")[: limit + 1]
         )
         found = [(at, conversation_id, None, "") for at, conversation_id in by_client]
-        # The latest matching message of each conversation whose client did not match already.
-        latest = (
-            Message.objects.filter(Matches(MessageWords(F("text")), WordsQuery(filters.words)))
-            .filter(conversation_id__in=conversations.values("pk"))
-            .exclude(conversation__client_id__in=clients)
-            .order_by("conversation_id", "-created_at", "-id")
-            .distinct("conversation_id")
-            .values("pk")
-        )
+        # The latest matching message of each conversation whose client did not match already: a matching message
+        # with no later matching message in its conversation. Written so (not DISTINCT ON), PostgreSQL may either
+        # match through the GIN index and sort, or, for a common word, walk the newest messages and stop at the
+        # page's end (decision 0014).
+        words = WordsQuery(filters.words)
+        later_match = Message.objects.filter(
+            Matches(MessageWords(), words),
+            conversation_id=OuterRef("conversation_id"),
+        ).filter(Q(created_at__gt=OuterRef("created_at")) | Q(created_at=OuterRef("created_at"), id__gt=OuterRef("id")))
+        by_message = Message.objects.filter(Matches(MessageWords(), words))
+        if conversations.query.has_filters():  # an administrator's unfiltered search needs no join
+            by_message = by_message.filter(conversation_id__in=conversations.values("pk"))
         by_message = (
-            Message.objects.filter(pk__in=latest)
+            by_message.exclude(conversation_id__in=Conversation.objects.filter(client_id__in=clients).values("pk"))
+            .filter(~Exists(later_match))
             .filter(_before(cursor, "created_at", "conversation_id"))
             .order_by("-created_at", "-conversation_id")
             .values_list("created_at", "conversation_id", "id", "text")[: limit + 1]

@@ -5,11 +5,14 @@
   IMMUTABLE and used in an index (``unaccent(text)`` alone is only STABLE: it reads the search path);
 - ``channels_client_search_text(name, username, email, phone)``: what a client is found by, folded
   (no diacritics, lower case) and the phone as digits only, so "600 100 200" finds "+48 600100200";
-- a GIN index over the messages' words (``simple`` configuration: no stemming, every language alike) and a
-  trigram GIN index over the clients' text.
+- ``channels_app_message.search_words``: the words of a message, ``to_tsvector('simple', channels_unaccent(text))``
+  (no stemming, every language alike), a stored generated column with a GIN index. Stored, because computing
+  it costs ~10 µs a message and a search for a common word checks the newest messages one by one; unknown to the
+  Django model, so loading messages never fetches it (decision 0014);
+- a trigram GIN index over the clients' text.
 
-The selector in ``channels_app/engine/search.py`` writes the very same expressions, so the planner uses the
-indexes (``tests/channels_app/engine/test_search.py`` checks the plans). Decision 0014 says why.
+The selector in ``channels_app/engine/search.py`` reads the column and writes the client expression word for
+word, so the planner uses the indexes (``tests/channels_app/engine/test_search.py`` checks the plans).
 """
 
 from django.db import migrations
@@ -35,14 +38,16 @@ DROP FUNCTION IF EXISTS public.channels_unaccent(text);
 """
 
 INDEXES = """
-CREATE INDEX IF NOT EXISTS message_text_search ON channels_app_message
-    USING gin (to_tsvector('simple'::regconfig, public.channels_unaccent(text)));
+ALTER TABLE channels_app_message ADD COLUMN IF NOT EXISTS search_words tsvector
+    GENERATED ALWAYS AS (to_tsvector('simple'::regconfig, public.channels_unaccent(text))) STORED;
+CREATE INDEX IF NOT EXISTS message_text_search ON channels_app_message USING gin (search_words);
 CREATE INDEX IF NOT EXISTS client_search_trigram ON channels_app_client
     USING gin (public.channels_client_search_text(name, username, email, phone) public.gin_trgm_ops);
 """
 
 DROP_INDEXES = """
 DROP INDEX IF EXISTS message_text_search;
+ALTER TABLE channels_app_message DROP COLUMN IF EXISTS search_words;
 DROP INDEX IF EXISTS client_search_trigram;
 """
 

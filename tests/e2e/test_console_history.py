@@ -114,4 +114,3 @@ def test_an_operator_finds_last_weeks_conversation_by_a_word_without_diacritics(
     expect(timeline.first).to_have_attribute("href", f"#conversation={last_week.invoice.pk}")
     timeline.nth(1).click()
     expect(console.locator("#messages")).to_contain_text("Pytanie o zwrot.")
-

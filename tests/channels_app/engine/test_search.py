@@ -224,6 +224,6 @@ def plan(queryset) -> str:
 def test_the_words_are_matched_through_the_gin_indexes(ala, channel):
     conversation_with(channel, "fakturę proszę")
     words = search.parse_search({"q": "fakture"})[0].words
-    messages = Message.objects.filter(search.Matches(search.MessageWords("text"), search.WordsQuery(words)))
+    messages = Message.objects.filter(search.Matches(search.MessageWords(), search.WordsQuery(words)))
     assert "message_text_search" in plan(messages)
     assert "client_search_trigram" in plan(search.matching_clients(["600100"]))
