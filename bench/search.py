@@ -239,7 +239,7 @@ QUERIES = [
     ("one word", {"q": "fakture"}),
     ("two words", {"q": "don hang"}),
     ("two words + filter", {"q": "zwrot platnosc", "status": "closed", "source": "telegram"}),
-    ("a phone, spaced", {"q": "600 000"}),
+    ("a phone, spaced", {"q": "600 037 000"}),
     ("no words (history)", {}),
 ]
 

@@ -293,11 +293,11 @@ def search_conversations(
             Matches(MessageWords(), words),
             conversation_id=OuterRef("conversation_id"),
         ).filter(Q(created_at__gt=OuterRef("created_at")) | Q(created_at=OuterRef("created_at"), id__gt=OuterRef("id")))
-        by_message = Message.objects.filter(Matches(MessageWords(), words))
+        matching = Message.objects.filter(Matches(MessageWords(), words))
         if conversations.query.has_filters():  # an administrator's unfiltered search needs no join
-            by_message = by_message.filter(conversation_id__in=conversations.values("pk"))
+            matching = matching.filter(conversation_id__in=conversations.values("pk"))
         by_message = (
-            by_message.exclude(conversation_id__in=Conversation.objects.filter(client_id__in=clients).values("pk"))
+            matching.exclude(conversation_id__in=Conversation.objects.filter(client_id__in=clients).values("pk"))
             .filter(~Exists(later_match))
             .filter(_before(cursor, "created_at", "conversation_id"))
             .order_by("-created_at", "-conversation_id")
@@ -321,6 +321,14 @@ def search_conversations(
     ]
     next_cursor = str(Cursor(at=found[-1][0], conversation_id=found[-1][1])) if more else None
     return SearchPage(hits=hits, next_cursor=next_cursor)
+
+
+def matching_conversations(user, words: list[str]) -> QuerySet[Conversation]:
+    """The conversations ``user`` may see with a message holding every word, or whose client matches them all
+    (the KPI conversation list narrows its own query with it; no order, no snippet)."""
+    by_message = Message.objects.filter(Matches(MessageWords(), WordsQuery(words))).values("conversation_id")
+    by_client = matching_clients(words).values("pk")
+    return conversations_seen_by(user).filter(Q(pk__in=by_message) | Q(client_id__in=by_client))
 
 
 def client_timeline(user, client: Client, *, limit: int = TIMELINE_LIMIT) -> list[Conversation]:

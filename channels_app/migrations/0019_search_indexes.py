@@ -9,7 +9,8 @@
   (no stemming, every language alike), a stored generated column with a GIN index. Stored, because computing
   it costs ~10 µs a message and a search for a common word checks the newest messages one by one; unknown to the
   Django model, so loading messages never fetches it (decision 0014);
-- a trigram GIN index over the clients' text.
+- a trigram GIN index over the clients' text;
+- ``conversation_last_activity``: the History's order (last activity, newest first), walked a page at a time.
 
 The selector in ``channels_app/engine/search.py`` reads the column and writes the client expression word for
 word, so the planner uses the indexes (``tests/channels_app/engine/test_search.py`` checks the plans).
@@ -41,6 +42,8 @@ INDEXES = """
 ALTER TABLE channels_app_message ADD COLUMN IF NOT EXISTS search_words tsvector
     GENERATED ALWAYS AS (to_tsvector('simple'::regconfig, public.channels_unaccent(text))) STORED;
 CREATE INDEX IF NOT EXISTS message_text_search ON channels_app_message USING gin (search_words);
+CREATE INDEX IF NOT EXISTS conversation_last_activity ON channels_app_conversation
+    ((COALESCE(last_message_at, created_at)) DESC, id DESC);
 CREATE INDEX IF NOT EXISTS client_search_trigram ON channels_app_client
     USING gin (public.channels_client_search_text(name, username, email, phone) public.gin_trgm_ops);
 """
@@ -49,6 +52,7 @@ DROP_INDEXES = """
 DROP INDEX IF EXISTS message_text_search;
 ALTER TABLE channels_app_message DROP COLUMN IF EXISTS search_words;
 DROP INDEX IF EXISTS client_search_trigram;
+DROP INDEX IF EXISTS conversation_last_activity;
 """
 
 
