@@ -6,6 +6,7 @@ from channels_app.bots import api as bot_api
 from channels_app.connectors import webhooks
 from channels_app.console import api as console_api
 from channels_app.console import files as console_files
+from channels_app.console import history as console_history
 from channels_app.console import i18n as console_i18n
 from channels_app.console import views as console_views
 from channels_app.livechat import api as livechat_api
@@ -58,6 +59,18 @@ console_urls = [
         "api/conversations/<int:conversation_id>/lead/",
         console_api.ConversationLeadView.as_view(),
         name="api-conversation-lead",
+    ),
+    # History and search (issue 15): the conversations the viewer may see, and a client's timeline.
+    path("api/console/history/", console_history.HistoryView.as_view(), name="api-console-history"),
+    path(
+        "api/console/history/filters/",
+        console_history.HistoryFiltersView.as_view(),
+        name="api-console-history-filters",
+    ),
+    path(
+        "api/conversations/<int:conversation_id>/timeline/",
+        console_history.ConversationTimelineView.as_view(),
+        name="api-conversation-timeline",
     ),
 ]
 

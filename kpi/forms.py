@@ -11,6 +11,7 @@ from django.db.models import QuerySet
 from django.utils.translation import gettext_lazy as _
 
 from channels_app.models import OpenChannel
+from channels_app.policy import search_text
 from kpi.selectors import UNASSIGNED, KpiPeriod, OperatorFilter, channel_zones, today_for
 
 DEFAULT_DAYS = 30
@@ -31,6 +32,13 @@ class KpiFilterForm(forms.Form):
         label=_("Open channel"), queryset=OpenChannel.objects.all(), required=False, empty_label=_("All open channels")
     )
     operator = forms.CharField(label=_("Operator"), required=False, widget=forms.HiddenInput)
+    # The conversation list's search (issue 15): words of a message or the client's name, phone, e-mail.
+    q = forms.CharField(
+        label=_("Search"),
+        required=False,
+        max_length=search_text.QUERY_MAX_LENGTH,
+        widget=forms.TextInput(attrs={"type": "search", "placeholder": _("Words, name, phone, e-mail")}),
+    )
 
     def __init__(self, data, *, now: datetime, open_channels: QuerySet[OpenChannel], all_channels: bool) -> None:
         """``open_channels``: those the viewer supervises (every one when ``all_channels``, for an administrator)."""
@@ -68,6 +76,10 @@ class KpiFilterForm(forms.Form):
             raise forms.ValidationError(f"Choose a period of at most {MAX_DAYS} days.")
         cleaned["start"], cleaned["end"] = start, end
         return cleaned
+
+    def words(self) -> list[str]:
+        """The search box's words, folded (none: no search)."""
+        return search_text.query_words(self.cleaned_data.get("q") or "")
 
     def period(self) -> KpiPeriod:
         channel = self.cleaned_data.get("open_channel")

@@ -24,7 +24,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods
 
-from channels_app.engine import access, notes
+from channels_app.engine import access, notes, search
 from channels_app.engine.errors import ServiceError
 from channels_app.models import ConnectorKind
 from kpi.charts import daily_chart
@@ -165,9 +165,13 @@ def conversation_list(request: HttpRequest) -> HttpResponse:
     """O2: the conversations behind the figures, filtered like the table (and by operator)."""
     form = _filter_form(request)
     if not form.is_valid():
-        return render(request, "kpi/conversations.html", {"form": form}, status=400)
+        return render(request, "kpi/conversations.html", {"form": form, "show_search": True}, status=400)
     period = form.period()
-    page = Paginator(kpi_conversations(period), CONVERSATIONS_PER_PAGE).get_page(request.GET.get("page"))
+    conversations = kpi_conversations(period)
+    words = form.words()
+    if words:  # issue 15: the console's search, in the same scope
+        conversations = conversations.filter(pk__in=search.matching_conversations(request.user, words).values("pk"))
+    page = Paginator(conversations, CONVERSATIONS_PER_PAGE).get_page(request.GET.get("page"))
     operator_name = ""
     if period.operator == UNASSIGNED:
         operator_name = "Unassigned"
@@ -182,8 +186,9 @@ def conversation_list(request: HttpRequest) -> HttpResponse:
             "page": page,
             "operator_name": operator_name,
             "time_zones": period_time_zones(period),
-            "query": _query(form, operator=period.operator),
+            "query": _query(form, operator=period.operator, q=form.cleaned_data.get("q")),
             "overview_query": _query(form),
+            "show_search": True,
         },
     )
 

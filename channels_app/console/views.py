@@ -62,6 +62,9 @@ def console(request: HttpRequest) -> HttpResponse:
             "transfer_targets": reverse("api-conversation-transfer-targets", args=[0]).replace("/0/", "/{id}/"),
             "lead": reverse("api-conversation-lead", args=[0]).replace("/0/", "/{id}/"),
             "files": reverse("api-conversation-files", args=[0]).replace("/0/", "/{id}/"),
+            "history": reverse("api-console-history"),
+            "history_filters": reverse("api-console-history-filters"),
+            "timeline": reverse("api-conversation-timeline", args=[0]).replace("/0/", "/{id}/"),
         },
         "max_message_length": TYPED_TEXT_MAX_LENGTH,
     }

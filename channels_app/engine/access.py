@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 from django.core import signing
 from django.db import transaction
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Q, QuerySet
 from django.db.models.signals import post_delete
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -141,12 +141,14 @@ def conversations_seen_by(user) -> QuerySet[Conversation]:
         return Conversation.objects.all()
     if not _signed_in(user):
         return Conversation.objects.none()
+    # The offers and status changes are read once each (a hashed list of ids), not probed for every
+    # conversation: History filters and pages over all of them (bench/search.py).
     took_part = (
         Q(open_channel_id__in=scope.readable)
         | Q(operator_id=user.pk)
         | Q(first_operator_id=user.pk)
-        | Exists(Offer.objects.filter(conversation=OuterRef("pk"), operator_id=user.pk))
-        | Exists(StatusChange.objects.filter(conversation=OuterRef("pk"), operator_id=user.pk))
+        | Q(pk__in=Offer.objects.filter(operator_id=user.pk).values("conversation_id"))
+        | Q(pk__in=StatusChange.objects.filter(operator_id=user.pk).values("conversation_id"))
     )
     return Conversation.objects.filter(took_part)
 

@@ -8,6 +8,7 @@
 import { LiveSocket, el, formatTime, initials, websocketUrl } from "./socket.js";
 import { cannedMatches, replaceShortcut, shortcutAtCaret } from "./canned.js";
 import { deliveryNote } from "./delivery.js";
+import { initHistory, loadTimeline } from "./history.js";
 
 // Django's JavaScriptCatalog (loaded before this module, in the operator's language) translates the texts;
 // without it the English text stays.
@@ -494,6 +495,7 @@ function renderDetail() {
   }
   leadNote.dataset.conversationId = String(detail.id);
   renderCannedList(detail.canned_replies);
+  loadTimeline(detail.id);
 }
 
 // S2: once Meta's 24-hour window has closed no reply goes out; on WhatsApp an approved template still may.
@@ -1171,6 +1173,7 @@ $("offer-banner-open").addEventListener("click", () => {
   const id = Number($("offer-banner").dataset.conversationId);
   if (id) openConversation(id);
 });
+initHistory({ api, config });
 setInterval(updateCountdowns, 1000);
 // Queues of other operators' channels change without an event to this operator: look now and then.
 setInterval(() => socket.isOpen && scheduleListRefresh(0), 30000);

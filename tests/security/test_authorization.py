@@ -310,6 +310,17 @@ ATTACKS: dict[str, Callable] = {
     "api-livechat-offline": _livechat_form_attacks(
         "api-livechat-offline", {"name": "Eve", "email": "eve@example.com", "message": "Hello"}
     ),
+    "api-console-history": lambda world: [
+        *_console_read_attacks("api-console-history")(world),
+        # Mallory (Sales) searches for Alice's words, in Support's channel, and for Support's status: nothing.
+        Attack("mallory", "GET", reverse("api-console-history") + "?q=card+4242+order", 200),
+        Attack("mallory", "GET", reverse("api-console-history") + f"?open_channel={world.alice.open_channel_id}", 200),
+        Attack("mallory", "GET", reverse("api-console-history") + "?status=queued", 200),
+        Attack("mallory", "GET", reverse("api-console-history") + "?open_channel=Support", 400),
+        Attack("mallory", "GET", reverse("api-console-history") + "?cursor=forged", 400),
+    ],
+    "api-console-history-filters": _console_read_attacks("api-console-history-filters"),
+    "api-conversation-timeline": _conversation_attacks("api-conversation-timeline"),
 }
 
 # Public on purpose: nothing behind them belongs to anyone.
@@ -364,7 +375,9 @@ def _send(client: HttpClient, attack: Attack):
 
 def _support_data_in(answer: dict, world) -> bool:
     """Does a console answer list Support (Mallory's console must show only Sales)?"""
-    listed = [row["id"] for key in ("offered", "mine", "queued") for row in answer.get(key, [])]
+    listed = [
+        row["id"] for key in ("offered", "mine", "queued", "results", "conversations") for row in answer.get(key, [])
+    ]
     channels = [channel["name"] for channel in answer.get("open_channels", [])]
     return bool({world.alice.pk, world.bob.pk} & set(listed)) or "Support" in channels
 

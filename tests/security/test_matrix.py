@@ -442,6 +442,11 @@ RULES: dict[str, Rule] = {
     "api-livechat-offline": Rule(
         livechat("api-livechat-offline", "POST", {"email": "matrix@example.com", "message": "Matrix"}), everyone(409)
     ),
+    # History and search (issue 15): each person searches what they may see (tests/security/test_authorization.py
+    # checks nothing of another team comes back); the timeline is one conversation's client's.
+    "api-console-history": Rule(plain("api-console-history"), console_users(200), per_team=False),
+    "api-console-history-filters": Rule(plain("api-console-history-filters"), console_users(200), per_team=False),
+    "api-conversation-timeline": Rule(conversation("api-conversation-timeline"), console_users(200)),
 }
 
 # Public on purpose: nothing behind them belongs to a team (widget pages are keyed by a public widget key).
