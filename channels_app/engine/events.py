@@ -204,6 +204,8 @@ def note_created(note) -> dict:
             "author_id": note.author_id,
             "author_name": note.author_name,
             "text": note.text,
+            # Whom its @names mention, for the console to highlight them (resolved by the server).
+            "mentions": [{"id": user.pk, "name": operator_display_name(user)} for user in note.mentioned.all()],
             "created_at": _iso(note.created_at),
         },
     }
