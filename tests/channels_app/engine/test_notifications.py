@@ -93,7 +93,7 @@ def test_unknown_names_stay_text_and_a_longer_name_wins(engine, team):
 
 
 def test_a_note_never_becomes_a_message_nor_reaches_the_clients_group(engine, team):
-    olga, piotr = team
+    olga, _piotr = team
     conversation = taken(engine, make_channel(team), olga)
     before = Message.objects.filter(conversation=conversation).count()
     engine.commit(notes.note_add, conversation_id=conversation.pk, author=olga, text="@Piotr secret plan")
@@ -125,7 +125,7 @@ def test_a_transfer_to_me_notifies_me_and_a_take_over_notifies_nobody(engine, te
 
 
 def test_a_failed_delivery_of_an_operators_message_notifies_the_holder(engine, team):
-    olga, piotr = team
+    olga, _piotr = team
     channel = make_channel(team, connector_kind="telegram")
     conversation = taken(engine, channel, olga)
     message = engine.commit(
