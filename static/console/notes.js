@@ -31,6 +31,7 @@ const notes = {
   candidates: new Map(), // conversation id -> [{id, name}]
   shown: [],
   index: 0,
+  asked: 0, // how many suggestion lists were asked for: a late answer to an older one is dropped
 };
 
 function currentId() {
@@ -65,6 +66,7 @@ function mentionAtCaret(textarea) {
 }
 
 function hideMentions() {
+  notes.asked += 1;
   notes.shown = [];
   $("mention-suggestions").hidden = true;
 }
@@ -90,11 +92,15 @@ function renderMentions() {
 
 async function updateMentions() {
   const textarea = $("note-input");
-  const token = mentionAtCaret(textarea);
   const conversationId = currentId();
-  if (!token || !conversationId) return hideMentions();
-  const query = token.query.toLocaleLowerCase();
+  if (!mentionAtCaret(textarea) || !conversationId) return hideMentions();
+  const asked = ++notes.asked;
   const people = await candidatesFor(conversationId);
+  // Typing went on while the list loaded: only the latest call draws, from what the box holds now.
+  if (asked !== notes.asked) return;
+  const token = mentionAtCaret(textarea);
+  if (!token || currentId() !== conversationId) return hideMentions();
+  const query = token.query.toLocaleLowerCase();
   notes.shown = people.filter((person) => person.name.toLocaleLowerCase().startsWith(query) || person.name.toLocaleLowerCase().includes(` ${query}`)).slice(0, 8);
   notes.index = 0;
   renderMentions();
