@@ -14,6 +14,7 @@ person may use those three; notes and their candidates need the console and a co
 
 from __future__ import annotations
 
+from django.core.validators import RegexValidator
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
@@ -24,8 +25,14 @@ from rest_framework.views import APIView
 
 from channels_app.console.access import UsesConsole, visible_conversation
 from channels_app.engine import events, notes, notifications
+from channels_app.engine.errors import ServiceError
 from channels_app.models import TYPED_TEXT_MAX_LENGTH, Notification, operator_display_name
 from channels_app.web import optional_query_int
+
+NOTE_PATTERN = r"^[^\x00]*[^\s\x00][^\x00]*$"
+# The largest id PostgreSQL's bigint holds: a larger ?before= is documented away rather than overflowing.
+ID_MAX = 2**63 - 1
+NOT_YOURS = inline_serializer("NotificationNotFound", {"detail": serializers.CharField()})
 
 
 class NotificationSerializer(serializers.Serializer):
@@ -53,8 +60,14 @@ class ReadAllSerializer(serializers.Serializer):
     unread = serializers.IntegerField()
 
 
-class NoteInputSerializer(serializers.Serializer):
-    text = serializers.CharField(max_length=TYPED_TEXT_MAX_LENGTH)
+class ConsoleNoteInputSerializer(serializers.Serializer):
+    # Something besides white space, and no NUL (PostgreSQL's text cannot hold it): the pattern documents both, so a
+    # request the schema accepts is one the service stores.
+    text = serializers.CharField(
+        max_length=TYPED_TEXT_MAX_LENGTH,
+        validators=[RegexValidator(NOTE_PATTERN, message="Write the note first.")],
+        help_text="@<display name> mentions a colleague who may read the conversation.",
+    )
 
 
 class MentionCandidateSerializer(serializers.Serializer):
@@ -74,8 +87,14 @@ class NotificationsView(APIView):
 
     @extend_schema(
         parameters=[
-            OpenApiParameter("before", int, description="Only notifications older than this id (the next page)."),
-            OpenApiParameter("unread", int, description="1: only the unread ones."),
+            OpenApiParameter(
+                "before",
+                {"type": "integer", "minimum": 0, "maximum": ID_MAX},
+                description="Only notifications older than this id (the next page).",
+            ),
+            OpenApiParameter(
+                "unread", {"type": "integer", "minimum": 0, "maximum": ID_MAX}, description="1: only the unread ones."
+            ),
         ],
         responses={200: NotificationPageSerializer},
         summary="My notifications, newest first",
@@ -83,6 +102,8 @@ class NotificationsView(APIView):
     def get(self, request: Request) -> Response:
         before_id = optional_query_int(request.query_params.get("before"), "before")
         unread = optional_query_int(request.query_params.get("unread"), "unread")
+        if before_id is not None and before_id > ID_MAX:
+            raise ServiceError("“before” is not a notification id.")
         page = notifications.notifications_page(request.user, before_id=before_id, unread_only=bool(unread))
         return Response(
             {
@@ -96,7 +117,11 @@ class NotificationsView(APIView):
 class NotificationReadView(APIView):
     permission_classes = [SignedIn]
 
-    @extend_schema(request=None, responses={200: NotificationSerializer}, summary="Mark one notification read")
+    @extend_schema(
+        request=None,
+        responses={200: NotificationSerializer, 404: NOT_YOURS},
+        summary="Mark one notification read (another person's id: 404)",
+    )
     def post(self, request: Request, notification_id: int) -> Response:
         notification = notifications.notification_read(
             user=request.user, notification_id=notification_id, now=timezone.now()
@@ -117,13 +142,13 @@ class ConversationNotesView(APIView):
     permission_classes = [UsesConsole]
 
     @extend_schema(
-        request=NoteInputSerializer,
+        request=ConsoleNoteInputSerializer,
         responses={201: inline_serializer("ConsoleNote", {"id": serializers.IntegerField()})},
         summary="Leave a private note (never sent to the client); @name mentions a colleague",
     )
     def post(self, request: Request, conversation_id: int) -> Response:
         conversation = visible_conversation(request.user, conversation_id)
-        note_input = NoteInputSerializer(data=request.data)
+        note_input = ConsoleNoteInputSerializer(data=request.data)
         note_input.is_valid(raise_exception=True)
         note = notes.note_add(
             conversation_id=conversation.pk,
