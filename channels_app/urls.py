@@ -8,6 +8,7 @@ from channels_app.console import api as console_api
 from channels_app.console import files as console_files
 from channels_app.console import history as console_history
 from channels_app.console import i18n as console_i18n
+from channels_app.console import notifications as console_notifications
 from channels_app.console import views as console_views
 from channels_app.livechat import api as livechat_api
 from channels_app.livechat import views as livechat_views
@@ -71,6 +72,26 @@ console_urls = [
         "api/conversations/<int:conversation_id>/timeline/",
         console_history.ConversationTimelineView.as_view(),
         name="api-conversation-timeline",
+    path(
+        "api/conversations/<int:conversation_id>/notes/",
+        console_notifications.ConversationNotesView.as_view(),
+        name="api-conversation-notes",
+    ),
+    path(
+        "api/conversations/<int:conversation_id>/mention-candidates/",
+        console_notifications.MentionCandidatesView.as_view(),
+        name="api-conversation-mention-candidates",
+    ),
+    path("api/notifications/", console_notifications.NotificationsView.as_view(), name="api-notifications"),
+    path(
+        "api/notifications/read-all/",
+        console_notifications.NotificationsReadAllView.as_view(),
+        name="api-notifications-read-all",
+    ),
+    path(
+        "api/notifications/<int:notification_id>/read/",
+        console_notifications.NotificationReadView.as_view(),
+        name="api-notification-read",
     ),
 ]
 

@@ -35,7 +35,7 @@ from django.db import transaction
 from django.urls import reverse
 from django.utils.html import escape, format_html
 
-from channels_app.engine import access
+from channels_app.engine import access, notifications
 from channels_app.engine.calendars import calendar_for
 from channels_app.engine.errors import InvalidState, NotAllowed, NotFound, ServiceError
 from channels_app.engine.events import nudge_wallboards, operator_group, publish
@@ -44,6 +44,7 @@ from channels_app.models import (
     Conversation,
     ConversationStatus,
     Message,
+    Notification,
     OpenChannel,
     operator_display_name,
 )
@@ -454,6 +455,14 @@ def misses_notify(*, now: datetime) -> int:
                 miss.save(update_fields=["text", "notified_at", "recipients"])
                 event = {"type": "kpi.miss", "text": miss.text, "conversation_id": miss.conversation_id, "url": url}
                 publish([operator_group(user.pk) for user in recipients], event)
+                # Kept until read, in the console's bell and on the supervisors' notifications page.
+                notifications.notify(
+                    recipient_ids=miss.recipients,
+                    kind=Notification.Kind.K2_MISS,
+                    conversation_id=miss.conversation_id,
+                    text=miss.text,
+                    now=now,
+                )
                 addresses = [user.email for user in recipients if user.email]
                 if addresses:
                     emails.append(_miss_email(channel, miss, operator_name, dialog, url, addresses))

@@ -12,4 +12,5 @@ urlpatterns = [
     path("export.csv", views.export_csv, name="export"),
     path("conversations/", views.conversation_list, name="conversations"),
     path("conversations/<int:conversation_id>/", views.conversation_detail, name="conversation"),
+    path("notifications/", views.notification_list, name="notifications"),
 ]

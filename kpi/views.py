@@ -24,7 +24,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods
 
-from channels_app.engine import access, notes, search
+from channels_app.engine import access, notes, notifications, search
 from channels_app.engine.errors import ServiceError
 from channels_app.models import ConnectorKind
 from kpi.charts import daily_chart
@@ -356,3 +356,53 @@ def _wallboard_texts() -> dict[str, Any]:
         "wait": _("Wait"),
         "sources": {str(kind): str(label) for kind, label in ConnectorKind.choices},
     }
+
+
+# --- notifications that stay until read (issue 15), for supervisors who do not work in the console ----------
+
+
+@require_http_methods(["GET", "POST"])
+@supervisor_required
+def notification_list(request: HttpRequest) -> HttpResponse:
+    """The supervisor's own notifications, newest first (``?before=<id>``: the next page); POST ``open`` (mark
+    read and go to the conversation), ``read`` (mark one read) or ``read_all``. A malformed id is a 400, another
+    person's id a 404, and neither changes anything."""
+    if request.method == "POST":
+        now = timezone.now()
+        if "read_all" in request.POST:
+            notifications.notifications_read_all(user=request.user, now=now)
+            return redirect("kpi:notifications")
+        action = next((name for name in ("open", "read") if name in request.POST), None)
+        notification_id = _positive_id(request.POST.get(action, "") if action else "")
+        if action is None or notification_id is None:
+            return _bad_request(_("Choose a notification to mark read."))
+        try:
+            notification = notifications.notification_read(user=request.user, notification_id=notification_id, now=now)
+        except ServiceError:
+            raise Http404("No such notification.") from None
+        if action == "open":
+            return redirect(_notification_link(request.user, notification.conversation))
+        return redirect("kpi:notifications")
+    before_id = None
+    if request.GET.get("before"):
+        before_id = _positive_id(request.GET["before"])
+        if before_id is None:
+            return _bad_request(_("“before” must be a whole number."))
+    page = notifications.notifications_page(request.user, before_id=before_id)
+    rows = [{"n": item, "link": _notification_link(request.user, item.conversation)} for item in page.items]
+    return render(request, "kpi/notifications.html", {"rows": rows, "page": page})
+
+
+def _positive_id(value: str) -> int | None:
+    return int(value) if value.isascii() and value.isdigit() and 0 < int(value) < 2**63 else None
+
+
+def _bad_request(text: str) -> HttpResponse:
+    return HttpResponse(text, status=400, content_type="text/plain; charset=utf-8")
+
+
+def _notification_link(user, conversation) -> str:
+    """Where ``user`` reads the conversation: the KPI transcript of a channel they supervise, else the console."""
+    if access.supervises(user, conversation.open_channel_id):
+        return reverse("kpi:conversation", args=[conversation.pk])
+    return f"{reverse('console')}#conversation={conversation.pk}"

@@ -39,7 +39,7 @@ from channels_app.connectors.base import (
     rating_buttons,
 )
 from channels_app.connectors.registry import MESSENGER_KINDS, get_source
-from channels_app.engine import delivery, instruments, jobs
+from channels_app.engine import delivery, instruments, jobs, notifications
 from channels_app.engine.attachments import (
     attachment_download_claim,
     attachment_download_failed,
@@ -410,6 +410,7 @@ def message_deliver(*, message_id: int, now: datetime, final_attempt: bool) -> D
             Message.objects.filter(pk=message_id).update(delivery=Message.Delivery.FAILED, delivery_error=error)
             instruments.count_after_commit(instruments.deliveries_failed, connector_kind=message.connector.kind)
             _announce_delivery(message_id)
+            notifications.delivery_failed_notify(message_id=message_id, now=now)
             return DeliveryOutcome(state="failed", error=error)
         message.delivery_attempts += 1
         message.save(update_fields=["delivery_attempts"])
@@ -426,6 +427,7 @@ def message_deliver(*, message_id: int, now: datetime, final_attempt: bool) -> D
             if failed:  # not when another run settled the message meanwhile
                 instruments.count_after_commit(instruments.deliveries_failed, connector_kind=message.connector.kind)
                 _announce_delivery(message_id)
+                notifications.delivery_failed_notify(message_id=message_id, now=now)
         logger.warning("message %s not delivered after %s attempts: %s", message_id, message.delivery_attempts, exc)
         return DeliveryOutcome(state="failed", error=str(exc))
     with transaction.atomic():

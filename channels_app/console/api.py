@@ -170,6 +170,9 @@ class NoteSerializer(serializers.Serializer):
     author_id = serializers.IntegerField(allow_null=True)
     author_name = serializers.CharField(allow_blank=True)
     text = serializers.CharField()
+    mentions = serializers.ListField(
+        child=serializers.DictField(), help_text="The colleagues its @names mention: {id, name}."
+    )
     created_at = serializers.DateTimeField()
 
 

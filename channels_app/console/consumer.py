@@ -51,7 +51,7 @@ class ConsoleConsumer(ActionConsumer):
     """An operator's console tab.
 
     Joins ``operator.<id>`` (offers, assignments, messages of held
-    conversations, KPI misses, notes left in them) and ``conversation.<id>``
+    conversations, KPI misses, notes left in them, the person's notifications) and ``conversation.<id>``
     with ``conversation-staff.<id>`` of the conversation open on screen
     (``watch``), so a conversation waiting in the queue also shows live, with
     its private notes. Heartbeats keep the operator online (Q6).

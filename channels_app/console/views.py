@@ -65,6 +65,11 @@ def console(request: HttpRequest) -> HttpResponse:
             "history": reverse("api-console-history"),
             "history_filters": reverse("api-console-history-filters"),
             "timeline": reverse("api-conversation-timeline", args=[0]).replace("/0/", "/{id}/"),
+            "notes": reverse("api-conversation-notes", args=[0]).replace("/0/", "/{id}/"),
+            "mention_candidates": reverse("api-conversation-mention-candidates", args=[0]).replace("/0/", "/{id}/"),
+            "notifications": reverse("api-notifications"),
+            "notifications_read_all": reverse("api-notifications-read-all"),
+            "notification_read": reverse("api-notification-read", args=[0]).replace("/0/", "/{id}/"),
         },
         "max_message_length": TYPED_TEXT_MAX_LENGTH,
     }

@@ -8,7 +8,7 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils.translation import gettext as _
 
-from channels_app.engine import access, availability, events, locks, messages, transitions
+from channels_app.engine import access, availability, events, locks, messages, notifications, transitions
 from channels_app.engine.attachments import IncomingFile
 from channels_app.engine.errors import InvalidState, NeedsConfirmation, NotAllowed, NotFound, ServiceError
 from channels_app.engine.offers import pending_offer_of, take_conversation
@@ -21,6 +21,7 @@ from channels_app.models import (
     Conversation,
     ConversationStatus,
     Message,
+    Notification,
     OpenChannel,
     OperatorProfile,
     QueueMember,
@@ -448,6 +449,14 @@ def _transfer_to_operator(
     )
     if channel.responsible_follows_transfer and conversation.client.contact_id:
         Contact.objects.filter(pk=conversation.client.contact_id).update(responsible_id=target.pk)
+    if not taking_over:
+        notifications.notify(
+            recipient_ids=[target.pk],
+            kind=Notification.Kind.TRANSFER,
+            conversation_id=conversation.pk,
+            text=operator_display_name(actor),
+            now=now,
+        )
     if previous_operator_id is not None:
         _slot_freed(previous_operator_id, now)
 

@@ -14,6 +14,8 @@ Every event is a JSON-ready dict with a ``type`` key:
 ``operator.presence``       an operator went online or offline (Q6)
 ``access.changed``          the operator's channels or status changed: re-check
 ``note.created``            a private note in a conversation (never to the client)
+``notification.created``    a notification kept until read (issue 15), to its recipient
+``notification.read``       notifications marked read, for the person's other tabs
 ``wallboard.changed``       something a supervisor's wallboard shows changed in an
                             open channel: queue, offers, holders, presence, misses
 ==========================  ====================================================
@@ -205,6 +207,8 @@ def note_created(note) -> dict:
             "author_id": note.author_id,
             "author_name": note.author_name,
             "text": note.text,
+            # Whom its @names mention, for the console to highlight them (resolved by the server).
+            "mentions": [{"id": user.pk, "name": operator_display_name(user)} for user in note.mentioned.all()],
             "created_at": _iso(note.created_at),
         },
     }

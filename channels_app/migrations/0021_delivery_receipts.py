@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('channels_app', '0019_search_indexes'),
+        ('channels_app', '0020_notifications'),
     ]
 
     operations = [

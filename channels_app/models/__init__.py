@@ -12,6 +12,7 @@
 ``operator``        :class:`OperatorProfile`, :class:`LeavePeriod`, display names
 ``attachment``      :class:`Attachment`, a file of a message (stored or being copied)
 ``chatbot``         :class:`Chatbot` and its rules
+``notification``    :class:`Notification`, kept until its recipient reads it
 ``shared``          durations, languages, generators of secrets
 ``encryption``      the encrypted field of secrets at rest (connector credentials)
 ==================  ===========================================================
@@ -45,6 +46,7 @@ from channels_app.models.conversation import (
     RoutingDecision,
     StatusChange,
 )
+from channels_app.models.notification import NOTIFICATION_TEXT_MAX_LENGTH, Notification
 from channels_app.models.open_channel import (
     FORM_DETAILS,
     AutoCloseAction,
@@ -73,6 +75,7 @@ __all__ = [
     "CLOSED_STATUSES",
     "FORM_DETAILS",
     "MESSAGE_TEXT_MAX_LENGTH",
+    "NOTIFICATION_TEXT_MAX_LENGTH",
     "ONE_MINUTE",
     "OPEN_STATUSES",
     "TWELVE_HOURS",
@@ -107,6 +110,7 @@ __all__ = [
     "LeavePeriod",
     "Message",
     "NoAnswerAction",
+    "Notification",
     "Offer",
     "OpenChannel",
     "OperatorIdentity",

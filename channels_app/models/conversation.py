@@ -316,6 +316,8 @@ class ConversationNote(models.Model):
     author = models.ForeignKey(settings.AUTH_USER_MODEL, related_name="+", null=True, on_delete=models.SET_NULL)
     text = models.TextField(_("note"), max_length=TYPED_TEXT_MAX_LENGTH)
     created_at = models.DateTimeField()
+    # The colleagues its ``@name``s named, resolved by the server when it was written (engine.notes).
+    mentioned = models.ManyToManyField(settings.AUTH_USER_MODEL, related_name="+", blank=True)
 
     class Meta:
         verbose_name = _("private note")

@@ -9,6 +9,7 @@ import { LiveSocket, el, formatTime, initials, websocketUrl } from "./socket.js"
 import { cannedMatches, replaceShortcut, shortcutAtCaret } from "./canned.js";
 import { deliveryNote } from "./delivery.js";
 import { initHistory, loadTimeline } from "./history.js";
+import { noteBody } from "./notes.js";
 
 // Django's JavaScriptCatalog (loaded before this module, in the operator's language) translates the texts;
 // without it the English text stays.
@@ -350,7 +351,7 @@ function noteItem(note) {
   const who = note.author_id === config.operator.id ? gettext("You") : note.author_name;
   return el("li", { class: "msg msg-note", dataset: { noteId: String(note.id) } },
     el("span", { class: "who", text: `${gettext("Private note")} · ${who} · ${formatTime(note.created_at)}` }),
-    el("div", { class: "bubble", text: note.text }),
+    noteBody(note),
   );
 }
 
@@ -1029,6 +1030,8 @@ function showTyping() {
 // --- socket -------------------------------------------------------------------------------------------
 
 function onEvent(frame) {
+  // Modules beside this one (notifications.js) follow the socket through window events.
+  window.dispatchEvent(new CustomEvent("console:event", { detail: frame }));
   switch (frame.type) {
     case "hello":
       setServerTime(frame.server_time);
@@ -1086,6 +1089,7 @@ function onEvent(frame) {
 }
 
 async function resync() {
+  window.dispatchEvent(new CustomEvent("console:resync"));
   try {
     if (state.currentId) await socket.request("watch", { conversation_id: state.currentId }).catch(() => {});
     await Promise.all([loadState(), loadLists()]);

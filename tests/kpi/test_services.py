@@ -14,7 +14,7 @@ from django.core.mail.backends.base import BaseEmailBackend
 from django.db import close_old_connections, connection, transaction
 
 from channels_app.engine.errors import InvalidState, NotAllowed, NotFound, ServiceError
-from channels_app.models import Conversation, ConversationStatus, WorkingPeriod
+from channels_app.models import Conversation, ConversationStatus, Notification, WorkingPeriod
 from channels_app.periodic import SWEEPS
 from kpi.models import KpiMiss, ResponseRecord, SupervisorRating
 from kpi.services import misses_notify, responses_record, responses_sweep, supervisor_rating_save
@@ -221,12 +221,18 @@ def test_k2_late_reply_is_a_miss_notified_once_by_console_and_email(
     conversation_id = chat.conversation.pk
     expected_text = f"Olga missed the target in #{conversation_id}."
     url = f"https://cc.example.com/kpi/conversations/{conversation_id}/"
-    assert received(sam_console) == [
-        {
-            "type": "event.forward",
-            "event": {"type": "kpi.miss", "text": expected_text, "conversation_id": conversation_id, "url": url},
-        }
-    ]
+    frames = received(sam_console)
+    assert frames[0] == {
+        "type": "event.forward",
+        "event": {"type": "kpi.miss", "text": expected_text, "conversation_id": conversation_id, "url": url},
+    }
+    # Issue 15: the miss also stays as a notification until read, with its link to the conversation.
+    (notified,) = [frame["event"] for frame in frames[1:]]
+    assert notified["type"] == "notification.created"
+    assert notified["notification"]["kind"] == "k2_miss"
+    assert notified["notification"]["conversation_id"] == conversation_id
+    assert notified["notification"]["text"] == expected_text
+    assert Notification.objects.filter(recipient=supervisor, kind="k2_miss", read_at__isnull=True).count() == 1
     assert len(mailoutbox) == 1
     email = mailoutbox[0]
     assert email.to == ["sam@example.com"]
@@ -248,6 +254,7 @@ def test_k2_late_reply_is_a_miss_notified_once_by_console_and_email(
     assert KpiMiss.objects.count() == 1
     assert len(mailoutbox) == 1
     assert received(sam_console) == []
+    assert Notification.objects.count() == 1
 
 
 class BrokenMailServer(BaseEmailBackend):
@@ -269,7 +276,7 @@ def test_k2_a_mail_server_failure_is_logged_and_the_miss_not_notified_twice(
         assert misses_notify(now=minutes(4)) == 1
 
     assert "Could not send 1 KPI miss e-mail(s)" in caplog.text
-    assert len(received(sam_console)) == 1, "the console still hears about it"
+    assert _kpi_misses(received(sam_console)) == 1, "the console still hears about it"
     assert KpiMiss.objects.get().notified_at == minutes(4)
     with django_capture_on_commit_callbacks(execute=True):
         assert misses_notify(now=minutes(5)) == 0
@@ -291,8 +298,16 @@ def test_k2_only_the_chosen_active_users_are_notified(
     with django_capture_on_commit_callbacks(execute=True):
         misses_notify(now=minutes(4))
 
-    assert [len(received(consoles[user])) for user in (supervisor, no_email, gone, bystander)] == [1, 1, 0, 0]
+    frames = {user: received(consoles[user]) for user in (supervisor, no_email, gone, bystander)}
+    assert [_kpi_misses(frames[user]) for user in (supervisor, no_email, gone, bystander)] == [1, 1, 0, 0]
     assert [email.to for email in mailoutbox] == [["sam@example.com"]]
+    # Kept for both chosen active users; told live only to whoever may read the conversation (the supervisor).
+    assert sorted(Notification.objects.values_list("recipient__username", flat=True)) == ["nomail", "sam"]
+    assert [len(frames[user]) for user in (supervisor, no_email)] == [2, 1]
+
+
+def _kpi_misses(frames: list[dict]) -> int:
+    return sum(frame["event"]["type"] == "kpi.miss" for frame in frames)
 
 
 def test_k2_sweep_finds_an_unanswered_wait_past_its_target_and_blames_the_holder(start_chat, operators, mailoutbox):

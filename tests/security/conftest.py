@@ -39,6 +39,7 @@ from channels_app.models import (
     ConversationStatus,
     InboundUpdate,
     Message,
+    Notification,
     Offer,
     OperatorProfile,
 )
@@ -126,6 +127,10 @@ def world(transactional_db):
     bob = _visitor_writes(livechat, "bob-visitor-id", "Hello, anyone there?").conversation
     bob_offer = Offer.objects.get(conversation=bob, status=Offer.Status.PENDING)
     carol = _visitor_writes(bot_connector, "carol-visitor-id", "Bot, help me").conversation
+    # Olga's unread notification about Alice's conversation (issue 15): nobody else may read or mark it.
+    olga_notification = Notification.objects.create(
+        recipient=olga, kind="mention", conversation=alice, text=ALICE_SECRET, created_at=timezone.now()
+    )
 
     alice.refresh_from_db()
     bob.refresh_from_db()
@@ -150,6 +155,7 @@ def world(transactional_db):
         bob=bob,
         bob_offer=bob_offer,
         carol=carol,
+        olga_notification=olga_notification,
         helpdesk_bot=helpdesk_bot,
         intruder_bot=intruder_bot,
         alice_token=visitor_token_issue(connector=livechat, visitor_id="alice-visitor-id"),
@@ -173,5 +179,6 @@ def fingerprint() -> str:
         list(InboundUpdate.objects.order_by("pk").values_list("pk", "state")),
         list(ConversationNote.objects.order_by("pk").values_list("pk", "text")),
         list(Attachment.objects.order_by("pk").values_list("pk", "state")),
+        list(Notification.objects.order_by("pk").values_list("pk", "recipient_id", "read_at")),
     ]
     return hashlib.sha256(repr(parts).encode()).hexdigest()

@@ -321,6 +321,31 @@ ATTACKS: dict[str, Callable] = {
     ],
     "api-console-history-filters": _console_read_attacks("api-console-history-filters"),
     "api-conversation-timeline": _conversation_attacks("api-conversation-timeline"),
+    # Issue 15: notes and their mention candidates need the console and the conversation; notifications are the
+    # person's own (Olga's about Alice carries Alice's secret: nobody else may list, read or mark it).
+    "api-conversation-notes": _conversation_attacks("api-conversation-notes", method="POST"),
+    "api-conversation-mention-candidates": _conversation_attacks("api-conversation-mention-candidates"),
+    "api-notifications": lambda world: [
+        Attack("anonymous", "GET", reverse("api-notifications"), 403),
+        Attack("mallory", "GET", reverse("api-notifications"), 200),
+        Attack("nina", "GET", reverse("api-notifications"), 200),
+        Attack("mallory", "GET", reverse("api-notifications") + "?before=x", 400),
+    ],
+    "api-notification-read": lambda world: [
+        Attack("anonymous", "POST", reverse("api-notification-read", args=[world.olga_notification.pk]), 403),
+        Attack("mallory", "POST", reverse("api-notification-read", args=[world.olga_notification.pk]), 404),
+        Attack("nina", "POST", reverse("api-notification-read", args=[world.olga_notification.pk]), 404),
+        Attack("mallory", "GET", reverse("api-notification-read", args=[world.olga_notification.pk]), 405),
+    ],
+    "api-notifications-read-all": lambda world: [
+        Attack("anonymous", "POST", reverse("api-notifications-read-all"), 403),
+        Attack("mallory", "POST", reverse("api-notifications-read-all"), 200),  # her own: none, Olga's stays unread
+    ],
+    "kpi:notifications": lambda world: [
+        Attack("anonymous", "GET", reverse("kpi:notifications"), 302, location_prefix="/console/login/"),
+        Attack("mallory", "GET", reverse("kpi:notifications"), 403),
+        Attack("olga", "POST", reverse("kpi:notifications"), 403, {"read": str(world.olga_notification.pk)}),
+    ],
 }
 
 # Public on purpose: nothing behind them belongs to anyone.

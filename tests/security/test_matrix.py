@@ -47,6 +47,7 @@ from channels_app.models import (
     InboundUpdate,
     LeavePeriod,
     Message,
+    Notification,
     Offer,
     WhatsAppTemplate,
 )
@@ -368,6 +369,36 @@ def livechat(name: str, method: str = "GET", data: dict | None = None) -> Callab
     return lambda world, team: Request(method, reverse(name, args=[getattr(world, team).token]), data or {})
 
 
+def signed_in(status: int) -> Callable[[str, str | None], int]:
+    """Anybody signed in, about their own rows only (DRF answers 403 to nobody signed in)."""
+    return lambda persona, team: 403 if persona == "anonymous" else status
+
+
+def notification_of_operator(name: str) -> Callable:
+    """A fresh unread notification of the team's operator about the team's held conversation."""
+
+    def request(world, team: str) -> Request:
+        side = getattr(world, team)
+        notification = Notification.objects.create(
+            recipient=side.operator, kind="mention", conversation=side.held, text=f"{MARKER[team]} mention",
+            created_at=timezone.now(),
+        )  # fmt: skip
+        return Request("POST", reverse(name, args=[notification.pk]))
+
+    return request
+
+
+def own_notification(status: int) -> Callable[[str, str | None], int]:
+    """Only its recipient marks it read; for anybody else, an administrator too, it does not exist."""
+
+    def expected(persona: str, team: str | None) -> int:
+        if persona == "anonymous":
+            return 403
+        return status if persona == f"operator_{team}" else 404
+
+    return expected
+
+
 RULES: dict[str, Rule] = {
     # The operator console: its page and REST API, for operators and supervisors, each in their own team.
     "console": Rule(plain("console"), lambda persona, team: 302 if persona == "anonymous" else 200, per_team=False),
@@ -447,6 +478,18 @@ RULES: dict[str, Rule] = {
     "api-console-history": Rule(plain("api-console-history"), console_users(200), per_team=False),
     "api-console-history-filters": Rule(plain("api-console-history-filters"), console_users(200), per_team=False),
     "api-conversation-timeline": Rule(conversation("api-conversation-timeline"), console_users(200)),
+    # Issue 15: a private note and whom it may mention, in the conversations the person may read.
+    "api-conversation-notes": Rule(
+        conversation("api-conversation-notes", "POST", {"text": "matrix note"}), console_users(201)
+    ),
+    "api-conversation-mention-candidates": Rule(
+        conversation("api-conversation-mention-candidates"), console_users(200)
+    ),
+    # Notifications are the signed-in person's own, whatever their role; one of the team's operator's is theirs only.
+    "api-notifications": Rule(plain("api-notifications"), signed_in(200), per_team=False),
+    "api-notifications-read-all": Rule(plain("api-notifications-read-all", "POST"), signed_in(200), per_team=False),
+    "api-notification-read": Rule(notification_of_operator("api-notification-read"), own_notification(200)),
+    "kpi:notifications": Rule(plain("kpi:notifications"), supervisors_only(200), per_team=False),
 }
 
 # Public on purpose: nothing behind them belongs to a team (widget pages are keyed by a public widget key).

@@ -15,8 +15,10 @@ from channels.testing import WebsocketCommunicator
 from django.core import signing
 from django.utils import timezone
 
+from channels_app.engine import notifications
 from channels_app.engine.conversations import message_send_by_operator
 from channels_app.livechat.visitors import VISITOR_TOKEN_SALT
+from channels_app.models import Notification
 from channels_app.web import CLOSE_NOT_ALLOWED
 from contact_center.asgi import application
 from contact_center.routing import websocket_urlpatterns
@@ -175,3 +177,39 @@ async def test_O4_wallboard_socket_refuses_anonymous_operators_and_foreign_origi
         if user is not None:
             headers.append((b"cookie", await database_sync_to_async(session_cookie)(user)))
         assert await _refused(WebsocketCommunicator(application, "/ws/wallboard/", headers=headers))
+
+
+async def test_a_notification_event_reaches_its_recipients_consoles_only(world):
+    """Issue 15: ``notification.created`` goes to the recipient's own group; another operator's console and the
+    client's widget never receive it (its text may quote the conversation)."""
+    olga = await console_communicator(world.olga)
+    mallory = await console_communicator(world.mallory)
+    widget = WebsocketCommunicator(application, f"/ws/livechat/{world.alice_token}/", headers=[ORIGIN])
+    for communicator in (olga, mallory, widget):
+        connected, _ = await communicator.connect()
+        assert connected
+        assert (await communicator.receive_json_from())["type"] == "hello"
+    await _frames_until_quiet(olga)
+    await _frames_until_quiet(widget)
+
+    await database_sync_to_async(_notify_olga)(world)
+
+    olga_frames = await _frames_until_quiet(olga)
+    assert [frame["notification"]["text"] for frame in olga_frames if frame["type"] == "notification.created"] == [
+        "Alice's refund: check the 4242 card"
+    ]
+    for other in (mallory, widget):
+        frames = await _frames_until_quiet(other)
+        assert "notification" not in json.dumps(frames) and "4242" not in json.dumps(frames)
+    for communicator in (olga, mallory, widget):
+        await communicator.disconnect(timeout=10)
+
+
+def _notify_olga(world) -> None:
+    notifications.notify(
+        recipient_ids=[world.olga.pk],
+        kind=Notification.Kind.MENTION,
+        conversation_id=world.alice.pk,
+        text="Alice's refund: check the 4242 card",
+        now=timezone.now(),
+    )
