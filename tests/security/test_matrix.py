@@ -149,6 +149,7 @@ def _team(key: str, name: str, now):
         offers[item.pk] = Offer.objects.create(
             conversation=item, operator=operator, created_at=now, expires_at=now + timedelta(hours=1)
         )
+    to_take = conversation("take", status=ConversationStatus.QUEUED, queued_at=now)  # waiting in the queue
     rated = conversation("rated", status=ConversationStatus.CLOSED, operator=operator, closed_at=now)
     ClientRating.objects.create(conversation=rated, operator=operator, value="like", rated_at=now)
     SupervisorRating.objects.create(
@@ -186,6 +187,7 @@ def _team(key: str, name: str, now):
         offered=offered,
         offer=offers[offered.pk],
         decline_offer=offers[to_decline.pk],
+        to_take=to_take,
         lead=lead,
         contact=contact,
         token=visitor_token_issue(connector=livechat, visitor_id=held.client.external_id),
@@ -618,10 +620,13 @@ def _frame(world, team: str, action: str) -> dict:
         "transfer": {"conversation_id": side.to_transfer.pk, "to_operator_id": side.colleague.pk},
         "typing": {"conversation_id": side.held.pk},
         "watch": {"conversation_id": side.held.pk},
+        "take": {"conversation_id": side.to_take.pk},
     }[action]
 
 
-SOCKET_ACTIONS = {"heartbeat", "accept", "decline", "send", "send_template", "close", "transfer", "typing", "watch"}
+SOCKET_ACTIONS = {
+    "heartbeat", "accept", "decline", "send", "send_template", "close", "transfer", "typing", "watch", "take",
+}  # fmt: skip
 
 
 def test_every_console_socket_action_has_a_rule():
@@ -662,6 +667,7 @@ async def test_console_socket_actions(teams, settings):
             "decline",
             "transfer",
             "close",
+            "take",
         ):
             ref += 1
             await console.send_json_to({"action": action, "ref": ref, **_frame(teams, own, action)})
@@ -697,6 +703,7 @@ async def _supervisor_console(console: WebsocketCommunicator, teams, persona: st
     for action, allowed in (
         ("heartbeat", True), ("watch", True), ("typing", True), ("accept", False), ("decline", False),
         ("send", False), ("send_template", False), ("transfer", True), ("close", True),
+        ("take", False),  # not in the queue: a supervisor takes over (REST), they do not take from the queue
     ):  # fmt: skip
         ref += 1
         frame = _frame(teams, own, action)
