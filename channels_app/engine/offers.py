@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 
 from django.db import transaction
@@ -19,6 +20,7 @@ from channels_app.models import (
     QueueMember,
     RoutingDecision,
 )
+from channels_app.policy import distribution
 from crm.models import Contact
 
 
@@ -68,8 +70,10 @@ def conversation_take(*, conversation_id: int, operator, now: datetime) -> Conve
     """Q2, Q8: an operator takes a conversation waiting in the queue of an open channel they work in.
 
     The rules are routing's own (:func:`~channels_app.engine.availability.availability_for`): not dismissed,
-    not on leave, under the channel's chat limit. Taking is the operator's own act at the console, so, as for a
-    supervisor's take-over, it is presence: the online, clock-in and break rules hold for them.
+    not on leave, clocked in and not on a break where the channel asks for it, under the channel's chat limit.
+    Only the online rule (Q6) is waived: taking is the operator acting at the console, which is presence. The
+    channel's working hours (H2) decide when routing offers, not what an operator may take: a conversation
+    waiting for the opening may be taken.
 
     Locks the operator, then the conversation (the fixed order), and re-reads it: of two operators taking the
     same conversation at once the first wins and the other gets a clear "already taken" (409). A conversation
@@ -91,8 +95,8 @@ def conversation_take(*, conversation_id: int, operator, now: datetime) -> Conve
             raise InvalidState(_("This conversation is no longer waiting for an operator."))
         own_offer = pending_offer_of(conversation, operator.pk)
         if own_offer is None:
-            found = availability.availability_for([operator], channel, now, profiles=profiles, acting_id=operator.pk)
-            mine = found[operator.pk]
+            mine = availability.availability_for([operator], channel, now, profiles=profiles)[operator.pk]
+            mine = replace(mine, obstacles=tuple(o for o in mine.obstacles if o.kind != distribution.REASON_OFFLINE))
             if not mine.available:
                 raise InvalidState(mine.explain(channel))
         take_conversation(

@@ -51,7 +51,8 @@ def test_an_operator_of_the_channel_takes_a_waiting_conversation(engine, team):
     change = conversation.status_changes.get(to_status="active")
     assert (change.actor, change.reason) == (piotr, "taken from the queue")
     decision = conversation.routing_decisions.first()
-    assert (decision.trigger, decision.outcome, decision.chosen) == ("taken_by_operator", "taken_from_queue", [piotr.pk])
+    assert (decision.trigger, decision.outcome) == ("taken_by_operator", "taken_from_queue")
+    assert decision.chosen == [piotr.pk]
     assert QueueMember.objects.get(open_channel=channel, operator=piotr).last_assigned_at == NOW  # Evenly's order
     assert engine.events(f"operator.{piotr.pk}", "conversation.assigned")
     # Taking again what one holds changes nothing; a colleague is told it is gone (409).
@@ -200,3 +201,25 @@ def test_two_operators_taking_the_same_conversation_at_once_exactly_one_wins(set
         winner = next(name for name, outcome in outcomes.items() if outcome == "took")
         assert conversation.operator.username == winner
         assert conversation.status_changes.filter(to_status="active").count() == 1
+
+
+def test_an_operator_on_a_break_or_not_clocked_in_is_refused_where_routing_would_skip_them(engine, team):
+    olga, piotr, _ = team
+    channel = make_channel([olga, piotr], require_clocked_in=True)
+    conversation = _queued(engine, channel, [olga, piotr])
+    set_profile(olga, on_break=True)
+    set_profile(piotr, clocked_in=False)
+    with pytest.raises(InvalidState, match="on a break"):
+        engine.commit(offers.conversation_take, conversation_id=conversation.pk, operator=olga)
+    with pytest.raises(InvalidState, match="not clocked in"):
+        engine.commit(offers.conversation_take, conversation_id=conversation.pk, operator=piotr)
+
+
+def test_a_conversation_waiting_for_the_opening_hours_may_be_taken(engine, team):
+    olga, _, _ = team
+    channel = make_channel([olga], working_hours_enabled=True)  # no working period: it never opens
+    conversation = engine.receive(channel)
+    assert conversation.status == ConversationStatus.QUEUED
+    engine.commit(offers.conversation_take, conversation_id=conversation.pk, operator=olga)
+    conversation.refresh_from_db()
+    assert conversation.operator == olga
