@@ -348,6 +348,7 @@ function messageItem(message) {
     kind === "system" ? null : el("span", { class: "who", text: `${authorLabel(message)} · ${formatTime(message.created_at)}` }),
     el("div", { class: `bubble${files.length ? " has-files" : ""}` },
       files.length ? el("div", { class: "attachments" }, files.map(attachmentView)) : null,
+      message.button ? el("span", { class: "button-mark", text: gettext("Button"), title: message.button.payload || "" }) : null,
       message.text ? el("div", { class: "text", text: message.text }) : null,
     ),
     deliveryNote(message),
