@@ -107,6 +107,9 @@ class MessageSerializer(serializers.Serializer):
     created_at = serializers.DateTimeField()
     delivery = serializers.CharField()
     delivery_error = serializers.CharField(allow_blank=True)
+    button = serializers.JSONField(
+        allow_null=True, help_text='A button the client pressed: {"payload": its data} (the text is its title); null.'
+    )
 
 
 class OperatorFileUploadSerializer(serializers.Serializer):

@@ -174,6 +174,31 @@ def test_a_whatsapp_card_of_the_client_gives_its_email_someone_elses_is_only_sho
     assert (client.email, contact.email, lead.email) == ("mai@example.com",) * 3
 
 
+def zalo_submit_info(info) -> dict:
+    return {
+        "app_id": "360846524940903967",
+        "oa_id": "579745863508352884",
+        "user_id_by_app": "552177279717587730",
+        "event_name": "user_submit_info",
+        "timestamp": "1767225600123",
+        "sender": {"id": CLIENT_ID[ConnectorKind.ZALO]},
+        "recipient": {"id": "579745863508352884"},
+        "info": info,
+    }
+
+
+def test_the_details_a_zalo_follower_submits_are_theirs(engine, provider):
+    connector = messenger_connector(ConnectorKind.ZALO)
+    client, contact, lead = client_with_contact_and_lead(engine, connector)
+    info = {"name": "Trần Thị Mai", "phone": "84901234567", "address": "12 Lê Lợi", "city": "Hồ Chí Minh"}
+    webhook_delivery(engine, connector, zalo_submit_info(info))
+    webhook_delivery(engine, connector, zalo_submit_info(info))  # redelivered: stored once
+    refreshed(client, contact, lead)
+    assert (client.phone, contact.phone, lead.phone) == ("84901234567",) * 3
+    shown = Message.objects.filter(conversation__client=client, text__startswith="Contact details:")
+    assert [m.text for m in shown] == ["Contact details: Trần Thị Mai · 84901234567 · 12 Lê Lợi, Hồ Chí Minh"]
+
+
 # --- buttons ---------------------------------------------------------------------------------------------------
 
 
@@ -266,6 +291,8 @@ def test_a_button_reaches_the_rule_bot_by_its_payload_and_the_external_bot_with_
             type="contacts", contacts="nope")),
         (ConnectorKind.WHATSAPP, lambda body: body["entry"][0]["changes"][0]["value"]["messages"][0].update(
             type="button", button=None)),
+        (ConnectorKind.ZALO, lambda body: body.update(info=["not", "an", "object"])),
+        (ConnectorKind.ZALO, lambda body: body.update(info={"phone": "call me maybe", "name": ""})),
     ],
 )  # fmt: skip
 def test_a_malformed_button_or_card_changes_nothing_and_fails_nothing(engine, provider, kind, mutate):
@@ -274,6 +301,7 @@ def test_a_malformed_button_or_card_changes_nothing_and_fails_nothing(engine, pr
         ConnectorKind.TELEGRAM: telegram_press("track_order"),
         ConnectorKind.FACEBOOK: messenger_press("SIZE_M", "Size M"),
         ConnectorKind.WHATSAPP: whatsapp_press("opt", "Opt"),
+        ConnectorKind.ZALO: zalo_submit_info({}),
     }
     body = copy.deepcopy(presses[kind])
     mutate(body)
