@@ -33,6 +33,7 @@ import logging
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import IO, Any, ClassVar
 
 import httpx
@@ -67,9 +68,10 @@ class StoredUpdate:
 
 @dataclass
 class InboundEvent:
-    """One client message (or edit) ready for :mod:`channels_app.engine.inbound`."""
+    """One client message (or edit) ready for :mod:`channels_app.engine.inbound`, or a receipt of ours for
+    :mod:`channels_app.engine.delivery`."""
 
-    kind: str  # "message" or "edit"
+    kind: str  # "message", "edit" or "receipt"
     external_user_id: str
     source_message_id: str
     text: str = ""
@@ -89,6 +91,12 @@ class InboundEvent:
     button_payload: str | None = None
     # False when the source wrote ``text`` (a shared contact card, a location): no phone or e-mail is read in it.
     text_typed: bool = True
+    # A receipt (issue 15.5): our messages ``receipt_ids`` (provider ids), and/or every one to this client up to
+    # ``receipt_up_to`` (a watermark), reached ``receipt_state`` (delivered, read, failed with ``receipt_error``).
+    receipt_state: str = ""
+    receipt_ids: list[str] = field(default_factory=list)
+    receipt_up_to: datetime | None = None
+    receipt_error: str = ""
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ from __future__ import annotations
 import json as jsonlib
 import posixpath
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -172,6 +173,10 @@ class MessengerSource(MetaSource):
             elif edit and as_str(edit.get("mid")):
                 update_id = f"edit:{as_str(edit['mid'])}:{as_int(edit.get('num_edit')) or 0}"
                 updates.append(StoredUpdate(update_id=update_id, payload={"event": event}, account_id=page_id))
+            else:
+                receipt = _messenger_receipt_update(event, page_id)
+                if receipt is not None:
+                    updates.append(receipt)
         return updates
 
     def parse(self, connector: Connector, payload: dict) -> list[InboundEvent]:
@@ -180,6 +185,9 @@ class MessengerSource(MetaSource):
         edit = as_dict(event.get("message_edit"))
         if not sender_id:
             raise MalformedUpdate("The event has no sender id.")
+        for field_name, state in MESSENGER_RECEIPTS.items():
+            if field_name in event:
+                return _messenger_receipt(sender_id, state, as_dict(event.get(field_name)))
         if edit:
             return [
                 InboundEvent(
@@ -276,8 +284,9 @@ class MessengerSource(MetaSource):
         )
         return SendResult(provider_message_id=as_str(data.get("message_id")))
 
-    # The page webhook fields _entry_updates reads: messages (quick replies ride in them) and their edits.
-    subscribed_fields = "messages,message_edits,messaging_postbacks"
+    # The page webhook fields _entry_updates reads: messages (quick replies ride in them), their edits, pressed
+    # postback buttons (issue 15.9) and the receipts of ours (issue 15.5).
+    subscribed_fields = "messages,message_edits,messaging_postbacks,message_deliveries,message_reads"
 
     def register_webhook(self, connector: Connector, url: str) -> RegistrationResult:
         """O5: subscribe the page to the app for the fields we read (``POST /{page-id}/subscribed_apps`` with
@@ -318,7 +327,19 @@ class WhatsAppSource(MetaSource):
             value = as_dict(change.get("value"))
             metadata = as_dict(value.get("metadata"))
             contacts = as_list(value.get("contacts"))
-            # Delivery statuses of our own messages arrive in value["statuses"]; the console does not show them.
+            # Receipts of our own messages (issue 15.5): one update per message and state, so a retried batch
+            # stores nothing twice. "sent" is ours already (the send call's answer) and is not stored.
+            for status in as_list(value.get("statuses")):
+                status = as_dict(status)
+                wamid, state = as_str(status.get("id")), as_str(status.get("status"))
+                if wamid and state in WHATSAPP_RECEIPTS:
+                    updates.append(
+                        StoredUpdate(
+                            update_id=f"status:{wamid}:{state}",
+                            payload={"status": status, "metadata": metadata},
+                            account_id=as_str(metadata.get("phone_number_id")),
+                        )
+                    )
             for message in as_list(value.get("messages")):
                 message = as_dict(message)
                 if as_str(message.get("id")):
@@ -332,6 +353,8 @@ class WhatsAppSource(MetaSource):
         return updates
 
     def parse(self, connector: Connector, payload: dict) -> list[InboundEvent]:
+        if "status" in payload:
+            return _whatsapp_receipt(as_dict(payload.get("status")))
         message = as_dict(payload.get("message"))
         wa_id = as_str(message.get("from"))
         if not wa_id:
@@ -487,6 +510,76 @@ WHATSAPP_IMAGE_TYPES = frozenset({"image/jpeg", "image/png"})
 WHATSAPP_AUDIO_TYPES = frozenset({"audio/aac", "audio/amr", "audio/mpeg", "audio/mp4", "audio/ogg"})
 WHATSAPP_VIDEO_TYPES = frozenset({"video/mp4", "video/3gpp"})
 MESSENGER_IMAGE_TYPES = frozenset({"image/jpeg", "image/png", "image/gif"})
+
+
+# --- Receipts of our own messages (issue 15.5) ---------------------------------------------------------------
+
+# Messenger's message_deliveries and message_reads events: the field that carries each, and the state it reports.
+MESSENGER_RECEIPTS = {"delivery": "delivered", "read": "read"}
+# WhatsApp statuses stored as receipts ("sent" only repeats the send call's answer).
+WHATSAPP_RECEIPTS = ("delivered", "read", "failed")
+
+
+def _messenger_receipt_update(event: dict, page_id: str) -> StoredUpdate | None:
+    """A delivery or read event as an update keyed by the client and its watermark (a replay stores nothing)."""
+    sender_id = as_str(as_dict(event.get("sender")).get("id"))
+    for field_name in MESSENGER_RECEIPTS:
+        receipt = as_dict(event.get(field_name))
+        watermark = as_int(receipt.get("watermark"))
+        if sender_id and watermark is not None:
+            return StoredUpdate(
+                update_id=f"{field_name}:{sender_id}:{watermark}", payload={"event": event}, account_id=page_id
+            )
+    return None
+
+
+def _messenger_receipt(sender_id: str, state: str, receipt: dict) -> list[InboundEvent]:
+    """``delivery``: ``mids`` (when present) and ``watermark``; ``read``: ``watermark`` (milliseconds): every
+    message to this client sent before it."""
+    watermark = as_int(receipt.get("watermark"))
+    if watermark is None or watermark <= 0:
+        raise MalformedUpdate("A Messenger receipt needs a watermark.")
+    try:
+        up_to = datetime.fromtimestamp(watermark / 1000, tz=UTC)
+    except (OverflowError, OSError, ValueError):
+        raise MalformedUpdate("The receipt's watermark is not a time.") from None
+    ids = [mid for mid in (as_str(item) for item in as_list(receipt.get("mids"))) if mid]
+    return [
+        InboundEvent(
+            kind="receipt", external_user_id=sender_id, source_message_id="",
+            receipt_state=state, receipt_ids=ids, receipt_up_to=up_to,
+        )
+    ]  # fmt: skip
+
+
+def _whatsapp_receipt(status: dict) -> list[InboundEvent]:
+    """A WhatsApp status of one of our messages; ``failed`` carries ``errors`` (code, title, message, details)."""
+    wamid, state = as_str(status.get("id")), as_str(status.get("status"))
+    if not wamid or state not in WHATSAPP_RECEIPTS:
+        raise MalformedUpdate("A WhatsApp status needs a message id and a state.")
+    return [
+        InboundEvent(
+            kind="receipt", external_user_id=as_str(status.get("recipient_id")), source_message_id=wamid,
+            receipt_state=state, receipt_ids=[wamid],
+            receipt_error=_whatsapp_error_reason(as_list(status.get("errors"))) if state == "failed" else "",
+        )
+    ]  # fmt: skip
+
+
+def _whatsapp_error_reason(errors: list) -> str:
+    """WhatsApp's reason in its own words: the details, else the message, else the title, with the code."""
+    reasons = []
+    for error in errors:
+        error = as_dict(error)
+        words = (
+            as_str(as_dict(error.get("error_data")).get("details"))
+            or as_str(error.get("message"))
+            or as_str(error.get("title"))
+        )
+        code = as_int(error.get("code"))
+        if words or code is not None:
+            reasons.append(f"{words} ({code})" if words and code is not None else words or f"({code})")
+    return "; ".join(reasons)
 
 
 def whatsapp_media_type(attachment: Attachment) -> str:

@@ -39,7 +39,7 @@ from channels_app.connectors.base import (
     rating_buttons,
 )
 from channels_app.connectors.registry import MESSENGER_KINDS, get_source
-from channels_app.engine import events, instruments, jobs
+from channels_app.engine import delivery, instruments, jobs
 from channels_app.engine.attachments import (
     attachment_download_claim,
     attachment_download_failed,
@@ -245,6 +245,7 @@ def _process_update(
     # Whether the client is new only matters for looking up a name the event lacks.
     new_client = [
         not event.client_name
+        and event.kind != "receipt"
         and not Client.objects.filter(connector=connector, external_id=event.external_user_id).exists()
         for event in events
     ]
@@ -291,6 +292,9 @@ def _process_update(
 
 
 def _deliver_to_services(connector: Connector, event: InboundEvent, now: datetime) -> None:
+    if event.kind == "receipt":
+        _record_receipt(connector, event, now)
+        return
     if event.kind == "edit":
         edited = message_edit(connector=connector, source_message_id=event.source_message_id, text=event.text, now=now)
         if edited is None:
@@ -314,6 +318,28 @@ def _deliver_to_services(connector: Connector, event: InboundEvent, now: datetim
         button_payload=event.button_payload,
         text_typed=event.text_typed and event.button_payload is None,
     )
+
+
+def _record_receipt(connector: Connector, event: InboundEvent, now: datetime) -> None:
+    """Issue 15.5: our messages delivered, read or failed, by their ids and/or up to a watermark; ids of messages
+    we do not have (sent from the provider's own app, say) change nothing."""
+    changed = delivery.message_delivery_update(
+        connector_id=connector.pk,
+        source_message_ids=[storable_update_id(value) for value in event.receipt_ids],
+        state=event.receipt_state,
+        error=event.receipt_error,
+        now=now,
+    )
+    if event.receipt_up_to is not None and event.external_user_id:
+        changed += delivery.messages_delivery_up_to(
+            connector_id=connector.pk,
+            client_external_id=event.external_user_id,
+            up_to=event.receipt_up_to,
+            state=event.receipt_state,
+            now=now,
+        )
+    if not changed:
+        logger.debug("%s connector %s: receipt changed no message", connector.kind, connector.pk)
 
 
 def _finish(update: InboundUpdate, state: str, error: str, now: datetime) -> bool:
@@ -462,15 +488,7 @@ def _record_part_sent(message: Message, index: int, result: SendResult) -> None:
 
 def _announce_delivery(message_id: int) -> None:
     """Tell the conversation's viewers (and its operator) that the message's delivery settled, after commit."""
-    message = (
-        Message.objects.select_related("conversation", "author__operator_profile")
-        .prefetch_related("attachments")
-        .get(pk=message_id)
-    )
-    conversation = message.conversation
-    events.publish_to_conversation(
-        conversation, events.message_delivery(message), operator_ids=[conversation.operator_id]
-    )
+    delivery.announce_delivery(message_id)
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,10 @@ sendDocument for operators' files, uploaded as multipart/form-data). A
 connector's ``access_token`` is the bot token and its ``webhook_secret`` the
 ``secret_token`` given to ``setWebhook``; Telegram echoes it in
 ``X-Telegram-Bot-Api-Secret-Token`` on every delivery.
+
+Receipts (issue 15.5): the Bot API tells a bot nothing about delivery or
+reading, so an operator's reply on Telegram ends at "sent" (or "failed"),
+and that is final; the console never claims more.
 """
 
 from __future__ import annotations

@@ -124,6 +124,8 @@ class ZaloSource(Source):
             if not sender_id:
                 raise MalformedUpdate("A Zalo event needs sender.id.")
             return [StoredUpdate(update_id=f"submit_info:{sender_id}:{as_str(body.get('timestamp'))}", payload=body)]
+        if event_name in RECEIPT_EVENTS:
+            return _receipt_update(event_name, body)
         if event_name not in CLIENT_EVENTS:
             return []
         msg_id = as_str(as_dict(body.get("message")).get("msg_id"))
@@ -132,6 +134,8 @@ class ZaloSource(Source):
         return [StoredUpdate(update_id=msg_id, payload=body)]
 
     def parse(self, connector: Connector, payload: dict) -> list[InboundEvent]:
+        if payload.get("event_name") in RECEIPT_EVENTS:
+            return _receipt(payload)
         sender_id = as_str(as_dict(payload.get("sender")).get("id"))
         message = as_dict(payload.get("message"))
         if not sender_id:
@@ -288,6 +292,35 @@ def is_image(attachment: Attachment) -> bool:
 
 def is_document(attachment: Attachment) -> bool:
     return attachment.mime_type in DOCUMENT_TYPES or files.extension(attachment.name) in DOCUMENT_EXTENSIONS
+
+
+# Issue 15.5: the follower's Zalo received / saw the OA's messages ``message.msg_ids`` (no failure is reported).
+RECEIPT_EVENTS = {"user_received_message": "delivered", "user_seen_message": "read"}
+
+
+def _receipt_ids(body: dict) -> list[str]:
+    return [value for value in (as_str(item) for item in as_list(as_dict(body.get("message")).get("msg_ids"))) if value]
+
+
+def _receipt_update(event_name: str, body: dict) -> list[StoredUpdate]:
+    """One update per receipt, keyed by its kind and the messages it names (a replay stores nothing); a receipt
+    naming none is acknowledged and dropped."""
+    ids = _receipt_ids(body)
+    if not ids:
+        return []
+    return [StoredUpdate(update_id=f"{RECEIPT_EVENTS[event_name]}:{','.join(sorted(ids))}", payload=body)]
+
+
+def _receipt(payload: dict) -> list[InboundEvent]:
+    ids = _receipt_ids(payload)
+    if not ids:
+        raise MalformedUpdate("A Zalo receipt needs message.msg_ids.")
+    return [
+        InboundEvent(
+            kind="receipt", external_user_id=as_str(as_dict(payload.get("recipient")).get("id")),
+            source_message_id="", receipt_state=RECEIPT_EVENTS[as_str(payload.get("event_name"))], receipt_ids=ids,
+        )
+    ]  # fmt: skip
 
 
 def _file(connector: Connector, kind: str, content: dict, fallback_id: str) -> IncomingFile:

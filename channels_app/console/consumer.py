@@ -13,7 +13,7 @@ template_id, parameters: [texts]} (S2: a WhatsApp template after the
 {conversation_id, to_operator_id | to_open_channel_id, confirm?} (a refusal
 with ``needs_confirmation`` is repeated with ``confirm: true`` once the
 operator agrees), ``typing``
-{conversation_id}, ``watch`` {conversation_id | null}.
+{conversation_id}, ``watch`` {conversation_id | null}, ``retry`` {message_id} (send a failed reply again).
 
 Origin: the socket is only accepted from this site's own pages
 (``AllowedHostsOriginValidator`` in ``contact_center/asgi.py``), so another
@@ -29,6 +29,7 @@ from django.utils import timezone
 from channels_app.console.access import console_can_see, uses_console
 from channels_app.console.api import message_payload
 from channels_app.engine import conversations as conversation_services
+from channels_app.engine import delivery as delivery_services
 from channels_app.engine import events
 from channels_app.engine import offers as offer_services
 from channels_app.engine import operators as operator_services
@@ -59,7 +60,19 @@ class ConsoleConsumer(ActionConsumer):
 
     socket_kind = "console"
     actions = frozenset(
-        {"heartbeat", "accept", "decline", "take", "send", "send_template", "close", "transfer", "typing", "watch"}
+        {
+            "heartbeat",
+            "accept",
+            "decline",
+            "take",
+            "send",
+            "send_template",
+            "close",
+            "transfer",
+            "typing",
+            "watch",
+            "retry",
+        }
     )
 
     async def connect(self):
@@ -220,6 +233,15 @@ class ConsoleConsumer(ActionConsumer):
             confirmed=confirm,
         )
         return {"conversation_id": conversation.pk, "status": conversation.status}
+
+    async def action_retry(self, content):
+        message_id = positive_int(content, "message_id")
+        return await database_sync_to_async(self._retry)(message_id)
+
+    def _retry(self, message_id: int) -> dict:
+        # The service checks who may (the holder of a conversation they may see); the answer is the message.
+        message = delivery_services.message_delivery_retry(message_id=message_id, user=self.user, now=timezone.now())
+        return {"message": message_payload(message)}
 
     async def action_typing(self, content):
         conversation_id = positive_int(content, "conversation_id")

@@ -137,6 +137,16 @@ def address_typing_limit() -> RateLimit:
     return _limit("livechat_address_typing", 60, 5.0)
 
 
+def visitor_read_limit() -> RateLimit:
+    """Widget ``read`` frames per visitor: one per operator message seen at most; a burst covers several tabs."""
+    return _limit("livechat_visitor_read", 10, 1.0)
+
+
+def address_read_limit() -> RateLimit:
+    """``read`` frames per IP address: many visitors reading behind one gateway, not a flood of writes."""
+    return _limit("livechat_address_read", 120, 10.0)
+
+
 def visitor_consent_limit() -> RateLimit:
     """Widget ``consent`` frames per visitor: accepted once per notice version, so a few retries are plenty."""
     return _limit("livechat_visitor_consent", 5, 0.1)

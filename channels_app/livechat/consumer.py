@@ -1,7 +1,9 @@
 """The live-chat widget's websocket (``/ws/livechat/<token>/``): thin, like the console's.
 
 Actions: ``heartbeat``, ``send`` {text, client_id}, ``consent``,
-``rate`` {value: like | dislike}, ``typing``. Frames and answers:
+``rate`` {value: like | dislike}, ``typing``, ``read`` {message_id} (the
+visitor saw the operator's messages up to this one: they show "read" in the
+console; idempotent, and past its rate limit dropped silently like ``typing``). Frames and answers:
 :mod:`channels_app.web`. Files go up over HTTP (``api/livechat/<token>/files/``, the
 browser reports the upload's progress there); the message then comes back here like any other, and so
 does every later change to its files (``message.attachments``: downloaded, or failed).
@@ -24,6 +26,7 @@ from channels.db import database_sync_to_async
 from django.utils import timezone
 
 from channels_app.engine import conversations as conversation_services
+from channels_app.engine import delivery as delivery_services
 from channels_app.engine import events
 from channels_app.engine.errors import InvalidState
 from channels_app.engine.ratelimit import (
@@ -31,9 +34,11 @@ from channels_app.engine.ratelimit import (
     RateLimit,
     TooManyRequests,
     address_consent_limit,
+    address_read_limit,
     address_typing_limit,
     rate_limits_take,
     visitor_consent_limit,
+    visitor_read_limit,
     visitor_typing_limit,
 )
 from channels_app.livechat.payloads import visitor_conversation_payload, visitor_message_payload, visitor_send_answer
@@ -48,7 +53,7 @@ from channels_app.livechat.visitors import (
     visitor_group,
 )
 from channels_app.models import ClientRating, Conversation, ConversationStatus, Message
-from channels_app.web import CLOSE_NOT_ALLOWED, ActionConsumer, BadFrame, typed_text, typing_event
+from channels_app.web import CLOSE_NOT_ALLOWED, ActionConsumer, BadFrame, positive_int, typed_text, typing_event
 
 
 class LivechatConsumer(ActionConsumer):
@@ -60,7 +65,7 @@ class LivechatConsumer(ActionConsumer):
     """
 
     socket_kind = "livechat"
-    actions = frozenset({"heartbeat", "send", "consent", "rate", "typing"})
+    actions = frozenset({"heartbeat", "send", "consent", "rate", "typing", "read"})
 
     async def connect(self):
         token = self.scope["url_route"]["kwargs"]["token"]
@@ -249,3 +254,21 @@ class LivechatConsumer(ActionConsumer):
             events.conversation_group(self.conversation_id),
             {"type": events.FORWARD_HANDLER, "event": typing_event(self.conversation_id, "client")},
         )
+
+    async def action_read(self, content):
+        """The visitor saw the operator's messages up to ``message_id`` of the conversation this socket follows
+        (never another's); only messages that went out move to read, once (``engine.delivery``)."""
+        message_id = positive_int(content, "message_id")
+        conversation_id = self.conversation_id
+        if conversation_id is None:
+            return {"read": 0}
+        now = timezone.now()
+        decision = await sync_to_async(self._rate_take, thread_sensitive=False)(
+            visitor_read_limit(), address_read_limit(), now
+        )
+        if not decision.allowed:
+            return {"read": 0}
+        changed = await database_sync_to_async(delivery_services.messages_delivery_up_to)(
+            state="read", now=now, conversation_id=conversation_id, up_to_message_id=message_id
+        )
+        return {"read": len(changed)}

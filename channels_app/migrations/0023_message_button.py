@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('channels_app', '0018_whatsapp_templates'),
+        ('channels_app', '0021_delivery_receipts'),
     ]
 
     operations = [

@@ -170,6 +170,9 @@ class Message(models.Model):
         RECEIVED = "received", _("Received")
         QUEUED = "queued", _("Queued")
         SENT = "sent", _("Sent")
+        # Receipts (issue 15.5) where the source reports them; the order is ``policy.delivery``.
+        DELIVERED = "delivered", _("Delivered")
+        READ = "read", _("Read")
         FAILED = "failed", _("Failed")
 
     conversation = models.ForeignKey(Conversation, related_name="messages", on_delete=models.CASCADE)
@@ -189,6 +192,9 @@ class Message(models.Model):
     # How many provider messages of this one (text parts, then files: ``Source.delivery_parts``) went out;
     # a retry after a failure resumes after them, so a client never gets the same file twice.
     delivery_parts_sent = models.PositiveSmallIntegerField(default=0)
+    # When the source (or the widget) reported the message delivered and read; read implies delivered.
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    read_at = models.DateTimeField(null=True, blank=True)
     # S2: a WhatsApp template message goes out as the template, not as ``text`` (which shows it filled in):
     # {"name", "language", "parameters": [texts]}, copied at sending so an edited template cannot change it.
     template = models.JSONField(null=True, blank=True)

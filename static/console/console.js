@@ -7,6 +7,7 @@
 
 import { LiveSocket, el, formatTime, initials, websocketUrl } from "./socket.js";
 import { cannedMatches, replaceShortcut, shortcutAtCaret } from "./canned.js";
+import { deliveryNote } from "./delivery.js";
 
 // Django's JavaScriptCatalog (loaded before this module, in the operator's language) translates the texts;
 // without it the English text stays.
@@ -334,10 +335,12 @@ function attachmentView(file) {
   return el("div", { class: "attachment is-file", dataset: data }, downloadLink(file));
 }
 
-function deliveryNote(message) {
-  if (message.author_kind !== "operator" || message.delivery !== "failed") return null;
-  const reason = message.delivery_error || gettext("no reason given");
-  return el("span", { class: "state delivery-failed", text: interpolate(gettext("Not delivered: %(reason)s"), { reason }) });
+/** Send a failed reply again (``retry``); the ``message.delivery`` event then redraws it as it goes. */
+async function retryDelivery(message, button) {
+  button.disabled = true;
+  const answer = await act("retry", { message_id: message.id });
+  if (answer) replaceMessage(answer.message);
+  else button.disabled = false;
 }
 
 function messageItem(message) {
@@ -351,7 +354,7 @@ function messageItem(message) {
       message.button ? el("span", { class: "button-mark", text: gettext("Button"), title: message.button.payload || "" }) : null,
       message.text ? el("div", { class: "text", text: message.text }) : null,
     ),
-    deliveryNote(message),
+    deliveryNote(message, retryDelivery),
   );
 }
 

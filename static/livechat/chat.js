@@ -166,6 +166,20 @@ function addMessages(messages) {
   }
   renderMessages();
   if (fromOperator && !state.visible) post("unread");
+  reportRead();
+}
+
+// The operator learns the visitor saw their messages: the highest one shown while the chat is open and the tab
+// on screen goes up once ("read"); the server ignores an id it has already counted.
+function reportRead() {
+  if (!state.visible || document.visibilityState !== "visible" || !socket.isOpen) return;
+  let latest = 0;
+  for (const message of state.messages.values()) {
+    if (message.author !== "client" && message.id > latest) latest = message.id;
+  }
+  if (latest <= (state.readReported || 0)) return;
+  state.readReported = latest;
+  socket.send("read", { message_id: latest });
 }
 
 function renderHeader() {
@@ -590,8 +604,12 @@ $("transcript-form").addEventListener("submit", sendTranscript);
 $("minimize").addEventListener("click", () => post("minimize"));
 window.addEventListener("message", (event) => {
   const data = event.data || {};
-  if (data.source === "open-channels-host" && data.type === "visibility") state.visible = Boolean(data.open);
+  if (data.source === "open-channels-host" && data.type === "visibility") {
+    state.visible = Boolean(data.open);
+    reportRead();
+  }
 });
+document.addEventListener("visibilitychange", reportRead);
 post("ready", { launcher: texts.launcher });
 window.openChannelsChat = { socket, state };
 socket.connect();

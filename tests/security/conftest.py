@@ -111,7 +111,11 @@ def world(transactional_db):
     alice = _visitor_writes(livechat, "alice-visitor-id", ALICE_SECRET).conversation
     offer = Offer.objects.get(conversation=alice, status=Offer.Status.PENDING)
     offer_accept(offer_id=offer.pk, operator=olga, now=timezone.now())
-    message_send_by_operator(conversation_id=alice.pk, operator=olga, text="Let me check that.", now=timezone.now())
+    alice_reply = message_send_by_operator(
+        conversation_id=alice.pk, operator=olga, text="Let me check that.", now=timezone.now()
+    )
+    # Issue 15.5: pretend the messenger refused it, so the retry action has a failed reply to aim at.
+    Message.objects.filter(pk=alice_reply.pk).update(delivery=Message.Delivery.FAILED, delivery_error="refused")
     # Olga sends Alice a photo and her statement: the statement's bytes are Alice's secret.
     alice_files = [
         stored_upload(support, "receipt.png", png_bytes(), "image/png"),
@@ -151,6 +155,7 @@ def world(transactional_db):
         alice_token=visitor_token_issue(connector=livechat, visitor_id="alice-visitor-id"),
         eve_token=visitor_token_issue(connector=livechat, visitor_id="eve-visitor-id"),
         sales_token=visitor_token_issue(connector=sales_livechat, visitor_id="eve-visitor-id"),
+        alice_reply=alice_reply,
     )
 
 

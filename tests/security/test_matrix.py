@@ -129,6 +129,12 @@ def _team(key: str, name: str, now):
         mime_type="image/png",
     )  # fmt: skip
     (photo_row,) = attachments_add(reply, [photo], now)
+    # Issue 15.5: a reply the messenger refused, for the console's retry.
+    undelivered = Message.objects.create(
+        conversation=held, connector=livechat, author_kind=Message.Author.OPERATOR, author=operator,
+        text=f"{word} undelivered", created_at=now - timedelta(minutes=1), delivery=Message.Delivery.FAILED,
+        delivery_error=f"{word} refused",
+    )  # fmt: skip
     responses_record(conversation_id=held.pk, now=now)  # the reply came after the 10 s target: a miss
     # S2: a WhatsApp conversation past Meta's 24-hour window, and its number's approved template.
     whatsapp = ConnectorFactory(open_channel=channel, kind="whatsapp", account_id=f"{word.lower()}-phone")
@@ -196,6 +202,7 @@ def _team(key: str, name: str, now):
             f"extra-{next(_extra_numbers)}", status=ConversationStatus.ACTIVE, operator=operator, assigned_at=now
         ),
         confirmation=confirmation_token_issue(client_id=held.client.pk, email=held.client.unverified_email),
+        undelivered=undelivered,
     )
 
 
@@ -621,11 +628,13 @@ def _frame(world, team: str, action: str) -> dict:
         "typing": {"conversation_id": side.held.pk},
         "watch": {"conversation_id": side.held.pk},
         "take": {"conversation_id": side.to_take.pk},
+        "retry": {"message_id": side.undelivered.pk},
     }[action]
 
 
 SOCKET_ACTIONS = {
-    "heartbeat", "accept", "decline", "send", "send_template", "close", "transfer", "typing", "watch", "take",
+    "heartbeat", "accept", "decline", "send", "send_template", "close", "transfer", "typing", "watch", "retry",
+    "take",
 }  # fmt: skip
 
 
@@ -668,6 +677,7 @@ async def test_console_socket_actions(teams, settings):
             "transfer",
             "close",
             "take",
+            "retry",
         ):
             ref += 1
             await console.send_json_to({"action": action, "ref": ref, **_frame(teams, own, action)})
@@ -702,7 +712,7 @@ async def _supervisor_console(console: WebsocketCommunicator, teams, persona: st
         ref = await _every_action_refused(console, teams, persona, OTHER[own], ref=ref)
     for action, allowed in (
         ("heartbeat", True), ("watch", True), ("typing", True), ("accept", False), ("decline", False),
-        ("send", False), ("send_template", False), ("transfer", True), ("close", True),
+        ("send", False), ("send_template", False), ("transfer", True), ("close", True), ("retry", False),
         ("take", False),  # not in the queue: a supervisor takes over (REST), they do not take from the queue
     ):  # fmt: skip
         ref += 1

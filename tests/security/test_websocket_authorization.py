@@ -78,6 +78,7 @@ async def test_Q13_operator_of_another_channel_can_do_nothing_to_support_convers
         {"action": "watch", "conversation_id": world.alice.pk},
         {"action": "take", "conversation_id": world.alice.pk},
         {"action": "take", "conversation_id": world.bob.pk},
+        {"action": "retry", "message_id": world.alice_reply.pk},
     ]
     for ref, attack in enumerate(attacks, start=1):
         await mallory.send_json_to({**attack, "ref": ref})
@@ -113,10 +114,16 @@ async def test_S1_visitor_with_another_token_never_sees_alices_conversation(worl
     connected, _ = await eve.connect()
     assert connected
     assert (await eve.receive_json_from())["type"] == "hello"
-    for ref, attack in enumerate([{"action": "rate", "value": "dislike"}, {"action": "typing"}], start=1):
+    attacks = [
+        {"action": "rate", "value": "dislike"},
+        {"action": "typing"},
+        {"action": "read", "message_id": world.alice_reply.pk + 10},  # issue 15.5: not her conversation's
+    ]
+    for ref, attack in enumerate(attacks, start=1):
         await eve.send_json_to({**attack, "ref": ref})
     answers = await _frames_until_quiet(eve)
-    assert [frame["type"] for frame in answers] == ["error", "ack"]
+    assert [frame["type"] for frame in answers] == ["error", "ack", "ack"]
+    assert answers[2]["read"] == 0
     assert await database_sync_to_async(fingerprint)() == before
     await database_sync_to_async(message_send_by_operator)(
         conversation_id=world.alice.pk, operator=world.olga, text="Your refund is on its way", now=timezone.now()

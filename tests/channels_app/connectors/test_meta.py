@@ -191,15 +191,16 @@ def test_s2_the_same_batch_delivered_three_times_is_stored_once(client, page):
 
 
 @pytest.mark.django_db
-def test_s2_echoes_deliveries_and_reads_are_acknowledged_and_ignored(client, page):
+def test_s2_echoes_are_acknowledged_and_ignored_deliveries_and_reads_stored_as_receipts(client, page):
     echo = messenger_event("m_ECHO")
     echo["message"]["is_echo"] = True
-    delivery = {"sender": {"id": "1"}, "recipient": {"id": "104857600"}, "delivery": {"mids": ["m_1"], "watermark": 1}}
-    read = {"sender": {"id": "1"}, "recipient": {"id": "104857600"}, "read": {"watermark": 1}}
-    response = signed_post(client, page, page_body([echo, delivery, read]))
+    response = signed_post(client, page, page_body([echo]))
     assert response.status_code == 200
     assert response.json()["ignored"] is True
-    assert not InboundUpdate.objects.exists()
+    delivery = {"sender": {"id": "1"}, "recipient": {"id": "104857600"}, "delivery": {"mids": ["m_1"], "watermark": 1}}
+    read = {"sender": {"id": "1"}, "recipient": {"id": "104857600"}, "read": {"watermark": 1}}
+    assert signed_post(client, page, page_body([echo, delivery, read])).json()["stored"] == 2
+    assert set(InboundUpdate.objects.values_list("update_id", flat=True)) == {"delivery:1:1", "read:1:1"}
 
 
 @pytest.mark.django_db
@@ -245,14 +246,17 @@ def test_s2_a_batch_for_another_page_of_the_same_app_goes_to_that_pages_connecto
 
 
 @pytest.mark.django_db
-def test_s2_whatsapp_messages_are_stored_by_wamid_and_statuses_ignored(client, whatsapp):
+def test_s2_whatsapp_messages_are_stored_by_wamid_and_statuses_by_wamid_and_state(client, whatsapp):
     body = whatsapp_body(wa_text("wamid.HBgLMTYzMTU1NTExODEVAgASGBQzQTdG"))
     body["entry"][0]["changes"][0]["value"]["statuses"] = [{"id": "wamid.OUT1", "status": "delivered"}]
-    assert signed_post(client, whatsapp, body).json()["stored"] == 1
+    assert signed_post(client, whatsapp, body).json()["stored"] == 2
     statuses_only = whatsapp_body()
-    statuses_only["entry"][0]["changes"][0]["value"]["statuses"] = [{"id": "wamid.OUT1", "status": "read"}]
+    statuses_only["entry"][0]["changes"][0]["value"]["statuses"] = [{"id": "wamid.OUT1", "status": "sent"}]
     assert signed_post(client, whatsapp, statuses_only).json()["ignored"] is True
-    assert InboundUpdate.objects.get().update_id == "wamid.HBgLMTYzMTU1NTExODEVAgASGBQzQTdG"
+    assert set(InboundUpdate.objects.values_list("update_id", flat=True)) == {
+        "wamid.HBgLMTYzMTU1NTExODEVAgASGBQzQTdG",
+        "status:wamid.OUT1:delivered",
+    }
 
 
 @pytest.mark.django_db
@@ -409,4 +413,6 @@ def test_o5_messenger_registration_subscribes_the_page(page, provider):
     result = get_source(page.kind).register_webhook(page, "https://cc.example.com/webhooks/meta/1/")
     assert result.ok and result.automatic
     [call] = provider.calls("/graph/104857600/subscribed_apps")
-    assert call.query["subscribed_fields"] == ["messages,message_edits,messaging_postbacks"]
+    assert call.query["subscribed_fields"] == [
+        "messages,message_edits,messaging_postbacks,message_deliveries,message_reads"
+    ]

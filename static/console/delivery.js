@@ -1,0 +1,53 @@
+// Delivery state of an operator's message in the console (issue 15.5): sending…, sent ✓, delivered ✓✓,
+// read ✓✓ (coloured), or failed with the messenger's reason and a Retry button. Each state is written in words
+// too (and as the aria-label), never only as ticks. The ``message.delivery`` event redraws the message live.
+
+import { el } from "./socket.js";
+
+const gettext = (text) => (window.gettext ? window.gettext(text) : text);
+const interpolate = (format, values) => format.replace(/%\((\w+)\)s/g, (_, name) => String(values[name] ?? ""));
+
+// Messages whose delivery is shown: what the operator or a bot wrote to the client (system notices stay quiet).
+const OUTBOUND = new Set(["operator", "bot"]);
+
+function states() {
+  return {
+    queued: { ticks: "", words: gettext("Sending…") },
+    sent: { ticks: "✓", words: gettext("Sent") },
+    delivered: { ticks: "✓✓", words: gettext("Delivered") },
+    read: { ticks: "✓✓", words: gettext("Read") },
+  };
+}
+
+/**
+ * The line under an outbound message saying where it is; ``onRetry(message, button)`` sends a failed one again
+ * (only an operator's message offers it). ``null`` for a client's message.
+ */
+export function deliveryNote(message, onRetry) {
+  if (!OUTBOUND.has(message.author_kind) || !message.delivery || message.delivery === "received") return null;
+  if (message.delivery === "failed") {
+    const reason = message.delivery_error || gettext("no reason given");
+    const words = interpolate(gettext("Not delivered: %(reason)s"), { reason });
+    return el("span", { class: "delivery", role: "status", dataset: { delivery: "failed" } },
+      el("span", { class: "state delivery-failed", text: words }),
+      message.author_kind === "operator" && onRetry
+        ? el("button", {
+          class: "btn btn-small delivery-retry", type: "button", text: gettext("Retry"),
+          "aria-label": gettext("Send this message again"),
+          onclick: (event) => onRetry(message, event.currentTarget),
+        })
+        : null,
+    );
+  }
+  const state = states()[message.delivery];
+  if (!state) return null;
+  return el("span", {
+    class: `delivery delivery-${message.delivery}`,
+    dataset: { delivery: message.delivery },
+    "aria-label": state.words,
+    title: state.words,
+  },
+  state.ticks ? el("span", { class: "delivery-ticks", "aria-hidden": "true", text: state.ticks }) : null,
+  el("span", { class: "delivery-words", text: state.words }),
+  );
+}
