@@ -11,9 +11,10 @@ from __future__ import annotations
 from datetime import datetime
 
 from django.db import transaction
+from django.db.models import Q
 
 from channels_app.engine.errors import InvalidState, NotFound
-from channels_app.models import Client, Conversation, LeadCreation, LeadSourceMode, OpenChannel
+from channels_app.models import OPEN_STATUSES, Client, Conversation, LeadCreation, LeadSourceMode, OpenChannel
 from crm.models import Contact, Lead, normalize_phone
 
 # A returning client's new enquiry joins their lead while it is still being worked on.
@@ -48,6 +49,40 @@ def contact_find_for_client(*, client: Client) -> Contact | None:
             Client.objects.filter(pk=client.pk, contact__isnull=True).update(contact=contact)
             client.contact = contact
     return contact
+
+
+def contact_details_share(*, client: Client, phone: str = "", email: str = "") -> list[str]:
+    """Issue 15, point 9: a phone or e-mail the client shared later reaches their CRM contact and open leads.
+
+    Only empty fields are filled: a contact's or a lead's value was checked by a person (or came with the
+    enquiry) and is never replaced without one; a different value stays readable in the conversation. The
+    contact is the one already linked to the client (never one found by the shared value: that is C1's, and
+    only for proven values); the leads are that contact's leads still being worked on and the lead of the
+    client's open conversation. Runs in the caller's transaction; returns what was filled ("contact.phone",
+    "lead.email"…).
+    """
+    shared = {"phone": (phone or "").strip()[:40], "email": (email or "").strip()[:254]}
+    filled: list[str] = []
+    if not any(shared.values()):
+        return filled
+    contact = Contact.objects.filter(pk=client.contact_id).first() if client.contact_id else None
+    if contact is not None:
+        changed = [field for field, value in shared.items() if value and not getattr(contact, field)]
+        for field in changed:
+            setattr(contact, field, shared[field])
+        if changed:
+            contact.save(update_fields=changed)
+            filled += [f"contact.{field}" for field in changed]
+    of_client = Q(conversations__client=client, conversations__status__in=OPEN_STATUSES)
+    if client.contact_id:
+        of_client |= Q(contact_id=client.contact_id)
+    open_leads = Lead.objects.filter(of_client, status__in=OPEN_LEAD_STATUSES)
+    for field, value in shared.items():
+        ids = list(open_leads.filter(**{field: ""}).values_list("pk", flat=True).distinct()) if value else []
+        if ids:
+            Lead.objects.filter(pk__in=ids).update(**{field: value})
+            filled.append(f"lead.{field}")
+    return filled
 
 
 def lead_source_for(open_channel: OpenChannel, connector_kind_label: str) -> str:

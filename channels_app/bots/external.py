@@ -81,6 +81,8 @@ def message_event(*, chatbot: Chatbot, conversation: Conversation, message: Mess
             "text": message.text,
             "attachments": attachment_payloads(message),
             "created_at": message.created_at.isoformat(),
+            # A button the client pressed: {"payload": its data} (``text`` is its title); null when typed.
+            "button": message.button,
         },
         "api": {
             "reply_url": settings.SITE_URL + reverse("bot-api-messages", args=[conversation.pk]),

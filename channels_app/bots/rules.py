@@ -138,9 +138,11 @@ class RuleBot(Bot):
 
     def handle(self, conversation: Conversation, message: Message, *, now: datetime) -> BotReply:
         first_turn = not Message.objects.filter(conversation=conversation, author_kind=Message.Author.BOT).exists()
+        # A pressed button is the client's input by its title and by its payload: a rule may match either.
+        payload = (message.button or {}).get("payload") or ""
         return decide(
             ruleset_for(self.chatbot),
-            text=message.text,
+            text=f"{message.text}\n{payload}" if payload else message.text,
             first_turn=first_turn,
             unmatched_so_far=conversation.bot_unmatched_count,
             fallback_text=fallback_text(self.chatbot, conversation.open_channel.language),

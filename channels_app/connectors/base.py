@@ -86,6 +86,11 @@ class InboundEvent:
     pressed_rating: str = ""
     # A1: the client pressed our "I agree" button under the consent notice.
     pressed_consent: bool = False
+    # A button the client pressed that is not one of ours (a chatbot's, a page's menu): its data; ``text`` is its
+    # title. None for a typed message.
+    button_payload: str | None = None
+    # False when the source wrote ``text`` (a shared contact card, a location): no phone or e-mail is read in it.
+    text_typed: bool = True
     # A receipt (issue 15.5): our messages ``receipt_ids`` (provider ids), and/or every one to this client up to
     # ``receipt_up_to`` (a watermark), reached ``receipt_state`` (delivered, read, failed with ``receipt_error``).
     receipt_state: str = ""

@@ -65,7 +65,7 @@ from channels_app.connectors.base import (
 from channels_app.engine.attachments import IncomingFile
 from channels_app.engine.consent import CONSENT_TOKEN
 from channels_app.models import Attachment, AttachmentKind, Connector, ConnectorKind
-from channels_app.policy import files
+from channels_app.policy import files, shared_details
 
 SIGNATURE_HEADER = "X-Hub-Signature-256"
 # Messenger attachment types that carry a file at payload.url (others: location, fallback links, templates).
@@ -159,11 +159,17 @@ class MessengerSource(MetaSource):
             page_id = as_str(as_dict(event.get("recipient")).get("id")) or as_str(entry.get("id"))
             message = as_dict(event.get("message"))
             edit = as_dict(event.get("message_edit"))
+            postback = as_dict(event.get("postback"))
             # Echoes are our own outbound messages coming back.
             if message and message.get("is_echo") is not True and as_str(message.get("mid")):
                 updates.append(
                     StoredUpdate(update_id=as_str(message["mid"]), payload={"event": event}, account_id=page_id)
                 )
+            elif postback:
+                # A pressed button (a chatbot's, the page's menu, "Get started"). Older deliveries carry no mid.
+                sender_id = as_str(as_dict(event.get("sender")).get("id"))
+                update_id = as_str(postback.get("mid")) or f"postback:{sender_id}:{as_int(event.get('timestamp')) or 0}"
+                updates.append(StoredUpdate(update_id=update_id, payload={"event": event}, account_id=page_id))
             elif edit and as_str(edit.get("mid")):
                 update_id = f"edit:{as_str(edit['mid'])}:{as_int(edit.get('num_edit')) or 0}"
                 updates.append(StoredUpdate(update_id=update_id, payload={"event": event}, account_id=page_id))
@@ -189,6 +195,9 @@ class MessengerSource(MetaSource):
                     text=as_str(edit.get("text")),
                 )
             ]  # fmt: skip
+        postback = as_dict(event.get("postback"))
+        if postback and not event.get("message"):
+            return _messenger_postback(sender_id, event, postback)
         message = as_dict(event.get("message"))
         attachments = [
             item
@@ -202,13 +211,20 @@ class MessengerSource(MetaSource):
         text = pressed_rating or text
         if not (text or attachments):
             return []
-        return [
-            InboundEvent(
-                kind="message", external_user_id=sender_id, source_message_id=as_str(message.get("mid")),
-                text=text, files=attachments, pressed_rating=pressed_rating,
-                pressed_consent=quick_reply == CONSENT_TOKEN,  # A1: the title is the label, kept as the text
-            )
-        ]  # fmt: skip
+        event_out = InboundEvent(
+            kind="message", external_user_id=sender_id, source_message_id=as_str(message.get("mid")),
+            text=text, files=attachments, pressed_rating=pressed_rating,
+            pressed_consent=quick_reply == CONSENT_TOKEN,  # A1: the title is the label, kept as the text
+        )  # fmt: skip
+        if quick_reply and not pressed_rating and quick_reply != CONSENT_TOKEN:
+            event_out.button_payload = quick_reply
+            # Messenger's e-mail and phone quick replies post the person's own address or number (from their
+            # profile) as both the title and the payload: the provider's, like a phone WhatsApp gives.
+            if quick_reply == text and shared_details.typed_email(quick_reply) == quick_reply:
+                event_out.client_email = quick_reply
+            elif quick_reply == text and shared_details.typed_phone(quick_reply) == quick_reply:
+                event_out.client_phone = quick_reply
+        return [event_out]
 
     def download(self, connector: Connector, source_ref: dict, *, limit: int) -> DownloadedFile:
         """Messenger gives a CDN link that needs no token; the CDN declares the file's type."""
@@ -268,9 +284,9 @@ class MessengerSource(MetaSource):
         )
         return SendResult(provider_message_id=as_str(data.get("message_id")))
 
-    # The page webhook fields _entry_updates reads: messages (quick replies ride in them), their edits, and the
-    # receipts of ours (issue 15.5).
-    subscribed_fields = "messages,message_edits,message_deliveries,message_reads"
+    # The page webhook fields _entry_updates reads: messages (quick replies ride in them), their edits, pressed
+    # postback buttons (issue 15.9) and the receipts of ours (issue 15.5).
+    subscribed_fields = "messages,message_edits,messaging_postbacks,message_deliveries,message_reads"
 
     def register_webhook(self, connector: Connector, url: str) -> RegistrationResult:
         """O5: subscribe the page to the app for the fields we read (``POST /{page-id}/subscribed_apps`` with
@@ -364,6 +380,9 @@ class WhatsAppSource(MetaSource):
                 pressed_consent=_whatsapp_button_id(kind, message) == CONSENT_TOKEN,
                 # A WhatsApp id is the phone number in international form without the plus (C1 looks it up).
                 client_phone=f"+{wa_id}" if wa_id.isdigit() else "",
+                client_email=_whatsapp_own_card_email(kind, message, wa_id),
+                button_payload=_whatsapp_button_payload(kind, message),
+                text_typed=kind == "text" or kind in WHATSAPP_MEDIA_TYPES,  # a caption is typed too
             )
         ]
 
@@ -601,6 +620,50 @@ def _messenger_file(connector: Connector, item: dict) -> IncomingFile | None:
     )
 
 
+def _messenger_postback(sender_id: str, event: dict, postback: dict) -> list[InboundEvent]:
+    """A pressed postback button: the client's message, its title as the text and its payload as the data."""
+    title, payload = as_str(postback.get("title")), as_str(postback.get("payload"))
+    if not (title or payload):
+        return []
+    source_message_id = as_str(postback.get("mid")) or f"postback:{sender_id}:{as_int(event.get('timestamp')) or 0}"
+    return [
+        InboundEvent(
+            kind="message", external_user_id=sender_id, source_message_id=source_message_id,
+            text=title or payload, button_payload=payload,
+        )
+    ]  # fmt: skip
+
+
+def _whatsapp_button_payload(kind: str, message: dict) -> str | None:
+    """A pressed button's data: a reply button's or a list row's id, a template quick reply's payload; None for
+    a typed message and for our own rating and consent buttons (R1, A1), which are read apart."""
+    if kind == "button":
+        return as_str(as_dict(message.get("button")).get("payload"))
+    if kind != "interactive":
+        return None
+    interactive = as_dict(message.get("interactive"))
+    reply = as_dict(interactive.get("button_reply")) or as_dict(interactive.get("list_reply"))
+    if not reply:
+        return None
+    payload = as_str(reply.get("id"))
+    return None if payload in (*RATING_TOKENS, CONSENT_TOKEN) else payload
+
+
+def _whatsapp_own_card_email(kind: str, message: dict, wa_id: str) -> str:
+    """The e-mail on a contact card the client shared of themselves (a phone of the card is their WhatsApp
+    number); a card of someone else gives nothing (it is shown in the message only)."""
+    if kind != "contacts":
+        return ""
+    for card in as_list(message.get("contacts")):
+        card = as_dict(card)
+        if any(as_str(as_dict(phone).get("wa_id")) == wa_id for phone in as_list(card.get("phones"))):
+            for item in as_list(card.get("emails")):
+                email = as_str(as_dict(item).get("email")).strip()
+                if shared_details.typed_email(email) == email:
+                    return email
+    return ""
+
+
 def _whatsapp_pressed_rating(kind: str, message: dict) -> str:
     """R1: the token of our rating reply button the client pressed ("" for anything else)."""
     token = _whatsapp_button_id(kind, message)
@@ -636,7 +699,17 @@ def _whatsapp_content(connector: Connector, kind: str, message: dict) -> tuple[s
         label = " ".join(p for p in (as_str(body.get("name")), as_str(body.get("address"))) if p)
         return f"Location: {body.get('latitude')}, {body.get('longitude')} {label}".strip(), []
     if kind == "button":
-        return as_str(body.get("text")), []
+        return as_str(body.get("text")) or as_str(body.get("payload")), []
+    if kind == "contacts":
+        cards = [as_dict(card) for card in as_list(message.get("contacts"))]
+        shown = []
+        for card in cards:
+            name = as_str(as_dict(card.get("name")).get("formatted_name"))
+            phones = [as_str(as_dict(p).get("phone")) for p in as_list(card.get("phones"))]
+            emails = [as_str(as_dict(e).get("email")) for e in as_list(card.get("emails"))]
+            shown.append(" ".join(part for part in (name, *phones, *emails) if part))
+        text = "; ".join(line for line in shown if line)
+        return (f"Contact: {text}" if text else ""), []
     if kind == "interactive":
         reply = as_dict(body.get("button_reply")) or as_dict(body.get("list_reply"))
         # R1: our rating buttons carry the token as their id; the title is the translated label.

@@ -315,6 +315,8 @@ def _deliver_to_services(connector: Connector, event: InboundEvent, now: datetim
         client_email=event.client_email,
         pressed_rating=event.pressed_rating,
         pressed_consent=event.pressed_consent,
+        button_payload=event.button_payload,
+        text_typed=event.text_typed and event.button_payload is None,
     )
 
 

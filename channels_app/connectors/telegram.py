@@ -90,7 +90,7 @@ class TelegramSource(Source):
 
     def parse(self, connector: Connector, payload: dict) -> list[InboundEvent]:
         if "callback_query" in payload:
-            return _rating_button_press(as_dict(payload.get("callback_query")))
+            return _button_press(as_dict(payload.get("callback_query")))
         is_edit = "message" not in payload
         message = as_dict(payload.get("edited_message" if is_edit else "message"))
         chat = as_dict(message.get("chat"))
@@ -125,9 +125,11 @@ class TelegramSource(Source):
             if phone and as_str(contact.get("user_id")) == as_str(sender.get("id")):
                 event.client_phone = phone
             event.text = event.text or f"Contact: {as_str(contact.get('first_name'))} {phone}".strip()
+            event.text_typed = False
         location = as_dict(message.get("location"))
         if location and not event.text:
             event.text = f"Location: {location.get('latitude')}, {location.get('longitude')}"
+            event.text_typed = False
         if not event.text and not event.files:
             # A sticker Telegram gives no picture for (an animated one) is still the client saying something.
             event.text = as_str(as_dict(message.get("sticker")).get("emoji"))
@@ -246,28 +248,51 @@ def send_method(attachment: Attachment) -> tuple[str, str]:
     return "sendDocument", "document"
 
 
-def _rating_button_press(callback: dict) -> list[InboundEvent]:
-    """A press on our rating keyboard (👍/👎) or on the consent notice's "I agree" (A1); other callbacks are not
-    ours."""
-    chat = as_dict(as_dict(callback.get("message")).get("chat"))
+def _button_press(callback: dict) -> list[InboundEvent]:
+    """A press on an inline keyboard button: ours (the rating 👍/👎, the consent notice's "I agree", A1), or a
+    chatbot's, which is the client's message: the button's title (read from the keyboard of the message it
+    was under), with its callback data as the payload. Either way it is answered (``answerCallbackQuery``)."""
+    message = as_dict(callback.get("message"))
+    chat = as_dict(message.get("chat"))
     chat_id = as_str(chat.get("id"))
     callback_id = as_str(callback.get("id"))
     token = as_str(callback.get("data"))
     if not chat_id or not callback_id:
         raise MalformedUpdate("The callback query has no id or chat.")
-    if token not in (*RATING_TOKENS, CONSENT_TOKEN) or chat.get("type") != "private":
-        return []
+    if not token or chat.get("type") != "private":
+        return []  # a game's button, or a group's
     # The callback id is unique per bot, so a redelivered press is stored once.
+    source_message_id = f"{CALLBACK_PREFIX}{callback_id}"
+    if token in (*RATING_TOKENS, CONSENT_TOKEN):
+        return [
+            InboundEvent(
+                kind="message",
+                external_user_id=chat_id,
+                source_message_id=source_message_id,
+                text=token,
+                pressed_rating=token if token in RATING_TOKENS else "",
+                pressed_consent=token == CONSENT_TOKEN,
+            )
+        ]
     return [
         InboundEvent(
             kind="message",
             external_user_id=chat_id,
-            source_message_id=f"{CALLBACK_PREFIX}{callback_id}",
-            text=token,
-            pressed_rating=token if token in RATING_TOKENS else "",
-            pressed_consent=token == CONSENT_TOKEN,
+            source_message_id=source_message_id,
+            text=_button_title(message, token) or token,
+            button_payload=token,
         )
     ]
+
+
+def _button_title(message: dict, data: str) -> str:
+    """The title of the inline keyboard button carrying ``data`` under ``message`` ("" when it is not there)."""
+    for row in as_list(as_dict(message.get("reply_markup")).get("inline_keyboard")):
+        for button in as_list(row):
+            button = as_dict(button)
+            if as_str(button.get("callback_data")) == data:
+                return as_str(button.get("text"))
+    return ""
 
 
 def _files(connector: Connector, message: dict) -> list[IncomingFile]:

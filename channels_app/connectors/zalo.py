@@ -53,7 +53,7 @@ from channels_app.connectors.base import (
 )
 from channels_app.engine.attachments import IncomingFile
 from channels_app.models import Attachment, Connector, ConnectorKind
-from channels_app.policy import files
+from channels_app.policy import files, shared_details
 
 SIGNATURE_HEADER = "X-ZEvent-Signature"
 # Events a follower sends to the OA; "oa_send_*" are our own messages and are not stored.
@@ -68,6 +68,8 @@ CLIENT_EVENTS = (
     "user_send_video",
     "user_send_location",
 )
+# The follower pressed "share" on the OA's request for their details: their name and phone, from Zalo.
+SUBMIT_INFO_EVENT = "user_submit_info"
 RETRYABLE_ZALO_ERRORS = {-32}  # rate limit exceeded
 # What an OA may send: images through upload/image, documents through upload/file (by type or extension).
 IMAGE_TYPES = frozenset({"image/jpeg", "image/png"})
@@ -117,6 +119,11 @@ class ZaloSource(Source):
         event_name = body.get("event_name")
         if not isinstance(event_name, str):
             raise MalformedUpdate("A Zalo event needs an event_name.")
+        if event_name == SUBMIT_INFO_EVENT:
+            sender_id = as_str(as_dict(body.get("sender")).get("id"))
+            if not sender_id:
+                raise MalformedUpdate("A Zalo event needs sender.id.")
+            return [StoredUpdate(update_id=f"submit_info:{sender_id}:{as_str(body.get('timestamp'))}", payload=body)]
         if event_name in RECEIPT_EVENTS:
             return _receipt_update(event_name, body)
         if event_name not in CLIENT_EVENTS:
@@ -133,6 +140,8 @@ class ZaloSource(Source):
         message = as_dict(payload.get("message"))
         if not sender_id:
             raise MalformedUpdate("The event has no sender id.")
+        if payload.get("event_name") == SUBMIT_INFO_EVENT:
+            return _submitted_info(sender_id, payload)
         text = as_str(message.get("text"))
         attachments: list[IncomingFile] = []
         for number, item in enumerate(as_list(message.get("attachments"))):
@@ -273,7 +282,7 @@ class ZaloSource(Source):
                 "of Official Account %(account)s, verify the domain of %(url)s (Domain verification), then under "
                 "Webhook set the webhook URL to %(url)s and turn on the events %(events)s."
             )
-            % {"account": connector.account_id, "url": url, "events": ", ".join(CLIENT_EVENTS)},
+            % {"account": connector.account_id, "url": url, "events": ", ".join((*CLIENT_EVENTS, SUBMIT_INFO_EVENT))},
         )
 
 
@@ -325,3 +334,27 @@ def _file(connector: Connector, kind: str, content: dict, fallback_id: str) -> I
         kind_hint=files.STICKER if kind == "sticker" else "",
         source_ref={"url": as_str(content.get("url"))},
     )
+
+
+def _submitted_info(sender_id: str, payload: dict) -> list[InboundEvent]:
+    """``user_submit_info``: the details the follower shared from their Zalo profile (name, phone, address), shown
+    as their message; the name and phone are the provider's, like a Telegram contact of the sender themselves."""
+    info = as_dict(payload.get("info"))
+    name, phone = as_str(info.get("name")).strip(), as_str(info.get("phone")).strip()
+    place = ", ".join(
+        part for part in (as_str(info.get(key)).strip() for key in ("address", "ward", "district", "city")) if part
+    )
+    shown = " · ".join(part for part in (name, phone, place) if part)
+    if not shown:
+        return []
+    return [
+        InboundEvent(
+            kind="message",
+            external_user_id=sender_id,
+            source_message_id=f"submit_info:{sender_id}:{as_str(payload.get('timestamp'))}",
+            text=f"Contact details: {shown}",
+            client_name=name[:200],
+            client_phone=phone if shared_details.typed_phone(phone) else "",
+            text_typed=False,
+        )
+    ]

@@ -108,6 +108,9 @@ class MessageSerializer(serializers.Serializer):
     created_at = serializers.DateTimeField()
     delivery = serializers.CharField()
     delivery_error = serializers.CharField(allow_blank=True)
+    button = serializers.JSONField(
+        allow_null=True, help_text='A button the client pressed: {"payload": its data} (the text is its title); null.'
+    )
 
 
 class OperatorFileUploadSerializer(serializers.Serializer):
@@ -208,6 +211,9 @@ class ConversationDetailSerializer(serializers.Serializer):
     can_reply = serializers.BooleanField()
     can_close = serializers.BooleanField()
     can_transfer = serializers.BooleanField()
+    can_take = serializers.BooleanField(
+        help_text="Waiting in the queue of an open channel the viewer works in, not offered to them: they may take it."
+    )
     client = ClientCardSerializer()
     lead = LeadBriefSerializer(allow_null=True)
     canned_replies = CannedReplySerializer(many=True)
@@ -353,6 +359,16 @@ def may_reply(user, conversation: Conversation, offer: Offer | None) -> bool:
     return holds or offer is not None
 
 
+def may_take(user, conversation: Conversation, offer: Offer | None) -> bool:
+    """The console offers "Take" on a conversation waiting in one of the viewer's queues (the service decides)."""
+    waiting = conversation.status in (ConversationStatus.QUEUED, ConversationStatus.OFFERED)
+    return (
+        waiting
+        and offer is None
+        and selectors.operator_open_channels(user).filter(pk=conversation.open_channel_id).exists()
+    )
+
+
 def whatsapp_templates_payload(conversation: Conversation) -> list[dict]:
     """S2: the active templates of a WhatsApp conversation's number, with how many texts each needs."""
     if conversation.connector.kind != ConnectorKind.WHATSAPP:
@@ -396,6 +412,7 @@ def conversation_detail(user, conversation: Conversation) -> dict:
         "can_reply": may_reply(user, conversation, offer),
         "can_close": holds,
         "can_transfer": holds,
+        "can_take": may_take(user, conversation, offer),
         "client": client_card(conversation.client),
         "lead": {"id": lead.pk, "title": lead.title} if lead else None,
         "canned_replies": canned,

@@ -6,6 +6,7 @@ channel layer keeping a frame: after a reconnect the browser re-syncs from the
 REST API. Frames and answers: :mod:`channels_app.web`.
 
 Actions: ``heartbeat`` {active, visible}, ``accept`` / ``decline`` {offer_id},
+``take`` {conversation_id} (a conversation waiting in the queue of one's open channel),
 ``send`` {conversation_id, text}, ``send_template`` {conversation_id,
 template_id, parameters: [texts]} (S2: a WhatsApp template after the
 24-hour window), ``close`` {conversation_id}, ``transfer``
@@ -59,7 +60,19 @@ class ConsoleConsumer(ActionConsumer):
 
     socket_kind = "console"
     actions = frozenset(
-        {"heartbeat", "accept", "decline", "send", "send_template", "close", "transfer", "typing", "watch", "retry"}
+        {
+            "heartbeat",
+            "accept",
+            "decline",
+            "take",
+            "send",
+            "send_template",
+            "close",
+            "transfer",
+            "typing",
+            "watch",
+            "retry",
+        }
     )
 
     async def connect(self):
@@ -145,6 +158,16 @@ class ConsoleConsumer(ActionConsumer):
             offer_id=offer_id, operator=self.user, now=timezone.now()
         )
         return {"offer_id": offer_id}
+
+    async def action_take(self, content):
+        conversation_id = positive_int(content, "conversation_id")
+        conversation = await database_sync_to_async(self._take)(conversation_id)
+        await self._watch(conversation.pk)
+        return {"conversation_id": conversation.pk, "status": conversation.status}
+
+    def _take(self, conversation_id: int) -> Conversation:
+        self._check_visible(conversation_id)
+        return offer_services.conversation_take(conversation_id=conversation_id, operator=self.user, now=timezone.now())
 
     async def action_send(self, content):
         conversation_id = positive_int(content, "conversation_id")

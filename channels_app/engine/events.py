@@ -168,6 +168,7 @@ def message_created(message) -> dict:
             "delivery_error": message.delivery_error,
             "system_key": message.system_key,
             "created_at": _iso(message.created_at),
+            "button": message.button,
         },
     }
 

@@ -23,17 +23,21 @@ from channels_app.models import (
     Client,
     ClientRating,
     Connector,
+    ConnectorKind,
     Conversation,
     ConversationStatus,
     Message,
     OperatorProfile,
     StatusChange,
 )
-from channels_app.policy import ratings, schedule
+from channels_app.policy import ratings, schedule, shared_details
 from contact_center import logs
-from crm.services import contact_find_for_client
+from crm.services import contact_details_share, contact_find_for_client
 
 logger = logging.getLogger(__name__)
+
+# Telegram's callback data holds 64 bytes, a Messenger or WhatsApp payload 1,000 characters.
+BUTTON_PAYLOAD_MAX = 1000
 
 
 @dataclass(frozen=True)
@@ -59,6 +63,8 @@ def message_receive(
     pressed_rating: str = "",
     pressed_consent: bool = False,
     offline_request: bool = False,
+    button_payload: str | None = None,
+    text_typed: bool = True,
 ) -> InboundResult:
     """Store a client's message and move their conversation along.
 
@@ -94,6 +100,10 @@ def message_receive(
     ``offline_request``: the website chat's offline form sent the message; a conversation it starts is marked
     so (``Conversation.is_offline_request``) and otherwise goes where any new one goes (H2 holds it until the
     opening, Q9 keeps it queued).
+
+    A button the client pressed (issue 15, point 9) is a message like any other, its ``text`` the button's
+    title and ``button_payload`` its data (kept in ``Message.button``: the console marks it, a chatbot reads
+    both). A phone or e-mail the client shares reaches their CRM contact and open leads (:func:`_share_details`).
     """
     text = (text or "").strip()
     files = _clean_files(files)
@@ -106,6 +116,9 @@ def message_receive(
         raise ServiceError(f"The message is longer than {MESSAGE_TEXT_MAX_LENGTH} characters.")
     if pressed_rating and pressed_rating not in ClientRating.Value.values:
         raise ServiceError("A pressed rating is “like” or “dislike”.")
+    if button_payload is not None and (not isinstance(button_payload, str) or len(button_payload) > BUTTON_PAYLOAD_MAX):
+        raise ServiceError(f"A button's payload is a text of at most {BUTTON_PAYLOAD_MAX} characters.")
+    button = {"payload": button_payload} if button_payload is not None else None
     if source_message_id is not None:
         source_message_id = str(source_message_id).strip()[:128] or None
     if not connector.is_active:
@@ -113,7 +126,7 @@ def message_receive(
     logs.bind(connector_id=connector.pk)
 
     with transaction.atomic():
-        client = _lock_client(
+        client, learned = _lock_client(
             connector,
             external_user_id,
             name=client_name,
@@ -125,6 +138,7 @@ def message_receive(
         replay = _replayed(connector, source_message_id)
         if replay is not None:
             return InboundResult(message=replay, conversation=replay.conversation, created=False)
+        _share_details(connector, client, text=text if text_typed and button is None else "", learned=learned)
 
         conversation = _lock_open_conversation(connector, client)
         started = False
@@ -134,13 +148,13 @@ def message_receive(
         if conversation is None:
             rated = _rating_reply(connector, client, text, pressed_rating, now)
             if rated is not None:
-                message = _store_client_message(rated, text, files, source_message_id, now)
+                message = _store_client_message(rated, text, files, source_message_id, now, button)
                 return InboundResult(message=message, conversation=rated, created=True)
             conversation = _start_conversation(connector, client, now, offline_request=offline_request)
             started = True
 
         logs.bind(conversation_id=conversation.pk)
-        message = _store_client_message(conversation, text, files, source_message_id, now)
+        message = _store_client_message(conversation, text, files, source_message_id, now, button)
         channel = conversation.open_channel
         if started:
             logger.info(
@@ -225,8 +239,9 @@ def _replayed(connector: Connector, source_message_id: str | None) -> Message | 
     return Message.objects.select_related("conversation").get(pk=message_id)
 
 
-def _lock_client(connector: Connector, external_id: str, **details: str) -> Client:
-    """Find or create the client and hold its row lock until the transaction ends.
+def _lock_client(connector: Connector, external_id: str, **details: str) -> tuple[Client, list[str]]:
+    """Find or create the client and hold its row lock until the transaction ends; also which of the details an
+    existing client's row changed to (what the source tells us now).
 
     NO KEY UPDATE: a plain FOR UPDATE would also block the foreign-key checks
     (FOR KEY SHARE) that other transactions' conversation updates take on this
@@ -244,7 +259,7 @@ def _lock_client(connector: Connector, external_id: str, **details: str) -> Clie
     if client is None:
         try:
             with transaction.atomic():
-                return Client.objects.create(connector=connector, external_id=external_id, **details)
+                return Client.objects.create(connector=connector, external_id=external_id, **details), []
         except IntegrityError:
             client = locked.get()  # created by a concurrent message of the same client a moment ago
     # Keep what the source tells us now, never blank out what we knew.
@@ -253,7 +268,32 @@ def _lock_client(connector: Connector, external_id: str, **details: str) -> Clie
         setattr(client, field, details[field])
     if changed:
         client.save(update_fields=changed)
-    return client
+    return client, changed
+
+
+def _share_details(connector: Connector, client: Client, *, text: str, learned: list[str]) -> None:
+    """Issue 15, point 9: a phone or e-mail the client shares later reaches their CRM contact and open leads.
+
+    Shared through the messenger (its contact card, Messenger's e-mail and phone quick replies, Zalo's form),
+    the value is the provider's, like the phone WhatsApp gives: :func:`_lock_client` stored it on the client
+    already. Typed in a message (:mod:`~channels_app.policy.shared_details`), it is only a claim, as in the live
+    chat: a typed e-mail waits in ``Client.unverified_email`` (never used to find a CRM contact, C1) and a typed
+    phone is not put on the client; both fill the empty fields of the client's own contact and open leads
+    (``crm.services.contact_details_share``). The live chat's typed e-mail has its own confirmation flow
+    (``livechat.email_confirmation``), so the widget's messages are not read here.
+    """
+    phone = client.phone if "phone" in learned else ""
+    email = client.email if "email" in learned else ""
+    if connector.kind != ConnectorKind.LIVECHAT and text:
+        typed_email = shared_details.typed_email(text)
+        if typed_email and typed_email.lower() != client.email.lower():
+            email = email or typed_email
+            if client.unverified_email != typed_email:
+                client.unverified_email = typed_email
+                client.save(update_fields=["unverified_email"])
+        phone = phone or shared_details.typed_phone(text)
+    if phone or email:
+        contact_details_share(client=client, phone=phone, email=email)
 
 
 def _lock_open_conversation(connector: Connector, client: Client) -> Conversation | None:
@@ -341,7 +381,7 @@ def _consent_reply(conversation: Conversation, text: str, pressed_consent: bool,
     return True
 
 
-def _store_client_message(conversation, text, files, source_message_id, now) -> Message:
+def _store_client_message(conversation, text, files, source_message_id, now, button=None) -> Message:
     # No savepoint against a duplicate source message id: the caller holds the client's lock and has looked
     # for a replay under it, so another delivery of this message cannot be stored in between.
     return messages.create_message(
@@ -351,6 +391,7 @@ def _store_client_message(conversation, text, files, source_message_id, now) -> 
         now=now,
         files=files,
         source_message_id=source_message_id,
+        button=button,
     )
 
 

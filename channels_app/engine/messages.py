@@ -29,9 +29,11 @@ def create_message(
     files: list[IncomingFile] | None = None,
     source_message_id: str | None = None,
     template: dict | None = None,
+    button: dict | None = None,
 ) -> Message:
     """Store a message (with its files), keep the conversation's message timestamps current, and announce it
-    after commit. ``template`` is the WhatsApp template it goes out as (``Message.template``)."""
+    after commit. ``template`` is the WhatsApp template it goes out as (``Message.template``); ``button`` the
+    button a client pressed (``Message.button``)."""
     message = _new_message(
         conversation,
         author_kind=author_kind,
@@ -41,6 +43,7 @@ def create_message(
         source_message_id=source_message_id,
         template=template,
     )
+    message.button = button
     message.save()
     attachments = attachments_add(message, files or [], now)
     _record_stored(conversation, message, now)

@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 
 from django.db import transaction
 from django.db.models import Q
+from django.utils.translation import gettext as _
 
-from channels_app.engine import events, instruments, locks, transitions
+from channels_app.engine import availability, events, instruments, locks, transitions
 from channels_app.engine.errors import InvalidState, NotAllowed, NotFound
 from channels_app.engine.queue import request_route
-from channels_app.models import Conversation, ConversationStatus, DistributionMode, Offer
+from channels_app.models import (
+    Conversation,
+    ConversationStatus,
+    DistributionMode,
+    Offer,
+    QueueMember,
+    RoutingDecision,
+)
+from channels_app.policy import distribution
 from crm.models import Contact
 
 
@@ -50,6 +60,71 @@ def offer_decline(*, offer_id: int, operator, now: datetime) -> None:
         )
         if declined:
             move_on_if_unoffered(conversation, now=now, reason="offer declined (Q3)", trigger="offer_declined")
+
+
+OUTCOME_TAKEN = "taken_from_queue"
+TRIGGER_TAKEN = "taken_by_operator"
+
+
+def conversation_take(*, conversation_id: int, operator, now: datetime) -> Conversation:
+    """Q2, Q8: an operator takes a conversation waiting in the queue of an open channel they work in.
+
+    The rules are routing's own (:func:`~channels_app.engine.availability.availability_for`): not dismissed,
+    not on leave, clocked in and not on a break where the channel asks for it, under the channel's chat limit.
+    Only the online rule (Q6) is waived: taking is the operator acting at the console, which is presence. The
+    channel's working hours (H2) decide when routing offers, not what an operator may take: a conversation
+    waiting for the opening may be taken.
+
+    Locks the operator, then the conversation (the fixed order), and re-reads it: of two operators taking the
+    same conversation at once the first wins and the other gets a clear "already taken" (409). A conversation
+    offered to others is taken like an accepted offer: their offers are withdrawn. One offered to this operator
+    is their offer accepted (their pending offer already counts toward their limit). Taking again what one
+    already holds returns it unchanged. A :class:`~channels_app.models.RoutingDecision` records the take.
+    """
+    with transaction.atomic():
+        profiles = locks.lock_operators([operator.pk])
+        conversation = locks.locked_conversation(conversation_id)
+        channel = conversation.open_channel
+        if conversation.status == ConversationStatus.ACTIVE and conversation.operator_id == operator.pk:
+            return conversation
+        if not channel.is_active or not QueueMember.objects.filter(open_channel=channel, operator=operator).exists():
+            raise NotAllowed(_("You are not in the queue of this open channel."))
+        if conversation.status not in (ConversationStatus.QUEUED, ConversationStatus.OFFERED):
+            if conversation.is_open and conversation.operator_id is not None:
+                raise InvalidState(_("Another operator has already taken this conversation."))
+            raise InvalidState(_("This conversation is no longer waiting for an operator."))
+        own_offer = pending_offer_of(conversation, operator.pk)
+        if own_offer is None:
+            mine = availability.availability_for([operator], channel, now, profiles=profiles)[operator.pk]
+            mine = replace(mine, obstacles=tuple(o for o in mine.obstacles if o.kind != distribution.REASON_OFFLINE))
+            if not mine.available:
+                raise InvalidState(mine.explain(channel))
+        take_conversation(
+            conversation,
+            offer=own_offer,
+            operator_id=operator.pk,
+            now=now,
+            reason="taken from the queue",
+            actor_id=operator.pk,
+        )
+        if own_offer is None and channel.distribution_mode in (
+            DistributionMode.EVENLY,
+            DistributionMode.STRICTLY_IN_ORDER,
+        ):
+            # Those modes stamp the time when they offer; a take is an assignment all the same (Evenly's order).
+            transitions.stamp_last_assigned(channel.pk, [operator.pk], now)
+        RoutingDecision.objects.create(
+            conversation=conversation,
+            created_at=now,
+            trigger=TRIGGER_TAKEN,
+            mode=channel.distribution_mode,
+            outcome=OUTCOME_TAKEN,
+            chosen=[operator.pk],
+            candidates=[],
+        )
+        instruments.count_routing_decisions([OUTCOME_TAKEN])
+        events.nudge_wallboards([channel.pk])
+        return conversation
 
 
 def take_conversation(

@@ -206,6 +206,9 @@ class Message(models.Model):
     # S2: a WhatsApp template message goes out as the template, not as ``text`` (which shows it filled in):
     # {"name", "language", "parameters": [texts]}, copied at sending so an edited template cannot change it.
     template = models.JSONField(null=True, blank=True)
+    # A button the client pressed (a Telegram callback button, a Messenger postback or quick reply, a WhatsApp
+    # reply button or list row): {"payload": the button's data}; ``text`` is the button's title. None: typed.
+    button = models.JSONField(null=True, blank=True)
 
     class Meta:
         verbose_name = _("message")

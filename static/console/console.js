@@ -115,6 +115,7 @@ function cueNewOffers(rows) {
   $("offer-banner-text").textContent = `${first.client_name} · ${first.open_channel.name}`;
   $("offer-banner-countdown").dataset.expiresAt = first.offer.expires_at;
   $("offer-banner").dataset.conversationId = String(first.id);
+  $("offer-banner").dataset.offerId = String(first.offer.id);
   $("offer-banner").hidden = false;
   updateCountdowns();
 }
@@ -180,6 +181,18 @@ function conversationItem(row, kind) {
       row.is_offline_request ? el("span", { class: "tag tag-offline", text: gettext("Offline request") }) : null,
       row.status === "closed_pending_rating" ? el("span", { class: "tag", text: gettext("Waiting for rating") }) : null,
     ),
+    kind === "queued"
+      ? el("button", {
+          class: "btn btn-small btn-take",
+          type: "button",
+          text: gettext("Take"),
+          onclick: (event) => {
+            event.stopPropagation();
+            takeConversation(row.id);
+          },
+          onkeydown: (event) => event.stopPropagation(),
+        })
+      : null,
   );
 }
 
@@ -341,6 +354,7 @@ function messageItem(message) {
     kind === "system" ? null : el("span", { class: "who", text: `${authorLabel(message)} · ${formatTime(message.created_at)}` }),
     el("div", { class: `bubble${files.length ? " has-files" : ""}` },
       files.length ? el("div", { class: "attachments" }, files.map(attachmentView)) : null,
+      message.button ? el("span", { class: "button-mark", text: gettext("Button"), title: message.button.payload || "" }) : null,
       message.text ? el("div", { class: "text", text: message.text }) : null,
     ),
     deliveryNote(message, retryDelivery),
@@ -449,6 +463,8 @@ function renderDetail() {
     : "";
   $("conv-meta").textContent = [detail.open_channel.name, status, rating].filter(Boolean).join(" · ");
   $("btn-accept").hidden = !detail.offer;
+  $("btn-decline").hidden = !detail.offer;
+  $("btn-take").hidden = !detail.can_take;
   $("btn-transfer").hidden = !detail.can_transfer;
   $("btn-close").hidden = !detail.can_close;
   if (!detail.can_transfer) $("transfer-panel").hidden = true;
@@ -673,6 +689,28 @@ async function acceptCurrent() {
   await act("accept", { offer_id: offer.id });
   $("offer-banner").hidden = true;
   await loadConversation(state.currentId, { onlyNew: true });
+  $("reply").focus();
+}
+
+/** Q3: refuse an offer; it moves on to the next operator at once. */
+async function declineOffer(offerId, conversationId) {
+  const answer = await act("decline", { offer_id: offerId });
+  if (!answer) return;
+  if (String(conversationId) === $("offer-banner").dataset.conversationId) $("offer-banner").hidden = true;
+  toast(gettext("Offer declined."));
+  if (state.currentId === conversationId) closeView();
+}
+
+async function declineCurrent() {
+  const offer = state.detail && state.detail.offer;
+  if (offer) await declineOffer(offer.id, state.currentId);
+}
+
+/** Take a conversation waiting in one of my queues (routing's eligibility and limit rules, checked by the server). */
+async function takeConversation(conversationId) {
+  const answer = await act("take", { conversation_id: conversationId });
+  if (!answer) return;
+  await openConversation(conversationId);
   $("reply").focus();
 }
 
@@ -1150,6 +1188,8 @@ document.addEventListener("visibilitychange", () => {
 $("btn-clock").addEventListener("click", () => changeStatus(state.operator && state.operator.clocked_in ? "clock_out" : "clock_in"));
 $("btn-break").addEventListener("click", () => changeStatus(state.operator && state.operator.on_break ? "break_end" : "break_start"));
 $("btn-accept").addEventListener("click", acceptCurrent);
+$("btn-decline").addEventListener("click", declineCurrent);
+$("btn-take").addEventListener("click", () => state.currentId && takeConversation(state.currentId));
 $("btn-close").addEventListener("click", closeCurrent);
 $("btn-transfer").addEventListener("click", openTransfer);
 $("transfer-panel").addEventListener("submit", submitTransfer);
@@ -1173,6 +1213,10 @@ $("reply").addEventListener("paste", onPaste);
 $("reply").addEventListener("keydown", onComposerKeydown);
 $("reply").addEventListener("input", onComposerInput);
 $("reply").addEventListener("blur", () => setTimeout(hideSuggestions, 150));
+$("offer-banner-decline").addEventListener("click", () => {
+  const banner = $("offer-banner");
+  if (banner.dataset.offerId) declineOffer(Number(banner.dataset.offerId), Number(banner.dataset.conversationId));
+});
 $("offer-banner-open").addEventListener("click", () => {
   const id = Number($("offer-banner").dataset.conversationId);
   if (id) openConversation(id);

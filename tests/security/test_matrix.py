@@ -156,6 +156,7 @@ def _team(key: str, name: str, now):
         offers[item.pk] = Offer.objects.create(
             conversation=item, operator=operator, created_at=now, expires_at=now + timedelta(hours=1)
         )
+    to_take = conversation("take", status=ConversationStatus.QUEUED, queued_at=now)  # waiting in the queue
     rated = conversation("rated", status=ConversationStatus.CLOSED, operator=operator, closed_at=now)
     ClientRating.objects.create(conversation=rated, operator=operator, value="like", rated_at=now)
     SupervisorRating.objects.create(
@@ -193,6 +194,7 @@ def _team(key: str, name: str, now):
         offered=offered,
         offer=offers[offered.pk],
         decline_offer=offers[to_decline.pk],
+        to_take=to_take,
         lead=lead,
         contact=contact,
         token=visitor_token_issue(connector=livechat, visitor_id=held.client.external_id),
@@ -680,12 +682,14 @@ def _frame(world, team: str, action: str) -> dict:
         "transfer": {"conversation_id": side.to_transfer.pk, "to_operator_id": side.colleague.pk},
         "typing": {"conversation_id": side.held.pk},
         "watch": {"conversation_id": side.held.pk},
+        "take": {"conversation_id": side.to_take.pk},
         "retry": {"message_id": side.undelivered.pk},
     }[action]
 
 
 SOCKET_ACTIONS = {
     "heartbeat", "accept", "decline", "send", "send_template", "close", "transfer", "typing", "watch", "retry",
+    "take",
 }  # fmt: skip
 
 
@@ -727,6 +731,7 @@ async def test_console_socket_actions(teams, settings):
             "decline",
             "transfer",
             "close",
+            "take",
             "retry",
         ):
             ref += 1
@@ -763,6 +768,7 @@ async def _supervisor_console(console: WebsocketCommunicator, teams, persona: st
     for action, allowed in (
         ("heartbeat", True), ("watch", True), ("typing", True), ("accept", False), ("decline", False),
         ("send", False), ("send_template", False), ("transfer", True), ("close", True), ("retry", False),
+        ("take", False),  # not in the queue: a supervisor takes over (REST), they do not take from the queue
     ):  # fmt: skip
         ref += 1
         frame = _frame(teams, own, action)

@@ -78,6 +78,8 @@ async def test_Q13_operator_of_another_channel_can_do_nothing_to_support_convers
         {"action": "transfer", "conversation_id": world.bob.pk, "to_open_channel_id": world.sales.pk},
         {"action": "typing", "conversation_id": world.alice.pk},
         {"action": "watch", "conversation_id": world.alice.pk},
+        {"action": "take", "conversation_id": world.alice.pk},
+        {"action": "take", "conversation_id": world.bob.pk},
         {"action": "retry", "message_id": world.alice_reply.pk},
     ]
     for ref, attack in enumerate(attacks, start=1):

@@ -413,4 +413,6 @@ def test_o5_messenger_registration_subscribes_the_page(page, provider):
     result = get_source(page.kind).register_webhook(page, "https://cc.example.com/webhooks/meta/1/")
     assert result.ok and result.automatic
     [call] = provider.calls("/graph/104857600/subscribed_apps")
-    assert call.query["subscribed_fields"] == ["messages,message_edits,message_deliveries,message_reads"]
+    assert call.query["subscribed_fields"] == [
+        "messages,message_edits,messaging_postbacks,message_deliveries,message_reads"
+    ]

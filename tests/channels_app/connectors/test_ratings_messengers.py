@@ -173,9 +173,12 @@ def test_R1_telegram_press_redelivered_by_the_provider_rates_once(engine, provid
     assert Message.objects.filter(conversation=conversation, author_kind=Message.Author.CLIENT).count() == 2
 
 
-def test_R1_telegram_callbacks_that_are_not_ours_give_no_message(engine):
+def test_R1_telegram_callbacks_that_are_not_ours_never_rate(engine):
     connector, _conversation = closed_awaiting_rating(engine, ConnectorKind.TELEGRAM)
-    assert get_source(connector.kind).parse(connector, telegram_press("open_menu")) == []
+    # A chatbot's button is the client's message (issue 15, point 9), never a rating.
+    [event] = get_source(connector.kind).parse(connector, telegram_press("open_menu"))
+    assert (event.pressed_rating, event.button_payload) == ("", "open_menu")
+    webhook_delivery(engine, connector, telegram_press("open_menu"))
     assert not ClientRating.objects.exists()
 
 
