@@ -56,6 +56,7 @@ class VisitorStateSerializer(serializers.Serializer):
     consent_needed = serializers.BooleanField()
     conversation = VisitorConversationSerializer(allow_null=True)
     messages = VisitorMessageSerializer(many=True)
+    has_older = serializers.BooleanField(help_text="Older messages exist: ask again with ``before`` the first one.")
 
 
 class TranscriptRequestSerializer(serializers.Serializer):
@@ -93,7 +94,10 @@ class LivechatStateView(LivechatView):
         parameters=[
             OpenApiParameter(
                 "after", {"type": "integer", "minimum": 0}, description="Only messages with a larger id (re-sync)."
-            )
+            ),
+            OpenApiParameter(
+                "before", {"type": "integer", "minimum": 0}, description="The page just older than this message."
+            ),
         ],
         responses=VisitorStateSerializer,
         summary="The visitor's conversation and its messages",
@@ -101,13 +105,16 @@ class LivechatStateView(LivechatView):
     def get(self, request: Request, token: str) -> Response:
         connector, visitor = livechat_connector_for_token(token)
         after_id = optional_query_int(request.query_params.get("after"), "after")
+        before_id = optional_query_int(request.query_params.get("before"), "before")
         client = visitor_client(connector, visitor.visitor_id)
         conversation = visitor_conversation(client)
+        messages, has_older = visitor_messages(conversation, after_id=after_id, before_id=before_id)
         body = {
             "server_time": timezone.now(),
             "consent_needed": consent_needed(connector, client),
             "conversation": visitor_conversation_payload(conversation),
-            "messages": visitor_messages(conversation, after_id=after_id),
+            "messages": messages,
+            "has_older": has_older,
         }
         response = Response(VisitorStateSerializer(body).data)
         response["Cache-Control"] = "no-store"
