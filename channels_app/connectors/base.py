@@ -67,9 +67,9 @@ class StoredUpdate:
 
 @dataclass
 class InboundEvent:
-    """One client message (or edit) ready for :mod:`channels_app.engine.inbound`."""
+    """One client message (or its edit, or its deletion) ready for :mod:`channels_app.engine.inbound`."""
 
-    kind: str  # "message" or "edit"
+    kind: str  # "message", "edit" (the new ``text``) or "delete" (``source_message_id`` only)
     external_user_id: str
     source_message_id: str
     text: str = ""

@@ -107,6 +107,9 @@ class MessageSerializer(serializers.Serializer):
     created_at = serializers.DateTimeField()
     delivery = serializers.CharField()
     delivery_error = serializers.CharField(allow_blank=True)
+    edited_at = serializers.DateTimeField(allow_null=True, help_text="The client edited it in the messenger.")
+    earlier_texts = serializers.ListField(child=serializers.CharField(allow_blank=True), help_text="Before the edits.")
+    deleted_at = serializers.DateTimeField(allow_null=True, help_text="The client deleted it in the messenger.")
 
 
 class OperatorFileUploadSerializer(serializers.Serializer):

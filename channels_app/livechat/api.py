@@ -36,6 +36,8 @@ class VisitorMessageSerializer(serializers.Serializer):
     text = serializers.CharField(allow_blank=True)
     attachments = serializers.ListField(child=serializers.DictField())
     created_at = serializers.DateTimeField()
+    edited = serializers.BooleanField(help_text="The client edited it (in a messenger).")
+    deleted = serializers.BooleanField(help_text="The client deleted it: no text and no files are sent.")
 
 
 class VisitorIdentitySerializer(serializers.Serializer):

@@ -11,15 +11,21 @@ from channels_app.policy.files import FileLimits, accept_attribute
 
 
 def visitor_message_payload(message: Message, open_channel: OpenChannel) -> dict:
-    """A message as the visitor's browser receives it: no operator ids, no delivery state."""
+    """A message as the visitor's browser receives it: no operator ids, no delivery state, no earlier wordings;
+    a message the client deleted without its text and files (decision 0018)."""
+    deleted = message.deleted_at is not None
     return {
         "id": message.pk,
         "author": message.author_kind,
         "author_name": author_name_for_client(message, open_channel),
-        "text": message.text,
+        "text": "" if deleted else message.text,
         # Links signed for this conversation's client: the widget's only way to open a file (no session there).
-        "attachments": attachment_payloads(message, visitor_client_id=message.conversation.client_id),
+        "attachments": []
+        if deleted
+        else attachment_payloads(message, visitor_client_id=message.conversation.client_id),
         "created_at": message.created_at.isoformat(),
+        "edited": message.edited_at is not None,
+        "deleted": deleted,
     }
 
 
