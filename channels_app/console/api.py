@@ -484,9 +484,10 @@ class ConversationMessagesView(ConsoleView):
             _message_position_parameter("after", "Only messages with a larger id (re-sync, the next newer page)."),
             _message_position_parameter("before", "The page of messages just older than this one (scrolling up)."),
             _message_position_parameter("around", "This message with a page around it (a link to a message)."),
+            _message_position_parameter("newer_than", "The page of messages just newer than this one."),
         ],
         responses=MessagesSerializer,
-        summary="A page of the conversation's messages (O2): the latest, or before, around or after a given id",
+        summary="A page of the conversation's messages (O2): the latest, or before, around or after a message",
     )
     def get(self, request: Request, conversation_id: int) -> Response:
         conversation = visible_conversation(request.user, conversation_id)
@@ -496,6 +497,7 @@ class ConversationMessagesView(ConsoleView):
             after_id=optional_query_int(params.get("after"), "after"),
             before_id=optional_query_int(params.get("before"), "before"),
             around_id=optional_query_int(params.get("around"), "around"),
+            newer_than_id=optional_query_int(params.get("newer_than"), "newer_than"),
         )
         body = {
             "conversation_id": conversation.pk,

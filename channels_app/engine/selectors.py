@@ -65,20 +65,23 @@ def conversation_messages(
     *,
     before_id: int | None = None,
     around_id: int | None = None,
+    newer_than_id: int | None = None,
     after_id: int | None = None,
     limit: int | None = None,
 ) -> MessagePage:
     """O2: a page of the conversation's messages with their files, oldest first (issue 15: newest first).
 
     Without a position it is the latest ``limit`` messages (a conversation opens on its end). ``before_id``
-    gives the ``limit`` messages just older than that one (scrolling up), ``around_id`` that message with
-    about ``limit / 2`` on either side (a link to a search hit), ``after_id`` the ``limit`` oldest with a
-    larger id (a reconnecting socket re-syncs; ids grow with time, so also the next newer page). Older and
-    newer follow ``(created_at, id)``, keyset on the ``message_conv_time`` index, so two messages of the same
-    instant are never skipped or repeated. A ``before_id`` or ``around_id`` that is not a message of this
-    conversation is refused (:class:`~channels_app.engine.errors.ServiceError`, a 400).
+    gives the ``limit`` messages just older than that one (scrolling up), ``newer_than_id`` those just newer
+    (scrolling down from an old stretch towards the live end), ``around_id`` that message with half the page
+    on either side (a link to a search hit; near an end, the other side fills it). These follow
+    ``(created_at, id)``, keyset on the ``message_conv_time`` index, so two messages of the same instant are
+    never skipped or repeated; one that is not a message of this conversation is refused
+    (:class:`~channels_app.engine.errors.ServiceError`, a 400). ``after_id`` gives the ``limit`` oldest with a
+    larger id: a reconnecting socket re-syncs by id, which catches a message committed late with an earlier
+    time too.
     """
-    if sum(position is not None for position in (before_id, around_id, after_id)) > 1:
+    if sum(position is not None for position in (before_id, around_id, newer_than_id, after_id)) > 1:
         raise ServiceError(_("Ask for messages before, around or after one message, not several at once."))
     limit = max(1, limit or HISTORY_PAGE)
     messages = (
@@ -91,7 +94,7 @@ def conversation_messages(
     if after_id is not None:
         found = list(messages.filter(pk__gt=after_id).order_by(*oldest_first)[: limit + 1])
         return MessagePage(found[:limit], has_older=after_id > 0, has_newer=len(found) > limit)
-    anchor_id = before_id if before_id is not None else around_id
+    anchor_id = next((i for i in (before_id, around_id, newer_than_id) if i is not None), None)
     if anchor_id is None:
         found = list(messages.order_by(*newest_first)[: limit + 1])
         return MessagePage(found[:limit][::-1], has_older=len(found) > limit, has_newer=False)
@@ -102,13 +105,18 @@ def conversation_messages(
     if before_id is not None:
         found = list(messages.filter(older_than_anchor).order_by(*newest_first)[: limit + 1])
         return MessagePage(found[:limit][::-1], has_older=len(found) > limit, has_newer=True)
-    older_count = limit // 2
-    older = list(messages.filter(older_than_anchor).order_by(*newest_first)[: older_count + 1])
-    newer = list(messages.exclude(older_than_anchor).order_by(*oldest_first)[: limit - older_count + 1])
+    if newer_than_id is not None:
+        found = list(messages.exclude(older_than_anchor).exclude(pk=anchor["id"]).order_by(*oldest_first)[: limit + 1])
+        return MessagePage(found[:limit], has_older=True, has_newer=len(found) > limit)
+    # Half on either side; near the start or the end of the conversation the other side fills the page.
+    older = list(messages.filter(older_than_anchor).order_by(*newest_first)[: limit + 1])
+    newer = list(messages.exclude(older_than_anchor).order_by(*oldest_first)[: limit + 1])  # from the anchor on
+    older_count = min(len(older), max(limit // 2, limit - len(newer)))
+    newer_count = min(len(newer), limit - older_count)
     return MessagePage(
-        older[:older_count][::-1] + newer[: limit - older_count],
+        older[:older_count][::-1] + newer[:newer_count],
         has_older=len(older) > older_count,
-        has_newer=len(newer) > limit - older_count,
+        has_newer=len(newer) > newer_count,
     )
 
 

@@ -622,10 +622,13 @@ function renderCannedList(replies) {
 async function loadConversation(conversationId, { onlyNew = false, around = null } = {}) {
   const resync = onlyNew && state.fetchedMessageId > 0;
   const query = pageQuery(resync ? { after: state.fetchedMessageId } : { around });
+  // On a stretch opened at an old message, what is new waits for the newer pages: only the detail is read.
+  const skipMessages = resync && state.hasNewer;
+  const empty = { messages: [], has_older: state.hasOlder, has_newer: state.hasNewer };
   try {
     const [detail, history] = await Promise.all([
       api(urlFor(config.urls.conversation, conversationId)),
-      api(urlFor(config.urls.messages, conversationId) + query),
+      skipMessages ? empty : api(urlFor(config.urls.messages, conversationId) + query),
     ]);
     if (state.currentId !== conversationId) return;
     if (!resync) {
@@ -712,11 +715,12 @@ async function loadOlder() {
 /** Scrolling down on a stretch opened at an old message loads the next newer page, until the live end. */
 async function loadNewer() {
   const conversationId = state.currentId;
-  if (!conversationId || !state.hasNewer || state.loadingNewer) return;
+  const { last } = loadedEnds(state.messages.values());
+  if (!conversationId || !state.hasNewer || state.loadingNewer || !last) return;
   state.loadingNewer = true;
   redrawInPlace($("messages"), renderMessages, { addedAbove: false });
   try {
-    const page = await api(urlFor(config.urls.messages, conversationId) + pageQuery({ after: state.fetchedMessageId }));
+    const page = await api(urlFor(config.urls.messages, conversationId) + pageQuery({ newer_than: last.id }));
     if (state.currentId !== conversationId) return;
     for (const message of page.messages) {
       state.messages.set(message.id, message);

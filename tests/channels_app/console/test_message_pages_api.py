@@ -38,7 +38,7 @@ def test_the_messages_endpoint_pages_latest_before_and_around(client, support, m
     assert (older["has_older"], older["has_newer"]) == (True, True)
     around = client.get(f"{url}?around={older['messages'][1]['id']}").json()
     assert [m["text"] for m in around["messages"]] == ["m1", "m2", "m3", "m4"]
-    newer = client.get(f"{url}?after={around['messages'][-1]['id']}").json()
+    newer = client.get(f"{url}?newer_than={around['messages'][-1]['id']}").json()
     assert [m["text"] for m in newer["messages"]] == ["m5", "m6", "m7", "m8"]
     assert newer["has_newer"] is True
 
@@ -49,7 +49,7 @@ def test_bad_positions_are_a_400_and_change_nothing(client, support, sales):
     foreign_id = elsewhere.messages.get().pk
     as_user(client, support.olga)
     url = f"/api/conversations/{conversation.pk}/messages/"
-    for query in ("before=yesterday", "around=-3", f"before={foreign_id}", f"around={foreign_id}", "around=999999999",
+    for query in ("before=yesterday", "around=-3", f"before={foreign_id}", f"around={foreign_id}", "around=999999999", f"newer_than={foreign_id}",
                   "before=1&around=1"):  # fmt: skip
         response = client.get(f"{url}?{query}")
         assert response.status_code == 400, query

@@ -74,22 +74,44 @@ def test_around_centres_the_linked_message(engine):
     assert _texts(page) == [f"m{i}" for i in range(5, 15)]
     assert page.has_older and page.has_newer
     at_the_end = selectors.conversation_messages(conversation.pk, around_id=_id_of(conversation, "m23"), limit=10)
-    assert _texts(at_the_end) == [f"m{i}" for i in range(18, 25)]
+    assert _texts(at_the_end) == [f"m{i}" for i in range(15, 25)]  # the older side fills the page
     assert at_the_end.has_older and not at_the_end.has_newer
     at_the_start = selectors.conversation_messages(conversation.pk, around_id=_id_of(conversation, "m1"), limit=10)
-    assert _texts(at_the_start) == [f"m{i}" for i in range(6)]
+    assert _texts(at_the_start) == [f"m{i}" for i in range(10)]
     assert not at_the_start.has_older and at_the_start.has_newer
 
 
-def test_after_pages_newer_from_an_around_page_to_the_live_end(engine):
+def test_newer_than_pages_from_an_around_page_to_the_live_end(engine):
     conversation = _long_conversation(engine, 25)
     page = selectors.conversation_messages(conversation.pk, around_id=_id_of(conversation, "m5"), limit=10)
-    newer = selectors.conversation_messages(conversation.pk, after_id=page.messages[-1].pk, limit=10)
+    assert _texts(page) == [f"m{i}" for i in range(10)]
+    newer = selectors.conversation_messages(conversation.pk, newer_than_id=page.messages[-1].pk, limit=10)
     assert _texts(newer) == [f"m{i}" for i in range(10, 20)]
-    assert newer.has_newer
-    end = selectors.conversation_messages(conversation.pk, after_id=newer.messages[-1].pk, limit=10)
+    assert newer.has_older and newer.has_newer
+    end = selectors.conversation_messages(conversation.pk, newer_than_id=newer.messages[-1].pk, limit=10)
     assert _texts(end) == [f"m{i}" for i in range(20, 25)]
     assert not end.has_newer
+
+
+def test_pages_follow_time_not_ids(engine):
+    """Ids need not follow time (messages imported, or committed late): pages by time still cover it all."""
+    conversation = _long_conversation(engine, 6)
+    latest = conversation.messages.get(text="m5")
+    latest.created_at -= timedelta(days=2)  # now the oldest by time, with the largest id
+    latest.save()
+    page = selectors.conversation_messages(conversation.pk, around_id=_id_of(conversation, "m5"), limit=2)
+    assert _texts(page) == ["m5", "m0"]
+    newer = selectors.conversation_messages(conversation.pk, newer_than_id=page.messages[-1].pk, limit=10)
+    assert _texts(newer) == ["m1", "m2", "m3", "m4"]
+    resync = selectors.conversation_messages(conversation.pk, after_id=_id_of(conversation, "m4"))
+    assert _texts(resync) == ["m5"]  # by id: what was stored after the last one read
+
+
+def test_after_gives_what_was_stored_since_a_message(engine):
+    conversation = _long_conversation(engine, 25)
+    page = selectors.conversation_messages(conversation.pk, after_id=_id_of(conversation, "m9"), limit=10)
+    assert _texts(page) == [f"m{i}" for i in range(10, 20)]
+    assert page.has_newer
 
 
 def test_messages_of_the_same_instant_are_neither_skipped_nor_repeated(engine):
@@ -109,7 +131,7 @@ def test_a_position_outside_the_conversation_is_refused(engine):
     conversation = _long_conversation(engine, 3)
     other = engine.receive(make_channel([make_operator("piotr")], name="Other"), "bob", "elsewhere")
     foreign_id = other.messages.first().pk
-    for position in ("before_id", "around_id"):
+    for position in ("before_id", "around_id", "newer_than_id"):
         with pytest.raises(ServiceError):
             selectors.conversation_messages(conversation.pk, **{position: foreign_id})
         with pytest.raises(ServiceError):
