@@ -20,11 +20,21 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture
-def support(cc_server):
+def support(settings, cc_server):
     channel = OpenChannelFactory(name="Website support", welcome_enabled=False)
     olga = OperatorFactory(username="olga", first_name="Olga", last_name="Nowak")
     QueueMemberFactory(open_channel=channel, operator=olga, position=0)
     livechat = ConnectorFactory(open_channel=channel, public_key="support-site-key")
+    # What the services of this test send must reach the server's consoles.
+    settings.CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "contact_center.channel_layer.RedisEventsChannelLayer",
+            "CONFIG": {
+                "hosts": [{"address": settings.REDIS_URL}],
+                "prefix": cc_server.environment["CHANNEL_LAYER_PREFIX"],
+            },
+        }
+    }
     return SimpleNamespace(channel=channel, olga=olga, livechat=livechat)
 
 
@@ -137,3 +147,36 @@ def test_the_widget_opens_on_the_latest_messages_and_loads_earlier_ones_on_scrol
     expect(rows).to_have_count(301)
     expect(chat.locator(".chat-paging")).to_have_count(0)
     expect(chat.locator("#messages .bubble").first).to_have_text("Message 0")
+
+
+def test_a_clients_edit_and_deletion_in_the_messenger_redraw_the_message_live(new_context, support):
+    from channels_app.engine.inbound import message_delete, message_edit
+
+    telegram = in_worker(
+        lambda: ConnectorFactory(open_channel=support.channel, kind="telegram", account_id="support-bot")
+    )
+
+    def client_writes_twice() -> Conversation:
+        for source_id, text in (("tg-1", "I want 2 kettles"), ("tg-2", "My card is 4111 1111")):
+            received = message_receive(
+                connector=telegram, external_user_id="tg-anna", text=text, source_message_id=source_id,
+                now=timezone.now(), client_name="Anna",
+            )  # fmt: skip
+        offer = Offer.objects.get(conversation=received.conversation, status=Offer.Status.PENDING)
+        return offer_accept(offer_id=offer.pk, operator=support.olga, now=timezone.now())
+
+    conversation = in_worker(client_writes_twice)
+    console = open_console(new_context, support.olga, f"#conversation={conversation.pk}")
+    expect(console.locator("#messages .text", has_text="I want 2 kettles")).to_be_visible()
+
+    in_worker(
+        lambda: message_edit(connector=telegram, source_message_id="tg-1", text="I want 3 kettles", now=timezone.now())
+    )
+    edited = console.locator("#messages .msg", has_text="I want 3 kettles")
+    expect(edited.locator(".change.is-edited")).to_contain_text("Edited at")
+    expect(edited.locator(".change.is-edited")).to_have_attribute("title", "Before: I want 2 kettles")
+
+    in_worker(lambda: message_delete(connector=telegram, source_message_id="tg-2", now=timezone.now()))
+    deleted = console.locator("#messages .msg", has_text="My card is 4111 1111")
+    expect(deleted).to_have_class("msg msg-client is-deleted")
+    expect(deleted.locator(".change.is-deleted")).to_contain_text("Deleted by the client at")
