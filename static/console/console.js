@@ -439,7 +439,8 @@ function addMessages(messages, { live = false } = {}) {
   if (changed) renderMessages();
 }
 
-/** A message whose files or delivery changed (``message.attachments``, ``message.delivery``): redraw it. */
+/** A message whose files, delivery or text changed (``message.attachments``, ``message.delivery``, ``message.edited``,
+ * ``message.deleted``): redraw it. */
 function replaceMessage(message) {
   if (message.conversation_id !== state.currentId) return;
   if (!state.messages.has(message.id) && state.hasNewer) return; // beyond the loaded stretch: its page brings it
