@@ -68,10 +68,10 @@ class StoredUpdate:
 
 @dataclass
 class InboundEvent:
-    """One client message (or edit) ready for :mod:`channels_app.engine.inbound`, or a receipt of ours for
-    :mod:`channels_app.engine.delivery`."""
+    """One client message (or its edit, or its deletion) ready for :mod:`channels_app.engine.inbound`, or a
+    receipt of ours for :mod:`channels_app.engine.delivery`."""
 
-    kind: str  # "message", "edit" or "receipt"
+    kind: str  # "message", "edit" (the new ``text``), "delete" (``source_message_id`` only) or "receipt"
     external_user_id: str
     source_message_id: str
     text: str = ""

@@ -162,8 +162,12 @@ class MessengerSource(MetaSource):
             postback = as_dict(event.get("postback"))
             # Echoes are our own outbound messages coming back.
             if message and message.get("is_echo") is not True and as_str(message.get("mid")):
+                # An unsent message comes back with the same mid and ``is_deleted``: a separate update.
+                prefix = "delete:" if message.get("is_deleted") is True else ""
                 updates.append(
-                    StoredUpdate(update_id=as_str(message["mid"]), payload={"event": event}, account_id=page_id)
+                    StoredUpdate(
+                        update_id=f"{prefix}{as_str(message['mid'])}", payload={"event": event}, account_id=page_id
+                    )
                 )
             elif postback:
                 # A pressed button (a chatbot's, the page's menu, "Get started"). Older deliveries carry no mid.
@@ -199,6 +203,11 @@ class MessengerSource(MetaSource):
         if postback and not event.get("message"):
             return _messenger_postback(sender_id, event, postback)
         message = as_dict(event.get("message"))
+        if message.get("is_deleted") is True:
+            # Meta's unsend: the message, by its mid, marked ``is_deleted`` (documented for Instagram messaging).
+            return [
+                InboundEvent(kind="delete", external_user_id=sender_id, source_message_id=as_str(message.get("mid")))
+            ]
         attachments = [
             item
             for item in (_messenger_file(connector, as_dict(a)) for a in as_list(message.get("attachments")))

@@ -47,7 +47,7 @@ from channels_app.engine.attachments import (
 )
 from channels_app.engine.client_view import name_line_for_client
 from channels_app.engine.errors import ServiceError
-from channels_app.engine.inbound import message_edit, message_receive
+from channels_app.engine.inbound import message_delete, message_edit, message_receive
 from channels_app.models import UPDATE_ID_MAX_LENGTH, Attachment, Client, Connector, InboundUpdate, Message
 from contact_center import logs
 
@@ -300,6 +300,13 @@ def _deliver_to_services(connector: Connector, event: InboundEvent, now: datetim
         if edited is None:
             logger.info(
                 "%s connector %s: edit of unknown message %s", connector.kind, connector.pk, event.source_message_id
+            )
+        return
+    if event.kind == "delete":
+        deleted = message_delete(connector=connector, source_message_id=event.source_message_id, now=now)
+        if deleted is None:
+            logger.info(
+                "%s connector %s: deletion of unknown message %s", connector.kind, connector.pk, event.source_message_id
             )
         return
     message_receive(

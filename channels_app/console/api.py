@@ -111,6 +111,9 @@ class MessageSerializer(serializers.Serializer):
     button = serializers.JSONField(
         allow_null=True, help_text='A button the client pressed: {"payload": its data} (the text is its title); null.'
     )
+    edited_at = serializers.DateTimeField(allow_null=True, help_text="The client edited it in the messenger.")
+    earlier_texts = serializers.ListField(child=serializers.CharField(allow_blank=True), help_text="Before the edits.")
+    deleted_at = serializers.DateTimeField(allow_null=True, help_text="The client deleted it in the messenger.")
 
 
 class OperatorFileUploadSerializer(serializers.Serializer):
@@ -123,6 +126,8 @@ class OperatorFileUploadSerializer(serializers.Serializer):
 class MessagesSerializer(serializers.Serializer):
     conversation_id = serializers.IntegerField()
     messages = MessageSerializer(many=True)
+    has_older = serializers.BooleanField(help_text="Older messages exist before the first one of this page.")
+    has_newer = serializers.BooleanField(help_text="Newer messages exist after the last one of this page.")
 
 
 class ContactSerializer(serializers.Serializer):
@@ -493,21 +498,37 @@ class ConversationDetailView(ConsoleView):
         return Response(ConversationDetailSerializer(conversation_detail(request.user, conversation)).data)
 
 
+def _message_position_parameter(name: str, description: str) -> OpenApiParameter:
+    return OpenApiParameter(name, {"type": "integer", "minimum": 0}, description=description)
+
+
 class ConversationMessagesView(ConsoleView):
     @extend_schema(
         parameters=[
-            OpenApiParameter(
-                "after", {"type": "integer", "minimum": 0}, description="Only messages with a larger id (re-sync)."
-            )
+            _message_position_parameter("after", "Only messages with a larger id (re-sync, the next newer page)."),
+            _message_position_parameter("before", "The page of messages just older than this one (scrolling up)."),
+            _message_position_parameter("around", "This message with a page around it (a link to a message)."),
+            _message_position_parameter("newer_than", "The page of messages just newer than this one."),
         ],
         responses=MessagesSerializer,
-        summary="The conversation's messages (O2), or those after a given id",
+        summary="A page of the conversation's messages (O2): the latest, or before, around or after a message",
     )
     def get(self, request: Request, conversation_id: int) -> Response:
         conversation = visible_conversation(request.user, conversation_id)
-        after_id = optional_query_int(request.query_params.get("after"), "after")
-        messages = selectors.conversation_history(conversation.pk, after_id=after_id)
-        body = {"conversation_id": conversation.pk, "messages": [message_payload(m) for m in messages]}
+        params = request.query_params
+        page = selectors.conversation_messages(
+            conversation.pk,
+            after_id=optional_query_int(params.get("after"), "after"),
+            before_id=optional_query_int(params.get("before"), "before"),
+            around_id=optional_query_int(params.get("around"), "around"),
+            newer_than_id=optional_query_int(params.get("newer_than"), "newer_than"),
+        )
+        body = {
+            "conversation_id": conversation.pk,
+            "messages": [message_payload(m) for m in page.messages],
+            "has_older": page.has_older,
+            "has_newer": page.has_newer,
+        }
         return Response(MessagesSerializer(body).data)
 
 

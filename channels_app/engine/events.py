@@ -11,6 +11,7 @@ Every event is a JSON-ready dict with a ``type`` key:
 ``conversation.closed``     closed by the operator, the client's rating or a sweep
 ``message.created``         a new message in the conversation
 ``message.edited``          the client edited a message in the source
+``message.deleted``         the client deleted (unsent) a message in the source
 ``operator.presence``       an operator went online or offline (Q6)
 ``access.changed``          the operator's channels or status changed: re-check
 ``note.created``            a private note in a conversation (never to the client)
@@ -169,14 +170,25 @@ def message_created(message) -> dict:
             "system_key": message.system_key,
             "created_at": _iso(message.created_at),
             "button": message.button,
+            # The client's own changes in the messenger: staff see the earlier wording and a deleted text.
+            "edited_at": _iso(message.edited_at),
+            "earlier_texts": list(message.earlier_texts or []),
+            "deleted_at": _iso(message.deleted_at),
         },
     }
 
 
 def message_edited(message) -> dict:
+    """The client edited a message in the messenger: viewers redraw it with its new text, marked edited."""
     event = message_created(message)
     event["type"] = "message.edited"
-    event["message"]["edited_at"] = _iso(message.edited_at)
+    return event
+
+
+def message_deleted(message) -> dict:
+    """The client deleted a message in the messenger: consoles redraw it marked deleted; the widget hides it."""
+    event = message_created(message)
+    event["type"] = "message.deleted"
     return event
 
 

@@ -185,6 +185,9 @@ def message_receive(
     return InboundResult(message=message, conversation=conversation, created=True)
 
 
+MAX_EARLIER_TEXTS = 20  # a client editing one message again and again keeps only its latest earlier versions
+
+
 def message_edit(*, connector: Connector, source_message_id: str, text: str, now: datetime) -> Message | None:
     """A client edited a message in the source: update its text (``None`` when the message is unknown)."""
     text = (text or "").strip()
@@ -202,12 +205,40 @@ def message_edit(*, connector: Connector, source_message_id: str, text: str, now
         if message is None:
             return None
         if message.text != text:
+            # Staff keep what it said before (the client may have changed a promise or an amount).
+            message.earlier_texts = [*message.earlier_texts, message.text][-MAX_EARLIER_TEXTS:]
             message.text = text
             message.edited_at = now
-            message.save(update_fields=["text", "edited_at"])
+            message.save(update_fields=["text", "earlier_texts", "edited_at"])
             conversation = message.conversation
             events.publish_to_conversation(
                 conversation, events.message_edited(message), operator_ids=[conversation.operator_id]
+            )
+        return message
+
+
+def message_delete(*, connector: Connector, source_message_id: str, now: datetime) -> Message | None:
+    """A client deleted (unsent) a message in the source: mark it deleted (``None`` when the message is unknown).
+
+    The row, its text and its files stay: staff still read them, marked deleted, and the client's own views
+    (the widget, the client's transcript) no longer show them (decision 0018). Idempotent: a repeated deletion
+    keeps the first moment and announces nothing.
+    """
+    with transaction.atomic():
+        message = (
+            Message.objects.select_for_update(of=("self",))
+            .select_related("conversation")
+            .filter(connector=connector, source_message_id=str(source_message_id), author_kind=Message.Author.CLIENT)
+            .first()
+        )
+        if message is None:
+            return None
+        if message.deleted_at is None:
+            message.deleted_at = now
+            message.save(update_fields=["deleted_at"])
+            conversation = message.conversation
+            events.publish_to_conversation(
+                conversation, events.message_deleted(message), operator_ids=[conversation.operator_id]
             )
         return message
 

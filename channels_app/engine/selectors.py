@@ -6,7 +6,9 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.db.models import Count, Exists, Min, OuterRef, Q, QuerySet
+from django.utils.translation import gettext as _
 
+from channels_app.engine.errors import ServiceError
 from channels_app.models import (
     Conversation,
     ConversationStatus,
@@ -49,17 +51,73 @@ def conversations_for_console(user) -> QuerySet[Conversation]:
     )
 
 
-def conversation_history(conversation_id: int, after_id: int | None = None, limit: int = HISTORY_PAGE) -> list[Message]:
-    """O2: the conversation's messages in order, with their files; ``after_id`` gives only newer ones (a
-    reconnecting socket)."""
+@dataclass(frozen=True)
+class MessagePage:
+    """One page of a conversation's messages, oldest first for display, and whether more lie on either side."""
+
+    messages: list[Message]
+    has_older: bool
+    has_newer: bool
+
+
+def conversation_messages(
+    conversation_id: int,
+    *,
+    before_id: int | None = None,
+    around_id: int | None = None,
+    newer_than_id: int | None = None,
+    after_id: int | None = None,
+    limit: int | None = None,
+) -> MessagePage:
+    """O2: a page of the conversation's messages with their files, oldest first (issue 15: newest first).
+
+    Without a position it is the latest ``limit`` messages (a conversation opens on its end). ``before_id``
+    gives the ``limit`` messages just older than that one (scrolling up), ``newer_than_id`` those just newer
+    (scrolling down from an old stretch towards the live end), ``around_id`` that message with half the page
+    on either side (a link to a search hit; near an end, the other side fills it). These follow
+    ``(created_at, id)``, keyset on the ``message_conv_time`` index, so two messages of the same instant are
+    never skipped or repeated; one that is not a message of this conversation is refused
+    (:class:`~channels_app.engine.errors.ServiceError`, a 400). ``after_id`` gives the ``limit`` oldest with a
+    larger id: a reconnecting socket re-syncs by id, which catches a message committed late with an earlier
+    time too.
+    """
+    if sum(position is not None for position in (before_id, around_id, newer_than_id, after_id)) > 1:
+        raise ServiceError(_("Ask for messages before, around or after one message, not several at once."))
+    limit = max(1, limit or HISTORY_PAGE)
     messages = (
         Message.objects.filter(conversation_id=conversation_id)
         .select_related("author__operator_profile")
         .prefetch_related("attachments")  # every message's files in one query, not one per message
     )
+    newest_first = ("-created_at", "-id")
+    oldest_first = ("created_at", "id")
     if after_id is not None:
-        messages = messages.filter(pk__gt=after_id)
-    return list(messages.order_by("created_at", "id")[:limit])
+        found = list(messages.filter(pk__gt=after_id).order_by(*oldest_first)[: limit + 1])
+        return MessagePage(found[:limit], has_older=after_id > 0, has_newer=len(found) > limit)
+    anchor_id = next((i for i in (before_id, around_id, newer_than_id) if i is not None), None)
+    if anchor_id is None:
+        found = list(messages.order_by(*newest_first)[: limit + 1])
+        return MessagePage(found[:limit][::-1], has_older=len(found) > limit, has_newer=False)
+    anchor = Message.objects.filter(conversation_id=conversation_id, pk=anchor_id).values("created_at", "id").first()
+    if anchor is None:
+        raise ServiceError(_("There is no such message in this conversation."))
+    older_than_anchor = Q(created_at__lt=anchor["created_at"]) | Q(created_at=anchor["created_at"], id__lt=anchor["id"])
+    if before_id is not None:
+        found = list(messages.filter(older_than_anchor).order_by(*newest_first)[: limit + 1])
+        return MessagePage(found[:limit][::-1], has_older=len(found) > limit, has_newer=True)
+    if newer_than_id is not None:
+        found = list(messages.exclude(older_than_anchor).exclude(pk=anchor["id"]).order_by(*oldest_first)[: limit + 1])
+        return MessagePage(found[:limit], has_older=True, has_newer=len(found) > limit)
+    # Half on either side; near the start or the end of the conversation the other side fills the page.
+    older = list(messages.filter(older_than_anchor).order_by(*newest_first)[: limit + 1])
+    newer = list(messages.exclude(older_than_anchor).order_by(*oldest_first)[: limit + 1])  # from the anchor on
+    older_count = min(len(older), max(limit // 2, limit - len(newer)))
+    newer_count = min(len(newer), limit - older_count)
+    return MessagePage(
+        older[:older_count][::-1] + newer[:newer_count],
+        has_older=len(older) > older_count,
+        has_newer=len(newer) > newer_count,
+    )
 
 
 def pending_offers_for(user) -> QuerySet[Offer]:

@@ -35,7 +35,8 @@ def transcript_text(conversation: Conversation) -> tuple[str, str]:
         subject, intro, you = str(SUBJECT), str(INTRO), str(CLIENT_LABEL)
         lines = [intro.format(channel=channel_name), ""]
         messages = (
-            conversation.messages.select_related("author__operator_profile")
+            conversation.messages.filter(deleted_at__isnull=True)  # what the client deleted is not sent back to them
+            .select_related("author__operator_profile")
             .prefetch_related("attachments")
             .order_by("created_at", "id")
         )

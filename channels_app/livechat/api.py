@@ -44,6 +44,8 @@ class VisitorMessageSerializer(serializers.Serializer):
     text = serializers.CharField(allow_blank=True)
     attachments = serializers.ListField(child=serializers.DictField())
     created_at = serializers.DateTimeField()
+    edited = serializers.BooleanField(help_text="The client edited it (in a messenger).")
+    deleted = serializers.BooleanField(help_text="The client deleted it: no text and no files are sent.")
 
 
 class VisitorIdentitySerializer(serializers.Serializer):
@@ -71,6 +73,7 @@ class VisitorStateSerializer(serializers.Serializer):
     )
     conversation = VisitorConversationSerializer(allow_null=True)
     messages = VisitorMessageSerializer(many=True)
+    has_older = serializers.BooleanField(help_text="Older messages exist: ask again with ``before`` the first one.")
 
 
 class TranscriptRequestSerializer(serializers.Serializer):
@@ -126,7 +129,10 @@ class LivechatStateView(LivechatView):
         parameters=[
             OpenApiParameter(
                 "after", {"type": "integer", "minimum": 0}, description="Only messages with a larger id (re-sync)."
-            )
+            ),
+            OpenApiParameter(
+                "before", {"type": "integer", "minimum": 0}, description="The page just older than this message."
+            ),
         ],
         responses=VisitorStateSerializer,
         summary="The visitor's conversation and its messages",
@@ -134,16 +140,19 @@ class LivechatStateView(LivechatView):
     def get(self, request: Request, token: str) -> Response:
         connector, visitor = livechat_connector_for_token(token)
         after_id = optional_query_int(request.query_params.get("after"), "after")
+        before_id = optional_query_int(request.query_params.get("before"), "before")
         client = visitor_client(connector, visitor.visitor_id)
         conversation = visitor_conversation(client)
         now = timezone.now()
+        messages, has_older = visitor_messages(conversation, after_id=after_id, before_id=before_id)
         body = {
             "server_time": now,
             "consent_needed": consent_needed(connector, client),
             "details_needed": details_form_needed(connector.open_channel, client, conversation),
             "offline_form": offline_form_shown(connector.open_channel, conversation, now),
             "conversation": visitor_conversation_payload(conversation),
-            "messages": visitor_messages(conversation, after_id=after_id),
+            "messages": messages,
+            "has_older": has_older,
         }
         response = Response(VisitorStateSerializer(body).data)
         response["Cache-Control"] = "no-store"

@@ -115,8 +115,8 @@ class LivechatConsumer(ActionConsumer):
             return
         if event.get("conversation_id") != self.conversation_id:
             return  # a late event of a group this socket has left
-        if kind in ("message.created", "message.attachments"):
-            # A new message, or one whose files were downloaded or failed: the widget replaces it by id.
+        if kind in ("message.created", "message.attachments", "message.edited", "message.deleted"):
+            # A new message, or one whose files, text or deletion changed: the widget replaces it by id.
             payload = await database_sync_to_async(self._visitor_message)(event["message"]["id"])
             if payload is not None:
                 await self.send_json({"type": "message", "message": payload})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from channels_app.engine import selectors
 from channels_app.engine.client_view import author_name_for_client, operator_identity_for_client
 from channels_app.engine.file_links import attachment_payloads
 from channels_app.engine.inbound import InboundResult
@@ -10,32 +11,37 @@ from channels_app.policy.files import FileLimits, accept_attribute
 
 
 def visitor_message_payload(message: Message, open_channel: OpenChannel) -> dict:
-    """A message as the visitor's browser receives it: no operator ids, no delivery state."""
+    """A message as the visitor's browser receives it: no operator ids, no delivery state, no earlier wordings;
+    a message the client deleted without its text and files (decision 0018)."""
+    deleted = message.deleted_at is not None
     return {
         "id": message.pk,
         "author": message.author_kind,
         "author_name": author_name_for_client(message, open_channel),
-        "text": message.text,
+        "text": "" if deleted else message.text,
         # Links signed for this conversation's client: the widget's only way to open a file (no session there).
-        "attachments": attachment_payloads(message, visitor_client_id=message.conversation.client_id),
+        "attachments": []
+        if deleted
+        else attachment_payloads(message, visitor_client_id=message.conversation.client_id),
         "created_at": message.created_at.isoformat(),
+        "edited": message.edited_at is not None,
+        "deleted": deleted,
     }
 
 
-def visitor_messages(conversation: Conversation | None, *, after_id: int | None = None, limit: int = 200) -> list[dict]:
+def visitor_messages(
+    conversation: Conversation | None, *, after_id: int | None = None, before_id: int | None = None
+) -> tuple[list[dict], bool]:
+    """A page of the visitor's conversation (:func:`~channels_app.engine.selectors.conversation_messages`: the
+    latest, the one before ``before_id`` as the visitor scrolls up, or what follows ``after_id`` on a re-sync),
+    oldest first, and whether older messages exist."""
     if conversation is None:
-        return []
-    messages = (
-        conversation.messages.select_related("author__operator_profile", "conversation")
-        .prefetch_related("attachments")
-        .order_by("created_at", "id")
-    )
-    if after_id is not None:
-        messages = messages.filter(id__gt=after_id)
+        return [], False
+    page = selectors.conversation_messages(conversation.pk, after_id=after_id, before_id=before_id)
     open_channel = conversation.open_channel
-    # The newest ``limit`` messages, oldest first, so a long conversation loads fast.
-    newest = list(messages.reverse()[:limit])
-    return [visitor_message_payload(message, open_channel) for message in reversed(newest)]
+    for message in page.messages:
+        message.conversation = conversation  # the payload reads its client: no query per message
+    return [visitor_message_payload(message, open_channel) for message in page.messages], page.has_older
 
 
 def visitor_conversation_payload(conversation: Conversation | None) -> dict | None:

@@ -194,6 +194,11 @@ class Message(models.Model):
     system_key = models.CharField(max_length=60, blank=True)
     created_at = models.DateTimeField(db_index=True)
     edited_at = models.DateTimeField(null=True, blank=True)
+    # What the client's message said before each of their edits in the messenger, oldest first: staff see it.
+    earlier_texts = models.JSONField(default=list, blank=True)
+    # The client deleted (unsent) the message in the messenger. The row and its text stay for staff, the
+    # client's own views no longer show the text (decision 0018).
+    deleted_at = models.DateTimeField(null=True, blank=True)
     delivery = models.CharField(max_length=10, choices=Delivery.choices, default=Delivery.RECEIVED)
     delivery_error = models.TextField(blank=True)
     delivery_attempts = models.PositiveIntegerField(default=0)

@@ -10,6 +10,7 @@ import { cannedMatches, replaceShortcut, shortcutAtCaret } from "./canned.js";
 import { deliveryNote } from "./delivery.js";
 import { initHistory, loadTimeline } from "./history.js";
 import { noteBody } from "./notes.js";
+import { loadedEnds, noteInLoadedRange, pageQuery, redrawInPlace } from "./paging.js";
 
 // Django's JavaScriptCatalog (loaded before this module, in the operator's language) translates the texts;
 // without it the English text stays.
@@ -33,6 +34,12 @@ const state = {
   // Highest message id read from the database. Resyncs ask for what follows it, not for what follows
   // the newest live event: an event that arrived after a drop must not hide the ones lost during it.
   fetchedMessageId: 0,
+  // The loaded page(s) are a stretch of the conversation: older ones load on scrolling up, newer ones (after a
+  // link opened an old message) on scrolling down until the live end, where new messages arrive by events.
+  hasOlder: false,
+  hasNewer: false,
+  loadingOlder: false,
+  loadingNewer: false,
   pending: [],
   knownOfferIds: new Set(),
   active: true,
@@ -346,19 +353,40 @@ async function retryDelivery(message, button) {
   else button.disabled = false;
 }
 
+/** What the client did to their message in the messenger: deleted it (staff still read it) or edited it (the
+ * earlier wording in the tooltip). */
+function changeNote(message) {
+  if (message.deleted_at) {
+    return el("span", { class: "change is-deleted", text: interpolate(gettext("Deleted by the client at %(time)s"), { time: formatTime(message.deleted_at) }) });
+  }
+  if (!message.edited_at) return null;
+  const earlier = (message.earlier_texts || []).map((text) => interpolate(gettext("Before: %(text)s"), { text })).join("\n");
+  return el("span", { class: "change is-edited", title: earlier, text: interpolate(gettext("Edited at %(time)s"), { time: formatTime(message.edited_at) }) });
+}
+
 function messageItem(message) {
   const kind = message.author_kind;
   const files = message.attachments || [];
   const undelivered = kind === "operator" && message.delivery === "failed";
-  return el("li", { class: `msg msg-${kind}${undelivered ? " is-undelivered" : ""}`, dataset: { messageId: String(message.id) } },
+  const classes = `msg msg-${kind}${undelivered ? " is-undelivered" : ""}${message.deleted_at ? " is-deleted" : ""}`;
+  return el("li", { class: classes, dataset: { messageId: String(message.id) } },
     kind === "system" ? null : el("span", { class: "who", text: `${authorLabel(message)} · ${formatTime(message.created_at)}` }),
     el("div", { class: `bubble${files.length ? " has-files" : ""}` },
       files.length ? el("div", { class: "attachments" }, files.map(attachmentView)) : null,
       message.button ? el("span", { class: "button-mark", text: gettext("Button"), title: message.button.payload || "" }) : null,
       message.text ? el("div", { class: "text", text: message.text }) : null,
     ),
+    changeNote(message),
     deliveryNote(message, retryDelivery),
   );
+}
+
+function pagingItem(direction) {
+  const loading = direction === "older" ? state.loadingOlder : state.loadingNewer;
+  const text = direction === "older"
+    ? (loading ? gettext("Loading older messages…") : gettext("Scroll up for older messages"))
+    : (loading ? gettext("Loading newer messages…") : gettext("Scroll down for newer messages"));
+  return el("li", { class: "msg-paging", dataset: { paging: direction }, role: "status", text });
 }
 
 function noteItem(note) {
@@ -399,12 +427,17 @@ function uploadItem(upload) {
 function renderMessages() {
   const list = $("messages");
   const nearBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 80;
+  const ends = loadedEnds(state.messages.values());
+  // Notes come with the conversation, all of them: only those within the loaded stretch are shown.
+  const notes = [...state.notes.values()].filter((note) => noteInLoadedRange(note, ends, state));
   const timeline = [
     ...[...state.messages.values()].map((message) => ({ at: Date.parse(message.created_at), id: message.id, item: () => messageItem(message) })),
-    ...[...state.notes.values()].map((note) => ({ at: Date.parse(note.created_at), id: note.id, item: () => noteItem(note) })),
+    ...notes.map((note) => ({ at: Date.parse(note.created_at), id: note.id, item: () => noteItem(note) })),
   ].sort((a, b) => a.at - b.at || a.id - b.id);
   list.replaceChildren(
+    state.hasOlder ? pagingItem("older") : "",
     ...timeline.map((entry) => entry.item()),
+    state.hasNewer ? pagingItem("newer") : "",
     ...state.pending.map(pendingItem),
     ...state.uploads.map(uploadItem),
   );
@@ -412,7 +445,9 @@ function renderMessages() {
   state.forceScroll = false;
 }
 
-function addMessages(messages) {
+function addMessages(messages, { live = false } = {}) {
+  // A live message beyond the loaded stretch (newer pages not loaded yet) waits for its page: no gap.
+  if (live && state.hasNewer) return;
   let changed = false;
   for (const message of messages) {
     if (message.conversation_id !== undefined && message.conversation_id !== state.currentId) continue;
@@ -424,9 +459,11 @@ function addMessages(messages) {
   if (changed) renderMessages();
 }
 
-/** A message whose files or delivery changed (``message.attachments``, ``message.delivery``): redraw it. */
+/** A message whose files, delivery or text changed (``message.attachments``, ``message.delivery``, ``message.edited``,
+ * ``message.deleted``): redraw it. */
 function replaceMessage(message) {
   if (message.conversation_id !== state.currentId) return;
+  if (!state.messages.has(message.id) && state.hasNewer) return; // beyond the loaded stretch: its page brings it
   state.messages.set(message.id, message);
   renderMessages();
 }
@@ -604,19 +641,33 @@ function renderCannedList(replies) {
   )));
 }
 
-async function loadConversation(conversationId, { onlyNew = false } = {}) {
-  const after = onlyNew && state.fetchedMessageId ? `?after=${state.fetchedMessageId}` : "";
+/** The conversation and a page of its messages: the latest (``around``: the page around that message), or with
+ * ``onlyNew`` what followed the newest message read (a re-sync, or the next page towards the live end). */
+async function loadConversation(conversationId, { onlyNew = false, around = null } = {}) {
+  const resync = onlyNew && state.fetchedMessageId > 0;
+  const query = pageQuery(resync ? { after: state.fetchedMessageId } : { around });
+  // On a stretch opened at an old message, what is new waits for the newer pages: only the detail is read.
+  const skipMessages = resync && state.hasNewer;
+  const empty = { messages: [], has_older: state.hasOlder, has_newer: state.hasNewer };
   try {
     const [detail, history] = await Promise.all([
       api(urlFor(config.urls.conversation, conversationId)),
-      api(urlFor(config.urls.messages, conversationId) + after),
+      skipMessages ? empty : api(urlFor(config.urls.messages, conversationId) + query),
     ]);
     if (state.currentId !== conversationId) return;
+    if (!resync) {
+      // A new page, not a continuation: it replaces what was loaded (a link may jump far from it).
+      state.messages = new Map();
+      state.fetchedMessageId = 0;
+      state.hasOlder = history.has_older;
+    }
+    state.hasNewer = history.has_newer;
     state.detail = detail;
     renderDetail();
+    for (const message of history.messages) state.fetchedMessageId = Math.max(state.fetchedMessageId, message.id);
     addNotes(detail.notes || []);
     addMessages(history.messages);
-    for (const message of history.messages) state.fetchedMessageId = Math.max(state.fetchedMessageId, message.id);
+    renderMessages();
     reconcilePending(history.messages);
   } catch (error) {
     if (error.status === 404 && state.currentId === conversationId) {
@@ -636,6 +687,8 @@ async function openConversation(conversationId, { atMessageId = null } = {}) {
     state.messages = new Map();
     state.notes = new Map();
     state.fetchedMessageId = 0;
+    state.hasOlder = false;
+    state.hasNewer = false;
     state.pending = [];
     state.uploads = [];
     state.forceScroll = true;
@@ -649,8 +702,67 @@ async function openConversation(conversationId, { atMessageId = null } = {}) {
     item.setAttribute("aria-current", item.dataset.conversationId === String(conversationId) ? "true" : "false");
   }
   if (socket.isOpen) socket.request("watch", { conversation_id: conversationId }).catch(() => {});
-  await loadConversation(conversationId).catch((error) => toast(error.message, "error"));
+  if (atMessageId !== null && state.messages.has(atMessageId)) {
+    showMessage(atMessageId);
+    return;
+  }
+  if (atMessageId !== null) state.forceScroll = false; // the linked message is scrolled to, not the end
+  await loadConversation(conversationId, { around: atMessageId }).catch((error) => {
+    toast(error.message, "error");
+    // A link to a message that is not there (any more): the conversation still opens, on its latest messages.
+    if (error.status === 400 && state.currentId === conversationId) return loadConversation(conversationId);
+    return null;
+  }).catch((error) => toast(error.message, "error"));
   if (atMessageId !== null && state.currentId === conversationId) showMessage(atMessageId);
+}
+
+/** Scrolling up to the top loads the page before the oldest loaded message, keeping the view where it was. */
+async function loadOlder() {
+  const conversationId = state.currentId;
+  const { first } = loadedEnds(state.messages.values());
+  if (!conversationId || !state.hasOlder || state.loadingOlder || !first) return;
+  state.loadingOlder = true;
+  redrawInPlace($("messages"), renderMessages, { addedAbove: true });
+  try {
+    const page = await api(urlFor(config.urls.messages, conversationId) + pageQuery({ before: first.id }));
+    if (state.currentId !== conversationId) return;
+    for (const message of page.messages) state.messages.set(message.id, message);
+    state.hasOlder = page.has_older;
+  } catch (error) {
+    toast(error.message, "error");
+  } finally {
+    state.loadingOlder = false;
+    if (state.currentId === conversationId) redrawInPlace($("messages"), renderMessages, { addedAbove: true });
+  }
+}
+
+/** Scrolling down on a stretch opened at an old message loads the next newer page, until the live end. */
+async function loadNewer() {
+  const conversationId = state.currentId;
+  const { last } = loadedEnds(state.messages.values());
+  if (!conversationId || !state.hasNewer || state.loadingNewer || !last) return;
+  state.loadingNewer = true;
+  redrawInPlace($("messages"), renderMessages, { addedAbove: false });
+  try {
+    const page = await api(urlFor(config.urls.messages, conversationId) + pageQuery({ newer_than: last.id }));
+    if (state.currentId !== conversationId) return;
+    for (const message of page.messages) {
+      state.messages.set(message.id, message);
+      state.fetchedMessageId = Math.max(state.fetchedMessageId, message.id);
+    }
+    state.hasNewer = page.has_newer;
+  } catch (error) {
+    toast(error.message, "error");
+  } finally {
+    state.loadingNewer = false;
+    if (state.currentId === conversationId) redrawInPlace($("messages"), renderMessages, { addedAbove: false });
+  }
+}
+
+function onMessagesScroll() {
+  const list = $("messages");
+  if (list.scrollTop < 150) loadOlder();
+  else if (list.scrollHeight - list.scrollTop - list.clientHeight < 150) loadNewer();
 }
 
 function showMessage(messageId) {
@@ -664,6 +776,8 @@ function closeView() {
   state.currentId = null;
   state.detail = null;
   state.messages = new Map();
+  state.hasOlder = false;
+  state.hasNewer = false;
   renderDetail();
   if (socket.isOpen) socket.send("watch", { conversation_id: null });
 }
@@ -770,6 +884,8 @@ async function submitComposer(event) {
   }
   reply.value = "";
   hideSuggestions();
+  // An answer goes at the live end: a stretch opened at an old message makes way for the latest page.
+  if (state.hasNewer) await loadConversation(state.currentId).catch((error) => toast(error.message, "error"));
   sendReply(text);
 }
 
@@ -1087,13 +1203,15 @@ function onEvent(frame) {
       break;
     case "message.created":
       if (frame.conversation_id === state.currentId) {
-        addMessages([frame.message]);
+        addMessages([frame.message], { live: true });
         if (frame.message.author_kind === "client") $("typing").hidden = true;
       }
       scheduleListRefresh();
       break;
     case "message.attachments":
     case "message.delivery":
+    case "message.edited":
+    case "message.deleted":
       replaceMessage(frame.message);
       break;
     case "note.created":
@@ -1210,6 +1328,7 @@ $("conversation-view").addEventListener("dragover", onDragOver);
 $("conversation-view").addEventListener("dragleave", onDragLeave);
 $("conversation-view").addEventListener("drop", onDrop);
 $("reply").addEventListener("paste", onPaste);
+$("messages").addEventListener("scroll", onMessagesScroll, { passive: true });
 $("reply").addEventListener("keydown", onComposerKeydown);
 $("reply").addEventListener("input", onComposerInput);
 $("reply").addEventListener("blur", () => setTimeout(hideSuggestions, 150));

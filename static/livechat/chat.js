@@ -44,6 +44,9 @@ const state = {
   // Highest message id read from the database: a resync asks for what follows it, so a live event
   // that arrived after a drop cannot hide the messages lost during it.
   fetchedMessageId: 0,
+  // The widget opens on the latest page of the conversation; older pages load as the visitor scrolls up.
+  hasOlder: false,
+  loadingOlder: false,
   outbox: JSON.parse(storageGet(outboxKey) || "[]"),
   consentNeeded: false,
   detailsNeeded: false, // the pre-chat form comes before the first message (issue 15)
@@ -73,12 +76,15 @@ function messageItem(message) {
   const kind = message.author;
   const who = kind === "client" ? "" : message.author_name;
   const files = message.attachments || [];
-  const node = el("li", { class: `msg msg-${kind}`, dataset: { messageId: String(message.id) } },
+  const node = el("li", { class: `msg msg-${kind}${message.deleted ? " is-deleted" : ""}`, dataset: { messageId: String(message.id) } },
     who ? el("span", { class: "who", text: who }) : null,
-    message.text || !files.length
-      ? el("div", { class: "bubble", text: message.text, title: formatTime(message.created_at) })
-      : null,
+    message.deleted
+      ? el("div", { class: "bubble", text: texts.deleted, title: formatTime(message.created_at) })
+      : message.text || !files.length
+        ? el("div", { class: "bubble", text: message.text, title: formatTime(message.created_at) })
+        : null,
     files.length ? el("div", { class: "files" }, files.map(attachmentNode)) : null,
+    message.edited && !message.deleted ? el("span", { class: "edited", text: texts.edited }) : null,
   );
   state.messageNodes.set(message.id, { message, node });
   return node;
@@ -153,13 +159,47 @@ function uploadItem(upload) {
   );
 }
 
-function renderMessages() {
+function orderedMessages() {
+  return [...state.messages.values()].sort((a, b) => Date.parse(a.created_at) - Date.parse(b.created_at) || a.id - b.id);
+}
+
+function pagingItem() {
+  return el("li", { class: "chat-paging", role: "status", text: state.loadingOlder ? texts.loading_older : texts.older_available });
+}
+
+/** Redraw; the view follows the newest message, unless ``keepPlace`` (older messages added above what the visitor
+ * reads: it stays where it was on screen). */
+function renderMessages({ keepPlace = false } = {}) {
   const list = $("messages");
-  const ordered = [...state.messages.values()].sort(
-    (a, b) => Date.parse(a.created_at) - Date.parse(b.created_at) || a.id - b.id,
+  const fromBottom = list.scrollHeight - list.scrollTop;
+  list.replaceChildren(
+    state.hasOlder ? pagingItem() : "",
+    ...orderedMessages().map(messageItem),
+    ...state.outbox.map(outboxItem),
+    ...state.uploads.map(uploadItem),
   );
-  list.replaceChildren(...ordered.map(messageItem), ...state.outbox.map(outboxItem), ...state.uploads.map(uploadItem));
-  list.scrollTop = list.scrollHeight;
+  list.scrollTop = keepPlace ? list.scrollHeight - fromBottom : list.scrollHeight;
+}
+
+async function loadOlder() {
+  const [first] = orderedMessages();
+  if (!state.hasOlder || state.loadingOlder || !first) return;
+  const conversation = state.conversation;
+  state.loadingOlder = true;
+  renderMessages({ keepPlace: true });
+  try {
+    const response = await fetch(`${urlFor(config.urls.state)}?before=${first.id}`, { headers: { Accept: "application/json" } });
+    if (!response.ok) throw new Error(`state ${response.status}`);
+    const data = await response.json();
+    if (state.conversation !== conversation) return;
+    for (const message of data.messages) state.messages.set(message.id, message);
+    state.hasOlder = data.has_older;
+  } catch {
+    // scrolling up again tries again
+  } finally {
+    state.loadingOlder = false;
+    renderMessages({ keepPlace: true });
+  }
 }
 
 function addMessages(messages) {
@@ -264,6 +304,7 @@ async function fetchState({ onlyNew }) {
   state.detailsNeeded = data.details_needed;
   state.offlineForm = data.offline_form;
   setConversation(data.conversation);
+  if (!onlyNew || !state.fetchedMessageId) state.hasOlder = data.has_older; // a re-sync's page says nothing of older
   addMessages(data.messages);
   for (const message of data.messages) state.fetchedMessageId = Math.max(state.fetchedMessageId, message.id);
 }
@@ -273,6 +314,7 @@ function setConversation(conversation) {
     state.messages = new Map();
     state.messageNodes = new Map();
     state.fetchedMessageId = 0;
+    state.hasOlder = false;
     state.rated = false;
   }
   state.conversation = conversation;
@@ -714,6 +756,7 @@ $("text").addEventListener("keydown", (event) => {
   }
 });
 $("text").addEventListener("input", onTextInput);
+$("messages").addEventListener("scroll", () => $("messages").scrollTop < 120 && loadOlder(), { passive: true });
 $("consent-accept").addEventListener("click", acceptConsent);
 $("rate-like").addEventListener("click", () => rate("like"));
 $("rate-dislike").addEventListener("click", () => rate("dislike"));

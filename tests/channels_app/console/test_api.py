@@ -304,7 +304,9 @@ def test_widget_state_shows_the_visitors_own_conversation_only(client, support):
         ("client", "My question"),
         ("operator", "An answer"),
     ]
-    assert set(body["messages"][1]) == {"id", "author", "author_name", "text", "attachments", "created_at"}
+    assert set(body["messages"][1]) == {
+        "id", "author", "author_name", "text", "attachments", "created_at", "edited", "deleted",
+    }  # fmt: skip
     after = client.get(f"/api/livechat/{token}/?after={body['messages'][0]['id']}").json()
     assert [m["text"] for m in after["messages"]] == ["An answer"]
 

@@ -35,14 +35,15 @@ def test_history_pages_after_the_last_message_seen(engine):
     channel = make_channel([olga])
     conversation = engine.receive(channel, "anna", "First")
     engine.receive(channel, "anna", "Second")
-    history = selectors.conversation_history(conversation.pk)
+    history = selectors.conversation_messages(conversation.pk).messages
     assert [message.text for message in history] == [
         "First",
         "Thank you for your message. An operator will answer shortly.",
         "Second",
     ]
-    newer = selectors.conversation_history(conversation.pk, after_id=history[1].pk)  # seen up to the welcome
-    assert [message.text for message in newer] == ["Second"]
+    newer = selectors.conversation_messages(conversation.pk, after_id=history[1].pk)  # seen up to the welcome
+    assert [message.text for message in newer.messages] == ["Second"]
+    assert not newer.has_newer
 
 
 def test_who_may_read_a_conversation(engine):
