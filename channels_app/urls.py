@@ -72,6 +72,7 @@ console_urls = [
         "api/conversations/<int:conversation_id>/timeline/",
         console_history.ConversationTimelineView.as_view(),
         name="api-conversation-timeline",
+    ),
     path(
         "api/conversations/<int:conversation_id>/notes/",
         console_notifications.ConversationNotesView.as_view(),
