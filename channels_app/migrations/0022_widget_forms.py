@@ -38,7 +38,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='openchannel',
             name='prechat_email',
-            field=models.CharField(choices=[('off', 'Not asked'), ('optional', 'Optional'), ('required', 'Required')], default='off', help_text='A typed address makes a lead (C2) but never links the visitor to an existing CRM contact until they confirm it.', max_length=10, verbose_name='pre-chat form: e-mail'),
+            field=models.CharField(choices=[('off', 'Not asked'), ('optional', 'Optional'), ('required', 'Required')], default='off', help_text='A typed address makes a lead but never links the visitor to an existing CRM contact until they confirm it.', max_length=10, verbose_name='pre-chat form: e-mail'),
         ),
         migrations.AddField(
             model_name='openchannel',

@@ -251,7 +251,7 @@ class OpenChannel(models.Model):
         choices=FormFieldMode.choices,
         default=FormFieldMode.OFF,
         help_text=_(
-            "A typed address makes a lead (C2) but never links the visitor to an existing CRM contact until they "
+            "A typed address makes a lead but never links the visitor to an existing CRM contact until they "
             "confirm it."
         ),
     )
