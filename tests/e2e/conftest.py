@@ -6,13 +6,15 @@ ORM (committed, ``transaction=True``) and the browser sees the same rows.
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 import warnings
 
 import pytest
 from django.conf import settings
-from django.db import connection
+from django.db import OperationalError, connection
+from django.db.backends.postgresql.operations import DatabaseOperations as PostgresOperations
 from django.test import Client as HttpClient
 from django.utils import timezone
 from playwright.sync_api import sync_playwright
@@ -20,6 +22,28 @@ from playwright.sync_api import sync_playwright
 from channels_app.models import OperatorProfile
 from tests.channels_app.connectors.fake_provider import FakeProvider
 from tests.e2e.harness import CHROMIUM_ARGS, LiveServer, chromium_executable, database_url
+
+
+def _flush_retrying_deadlocks(execute_sql_flush):
+    """pytest-django empties the tables (TRUNCATE) after each browser test. A request or timer the live server
+    still runs at that moment may hold a table the TRUNCATE needs while waiting for one the TRUNCATE already
+    took: PostgreSQL then aborts the TRUNCATE (deadlock detected) and every later test would start on the old
+    rows. The TRUNCATE runs in one transaction, rolled back whole, so trying again is safe."""
+
+    @functools.wraps(execute_sql_flush)
+    def flush(self, sql_list):
+        for attempt in range(5):
+            try:
+                return execute_sql_flush(self, sql_list)
+            except OperationalError as error:
+                if "deadlock detected" not in str(error) or attempt == 4:
+                    raise
+                time.sleep(0.2 * (attempt + 1))
+
+    return flush
+
+
+PostgresOperations.execute_sql_flush = _flush_retrying_deadlocks(PostgresOperations.execute_sql_flush)
 
 
 @pytest.fixture(scope="session")

@@ -76,6 +76,9 @@ def _operations() -> list[tuple[str, str]]:
     return [(method.upper(), path) for path, operations in sorted(paths.items()) for method in operations]
 
 
+LIVECHAT_STATE = "/api/livechat/{token}/"
+
+
 @pytest.mark.parametrize(("method", "path"), _operations())
 def test_api_answers_as_its_schema_says(api_schema, olga_session, method, path):
     operation = api_schema[path][method]
@@ -99,6 +102,8 @@ def test_api_answers_as_its_schema_says(api_schema, olga_session, method, path):
 
     # Whether a chat takes a file depends on its bytes, name and type, which a schema cannot describe: a
     # schema-valid upload may rightly be refused (400), so only that check is left out there.
-    excluded = [positive_data_acceptance] if path.endswith("/files/") else []
+    # A conversation's messages are paged from one position (``after``, ``before``, ``around`` or ``newer_than``):
+    # OpenAPI cannot say that the parameters exclude each other, and two at once are refused (400) by design.
+    excluded = [positive_data_acceptance] if path.endswith(("/files/", "/messages/")) or path == LIVECHAT_STATE else []
 
     answers_as_documented()
