@@ -251,8 +251,7 @@ class OpenChannel(models.Model):
         choices=FormFieldMode.choices,
         default=FormFieldMode.OFF,
         help_text=_(
-            "A typed address makes a lead but never links the visitor to an existing CRM contact until they "
-            "confirm it."
+            "A typed address makes a lead but never links the visitor to an existing CRM contact until they confirm it."
         ),
     )
     prechat_phone = models.CharField(
