@@ -22,6 +22,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from channels_app.console.access import UsesConsole, visible_conversation
+from channels_app.console.i18n import InOperatorLanguage
 from channels_app.engine import availability, events, notes, selectors
 from channels_app.engine import operators as operator_services
 from channels_app.engine.attachments import (
@@ -435,7 +436,7 @@ def conversation_detail(user, conversation: Conversation) -> dict:
 # --- console ----------------------------------------------------------------------------------------------
 
 
-class ConsoleView(APIView):
+class ConsoleView(InOperatorLanguage, APIView):
     permission_classes = [UsesConsole]
 
 

@@ -50,6 +50,15 @@ def in_operator_language(view: Callable[..., _Response]) -> Callable[..., _Respo
     return wrapper
 
 
+class InOperatorLanguage:
+    """For the console's REST views: their answers (labels, error messages) speak the operator's own language,
+    like the console page and its scripts, not the browser's."""
+
+    @classmethod
+    def as_view(cls, **initkwargs):
+        return in_operator_language(super().as_view(**initkwargs))  # type: ignore[misc]
+
+
 # The console's scripts, translated into the operator's language (Django's JavaScriptCatalog, domain djangojs).
 console_javascript_catalog = in_operator_language(JavaScriptCatalog.as_view(packages=["channels_app"]))
 

@@ -24,6 +24,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from channels_app.console.access import UsesConsole, visible_conversation
+from channels_app.console.i18n import InOperatorLanguage
 from channels_app.engine import events, notes, notifications
 from channels_app.engine.errors import ServiceError
 from channels_app.models import TYPED_TEXT_MAX_LENGTH, Notification, operator_display_name
@@ -82,7 +83,7 @@ class SignedIn(IsAuthenticated):
         return bool(super().has_permission(request, view) and request.user.is_active)
 
 
-class NotificationsView(APIView):
+class NotificationsView(InOperatorLanguage, APIView):
     permission_classes = [SignedIn]
 
     @extend_schema(
@@ -114,7 +115,7 @@ class NotificationsView(APIView):
         )
 
 
-class NotificationReadView(APIView):
+class NotificationReadView(InOperatorLanguage, APIView):
     permission_classes = [SignedIn]
 
     @extend_schema(
@@ -129,7 +130,7 @@ class NotificationReadView(APIView):
         return Response(notifications.notification_payload(notification))
 
 
-class NotificationsReadAllView(APIView):
+class NotificationsReadAllView(InOperatorLanguage, APIView):
     permission_classes = [SignedIn]
 
     @extend_schema(request=None, responses={200: ReadAllSerializer}, summary="Mark all my notifications read")
@@ -138,7 +139,7 @@ class NotificationsReadAllView(APIView):
         return Response({"marked": marked, "unread": notifications.unread_count(request.user)})
 
 
-class ConversationNotesView(APIView):
+class ConversationNotesView(InOperatorLanguage, APIView):
     permission_classes = [UsesConsole]
 
     @extend_schema(
@@ -159,7 +160,7 @@ class ConversationNotesView(APIView):
         return Response(events.note_created(note)["note"], status=status.HTTP_201_CREATED)
 
 
-class MentionCandidatesView(APIView):
+class MentionCandidatesView(InOperatorLanguage, APIView):
     permission_classes = [UsesConsole]
 
     @extend_schema(responses={200: MentionCandidateSerializer(many=True)}, summary="Whom a note may mention")

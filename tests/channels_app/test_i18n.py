@@ -10,6 +10,7 @@ import polib
 import pytest
 from django.conf import settings
 from django.http import HttpResponse
+from django.urls import reverse
 from django.utils import translation
 
 from channels_app.bots.rules import fallback_text
@@ -228,6 +229,16 @@ def test_console_views_render_in_the_operator_language_whatever_the_browser_says
     request.LANGUAGE_CODE = "vi"
     with translation.override("vi"):
         assert view(request).content.decode() == "Đã đóng|vi"
+
+
+@pytest.mark.django_db
+def test_console_rest_answers_in_the_operator_language_whatever_the_browser_says(client):
+    olga = OperatorFactory(username="olga")
+    operator_language_set(operator=olga, language="pl")
+    client.force_login(olga)
+    filters = client.get(reverse("api-console-history-filters"), HTTP_ACCEPT_LANGUAGE="vi").json()
+    assert {"value": "closed", "label": "Zamknięta"} in filters["statuses"]
+    assert client.get(reverse("api-notifications"), HTTP_ACCEPT_LANGUAGE="vi").headers["Content-Language"] == "pl"
 
 
 @pytest.mark.django_db
