@@ -56,7 +56,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "contact_center.settings")
 os.environ.setdefault("DEBUG", "true")
 os.environ.setdefault("LOG_LEVEL", "WARNING")
 
-from bench.reference import p50_p95, timed  # noqa: E402 -- after the path and settings above
+from bench.reference import p50_p95, timed, use_bench_database  # noqa: E402 -- after the path and settings above
 
 DATABASE = "bench_kpi"
 RECORDING_DATABASE = "bench_kpi_recording"
@@ -86,30 +86,6 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--year", action="store_true", help="issue 18: a 12-month period, rollup vs raw records")
     parser.add_argument("--recording-messages", type=int, default=6, help="messages per conversation (--recording)")
     return parser.parse_args()
-
-
-def prepare_database(reset: bool, database: str = DATABASE) -> None:
-    """Create (or recreate) the benchmark database on the embedded server, then point Django at it."""
-    import psycopg
-
-    from contact_center import embedded
-
-    socket_dir = str(embedded.postgres_socket_dir())
-    with psycopg.connect(host=socket_dir, user="postgres", dbname="postgres", autocommit=True) as admin:
-        exists = admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", [database]).fetchone()
-        if exists and reset:
-            admin.execute(f'DROP DATABASE "{database}" WITH (FORCE)')
-            exists = None
-        if not exists:
-            admin.execute(f'CREATE DATABASE "{database}"')
-
-    from django.conf import settings
-
-    settings.DATABASES["default"]["NAME"] = database
-    import django
-
-    django.setup()
-    embedded.start()
 
 
 # --- filling ------------------------------------------------------------------------------------------
@@ -676,13 +652,13 @@ def measure_recording(count: int, steps: int) -> None:
 def main() -> None:
     args = parse_args()
     if args.recording:
-        prepare_database(True, RECORDING_DATABASE)
+        use_bench_database(RECORDING_DATABASE, reset=True)
         from django.core.management import call_command
 
         call_command("migrate", verbosity=0)
         measure_recording(args.recording, args.recording_messages)
         return
-    prepare_database(args.reset)
+    use_bench_database(DATABASE, reset=args.reset)
     from django.core.management import call_command
 
     from channels_app.models import Conversation

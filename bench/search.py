@@ -36,7 +36,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "contact_center.settings")
 os.environ.setdefault("DEBUG", "true")
 os.environ.setdefault("LOG_LEVEL", "WARNING")
 
-from bench.reference import p50_p95, pgbench_tps, timed  # noqa: E402 -- after the path and settings above
+from bench.reference import p50_p95, pgbench_tps, timed, use_bench_database  # noqa: E402 -- after the path and settings above
 
 DATABASE = "bench_search"
 OPEN_CHANNELS = 4
@@ -90,28 +90,6 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
-def prepare_database(reset: bool) -> None:
-    import psycopg
-
-    from contact_center import embedded
-
-    embedded.start()
-    socket_dir = str(embedded.postgres_socket_dir())
-    with psycopg.connect(host=socket_dir, user="postgres", dbname="postgres", autocommit=True) as admin:
-        exists = admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", [DATABASE]).fetchone()
-        if exists and reset:
-            admin.execute(f'DROP DATABASE "{DATABASE}" WITH (FORCE)')
-            exists = None
-        if not exists:
-            admin.execute(f'CREATE DATABASE "{DATABASE}"')
-    from django.conf import settings
-
-    settings.DATABASES["default"]["NAME"] = DATABASE
-    import django
-
-    django.setup()
-
-
 def fill(*, messages: int, conversations: int, clients: int) -> None:
     from django.contrib.auth import get_user_model
     from django.db import connection, transaction
@@ -145,7 +123,7 @@ def fill(*, messages: int, conversations: int, clients: int) -> None:
                 """
                 INSERT INTO channels_app_client
                     (id, connector_id, external_id, name, username, phone, email, unverified_email, avatar_url,
-                     created_at)
+                     created_at, unverified_email_given, phone_typed)
                 SELECT i, (%(connectors)s::bigint[])[1 + i %% %(connector_count)s], 'c' || i,
                        (%(first)s::text[])[1 + (i * 7) %% %(first_count)s] || ' '
                            || (%(last)s::text[])[1 + (i * 13) %% %(last_count)s],
@@ -154,7 +132,7 @@ def fill(*, messages: int, conversations: int, clients: int) -> None:
                                    WHEN 1 THEN (600000000 + i * 37 %% 99999999)::text
                                    ELSE '' END,
                        CASE WHEN i %% 2 = 0 THEN 'client' || i || '@example.com' ELSE '' END,
-                       '', '', now()
+                       '', '', now(), false, false
                 FROM generate_series(1, %(clients)s) AS i
                 """,
                 {
@@ -174,13 +152,13 @@ def fill(*, messages: int, conversations: int, clients: int) -> None:
                 INSERT INTO channels_app_conversation
                     (id, open_channel_id, connector_id, client_id, status, operator_id, first_operator_id,
                      is_unprocessed, created_at, queued_at, last_message_at, last_message_author, bot_unmatched_count,
-                     closed_at, closed_by, responses_pending)
+                     closed_at, closed_by, responses_pending, is_offline_request)
                 SELECT i, c.open_channel_id, c.id, cl.id,
                        CASE WHEN i > %(conversations)s - 200 THEN 'active' ELSE 'closed' END,
                        (%(operators)s::int[])[1 + (cl.connector_id / 2 + i * 4) %% %(operator_count)s],
                        NULL, i %% 20 = 0, t.at, t.at, t.at + interval '40 minutes', 'client', 0,
                        CASE WHEN i > %(conversations)s - 200 THEN NULL ELSE t.at + interval '1 hour' END,
-                       CASE WHEN i > %(conversations)s - 200 THEN '' ELSE 'operator' END, false
+                       CASE WHEN i > %(conversations)s - 200 THEN '' ELSE 'operator' END, false, false
                 FROM generate_series(1, %(conversations)s) AS i
                 JOIN channels_app_client cl ON cl.id = 1 + (i - 1) %% %(clients)s
                 JOIN channels_app_connector c ON c.id = cl.connector_id
@@ -210,7 +188,7 @@ def fill(*, messages: int, conversations: int, clients: int) -> None:
                 """
                 INSERT INTO channels_app_message
                     (id, conversation_id, connector_id, author_kind, text, system_key, created_at, delivery,
-                     delivery_error, delivery_attempts, delivery_parts_sent)
+                     delivery_error, delivery_attempts, delivery_parts_sent, earlier_texts)
                 SELECT i, cv.id, cv.connector_id,
                        CASE WHEN i %% 2 = 0 THEN 'client' ELSE 'operator' END,
                        (SELECT string_agg(
@@ -218,7 +196,7 @@ def fill(*, messages: int, conversations: int, clients: int) -> None:
                                         ELSE (%(words)s::text[])[1 + floor(power(random(), 2) * %(word_count)s)::int]
                                    END, ' ')
                         FROM generate_series(1, 4 + (i * 7) %% 13) AS w WHERE w > 0 AND i > 0),
-                       '', cv.created_at + (i %% %(per)s) * interval '2 minutes', 'received', '', 0, 0
+                       '', cv.created_at + (i %% %(per)s) * interval '2 minutes', 'received', '', 0, 0, '[]'
                 FROM generate_series(1, %(messages)s) AS i
                 JOIN channels_app_conversation cv ON cv.id = 1 + (i - 1) / %(per)s
                 """,
@@ -286,7 +264,7 @@ def main() -> None:
     global PGBENCH_SECONDS
     args = parse_args()
     PGBENCH_SECONDS = args.pgbench_seconds
-    prepare_database(args.reset)
+    use_bench_database(DATABASE, reset=args.reset)
     from django.core.management import call_command
 
     from channels_app.models import Message
