@@ -188,7 +188,7 @@ class LivechatTranscriptView(LivechatView):
             connector=connector,
             visitor_id=visitor.visitor_id,
             email=email,
-            client_address=request.META.get("REMOTE_ADDR") or "unknown",
+            client_address=_client_address(request),
             now=timezone.now(),
         )
         return Response({"email": email, "confirmation_sent": sent.confirmation_sent}, status=status.HTTP_202_ACCEPTED)
@@ -224,7 +224,7 @@ class LivechatFileView(LivechatView):
         result = livechat_message_send(
             connector=connector,
             visitor_id=visitor.visitor_id,
-            client_address=request.META.get("REMOTE_ADDR") or "unknown",
+            client_address=_client_address(request),
             text=text,
             client_message_id=client_message_id,
             upload=upload,
@@ -240,6 +240,12 @@ def _form_body(request: Request) -> dict:
     if not isinstance(request.data, dict):
         raise ParseError("The body must be a JSON object.")
     return request.data
+
+
+def _client_address(request: Request) -> str:
+    """The address the per-address rate limits count (REMOTE_ADDR: uvicorn has put the forwarded one there when
+    the proxy is trusted)."""
+    return request.META.get("REMOTE_ADDR") or "unknown"
 
 
 class LivechatDetailsView(LivechatView):
@@ -260,7 +266,7 @@ class LivechatDetailsView(LivechatView):
         client = livechat_details_give(
             connector=connector,
             visitor_id=visitor.visitor_id,
-            client_address=request.META.get("REMOTE_ADDR") or "unknown",
+            client_address=_client_address(request),
             data=_form_body(request),
             now=timezone.now(),
         )
@@ -286,7 +292,7 @@ class LivechatOfflineView(LivechatView):
         result = livechat_offline_request(
             connector=connector,
             visitor_id=visitor.visitor_id,
-            client_address=request.META.get("REMOTE_ADDR") or "unknown",
+            client_address=_client_address(request),
             data=_form_body(request),
             now=timezone.now(),
         )
