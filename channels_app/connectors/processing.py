@@ -39,7 +39,7 @@ from channels_app.connectors.base import (
     rating_buttons,
 )
 from channels_app.connectors.registry import MESSENGER_KINDS, get_source
-from channels_app.engine import delivery, instruments, jobs, notifications
+from channels_app.engine import delivery, instruments, jobs
 from channels_app.engine.attachments import (
     attachment_download_claim,
     attachment_download_failed,
@@ -418,8 +418,7 @@ def message_deliver(*, message_id: int, now: datetime, final_attempt: bool) -> D
             error = "The connector is switched off; the message was not sent."
             Message.objects.filter(pk=message_id).update(delivery=Message.Delivery.FAILED, delivery_error=error)
             instruments.count_after_commit(instruments.deliveries_failed, connector_kind=message.connector.kind)
-            _announce_delivery(message_id)
-            notifications.delivery_failed_notify(message_id=message_id, now=now)
+            delivery.delivery_failed(message_id, now=now)
             return DeliveryOutcome(state="failed", error=error)
         message.delivery_attempts += 1
         message.save(update_fields=["delivery_attempts"])
@@ -435,8 +434,7 @@ def message_deliver(*, message_id: int, now: datetime, final_attempt: bool) -> D
             )
             if failed:  # not when another run settled the message meanwhile
                 instruments.count_after_commit(instruments.deliveries_failed, connector_kind=message.connector.kind)
-                _announce_delivery(message_id)
-                notifications.delivery_failed_notify(message_id=message_id, now=now)
+                delivery.delivery_failed(message_id, now=now)
         logger.warning("message %s not delivered after %s attempts: %s", message_id, message.delivery_attempts, exc)
         return DeliveryOutcome(state="failed", error=str(exc))
     with transaction.atomic():
@@ -444,7 +442,7 @@ def message_deliver(*, message_id: int, now: datetime, final_attempt: bool) -> D
             delivery=Message.Delivery.SENT, delivery_error=""
         )
         if sent:
-            _announce_delivery(message_id)
+            delivery.announce_delivery(message_id)
     return DeliveryOutcome(state="sent")
 
 
@@ -493,11 +491,6 @@ def _record_part_sent(message: Message, index: int, result: SendResult) -> None:
         changes["source_message_id"] = storable_update_id(result.provider_message_id)
     Message.objects.filter(pk=message.pk, delivery=Message.Delivery.QUEUED).update(**changes)
     message.delivery_parts_sent = index + 1
-
-
-def _announce_delivery(message_id: int) -> None:
-    """Tell the conversation's viewers (and its operator) that the message's delivery settled, after commit."""
-    delivery.announce_delivery(message_id)
 
 
 @dataclass(frozen=True)

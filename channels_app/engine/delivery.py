@@ -28,7 +28,7 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.utils.translation import gettext as _
 
-from channels_app.engine import events, jobs, locks
+from channels_app.engine import events, jobs, locks, notifications
 from channels_app.engine.access import can_see_conversation
 from channels_app.engine.errors import InvalidState, NotAllowed, NotFound
 from channels_app.models import ConversationStatus, Message
@@ -92,6 +92,7 @@ def _apply(rows: QuerySet[Message], *, state: str, now: datetime, error: str = "
     # Only rows the receipt can move are read and locked (a watermark over a long conversation stays cheap).
     movable = [current for current in policy.ORDER if policy.delivery_after(current, state) is not None]
     changed: list[int] = []
+    failed: list[int] = []
     with transaction.atomic():
         locked = (
             rows.exclude(author_kind=Message.Author.CLIENT)
@@ -108,7 +109,6 @@ def _apply(rows: QuerySet[Message], *, state: str, now: datetime, error: str = "
             if following == policy.FAILED:
                 message.delivery_error = (error or _("The messenger did not deliver the message."))[:MAX_REASON_LENGTH]
                 fields.append("delivery_error")
-                # The failure point of a receipt (a later "delivery failed" notification hooks in here too).
             if following in (policy.DELIVERED, policy.READ) and message.delivered_at is None:
                 message.delivered_at = now
                 fields.append("delivered_at")
@@ -117,9 +117,21 @@ def _apply(rows: QuerySet[Message], *, state: str, now: datetime, error: str = "
                 fields.append("read_at")
             message.save(update_fields=fields)
             changed.append(message.pk)
+            if following == policy.FAILED:
+                failed.append(message.pk)
         for message_id in changed:
-            announce_delivery(message_id)
+            if message_id in failed:
+                delivery_failed(message_id, now=now)
+            else:
+                announce_delivery(message_id)
     return changed
+
+
+def delivery_failed(message_id: int, *, now: datetime) -> None:
+    """What follows a message becoming ``failed`` (our sender gave up, or the provider's receipt said so), inside
+    that transaction: its viewers redraw it, and its holder is notified until they read it."""
+    announce_delivery(message_id)
+    notifications.delivery_failed_notify(message_id=message_id, now=now)
 
 
 def announce_delivery(message_id: int) -> None:

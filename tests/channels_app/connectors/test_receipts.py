@@ -14,11 +14,11 @@ from django.utils import timezone
 
 from channels_app.connectors import get_source
 from channels_app.connectors.processing import inbound_updates_process
-from channels_app.models import InboundUpdate, Message
+from channels_app.models import Conversation, InboundUpdate, Message, Notification
 from tests.channels_app.connectors import test_meta as meta_tests
 from tests.channels_app.connectors import test_zalo as zalo_tests
 from tests.channels_app.connectors.test_meta import page_body, signed_post, whatsapp_body
-from tests.factories import ClientFactory, ConversationFactory
+from tests.factories import ClientFactory, ConversationFactory, OperatorFactory, QueueMemberFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -102,6 +102,23 @@ def test_whatsapp_failed_status_gives_the_providers_reason(client, whatsapp):
     process_all(whatsapp)
     assert state(message) == "failed"
     assert message.delivery_error == "More than 24 hours have passed since the recipient last replied. (131047)"
+
+
+def test_whatsapp_failed_status_notifies_the_holder_like_a_send_that_failed(client, whatsapp):
+    message = sent_reply(whatsapp, WA_ID, "wamid.OUT4")
+    holder = OperatorFactory(username="hanna")
+    QueueMemberFactory(open_channel=message.conversation.open_channel, operator=holder)
+    Conversation.objects.filter(pk=message.conversation_id).update(status="active", operator=holder)
+    Message.objects.filter(pk=message.pk).update(author=holder)
+    signed_post(client, whatsapp, statuses_body(wa_status("wamid.OUT4", "failed")))
+    process_all(whatsapp)
+    assert state(message) == "failed"
+    notification = Notification.objects.get()
+    assert (notification.recipient_id, notification.kind, notification.message_id) == (
+        holder.pk,
+        Notification.Kind.DELIVERY_FAILED,
+        message.pk,
+    )
 
 
 def test_whatsapp_sent_status_is_not_stored_and_unknown_ids_change_nothing(client, whatsapp):
