@@ -3,8 +3,9 @@ conversation transferred to me, an operator's message the messenger refused.
 
 :func:`notify` is called by the producing service inside its own transaction (``kpi.services.misses_notify``,
 ``engine.notes.note_add``, ``engine.conversations`` on a transfer, ``engine.delivery.delivery_failed`` when our
-sender gave up or a receipt said so), so a notification exists exactly when what it reports was committed; the ``notification.created`` event goes
-after commit to the recipient's group ``operator.<user id>``, which every console tab of theirs joins.
+sender gave up or a receipt said so), so a notification exists exactly when what it reports was committed; the
+``notification.created`` event goes after commit to the recipient's group ``operator.<user id>``, which every
+console tab of theirs joins.
 
 A person only ever reads their own notifications, and only those of conversations they may still read
 (:func:`channels_app.engine.access.conversations_seen_by`): one about a conversation of a channel they left is
