@@ -7,20 +7,11 @@
 
 import { LiveSocket, el, formatTime, initials, websocketUrl } from "./socket.js";
 import { cannedMatches, replaceShortcut, shortcutAtCaret } from "./canned.js";
+import { $, api, config, gettext, interpolate, ngettext, urlFor } from "./common.js";
 import { deliveryNote } from "./delivery.js";
 import { initHistory, loadTimeline } from "./history.js";
 import { noteBody } from "./notes.js";
 import { loadedEnds, noteInLoadedRange, pageQuery, redrawInPlace } from "./paging.js";
-
-// Django's JavaScriptCatalog (loaded before this module, in the operator's language) translates the texts;
-// without it the English text stays.
-const gettext = (text) => (window.gettext ? window.gettext(text) : text);
-const ngettext = (singular, plural, count) =>
-  window.ngettext ? window.ngettext(singular, plural, count) : count === 1 ? singular : plural;
-const interpolate = (format, values) => format.replace(/%\((\w+)\)s/g, (_, name) => String(values[name] ?? ""));
-const config = JSON.parse(document.getElementById("console-config").textContent);
-const $ = (id) => document.getElementById(id);
-const urlFor = (template, id) => template.replace("{id}", String(id));
 
 const state = {
   operator: null,
@@ -51,31 +42,6 @@ const state = {
   offerCues: 0,
   uploads: [], // files of the open conversation on their way to the server (progress, or the reason they failed)
 };
-
-// --- HTTP ---------------------------------------------------------------------------------------
-
-async function api(url, { method = "GET", body } = {}) {
-  const headers = { Accept: "application/json" };
-  if (method !== "GET") {
-    headers["Content-Type"] = "application/json";
-    headers["X-CSRFToken"] = config.csrf_token;
-  }
-  const response = await fetch(url, {
-    method,
-    headers,
-    credentials: "same-origin",
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const data = await response.json().catch(() => ({}));
-  if (response.status === 403 && method === "GET" && /credentials/i.test(data.detail || "")) {
-    window.location.assign("/console/login/?next=/console/");
-  }
-  if (!response.ok) {
-    const message = data.detail || Object.values(data).flat().join(" ") || interpolate(gettext("Request failed (%(status)s)"), { status: response.status });
-    throw Object.assign(new Error(message), { status: response.status, data });
-  }
-  return data;
-}
 
 // --- notifications --------------------------------------------------------------------------------
 
@@ -1340,7 +1306,7 @@ $("offer-banner-open").addEventListener("click", () => {
   const id = Number($("offer-banner").dataset.conversationId);
   if (id) openConversation(id);
 });
-initHistory({ api, config });
+initHistory();
 setInterval(updateCountdowns, 1000);
 // Queues of other operators' channels change without an event to this operator: look now and then.
 setInterval(() => socket.isOpen && scheduleListRefresh(0), 30000);

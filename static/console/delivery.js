@@ -2,10 +2,8 @@
 // read ✓✓ (coloured), or failed with the messenger's reason and a Retry button. Each state is written in words
 // too (and as the aria-label), never only as ticks. The ``message.delivery`` event redraws the message live.
 
+import { gettext, interpolate } from "./common.js";
 import { el } from "./socket.js";
-
-const gettext = (text) => (window.gettext ? window.gettext(text) : text);
-const interpolate = (format, values) => format.replace(/%\((\w+)\)s/g, (_, name) => String(values[name] ?? ""));
 
 // Messages whose delivery is shown: what the operator or a bot wrote to the client (system notices stay quiet).
 const OUTBOUND = new Set(["operator", "bot"]);

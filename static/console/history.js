@@ -5,27 +5,16 @@
 // #conversation=<id>&message=<id> (console.js follows it). What a client wrote is put on the page as text nodes
 // only: the server sends a snippet as plain text with the offsets of its matches, marked here with <mark>.
 
+import { $, api, config, gettext, openLink } from "./common.js";
 import { el, formatTime } from "./socket.js";
 
-const gettext = (text) => (window.gettext ? window.gettext(text) : text);
-const $ = (id) => document.getElementById(id);
-
 const found = {
-  api: null,
-  config: null,
   cursor: null,
   loaded: false,
   timer: null,
   request: 0,
   timelineFor: null,
 };
-
-/** Open a conversation (at a message) through the console's link; the same link twice still opens it. */
-export function openLink(conversationId, messageId = null) {
-  const hash = `#conversation=${conversationId}` + (messageId ? `&message=${messageId}` : "");
-  if (window.location.hash === hash) window.dispatchEvent(new HashChangeEvent("hashchange"));
-  else window.location.hash = hash;
-}
 
 function snippetNode(snippet) {
   const node = el("span", { class: "preview snippet" });
@@ -102,7 +91,7 @@ function buildPanel(panel) {
 }
 
 async function loadFilters() {
-  const choices = await found.api(found.config.urls.history_filters);
+  const choices = await api(config.urls.history_filters);
   $("history-filter-grid").replaceChildren(
     select("open_channel", gettext("Open channel"), choices.open_channels.map((c) => ({ value: c.id, label: c.name }))),
     select("operator", gettext("Operator"), choices.operators.map((o) => ({ value: o.id, label: o.name }))),
@@ -131,7 +120,7 @@ async function search({ more = false } = {}) {
   const status = $("history-status");
   status.textContent = gettext("Searching…");
   try {
-    const page = await found.api(`${found.config.urls.history}?${queryString(more)}`);
+    const page = await api(`${config.urls.history}?${queryString(more)}`);
     if (request !== found.request) return;
     found.cursor = page.next_cursor;
     const items = page.results.map(resultItem);
@@ -158,10 +147,8 @@ function showHistory(show) {
   if (show) $("history-q").focus();
 }
 
-/** Wire the History tab; ``api`` is the console's fetch helper, ``config`` its JSON config. */
-export function initHistory({ api, config }) {
-  found.api = api;
-  found.config = config;
+/** Wire the History tab. */
+export function initHistory() {
   buildPanel($("history-panel"));
   $("tab-lists").addEventListener("click", () => showHistory(false));
   $("tab-history").addEventListener("click", () => showHistory(true));
@@ -192,8 +179,8 @@ export async function loadTimeline(conversationId) {
   found.timelineFor = conversationId;
   list.replaceChildren(el("li", { class: "muted", text: gettext("Loading…") }));
   try {
-    const url = found.config.urls.timeline.replace("{id}", String(conversationId));
-    const timeline = await found.api(url);
+    const url = config.urls.timeline.replace("{id}", String(conversationId));
+    const timeline = await api(url);
     if (found.timelineFor !== conversationId) return;
     list.replaceChildren(...timeline.conversations.map((row) => timelineItem(row, conversationId)));
   } catch (error) {

@@ -3,12 +3,9 @@
 // @names itself (the suggestions only help typing) and sends the note back to every console watching the
 // conversation as `note.created`. The client never receives a note.
 
+import { $, api, config, gettext, urlFor } from "./common.js";
 import { el } from "./socket.js";
 
-const gettext = (text) => (window.gettext ? window.gettext(text) : text);
-const config = JSON.parse(document.getElementById("console-config").textContent);
-const $ = (id) => document.getElementById(id);
-const urlFor = (template, id) => template.replace("{id}", String(id));
 const escapeRegExp = (text) => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 
 /** The bubble of a note, its @mentions (the names the server resolved) highlighted; text only, never HTML. */
@@ -39,21 +36,9 @@ function currentId() {
   return consoleState ? consoleState.currentId : null;
 }
 
-async function request(url, { method = "GET", body } = {}) {
-  const headers = { Accept: "application/json" };
-  if (method !== "GET") {
-    headers["Content-Type"] = "application/json";
-    headers["X-CSRFToken"] = config.csrf_token;
-  }
-  const response = await fetch(url, { method, headers, credentials: "same-origin", body: body === undefined ? undefined : JSON.stringify(body) });
-  const data = await response.json().catch(() => ({}));
-  if (!response.ok) throw new Error(data.detail || Object.values(data).flat().join(" ") || gettext("The note was not saved."));
-  return data;
-}
-
 async function candidatesFor(conversationId) {
   if (!notes.candidates.has(conversationId)) {
-    notes.candidates.set(conversationId, await request(urlFor(config.urls.mention_candidates, conversationId)).catch(() => []));
+    notes.candidates.set(conversationId, await api(urlFor(config.urls.mention_candidates, conversationId)).catch(() => []));
   }
   return notes.candidates.get(conversationId);
 }
@@ -137,11 +122,12 @@ async function submitNote(event) {
   if (!text || !conversationId) return;
   $("btn-note").disabled = true;
   try {
-    await request(urlFor(config.urls.notes, conversationId), { method: "POST", body: { text } });
+    await api(urlFor(config.urls.notes, conversationId), { method: "POST", body: { text } });
     textarea.value = "";
     showError("");
   } catch (error) {
-    showError(error.message);
+    // The server's words when it gave some (a refused note), else a plain sentence (the network failed).
+    showError(error.data && Object.keys(error.data).length ? error.message : gettext("The note was not saved."));
   } finally {
     $("btn-note").disabled = false;
     hideMentions();

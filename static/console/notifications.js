@@ -3,12 +3,9 @@
 // `notification.read` event arrives (another tab of the same person marked one read). console.js re-dispatches
 // every socket frame as a `console:event` window event and each re-sync as `console:resync`.
 
+import { $, api, config, gettext, interpolate, openLink, urlFor } from "./common.js";
 import { el, formatTime } from "./socket.js";
 
-const gettext = (text) => (window.gettext ? window.gettext(text) : text);
-const interpolate = (format, values) => format.replace(/%\((\w+)\)s/g, (_, name) => String(values[name] ?? ""));
-const config = JSON.parse(document.getElementById("console-config").textContent);
-const $ = (id) => document.getElementById(id);
 
 const TITLES = {
   k2_miss: () => gettext("Response-time target missed"),
@@ -18,15 +15,6 @@ const TITLES = {
 };
 
 const inbox = { items: [], unread: 0, nextBefore: null, loading: null };
-
-async function request(url, method = "GET") {
-  const headers = { Accept: "application/json" };
-  if (method !== "GET") headers["X-CSRFToken"] = config.csrf_token;
-  const response = await fetch(url, { method, headers, credentials: "same-origin" });
-  const data = await response.json().catch(() => ({}));
-  if (!response.ok) throw Object.assign(new Error(data.detail || String(response.status)), { status: response.status });
-  return data;
-}
 
 function item(notification) {
   const title = (TITLES[notification.kind] || (() => notification.kind))();
@@ -59,7 +47,7 @@ function render() {
 async function load() {
   // One reload at a time; a burst of events is answered by one more read.
   if (inbox.loading) return inbox.loading.then(load);
-  inbox.loading = request(config.urls.notifications)
+  inbox.loading = api(config.urls.notifications)
     .then((page) => {
       inbox.items = page.results;
       inbox.unread = page.unread;
@@ -73,7 +61,7 @@ async function load() {
 
 async function loadOlder() {
   if (inbox.nextBefore === null) return;
-  const page = await request(`${config.urls.notifications}?before=${inbox.nextBefore}`);
+  const page = await api(`${config.urls.notifications}?before=${inbox.nextBefore}`);
   inbox.items = [...inbox.items, ...page.results];
   inbox.unread = page.unread;
   inbox.nextBefore = page.next_before;
@@ -82,13 +70,11 @@ async function loadOlder() {
 
 async function openNotification(notification) {
   if (!notification.read_at) {
-    await request(config.urls.notification_read.replace("{id}", String(notification.id)), "POST").catch(() => {});
+    await api(urlFor(config.urls.notification_read, notification.id), { method: "POST" }).catch(() => {});
     load();
   }
   togglePanel(false);
-  const hash = `#conversation=${notification.conversation_id}${notification.message_id ? `&message=${notification.message_id}` : ""}`;
-  if (window.location.hash === hash) window.dispatchEvent(new HashChangeEvent("hashchange"));
-  else window.location.hash = hash;
+  openLink(notification.conversation_id, notification.message_id);
 }
 
 function togglePanel(open) {
@@ -101,7 +87,7 @@ function togglePanel(open) {
 
 $("btn-notifications").addEventListener("click", () => togglePanel());
 $("notifications-read-all").addEventListener("click", async () => {
-  await request(config.urls.notifications_read_all, "POST").catch(() => {});
+  await api(config.urls.notifications_read_all, { method: "POST" }).catch(() => {});
   load();
 });
 $("notifications-more").addEventListener("click", () => loadOlder().catch(() => {}));

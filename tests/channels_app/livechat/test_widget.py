@@ -210,7 +210,12 @@ def test_widget_static_files_render_text_never_html():
     """Every message reaches the page through textContent; the modules never use innerHTML."""
     from django.conf import settings
 
-    for path in ("console/console.js", "console/socket.js", "livechat/chat.js", "livechat/widget.js"):
-        source = (settings.BASE_DIR / "static" / path).read_text()
+    static = settings.BASE_DIR / "static"
+    paths = sorted(
+        str(path.relative_to(static)) for folder in ("console", "livechat") for path in (static / folder).glob("*.js")
+    )
+    assert {"console/console.js", "console/socket.js", "livechat/chat.js", "livechat/widget.js"} <= set(paths)
+    for path in paths:
+        source = (static / path).read_text()
         for dangerous in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write"):
             assert dangerous not in source, f"{path} uses {dangerous}"
