@@ -47,6 +47,7 @@ const state = {
   // The widget opens on the latest page of the conversation; older pages load as the visitor scrolls up.
   hasOlder: false,
   loadingOlder: false,
+  followingLatest: true, // the view stays at the newest message until the visitor scrolls away from it
   outbox: JSON.parse(storageGet(outboxKey) || "[]"),
   consentNeeded: false,
   detailsNeeded: false, // the pre-chat form comes before the first message (issue 15)
@@ -179,6 +180,12 @@ function renderMessages({ keepPlace = false } = {}) {
     ...state.uploads.map(uploadItem),
   );
   list.scrollTop = keepPlace ? list.scrollHeight - fromBottom : list.scrollHeight;
+  state.followingLatest = !keepPlace;
+}
+
+/** The visitor is reading the newest message when the list is scrolled (nearly) to its end. */
+function atLatest(list) {
+  return list.scrollHeight - list.scrollTop - list.clientHeight < 40;
 }
 
 async function loadOlder() {
@@ -756,7 +763,17 @@ $("text").addEventListener("keydown", (event) => {
   }
 });
 $("text").addEventListener("input", onTextInput);
-$("messages").addEventListener("scroll", () => $("messages").scrollTop < 120 && loadOlder(), { passive: true });
+$("messages").addEventListener("scroll", () => {
+  const list = $("messages");
+  state.followingLatest = atLatest(list);
+  if (list.scrollTop < 120) loadOlder();
+}, { passive: true });
+// The list shrinks when the composer, the rating or a note appears below it, and has no height while the widget is
+// closed: a visitor who was at the newest message stays there.
+new ResizeObserver(() => {
+  const list = $("messages");
+  if (state.followingLatest && !atLatest(list)) list.scrollTop = list.scrollHeight;
+}).observe($("messages"));
 $("consent-accept").addEventListener("click", acceptConsent);
 $("rate-like").addEventListener("click", () => rate("like"));
 $("rate-dislike").addEventListener("click", () => rate("dislike"));
