@@ -13,12 +13,14 @@
 ``attachment``      :class:`Attachment`, a file of a message (stored or being copied)
 ``chatbot``         :class:`Chatbot` and its rules
 ``notification``    :class:`Notification`, kept until its recipient reads it
+``audit``           :class:`AuditEvent`, who exported, erased or read personal data
 ``shared``          durations, languages, generators of secrets
 ``encryption``      the encrypted field of secrets at rest (connector credentials)
 ==================  ===========================================================
 """
 
 from channels_app.models.attachment import Attachment, AttachmentKind
+from channels_app.models.audit import AuditAction, AuditEvent
 from channels_app.models.canned import CannedReply, CannedReplyList
 from channels_app.models.chatbot import Chatbot, ChatbotRule
 from channels_app.models.client import Client
@@ -83,6 +85,8 @@ __all__ = [
     "UPDATE_ID_MAX_LENGTH",
     "Attachment",
     "AttachmentKind",
+    "AuditAction",
+    "AuditEvent",
     "AutoCloseAction",
     "CannedReply",
     "CannedReplyList",
