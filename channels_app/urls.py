@@ -1,6 +1,6 @@
 """HTTP routes of the channels app: provider webhooks, the console, the live chat and the bot API."""
 
-from django.urls import path
+from django.urls import URLPattern, path
 
 from channels_app.bots import api as bot_api
 from channels_app.connectors import webhooks
@@ -130,4 +130,7 @@ bot_urls = [
     ),
 ]
 
-urlpatterns = webhook_urls + console_urls + livechat_urls + bot_urls
+# Administrators only (issue 19): data export, erasure, the audit log.
+privacy_urls: list[URLPattern] = []
+
+urlpatterns = webhook_urls + console_urls + livechat_urls + bot_urls + privacy_urls
