@@ -168,19 +168,23 @@ function pagingItem() {
   return el("li", { class: "chat-paging", role: "status", text: state.loadingOlder ? texts.loading_older : texts.older_available });
 }
 
-/** Redraw; the view follows the newest message, unless ``keepPlace`` (older messages added above what the visitor
- * reads: it stays where it was on screen). */
-function renderMessages({ keepPlace = false } = {}) {
+/** Redraw; the view follows the newest message when the visitor was there (or ``toLatest``: they just wrote).
+ * Otherwise what they read stays where it was on screen: older messages added above (``keepPlace``), or a new one
+ * arriving below while they read the history. */
+function renderMessages({ keepPlace = false, toLatest = false } = {}) {
   const list = $("messages");
   const fromBottom = list.scrollHeight - list.scrollTop;
+  const fromTop = list.scrollTop;
+  const follow = toLatest || (!keepPlace && state.followingLatest);
   list.replaceChildren(
     state.hasOlder ? pagingItem() : "",
     ...orderedMessages().map(messageItem),
     ...state.outbox.map(outboxItem),
     ...state.uploads.map(uploadItem),
   );
-  list.scrollTop = keepPlace ? list.scrollHeight - fromBottom : list.scrollHeight;
-  state.followingLatest = !keepPlace;
+  if (follow) list.scrollTop = list.scrollHeight;
+  else list.scrollTop = keepPlace ? list.scrollHeight - fromBottom : fromTop;
+  state.followingLatest = follow || atLatest(list);
 }
 
 /** The visitor is reading the newest message when the list is scrolled (nearly) to its end. */
@@ -448,7 +452,7 @@ function submitMessage(event) {
   textarea.value = "";
   state.outbox.push({ client_id: newClientId(), text });
   saveOutbox();
-  renderMessages();
+  renderMessages({ toLatest: true });
   flushOutbox();
 }
 
@@ -497,7 +501,7 @@ function uploadChanged(upload) {
 function startUpload(upload) {
   upload.error = "";
   upload.percent = 0;
-  renderMessages();
+  renderMessages({ toLatest: true });
   const body = new FormData();
   body.append("file", upload.file, upload.file.name);
   // The same id on a retry: if the first try reached the server after all, the message is not stored twice.

@@ -10,6 +10,7 @@ import pytest
 from django.utils import timezone
 from playwright.sync_api import Page, expect
 
+from channels_app.engine.conversations import message_send_by_operator
 from channels_app.engine.inbound import message_receive
 from channels_app.engine.offers import offer_accept
 from channels_app.models import Conversation, Message, Offer
@@ -137,7 +138,7 @@ def test_a_long_conversation_opens_at_its_end_loads_older_in_place_and_links_ope
 def test_the_widget_opens_on_the_latest_messages_and_loads_earlier_ones_on_scroll(new_context, support):
     from tests.e2e.test_console_livechat import open_widget_as
 
-    long_conversation(support, "visitor-returning", 300)
+    conversation = long_conversation(support, "visitor-returning", 300)
     _page, chat = open_widget_as(new_context, support.livechat, "visitor-returning")
     rows = chat.locator("#messages .msg[data-message-id]")
     expect(rows).to_have_count(200)
@@ -147,6 +148,19 @@ def test_the_widget_opens_on_the_latest_messages_and_loads_earlier_ones_on_scrol
     expect(rows).to_have_count(301)
     expect(chat.locator(".chat-paging")).to_have_count(0)
     expect(chat.locator("#messages .bubble").first).to_have_text("Message 0")
+
+    # A reply arriving while the visitor reads the first messages does not pull the view down to it.
+    first = chat.locator("#messages .bubble", has_text="Message 0")
+    first.scroll_into_view_if_needed()
+    expect(first).to_be_in_viewport()
+    in_worker(
+        lambda: message_send_by_operator(
+            conversation_id=conversation.pk, operator=support.olga, text="A reply below", now=timezone.now()
+        )
+    )
+    expect(chat.locator("#messages .bubble", has_text="A reply below")).to_be_attached()
+    expect(first).to_be_in_viewport()
+    expect(chat.locator("#messages .bubble", has_text="A reply below")).not_to_be_in_viewport()
 
 
 def test_a_clients_edit_and_deletion_in_the_messenger_redraw_the_message_live(new_context, support):
