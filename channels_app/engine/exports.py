@@ -45,6 +45,7 @@ import uuid
 import zipfile
 from collections.abc import Iterable
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 from django.conf import settings
@@ -112,7 +113,7 @@ def export_request(*, actor, client_id: int | None = None, contact_id: int | Non
             if client is None:
                 raise NotFound(_("This client does not exist."))
             open_channel_id = client.connector.open_channel_id
-        elif not Contact.objects.filter(pk=contact_id).exists():
+        elif contact_id is not None and not Contact.objects.filter(id=contact_id).exists():
             raise NotFound(_("This CRM contact does not exist."))
         export = DataExport.objects.create(
             requested_by=actor, client_id=client_id, contact_id=contact_id, created_at=now
@@ -184,7 +185,7 @@ def _finish(
 def _subject_clients(export: DataExport) -> tuple[Contact | None, list[Client]]:
     if export.client_id is not None:
         return None, list(Client.objects.select_related("connector").filter(pk=export.client_id))
-    contact = Contact.objects.filter(pk=export.contact_id).first()
+    contact = Contact.objects.filter(id=export.contact_id).first() if export.contact_id is not None else None
     if contact is None:
         raise NotFound(_("The CRM contact of this export no longer exists."))
     return contact, list(Client.objects.select_related("connector").filter(contact=contact).order_by("id"))
@@ -372,7 +373,11 @@ def export_download(*, actor, public_id: uuid.UUID | str, now: datetime) -> Data
             raise ExportExpired(_("This export has expired: ask for a new one."))
         if export.status != DataExport.Status.READY:
             raise InvalidState(_("This export is not ready yet."))
-        client = Client.objects.filter(pk=export.client_id).select_related("connector").first()
+        client = (
+            Client.objects.filter(id=export.client_id).select_related("connector").first()
+            if export.client_id is not None
+            else None
+        )
         audit_record(
             actor=actor,
             action=AuditAction.EXPORT_DOWNLOADED,
@@ -402,7 +407,7 @@ def export_sweep(*, now: datetime) -> int:
             DataExport.objects.filter(pk__in=[export.pk for export in batch]).update(
                 status=DataExport.Status.EXPIRED, file=""
             )
-            transaction.on_commit(lambda names=names: _delete_stored(names))
+            transaction.on_commit(partial(_delete_stored, names))
         expired += len(batch)
 
 
