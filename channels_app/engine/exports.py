@@ -137,9 +137,11 @@ def export_request(*, actor, client_id: int | None = None, contact_id: int | Non
 def export_build(*, export_id: int, now: datetime) -> DataExport | None:
     """The worker's part: claim the export, write and store its archive, mark it ready (or failed, with why).
 
-    Idempotent: a finished export is left alone; a second delivery of the task while the first still builds
-    finds the row locked and does nothing. ``now`` is when the build starts; the link expires
-    ``PRIVACY_EXPORT_LINK_HOURS`` after it. ``None`` when there was nothing to do."""
+    Idempotent: a finished export is left alone (``None``), and so is one another run is claiming at this
+    instant (``skip_locked``). One still marked running is built again: that is a worker that died mid-build
+    and the task redelivered (``acks_late``); should two builds overlap, the first to finish stores its
+    archive and the other's is deleted. ``now`` is when the build starts; the link expires
+    ``PRIVACY_EXPORT_LINK_HOURS`` after it."""
     with transaction.atomic():
         export = DataExport.objects.select_for_update(skip_locked=True).filter(pk=export_id).first()
         if export is None or export.status not in (DataExport.Status.QUEUED, DataExport.Status.RUNNING):

@@ -2,7 +2,7 @@
 
 The archive (a ZIP with ``data.json`` and the files) lives in Django's default storage under a random name in
 ``exports/``; nothing serves that folder: administrators download it through one checked view, until
-``expires_at``, after which a sweep deletes it (:mod:`channels_app.engine.exports`).
+``expires_at``, after which a sweep deletes it (:mod:`channels_app.engine.exports`, decision 0021).
 """
 
 from __future__ import annotations
