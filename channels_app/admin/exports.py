@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 from django.http import HttpRequest
+from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
@@ -16,7 +17,7 @@ from channels_app.engine import access
 @admin.register(m.DataExport)
 class DataExportAdmin(admin.ModelAdmin):
     change_form_template = "admin/channels_app/dataexport/change_form.html"
-    list_display = ("__str__", "subject", "status", "progress", "requested_by", "created_at", "expires_at")
+    list_display = ("__str__", "subject", "status", "progress", "download", "requested_by", "created_at", "expires_at")
     list_filter = ("status",)
     list_select_related = ("client__connector", "contact", "requested_by")
     fields = (
@@ -44,10 +45,12 @@ class DataExportAdmin(admin.ModelAdmin):
     @admin.display(description=_("whose data"))
     def subject(self, export: m.DataExport) -> str:
         if export.client_id is not None:
-            return f"{_('client')} #{export.client_id}"
+            url = reverse("admin:channels_app_client_change", args=[export.client_id])
+            return format_html('<a href="{}">{} #{}</a>', url, _("client"), export.client_id)
         if export.contact_id is not None:
-            return f"{_('CRM contact')} #{export.contact_id}"
-        return "—"
+            url = reverse("admin:crm_contact_change", args=[export.contact_id])
+            return format_html('<a href="{}">{} #{}</a>', url, _("CRM contact"), export.contact_id)
+        return "—"  # erased since
 
     @admin.display(description=_("progress"))
     def progress_bar(self, export: m.DataExport) -> str:

@@ -147,6 +147,9 @@ def test_the_admin_action_on_a_client_opens_the_exports_page(client, ada, sam, a
     page = client.get(answer["Location"]).content.decode()
     assert export.download_url in page and 'value="100"' in page
     assert 'http-equiv="refresh"' not in page  # finished: the page stops reloading
+    assert reverse("admin:channels_app_client_change", args=[alice.pk]) in page
+    listed = client.get(reverse("admin:channels_app_dataexport_changelist")).content.decode()
+    assert export.download_url in listed
 
     # Supervisors use the admin, but neither see the action nor the exports.
     client.force_login(sam)
