@@ -79,6 +79,12 @@ SWEEPS: tuple[Sweep, ...] = (
     Sweep("Response-time targets (K2)", "kpi.tasks.sweep_response_targets", 30, "Record and notify missed targets."),
     Sweep("Silent chatbots (B1)", jobs.SWEEP_SILENT_BOTS, 60, "Hand over when the bot is silent."),
     Sweep(
+        "Expired data exports (privacy)",
+        jobs.SWEEP_DATA_EXPORTS,
+        60 * 60,
+        "Delete data export archives whose download link has expired.",
+    ),
+    Sweep(
         "Beat heartbeat (readiness)",
         heartbeats.BEAT_TASK,
         heartbeats.BEAT_INTERVAL_SECONDS,

@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from channels_app.bots import services as bots
 from channels_app.connectors import processing, registration, zalo_tokens
-from channels_app.engine import jobs, queue, sweeps
+from channels_app.engine import exports, jobs, queue, sweeps
 
 # --- the distribution engine (Q3, Q4, Q6, Q9, Q10, Q11) -------------------------------------------------
 
@@ -140,3 +140,18 @@ def answer_client_message(message_id: int) -> str:
 @shared_task(name=jobs.SWEEP_SILENT_BOTS, acks_late=True)
 def sweep_silent_bots() -> int:
     return bots.bot_silence_sweep(now=timezone.now())
+
+
+# --- privacy (issue 19) -----------------------------------------------------------------------------------
+
+
+@shared_task(name=jobs.BUILD_DATA_EXPORT, acks_late=True, ignore_result=True)
+def build_data_export(export_id: int) -> str | None:
+    """Write and store one client's or contact's data archive (a finished export is left alone)."""
+    export = exports.export_build(export_id=export_id, now=timezone.now())
+    return export.status if export is not None else None
+
+
+@shared_task(name=jobs.SWEEP_DATA_EXPORTS, acks_late=True, ignore_result=True)
+def sweep_data_exports() -> int:
+    return exports.export_sweep(now=timezone.now())

@@ -12,6 +12,7 @@ from channels_app.console import notifications as console_notifications
 from channels_app.console import views as console_views
 from channels_app.livechat import api as livechat_api
 from channels_app.livechat import views as livechat_views
+from channels_app.privacy import exports as privacy_exports
 
 # One per provider (telegram, meta, zalo); the ASGI door in front of Django answers the same paths.
 webhook_urls = [
@@ -132,5 +133,12 @@ bot_urls = [
 
 # Administrators only (issue 19): data export, erasure, the audit log.
 privacy_urls: list[URLPattern] = []
+privacy_urls += [
+    path("api/privacy/exports/", privacy_exports.ExportsView.as_view(), name="api-privacy-exports"),
+    path(
+        "api/privacy/exports/<uuid:public_id>/", privacy_exports.ExportDetailView.as_view(), name="api-privacy-export"
+    ),
+    path("privacy/exports/<uuid:public_id>/download/", privacy_exports.export_download, name="privacy-export-download"),
+]
 
 urlpatterns = webhook_urls + console_urls + livechat_urls + bot_urls + privacy_urls

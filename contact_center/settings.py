@@ -276,6 +276,8 @@ if FILE_STORAGE == "s3":
     }
 elif FILE_STORAGE != "local":
     raise ImproperlyConfigured(f"FILE_STORAGE must be 'local' or 's3', not {FILE_STORAGE!r}.")
+# Issue 19: how long an administrator may download a client's data export once it is ready; then it is deleted.
+PRIVACY_EXPORT_LINK_HOURS = env.int("PRIVACY_EXPORT_LINK_HOURS", default=24)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from django.contrib import admin
+from django.db.models import QuerySet
+from django.http import HttpRequest
 from django.template.loader import render_to_string
 from django.utils.functional import Promise
 from django.utils.html import format_html, format_html_join
@@ -11,6 +13,7 @@ from django.utils.translation import gettext_lazy as _
 
 from channels_app.engine.file_links import attachments_of
 from channels_app.models import operator_display_name
+from contact_center import admin_exports
 from contact_center.admin_scoping import ChannelScopedAdmin
 from crm.models import Contact, Lead
 from crm.selectors import lead_conversation_logs
@@ -29,6 +32,15 @@ class ContactAdmin(ChannelScopedAdmin):
     search_fields = ("full_name", "phone", "phone_digits", "email")
     raw_id_fields = ("responsible",)
     readonly_fields = ("created_at", "linked_clients")
+    actions = ("export_personal_data",)
+
+    def has_export_permission(self, request: HttpRequest) -> bool:
+        return admin_exports.may_export(request)
+
+    @admin.action(description=admin_exports.ACTION_DESCRIPTION, permissions=["export"])
+    def export_personal_data(self, request: HttpRequest, queryset: QuerySet[Contact]):
+        """Issue 19: the data of every client linked to each selected contact, across sources, as an archive."""
+        return admin_exports.export_selected(self, request, queryset, subject="contact")
 
     @admin.display(description=_("clients in the open channels (C1)"))
     def linked_clients(self, contact: Contact) -> SafeString | str:

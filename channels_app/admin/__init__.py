@@ -6,6 +6,7 @@
 ``credentials``    the connectors' write-only access token and app secret (both pages)
 ``conversation``   conversations, clients and ratings (read-only, for audits)
 ``operator``       operator profiles and leave periods
+``exports``        data exports of a client or a CRM contact (administrators only)
 ``content``        consent forms, canned replies, chatbots
 ``resources``      CSV/XLSX import and export of canned replies and holidays
 ``users``          users and TOTP devices without privilege escalation; the admin's sign-in
@@ -13,6 +14,6 @@
 =================  ==============================================================
 """
 
-from channels_app.admin import connector, content, conversation, open_channel, operator, schedules, users
+from channels_app.admin import connector, content, conversation, exports, open_channel, operator, schedules, users
 
-__all__ = ["connector", "content", "conversation", "open_channel", "operator", "schedules", "users"]
+__all__ = ["connector", "content", "conversation", "exports", "open_channel", "operator", "schedules", "users"]

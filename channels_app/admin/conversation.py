@@ -13,6 +13,7 @@ from django.utils.translation import gettext_lazy as _
 
 from channels_app import models as m
 from channels_app.engine.file_links import attachments_of
+from contact_center import admin_exports
 from contact_center.admin_scoping import ChannelScopedAdmin
 
 
@@ -157,6 +158,15 @@ class ClientAdmin(ChannelScopedAdmin):
     search_fields = ("name", "username", "external_id", "phone", "email")
     raw_id_fields = ("contact",)
     list_select_related = ("connector", "contact")
+    actions = ("export_personal_data",)
+
+    def has_export_permission(self, request: HttpRequest) -> bool:
+        return admin_exports.may_export(request)
+
+    @admin.action(description=admin_exports.ACTION_DESCRIPTION, permissions=["export"])
+    def export_personal_data(self, request: HttpRequest, queryset: QuerySet[m.Client]):
+        """Issue 19: every selected client's data as an archive; the export's page shows its progress."""
+        return admin_exports.export_selected(self, request, queryset, subject="client")
 
 
 @admin.register(m.ClientRating)

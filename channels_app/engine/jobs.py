@@ -30,6 +30,8 @@ REGISTER_WEBHOOK = "channels_app.connectors.tasks.register_webhook"
 REFRESH_ZALO_TOKENS = "channels_app.connectors.tasks.refresh_zalo_tokens"
 ANSWER_CLIENT_MESSAGE = "channels_app.bots.tasks.answer_client_message"
 SWEEP_SILENT_BOTS = "channels_app.bots.tasks.sweep_silent_bots"
+BUILD_DATA_EXPORT = "channels_app.tasks.build_data_export"
+SWEEP_DATA_EXPORTS = "channels_app.tasks.sweep_data_exports"
 
 
 def enqueue(name: str, *args: Any, eta: datetime | None = None) -> None:

@@ -14,6 +14,7 @@
 ``chatbot``         :class:`Chatbot` and its rules
 ``notification``    :class:`Notification`, kept until its recipient reads it
 ``audit``           :class:`AuditEvent`, who exported, erased or read personal data
+``export``          :class:`DataExport`, a client's or contact's data as one archive
 ``shared``          durations, languages, generators of secrets
 ``encryption``      the encrypted field of secrets at rest (connector credentials)
 ==================  ===========================================================
@@ -48,6 +49,7 @@ from channels_app.models.conversation import (
     RoutingDecision,
     StatusChange,
 )
+from channels_app.models.export import DataExport
 from channels_app.models.notification import NOTIFICATION_TEXT_MAX_LENGTH, Notification
 from channels_app.models.open_channel import (
     FORM_DETAILS,
@@ -104,6 +106,7 @@ __all__ = [
     "ConversationNote",
     "ConversationQuerySet",
     "ConversationStatus",
+    "DataExport",
     "DistributionMode",
     "FormFieldMode",
     "Holiday",

@@ -17,9 +17,12 @@ from __future__ import annotations
 import hashlib
 import io
 import uuid
+from datetime import timedelta
 from types import SimpleNamespace
 
 import pytest
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 from PIL import Image
@@ -37,6 +40,7 @@ from channels_app.models import (
     Conversation,
     ConversationNote,
     ConversationStatus,
+    DataExport,
     InboundUpdate,
     Message,
     Notification,
@@ -162,6 +166,15 @@ def world(transactional_db):
         eve_token=visitor_token_issue(connector=livechat, visitor_id="eve-visitor-id"),
         sales_token=visitor_token_issue(connector=sales_livechat, visitor_id="eve-visitor-id"),
         alice_reply=alice_reply,
+        # Issue 19: a ready export of Alice's data, its archive holding her secret.
+        alice_export=DataExport.objects.create(
+            client_id=alice.client_id,
+            status=DataExport.Status.READY,
+            progress=100,
+            created_at=timezone.now(),
+            file=default_storage.save("exports/alice.zip", ContentFile(ALICE_SECRET.encode())),
+            expires_at=timezone.now() + timedelta(hours=1),
+        ),
     )
 
 
@@ -180,5 +193,6 @@ def fingerprint() -> str:
         list(ConversationNote.objects.order_by("pk").values_list("pk", "text")),
         list(Attachment.objects.order_by("pk").values_list("pk", "state")),
         list(Notification.objects.order_by("pk").values_list("pk", "recipient_id", "read_at")),
+        list(DataExport.objects.order_by("pk").values_list("pk", "status", "file")),
     ]
     return hashlib.sha256(repr(parts).encode()).hexdigest()

@@ -346,6 +346,29 @@ ATTACKS: dict[str, Callable] = {
         Attack("mallory", "GET", reverse("kpi:notifications"), 403),
         Attack("olga", "POST", reverse("kpi:notifications"), 403, {"read": str(world.olga_notification.pk)}),
     ],
+    # Issue 19: personal data exports are for administrators only; Olga holds Alice's conversation and still may not.
+    "api-privacy-exports": lambda world: [
+        Attack(persona, "POST", reverse("api-privacy-exports"), 403, {"client": world.alice.client_id})
+        for persona in ("anonymous", "olga", "mallory", "nina")
+    ],
+    "api-privacy-export": lambda world: [
+        Attack(persona, "GET", reverse("api-privacy-export", args=[world.alice_export.public_id]), 403)
+        for persona in ("anonymous", "olga", "mallory", "nina")
+    ],
+    "privacy-export-download": lambda world: [
+        Attack(
+            "anonymous",
+            "GET",
+            reverse("privacy-export-download", args=[world.alice_export.public_id]),
+            302,
+            location_prefix="/admin/login/",
+        ),
+        *[
+            Attack(persona, "GET", reverse("privacy-export-download", args=[world.alice_export.public_id]), 403)
+            for persona in ("olga", "mallory", "nina")
+        ],
+        Attack("olga", "POST", reverse("privacy-export-download", args=[world.alice_export.public_id]), 405),
+    ],
 }
 
 # Public on purpose: nothing behind them belongs to anyone.

@@ -28,6 +28,8 @@ from channels.testing import WebsocketCommunicator
 from django.contrib import admin
 from django.contrib.auth.models import Group
 from django.core.files import File
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client as HttpClient
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
@@ -43,6 +45,7 @@ from channels_app.models import (
     ConsentForm,
     ConsentRecord,
     ConversationStatus,
+    DataExport,
     Holiday,
     InboundUpdate,
     LeavePeriod,
@@ -401,6 +404,27 @@ def own_notification(status: int) -> Callable[[str, str | None], int]:
     return expected
 
 
+def administrators_only(status: int) -> Callable[[str, str | None], int]:
+    """Issue 19: personal data of anybody, for administrators alone; DRF answers 403 to nobody signed in."""
+    return lambda persona, team: status if persona == "administrator" else 403
+
+
+def data_export(name: str) -> Callable:
+    """A ready export of the team's held client, its archive in storage (issue 19)."""
+
+    def request(world, team: str) -> Request:
+        client_id = getattr(world, team).held.client_id
+        stored = default_storage.save("exports/matrix.zip", ContentFile(f"{MARKER[team]} archive".encode()))
+        now = timezone.now()
+        export = DataExport.objects.create(
+            client_id=client_id, status=DataExport.Status.READY, progress=100, file=stored, created_at=now,
+            finished_at=now, expires_at=now + timedelta(hours=1),
+        )  # fmt: skip
+        return Request("GET", reverse(name, args=[export.public_id]))
+
+    return request
+
+
 RULES: dict[str, Rule] = {
     # The operator console: its page and REST API, for operators and supervisors, each in their own team.
     "console": Rule(plain("console"), lambda persona, team: 302 if persona == "anonymous" else 200, per_team=False),
@@ -492,6 +516,18 @@ RULES: dict[str, Rule] = {
     "api-notifications-read-all": Rule(plain("api-notifications-read-all", "POST"), signed_in(200), per_team=False),
     "api-notification-read": Rule(notification_of_operator("api-notification-read"), own_notification(200)),
     "kpi:notifications": Rule(plain("kpi:notifications"), supervisors_only(200), per_team=False),
+    # Issue 19: a client's data export, administrators only (a supervisor of the client's own team too is refused).
+    "api-privacy-exports": Rule(
+        lambda world, team: Request(
+            "POST", reverse("api-privacy-exports"), {"client": getattr(world, team).held.client_id}
+        ),
+        administrators_only(202),
+    ),
+    "api-privacy-export": Rule(data_export("api-privacy-export"), administrators_only(200)),
+    "privacy-export-download": Rule(
+        data_export("privacy-export-download"),
+        lambda persona, team: 302 if persona == "anonymous" else administrators_only(200)(persona, team),
+    ),
 }
 
 # Public on purpose: nothing behind them belongs to a team (widget pages are keyed by a public widget key).
