@@ -12,6 +12,7 @@ from channels_app.console import notifications as console_notifications
 from channels_app.console import views as console_views
 from channels_app.livechat import api as livechat_api
 from channels_app.livechat import views as livechat_views
+from channels_app.privacy import erasure as privacy_erasure
 
 # One per provider (telegram, meta, zalo); the ASGI door in front of Django answers the same paths.
 webhook_urls = [
@@ -132,5 +133,17 @@ bot_urls = [
 
 # Administrators only (issue 19): data export, erasure, the audit log.
 privacy_urls: list[URLPattern] = []
+privacy_urls += [
+    path(
+        "api/privacy/clients/<int:client_id>/erase/",
+        privacy_erasure.ClientEraseView.as_view(),
+        name="api-privacy-client-erase",
+    ),
+    path(
+        "api/privacy/contacts/<int:contact_id>/erase/",
+        privacy_erasure.ContactEraseView.as_view(),
+        name="api-privacy-contact-erase",
+    ),
+]
 
 urlpatterns = webhook_urls + console_urls + livechat_urls + bot_urls + privacy_urls

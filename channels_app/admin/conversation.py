@@ -7,12 +7,15 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext_lazy as _
 
 from channels_app import models as m
+from channels_app.engine.erasure import ErasureResult, client_erase
 from channels_app.engine.file_links import attachments_of
+from contact_center.admin_erasure import ErasesPersonalData
 from contact_center.admin_scoping import ChannelScopedAdmin
 
 
@@ -150,13 +153,19 @@ class ConversationAdmin(ChannelScopedAdmin):
 
 
 @admin.register(m.Client)
-class ClientAdmin(ChannelScopedAdmin):
+class ClientAdmin(ErasesPersonalData, ChannelScopedAdmin):
     open_channel_paths = ("connector__open_channel",)
-    list_display = ("__str__", "connector", "external_id", "phone", "email", "contact", "created_at")
+    actions = ("erase_personal_data",)
+    list_display = ("__str__", "connector", "external_id", "phone", "email", "contact", "created_at", "erased_at")
     list_filter = ("connector__kind",)
     search_fields = ("name", "username", "external_id", "phone", "email")
     raw_id_fields = ("contact",)
     list_select_related = ("connector", "contact")
+    readonly_fields = ("erased_at",)
+
+    @staticmethod
+    def erase_by_id(pk: int, actor) -> ErasureResult:
+        return client_erase(client_id=pk, actor=actor, now=timezone.now())
 
 
 @admin.register(m.ClientRating)
