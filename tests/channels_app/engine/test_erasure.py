@@ -191,7 +191,7 @@ def _found_in_database(needles) -> list[tuple[str, str, str]]:
         for table, column in columns:
             for needle in needles:
                 cursor.execute(
-                    f'SELECT count(*) FROM "{table}" WHERE "{column}"::text ILIKE %s',  # noqa: S608 (catalog names)
+                    f'SELECT count(*) FROM "{table}" WHERE "{column}"::text ILIKE %s',
                     [f"%{needle}%"],
                 )
                 if cursor.fetchone()[0]:
