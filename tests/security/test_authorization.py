@@ -346,6 +346,15 @@ ATTACKS: dict[str, Callable] = {
         Attack("mallory", "GET", reverse("kpi:notifications"), 403),
         Attack("olga", "POST", reverse("kpi:notifications"), 403, {"read": str(world.olga_notification.pk)}),
     ],
+    # Issue 19: erasing personal data is for administrators only; Olga holds Alice's conversation, and still may not.
+    "api-privacy-client-erase": lambda world: [
+        Attack(persona, "POST", reverse("api-privacy-client-erase", args=[world.alice.client_id]), 403)
+        for persona in ("anonymous", "mallory", "nina", "olga")
+    ],
+    "api-privacy-contact-erase": lambda world: [
+        Attack(persona, "POST", reverse("api-privacy-contact-erase", args=[1]), 403)
+        for persona in ("anonymous", "mallory", "nina", "olga")
+    ],
 }
 
 # Public on purpose: nothing behind them belongs to anyone.

@@ -492,6 +492,20 @@ RULES: dict[str, Rule] = {
     "api-notifications-read-all": Rule(plain("api-notifications-read-all", "POST"), signed_in(200), per_team=False),
     "api-notification-read": Rule(notification_of_operator("api-notification-read"), own_notification(200)),
     "kpi:notifications": Rule(plain("kpi:notifications"), supervisors_only(200), per_team=False),
+    # Issue 19: erasure is the administrators' alone, on any team's client; the held client's conversation is open,
+    # so even the administrator is refused (409) and nothing changes (tests/channels_app/privacy: the 200s).
+    "api-privacy-client-erase": Rule(
+        lambda world, team: Request(
+            "POST", reverse("api-privacy-client-erase", args=[getattr(world, team).held.client_id])
+        ),
+        lambda persona, team: 409 if persona == "administrator" else 403,
+    ),
+    "api-privacy-contact-erase": Rule(
+        lambda world, team: Request(
+            "POST", reverse("api-privacy-contact-erase", args=[getattr(world, team).contact.pk])
+        ),
+        lambda persona, team: 409 if persona == "administrator" else 403,
+    ),
 }
 
 # Public on purpose: nothing behind them belongs to a team (widget pages are keyed by a public widget key).
