@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from django.contrib.admin.models import CHANGE, LogEntry
@@ -204,7 +205,7 @@ def _found_in_storage(root, needles) -> list[str]:
     for folder, _dirs, names in os.walk(root):
         for name in names:
             path = os.path.join(folder, name)
-            content = open(path, "rb").read().lower()  # noqa: SIM115
+            content = Path(path).read_bytes().lower()
             found += [f"{path}: {needle}" for needle in needles if needle.lower().encode() in content or needle in path]
     return found
 
