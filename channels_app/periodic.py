@@ -59,6 +59,12 @@ SWEEPS: tuple[Sweep, ...] = (
         "Close inactive conversations.",
     ),
     Sweep(
+        "Retention (privacy)",
+        jobs.SWEEP_RETENTION,
+        60 * 60,
+        "Erase conversations closed longer ago than their open channel keeps them.",
+    ),
+    Sweep(
         "Connector retries (S2)",
         jobs.SWEEP_CONNECTORS,
         60,

@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from channels_app.bots import services as bots
 from channels_app.connectors import processing, registration, zalo_tokens
-from channels_app.engine import exports, jobs, queue, sweeps
+from channels_app.engine import exports, jobs, queue, retention, sweeps
 
 # --- the distribution engine (Q3, Q4, Q6, Q9, Q10, Q11) -------------------------------------------------
 
@@ -50,6 +50,11 @@ def sweep_absent_operators() -> int:
 @shared_task(name=jobs.SWEEP_AUTO_CLOSE, acks_late=True, ignore_result=True)
 def sweep_auto_close() -> int:
     return sweeps.conversations_auto_close(now=timezone.now())
+
+
+@shared_task(name=jobs.SWEEP_RETENTION, acks_late=True, ignore_result=True)
+def sweep_retention() -> int:
+    return retention.retention_sweep(now=timezone.now())
 
 
 @shared_task(name=jobs.ROUTE_CONVERSATION, acks_late=True, ignore_result=True)

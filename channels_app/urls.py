@@ -12,6 +12,7 @@ from channels_app.console import notifications as console_notifications
 from channels_app.console import views as console_views
 from channels_app.livechat import api as livechat_api
 from channels_app.livechat import views as livechat_views
+from channels_app.privacy import erasure as privacy_erasure
 from channels_app.privacy import exports as privacy_exports
 
 # One per provider (telegram, meta, zalo); the ASGI door in front of Django answers the same paths.
@@ -139,6 +140,16 @@ privacy_urls += [
         "api/privacy/exports/<uuid:public_id>/", privacy_exports.ExportDetailView.as_view(), name="api-privacy-export"
     ),
     path("privacy/exports/<uuid:public_id>/download/", privacy_exports.export_download, name="privacy-export-download"),
+    path(
+        "api/privacy/clients/<int:client_id>/erase/",
+        privacy_erasure.ClientEraseView.as_view(),
+        name="api-privacy-client-erase",
+    ),
+    path(
+        "api/privacy/contacts/<int:contact_id>/erase/",
+        privacy_erasure.ContactEraseView.as_view(),
+        name="api-privacy-contact-erase",
+    ),
 ]
 
 urlpatterns = webhook_urls + console_urls + livechat_urls + bot_urls + privacy_urls

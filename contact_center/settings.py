@@ -278,6 +278,13 @@ elif FILE_STORAGE != "local":
     raise ImproperlyConfigured(f"FILE_STORAGE must be 'local' or 's3', not {FILE_STORAGE!r}.")
 # Issue 19: how long an administrator may download a client's data export once it is ready; then it is deleted.
 PRIVACY_EXPORT_LINK_HOURS = env.int("PRIVACY_EXPORT_LINK_HOURS", default=24)
+# Issue 19: what erasing a client does to their CRM contact and leads. "anonymise": the rows stay (status, source,
+# responsible person) without name, phone or e-mail; "delete": they are deleted.
+PRIVACY_CRM_ON_ERASURE = env("PRIVACY_CRM_ON_ERASURE", default="anonymise")
+if PRIVACY_CRM_ON_ERASURE not in ("anonymise", "delete"):
+    raise ImproperlyConfigured(
+        f"PRIVACY_CRM_ON_ERASURE must be 'anonymise' or 'delete', not {PRIVACY_CRM_ON_ERASURE!r}."
+    )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")

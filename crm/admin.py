@@ -6,14 +6,17 @@ from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.template.loader import render_to_string
+from django.utils import timezone
 from django.utils.functional import Promise
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext_lazy as _
 
+from channels_app.engine.erasure import ErasureResult, contact_erase
 from channels_app.engine.file_links import attachments_of
 from channels_app.models import operator_display_name
 from contact_center import admin_exports
+from contact_center.admin_erasure import ErasesPersonalData
 from contact_center.admin_scoping import ChannelScopedAdmin
 from crm.models import Contact, Lead
 from crm.selectors import lead_conversation_logs
@@ -23,7 +26,7 @@ RESPONSIBLE_PATHS = ("queue_memberships__open_channel", "supervised_open_channel
 
 
 @admin.register(Contact)
-class ContactAdmin(ChannelScopedAdmin):
+class ContactAdmin(ErasesPersonalData, ChannelScopedAdmin):
     # A contact belongs to the open channels its clients wrote to and its leads came from.
     open_channel_paths = ("clients__connector__open_channel", "leads__open_channel")
     related_open_channel_paths = {"responsible": RESPONSIBLE_PATHS}
@@ -32,7 +35,7 @@ class ContactAdmin(ChannelScopedAdmin):
     search_fields = ("full_name", "phone", "phone_digits", "email")
     raw_id_fields = ("responsible",)
     readonly_fields = ("created_at", "linked_clients")
-    actions = ("export_personal_data",)
+    actions = ("export_personal_data", "erase_personal_data")
 
     def has_export_permission(self, request: HttpRequest) -> bool:
         return admin_exports.may_export(request)
@@ -41,6 +44,10 @@ class ContactAdmin(ChannelScopedAdmin):
     def export_personal_data(self, request: HttpRequest, queryset: QuerySet[Contact]):
         """Issue 19: the data of every client linked to each selected contact, across sources, as an archive."""
         return admin_exports.export_selected(self, request, queryset, subject="contact")
+
+    @staticmethod
+    def erase_by_id(pk: int, actor) -> ErasureResult:
+        return contact_erase(contact_id=pk, actor=actor, now=timezone.now())
 
     @admin.display(description=_("clients in the open channels (C1)"))
     def linked_clients(self, contact: Contact) -> SafeString | str:

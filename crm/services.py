@@ -211,3 +211,31 @@ def _contact_for(client: Client, channel: OpenChannel, responsible_id: int | Non
 def _full_name(client: Client, contact: Contact | None) -> str:
     name = client.name.strip() or (contact.full_name if contact else "") or client.username.strip() or str(client)
     return name[:200]
+
+
+# --- issue 19: erasure ---------------------------------------------------------------------------------------
+
+# What an anonymised contact or lead is called; it says why the name is gone.
+ERASED_NAME = "[erased]"
+
+
+def personal_data_erase(*, contact_ids: list[int], lead_ids: list[int], delete: bool) -> tuple[int, int]:
+    """Issue 19: the CRM side of an erasure, in the caller's transaction (``channels_app.engine.erasure``).
+
+    ``delete``: the leads and contacts are deleted (clients and conversations lose the link); otherwise they
+    are anonymised: name, title, phone and e-mail replaced, the rows and their status, source, open channel and
+    responsible person kept for the sales figures. A lead's conversation log is its conversations' messages,
+    which the caller erases. Returns (leads, contacts) changed.
+    """
+    leads = Lead.objects.filter(pk__in=lead_ids)
+    contacts = Contact.objects.filter(pk__in=contact_ids)
+    if delete:
+        lead_count = leads.count()
+        contact_count = contacts.count()
+        leads.delete()
+        contacts.delete()
+        return lead_count, contact_count
+    lead_count = leads.update(title=ERASED_NAME, full_name=ERASED_NAME, phone="", email="")
+    # ``update`` skips ``save``, so the digits the phone is matched by (C1) are cleared here too.
+    contact_count = contacts.update(full_name=ERASED_NAME, phone="", phone_digits="", email="")
+    return lead_count, contact_count

@@ -536,3 +536,10 @@ def supervisor_rating_save(
             defaults={"operator_id": operator_id, "score": score, "comment": comment, "created_at": now},
         )
     return rating
+
+
+def conversations_erase_texts(sender=None, *, conversation_ids: list[int], **kwargs) -> None:
+    """Issue 19: receiver of ``signals.conversations_erasing``, in the erasure's transaction. The figures stay;
+    the texts that may quote the client go: a missed target's notification text and a supervisor's comment."""
+    KpiMiss.objects.filter(conversation_id__in=conversation_ids).exclude(text="").update(text="")
+    SupervisorRating.objects.filter(conversation_id__in=conversation_ids).exclude(comment="").update(comment="")

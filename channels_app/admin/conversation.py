@@ -7,13 +7,16 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext_lazy as _
 
 from channels_app import models as m
+from channels_app.engine.erasure import ErasureResult, client_erase
 from channels_app.engine.file_links import attachments_of
 from contact_center import admin_exports
+from contact_center.admin_erasure import ErasesPersonalData
 from contact_center.admin_scoping import ChannelScopedAdmin
 
 
@@ -151,14 +154,15 @@ class ConversationAdmin(ChannelScopedAdmin):
 
 
 @admin.register(m.Client)
-class ClientAdmin(ChannelScopedAdmin):
+class ClientAdmin(ErasesPersonalData, ChannelScopedAdmin):
     open_channel_paths = ("connector__open_channel",)
-    list_display = ("__str__", "connector", "external_id", "phone", "email", "contact", "created_at")
+    list_display = ("__str__", "connector", "external_id", "phone", "email", "contact", "created_at", "erased_at")
     list_filter = ("connector__kind",)
     search_fields = ("name", "username", "external_id", "phone", "email")
     raw_id_fields = ("contact",)
     list_select_related = ("connector", "contact")
-    actions = ("export_personal_data",)
+    readonly_fields = ("erased_at",)
+    actions = ("export_personal_data", "erase_personal_data")
 
     def has_export_permission(self, request: HttpRequest) -> bool:
         return admin_exports.may_export(request)
@@ -167,6 +171,10 @@ class ClientAdmin(ChannelScopedAdmin):
     def export_personal_data(self, request: HttpRequest, queryset: QuerySet[m.Client]):
         """Issue 19: every selected client's data as an archive; the export's page shows its progress."""
         return admin_exports.export_selected(self, request, queryset, subject="client")
+
+    @staticmethod
+    def erase_by_id(pk: int, actor) -> ErasureResult:
+        return client_erase(client_id=pk, actor=actor, now=timezone.now())
 
 
 @admin.register(m.ClientRating)

@@ -15,6 +15,7 @@ from django.core.exceptions import ValidationError
 from django.db.models import Count, OuterRef, Q, Subquery, Sum
 from django.db.models.functions import Coalesce
 from django.forms.models import BaseInlineFormSet
+from django.utils import timezone
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 from import_export.admin import ImportExportModelAdmin
@@ -24,6 +25,7 @@ from channels_app.admin.credentials import WriteOnlyCredentialsAdmin
 from channels_app.admin.resources import HolidayResource
 from channels_app.connectors.registration import connector_registration_after_save
 from channels_app.engine.attachments import human_size, storage_used
+from channels_app.engine.retention import retention_change_record
 from contact_center.admin_scoping import ChannelScopedAdmin
 
 if TYPE_CHECKING:
@@ -50,6 +52,7 @@ OPEN_CHANNEL_TABS: tuple[tuple[str, str | Promise], ...] = (
     ("files", _("Files")),
     ("live-chat", _("Live chat")),
     ("kpi", _("KPI")),
+    ("privacy", _("Privacy")),
     ("other", _("Other")),
 )
 
@@ -286,6 +289,7 @@ class OpenChannelAdmin(ChannelScopedAdmin):
                 ),
             },
         ),
+        (_("Privacy"), {"classes": tab("privacy"), "fields": ("retention_days",)}),
         (_("Other"), {"classes": tab("other"), "fields": ("name", "is_active", "language", "supervisors")}),
     )
 
@@ -335,6 +339,13 @@ class OpenChannelAdmin(ChannelScopedAdmin):
     @admin.display(description=_("sources"))
     def sources(self, obj: m.OpenChannel) -> str:
         return ", ".join(connector.get_kind_display() for connector in obj.connectors.all()) or "—"
+
+    def save_model(self, request, obj: m.OpenChannel, form, change: bool) -> None:
+        """Issue 19: a changed retention goes to the audit log, in the admin's transaction."""
+        old_days = form.initial.get("retention_days") if change else None
+        super().save_model(request, obj, form, change)
+        if "retention_days" in form.changed_data:
+            retention_change_record(open_channel=obj, old_days=old_days, actor=request.user, now=timezone.now())
 
     def get_changeform_initial_data(self, request):
         initial = super().get_changeform_initial_data(request)

@@ -15,6 +15,7 @@ Every event is a JSON-ready dict with a ``type`` key:
 ``operator.presence``       an operator went online or offline (Q6)
 ``access.changed``          the operator's channels or status changed: re-check
 ``note.created``            a private note in a conversation (never to the client)
+``conversation.erased``     its messages, files and notes were erased (issue 19): redraw
 ``notification.created``    a notification kept until read (issue 15), to its recipient
 ``notification.read``       notifications marked read, for the person's other tabs
 ``wallboard.changed``       something a supervisor's wallboard shows changed in an
@@ -204,6 +205,11 @@ def message_delivery(message) -> dict:
     event = message_created(message)
     event["type"] = "message.delivery"
     return event
+
+
+def conversation_erased(conversation_id: int) -> dict:
+    """Issue 19: the conversation's content was erased; whoever shows it reloads it."""
+    return {"type": "conversation.erased", "conversation_id": conversation_id}
 
 
 def operator_presence(user_id: int, online: bool) -> dict:

@@ -52,6 +52,7 @@ from django.conf import settings
 from django.core.files import File
 from django.core.files.storage import default_storage
 from django.db import transaction
+from django.db.models import Q
 from django.utils.translation import gettext as _
 
 from channels_app.engine import access, jobs
@@ -411,6 +412,22 @@ def export_sweep(*, now: datetime) -> int:
             )
             transaction.on_commit(partial(_delete_stored, names))
         expired += len(batch)
+
+
+def exports_of_erased_expire(*, client_ids: Iterable[int], contact_ids: Iterable[int]) -> int:
+    """Called by the erasure, in its transaction: the subjects' ready archives hold what was just erased, so they
+    are deleted (after commit) and their exports say expired; the rows stay, as the audit log refers to them."""
+    stale = list(
+        DataExport.objects.select_for_update()
+        .filter(Q(client_id__in=list(client_ids)) | Q(contact_id__in=list(contact_ids)), status=DataExport.Status.READY)
+        .order_by("pk")
+    )
+    if not stale:
+        return 0
+    names = [export.file for export in stale if export.file]
+    DataExport.objects.filter(pk__in=[export.pk for export in stale]).update(status=DataExport.Status.EXPIRED, file="")
+    transaction.on_commit(partial(_delete_stored, names))
+    return len(stale)
 
 
 def _delete_stored(names: Iterable[str]) -> None:

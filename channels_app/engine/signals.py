@@ -14,6 +14,13 @@ undoes the service that sent the signal.
   automatic leads from it (C2).
 - ``conversation_closed(conversation_id)``: a conversation became fully closed
   (after the rating step, if any). CRM e-mails the transcript to the lead (O2, O3).
+
+One is sent *inside* the transaction instead, and a failing receiver undoes it:
+
+- ``conversations_erasing(conversation_ids)``: an erasure or the retention sweep is
+  erasing these conversations' content (issue 19, :mod:`channels_app.engine.erasure`);
+  KPI blanks the texts it keeps about them (a missed target's notification text, a
+  supervisor's comment) in the same transaction, so nothing survives a committed erasure.
 """
 
 from __future__ import annotations
@@ -31,6 +38,7 @@ logger = logging.getLogger(__name__)
 message_created = Signal()
 conversation_created = Signal()
 conversation_closed = Signal()
+conversations_erasing = Signal()
 
 
 def after_commit(func: Callable[[], object]) -> None:
@@ -67,3 +75,8 @@ def send_conversation_created_after_commit(sender: type, *, conversation_id: int
 
 def send_conversation_closed_after_commit(sender: type, *, conversation_id: int) -> None:
     after_commit(partial(_send, "conversation_closed", conversation_closed, sender, conversation_id=conversation_id))
+
+
+def send_conversations_erasing(sender: type, *, conversation_ids: list[int]) -> None:
+    """In the caller's transaction: a receiver's exception propagates and rolls the erasure back."""
+    conversations_erasing.send(sender=sender, conversation_ids=conversation_ids)

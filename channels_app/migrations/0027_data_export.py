@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('channels_app', '0025_audit_log'),
+        ('channels_app', '0026_retention_and_erasure'),
         ('crm', '0002_contact_phone_digits'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]

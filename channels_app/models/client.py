@@ -29,6 +29,9 @@ class Client(models.Model):
     avatar_url = models.URLField(blank=True)
     contact = models.ForeignKey("crm.Contact", related_name="clients", null=True, blank=True, on_delete=models.SET_NULL)
     created_at = models.DateTimeField(auto_now_add=True)
+    # Issue 19: the client's identity was erased (``engine.erasure``); ``external_id`` is then ``erased:<pk>``, so
+    # the same messenger user writing again is a new client. Never cleared: an erasure cannot be undone.
+    erased_at = models.DateTimeField(_("erased"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("client")

@@ -128,6 +128,10 @@ class Conversation(models.Model):
         ),
     )
 
+    # Issue 19: its messages, files and notes were erased (by an erasure or the open channel's retention); the row,
+    # its timestamps, offers, routing decisions and response records stay for the KPI figures.
+    erased_at = models.DateTimeField(_("erased"), null=True, blank=True)
+
     objects = ConversationQuerySet.as_manager()
 
     class Meta:
@@ -139,6 +143,12 @@ class Conversation(models.Model):
             models.Index(fields=["operator", "status"], name="conv_operator_status"),
             # K1: the recording task reads only the few pending rows, in id order.
             models.Index(fields=["id"], condition=Q(responses_pending=True), name="conv_responses_pending"),
+            # Issue 19: the retention sweep reads a channel's closed conversations not yet erased, oldest first.
+            models.Index(
+                fields=["open_channel", "closed_at"],
+                condition=Q(status="closed", erased_at__isnull=True),
+                name="conv_retention_due",
+            ),
         ]
         constraints = [
             # At most one open conversation per client and connector: a new

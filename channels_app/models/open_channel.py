@@ -97,6 +97,10 @@ class LeadSourceMode(models.TextChoices):
     FIXED = "fixed", _("A fixed source")
 
 
+# The longest retention an administrator may set (ten years); longer is the same as keeping conversations.
+RETENTION_DAYS_MAX = 3650
+
+
 class OpenChannel(models.Model):
     """One configured inbox: queue, hours, texts and rules (O1–O5 and the rest)."""
 
@@ -196,6 +200,16 @@ class OpenChannel(models.Model):
         default=7,
         validators=[MinValueValidator(1), MaxValueValidator(365)],
         help_text=_("Q11"),
+    )
+    retention_days = models.PositiveIntegerField(
+        _("erase conversations closed more than (days) ago"),
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(RETENTION_DAYS_MAX)],
+        help_text=_(
+            "Messages, files and notes of conversations closed longer ago than this are erased for good, every "
+            "hour; the figures of the reports stay. Empty: keep conversations."
+        ),
     )
     operator_identity = models.CharField(
         _("operator identity shown to clients"),

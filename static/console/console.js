@@ -1180,6 +1180,11 @@ function onEvent(frame) {
     case "message.deleted":
       replaceMessage(frame.message);
       break;
+    case "conversation.erased":
+      // Its messages, files and notes were erased (a privacy request or retention): show what is left.
+      scheduleListRefresh();
+      if (frame.conversation_id === state.currentId) openConversation(state.currentId).catch(() => {});
+      break;
     case "note.created":
       if (frame.conversation_id === state.currentId) addNotes([frame.note]);
       else {

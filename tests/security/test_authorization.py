@@ -369,6 +369,15 @@ ATTACKS: dict[str, Callable] = {
         ],
         Attack("olga", "POST", reverse("privacy-export-download", args=[world.alice_export.public_id]), 405),
     ],
+    # Issue 19: erasing personal data is for administrators only; Olga holds Alice's conversation, and still may not.
+    "api-privacy-client-erase": lambda world: [
+        Attack(persona, "POST", reverse("api-privacy-client-erase", args=[world.alice.client_id]), 403)
+        for persona in ("anonymous", "mallory", "nina", "olga")
+    ],
+    "api-privacy-contact-erase": lambda world: [
+        Attack(persona, "POST", reverse("api-privacy-contact-erase", args=[1]), 403)
+        for persona in ("anonymous", "mallory", "nina", "olga")
+    ],
 }
 
 # Public on purpose: nothing behind them belongs to anyone.

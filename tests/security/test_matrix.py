@@ -528,6 +528,20 @@ RULES: dict[str, Rule] = {
         data_export("privacy-export-download"),
         lambda persona, team: 302 if persona == "anonymous" else administrators_only(200)(persona, team),
     ),
+    # Issue 19: erasure is the administrators' alone, on any team's client; the held client's conversation is open,
+    # so even the administrator is refused (409) and nothing changes (tests/channels_app/privacy: the 200s).
+    "api-privacy-client-erase": Rule(
+        lambda world, team: Request(
+            "POST", reverse("api-privacy-client-erase", args=[getattr(world, team).held.client_id])
+        ),
+        lambda persona, team: 409 if persona == "administrator" else 403,
+    ),
+    "api-privacy-contact-erase": Rule(
+        lambda world, team: Request(
+            "POST", reverse("api-privacy-contact-erase", args=[getattr(world, team).contact.pk])
+        ),
+        lambda persona, team: 409 if persona == "administrator" else 403,
+    ),
 }
 
 # Public on purpose: nothing behind them belongs to a team (widget pages are keyed by a public widget key).

@@ -1,0 +1,97 @@
+"""Retention per open channel (issue 19, point 3): conversations closed more than ``OpenChannel.retention_days``
+ago are erased by a beat task, with the same eraser as a client's erasure
+(:func:`channels_app.engine.erasure.conversations_content_erase`).
+
+Each batch is claimed with ``SELECT … FOR UPDATE SKIP LOCKED`` and committed on its own, so two sweeps running at
+once share the work and each conversation is erased exactly once (a claimed row is skipped by the other sweep; a
+committed one no longer matches ``erased_at IS NULL``). A client left with no conversation that is not erased
+(hence none open) has their identity erased too. One ``retention_swept`` audit event per open channel and run.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from django.db import transaction
+
+from channels_app.engine.audit import audit_record
+from channels_app.engine.erasure import ErasedContent, client_identity_erase, conversations_content_erase
+from channels_app.models import AuditAction, Client, Conversation, ConversationStatus, OpenChannel
+
+RETENTION_BATCH = 100
+
+
+def retention_sweep(*, now: datetime, batch_size: int = RETENTION_BATCH) -> int:
+    """Erase every open channel's conversations closed longer ago than its retention; returns how many."""
+    total = 0
+    for channel_id, days in OpenChannel.objects.filter(retention_days__isnull=False).values_list(
+        "pk", "retention_days"
+    ):
+        if days is None:  # filtered out above; for the type checker
+            continue
+        total += _sweep_channel(channel_id, cutoff=now - timedelta(days=days), now=now, batch_size=batch_size)
+    return total
+
+
+def _sweep_channel(channel_id: int, *, cutoff: datetime, now: datetime, batch_size: int) -> int:
+    erased = ErasedContent()
+    client_ids: set[int] = set()
+    while True:
+        with transaction.atomic():
+            claimed = list(
+                Conversation.objects.select_for_update(skip_locked=True, of=("self",))
+                .filter(
+                    open_channel_id=channel_id,
+                    status=ConversationStatus.CLOSED,
+                    erased_at__isnull=True,
+                    closed_at__lt=cutoff,
+                )
+                .order_by("closed_at", "pk")
+                .values_list("pk", "client_id")[:batch_size]
+            )
+            if not claimed:
+                break
+            erased.add(conversations_content_erase([pk for pk, _client in claimed], now=now))
+            client_ids.update(client for _pk, client in claimed)
+    clients = sum(_erase_client_if_done(client_id, now=now) for client_id in sorted(client_ids))
+    if erased.conversations or clients:
+        with transaction.atomic():
+            audit_record(
+                actor=None,
+                action=AuditAction.RETENTION_SWEPT,
+                now=now,
+                open_channel_id=channel_id,
+                detail={
+                    "conversations": erased.conversations,
+                    "messages": erased.messages,
+                    "files": erased.files,
+                    "clients": clients,
+                    "cutoff": cutoff.isoformat(),
+                },
+            )
+    return erased.conversations
+
+
+def _erase_client_if_done(client_id: int, *, now: datetime) -> int:
+    """The client's identity goes once none of their conversations is left unerased (so none is open). The client
+    row is locked first, as inbound locks it before starting a conversation."""
+    with transaction.atomic():
+        client = Client.objects.select_for_update(skip_locked=True).filter(pk=client_id, erased_at__isnull=True).first()
+        if client is None or Conversation.objects.filter(client_id=client_id, erased_at__isnull=True).exists():
+            return 0
+        client_identity_erase(client, now=now)
+        return 1
+
+
+def retention_change_record(*, open_channel: OpenChannel, old_days: int | None, actor, now: datetime) -> None:
+    """An administrator changed how long the open channel keeps conversations: the audit log says who, when, and
+    from what to what. In the caller's transaction (the admin's save)."""
+    if old_days == open_channel.retention_days:
+        return
+    audit_record(
+        actor=actor,
+        action=AuditAction.RETENTION_CHANGED,
+        now=now,
+        open_channel_id=open_channel.pk,
+        detail={"old_days": old_days, "new_days": open_channel.retention_days},
+    )
