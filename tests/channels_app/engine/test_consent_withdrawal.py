@@ -78,8 +78,10 @@ def test_A1_withdrawal_is_recorded_with_time_source_and_audited_and_is_idempoten
 
 
 def test_A1_the_open_conversation_continues_and_the_next_one_asks_again(engine, consent_world):
-    olga, channel, conversation = consent_world
-    consent_withdraw(client_id=conversation.client_id, actor=None, via=ConsentWithdrawnVia.WIDGET, now=engine.clock.now())
+    _olga, channel, conversation = consent_world
+    consent_withdraw(
+        client_id=conversation.client_id, actor=None, via=ConsentWithdrawnVia.WIDGET, now=engine.clock.now()
+    )
     assert not consent_needed(channel, conversation.client)  # the conversation open now goes on
     still = engine.receive(channel, visitor="tg-1", text="One more question")
     assert still.pk == conversation.pk and still.status != ConversationStatus.CONSENT
@@ -100,7 +102,7 @@ def test_A1_the_open_conversation_continues_and_the_next_one_asks_again(engine, 
 
 
 def test_A1_withdrawn_without_an_open_conversation_asks_at_the_next_message(engine, consent_world):
-    olga, channel, conversation = consent_world
+    _olga, channel, conversation = consent_world
     close(conversation, engine.clock.now())
     result = consent_withdraw(
         client_id=conversation.client_id, actor=None, via=ConsentWithdrawnVia.ADMIN, now=engine.clock.now()
@@ -139,7 +141,7 @@ def widget_world(engine):
 
 
 def test_A1_the_widget_withdraws_with_the_visitor_token(engine, widget_world):
-    olga, channel, connector, conversation = widget_world
+    _olga, _channel, connector, conversation = widget_world
     token = visitor_token_issue(connector=connector, visitor_id="visitor-1")
     url = reverse("api-livechat-consent-withdraw", args=[token])
     answer = HttpClient().post(url)
@@ -158,7 +160,7 @@ def test_A1_the_widget_withdraws_with_the_visitor_token(engine, widget_world):
 
 
 def test_A1_an_operator_who_can_see_the_conversation_records_it_in_the_console(engine, widget_world):
-    olga, channel, connector, conversation = widget_world
+    olga, _channel, _connector, conversation = widget_world
     url = reverse("api-conversation-consent-withdraw", args=[conversation.pk])
     stranger = make_operator("sam")
     make_channel([stranger])
@@ -180,7 +182,7 @@ def test_A1_an_operator_who_can_see_the_conversation_records_it_in_the_console(e
 
 
 def test_A1_administrators_withdraw_from_the_client_admin_and_see_it_in_the_records(engine, widget_world):
-    olga, channel, connector, conversation = widget_world
+    _olga, channel, _connector, conversation = widget_world
     changelist = reverse("admin:channels_app_client_changelist")
     body = {"action": "withdraw_consent", "_selected_action": [conversation.client_id]}
     supervisor = UserFactory(username="sue")
