@@ -305,7 +305,7 @@ class LivechatConsentWithdrawView(LivechatView):
     @extend_schema(
         request=None,
         responses=inline_serializer(
-            "ConsentWithdrawn",
+            "VisitorConsentWithdrawn",
             {
                 "withdrawn": serializers.BooleanField(help_text="A consent was withdrawn now (false: none was left)."),
                 "conversation_continues": serializers.BooleanField(
