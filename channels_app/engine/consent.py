@@ -136,8 +136,3 @@ def consent_withdraw(*, client_id: int, actor: Any | None, via: str, now: dateti
                 detail={"via": via, "records": record_ids},
             )
     return ConsentWithdrawal(client=client, withdrawn=len(record_ids), continuing=continuing)
-
-
-def has_standing_consent(client: Client) -> bool:
-    """Whether there is a consent of this client left to withdraw."""
-    return ConsentRecord.objects.standing().filter(client=client).exists()
