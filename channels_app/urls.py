@@ -5,6 +5,7 @@ from django.urls import URLPattern, path
 from channels_app.bots import api as bot_api
 from channels_app.connectors import webhooks
 from channels_app.console import api as console_api
+from channels_app.console import consent as console_consent
 from channels_app.console import files as console_files
 from channels_app.console import history as console_history
 from channels_app.console import i18n as console_i18n
@@ -12,6 +13,7 @@ from channels_app.console import notifications as console_notifications
 from channels_app.console import views as console_views
 from channels_app.livechat import api as livechat_api
 from channels_app.livechat import views as livechat_views
+from channels_app.privacy import audit as privacy_audit
 from channels_app.privacy import erasure as privacy_erasure
 from channels_app.privacy import exports as privacy_exports
 
@@ -85,6 +87,11 @@ console_urls = [
         console_notifications.MentionCandidatesView.as_view(),
         name="api-conversation-mention-candidates",
     ),
+    path(
+        "api/conversations/<int:conversation_id>/consent-withdrawal/",
+        console_consent.ConversationConsentWithdrawView.as_view(),
+        name="api-conversation-consent-withdraw",
+    ),
     path("api/notifications/", console_notifications.NotificationsView.as_view(), name="api-notifications"),
     path(
         "api/notifications/read-all/",
@@ -117,6 +124,11 @@ livechat_urls = [
     path("api/livechat/<str:token>/files/", livechat_api.LivechatFileView.as_view(), name="api-livechat-files"),
     path("api/livechat/<str:token>/details/", livechat_api.LivechatDetailsView.as_view(), name="api-livechat-details"),
     path("api/livechat/<str:token>/offline/", livechat_api.LivechatOfflineView.as_view(), name="api-livechat-offline"),
+    path(
+        "api/livechat/<str:token>/consent/withdraw/",
+        livechat_api.LivechatConsentWithdrawView.as_view(),
+        name="api-livechat-consent-withdraw",
+    ),
 ]
 
 bot_urls = [
@@ -151,5 +163,6 @@ privacy_urls += [
         name="api-privacy-contact-erase",
     ),
 ]
+privacy_urls.append(path("api/privacy/audit/", privacy_audit.AuditLogView.as_view(), name="api-privacy-audit"))
 
 urlpatterns = webhook_urls + console_urls + livechat_urls + bot_urls + privacy_urls

@@ -12,9 +12,10 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext_lazy as _
 
+from channels_app.engine import audit
 from channels_app.engine.erasure import ErasureResult, contact_erase
 from channels_app.engine.file_links import attachments_of
-from channels_app.models import operator_display_name
+from channels_app.models import Conversation, operator_display_name
 from contact_center import admin_exports
 from contact_center.admin_erasure import ErasesPersonalData
 from contact_center.admin_scoping import ChannelScopedAdmin
@@ -74,6 +75,16 @@ class LeadAdmin(ChannelScopedAdmin):
 
     class Media:
         css = {"all": ["files/attachments.css"]}
+
+    def change_view(self, request, object_id: str, form_url: str = "", extra_context=None):
+        """The page shows the lead's conversation log: a reader outside their own work is recorded in the audit
+        log, once per conversation."""
+        lead = self.get_object(request, object_id) if request.method == "GET" else None
+        if lead is not None:
+            now = timezone.now()
+            for conversation in Conversation.objects.filter(lead=lead).order_by("pk"):
+                audit.transcript_opened(user=request.user, conversation=conversation, now=now)
+        return super().change_view(request, object_id, form_url, extra_context)
 
     @admin.display(description=_("conversation log (O2)"))
     def transcript(self, lead: Lead) -> SafeString | str | Promise:

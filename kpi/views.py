@@ -24,7 +24,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods
 
-from channels_app.engine import access, notes, notifications, search
+from channels_app.engine import access, audit, notes, notifications, search
 from channels_app.engine.errors import ServiceError
 from channels_app.models import ConnectorKind
 from kpi.charts import daily_chart
@@ -200,6 +200,7 @@ def conversation_detail(request: HttpRequest, conversation_id: int) -> HttpRespo
     transcript = conversation_transcript(conversation_id)
     if transcript is None or not access.supervises(request.user, transcript.conversation.open_channel_id):
         raise Http404("This conversation does not exist.")
+    audit.transcript_opened(user=request.user, conversation=transcript.conversation, now=timezone.now())
     own_rating = next((r for r in transcript.supervisor_ratings if r.supervisor_id == request.user.pk), None)
     status = 200
     if request.method == "POST":

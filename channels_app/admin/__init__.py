@@ -11,9 +11,20 @@
 ``resources``      CSV/XLSX import and export of canned replies and holidays
 ``users``          users and TOTP devices without privilege escalation; the admin's sign-in
 ``schedules``      Celery beat's periodic tasks and schedules, for superusers only
+``audit``          the audit log of access to personal data, read-only, administrators only
 =================  ==============================================================
 """
 
-from channels_app.admin import connector, content, conversation, exports, open_channel, operator, schedules, users
+from channels_app.admin import (
+    audit,
+    connector,
+    content,
+    conversation,
+    exports,
+    open_channel,
+    operator,
+    schedules,
+    users,
+)
 
-__all__ = ["connector", "content", "conversation", "exports", "open_channel", "operator", "schedules", "users"]
+__all__ = ["audit", "connector", "content", "conversation", "exports", "open_channel", "operator", "schedules", "users"]

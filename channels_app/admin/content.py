@@ -37,13 +37,35 @@ class ConsentFormAdmin(admin.ModelAdmin):
 @admin.register(m.ConsentRecord)
 class ConsentRecordAdmin(ChannelScopedAdmin):
     open_channel_paths = ("client__connector__open_channel",)
-    list_display = ("client", "form_version", "source", "accepted_at")
-    list_filter = ("source", "form_version__form")
+    list_display = ("client", "form_version", "source", "accepted_at", "withdrawal")
+    list_filter = ("source", "form_version__form", ("withdrawn_at", admin.EmptyFieldListFilter), "withdrawn_via")
     search_fields = ("client__name", "client__external_id")
-    readonly_fields = ("client", "form_version", "conversation", "source", "accepted_at")
+    readonly_fields = (
+        "client",
+        "form_version",
+        "conversation",
+        "source",
+        "accepted_at",
+        "withdrawn_at",
+        "withdrawn_via",
+        "withdrawn_by",
+        "withdrawn_in",
+    )
 
     def has_add_permission(self, request) -> bool:
         return False
+
+    @admin.display(description=_("withdrawn"), ordering="withdrawn_at")
+    def withdrawal(self, record: m.ConsentRecord) -> str:
+        """A withdrawn consent reads as such at a glance: when, and through whom."""
+        if record.withdrawn_at is None:
+            return "—"
+        return format_html(
+            '<strong style="color:#b3261e">{}</strong> {} ({})',
+            _("Withdrawn"),
+            record.withdrawn_at.strftime("%Y-%m-%d %H:%M"),
+            record.get_withdrawn_via_display(),
+        )
 
 
 class CannedReplyInline(admin.TabularInline):

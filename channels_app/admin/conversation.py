@@ -11,8 +11,11 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from channels_app import models as m
+from channels_app.engine import access, audit
+from channels_app.engine.consent import consent_withdraw
 from channels_app.engine.erasure import ErasureResult, client_erase
 from channels_app.engine.file_links import attachments_of
 from contact_center import admin_exports
@@ -134,6 +137,13 @@ class ConversationAdmin(ChannelScopedAdmin):
     def has_add_permission(self, request) -> bool:
         return False
 
+    def change_view(self, request: HttpRequest, object_id: str, form_url: str = "", extra_context=None):
+        """The page shows the transcript: a reader outside their own work is recorded in the audit log."""
+        conversation = self.get_object(request, object_id) if request.method == "GET" else None
+        if conversation is not None:
+            audit.transcript_opened(user=request.user, conversation=conversation, now=timezone.now())
+        return super().change_view(request, object_id, form_url, extra_context)
+
     @admin.display(description=_("files"))
     def files(self, conversation: m.Conversation) -> SafeString | str:
         """Every file of the conversation in one place, oldest first, with who sent it and when.
@@ -162,7 +172,7 @@ class ClientAdmin(ErasesPersonalData, ChannelScopedAdmin):
     raw_id_fields = ("contact",)
     list_select_related = ("connector", "contact")
     readonly_fields = ("erased_at",)
-    actions = ("export_personal_data", "erase_personal_data")
+    actions = ("export_personal_data", "erase_personal_data", "withdraw_consent")
 
     def has_export_permission(self, request: HttpRequest) -> bool:
         return admin_exports.may_export(request)
@@ -175,6 +185,26 @@ class ClientAdmin(ErasesPersonalData, ChannelScopedAdmin):
     @staticmethod
     def erase_by_id(pk: int, actor) -> ErasureResult:
         return client_erase(client_id=pk, actor=actor, now=timezone.now())
+
+    def has_withdraw_consent_permission(self, request: HttpRequest) -> bool:
+        return access.is_administrator(request.user)
+
+    @admin.action(
+        description=_("Record that the selected clients withdrew their consent"), permissions=["withdraw_consent"]
+    )
+    def withdraw_consent(self, request: HttpRequest, queryset: QuerySet[m.Client]) -> None:
+        """A1 (issue 19): asked by the client through another way (a letter, a call); their open conversation
+        continues, the next one asks for consent again."""
+        now = timezone.now()
+        withdrawn = 0
+        for client_id in queryset.values_list("pk", flat=True):
+            result = consent_withdraw(client_id=client_id, actor=request.user, via=m.ConsentWithdrawnVia.ADMIN, now=now)
+            withdrawn += 1 if result.withdrawn else 0
+        self.message_user(
+            request,
+            ngettext("Consent withdrawn for %(count)d client.", "Consent withdrawn for %(count)d clients.", withdrawn)
+            % {"count": withdrawn},
+        )
 
 
 @admin.register(m.ClientRating)

@@ -23,7 +23,7 @@ from rest_framework.views import APIView
 
 from channels_app.console.access import UsesConsole, visible_conversation
 from channels_app.console.i18n import InOperatorLanguage
-from channels_app.engine import availability, events, notes, selectors
+from channels_app.engine import audit, availability, events, notes, selectors
 from channels_app.engine import operators as operator_services
 from channels_app.engine.attachments import (
     file_limits_payload,
@@ -140,6 +140,7 @@ class ContactSerializer(serializers.Serializer):
 class ConsentSerializer(serializers.Serializer):
     form = serializers.CharField()
     accepted_at = serializers.DateTimeField()
+    withdrawn_at = serializers.DateTimeField(allow_null=True)
 
 
 class ClientCardSerializer(serializers.Serializer):
@@ -355,7 +356,10 @@ def client_card(client: Client) -> dict:
         if contact is not None
         else None,
         "conversations_count": client.conversations.count(),
-        "consents": [{"form": str(record.form_version), "accepted_at": record.accepted_at} for record in consents],
+        "consents": [
+            {"form": str(record.form_version), "accepted_at": record.accepted_at, "withdrawn_at": record.withdrawn_at}
+            for record in consents
+        ],
     }
 
 
@@ -517,6 +521,7 @@ class ConversationMessagesView(ConsoleView):
     def get(self, request: Request, conversation_id: int) -> Response:
         conversation = visible_conversation(request.user, conversation_id)
         params = request.query_params
+        audit.transcript_opened(user=request.user, conversation=conversation, now=timezone.now())
         page = selectors.conversation_messages(
             conversation.pk,
             after_id=optional_query_int(params.get("after"), "after"),

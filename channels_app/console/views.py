@@ -61,6 +61,7 @@ def console(request: HttpRequest) -> HttpResponse:
             "messages": reverse("api-conversation-messages", args=[0]).replace("/0/", "/{id}/"),
             "transfer_targets": reverse("api-conversation-transfer-targets", args=[0]).replace("/0/", "/{id}/"),
             "lead": reverse("api-conversation-lead", args=[0]).replace("/0/", "/{id}/"),
+            "consent_withdraw": reverse("api-conversation-consent-withdraw", args=[0]).replace("/0/", "/{id}/"),
             "files": reverse("api-conversation-files", args=[0]).replace("/0/", "/{id}/"),
             "history": reverse("api-console-history"),
             "history_filters": reverse("api-console-history-filters"),

@@ -113,11 +113,26 @@ def can_see_conversation(user, conversation: Conversation) -> bool:
         return False
     if channel_scope(user).reads(conversation.open_channel_id):
         return True
+    return _took_part(user, conversation)
+
+
+def _took_part(user, conversation: Conversation) -> bool:
     if user.pk in (conversation.operator_id, conversation.first_operator_id):
         return True
     if Offer.objects.filter(conversation=conversation, operator=user).exists():
         return True
     return StatusChange.objects.filter(conversation=conversation, operator=user).exists()
+
+
+def is_own_work(user, conversation: Conversation) -> bool:
+    """Is reading this conversation part of ``user``'s own work: they held it, were offered it or moved it, or
+    they answer its open channel's queue? Anything else someone reads is a supervisor's or an administrator's look
+    at other people's work, which the audit log records (issue 19, ``engine.audit.transcript_opened``)."""
+    if not _signed_in(user):
+        return False
+    if _took_part(user, conversation):
+        return True
+    return QueueMember.objects.filter(operator_id=user.pk, open_channel_id=conversation.open_channel_id).exists()
 
 
 def restrict_to_channels(queryset: QuerySet, user, *open_channel_paths: str) -> QuerySet:

@@ -6,10 +6,17 @@ erasure rolled back is not logged). ``actor`` is ``None`` for the system (a rete
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from channels_app.models import AuditAction, AuditEvent
+from django.db import connection, transaction
+
+from channels_app.engine.access import is_own_work
+from channels_app.models import AuditAction, AuditEvent, Conversation
+
+# Paging through a long transcript, reloading it, opening it from two tabs: one event per person and conversation
+# in this time.
+TRANSCRIPT_OPENED_QUIET = timedelta(hours=1)
 
 
 def audit_record(
@@ -37,3 +44,36 @@ def audit_record(
         conversation_id_ref=conversation_id,
         detail=detail or {},
     )
+
+
+def transcript_opened(*, user: Any, conversation: Conversation, now: datetime) -> bool:
+    """Record that ``user`` read ``conversation``'s transcript, when that is not their own work
+    (:func:`~channels_app.engine.access.is_own_work`: a supervisor's or an administrator's look), at most once per
+    person and conversation within :data:`TRANSCRIPT_OPENED_QUIET`. Called by every page that shows a transcript
+    after it checked the reader may see it: the KPI transcript, the admin's conversation and lead pages, the
+    console's messages. Whether an event was written."""
+    if is_own_work(user, conversation):
+        return False
+    with transaction.atomic():
+        # Two pages of one transcript asked at once: the second waits here, then finds the first one's event.
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_advisory_xact_lock(hashtext(%s))", [f"transcript-opened:{user.pk}:{conversation.pk}"]
+            )
+        recent = AuditEvent.objects.filter(
+            action=AuditAction.TRANSCRIPT_OPENED,
+            actor_id=user.pk,
+            conversation_id_ref=conversation.pk,
+            at__gt=now - TRANSCRIPT_OPENED_QUIET,
+        )
+        if recent.exists():
+            return False
+        audit_record(
+            actor=user,
+            action=AuditAction.TRANSCRIPT_OPENED,
+            now=now,
+            open_channel_id=conversation.open_channel_id,
+            client_id=conversation.client_id,
+            conversation_id=conversation.pk,
+        )
+    return True

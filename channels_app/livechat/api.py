@@ -17,6 +17,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from channels_app.engine.attachments import refuse_oversized_upload
+from channels_app.engine.consent import consent_withdraw
 from channels_app.livechat.payloads import visitor_conversation_payload, visitor_messages, visitor_send_answer
 from channels_app.livechat.services import livechat_message_send, livechat_transcript_send
 from channels_app.livechat.visitor_forms import (
@@ -33,7 +34,7 @@ from channels_app.livechat.visitors import (
     visitor_conversation,
     visitor_sockets_follow,
 )
-from channels_app.models import TYPED_TEXT_MAX_LENGTH
+from channels_app.models import TYPED_TEXT_MAX_LENGTH, ConsentWithdrawnVia
 from channels_app.web import optional_query_int, uploaded_file_and_text
 
 
@@ -298,3 +299,27 @@ class LivechatOfflineView(LivechatView):
         )
         visitor_sockets_follow(connector.pk, visitor.visitor_id, result.conversation.pk)
         return Response(visitor_send_answer(result, None), status=status.HTTP_201_CREATED)
+
+
+class LivechatConsentWithdrawView(LivechatView):
+    @extend_schema(
+        request=None,
+        responses=inline_serializer(
+            "VisitorConsentWithdrawn",
+            {
+                "withdrawn": serializers.BooleanField(help_text="A consent was withdrawn now (false: none was left)."),
+                "conversation_continues": serializers.BooleanField(
+                    help_text="The open conversation goes on; the next one asks for consent again."
+                ),
+            },
+        ),
+        summary="The visitor withdraws their consent to the personal-data notice (A1)",
+    )
+    def post(self, request: Request, token: str) -> Response:
+        """Recorded with the time and the widget as its source; idempotent."""
+        connector, visitor = livechat_connector_for_token(token)
+        client = visitor_client(connector, visitor.visitor_id)
+        if client is None:  # never wrote nor agreed: nothing to withdraw
+            return Response({"withdrawn": False, "conversation_continues": False})
+        result = consent_withdraw(client_id=client.pk, actor=None, via=ConsentWithdrawnVia.WIDGET, now=timezone.now())
+        return Response({"withdrawn": result.withdrawn > 0, "conversation_continues": result.continuing is not None})

@@ -127,7 +127,7 @@ def livechat_consent_record(*, connector: Connector, visitor_id: str, now: datet
             raise InvalidState("This chat does not ask for consent.")
         client, _ = Client.objects.get_or_create(connector=connector, external_id=visitor_id)
         version = open_channel.consent_form.current_version
-        existing = ConsentRecord.objects.filter(client=client, form_version=version).first()
+        existing = ConsentRecord.objects.standing().filter(client=client, form_version=version).first()
         if existing is not None:
             return existing
         open_conversation = Conversation.objects.filter(client=client, status__in=OPEN_STATUSES).first()

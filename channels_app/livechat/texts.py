@@ -39,6 +39,16 @@ WIDGET_TEXTS: dict[str, Promise] = {
     "transcript_email": pgettext_lazy("live chat", "Your e-mail"),
     "transcript_send": pgettext_lazy("live chat", "Send the transcript"),
     "transcript_sent": pgettext_lazy("live chat", "The transcript is on its way to {email}."),
+    # Withdrawing consent (issue 19).
+    "consent_withdraw": pgettext_lazy("live chat", "Withdraw my consent"),
+    "consent_withdraw_confirm": pgettext_lazy(
+        "live chat", "Withdraw your consent to the personal-data notice? We will ask for it again in your next chat."
+    ),
+    "consent_withdraw_yes": pgettext_lazy("live chat", "Withdraw"),
+    "consent_withdraw_no": pgettext_lazy("live chat", "Cancel"),
+    "consent_withdrawn": pgettext_lazy(
+        "live chat", "You withdrew your consent. This conversation continues; your next one will ask for it again."
+    ),
     "email_confirm_sent": pgettext_lazy(
         "live chat", "The e-mail also has a link to confirm your address: open it so that we can contact you there."
     ),

@@ -76,6 +76,7 @@ def livechat_frame(request: HttpRequest, public_key: str) -> HttpResponse:
             "files": "/api/livechat/{token}/files/",
             "details": "/api/livechat/{token}/details/",
             "offline": "/api/livechat/{token}/offline/",
+            "consent_withdraw": "/api/livechat/{token}/consent/withdraw/",
         },
         # The pre-chat form: how each detail is asked ("off", "optional", "required"); the offline form's intro.
         "forms": {

@@ -33,7 +33,7 @@ from channels_app.models.connector import (
     RegistrationState,
     WhatsAppTemplate,
 )
-from channels_app.models.consent import ConsentForm, ConsentFormVersion, ConsentRecord
+from channels_app.models.consent import ConsentForm, ConsentFormVersion, ConsentRecord, ConsentWithdrawnVia
 from channels_app.models.conversation import (
     CLOSED_STATUSES,
     MESSAGE_TEXT_MAX_LENGTH,
@@ -102,6 +102,7 @@ __all__ = [
     "ConsentForm",
     "ConsentFormVersion",
     "ConsentRecord",
+    "ConsentWithdrawnVia",
     "Conversation",
     "ConversationNote",
     "ConversationQuerySet",

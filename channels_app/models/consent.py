@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
+from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from channels_app.models.connector import ConnectorKind
+from channels_app.models.conversation import OPEN_STATUSES
 from channels_app.models.shared import Language
 
 
@@ -55,14 +58,48 @@ class ConsentFormVersion(models.Model):
         return f"{self.form.name} v{self.number}"
 
 
+class ConsentWithdrawnVia(models.TextChoices):
+    """Who recorded a client's withdrawal of consent (A1, issue 19)."""
+
+    WIDGET = "widget", _("the client, in the chat widget")
+    OPERATOR = "operator", _("an operator, on the client's behalf")
+    ADMIN = "admin", _("an administrator")
+
+
+class ConsentRecordQuerySet(models.QuerySet):
+    def standing(self) -> ConsentRecordQuerySet:
+        """Not withdrawn."""
+        return self.filter(withdrawn_at__isnull=True)
+
+    def in_force(self) -> ConsentRecordQuerySet:
+        """What lets a client chat without being asked: a record not withdrawn, or one withdrawn during a
+        conversation that is still open (a withdrawal takes effect from the client's next conversation)."""
+        return self.filter(Q(withdrawn_at__isnull=True) | Q(withdrawn_in__status__in=OPEN_STATUSES))
+
+
 class ConsentRecord(models.Model):
-    """A1: who agreed to which version of which form, when, and through which source."""
+    """A1: who agreed to which version of which form, when, and through which source; and when the client
+    withdrew it, recorded by whom (issue 19). A withdrawn record stays: it is the proof of both."""
 
     client = models.ForeignKey("Client", related_name="consents", on_delete=models.CASCADE)
     form_version = models.ForeignKey(ConsentFormVersion, related_name="records", on_delete=models.PROTECT)
     conversation = models.ForeignKey("Conversation", null=True, blank=True, on_delete=models.SET_NULL)
     source = models.CharField(max_length=20, choices=ConnectorKind.choices)
     accepted_at = models.DateTimeField()
+    withdrawn_at = models.DateTimeField(_("withdrawn at"), null=True, blank=True)
+    withdrawn_via = models.CharField(_("withdrawn via"), max_length=10, choices=ConsentWithdrawnVia.choices, blank=True)
+    withdrawn_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("withdrawal recorded by"),
+        related_name="+",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+    )
+    # The conversation open when it was withdrawn: it continues, the next one asks again.
+    withdrawn_in = models.ForeignKey("Conversation", related_name="+", null=True, blank=True, on_delete=models.SET_NULL)
+
+    objects = ConsentRecordQuerySet.as_manager()
 
     class Meta:
         verbose_name = _("consent record")

@@ -12,20 +12,12 @@ from dataclasses import asdict
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
-from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from channels_app.engine import access
 from channels_app.engine.erasure import ErasureResult, client_erase, contact_erase
-
-
-class IsAdministrator(BasePermission):
-    message = "Only administrators manage personal data."
-
-    def has_permission(self, request, view) -> bool:
-        return access.is_administrator(request.user)
+from channels_app.privacy.permissions import IsAdministrator
 
 
 class ErasedContentSerializer(serializers.Serializer):

@@ -24,26 +24,19 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_safe
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
-from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from channels_app.engine import access, exports
+from channels_app.engine import exports
 from channels_app.engine.errors import NotAllowed, ServiceError
 from channels_app.models import DataExport
+from channels_app.privacy.permissions import IsAdministrator
 
 # The largest id PostgreSQL's bigint holds: a larger one is refused as invalid rather than overflowing.
 ID_MAX = 2**63 - 1
 EXPIRED_TEXT = gettext_lazy("This export has expired: ask for a new one.")
 NOT_FOUND = inline_serializer("DataExportNotFound", {"detail": serializers.CharField()})
-
-
-class IsAdministrator(BasePermission):
-    message = gettext_lazy("Only administrators export personal data.")
-
-    def has_permission(self, request, view) -> bool:
-        return access.is_administrator(request.user)
 
 
 class ExportRequestSerializer(serializers.Serializer):

@@ -8,6 +8,7 @@
 import { LiveSocket, el, formatTime, initials, websocketUrl } from "./socket.js";
 import { cannedMatches, replaceShortcut, shortcutAtCaret } from "./canned.js";
 import { $, api, config, gettext, interpolate, ngettext, urlFor } from "./common.js";
+import { consentFact, renderConsentWithdraw } from "./consent.js";
 import { deliveryNote } from "./delivery.js";
 import { initHistory, loadTimeline } from "./history.js";
 import { noteBody } from "./notes.js";
@@ -497,7 +498,7 @@ function renderDetail() {
     ...fact("CRM contact", contact ? contact.full_name : "Not in the CRM"),
     ...fact(gettext("Responsible"), contact ? contact.responsible : ""),
     ...fact(gettext("Conversations"), String(client.conversations_count)),
-    ...fact(gettext("Consent"), client.consents.length ? `${client.consents[0].form}, ${formatTime(client.consents[0].accepted_at)}` : ""),
+    ...fact(gettext("Consent"), consentFact(client)),
     ...fact(gettext("Contactable"), client.can_be_contacted ? gettext("Yes") : gettext("No phone or e-mail")),
   );
   const leadButton = $("btn-lead");
@@ -514,6 +515,7 @@ function renderDetail() {
     leadNote.textContent = "";
   }
   leadNote.dataset.conversationId = String(detail.id);
+  renderConsentWithdraw(detail);
   renderCannedList(detail.canned_replies);
   loadTimeline(detail.id);
 }

@@ -50,6 +50,7 @@ const state = {
   followingLatest: true, // the view stays at the newest message until the visitor scrolls away from it
   outbox: JSON.parse(storageGet(outboxKey) || "[]"),
   consentNeeded: false,
+  consentWithdrawn: false, // withdrawn in this page: the link hides, a line says what happens next (issue 19)
   detailsNeeded: false, // the pre-chat form comes before the first message (issue 15)
   offlineForm: "", // "closed" or "busy": the offline form replaces the chat
   rated: false,
@@ -286,6 +287,8 @@ function renderState() {
   $("send").disabled = blocked;
   $("attach").disabled = blocked;
   $("transcript-open").hidden = !conversation || form === "offline";
+  // A consent given can be withdrawn (issue 19): the chat asks for consent, and the visitor gave it.
+  $("withdraw-open").hidden = !config.consent || Boolean(form) || state.consentWithdrawn;
   renderHeader();
 }
 
@@ -329,6 +332,8 @@ function setConversation(conversation) {
     state.rated = false;
   }
   state.conversation = conversation;
+  // Consent withdrawn during this conversation: once it ends, the next one asks for the notice again.
+  if (state.consentWithdrawn && config.consent && conversation && !conversation.is_open) state.consentNeeded = true;
   renderState();
 }
 
@@ -593,6 +598,8 @@ async function acceptConsent() {
   try {
     await socket.request("consent");
     state.consentNeeded = false;
+    state.consentWithdrawn = false;
+    $("withdrawn-note").hidden = true;
     renderState();
     $("text").focus();
   } catch (error) {
@@ -718,6 +725,26 @@ async function sendTranscript(event) {
   }
 }
 
+// Withdrawing consent (issue 19): asked to confirm, then recorded; the open conversation continues.
+async function withdrawConsent() {
+  $("withdraw-confirm").hidden = true;
+  const response = await fetch(urlFor(config.urls.consent_withdraw), {
+    method: "POST",
+    headers: { Accept: "application/json" },
+  });
+  const data = await response.json().catch(() => ({}));
+  if (!response.ok) {
+    showNote(data.detail || `Error ${response.status}`);
+    return;
+  }
+  state.consentWithdrawn = true;
+  $("withdrawn-note").textContent = texts.consent_withdrawn;
+  $("withdrawn-note").hidden = false;
+  // With no conversation going on, the notice is asked for again at once.
+  if (!data.conversation_continues) await fetchState({ onlyNew: true });
+  renderState();
+}
+
 function onTextInput() {
   const now = Date.now();
   if (state.conversation && state.conversation.is_open && now - state.lastTypingSentAt > 3000) {
@@ -741,6 +768,10 @@ function applyTexts() {
   $("transcript-email").placeholder = texts.transcript_email;
   $("transcript-email").setAttribute("aria-label", texts.transcript_email);
   $("transcript-send").textContent = texts.transcript_send;
+  $("withdraw-open").textContent = texts.consent_withdraw;
+  $("withdraw-question").textContent = texts.consent_withdraw_confirm;
+  $("withdraw-yes").textContent = texts.consent_withdraw_yes;
+  $("withdraw-no").textContent = texts.consent_withdraw_no;
   $("attach").setAttribute("aria-label", texts.attach);
   $("attach").title = config.files ? `${texts.attach} (${config.files.description})` : texts.attach;
   $("drop").textContent = texts.drop_here;
@@ -787,6 +818,12 @@ $("transcript-open").addEventListener("click", () => {
   if (!$("transcript-form").hidden) $("transcript-email").focus();
 });
 $("transcript-form").addEventListener("submit", sendTranscript);
+$("withdraw-open").addEventListener("click", () => {
+  $("withdraw-confirm").hidden = false;
+  $("withdraw-yes").focus();
+});
+$("withdraw-no").addEventListener("click", () => ($("withdraw-confirm").hidden = true));
+$("withdraw-yes").addEventListener("click", withdrawConsent);
 $("minimize").addEventListener("click", () => post("minimize"));
 window.addEventListener("message", (event) => {
   const data = event.data || {};

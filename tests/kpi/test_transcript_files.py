@@ -47,6 +47,7 @@ def test_o2_the_transcript_s_queries_do_not_grow_with_messages_and_files(
             attach_files_of_every_kind(chat.operator(olga, minutes(index + 0.5)), minutes(index + 0.5))
 
     add_messages(1, start=0)
+    client.get(url)  # the supervisor's first look is written to the audit log (issue 19); both reads below are not
     with CaptureQueriesContext(connection) as few:
         assert client.get(url).status_code == 200
     add_messages(15, start=1)

@@ -378,6 +378,18 @@ ATTACKS: dict[str, Callable] = {
         Attack(persona, "POST", reverse("api-privacy-contact-erase", args=[1]), 403)
         for persona in ("anonymous", "mallory", "nina", "olga")
     ],
+    # Issue 19: only a genuine visitor token withdraws, and only its own visitor's consent (Eve has none: nothing
+    # changes); the console's button is for who may see the conversation; the audit log for administrators.
+    "api-livechat-consent-withdraw": lambda world: [
+        Attack("anonymous", "POST", reverse("api-livechat-consent-withdraw", args=["not-a-token"]), 403),
+        Attack("anonymous", "POST", reverse("api-livechat-consent-withdraw", args=[_forged_token(world)]), 403),
+        Attack("anonymous", "POST", reverse("api-livechat-consent-withdraw", args=[world.eve_token]), 200),
+    ],
+    "api-conversation-consent-withdraw": _conversation_attacks("api-conversation-consent-withdraw", method="POST"),
+    "api-privacy-audit": lambda world: [
+        Attack(persona, "GET", reverse("api-privacy-audit"), 403)
+        for persona in ("anonymous", "nina", "mallory", "olga")
+    ],
 }
 
 # Public on purpose: nothing behind them belongs to anyone.

@@ -38,9 +38,11 @@ from django.utils import timezone
 from channels_app.console.consumer import ConsoleConsumer
 from channels_app.engine import access, ratelimit
 from channels_app.engine.attachments import attachments_add, file_store_upload
+from channels_app.engine.audit import audit_record
 from channels_app.livechat.email_confirmation import confirmation_token_issue
 from channels_app.livechat.visitors import visitor_token_issue
 from channels_app.models import (
+    AuditAction,
     ClientRating,
     ConsentForm,
     ConsentRecord,
@@ -175,6 +177,14 @@ def _team(key: str, name: str, now):
         client=held.client, form_version=form.current_version, source="livechat", accepted_at=now
     )
     Holiday.objects.create(open_channel=channel, date=now.date() + timedelta(days=30), name=f"{word} holiday")
+    audit_record(
+        actor=supervisor,
+        action=AuditAction.TRANSCRIPT_OPENED,
+        now=now,
+        open_channel_id=channel.pk,
+        client_id=held.client_id,
+        conversation_id=held.pk,
+    )
     LeavePeriod.objects.create(
         operator=colleague, starts_at=now + timedelta(days=1), ends_at=now + timedelta(days=2), reason=f"{word} leave"
     )
@@ -542,6 +552,15 @@ RULES: dict[str, Rule] = {
         ),
         lambda persona, team: 409 if persona == "administrator" else 403,
     ),
+    # Issue 19: the visitor withdraws their own consent with their token; an operator records it for the client of
+    # a conversation they may see; the audit log is administrators' only (it records what supervisors do).
+    "api-livechat-consent-withdraw": Rule(livechat("api-livechat-consent-withdraw", "POST"), everyone(200)),
+    "api-conversation-consent-withdraw": Rule(
+        conversation("api-conversation-consent-withdraw", "POST"), console_users(200)
+    ),
+    "api-privacy-audit": Rule(
+        plain("api-privacy-audit"), lambda persona, team: 200 if persona == "administrator" else 403, per_team=False
+    ),
 }
 
 # Public on purpose: nothing behind them belongs to a team (widget pages are keyed by a public widget key).
@@ -642,6 +661,8 @@ ADMIN_SCOPES: dict[str, tuple[str, ...] | None] = {
     "kpi.responserecord": ("open_channel",),
     "kpi.kpimiss": ("open_channel",),
     "kpi.supervisorrating": ("conversation__open_channel",),
+    # Administrators only, whatever the channel (supervisors get 403: the log records what they do).
+    "channels_app.auditevent": ("open_channel",),
 }
 
 
