@@ -41,7 +41,6 @@ class ErasesPersonalData(admin.ModelAdmin):
                 "title": _("Erase personal data"),
                 "opts": self.model._meta,
                 "queryset": queryset,
-                "what": self.model._meta.verbose_name_plural,
                 "crm_delete": crm_mode() == CRM_DELETE,
                 "action_checkbox_name": ACTION_CHECKBOX_NAME,
             }
