@@ -199,6 +199,10 @@ def conversations_content_erase(conversation_ids: list[int], *, now: datetime) -
     if not conversation_ids:
         return erased
     erased.conversations = len(conversation_ids)
+    # A reply still waiting for its messenger must never go out as the marker: the sender skips what is not queued.
+    Message.objects.filter(conversation_id__in=conversation_ids, delivery=Message.Delivery.QUEUED).update(
+        delivery=Message.Delivery.FAILED
+    )
     erased.messages = Message.objects.filter(conversation_id__in=conversation_ids).update(
         text=ERASED, earlier_texts=[], button=None, template=None, delivery_error=""
     )

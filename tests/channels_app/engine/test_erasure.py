@@ -307,6 +307,19 @@ def test_a_second_erasure_changes_nothing_and_the_same_messenger_user_writing_ag
     assert Client.objects.get(pk=world.client.pk).name == ERASED
 
 
+def test_a_reply_still_waiting_for_the_messenger_never_goes_out_as_the_marker(world):
+    from channels_app.connectors.processing import message_deliver
+
+    waiting = Message.objects.create(
+        conversation=world.conversation, connector=world.telegram, author_kind=Message.Author.OPERATOR,
+        author=world.operator, text="Your parcel code is 7781", delivery=Message.Delivery.QUEUED, created_at=world.now,
+    )  # fmt: skip
+    client_erase(client_id=world.client.pk, actor=None, now=timezone.now())
+    waiting.refresh_from_db()
+    assert waiting.text == ERASED and waiting.delivery == Message.Delivery.FAILED
+    assert message_deliver(message_id=waiting.pk, now=timezone.now(), final_attempt=True).state == "skipped"
+
+
 def test_a_client_with_an_open_conversation_is_refused_and_nothing_changes(world):
     Conversation.objects.filter(pk=world.conversation.pk).update(status=ConversationStatus.ACTIVE)
     with pytest.raises(InvalidState, match="close the conversation first"):
