@@ -49,3 +49,23 @@ class ChannelScopedAdmin(admin.ModelAdmin):
                 return
             paths = related_admin.open_channel_paths
         kwargs["queryset"] = access.restrict_to_channels(related._default_manager.all(), request.user, *paths)
+
+
+class AdministratorsReadOnlyAdmin(admin.ModelAdmin):
+    """A record of personal-data handling (the audit log, data exports): administrators read it, whatever the
+    Django permissions say, and nobody (a superuser included) adds, changes or deletes a row."""
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return access.is_administrator(request.user)
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return access.is_administrator(request.user)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

@@ -16,10 +16,11 @@ from import_export.formats.base_formats import CSV, XLSX
 from channels_app import models as m
 from channels_app.admin.resources import AuditEventResource
 from channels_app.engine import access
+from contact_center.admin_scoping import AdministratorsReadOnlyAdmin
 
 
 @admin.register(m.AuditEvent)
-class AuditEventAdmin(ExportMixin, admin.ModelAdmin):
+class AuditEventAdmin(ExportMixin, AdministratorsReadOnlyAdmin):
     resource_classes = [AuditEventResource]
     export_formats = [CSV, XLSX]
     list_display = (
@@ -39,21 +40,6 @@ class AuditEventAdmin(ExportMixin, admin.ModelAdmin):
     list_select_related = ("open_channel",)
     readonly_fields = [field.name for field in m.AuditEvent._meta.fields]
     show_full_result_count = False
-
-    def has_view_permission(self, request: HttpRequest, obj=None) -> bool:
-        return access.is_administrator(request.user)
-
-    def has_module_permission(self, request: HttpRequest) -> bool:
-        return access.is_administrator(request.user)
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
 
     def has_export_permission(self, request: HttpRequest) -> bool:
         return access.is_administrator(request.user)

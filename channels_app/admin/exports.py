@@ -5,17 +5,16 @@ data" action of the clients' and the CRM contacts' lists (``contact_center.admin
 from __future__ import annotations
 
 from django.contrib import admin
-from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from channels_app import models as m
-from channels_app.engine import access
+from contact_center.admin_scoping import AdministratorsReadOnlyAdmin
 
 
 @admin.register(m.DataExport)
-class DataExportAdmin(admin.ModelAdmin):
+class DataExportAdmin(AdministratorsReadOnlyAdmin):
     change_form_template = "admin/channels_app/dataexport/change_form.html"
     list_display = ("__str__", "subject", "status", "progress", "download", "requested_by", "created_at", "expires_at")
     list_filter = ("status",)
@@ -25,22 +24,6 @@ class DataExportAdmin(admin.ModelAdmin):
         "finished_at", "expires_at",
     )  # fmt: skip
     readonly_fields = fields
-
-    # Administrators only, whatever the Django permissions say: the archive is every personal datum of a client.
-    def has_module_permission(self, request: HttpRequest) -> bool:
-        return access.is_administrator(request.user)
-
-    def has_view_permission(self, request: HttpRequest, obj=None) -> bool:
-        return access.is_administrator(request.user)
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
 
     @admin.display(description=_("whose data"))
     def subject(self, export: m.DataExport) -> str:
