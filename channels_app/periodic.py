@@ -65,6 +65,12 @@ SWEEPS: tuple[Sweep, ...] = (
         "Erase conversations closed longer ago than their open channel keeps them.",
     ),
     Sweep(
+        "Providers' raw deliveries (privacy)",
+        jobs.PRUNE_INBOUND_UPDATES,
+        60 * 60,
+        "Delete providers' handled deliveries older than INBOUND_UPDATES_KEEP_DAYS.",
+    ),
+    Sweep(
         "Connector retries (S2)",
         jobs.SWEEP_CONNECTORS,
         60,

@@ -57,6 +57,11 @@ def sweep_retention() -> int:
     return retention.retention_sweep(now=timezone.now())
 
 
+@shared_task(name=jobs.PRUNE_INBOUND_UPDATES, acks_late=True, ignore_result=True)
+def prune_inbound_updates() -> int:
+    return retention.inbound_updates_prune(now=timezone.now())
+
+
 @shared_task(name=jobs.ROUTE_CONVERSATION, acks_late=True, ignore_result=True)
 def route_conversation(conversation_id: int, trigger: str = "task") -> str | None:
     decision = queue.conversation_route(conversation_id=conversation_id, now=timezone.now(), trigger=trigger)

@@ -285,6 +285,14 @@ if PRIVACY_CRM_ON_ERASURE not in ("anonymise", "delete"):
     raise ImproperlyConfigured(
         f"PRIVACY_CRM_ON_ERASURE must be 'anonymise' or 'delete', not {PRIVACY_CRM_ON_ERASURE!r}."
     )
+# Issue 19: a provider's raw delivery (InboundUpdate: it names the client and quotes their text) is kept this many
+# days once handled, long enough to recognise any retry (WhatsApp retries for up to 7 days), then deleted.
+INBOUND_UPDATES_KEEP_DAYS = env.int("INBOUND_UPDATES_KEEP_DAYS", default=14)
+if not 8 <= INBOUND_UPDATES_KEEP_DAYS <= 3650:
+    raise ImproperlyConfigured(
+        f"INBOUND_UPDATES_KEEP_DAYS must be between 8 and 3650 (a provider retries for up to 7 days), "
+        f"not {INBOUND_UPDATES_KEEP_DAYS}."
+    )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")

@@ -12,13 +12,15 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db import transaction
 
 from channels_app.engine.audit import audit_record
 from channels_app.engine.erasure import ErasedContent, client_identity_erase, conversations_content_erase
-from channels_app.models import AuditAction, Client, Conversation, ConversationStatus, OpenChannel
+from channels_app.models import AuditAction, Client, Conversation, ConversationStatus, InboundUpdate, OpenChannel
 
 RETENTION_BATCH = 100
+INBOUND_UPDATES_BATCH = 1000
 
 
 def retention_sweep(*, now: datetime, batch_size: int = RETENTION_BATCH) -> int:
@@ -95,3 +97,27 @@ def retention_change_record(*, open_channel: OpenChannel, old_days: int | None, 
         open_channel_id=open_channel.pk,
         detail={"old_days": old_days, "new_days": open_channel.retention_days},
     )
+
+
+def inbound_updates_prune(*, now: datetime, batch_size: int = INBOUND_UPDATES_BATCH) -> int:
+    """Delete the providers' raw deliveries handled more than ``INBOUND_UPDATES_KEEP_DAYS`` ago; returns how many.
+
+    They name the client and quote their texts, and they are kept only to recognise a provider's retry (the
+    unique update id per connector), which comes within days. Pending ones stay whatever their age: they are work
+    not done. Claimed in batches with ``skip_locked``, so two sweeps share the work. Keeping this table short also
+    keeps an erasure's search of it (``erasure._blank_inbound_updates``) short."""
+    cutoff = now - timedelta(days=settings.INBOUND_UPDATES_KEEP_DAYS)
+    total = 0
+    while True:
+        with transaction.atomic():
+            ids = list(
+                InboundUpdate.objects.select_for_update(skip_locked=True)
+                .filter(received_at__lt=cutoff)
+                .exclude(state=InboundUpdate.State.PENDING)
+                .order_by("pk")
+                .values_list("pk", flat=True)[:batch_size]
+            )
+            if not ids:
+                return total
+            InboundUpdate.objects.filter(pk__in=ids).delete()
+        total += len(ids)

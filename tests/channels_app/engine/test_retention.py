@@ -14,7 +14,15 @@ from channels_app import periodic, tasks
 from channels_app.engine import jobs, retention
 from channels_app.engine.erasure import ERASED
 from channels_app.engine.retention import retention_sweep
-from channels_app.models import AuditAction, AuditEvent, Client, Conversation, ConversationStatus, Message
+from channels_app.models import (
+    AuditAction,
+    AuditEvent,
+    Client,
+    Conversation,
+    ConversationStatus,
+    InboundUpdate,
+    Message,
+)
 from tests.factories import ClientFactory, ConnectorFactory, ConversationFactory, OpenChannelFactory
 
 NOW = timezone.now().replace(microsecond=0)
@@ -137,3 +145,27 @@ def test_two_sweeps_at_once_erase_each_conversation_exactly_once(settings, monke
     assert sum(event.detail["clients"] for event in swept) == len(conversations)
     assert Client.objects.filter(erased_at__isnull=False).count() == len(conversations)
     assert set(Message.objects.values_list("text", flat=True)) == {ERASED}
+
+
+@pytest.mark.django_db
+def test_handled_raw_deliveries_are_deleted_after_the_kept_days_and_pending_ones_stay(settings):
+    settings.INBOUND_UPDATES_KEEP_DAYS = 14
+    connector = ConnectorFactory(kind="telegram")
+
+    def delivery(update_id: str, *, days_ago: float, state: str) -> InboundUpdate:
+        return InboundUpdate.objects.create(
+            connector=connector, update_id=update_id, received_at=NOW - timedelta(days=days_ago), state=state,
+            payload={"message": {"from": {"first_name": "Wanda"}, "text": "my secret"}},
+        )  # fmt: skip
+
+    old = [delivery(f"old-{n}", days_ago=15, state=InboundUpdate.State.PROCESSED) for n in range(5)]
+    old_failed = delivery("old-failed", days_ago=30, state=InboundUpdate.State.FAILED)
+    old_pending = delivery("old-pending", days_ago=30, state=InboundUpdate.State.PENDING)
+    recent = delivery("recent", days_ago=13, state=InboundUpdate.State.PROCESSED)
+
+    assert retention.inbound_updates_prune(now=NOW, batch_size=2) == 6
+    assert set(InboundUpdate.objects.values_list("pk", flat=True)) == {old_pending.pk, recent.pk}
+    assert not InboundUpdate.objects.filter(pk__in=[row.pk for row in [*old, old_failed]]).exists()
+    assert retention.inbound_updates_prune(now=NOW) == 0
+    (sweep,) = [sweep for sweep in periodic.SWEEPS if sweep.task == jobs.PRUNE_INBOUND_UPDATES]
+    assert sweep.every_seconds == 3600 and tasks.prune_inbound_updates.name == jobs.PRUNE_INBOUND_UPDATES

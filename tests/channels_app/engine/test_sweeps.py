@@ -303,7 +303,7 @@ def test_Q9_retry_sweep_offers_waiting_conversations_once_an_operator_is_back(en
 
 def test_every_engine_beat_sweep_has_its_task(engine):
     engine_sweeps = [sweep for sweep in periodic.SWEEPS if sweep.task.startswith("channels_app.tasks.")]
-    assert len(engine_sweeps) == 8  # with the retention and the data-export sweeps (issue 19)
+    assert len(engine_sweeps) == 9  # with retention, data exports and raw deliveries (issue 19)
     for sweep in engine_sweeps:
         task = getattr(tasks, sweep.task.rsplit(".", 1)[1])
         assert task.name == sweep.task
