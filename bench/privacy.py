@@ -108,7 +108,7 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=2000)
     parser.add_argument("--messages", type=int, default=20)
     parser.add_argument("--big-conversations", type=int, default=100)
-    parser.add_argument("--file-mb", type=int, default=40)
+    parser.add_argument("--file-mb", type=int, default=16)  # under the 20 MB a chat accepts by default
     args = parser.parse_args()
 
     use_bench_database(DATABASE, reset=True)
@@ -128,7 +128,7 @@ def main() -> None:
     from channels_app.engine.exports import export_build, export_request
     from channels_app.models import Client, Connector, Conversation, DataExport, Message, OpenChannel
 
-    channel = OpenChannel.objects.create(name="Bench privacy", max_file_megabytes=args.file_mb + 10)
+    channel = OpenChannel.objects.create(name="Bench privacy", max_file_megabytes=args.file_mb + 1)
     connector = Connector.objects.create(open_channel=channel, kind="telegram", account_id="bench-privacy")
     operator = get_user_model().objects.create(username="bench-operator", first_name="Bench", password="!")
     administrator = get_user_model().objects.create(username="bench-admin", password="!")

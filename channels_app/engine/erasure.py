@@ -25,6 +25,7 @@ nothing. It cannot be undone.
 from __future__ import annotations
 
 import re
+from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
@@ -33,8 +34,8 @@ from django.conf import settings
 from django.contrib.admin.models import LogEntry
 from django.contrib.contenttypes.models import ContentType
 from django.db import transaction
-from django.db.models import Q, TextField
-from django.db.models.functions import Cast
+from django.db.models import CharField, Q, TextField, Value
+from django.db.models.functions import Cast, Concat
 from django.utils.translation import gettext as _
 
 from channels_app.engine import events, exports, signals
@@ -227,10 +228,21 @@ def conversations_content_erase(conversation_ids: list[int], *, now: datetime) -
 
 
 def client_identity_erase(client: Client, *, now: datetime) -> int:
-    """Under the client's row lock: name, contact details and source user id replaced, the provider's raw
-    deliveries naming them blanked. Returns how many deliveries were blanked."""
-    old_external_id = client.external_id
-    Client.objects.filter(pk=client.pk).update(
+    """Under the client's row lock: see :func:`clients_identity_erase`; ``client`` is refreshed."""
+    blanked = clients_identity_erase([client], now=now)
+    client.refresh_from_db()
+    return blanked
+
+
+def clients_identity_erase(clients: list[Client], *, now: datetime) -> int:
+    """Under the clients' row locks: names, contact details and source user ids replaced (``erased:<pk>``, so the
+    same person writing again is a new client), the admin history's names of them and the provider's raw
+    deliveries naming them blanked. A few statements for the whole list (retention erases clients by the
+    hundred). Returns how many deliveries were blanked."""
+    if not clients:
+        return 0
+    client_ids = [client.pk for client in clients]
+    Client.objects.filter(pk__in=client_ids).update(
         name=ERASED,
         username="",
         phone="",
@@ -239,21 +251,29 @@ def client_identity_erase(client: Client, *, now: datetime) -> int:
         unverified_email="",
         unverified_email_given=False,
         avatar_url="",
-        external_id=f"{ERASED_EXTERNAL_ID_PREFIX}{client.pk}",
+        external_id=Concat(Value(ERASED_EXTERNAL_ID_PREFIX), Cast("pk", CharField())),
         erased_at=now,
     )
-    client.refresh_from_db()
-    _forget_admin_history(Client, [client.pk])
-    return _blank_inbound_updates(client.connector_id, old_external_id)
+    _forget_admin_history(Client, client_ids)
+    by_connector: dict[int, list[str]] = defaultdict(list)
+    for client in clients:
+        by_connector[client.connector_id].append(client.external_id)
+    return sum(_blank_inbound_updates(connector_id, ids) for connector_id, ids in sorted(by_connector.items()))
 
 
-def _blank_inbound_updates(connector_id: int, external_id: str) -> int:
-    """The provider's deliveries of this connector that carry the client's source id as a whole value (a number
-    or a string in the JSON), already processed: their payload names the client and quotes their texts."""
-    if not external_id or external_id.startswith(ERASED_EXTERNAL_ID_PREFIX):
+def _blank_inbound_updates(connector_id: int, external_ids: list[str]) -> int:
+    """The provider's deliveries of this connector that carry one of the clients' source ids as a whole value (a
+    number or a string in the JSON), already processed: their payload names the client and quotes their texts."""
+    external_ids = [
+        external_id
+        for external_id in external_ids
+        if external_id and not external_id.startswith(ERASED_EXTERNAL_ID_PREFIX)
+    ]
+    if not external_ids:
         return 0
-    # PostgreSQL's regular expressions: the id neither preceded nor followed by another id character.
-    pattern = rf"(^|[^0-9A-Za-z_.-]){re.escape(external_id)}([^0-9A-Za-z_.-]|$)"
+    # PostgreSQL's regular expressions: an id neither preceded nor followed by another id character.
+    alternatives = "|".join(re.escape(external_id) for external_id in sorted(external_ids))
+    pattern = rf"(^|[^0-9A-Za-z_.-])({alternatives})([^0-9A-Za-z_.-]|$)"
     ids = list(
         InboundUpdate.objects.filter(connector_id=connector_id)
         .exclude(state=InboundUpdate.State.PENDING)

@@ -14,9 +14,10 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Exists, OuterRef
 
 from channels_app.engine.audit import audit_record
-from channels_app.engine.erasure import ErasedContent, client_identity_erase, conversations_content_erase
+from channels_app.engine.erasure import ErasedContent, clients_identity_erase, conversations_content_erase
 from channels_app.models import AuditAction, Client, Conversation, ConversationStatus, InboundUpdate, OpenChannel
 
 RETENTION_BATCH = 100
@@ -55,7 +56,7 @@ def _sweep_channel(channel_id: int, *, cutoff: datetime, now: datetime, batch_si
                 break
             erased.add(conversations_content_erase([pk for pk, _client in claimed], now=now))
             client_ids.update(client for _pk, client in claimed)
-    clients = sum(_erase_client_if_done(client_id, now=now) for client_id in sorted(client_ids))
+    clients = _erase_clients_if_done(sorted(client_ids), now=now, batch_size=batch_size)
     if erased.conversations or clients:
         with transaction.atomic():
             audit_record(
@@ -74,15 +75,22 @@ def _sweep_channel(channel_id: int, *, cutoff: datetime, now: datetime, batch_si
     return erased.conversations
 
 
-def _erase_client_if_done(client_id: int, *, now: datetime) -> int:
-    """The client's identity goes once none of their conversations is left unerased (so none is open). The client
-    row is locked first, as inbound locks it before starting a conversation."""
-    with transaction.atomic():
-        client = Client.objects.select_for_update(skip_locked=True).filter(pk=client_id, erased_at__isnull=True).first()
-        if client is None or Conversation.objects.filter(client_id=client_id, erased_at__isnull=True).exists():
-            return 0
-        client_identity_erase(client, now=now)
-        return 1
+def _erase_clients_if_done(client_ids: list[int], *, now: datetime, batch_size: int) -> int:
+    """A client's identity goes once none of their conversations is left unerased (so none is open); returns how
+    many. Clients are locked by id, in batches (as inbound locks a client before starting a conversation, one
+    that writes again meanwhile keeps their identity); one locked by another sweep is left to it."""
+    erased = 0
+    for start in range(0, len(client_ids), batch_size):
+        with transaction.atomic():
+            clients = list(
+                Client.objects.select_for_update(skip_locked=True)
+                .filter(pk__in=client_ids[start : start + batch_size], erased_at__isnull=True)
+                .exclude(Exists(Conversation.objects.filter(client_id=OuterRef("pk"), erased_at__isnull=True)))
+                .order_by("pk")
+            )
+            clients_identity_erase(clients, now=now)
+            erased += len(clients)
+    return erased
 
 
 def retention_change_record(*, open_channel: OpenChannel, old_days: int | None, actor, now: datetime) -> None:

@@ -169,3 +169,30 @@ def test_handled_raw_deliveries_are_deleted_after_the_kept_days_and_pending_ones
     assert retention.inbound_updates_prune(now=NOW) == 0
     (sweep,) = [sweep for sweep in periodic.SWEEPS if sweep.task == jobs.PRUNE_INBOUND_UPDATES]
     assert sweep.every_seconds == 3600 and tasks.prune_inbound_updates.name == jobs.PRUNE_INBOUND_UPDATES
+
+
+@pytest.mark.django_db
+def test_clients_erased_together_have_their_raw_deliveries_blanked_and_nobody_elses():
+    channel = OpenChannelFactory(retention_days=30)
+    connector = ConnectorFactory(open_channel=channel, kind="telegram")
+    first = ClientFactory(connector=connector, external_id="12", name="Wanda One")
+    second = ClientFactory(connector=connector, external_id="4567", name="Wanda Two")
+    for client in (first, second):
+        _closed(channel, days_ago=40, client=client)
+
+    def delivery(update_id: str, sender: int) -> InboundUpdate:
+        return InboundUpdate.objects.create(
+            connector=connector, update_id=update_id, received_at=NOW, state=InboundUpdate.State.PROCESSED,
+            payload={"message": {"from": {"id": sender, "first_name": "Wanda"}, "text": "my secret"}},
+        )  # fmt: skip
+
+    theirs = [delivery("u1", 12), delivery("u2", 4567)]
+    someone_else = delivery("u3", 123)  # an id that merely starts like the first client's
+
+    assert retention_sweep(now=NOW) == 2
+    assert [InboundUpdate.objects.get(pk=row.pk).payload for row in theirs] == [{}, {}]
+    assert InboundUpdate.objects.get(pk=someone_else.pk).payload["message"]["text"] == "my secret"
+    assert sorted(Client.objects.filter(pk__in=[first.pk, second.pk]).values_list("external_id", flat=True)) == [
+        f"erased:{first.pk}",
+        f"erased:{second.pk}",
+    ]
