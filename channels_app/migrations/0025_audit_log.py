@@ -24,7 +24,7 @@ class Migration(migrations.Migration):
                 ('contact_id_ref', models.BigIntegerField(blank=True, null=True, verbose_name='CRM contact id')),
                 ('conversation_id_ref', models.BigIntegerField(blank=True, null=True, verbose_name='conversation id')),
                 ('detail', models.JSONField(blank=True, default=dict, verbose_name='details')),
-                ('actor', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                ('actor', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='account')),
                 ('open_channel', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='channels_app.openchannel')),
             ],
             options={

@@ -27,7 +27,12 @@ class AuditEvent(models.Model):
 
     at = models.DateTimeField(_("when"), db_index=True)
     actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, related_name="+", null=True, blank=True, on_delete=models.SET_NULL
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("account"),
+        related_name="+",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
     )
     actor_name = models.CharField(_("who"), max_length=150, blank=True)
     action = models.CharField(_("what"), max_length=32, choices=AuditAction.choices)
