@@ -521,13 +521,16 @@ class ConversationMessagesView(ConsoleView):
     def get(self, request: Request, conversation_id: int) -> Response:
         conversation = visible_conversation(request.user, conversation_id)
         params = request.query_params
-        audit.transcript_opened(user=request.user, conversation=conversation, now=timezone.now())
+        after_id = optional_query_int(params.get("after"), "after")
+        before_id = optional_query_int(params.get("before"), "before")
+        around_id = optional_query_int(params.get("around"), "around")
+        newer_than_id = optional_query_int(params.get("newer_than"), "newer_than")
+        if after_id is None and before_id is None and newer_than_id is None:
+            # Opening the conversation (its latest page, or the page around a linked message) is the look the
+            # audit log records; scrolling and re-syncs after a reconnect are the same look and cost nothing.
+            audit.transcript_opened(user=request.user, conversation=conversation, now=timezone.now())
         page = selectors.conversation_messages(
-            conversation.pk,
-            after_id=optional_query_int(params.get("after"), "after"),
-            before_id=optional_query_int(params.get("before"), "before"),
-            around_id=optional_query_int(params.get("around"), "around"),
-            newer_than_id=optional_query_int(params.get("newer_than"), "newer_than"),
+            conversation.pk, after_id=after_id, before_id=before_id, around_id=around_id, newer_than_id=newer_than_id
         )
         body = {
             "conversation_id": conversation.pk,

@@ -113,6 +113,19 @@ def test_every_place_showing_a_transcript_logs_a_look_outside_ones_work(world):
     assert [actor for actor, _, _ in opened(conversation)] == ["ada"]
 
 
+def test_only_opening_a_conversation_in_the_console_is_logged_and_a_refused_request_logs_nothing(world):
+    conversation, sam = world["conversation"], world["sam"]
+    messages = reverse("api-conversation-messages", args=[conversation.pk])
+    assert signed_in(sam).get(messages, {"before": "x"}).status_code == 400
+    message_id = Message.objects.filter(conversation=conversation).values_list("pk", flat=True).first()
+    assert message_id is not None
+    assert signed_in(sam).get(messages, {"after": "0"}).status_code == 200  # a re-sync, not an opening
+    assert signed_in(sam).get(messages, {"before": message_id}).status_code == 200  # scrolling up
+    assert opened(conversation) == []
+    assert signed_in(sam).get(messages).status_code == 200
+    assert [actor for actor, _, _ in opened(conversation)] == ["sam"]
+
+
 def test_transcript_opened_answers_whether_it_wrote(world):
     conversation = world["conversation"]
     assert transcript_opened(user=world["olga"], conversation=conversation, now=T0) is False
