@@ -42,6 +42,15 @@ def open_channel(db, operators):
 
 
 @pytest.fixture
+def eager_celery():
+    """Queued tasks run at once, in the caller, and their errors propagate (a data export's build, issue 19)."""
+    saved = celery_app.conf.task_always_eager, celery_app.conf.task_eager_propagates
+    celery_app.conf.task_always_eager, celery_app.conf.task_eager_propagates = True, True
+    yield
+    celery_app.conf.task_always_eager, celery_app.conf.task_eager_propagates = saved
+
+
+@pytest.fixture
 def media_root(settings, tmp_path):
     """Stored files (issue 14) go to a temporary folder, so a test can look at the bytes and leaves none behind."""
     settings.MEDIA_ROOT = tmp_path

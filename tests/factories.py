@@ -26,6 +26,14 @@ class UserFactory(factory.django.DjangoModelFactory):
         if create:
             obj.save(update_fields=["password"])
 
+    @factory.post_generation
+    def roles(obj, create, extracted, **kwargs):
+        """``UserFactory(roles=["Administrators"])``: the user joins these role groups (engine.roles creates them)."""
+        if create and extracted:
+            from django.contrib.auth.models import Group
+
+            obj.groups.add(*Group.objects.filter(name__in=extracted))
+
 
 class OperatorFactory(UserFactory):
     """A user with an operator profile, online and clocked in unless told otherwise."""

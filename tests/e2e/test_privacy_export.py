@@ -10,7 +10,6 @@ import json
 import zipfile
 
 import pytest
-from django.contrib.auth.models import Group
 from django.utils import timezone
 from playwright.sync_api import expect
 
@@ -22,8 +21,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 def test_an_administrator_exports_a_clients_data_and_downloads_it(new_context, cc_server, tmp_path):
-    ada = UserFactory(username="ada", first_name="Ada")
-    ada.groups.add(Group.objects.get(name="Administrators"))
+    ada = UserFactory(username="ada", first_name="Ada", roles=["Administrators"])
     channel = OpenChannelFactory(name="Support", welcome_enabled=False)
     client = ClientFactory(connector__open_channel=channel, name="Alice Liddell")
     conversation = ConversationFactory(client=client)

@@ -9,7 +9,6 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from django.contrib.auth.models import Group
 from django.test import Client as HttpClient
 from django.urls import reverse
 
@@ -185,16 +184,14 @@ def test_A1_administrators_withdraw_from_the_client_admin_and_see_it_in_the_reco
     _olga, channel, _connector, conversation = widget_world
     changelist = reverse("admin:channels_app_client_changelist")
     body = {"action": "withdraw_consent", "_selected_action": [conversation.client_id]}
-    supervisor = UserFactory(username="sue")
-    supervisor.groups.add(Group.objects.get(name="Supervisors"))
+    supervisor = UserFactory(username="sue", roles=["Supervisors"])
     channel.supervisors.add(supervisor)
     http = HttpClient()
     http.force_login(supervisor)
     http.post(changelist, body)
     assert not ConsentRecord.objects.filter(withdrawn_at__isnull=False).exists()  # not a supervisor's action
 
-    ada = UserFactory(username="ada")
-    ada.groups.add(Group.objects.get(name="Administrators"))
+    ada = UserFactory(username="ada", roles=["Administrators"])
     http.force_login(ada)
     assert http.post(changelist, body).status_code == 302
     record = ConsentRecord.objects.get(client=conversation.client)

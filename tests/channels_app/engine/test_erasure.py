@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 from django.contrib.admin.models import CHANGE, LogEntry
-from django.contrib.auth.models import Group
 from django.contrib.contenttypes.models import ContentType
 from django.core.files.base import ContentFile
 from django.db import connection
@@ -246,8 +245,7 @@ def test_erasing_a_client_leaves_nothing_of_them_in_any_text_column_or_file_and_
     } <= tables  # fmt: skip
     assert ("channels_app_message", "search_words", SECRET.lower()) in before
     # An administrator exported the client's data earlier: the archive waits in the storage.
-    ada = UserFactory(username="ada")
-    ada.groups.add(Group.objects.get(name="Administrators"))
+    ada = UserFactory(username="ada", roles=["Administrators"])
     export = export_request(actor=ada, client_id=world.client.pk, now=timezone.now())  # the build, run here
     assert export_build(export_id=export.pk, now=timezone.now()).status == DataExport.Status.READY
     assert any("!data.json" in where for where in _found_in_storage(media_root, NEEDLES))

@@ -12,7 +12,6 @@ import zipfile
 from datetime import timedelta
 
 import pytest
-from django.contrib.auth.models import Group
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
@@ -32,7 +31,6 @@ from channels_app.models import (
     DataExport,
     Message,
 )
-from contact_center.celery import app as celery_app
 from crm.models import Lead
 from tests.factories import (
     ClientFactory,
@@ -56,17 +54,8 @@ def media(settings, tmp_path):
 
 
 @pytest.fixture
-def eager_celery():
-    saved = celery_app.conf.task_always_eager, celery_app.conf.task_eager_propagates
-    celery_app.conf.task_always_eager, celery_app.conf.task_eager_propagates = True, True
-    yield
-    celery_app.conf.task_always_eager, celery_app.conf.task_eager_propagates = saved
-
-
-@pytest.fixture
 def ada(db):
-    administrator = UserFactory(username="ada")
-    administrator.groups.add(Group.objects.get(name="Administrators"))
+    administrator = UserFactory(username="ada", roles=["Administrators"])
     return administrator
 
 

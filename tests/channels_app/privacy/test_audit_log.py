@@ -9,7 +9,6 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import time_machine
-from django.contrib.auth.models import Group
 from django.test import Client as HttpClient
 from django.urls import reverse
 
@@ -48,11 +47,9 @@ def world(db):
     Message.objects.create(
         conversation=conversation, connector=connector, author_kind="client", text="Hi", created_at=T0
     )
-    sam = UserFactory(username="sam")
-    sam.groups.add(Group.objects.get(name="Supervisors"))
+    sam = UserFactory(username="sam", roles=["Supervisors"])
     channel.supervisors.add(sam)
-    ada = UserFactory(username="ada")
-    ada.groups.add(Group.objects.get(name="Administrators"))
+    ada = UserFactory(username="ada", roles=["Administrators"])
     return {"channel": channel, "olga": olga, "sam": sam, "ada": ada, "conversation": conversation}
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 
 import pytest
-from django.contrib.auth.models import Group
 from django.utils import timezone
 
 from channels_app.engine.erasure import ERASED
@@ -32,15 +31,13 @@ def _client_with_conversation(status=ConversationStatus.CLOSED, **fields) -> Cli
 
 @pytest.fixture
 def administrator(db):
-    user = UserFactory(username="adele")
-    user.groups.add(Group.objects.get(name="Administrators"))
+    user = UserFactory(username="adele", roles=["Administrators"])
     return user
 
 
 @pytest.fixture
 def supervisor(db):
-    user = UserFactory(username="sven")
-    user.groups.add(Group.objects.get(name="Supervisors"))
+    user = UserFactory(username="sven", roles=["Supervisors"])
     return user
 
 

@@ -8,39 +8,31 @@ import zipfile
 from datetime import timedelta
 
 import pytest
-from django.contrib.auth.models import Group
 from django.urls import reverse
 from django.utils import timezone
 
 from channels_app.models import AuditAction, AuditEvent, DataExport, Message
-from contact_center.celery import app as celery_app
 from tests.factories import ClientFactory, ContactFactory, ConversationFactory, OpenChannelFactory, UserFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)  # the build runs on the request's commit
 
 
 @pytest.fixture(autouse=True)
-def eager(settings, tmp_path):
+def eager(settings, tmp_path, eager_celery):
     settings.MEDIA_ROOT = str(tmp_path / "media")
     settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
-    saved = celery_app.conf.task_always_eager, celery_app.conf.task_eager_propagates
-    celery_app.conf.task_always_eager, celery_app.conf.task_eager_propagates = True, True
-    yield
-    celery_app.conf.task_always_eager, celery_app.conf.task_eager_propagates = saved
 
 
 @pytest.fixture
 def ada(transactional_db):
-    administrator = UserFactory(username="ada")
-    administrator.groups.add(Group.objects.get(name="Administrators"))
+    administrator = UserFactory(username="ada", roles=["Administrators"])
     return administrator
 
 
 @pytest.fixture
 def sam(transactional_db):
     """A supervisor of the client's open channel: reads its conversations, may not export anybody's data."""
-    supervisor = UserFactory(username="sam")
-    supervisor.groups.add(Group.objects.get(name="Supervisors"))
+    supervisor = UserFactory(username="sam", roles=["Supervisors"])
     return supervisor
 
 
