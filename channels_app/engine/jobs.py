@@ -34,6 +34,9 @@ ANSWER_CLIENT_MESSAGE = "channels_app.bots.tasks.answer_client_message"
 SWEEP_SILENT_BOTS = "channels_app.bots.tasks.sweep_silent_bots"
 BUILD_DATA_EXPORT = "channels_app.tasks.build_data_export"
 SWEEP_DATA_EXPORTS = "channels_app.tasks.sweep_data_exports"
+# Issue 21: a connector's circuit breaker (channels_app.connectors.circuit).
+DRAIN_CONNECTOR = "channels_app.connectors.tasks.drain_connector"
+PROBE_CONNECTORS = "channels_app.connectors.tasks.probe_connectors"
 
 
 def enqueue(name: str, *args: Any, eta: datetime | None = None) -> None:
