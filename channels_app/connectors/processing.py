@@ -49,7 +49,7 @@ from channels_app.engine.client_view import name_line_for_client
 from channels_app.engine.errors import ServiceError
 from channels_app.engine.inbound import message_delete, message_edit, message_receive
 from channels_app.models import UPDATE_ID_MAX_LENGTH, Attachment, Client, Connector, InboundUpdate, Message
-from contact_center import logs
+from contact_center import broker, logs
 
 logger = logging.getLogger("channels_app.connectors")
 
@@ -62,6 +62,28 @@ TRANSIENT_DB_ERRORS = (OperationalError, InterfaceError)
 
 
 # --- Webhook side ----------------------------------------------------------------------------
+
+_inbound_queue = broker.CachedLength(jobs.INBOUND, max_age=1.0)
+
+
+def intake_paused() -> bool:
+    """More than ``INBOUND_QUEUE_LIMIT`` tasks wait in the ``inbound`` queue: leave stored updates pending.
+
+    Read at most once a second per process; a broker that does not answer does not pause anything (handing
+    work over fails and is logged there, and the sweep catches up as it always does).
+    """
+    limit = settings.INBOUND_QUEUE_LIMIT
+    if not limit:
+        return False
+    try:
+        waiting = _inbound_queue.get()
+    except Exception:
+        logger.warning("the inbound queue's length could not be read; intake goes on", exc_info=True)
+        return False
+    if waiting > limit:
+        logger.info("inbound queue holds %s tasks (limit %s): deliveries are stored and left pending", waiting, limit)
+        return True
+    return False
 
 
 def inbound_updates_store(*, connector: Connector, updates: list[StoredUpdate], now: datetime) -> dict[int, list[str]]:
@@ -578,10 +600,17 @@ class SweepWork:
 
 
 def connectors_sweep(*, now: datetime) -> SweepWork:
-    """What lost its Celery task: updates still pending, outbound messages and client files never tried."""
+    """What lost its Celery task: updates still pending, outbound messages and client files never tried.
+
+    Pending updates include those the webhook door left while the inbound queue was too long
+    (:func:`intake_paused`), oldest first, so they are processed in the order they arrived; while the queue is
+    still too long, none are handed over (they would only wait behind it, and be handed again next time).
+    """
     pending: dict[int, list[str]] = defaultdict(list)
     rows = InboundUpdate.objects.filter(state="pending", received_at__lt=now - PENDING_UPDATE_GRACE).order_by("pk")
-    for connector_id, update_id in rows.values_list("connector_id", "update_id")[:SWEEP_BATCH]:
+    for connector_id, update_id in (
+        [] if intake_paused() else rows.values_list("connector_id", "update_id")[:SWEEP_BATCH]
+    ):
         pending[connector_id].append(update_id)
     messages = list(
         Message.objects.filter(
