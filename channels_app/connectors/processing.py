@@ -63,7 +63,7 @@ TRANSIENT_DB_ERRORS = (OperationalError, InterfaceError)
 
 # --- Webhook side ----------------------------------------------------------------------------
 
-_inbound_queue = broker.CachedLength(jobs.INBOUND, max_age=1.0)
+inbound_queue = broker.CachedLength(jobs.INBOUND, max_age=1.0)
 
 
 def intake_paused() -> bool:
@@ -76,14 +76,27 @@ def intake_paused() -> bool:
     if not limit:
         return False
     try:
-        waiting = _inbound_queue.get()
+        waiting = inbound_queue.get()
     except Exception:
         logger.warning("the inbound queue's length could not be read; intake goes on", exc_info=True)
         return False
-    if waiting > limit:
-        logger.info("inbound queue holds %s tasks (limit %s): deliveries are stored and left pending", waiting, limit)
-        return True
-    return False
+    paused = waiting > limit
+    if paused != _intake.paused:  # one line when it starts and one when it ends, not one per delivery
+        _intake.paused = paused
+        if paused:
+            logger.warning(
+                "inbound queue holds %s tasks (limit %s): deliveries are stored and left pending", waiting, limit
+            )
+        else:
+            logger.info("inbound queue holds %s tasks (limit %s): deliveries are processed again", waiting, limit)
+    return paused
+
+
+class _Intake:
+    paused = False
+
+
+_intake = _Intake()
 
 
 def inbound_updates_store(*, connector: Connector, updates: list[StoredUpdate], now: datetime) -> dict[int, list[str]]:
