@@ -133,3 +133,30 @@ def test_seed_demo_refuses_with_debug_off(settings):
     settings.DEBUG = True
     call_command("seed_demo")
     assert get_user_model().objects.filter(username="admin").exists()
+
+
+def test_issue21_serve_killed_leaves_no_orphan(scratch_database):
+    """SIGKILL to serve: its children receive SIGTERM from the kernel, and the guardian kills what is left of their
+    process groups (Celery's pool, uvicorn's workers) after the grace period."""
+    port = free_port()
+    env = {**os.environ, "DATABASE_URL": scratch_database, "REDIS_URL": settings.REDIS_URL, "PORT": str(port)}
+    env["SHUTDOWN_GRACE_SECONDS"] = "2"
+    process = subprocess.Popen(
+        [sys.executable, "manage.py", "serve", "--no-seed"],
+        cwd=settings.BASE_DIR,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for(f"http://127.0.0.1:{port}/healthz", time.monotonic() + 90)
+        family = whole_family(process.pid, f"http://127.0.0.1:{port}/readyz")
+    finally:
+        process.kill()
+        process.wait(timeout=10)
+    deadline = time.monotonic() + 2 + 5 + 5  # the grace, serve's margin, and time to exit
+    while (left := [child for child in family if child.is_running() and child.status() != psutil.STATUS_ZOMBIE]) and (
+        time.monotonic() < deadline
+    ):
+        time.sleep(0.2)
+    assert left == [], [child.cmdline() for child in left]
