@@ -69,7 +69,9 @@ class BeatLock:
 
     def holder(self) -> str | None:
         value = self.client.get(self.key)
-        return value.decode() if value is not None else None
+        if isinstance(value, bytes):
+            return value.decode()
+        return value
 
 
 def _redis() -> redis.Redis:
