@@ -128,10 +128,10 @@ def test_issue21_readyz_reports_the_inbound_lag_and_is_503_past_its_limit(client
 
 @pytest.mark.django_db
 def test_issue21_readyz_reports_the_tasks_waiting_in_each_queue(client, no_heartbeats, tasks_waiting):
-    tasks_waiting("outbound", 7)
+    tasks_waiting("bulk", 7)
+    tasks_waiting("inbound", 0)
     body = client.get("/readyz").json()
-    assert body["queue_lengths"]["outbound"] == 7
-    assert body["queue_lengths"]["inbound"] == 0
+    assert (body["queue_lengths"]["bulk"], body["queue_lengths"]["inbound"]) == (7, 0)
 
 
 @pytest.mark.django_db
