@@ -1,7 +1,9 @@
-"""Issue 21, point 5: one Celery beat at a time (contact_center.beat); two real beats: tests/faults."""
+"""Issue 21, point 5: one Celery beat at a time (contact_center.beat; two real beats: tests/faults), and the
+settings of issue 21 refused out of range."""
 
 from __future__ import annotations
 
+import sys
 import time
 import uuid
 
@@ -10,6 +12,7 @@ import redis
 from django.conf import settings
 
 from contact_center.beat import BeatLock, SingleBeatScheduler
+from tests.environments import run_in_project, with_project_settings
 
 
 @pytest.fixture
@@ -61,3 +64,17 @@ def test_issue21_a_beat_whose_lock_was_taken_stops(client, key):
     assert BeatLock(client, key=key).acquire()
     with pytest.raises(SystemExit):
         scheduler.tick()
+
+
+@pytest.mark.parametrize(
+    ("variable", "message"),
+    [
+        ({"SHUTDOWN_GRACE_SECONDS": "0"}, "SHUTDOWN_GRACE_SECONDS must be at least 1 second"),
+        ({"INBOUND_QUEUE_LIMIT": "-1"}, "INBOUND_QUEUE_LIMIT must be 0 (no limit) or more"),
+        ({"READINESS_INBOUND_MAX_LAG": "0"}, "READINESS_INBOUND_MAX_LAG must be at least 1 second"),
+    ],
+)
+def test_issue21_settings_out_of_range_are_refused_at_start(variable, message):
+    result = run_in_project([sys.executable, "-c", "import django; django.setup()"], with_project_settings(**variable))
+    assert result.returncode != 0
+    assert message in result.stderr

@@ -1,4 +1,4 @@
-"""`make run` (manage.py serve): web, worker and beat start, answer, and stop cleanly on Ctrl-C."""
+"""`make run` (manage.py serve): web, a worker per queue and beat start, answer, and stop (Ctrl-C, SIGTERM, SIGKILL)."""
 
 from __future__ import annotations
 
