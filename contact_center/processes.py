@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import os
 import signal
 import time
@@ -31,15 +32,28 @@ def die_with_parent(signum: int = signal.SIGTERM, *, parent_pid: int | None = No
     ``parent_pid``: the parent expected; if it is already gone (it died before the call), the signal is sent at
     once, as the kernel would have. Safe in a ``preexec_fn`` (no allocation beyond ctypes' call).
     """
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-        if libc.prctl(PR_SET_PDEATHSIG, ctypes.c_ulong(signum), 0, 0, 0) != 0:
-            return False
-    except (OSError, AttributeError):  # not Linux
+    libc = _libc()
+    if libc is None or libc.prctl(PR_SET_PDEATHSIG, ctypes.c_ulong(signum), 0, 0, 0) != 0:
         return False
     if parent_pid is not None and os.getppid() != parent_pid:
         os.kill(os.getpid(), signum)
     return True
+
+
+@functools.cache
+def _libc() -> ctypes.CDLL | None:
+    """The C library, loaded once: a parent calls this before forking, so a ``preexec_fn`` only makes the call."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        libc.prctl  # noqa: B018 -- raises AttributeError where there is none
+    except (OSError, AttributeError):  # not Linux
+        return None
+    return libc
+
+
+def prepare() -> None:
+    """Load what :func:`die_with_parent` needs, before forking children that call it."""
+    _libc()
 
 
 def stop_groups(groups: Iterable[int], *, grace: float, alive=None) -> None:

@@ -135,6 +135,7 @@ class Command(BaseCommand):
         # Workers keep one database connection each (no pool).
         environments = {"web": web_environment}
         parent_pid = os.getpid()
+        processes.prepare()
         return {
             name: subprocess.Popen(  # noqa: S603 -- our own fixed commands
                 command,
