@@ -122,12 +122,17 @@ class SendResult:
 
 
 class DeliveryError(Exception):
-    """An outbound send failed; ``retryable`` says whether trying again may help."""
+    """An outbound send failed; ``retryable`` says whether trying again may help, ``unreachable`` whether the
+    provider itself did not answer (refused, reset, timed out, HTTP 5xx), which counts against the connector's
+    circuit breaker (issue 21); a refusal about this one message does not."""
 
-    def __init__(self, message: str, *, retryable: bool, retry_after: float | None = None) -> None:
+    def __init__(
+        self, message: str, *, retryable: bool, retry_after: float | None = None, unreachable: bool = False
+    ) -> None:
         super().__init__(message)
         self.retryable = retryable
         self.retry_after = retry_after
+        self.unreachable = unreachable
 
 
 @dataclass(frozen=True)
@@ -466,7 +471,7 @@ def provider_base(setting_name: str) -> str:
 
 def transport_error(exc: httpx.HTTPError) -> DeliveryError:
     """Network trouble (refused, reset, timeout) may pass: always worth a retry."""
-    return DeliveryError(f"{type(exc).__name__}: {exc}", retryable=True)
+    return DeliveryError(f"{type(exc).__name__}: {exc}", retryable=True, unreachable=True)
 
 
 def response_json(response: httpx.Response) -> dict:

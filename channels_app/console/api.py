@@ -109,6 +109,10 @@ class MessageSerializer(serializers.Serializer):
     created_at = serializers.DateTimeField()
     delivery = serializers.CharField()
     delivery_error = serializers.CharField(allow_blank=True)
+    delivery_delayed = serializers.BooleanField(help_text="Queued after a failure that may pass: retried for a while.")
+    delivery_retry_until = serializers.DateTimeField(
+        allow_null=True, help_text="When the sender stops retrying it (then failed)."
+    )
     button = serializers.JSONField(
         allow_null=True, help_text='A button the client pressed: {"payload": its data} (the text is its title); null.'
     )
