@@ -386,6 +386,8 @@ CONNECTOR_SEND_RETRY_HOURS = env.float("CONNECTOR_SEND_RETRY_HOURS", default=24)
 # unreachable; replies then wait without calling the provider, and one is tried every so many seconds.
 CONNECTOR_BREAKER_FAILURES = env.int("CONNECTOR_BREAKER_FAILURES", default=5)
 CONNECTOR_BREAKER_PROBE_SECONDS = env.int("CONNECTOR_BREAKER_PROBE_SECONDS", default=30)
+# How long a call to a provider's API may take before it counts as a transport failure.
+CONNECTOR_HTTP_TIMEOUT_SECONDS = env.float("CONNECTOR_HTTP_TIMEOUT_SECONDS", default=10)
 
 # Seconds a console socket may stay silent before it no longer counts as connected.
 CONSOLE_HEARTBEAT_TIMEOUT = timedelta(seconds=env.int("CONSOLE_HEARTBEAT_TIMEOUT_SECONDS", default=90))

@@ -49,7 +49,6 @@ from channels_app.policy import files
 logger = logging.getLogger("channels_app.connectors")
 
 # Providers want an answer within seconds; a send that takes longer is retried.
-HTTP_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
 
 
 class MalformedUpdate(ValueError):
@@ -366,7 +365,10 @@ def same_secret(given: str | None, expected: str) -> bool:
 
 
 def http_client() -> httpx.Client:
-    return httpx.Client(timeout=HTTP_TIMEOUT, headers={"User-Agent": "open-channels-contact-center"})
+    # CONNECTOR_HTTP_TIMEOUT_SECONDS for the answer, at most 5 s of it to connect.
+    answer = settings.CONNECTOR_HTTP_TIMEOUT_SECONDS
+    timeout = httpx.Timeout(answer, connect=min(5.0, answer))
+    return httpx.Client(timeout=timeout, headers={"User-Agent": "open-channels-contact-center"})
 
 
 def file_to_fetch(

@@ -379,9 +379,14 @@ def _finish(update: InboundUpdate, state: str, error: str, now: datetime) -> boo
 # without calling it.
 SEND_BACKOFF_BASE_SECONDS = 5
 SEND_BACKOFF_MAX_SECONDS = 600
-# The lease of one attempt: longer than a part's HTTP timeout (5 s to connect, 10 s to answer), renewed at each
-# part, so a second run never sends a message whose attempt is under way; a dead worker's lease runs out.
-SEND_LEASE = timedelta(seconds=60)
+
+
+# The lease of one attempt, renewed at each part: longer than a part's HTTP timeout (CONNECTOR_HTTP_TIMEOUT_SECONDS),
+# so a second run never sends a message whose attempt is under way; a dead worker's lease runs out.
+def send_lease() -> timedelta:
+    return timedelta(seconds=max(60.0, 3 * settings.CONNECTOR_HTTP_TIMEOUT_SECONDS))
+
+
 # Client files: six tries over about five minutes (5 s … 80 s). Providers' file links expire (Meta's CDN
 # links within hours, Telegram's after an hour), so waiting longer would only fail later.
 DOWNLOAD_MAX_RETRIES = 5
@@ -478,7 +483,7 @@ def _attempt_claim(message_id: int, *, now: datetime) -> tuple[Message, Source] 
         if circuit.send_permission(message.connector, now=now) == circuit_policy.HOLD:
             return _hold(message, now=now)
         message.delivery_attempts += 1
-        message.sending_until = now + SEND_LEASE
+        message.sending_until = now + send_lease()
         message.next_attempt_at = None
         message.save(update_fields=["delivery_attempts", "delivery_deadline", "sending_until", "next_attempt_at"])
     return message, source
@@ -701,7 +706,7 @@ def _send_parts(source: Source, message: Message) -> None:
 def _record_part_sent(message: Message, index: int, result: SendResult) -> None:
     """Count part ``index`` as sent; the first part's provider id becomes the message's ``source_message_id``."""
     # The wall clock, not the run's ``now``: the lease is about how long the network calls are taking.
-    changes: dict[str, Any] = {"delivery_parts_sent": index + 1, "sending_until": timezone.now() + SEND_LEASE}
+    changes: dict[str, Any] = {"delivery_parts_sent": index + 1, "sending_until": timezone.now() + send_lease()}
     if index == 0 and result.provider_message_id and not message.source_message_id:
         changes["source_message_id"] = storable_update_id(result.provider_message_id)
     Message.objects.filter(pk=message.pk, delivery=Message.Delivery.QUEUED).update(**changes)
