@@ -474,14 +474,20 @@ def _attempt_claim(message_id: int, *, now: datetime) -> tuple[Message, Source] 
             return DeliveryOutcome(state="skipped")
         if not message.connector.is_active:
             return _fail(message, _("The connector is switched off; the message was not sent."), now=now)
-        if _older_reply_waits(message):
-            return DeliveryOutcome(state="skipped")  # the older one, once sent, queues this one
         if message.delivery_deadline is None:
             message.delivery_deadline = _deadline(message, now=now)
         elif now >= message.delivery_deadline:
             return _fail(message, _deadline_reason(message), now=now)
+        if _older_reply_waits(message):
+            # The older one, once settled, queues this one.
+            return _hold(message, reason=_("Waits for the reply before it to go out."))
         if circuit.send_permission(message.connector, now=now) == circuit_policy.HOLD:
-            return _hold(message, now=now)
+            connector = message.connector
+            message.next_attempt_at = connector.next_probe_at
+            reason = _("%(source)s is not answering; the message will be sent when it answers again.") % {
+                "source": connector.get_kind_display()
+            }
+            return _hold(message, reason=reason)
         message.delivery_attempts += 1
         message.sending_until = now + send_lease()
         message.next_attempt_at = None
@@ -529,20 +535,16 @@ def _deadline_reason(message: Message) -> str:
     return reason
 
 
-def _hold(message: Message, *, now: datetime) -> DeliveryOutcome:
-    """The provider is unreachable: the message waits, shown as delayed, until the recovery sends it."""
-    connector = message.connector
-    reason = _("%(source)s is not answering; the message will be sent when it answers again.") % {
-        "source": connector.get_kind_display()
-    }
+def _hold(message: Message, *, reason: str) -> DeliveryOutcome:
+    """Inside the claim's transaction: the message waits, shown as delayed (the provider's last error, if it was
+    tried, or ``reason``), for the recovery or the reply before it to send it. No task waits for it."""
     newly_delayed = not message.delivery_error
-    if newly_delayed:  # a message already tried keeps the provider's last error
+    if newly_delayed:
         message.delivery_error = reason
-    message.next_attempt_at = connector.next_probe_at
     message.save(update_fields=["delivery_deadline", "delivery_error", "next_attempt_at"])
     if newly_delayed:
         delivery.announce_delivery(message.pk)
-    return DeliveryOutcome(state="held", error=reason)
+    return DeliveryOutcome(state="held", error=message.delivery_error)
 
 
 def _fail(message: Message, reason: str, *, now: datetime) -> DeliveryOutcome:

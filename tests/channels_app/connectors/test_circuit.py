@@ -165,8 +165,10 @@ def test_a_newer_reply_waits_behind_a_delayed_one_of_its_conversation(bot, provi
     provider.fail("/sendMessage", 502, {"ok": False, "error_code": 502, "description": "Bad Gateway"})
     older, newer = reply(anna, "first"), reply(anna, "second")
     assert processing.message_deliver(message_id=older.pk, now=T0).state == "retry"
-    # The older one is delayed: the newer does not overtake it.
-    assert processing.message_deliver(message_id=newer.pk, now=T0).state == "skipped"
+    # The older one is delayed: the newer does not overtake it, and says so.
+    assert processing.message_deliver(message_id=newer.pk, now=T0).state == "held"
+    newer.refresh_from_db()
+    assert newer.delivery_delayed and newer.delivery_error == "Waits for the reply before it to go out."
     assert processing.message_deliver(message_id=older.pk, now=T0 + timedelta(seconds=10)).state == "sent"
     assert processing.message_deliver(message_id=newer.pk, now=T0 + timedelta(seconds=10)).state == "sent"
     assert sent_texts(provider, "501") == ["first", "first", "second"]  # the refused try, then both in order
