@@ -46,7 +46,7 @@ def conversations_for_console(user) -> QuerySet[Conversation]:
             | Q(Exists(pending), status=ConversationStatus.OFFERED)
         )
         .annotate(pending_offer_id=pending.values("pk")[:1])
-        .select_related("client", "connector", "open_channel")
+        .select_related("client__connector", "connector", "open_channel")
         .order_by("-last_message_at", "-id")
     )
 
