@@ -346,7 +346,7 @@ function messageItem(message) {
       message.text ? el("div", { class: "text", text: message.text }) : null,
     ),
     changeNote(message),
-    deliveryNote(message, retryDelivery),
+    deliveryNote(message, retryDelivery, { sourceDown: state.detail?.source_unreachable_since ? state.detail.source_name : "" }),
   );
 }
 
@@ -1213,6 +1213,7 @@ function onEvent(frame) {
       if (applyReachability(frame, [...state.lists.offered, ...state.lists.mine, ...state.lists.queued, state.detail])) {
         renderLists();
         renderOutageBanner(state.detail);
+        if (state.detail) renderMessages(); // replies waiting for the source say so
       }
       break;
     case "access.changed":

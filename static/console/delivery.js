@@ -21,9 +21,10 @@ function states() {
 
 /**
  * The line under an outbound message saying where it is; ``onRetry(message, button)`` sends a failed one again
- * (only an operator's message offers it). ``null`` for a client's message.
+ * (only an operator's message offers it). ``null`` for a client's message. ``sourceDown``: the name of the
+ * conversation's source while it is not answering (a reply still queued then waits for it: delayed too).
  */
-export function deliveryNote(message, onRetry) {
+export function deliveryNote(message, onRetry, { sourceDown = "" } = {}) {
   if (!OUTBOUND.has(message.author_kind) || !message.delivery || message.delivery === "received") return null;
   if (message.delivery === "failed") {
     const reason = message.delivery_error || gettext("no reason given");
@@ -40,6 +41,11 @@ export function deliveryNote(message, onRetry) {
     );
   }
   if (message.delivery === "queued" && message.delivery_delayed) return delayedNote(message);
+  if (message.delivery === "queued" && sourceDown) {
+    // Not tried yet: it waits behind the replies the sender holds until the source answers again.
+    const reason = interpolate(gettext("%(source)s is not answering; the message will be sent when it answers again."), { source: sourceDown });
+    return delayedNote({ ...message, delivery_error: reason, delivery_retry_until: null });
+  }
   const state = states()[message.delivery];
   if (!state) return null;
   return el("span", {
@@ -67,7 +73,6 @@ function delayedNote(message) {
     "aria-label": label,
     title: label,
   },
-  el("span", { class: "delivery-ticks", "aria-hidden": "true", text: "⏳" }),
   el("span", { class: "delivery-words", text: words }),
   reason ? el("span", { class: "delivery-reason", text: reason }) : null,
   until ? el("span", { class: "delivery-until", text: until }) : null,
