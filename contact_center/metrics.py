@@ -17,8 +17,9 @@ What a scrape answers:
    multiprocess mode (``PROMETHEUS_MULTIPROC_DIR``; decision 0011), the sum over every process that writes its
    files to that directory, Celery workers included.
 2. What is read at scrape time: conversations waiting per open channel and the longest wait, the processing lag
-   of webhook deliveries, which connectors' providers are not answering (PostgreSQL), the length of Celery's queues (the Redis broker), and how long ago a Celery
-   worker and beat were last seen (:mod:`contact_center.heartbeats`, Redis).
+   of webhook deliveries, which connectors' providers are not answering (PostgreSQL), the length of Celery's
+   queues (the Redis broker), and how long ago a Celery worker and beat were last seen
+   (:mod:`contact_center.heartbeats`, Redis).
 3. Process metrics: prometheus_client's own for this process in single-process mode; in multiprocess mode,
    memory, CPU and open files of every live process that has files in the directory, labelled by ``pid``.
 
