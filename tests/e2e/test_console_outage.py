@@ -20,13 +20,14 @@ import pytest
 from django.utils import timezone
 from playwright.sync_api import expect
 
-from channels_app.connectors import processing
-from channels_app.models import Connector, Message
-from tests.e2e import test_console_files
+from channels_app.connectors import circuit, processing
+from channels_app.models import Connector, Message, Reachability
+from tests.e2e import test_console_files, test_wallboard
 from tests.e2e.harness import in_worker, wait_for
 
 support = test_console_files.support
 telegram_chat = test_console_files.telegram_chat
+floor = test_wallboard.floor
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -91,3 +92,30 @@ def test_an_outage_shows_delayed_replies_and_a_banner_then_they_go_out_in_order_
     taken = [reply for text in texts for reply in (FIRST, SECOND) if reply in text]  # the text has a name line
     assert taken == [FIRST, SECOND]  # in order, each once
     assert [Message.objects.get(pk=m.pk).delivery for m in (first, second)] == ["sent", "sent"]
+
+
+def test_the_wallboard_names_a_source_that_is_not_answering_until_it_answers(new_context, cc_server, floor, settings):
+    settings.CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "contact_center.channel_layer.RedisEventsChannelLayer",
+            "CONFIG": {
+                "hosts": [{"address": settings.REDIS_URL}],
+                "prefix": cc_server.environment["CHANNEL_LAYER_PREFIX"],
+            },
+        }
+    }
+    Connector.objects.filter(pk=floor.telegram.pk).update(
+        reachability=Reachability.UNREACHABLE, unreachable_since=timezone.now(), transport_error="Bad Gateway"
+    )
+    rita = test_wallboard.open_wallboard(new_context, floor.rita)
+    rita.set_viewport_size({"width": 1280, "height": 720})
+    outage = rita.locator("section.board", has_text="Website support").locator(".outage")
+    expect(outage).to_contain_text("Telegram is not answering; replies wait.")
+    expect(outage).to_have_attribute("role", "status")
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    rita.screenshot(path=str(SHOTS / "wallboard-outage.png"))
+
+    in_worker(
+        lambda: circuit.transport_succeeded(connector=Connector.objects.get(pk=floor.telegram.pk), now=timezone.now())
+    )
+    expect(outage).to_have_count(0)
