@@ -90,6 +90,15 @@ class ConnectorAdmin(WriteOnlyCredentialsAdmin, ChannelScopedAdmin):
         ),
     )
 
+    def get_fieldsets(self, request, obj: m.Connector | None = None):
+        fieldsets = super().get_fieldsets(request, obj)
+        if obj is None or obj.kind == m.ConnectorKind.LIVECHAT:
+            # Nothing to reach yet, or no provider at all (the website chat): no reachability section.
+            return [
+                (name, options) for name, options in fieldsets if tuple(options["fields"]) != self.reachability_fields
+            ]
+        return fieldsets
+
     def get_inlines(self, request, obj: m.Connector | None):
         # Templates exist on WhatsApp only; a connector being added has no kind yet.
         return (WhatsAppTemplateInline,) if obj is not None and obj.kind == m.ConnectorKind.WHATSAPP else ()

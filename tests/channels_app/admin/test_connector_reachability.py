@@ -79,3 +79,5 @@ def test_the_website_chat_has_no_provider_to_reach(admin_client, open_channel):
     livechat = m.Connector.objects.get(open_channel=open_channel, kind=m.ConnectorKind.LIVECHAT)
     cell = status_cell(admin_client.get(LIST_URL).content.decode(), livechat)
     assert "reachable" not in cell
+    for url in (f"{LIST_URL}{livechat.pk}/change/", f"{LIST_URL}add/"):
+        assert "Provider reachability" not in admin_client.get(url).content.decode()
