@@ -32,7 +32,7 @@ floor = test_wallboard.floor
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 BAD_GATEWAY = {"ok": False, "error_code": 502, "description": "Bad Gateway"}
-FIRST = "Your replacement kettle ships tomorrow."
+FIRST = "Your refund was approved this morning."
 SECOND = "You will get a tracking number by e-mail."
 SHOTS = Path("/tmp/shots21")
 
