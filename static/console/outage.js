@@ -23,7 +23,7 @@ export function applyReachability(frame, payloads) {
 
 function bannerText(payload) {
   return interpolate(
-    gettext("%(source)s is not answering since %(time)s. Your replies wait and go out, in order, when it answers again."),
+    gettext("%(source)s has not answered since %(time)s. Your replies wait and go out, in order, when it answers again."),
     { source: payload.source_name, time: formatClock(payload.source_unreachable_since) },
   );
 }
