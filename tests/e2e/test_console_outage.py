@@ -58,7 +58,7 @@ def test_an_outage_shows_delayed_replies_and_a_banner_then_they_go_out_in_order_
     banner = console.locator("#outage-banner")
     expect(banner).to_be_visible()
     expect(banner).to_have_attribute("role", "status")
-    expect(banner).to_contain_text("Telegram is not answering since")
+    expect(banner).to_contain_text("Telegram has not answered since")
     expect(banner).to_contain_text("Your replies wait and go out, in order, when it answers again.")
     row = console.locator(f".conv-item[data-conversation-id='{telegram_chat.conversation.pk}']")
     expect(row.locator(".tag-outage")).to_have_text("Telegram not answering")
