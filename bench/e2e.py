@@ -4,6 +4,7 @@
                                   [--web-processes 1] [--workers 1] [--concurrency 2]
     .venv/bin/python bench/e2e.py --idle-sockets 2000 [--hold 30]
     .venv/bin/python bench/e2e.py --drain 3000 [--operators 500] [--workers 1] [--concurrency 2]
+    .venv/bin/python bench/e2e.py --rate 50 --replies 25 --provider down --seconds 600
 
 Latency mode (the default):
 
@@ -24,6 +25,15 @@ Latency mode (the default):
    reached a socket on another web process than the one their webhook
    arrived at, and the CPU (percent of one core) and peak memory of every
    server process: uvicorn, Celery, PostgreSQL and Redis.
+
+Replies and a provider outage (issue 21): ``--replies R`` makes operators
+answer over their sockets at R replies per second during the measured run,
+each going out to Telegram through the workers; ``--provider up`` serves the
+Telegram API from a local fake (a separate process), ``--provider down``
+leaves its address closed, so every connection is refused for the whole run,
+as in an outage. The inbound latency is measured as above, and the replies'
+delivery states, the connector's reachability and the fake's count of
+received sends are printed at the end.
 
 Idle mode (``--idle-sockets N``): N operators each open a console socket to
 one web process and stay idle for ``--hold`` seconds (heartbeats as the
@@ -84,6 +94,18 @@ class Stack:
     web: list[subprocess.Popen] = field(default_factory=list)
     web_ports: list[int] = field(default_factory=list)
     workers: list[subprocess.Popen] = field(default_factory=list)
+    # --provider up: the fake Telegram API's process.
+    provider: subprocess.Popen | None = None
+
+    def provider_calls(self) -> int | None:
+        """Stop the fake Telegram API and return how many calls it received (None without one)."""
+        if self.provider is None:
+            return None
+        self.provider.terminate()
+        count = self.provider.stdout.readline().strip()
+        self.provider.wait(timeout=10)
+        self.provider = None
+        return int(count) if count.isdigit() else None
 
     def start_web(self, count: int, log_dir: Path) -> None:
         for index in range(count):
@@ -113,6 +135,8 @@ class Stack:
         wait_until(lambda: _worker_pools_ready(self.workers, concurrency), timeout=60, what="Celery workers")
 
     def stop(self) -> None:
+        if self.provider is not None:
+            self.provider.kill()
         for process in [*self.web, *self.workers]:
             if process.poll() is None:
                 os.killpg(process.pid, 15)
@@ -143,7 +167,34 @@ def _worker_pools_ready(workers: list[subprocess.Popen], concurrency: int) -> bo
     return all(len(psutil.Process(worker.pid).children()) >= concurrency for worker in workers)
 
 
-def start_stack(scratch: Path) -> Stack:
+FAKE_TELEGRAM_API = """
+import os, signal, sys
+sys.path.insert(0, sys.argv[1])
+from tests.channels_app.connectors.fake_provider import FakeProvider
+provider = FakeProvider()
+# Count the calls instead of keeping them; on SIGTERM print the count and leave.
+provider.requests = type("Counted", (list,), {"append": lambda self, item: self.__setitem__(0, self[0] + 1)})([0])
+signal.signal(signal.SIGTERM, lambda *_: (print(provider.requests[0], flush=True), os._exit(0)))
+print(provider.url, flush=True)
+provider._server.serve_forever()
+"""
+
+
+def start_fake_telegram(scratch: Path) -> tuple[subprocess.Popen, str]:
+    """The fake Telegram API in a process of its own (it records nothing but a count, so it stays small)."""
+    process = subprocess.Popen(
+        [sys.executable, "-c", FAKE_TELEGRAM_API, str(BASE_DIR)],
+        cwd=BASE_DIR, stdout=subprocess.PIPE, stderr=(scratch / "fake-telegram.log").open("w"), text=True,
+        start_new_session=True,
+    )  # fmt: skip
+    return process, process.stdout.readline().strip()
+
+
+def start_stack(scratch: Path, provider: str = "none") -> Stack:
+    fake = None
+    telegram_api = "http://127.0.0.1:9"  # closed: every connection refused
+    if provider == "up":
+        fake, telegram_api = start_fake_telegram(scratch)
     postgres = PostgresServer()
     redis = RedisServer().start()
     database_url = postgres.url("postgres")
@@ -161,8 +212,8 @@ def start_stack(scratch: Path) -> Stack:
         "ALLOWED_HOSTS": "127.0.0.1,localhost",
         "LOG_LEVEL": "WARNING",
         "DB_CONN_MAX_AGE": "0",
-        # Nothing leaves the machine: provider calls (none are expected) go to a closed local port.
-        "TELEGRAM_API_BASE": "http://127.0.0.1:9",
+        # Nothing leaves the machine: Telegram calls go to the fake (--provider up) or a closed local port.
+        "TELEGRAM_API_BASE": telegram_api,
         "META_GRAPH_API_BASE": "http://127.0.0.1:9",
         "ZALO_API_BASE": "http://127.0.0.1:9",
     }
@@ -172,7 +223,7 @@ def start_stack(scratch: Path) -> Stack:
     shared = ("DATABASE_URL", "REDIS_URL", "DJANGO_SETTINGS_MODULE", "DEBUG", "SECRET_KEY", "FIELD_ENCRYPTION_KEY")
     os.environ.update({key: environment[key] for key in shared})
     os.environ.pop("CELERY_BROKER_URL", None)
-    return Stack(postgres=postgres, redis=redis, environment=environment)
+    return Stack(postgres=postgres, redis=redis, environment=environment, provider=fake)
 
 
 # --- data --------------------------------------------------------------------------------------------
@@ -183,6 +234,7 @@ class Seed:
     connector_id: int
     secret: str
     operators: list[tuple[int, str]]  # (user id, session key); operator i holds the conversation of client i
+    conversations: list[int] = field(default_factory=list)  # conversation i is operator i's
 
 
 def seed(operator_count: int) -> Seed:
@@ -258,7 +310,12 @@ def seed(operator_count: int) -> Seed:
         session[HASH_SESSION_KEY] = user.get_session_auth_hash()
         session.create()
         operators.append((user.pk, session.session_key))
-    return Seed(connector_id=connector.pk, secret=connector.webhook_secret, operators=operators)
+    return Seed(
+        connector_id=connector.pk,
+        secret=connector.webhook_secret,
+        operators=operators,
+        conversations=[c.pk for c in conversations],
+    )
 
 
 def telegram_update(sequence: int, client_index: int) -> bytes:
@@ -278,6 +335,7 @@ class Consoles:
     received: dict[int, float] = field(default_factory=dict)  # sequence → monotonic time the socket had it
     socket_process: dict[int, int] = field(default_factory=dict)  # operator index → web process index
     sockets: list = field(default_factory=list)
+    by_operator: dict[int, object] = field(default_factory=dict)  # operator index → socket
     closed: int = 0
 
 
@@ -292,6 +350,7 @@ async def open_console(consoles: Consoles, index: int, port: int, session: str) 
     hello = json.loads(await socket.recv())
     assert hello["type"] == "hello", hello
     consoles.sockets.append(socket)
+    consoles.by_operator[index] = socket
     asyncio.get_running_loop().create_task(_read(consoles, socket))
 
 
@@ -429,6 +488,48 @@ async def fire(load: Load, seed_data: Seed, ports: list[int], rate: float, secon
         return total / (time.monotonic() - start)
     finally:
         await http.close()
+
+
+async def reply(consoles: Consoles, seed_data: Seed, rate: float, seconds: float) -> int:
+    """Operators answer their clients over their console sockets (the ``send`` action), open loop."""
+    if rate <= 0:
+        return 0
+    chooser = random.Random(7)
+    total = int(rate * seconds)
+    start = time.monotonic()
+    for i in range(total):
+        delay = start + i / rate - time.monotonic()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        index = chooser.randrange(len(seed_data.operators))
+        frame = {"action": "send", "ref": f"r{i}", "conversation_id": seed_data.conversations[index]}
+        frame["text"] = f"reply {i}: your parcel is on its way."
+        with contextlib.suppress(websockets.ConnectionClosed):
+            await consoles.by_operator[index].send(json.dumps(frame))
+    return total
+
+
+def replies_report(connector_id: int) -> str:
+    """The operators' replies by delivery state (delayed apart), and the connector's breaker."""
+    from django.db.models import Count
+
+    from channels_app.models import Connector, Message
+
+    rows = (
+        Message.objects.filter(connector_id=connector_id, author_kind="operator", text__startswith="reply ")
+        .values("delivery", "delivery_error")
+        .annotate(n=Count("id"))
+    )
+    states: dict[str, int] = {}
+    for row in rows:
+        delayed = row["delivery"] == "queued" and row["delivery_error"]
+        key = f"{row['delivery']} (delayed)" if delayed else row["delivery"]
+        states[key] = states.get(key, 0) + row["n"]
+    connector = Connector.objects.get(pk=connector_id)
+    return (
+        f"  replies by delivery state: {dict(sorted(states.items()))}; connector {connector.reachability}"
+        f" (transport failures in a row {connector.transport_failures})"
+    )
 
 
 async def wait_delivered(consoles: Consoles, sequences, timeout: float) -> None:
@@ -577,12 +678,15 @@ async def latency_run(args, stack: Stack, seed_data: Seed) -> int:
             **{f"celery worker #{i}": [p.pid] for i, p in enumerate(stack.workers)},
             "postgresql": postgres_pids(stack.postgres),
             "redis": [stack.redis.process.pid],
+            **({"fake Telegram API": [stack.provider.pid]} if stack.provider is not None else {}),
             "load generator": [os.getpid()],
         }
     )
     meter.start()
     load = Load()
+    replying = asyncio.create_task(reply(consoles, seed_data, args.replies, args.seconds))
     achieved = await fire(load, seed_data, stack.web_ports, rate=args.rate, seconds=args.seconds, first=1_000_000)
+    replies_written = await replying
     await wait_delivered(consoles, load.sent, timeout=60)
     meter.stop()
     stop.set()
@@ -618,6 +722,12 @@ async def latency_run(args, stack: Stack, seed_data: Seed) -> int:
         )
     print(f"  delivered {len(latencies)}, lost {len(lost)}, webhook answers {dict(sorted(load.statuses.items()))}")
     print(f"  console sockets closed by the server during the run: {consoles.closed}")
+    if args.replies:
+        print(f"  provider {args.provider}; operators wrote {replies_written} replies at {args.replies:g}/s")
+        print(await asyncio.to_thread(replies_report, seed_data.connector_id))
+        calls = stack.provider_calls()
+        if calls is not None:
+            print(f"  the fake Telegram API received {calls} calls")
     if lost:
         reasons = await asyncio.to_thread(explain_lost, lost)
         print(f"  not delivered to a socket: {reasons}")
@@ -748,6 +858,15 @@ def main() -> int:
     parser.add_argument("--web-processes", type=int, default=1, help="uvicorn processes (default 1)")
     parser.add_argument("--workers", type=int, default=1, help="Celery worker processes (default 1)")
     parser.add_argument("--concurrency", type=int, default=2, help="pool processes per Celery worker (default 2)")
+    parser.add_argument(
+        "--replies", type=float, default=0, help="operators' replies per second during the run (default 0)"
+    )
+    parser.add_argument(
+        "--provider",
+        choices=("up", "down"),
+        default="down",
+        help="the Telegram API the replies go to: a local fake (up) or refused connections (down, the default)",
+    )
     parser.add_argument("--idle-sockets", type=int, default=0, help="idle mode: this many operator sockets")
     parser.add_argument("--hold", type=float, default=30, help="idle mode: seconds to hold them (default 30)")
     parser.add_argument(
@@ -760,7 +879,7 @@ def main() -> int:
     print(machine_line())
     scratch = Path(os.environ.get("BENCH_LOG_DIR", "/tmp")) / f"bench-e2e-{os.getpid()}"
     scratch.mkdir(parents=True)
-    stack = start_stack(scratch)
+    stack = start_stack(scratch, provider=args.provider)
     try:
         operators = args.idle_sockets or args.operators
         seeded_at = time.monotonic()

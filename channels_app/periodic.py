@@ -71,6 +71,12 @@ SWEEPS: tuple[Sweep, ...] = (
         "Delete providers' handled deliveries older than INBOUND_UPDATES_KEEP_DAYS.",
     ),
     Sweep(
+        "Unreachable connectors (issue 21)",
+        jobs.PROBE_CONNECTORS,
+        10,
+        "Test whether unreachable providers answer again; fail replies past their deadline.",
+    ),
+    Sweep(
         "Connector retries (S2)",
         jobs.SWEEP_CONNECTORS,
         60,

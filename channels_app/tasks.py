@@ -88,14 +88,25 @@ def process_inbound_updates(connector_id: int, update_ids: list[str]) -> int:
     return processing.inbound_updates_process(connector_id=connector_id, update_ids=update_ids, now=timezone.now())
 
 
-@shared_task(name=jobs.SEND_MESSAGE, bind=True, acks_late=True, max_retries=processing.SEND_MAX_RETRIES)
+# Bounded by each message's delivery deadline, not by a count (issue 21): the sender fails it once that passes.
+@shared_task(name=jobs.SEND_MESSAGE, bind=True, acks_late=True, max_retries=None)
 def send_message(self, message_id: int) -> str:
-    outcome = processing.message_deliver(
-        message_id=message_id, now=timezone.now(), final_attempt=self.request.retries >= self.max_retries
-    )
+    outcome = processing.message_deliver(message_id=message_id, now=timezone.now())
     if outcome.state == "retry":
-        raise self.retry(countdown=processing.send_backoff_seconds(self.request.retries, outcome.retry_after))
+        raise self.retry(countdown=outcome.retry_after)
     return outcome.state
+
+
+@shared_task(name=jobs.DRAIN_CONNECTOR, acks_late=True, ignore_result=True)
+def drain_connector(connector_id: int) -> int:
+    """A connector's provider answers again: send what waited, each conversation in order."""
+    return processing.connector_drain(connector_id=connector_id)
+
+
+@shared_task(name=jobs.PROBE_CONNECTORS, acks_late=True, ignore_result=True)
+def probe_connectors() -> int:
+    """Test unreachable connectors whose recovery test is due, and fail replies past their deadline."""
+    return processing.connectors_probe(now=timezone.now())
 
 
 @shared_task(name=jobs.DOWNLOAD_ATTACHMENT, bind=True, acks_late=True, max_retries=processing.DOWNLOAD_MAX_RETRIES)

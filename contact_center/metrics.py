@@ -17,8 +17,9 @@ What a scrape answers:
    multiprocess mode (``PROMETHEUS_MULTIPROC_DIR``; decision 0011), the sum over every process that writes its
    files to that directory, Celery workers included.
 2. What is read at scrape time: conversations waiting per open channel and the longest wait, the processing lag
-   of webhook deliveries (PostgreSQL), the length of Celery's queues (the Redis broker), and how long ago a Celery
-   worker and beat were last seen (:mod:`contact_center.heartbeats`, Redis).
+   of webhook deliveries, which connectors' providers are not answering (PostgreSQL), the length of Celery's
+   queues (the Redis broker), and how long ago a Celery worker and beat were last seen
+   (:mod:`contact_center.heartbeats`, Redis).
 3. Process metrics: prometheus_client's own for this process in single-process mode; in multiprocess mode,
    memory, CPU and open files of every live process that has files in the directory, labelled by ``pid``.
 
@@ -180,7 +181,16 @@ class ReadAtScrape:
             "Age of the oldest webhook delivery not yet turned into messages (0: none is pending).",
             value=max((now - received_at).total_seconds(), 0.0) if received_at is not None else 0.0,
         )
-        yield from (waiting, longest, lag)
+        # Issue 21: each connector's circuit breaker; every active one shows, so 0 means "answers", not "no data".
+        unreachable = GaugeMetricFamily(
+            "contact_center_connector_unreachable",
+            "Whether the connector's provider is not answering (1: its replies wait, testing recovery included) "
+            "or answers (0).",
+            labels=["connector_kind", "connector_id"],
+        )
+        for connector_id, kind, down in selectors.connectors_reachability():
+            unreachable.add_metric([kind, str(connector_id)], 1 if down else 0)
+        yield from (waiting, longest, lag, unreachable)
 
     def _heartbeats(self) -> Iterator[Metric]:
         age = GaugeMetricFamily(

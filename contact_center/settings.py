@@ -386,8 +386,15 @@ ZALO_API_BASE = env("ZALO_API_BASE", default="https://openapi.zalo.me")
 # Where Zalo OA access tokens are refreshed (channels_app.connectors.zalo_tokens).
 ZALO_OAUTH_BASE = env("ZALO_OAUTH_BASE", default="https://oauth.zaloapp.com")
 
-# Outbound messages to messengers: retries with exponential backoff before "failed".
-CONNECTOR_SEND_MAX_RETRIES = env.int("CONNECTOR_SEND_MAX_RETRIES", default=8)
+# Outbound messages to messengers (issue 21): retried with exponential backoff for this many hours after their
+# first attempt (never past Meta's 24-hour messaging window), then "failed".
+CONNECTOR_SEND_RETRY_HOURS = env.float("CONNECTOR_SEND_RETRY_HOURS", default=24)
+# A connector's circuit breaker: this many transport failures in a row (refused, timed out, HTTP 5xx) make it
+# unreachable; replies then wait without calling the provider, and one is tried every so many seconds.
+CONNECTOR_BREAKER_FAILURES = env.int("CONNECTOR_BREAKER_FAILURES", default=5)
+CONNECTOR_BREAKER_PROBE_SECONDS = env.int("CONNECTOR_BREAKER_PROBE_SECONDS", default=30)
+# How long a call to a provider's API may take before it counts as a transport failure.
+CONNECTOR_HTTP_TIMEOUT_SECONDS = env.float("CONNECTOR_HTTP_TIMEOUT_SECONDS", default=10)
 
 # Seconds a console socket may stay silent before it no longer counts as connected.
 CONSOLE_HEARTBEAT_TIMEOUT = timedelta(seconds=env.int("CONSOLE_HEARTBEAT_TIMEOUT_SECONDS", default=90))

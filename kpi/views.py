@@ -307,6 +307,9 @@ def _wallboard_texts() -> dict[str, Any]:
     return {
         "waiting": _("Waiting"),
         "longest": _("Longest wait"),
+        # Issue 21: a source whose provider is not answering; the time since follows.
+        "source_not_answering": _("%(source)s is not answering; replies wait."),
+        "outage_duration": _("Duration:"),
         "with_operators": _("With operators"),
         "operators": _("Operators"),
         "online": _("Online"),

@@ -24,12 +24,15 @@ from channels_app.engine.availability import loads_and_leave, operator_online
 from channels_app.models import (
     Client,
     ClientRating,
+    Connector,
+    ConnectorKind,
     Conversation,
     ConversationStatus,
     Offer,
     OpenChannel,
     OperatorProfile,
     QueueMember,
+    Reachability,
     StatusChange,
     compose_display_name,
     operator_display_name,
@@ -90,6 +93,7 @@ def snapshot(channels: list[OpenChannel], now: datetime) -> dict[str, Any]:
 
     operators_by_channel = queue_operators(channels, now)
     today = _today(ids, starts, earliest)
+    unreachable = _unreachable_sources(ids)
 
     boards = []
     for channel in channels:
@@ -111,6 +115,7 @@ def snapshot(channels: list[OpenChannel], now: datetime) -> dict[str, Any]:
                 "longest_waiting_since": min(wait_starts).isoformat() if wait_starts else None,
                 "held": [_held_row(c) for c in held],
                 "operators": operators,
+                "unreachable_sources": unreachable.get(channel.pk, []),
                 "today": {
                     "since": starts[channel.pk].isoformat(),
                     "conversations": today.started.get(channel.pk, 0),
@@ -122,6 +127,21 @@ def snapshot(channels: list[OpenChannel], now: datetime) -> dict[str, Any]:
             }
         )
     return {"server_time": now.isoformat(), "channels": boards}
+
+
+def _unreachable_sources(ids: list[int]) -> dict[int, list[dict[str, Any]]]:
+    """Issue 21: per channel, its sources whose provider is not answering (replies wait), and since when."""
+    by_channel: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for row in (
+        Connector.objects.filter(open_channel_id__in=ids, is_active=True)
+        .exclude(reachability=Reachability.REACHABLE)
+        .order_by("kind")
+        .values("open_channel_id", "kind", "unreachable_since")
+    ):
+        by_channel[row["open_channel_id"]].append(
+            {"source": str(ConnectorKind(row["kind"]).label), "since": _iso(row["unreachable_since"])}
+        )
+    return by_channel
 
 
 def _today(ids: list[int], starts: dict[int, datetime], earliest: datetime) -> _Today:

@@ -49,7 +49,6 @@ from channels_app.policy import files
 logger = logging.getLogger("channels_app.connectors")
 
 # Providers want an answer within seconds; a send that takes longer is retried.
-HTTP_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
 
 
 class MalformedUpdate(ValueError):
@@ -122,12 +121,17 @@ class SendResult:
 
 
 class DeliveryError(Exception):
-    """An outbound send failed; ``retryable`` says whether trying again may help."""
+    """An outbound send failed; ``retryable`` says whether trying again may help, ``unreachable`` whether the
+    provider itself did not answer (refused, reset, timed out, HTTP 5xx), which counts against the connector's
+    circuit breaker (issue 21); a refusal about this one message does not."""
 
-    def __init__(self, message: str, *, retryable: bool, retry_after: float | None = None) -> None:
+    def __init__(
+        self, message: str, *, retryable: bool, retry_after: float | None = None, unreachable: bool = False
+    ) -> None:
         super().__init__(message)
         self.retryable = retryable
         self.retry_after = retry_after
+        self.unreachable = unreachable
 
 
 @dataclass(frozen=True)
@@ -361,7 +365,10 @@ def same_secret(given: str | None, expected: str) -> bool:
 
 
 def http_client() -> httpx.Client:
-    return httpx.Client(timeout=HTTP_TIMEOUT, headers={"User-Agent": "open-channels-contact-center"})
+    # CONNECTOR_HTTP_TIMEOUT_SECONDS for the answer, at most 5 s of it to connect.
+    answer = settings.CONNECTOR_HTTP_TIMEOUT_SECONDS
+    timeout = httpx.Timeout(answer, connect=min(5.0, answer))
+    return httpx.Client(timeout=timeout, headers={"User-Agent": "open-channels-contact-center"})
 
 
 def file_to_fetch(
@@ -466,7 +473,7 @@ def provider_base(setting_name: str) -> str:
 
 def transport_error(exc: httpx.HTTPError) -> DeliveryError:
     """Network trouble (refused, reset, timeout) may pass: always worth a retry."""
-    return DeliveryError(f"{type(exc).__name__}: {exc}", retryable=True)
+    return DeliveryError(f"{type(exc).__name__}: {exc}", retryable=True, unreachable=True)
 
 
 def response_json(response: httpx.Response) -> dict:

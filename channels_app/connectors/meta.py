@@ -742,4 +742,8 @@ def _graph_result(response: httpx.Response) -> dict:
         or error.get("is_transient") is True
         or code in RETRYABLE_GRAPH_CODES
     )
-    raise DeliveryError(f"Graph API error {code or response.status_code}: {message}", retryable=retryable)
+    raise DeliveryError(
+        f"Graph API error {code or response.status_code}: {message}",
+        retryable=retryable,
+        unreachable=response.status_code >= 500,
+    )

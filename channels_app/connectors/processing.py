@@ -25,8 +25,12 @@ from typing import Any
 
 from django.conf import settings
 from django.db import DatabaseError, InterfaceError, OperationalError, connection, transaction
+from django.db.models import Q
+from django.db.models.functions import Coalesce
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from channels_app.connectors import circuit
 from channels_app.connectors.base import (
     DeliveryError,
     DownloadError,
@@ -48,7 +52,17 @@ from channels_app.engine.attachments import (
 from channels_app.engine.client_view import name_line_for_client
 from channels_app.engine.errors import ServiceError
 from channels_app.engine.inbound import message_delete, message_edit, message_receive
-from channels_app.models import UPDATE_ID_MAX_LENGTH, Attachment, Client, Connector, InboundUpdate, Message
+from channels_app.models import (
+    UPDATE_ID_MAX_LENGTH,
+    Attachment,
+    Client,
+    Connector,
+    InboundUpdate,
+    Message,
+    Reachability,
+)
+from channels_app.policy import circuit as circuit_policy
+from channels_app.policy import messaging_window
 from contact_center import broker, logs
 
 logger = logging.getLogger("channels_app.connectors")
@@ -394,10 +408,20 @@ def _finish(update: InboundUpdate, state: str, error: str, now: datetime) -> boo
 
 # --- Celery side: outbound ---------------------------------------------------------------------
 
-# Outbound sends: a provider outage of about an hour is ridden out (5 s, 10 s, 20 s … capped at 10 min).
-SEND_MAX_RETRIES = settings.CONNECTOR_SEND_MAX_RETRIES
+# Outbound sends (issue 21): retried with backoff (5 s, 10 s, 20 s … capped at 10 min) until the message's
+# delivery deadline (``CONNECTOR_SEND_RETRY_HOURS`` after its first attempt, never past Meta's messaging window).
+# While the connector's provider is unreachable (its circuit breaker, ``connectors.circuit``) sends wait
+# without calling it.
 SEND_BACKOFF_BASE_SECONDS = 5
 SEND_BACKOFF_MAX_SECONDS = 600
+
+
+# The lease of one attempt, renewed at each part: longer than a part's HTTP timeout (CONNECTOR_HTTP_TIMEOUT_SECONDS),
+# so a second run never sends a message whose attempt is under way; a dead worker's lease runs out.
+def send_lease() -> timedelta:
+    return timedelta(seconds=max(60.0, 3 * settings.CONNECTOR_HTTP_TIMEOUT_SECONDS))
+
+
 # Client files: six tries over about five minutes (5 s … 80 s). Providers' file links expire (Meta's CDN
 # links within hours, Telegram's after an hour), so waiting longer would only fail later.
 DOWNLOAD_MAX_RETRIES = 5
@@ -410,32 +434,64 @@ def send_backoff_seconds(retries: int, retry_after: float | None = None) -> floa
     return max(delay, retry_after or 0)
 
 
+def send_retry_window() -> timedelta:
+    return timedelta(hours=settings.CONNECTOR_SEND_RETRY_HOURS)
+
+
 @dataclass(frozen=True)
 class DeliveryOutcome:
-    state: str  # "sent", "retry", "failed" or "skipped"
+    # "sent"; "retry" (try again in ``retry_after`` seconds); "held" (the provider is unreachable: the message
+    # waits for the recovery, no task needed); "failed"; "skipped" (nothing to do, or another run has it).
+    state: str
     error: str = ""
     retry_after: float | None = None
 
 
 @logs.scoped
-def message_deliver(*, message_id: int, now: datetime, final_attempt: bool) -> DeliveryOutcome:
+def message_deliver(*, message_id: int, now: datetime, final_attempt: bool = False) -> DeliveryOutcome:
     """Send one queued operator / bot / system message through its connector.
 
-    1. Claim an attempt: lock the message, check it is still ``queued``, count
-       the attempt, commit (the lock is not held across the network calls).
+    1. Claim an attempt (:func:`_attempt_claim`): the message is still
+       ``queued``, no other attempt holds its lease, no older reply of its
+       conversation still waits (replies go out in order), its deadline has
+       not passed, and the connector's circuit breaker lets it through.
+       The attempt is counted and leased, then committed (no lock is held
+       across the network calls).
     2. Send its parts (``Source.delivery_parts``: text, then each file
        natively) in order, skipping the ``delivery_parts_sent`` that went out
        on an earlier attempt, and record each part as soon as the provider
        took it (the first part's provider id stands for the message).
-    3. Record ``sent``, or keep it ``queued`` with the error when the failure
-       may pass and attempts remain, or ``failed`` with the provider's error.
-       A message that ends ``sent`` or ``failed`` is announced to the
-       conversation's viewers (``message.delivery``), so the console can say
-       "Not delivered" and why.
+    3. Record ``sent`` and queue the conversation's next waiting reply; or,
+       when the failure may pass and the deadline allows (and
+       ``final_attempt`` is false), keep it ``queued`` with the reason, shown
+       as delayed; or ``failed`` with the provider's reason. A transport
+       failure also counts against the connector's breaker. Every change of
+       what the operator sees is announced (``message.delivery``).
 
     A part the provider took just before this worker died is sent again by
     the retry (it was never recorded): at least once, never skipped.
     """
+    claim = _attempt_claim(message_id, now=now)
+    if isinstance(claim, DeliveryOutcome):
+        return claim
+    message, source = claim
+    try:
+        _send_parts(source, message)
+    except DeliveryError as exc:
+        return _attempt_failed(message, exc, now=now, final_attempt=final_attempt)
+    with transaction.atomic():
+        sent = Message.objects.filter(pk=message_id, delivery=Message.Delivery.QUEUED).update(
+            delivery=Message.Delivery.SENT, delivery_error="", next_attempt_at=None, sending_until=None
+        )
+        if sent:
+            delivery.announce_delivery(message_id)
+    circuit.transport_succeeded(connector=message.connector, now=now)
+    _enqueue_next_in_conversation(message)
+    return DeliveryOutcome(state="sent")
+
+
+def _attempt_claim(message_id: int, *, now: datetime) -> tuple[Message, Source] | DeliveryOutcome:
+    """Lock the message and decide whether this run sends it now (see :func:`message_deliver`, step 1)."""
     with transaction.atomic():
         message = (
             Message.objects.select_for_update(of=("self",))
@@ -445,40 +501,205 @@ def message_deliver(*, message_id: int, now: datetime, final_attempt: bool) -> D
         )
         if message is None or message.delivery != Message.Delivery.QUEUED or message.author_kind == "client":
             return DeliveryOutcome(state="skipped")
+        if message.sending_until is not None and message.sending_until > now:
+            return DeliveryOutcome(state="skipped")  # another run's attempt is under way
         logs.bind(connector_id=message.connector_id, conversation_id=message.conversation_id)
         source = get_source(message.connector.kind)
         if source is None:
             return DeliveryOutcome(state="skipped")
         if not message.connector.is_active:
-            error = "The connector is switched off; the message was not sent."
-            Message.objects.filter(pk=message_id).update(delivery=Message.Delivery.FAILED, delivery_error=error)
-            instruments.count_after_commit(instruments.deliveries_failed, connector_kind=message.connector.kind)
-            delivery.delivery_failed(message_id, now=now)
-            return DeliveryOutcome(state="failed", error=error)
+            return _fail(message, _("The connector is switched off; the message was not sent."), now=now)
+        if message.delivery_deadline is None:
+            message.delivery_deadline = _deadline(message, now=now)
+        elif now >= message.delivery_deadline:
+            return _fail(message, _deadline_reason(message), now=now)
+        if _older_reply_waits(message):
+            # The older one, once settled, queues this one.
+            return _hold(message, reason=_("Waits for the reply before it to go out."))
+        if circuit.send_permission(message.connector, now=now) == circuit_policy.HOLD:
+            connector = message.connector
+            message.next_attempt_at = connector.next_probe_at
+            reason = _("%(source)s is not answering; the message will be sent when it answers again.") % {
+                "source": connector.get_kind_display()
+            }
+            return _hold(message, reason=reason)
         message.delivery_attempts += 1
-        message.save(update_fields=["delivery_attempts"])
-    try:
-        _send_parts(source, message)
-    except DeliveryError as exc:
-        if exc.retryable and not final_attempt:
-            Message.objects.filter(pk=message_id, delivery=Message.Delivery.QUEUED).update(delivery_error=str(exc))
-            return DeliveryOutcome(state="retry", error=str(exc), retry_after=exc.retry_after)
-        with transaction.atomic():
-            failed = Message.objects.filter(pk=message_id, delivery=Message.Delivery.QUEUED).update(
-                delivery=Message.Delivery.FAILED, delivery_error=str(exc)
-            )
-            if failed:  # not when another run settled the message meanwhile
-                instruments.count_after_commit(instruments.deliveries_failed, connector_kind=message.connector.kind)
-                delivery.delivery_failed(message_id, now=now)
-        logger.warning("message %s not delivered after %s attempts: %s", message_id, message.delivery_attempts, exc)
-        return DeliveryOutcome(state="failed", error=str(exc))
-    with transaction.atomic():
-        sent = Message.objects.filter(pk=message_id, delivery=Message.Delivery.QUEUED).update(
-            delivery=Message.Delivery.SENT, delivery_error=""
+        message.sending_until = now + send_lease()
+        message.next_attempt_at = None
+        message.save(update_fields=["delivery_attempts", "delivery_deadline", "sending_until", "next_attempt_at"])
+    return message, source
+
+
+def _older_reply_waits(message: Message) -> bool:
+    """An older reply of the conversation is delayed (tried, or held for an outage): this one goes after it.
+
+    One never tried yet is not waited for: its own task is on its way, and two replies written a moment apart
+    race as they always did.
+    """
+    return (
+        Message.objects.filter(
+            conversation_id=message.conversation_id,
+            connector_id=message.connector_id,
+            delivery=Message.Delivery.QUEUED,
+            pk__lt=message.pk,
         )
-        if sent:
-            delivery.announce_delivery(message_id)
-    return DeliveryOutcome(state="sent")
+        .exclude(author_kind=Message.Author.CLIENT)
+        .filter(Q(delivery_attempts__gt=0) | ~Q(delivery_error=""))
+        .exists()
+    )
+
+
+def _deadline(message: Message, *, now: datetime) -> datetime:
+    closes_at = None
+    if not message.template:  # a template may open a closed window: only free-form replies are bound by it
+        closes_at = messaging_window.window_closes_at(
+            kind=message.connector.kind, last_client_message_at=message.conversation.last_client_message_at
+        )
+    return circuit_policy.delivery_deadline(
+        first_attempt_at=now, retry_window=send_retry_window(), messaging_window_closes_at=closes_at
+    )
+
+
+def _deadline_reason(message: Message) -> str:
+    reason = _("Not delivered in time: %(source)s did not take it before %(deadline)s.") % {
+        "source": message.connector.get_kind_display(),
+        "deadline": message.delivery_deadline.isoformat(timespec="minutes") if message.delivery_deadline else "",
+    }
+    if message.delivery_error:
+        reason += " " + _("Last error: %(error)s") % {"error": message.delivery_error}
+    return reason
+
+
+def _hold(message: Message, *, reason: str) -> DeliveryOutcome:
+    """Inside the claim's transaction: the message waits, shown as delayed (the provider's last error, if it was
+    tried, or ``reason``), for the recovery or the reply before it to send it. No task waits for it."""
+    newly_delayed = not message.delivery_error
+    if newly_delayed:
+        message.delivery_error = reason
+    message.save(update_fields=["delivery_deadline", "delivery_error", "next_attempt_at"])
+    if newly_delayed:
+        delivery.announce_delivery(message.pk)
+    return DeliveryOutcome(state="held", error=message.delivery_error)
+
+
+def _fail(message: Message, reason: str, *, now: datetime) -> DeliveryOutcome:
+    """Inside the claim's transaction: the message is ``failed`` for good (the operator may still retry it)."""
+    Message.objects.filter(pk=message.pk).update(
+        delivery=Message.Delivery.FAILED, delivery_error=reason, next_attempt_at=None, sending_until=None
+    )
+    instruments.count_after_commit(instruments.deliveries_failed, connector_kind=message.connector.kind)
+    delivery.delivery_failed(message.pk, now=now)
+    logger.warning("message %s not delivered after %s attempts: %s", message.pk, message.delivery_attempts, reason)
+    transaction.on_commit(lambda: _enqueue_next_in_conversation(message))
+    return DeliveryOutcome(state="failed", error=reason)
+
+
+def _attempt_failed(message: Message, exc: DeliveryError, *, now: datetime, final_attempt: bool) -> DeliveryOutcome:
+    """After the network call failed: count it against the breaker, then retry, hold or fail the message."""
+    error = str(exc)
+    connector = message.connector
+    if exc.unreachable:
+        connector = circuit.transport_failed(connector_id=connector.pk, error=error, now=now)
+    else:
+        circuit.transport_succeeded(connector=connector, now=now)  # it answered, if only to refuse this message
+    with transaction.atomic():
+        current = Message.objects.select_for_update(of=("self",)).filter(pk=message.pk).first()
+        if current is None or current.delivery != Message.Delivery.QUEUED:
+            return DeliveryOutcome(state="skipped")  # settled meanwhile (an operator's retry, an erasure)
+        retry_in = send_backoff_seconds(max(0, current.delivery_attempts - 1), exc.retry_after)
+        deadline = current.delivery_deadline or now
+        if not exc.retryable or final_attempt or now + timedelta(seconds=retry_in) >= deadline:
+            current.connector = connector
+            return _fail(current, error, now=now)
+        newly_delayed = not current.delivery_error
+        current.delivery_error = error
+        current.sending_until = None
+        if connector.is_unreachable:
+            current.next_attempt_at = connector.next_probe_at
+            current.save(update_fields=["delivery_error", "sending_until", "next_attempt_at"])
+            outcome = DeliveryOutcome(state="held", error=error)
+        else:
+            current.next_attempt_at = now + timedelta(seconds=retry_in)
+            current.save(update_fields=["delivery_error", "sending_until", "next_attempt_at"])
+            outcome = DeliveryOutcome(state="retry", error=error, retry_after=retry_in)
+        if newly_delayed:
+            delivery.announce_delivery(current.pk)
+    logger.info("message %s: attempt %s failed (%s); %s", message.pk, current.delivery_attempts, error, outcome.state)
+    return outcome
+
+
+def _enqueue_next_in_conversation(message: Message) -> None:
+    """Queue the oldest reply of the conversation still waiting after ``message`` (replies go out in order)."""
+    following = (
+        Message.objects.filter(
+            conversation_id=message.conversation_id,
+            connector_id=message.connector_id,
+            delivery=Message.Delivery.QUEUED,
+            pk__gt=message.pk,
+        )
+        .exclude(author_kind=Message.Author.CLIENT)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+        .first()
+    )
+    if following is not None:
+        _enqueue_send(following)
+
+
+def _enqueue_send(message_id: int) -> None:
+    try:
+        jobs.enqueue(jobs.SEND_MESSAGE, message_id)
+    except Exception:
+        # The message is committed as queued; the connector sweep sends it once the broker is back.
+        logger.exception("message %s: send not enqueued; the connector sweep will retry", message_id)
+
+
+def connector_drain(*, connector_id: int) -> int:
+    """After an outage: queue the oldest waiting reply of each of the connector's conversations; return how many.
+
+    Each one, once sent, queues the next of its conversation, so conversations
+    catch up in parallel and every conversation's replies keep their order.
+    """
+    oldest = (
+        Message.objects.filter(connector_id=connector_id, delivery=Message.Delivery.QUEUED)
+        .exclude(author_kind=Message.Author.CLIENT)
+        .order_by("conversation_id", "pk")
+        .distinct("conversation_id")
+        .values_list("pk", flat=True)
+    )
+    message_ids = sorted(oldest)
+    for message_id in message_ids:
+        _enqueue_send(message_id)
+    return len(message_ids)
+
+
+def connectors_probe(*, now: datetime) -> int:
+    """Beat, every few seconds: for each unreachable connector whose recovery test is due, queue its oldest waiting
+    reply; sending it is the test (the sender claims the one probe). Returns how many were queued."""
+    queued = 0
+    for connector_id in circuit.connectors_due_for_probe(now=now):
+        oldest = (
+            Message.objects.filter(connector_id=connector_id, delivery=Message.Delivery.QUEUED)
+            .exclude(author_kind=Message.Author.CLIENT)
+            .order_by("pk")
+            .values_list("pk", flat=True)
+            .first()
+        )
+        if oldest is not None:
+            _enqueue_send(oldest)
+            queued += 1
+    # Replies whose deadline passed while they waited (an outage longer than the retry window): the sender fails them.
+    expired = (
+        Message.objects.filter(delivery=Message.Delivery.QUEUED, delivery_deadline__lt=now)
+        .exclude(author_kind=Message.Author.CLIENT)
+        .filter(Q(sending_until__isnull=True) | Q(sending_until__lt=now))
+        .order_by("pk")
+        .values_list("pk", flat=True)[:SWEEP_BATCH]
+    )
+    for message_id in expired:
+        _enqueue_send(message_id)
+        queued += 1
+    return queued
 
 
 # System messages sent with buttons where the source has them (one provider message each): R1's rating request,
@@ -521,7 +742,8 @@ def _send_parts(source: Source, message: Message) -> None:
 
 def _record_part_sent(message: Message, index: int, result: SendResult) -> None:
     """Count part ``index`` as sent; the first part's provider id becomes the message's ``source_message_id``."""
-    changes: dict[str, Any] = {"delivery_parts_sent": index + 1}
+    # The wall clock, not the run's ``now``: the lease is about how long the network calls are taking.
+    changes: dict[str, Any] = {"delivery_parts_sent": index + 1, "sending_until": timezone.now() + send_lease()}
     if index == 0 and result.provider_message_id and not message.source_message_id:
         changes["source_message_id"] = storable_update_id(result.provider_message_id)
     Message.objects.filter(pk=message.pk, delivery=Message.Delivery.QUEUED).update(**changes)
@@ -625,14 +847,18 @@ def connectors_sweep(*, now: datetime) -> SweepWork:
         [] if intake_paused() else rows.values_list("connector_id", "update_id")[:SWEEP_BATCH]
     ):
         pending[connector_id].append(update_id)
+    # A reply lost its task when it is due (never tried, its retry time or its dead worker's lease long past)
+    # and its connector is reachable (an unreachable one's replies wait for the probe and the drain).
     messages = list(
         Message.objects.filter(
             delivery=Message.Delivery.QUEUED,
-            delivery_attempts=0,
-            created_at__lt=now - QUEUED_MESSAGE_GRACE,
             connector__kind__in=MESSENGER_KINDS,
+            connector__reachability=Reachability.REACHABLE,
         )
         .exclude(author_kind="client")
+        .filter(Q(sending_until__isnull=True) | Q(sending_until__lt=now))
+        .annotate(due_at=Coalesce("next_attempt_at", "created_at"))
+        .filter(due_at__lt=now - QUEUED_MESSAGE_GRACE)
         .order_by("pk")
         .values_list("pk", flat=True)[:SWEEP_BATCH]
     )

@@ -231,6 +231,7 @@ class TelegramSource(Source):
             f"Telegram {method} failed ({code}): {description}",
             retryable=response.status_code == 429 or response.status_code >= 500,
             retry_after=float(retry_after) if retry_after else None,
+            unreachable=response.status_code >= 500,
         )
 
 

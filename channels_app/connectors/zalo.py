@@ -255,6 +255,7 @@ class ZaloSource(Source):
         raise DeliveryError(
             f"Zalo error {error if error is not None else response.status_code}: {description}",
             retryable=response.status_code >= 500 or response.status_code == 429 or error in RETRYABLE_ZALO_ERRORS,
+            unreachable=response.status_code >= 500,
         )
 
     def _call(

@@ -86,6 +86,12 @@ class ConsoleConversationSerializer(serializers.Serializer):
         allow_blank=True, help_text="The name of the last message's first file (the preview of a file-only message)."
     )
     offer = OfferBriefSerializer(allow_null=True)
+    connector_id = serializers.IntegerField(help_text="Matches ``connector.reachability`` events.")
+    source_name = serializers.CharField(help_text="The source, in the viewer's words (Telegram, Zalo…).")
+    source_unreachable_since = serializers.DateTimeField(
+        allow_null=True,
+        help_text="Since when the source has not answered (replies wait and go out when it answers); null: it answers.",
+    )
 
 
 class ConsoleListsSerializer(serializers.Serializer):
@@ -109,6 +115,10 @@ class MessageSerializer(serializers.Serializer):
     created_at = serializers.DateTimeField()
     delivery = serializers.CharField()
     delivery_error = serializers.CharField(allow_blank=True)
+    delivery_delayed = serializers.BooleanField(help_text="Queued after a failure that may pass: retried for a while.")
+    delivery_retry_until = serializers.DateTimeField(
+        allow_null=True, help_text="When the sender stops retrying it (then failed)."
+    )
     button = serializers.JSONField(
         allow_null=True, help_text='A button the client pressed: {"payload": its data} (the text is its title); null.'
     )
@@ -225,6 +235,12 @@ class ConversationDetailSerializer(serializers.Serializer):
     lead = LeadBriefSerializer(allow_null=True)
     canned_replies = CannedReplySerializer(many=True)
     connector_kind = serializers.CharField(help_text="The source: livechat, telegram, facebook, whatsapp or zalo.")
+    connector_id = serializers.IntegerField(help_text="Matches ``connector.reachability`` events.")
+    source_name = serializers.CharField(help_text="The source, in the viewer's words (Telegram, Zalo…).")
+    source_unreachable_since = serializers.DateTimeField(
+        allow_null=True,
+        help_text="Since when the source has not answered (replies wait and go out when it answers); null: it answers.",
+    )
     reply_window_closed = serializers.BooleanField(
         help_text="Meta's 24-hour window has closed (S2): no reply goes out; on WhatsApp a template still may."
     )
@@ -291,6 +307,17 @@ def _with_last_message(conversations):
     ).annotate(last_file=Subquery(first_file.values("name")[:1]))
 
 
+def source_state(conversation: Conversation) -> dict:
+    """Issue 21: the conversation's source and whether it answers now (rows and detail alike; the connector comes
+    with the conversation's ``select_related``). The ``connector.reachability`` event updates it live."""
+    connector = conversation.connector
+    return {
+        "connector_id": connector.pk,
+        "source_name": connector.get_kind_display(),
+        "source_unreachable_since": connector.unreachable_since if connector.is_unreachable else None,
+    }
+
+
 def _list_row(conversation: Conversation, offer: dict | None = None) -> dict:
     return {
         "id": conversation.pk,
@@ -306,6 +333,7 @@ def _list_row(conversation: Conversation, offer: dict | None = None) -> dict:
         "last_message_author": getattr(conversation, "last_author", "") or "",
         "last_message_file": getattr(conversation, "last_file", "") or "",
         "offer": offer,
+        **source_state(conversation),
     }
 
 
@@ -328,7 +356,7 @@ def console_lists(user) -> dict:
     channel_ids = list(selectors.operator_open_channels(user).values_list("id", flat=True))
     waiting = (
         Conversation.objects.filter(open_channel_id__in=channel_ids, status=ConversationStatus.QUEUED)
-        .select_related("client", "connector", "open_channel")
+        .select_related("client__connector", "connector", "open_channel")
         .order_by("queued_at", "id")
     )
     queued = [_list_row(conversation) for conversation in _with_last_message(waiting)[:200]]
@@ -427,6 +455,7 @@ def conversation_detail(user, conversation: Conversation) -> dict:
         "lead": {"id": lead.pk, "title": lead.title} if lead else None,
         "canned_replies": canned,
         "connector_kind": conversation.connector.kind,
+        **source_state(conversation),
         # S2: after Meta's 24-hour window only a WhatsApp template may go out (Messenger takes nothing).
         "reply_window_closed": not messaging_window.may_reply_freely(
             kind=conversation.connector.kind, last_client_message_at=conversation.last_client_message_at, now=now

@@ -18,6 +18,8 @@ Every event is a JSON-ready dict with a ``type`` key:
 ``conversation.erased``     its messages, files and notes were erased (issue 19): redraw
 ``notification.created``    a notification kept until read (issue 15), to its recipient
 ``notification.read``       notifications marked read, for the person's other tabs
+``connector.reachability``  a connector's provider stopped or started answering
+                            (issue 21), to the open channel's operators
 ``wallboard.changed``       something a supervisor's wallboard shows changed in an
                             open channel: queue, offers, holders, presence, misses
 ==========================  ====================================================
@@ -168,6 +170,9 @@ def message_created(message) -> dict:
             "attachments": attachment_payloads(message),
             "delivery": message.delivery,
             "delivery_error": message.delivery_error,
+            # Issue 21: queued after a failure that may pass; the sender keeps trying until ``delivery_retry_until``.
+            "delivery_delayed": message.delivery_delayed,
+            "delivery_retry_until": _iso(message.delivery_deadline),
             "system_key": message.system_key,
             "created_at": _iso(message.created_at),
             "button": message.button,
@@ -210,6 +215,19 @@ def message_delivery(message) -> dict:
 def conversation_erased(conversation_id: int) -> dict:
     """Issue 19: the conversation's content was erased; whoever shows it reloads it."""
     return {"type": "conversation.erased", "conversation_id": conversation_id}
+
+
+def connector_reachability(connector) -> dict:
+    """Issue 21: whether replies through this connector go out now, or wait for its provider to answer again."""
+    return {
+        "type": "connector.reachability",
+        "connector_id": connector.pk,
+        "open_channel_id": connector.open_channel_id,
+        "kind": connector.kind,
+        "unreachable": connector.is_unreachable,
+        "unreachable_since": _iso(connector.unreachable_since),
+        "error": connector.transport_error,
+    }
 
 
 def operator_presence(user_id: int, online: bool) -> dict:

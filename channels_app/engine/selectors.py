@@ -10,12 +10,15 @@ from django.utils.translation import gettext as _
 
 from channels_app.engine.errors import ServiceError
 from channels_app.models import (
+    Connector,
+    ConnectorKind,
     Conversation,
     ConversationStatus,
     InboundUpdate,
     Message,
     Offer,
     OpenChannel,
+    Reachability,
     RoutingDecision,
 )
 
@@ -46,7 +49,7 @@ def conversations_for_console(user) -> QuerySet[Conversation]:
             | Q(Exists(pending), status=ConversationStatus.OFFERED)
         )
         .annotate(pending_offer_id=pending.values("pk")[:1])
-        .select_related("client", "connector", "open_channel")
+        .select_related("client__connector", "connector", "open_channel")
         .order_by("-last_message_at", "-id")
     )
 
@@ -170,6 +173,20 @@ def conversations_waiting(now: datetime) -> list[WaitingGroup]:
 
 def active_open_channel_ids() -> list[int]:
     return list(OpenChannel.objects.filter(is_active=True).order_by("pk").values_list("pk", flat=True))
+
+
+def connectors_reachability() -> list[tuple[int, str, bool]]:
+    """Issue 21: ``(id, kind, unreachable)`` of every active connector with a provider (the metrics; one query).
+
+    Testing recovery counts as unreachable: replies still wait until the test succeeds.
+    """
+    rows = (
+        Connector.objects.filter(is_active=True)
+        .exclude(kind=ConnectorKind.LIVECHAT)
+        .order_by("pk")
+        .values_list("pk", "kind", "reachability")
+    )
+    return [(pk, kind, reachability != Reachability.REACHABLE) for pk, kind, reachability in rows]
 
 
 def oldest_pending_update_received_at() -> datetime | None:

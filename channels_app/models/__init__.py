@@ -30,6 +30,7 @@ from channels_app.models.connector import (
     Connector,
     ConnectorKind,
     InboundUpdate,
+    Reachability,
     RegistrationState,
     WhatsAppTemplate,
 )
@@ -124,6 +125,7 @@ __all__ = [
     "OperatorIdentity",
     "OperatorProfile",
     "QueueMember",
+    "Reachability",
     "RegistrationState",
     "RoutingDecision",
     "StatusChange",

@@ -30,6 +30,16 @@ class RegistrationState(models.TextChoices):
     FAILED = "failed", _("failed")
 
 
+class Reachability(models.TextChoices):
+    """Issue 21: the connector's circuit breaker, whose rules are :mod:`channels_app.policy.circuit`."""
+
+    REACHABLE = "reachable", _("reachable")
+    # Sends wait (``queued``, shown as delayed) without calling the provider until a probe succeeds.
+    UNREACHABLE = "unreachable", _("unreachable")
+    # One send (or an identity call) is testing whether the provider answers again.
+    PROBING = "probing", _("testing recovery")
+
+
 class Connector(models.Model):
     """S1–S3: one account of one source, attached to exactly one open channel."""
 
@@ -88,6 +98,15 @@ class Connector(models.Model):
     # The provider's answer, the error, or exactly what a person must do by hand.
     registration_detail = models.TextField(_("registration detail"), blank=True)
     registration_checked_at = models.DateTimeField(_("registration checked at"), null=True, blank=True)
+    # Issue 21: the circuit breaker of outbound sends (channels_app.connectors.circuit writes these).
+    reachability = models.CharField(
+        _("reachability"), max_length=12, choices=Reachability.choices, default=Reachability.REACHABLE
+    )
+    # Transport failures in a row (refused, reset, timed out, HTTP 5xx); a success resets it.
+    transport_failures = models.PositiveIntegerField(_("failures in a row"), default=0)
+    transport_error = models.TextField(_("last transport error"), blank=True)
+    unreachable_since = models.DateTimeField(_("unreachable since"), null=True, blank=True)
+    next_probe_at = models.DateTimeField(_("next recovery test"), null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -101,6 +120,11 @@ class Connector(models.Model):
 
     def __str__(self) -> str:
         return self.name or f"{self.get_kind_display()} {self.account_id}"
+
+    @property
+    def is_unreachable(self) -> bool:
+        """The provider did not answer lately: replies wait until a recovery test succeeds."""
+        return self.reachability != Reachability.REACHABLE
 
     def clean(self) -> None:
         errors = {}

@@ -215,6 +215,12 @@ class Message(models.Model):
     # How many provider messages of this one (text parts, then files: ``Source.delivery_parts``) went out;
     # a retry after a failure resumes after them, so a client never gets the same file twice.
     delivery_parts_sent = models.PositiveSmallIntegerField(default=0)
+    # Issue 21, bounded retries: the sender gives up at ``delivery_deadline`` (set at the first attempt: the retry
+    # window, never past Meta's messaging window); ``next_attempt_at`` is when it tries again; ``sending_until``
+    # is the lease of the attempt under way, so two runs (a duplicate task, the sweep, the drain) never send at once.
+    delivery_deadline = models.DateTimeField(null=True, blank=True)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    sending_until = models.DateTimeField(null=True, blank=True)
     # When the source (or the widget) reported the message delivered and read; read implies delivered.
     delivered_at = models.DateTimeField(null=True, blank=True)
     read_at = models.DateTimeField(null=True, blank=True)
@@ -229,7 +235,13 @@ class Message(models.Model):
         verbose_name = _("message")
         verbose_name_plural = _("messages")
         ordering = ["created_at", "id"]
-        indexes = [models.Index(fields=["conversation", "created_at"], name="message_conv_time")]
+        indexes = [
+            models.Index(fields=["conversation", "created_at"], name="message_conv_time"),
+            # The outbound messages waiting for a connector, in order (the drain after an outage, the sweep).
+            models.Index(
+                fields=["connector", "id"], condition=Q(delivery="queued"), name="message_queued_by_connector"
+            ),
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["connector", "source_message_id"],
@@ -245,6 +257,11 @@ class Message(models.Model):
 
     def __str__(self) -> str:
         return f"{self.author_kind}: {self.text[:40]}"
+
+    @property
+    def delivery_delayed(self) -> bool:
+        """Issue 21: still queued after an attempt failed in a way that may pass; the sender keeps trying."""
+        return self.delivery == self.Delivery.QUEUED and bool(self.delivery_error)
 
 
 class Offer(models.Model):

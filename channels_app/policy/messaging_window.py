@@ -30,3 +30,10 @@ def may_reply_freely(*, kind: str, last_client_message_at: datetime | None, now:
     if kind not in WINDOWED_KINDS:
         return True
     return last_client_message_at is not None and now < last_client_message_at + STANDARD_WINDOW
+
+
+def window_closes_at(*, kind: str, last_client_message_at: datetime | None) -> datetime | None:
+    """When a free-form reply stops being accepted on this source: ``None`` where there is no window."""
+    if kind not in WINDOWED_KINDS or last_client_message_at is None:
+        return None
+    return last_client_message_at + STANDARD_WINDOW

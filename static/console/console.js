@@ -12,6 +12,7 @@ import { consentFact, renderConsentWithdraw } from "./consent.js";
 import { deliveryNote } from "./delivery.js";
 import { initHistory, loadTimeline } from "./history.js";
 import { noteBody } from "./notes.js";
+import { applyReachability, outageTag, renderOutageBanner } from "./outage.js";
 import { loadedEnds, noteInLoadedRange, pageQuery, redrawInPlace } from "./paging.js";
 
 const state = {
@@ -154,6 +155,7 @@ function conversationItem(row, kind) {
       row.is_unprocessed ? el("span", { class: "tag tag-unprocessed", text: gettext("Unprocessed") }) : null,
       row.is_offline_request ? el("span", { class: "tag tag-offline", text: gettext("Offline request") }) : null,
       row.status === "closed_pending_rating" ? el("span", { class: "tag", text: gettext("Waiting for rating") }) : null,
+      outageTag(row),
     ),
     kind === "queued"
       ? el("button", {
@@ -344,7 +346,7 @@ function messageItem(message) {
       message.text ? el("div", { class: "text", text: message.text }) : null,
     ),
     changeNote(message),
-    deliveryNote(message, retryDelivery),
+    deliveryNote(message, retryDelivery, { sourceDown: state.detail?.source_unreachable_since ? state.detail.source_name : "" }),
   );
 }
 
@@ -484,6 +486,7 @@ function renderDetail() {
     ? gettext("Write a reply… Type / for canned replies, Enter to send, Shift+Enter for a new line")
     : gettext("Only the operator holding this conversation can reply.");
   renderTemplateComposer(detail);
+  renderOutageBanner(detail);
 
   $("client-avatar").textContent = initials(client.name);
   $("client-name").textContent = client.name;
@@ -1204,6 +1207,14 @@ function onEvent(frame) {
       break;
     case "operator.presence":
       loadState().catch(() => {});
+      break;
+    case "connector.reachability":
+      // Issue 21: a source stopped or started answering: every shown conversation of it says so.
+      if (applyReachability(frame, [...state.lists.offered, ...state.lists.mine, ...state.lists.queued, state.detail])) {
+        renderLists();
+        renderOutageBanner(state.detail);
+        if (state.detail) renderMessages(); // replies waiting for the source say so
+      }
       break;
     case "access.changed":
       // Dismissed, moved out of a queue or no longer supervising: what this console may show changed.

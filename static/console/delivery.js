@@ -1,9 +1,11 @@
 // Delivery state of an operator's message in the console (issue 15.5): sending…, sent ✓, delivered ✓✓,
 // read ✓✓ (coloured), or failed with the messenger's reason and a Retry button. Each state is written in words
 // too (and as the aria-label), never only as ticks. The ``message.delivery`` event redraws the message live.
+// Issue 21: a reply still queued after a failure that may pass (or held while its source is not answering) is
+// "Delayed", with the reason and until when it is retried; after that it fails like any other.
 
 import { gettext, interpolate } from "./common.js";
-import { el } from "./socket.js";
+import { el, formatClock } from "./socket.js";
 
 // Messages whose delivery is shown: what the operator or a bot wrote to the client (system notices stay quiet).
 const OUTBOUND = new Set(["operator", "bot"]);
@@ -19,9 +21,10 @@ function states() {
 
 /**
  * The line under an outbound message saying where it is; ``onRetry(message, button)`` sends a failed one again
- * (only an operator's message offers it). ``null`` for a client's message.
+ * (only an operator's message offers it). ``null`` for a client's message. ``sourceDown``: the name of the
+ * conversation's source while it is not answering (a reply still queued then waits for it: delayed too).
  */
-export function deliveryNote(message, onRetry) {
+export function deliveryNote(message, onRetry, { sourceDown = "" } = {}) {
   if (!OUTBOUND.has(message.author_kind) || !message.delivery || message.delivery === "received") return null;
   if (message.delivery === "failed") {
     const reason = message.delivery_error || gettext("no reason given");
@@ -37,6 +40,12 @@ export function deliveryNote(message, onRetry) {
         : null,
     );
   }
+  if (message.delivery === "queued" && message.delivery_delayed) return delayedNote(message);
+  if (message.delivery === "queued" && sourceDown) {
+    // Not tried yet: it waits behind the replies the sender holds until the source answers again.
+    const reason = interpolate(gettext("%(source)s is not answering; the message will be sent when it answers again."), { source: sourceDown });
+    return delayedNote({ ...message, delivery_error: reason, delivery_retry_until: null });
+  }
   const state = states()[message.delivery];
   if (!state) return null;
   return el("span", {
@@ -47,5 +56,25 @@ export function deliveryNote(message, onRetry) {
   },
   state.ticks ? el("span", { class: "delivery-ticks", "aria-hidden": "true", text: state.ticks }) : null,
   el("span", { class: "delivery-words", text: state.words }),
+  );
+}
+
+/** Issue 21: queued after a failure the sender keeps retrying (``delivery_retry_until``), or held for an outage. */
+function delayedNote(message) {
+  const reason = message.delivery_error || "";
+  const until = message.delivery_retry_until
+    ? interpolate(gettext("retrying until %(time)s"), { time: formatClock(message.delivery_retry_until) })
+    : "";
+  const words = gettext("Delayed");
+  const label = [words, reason, until].filter(Boolean).join(" · ");
+  return el("span", {
+    class: "delivery delivery-delayed",
+    dataset: { delivery: "delayed" },
+    "aria-label": label,
+    title: label,
+  },
+  el("span", { class: "delivery-words", text: words }),
+  reason ? el("span", { class: "delivery-reason", text: reason }) : null,
+  until ? el("span", { class: "delivery-until", text: until }) : null,
   );
 }

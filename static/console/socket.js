@@ -209,6 +209,24 @@ export function formatTime(iso) {
     : date.toLocaleDateString([], { day: "numeric", month: "short" });
 }
 
+/**
+ * Hour and minute in the page's language (the operator's: 24-hour where it writes time so, as in pl and vi), with
+ * the day in front when it is not today. For a moment the operator must read exactly (a retry deadline, an outage).
+ */
+export function formatClock(iso) {
+  if (!iso) return "";
+  const date = new Date(iso);
+  let locale = document.documentElement.lang || undefined;
+  try {
+    new Intl.DateTimeFormat(locale);
+  } catch {
+    locale = undefined; // a language tag the browser does not know: its own default
+  }
+  const time = date.toLocaleTimeString(locale, { hour: "2-digit", minute: "2-digit" });
+  if (date.toDateString() === new Date().toDateString()) return time;
+  return `${date.toLocaleDateString(locale, { day: "numeric", month: "short" })} ${time}`;
+}
+
 export function initials(name) {
   const parts = String(name || "?").trim().split(/\s+/).filter(Boolean);
   return ((parts[0] || "?")[0] + (parts.length > 1 ? parts[parts.length - 1][0] : "")).toUpperCase();

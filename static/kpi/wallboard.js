@@ -216,6 +216,10 @@ function render() {
     const online = channel.operators.filter((o) => o.presence === "online").length;
     return el("section", { class: "board", dataset: { openChannelId: String(channel.id) }, "aria-label": channel.name },
       el("div", { class: "board-head" }, el("h2", { text: channel.name }), el("span", { class: "muted small", text: channel.time_zone })),
+      ...(channel.unreachable_sources || []).map((down) => el("p", { class: "outage", role: "status" },
+        el("strong", { text: T.source_not_answering.replace("%(source)s", down.source) }),
+        down.since ? ` ${T.outage_duration} ` : null,
+        down.since ? el("span", { class: "age", dataset: { since: down.since } }) : null)),
       el("div", { class: "tiles" },
         tile(T.waiting, channel.waiting.length, channel.waiting.length > 0),
         el("div", { class: "tile" },

@@ -423,3 +423,15 @@ def test_the_conversation_page_shows_the_notes_and_the_actions(team):
     # Piotr may be given the conversation (on a break, load 0); Olga holds it and is not offered it again.
     options = page.context["reassign_operators"]
     assert [(o["name"], o["presence_label"], o["load"]) for o in options] == [("Piotr", "On a break", 0)]
+
+
+def test_issue_21_the_snapshot_names_the_sources_that_are_not_answering(team):
+    since = timezone.now() - timedelta(minutes=3)
+    ConnectorFactory(open_channel=team.support, kind="telegram", account_id="support-bot-21")
+    down = ConnectorFactory(open_channel=team.support, kind="zalo", account_id="oa-21")
+    down.reachability, down.unreachable_since = "unreachable", since
+    down.save()
+    (support,) = snapshot(wallboard_channels(team.rita), timezone.now())["channels"]
+    assert support["unreachable_sources"] == [{"source": "Zalo", "since": since.isoformat()}]
+    (sales,) = snapshot([team.sales], timezone.now())["channels"]
+    assert sales["unreachable_sources"] == []

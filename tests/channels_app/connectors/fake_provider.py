@@ -166,7 +166,9 @@ class FakeProvider(OutboundFileEndpoints):
             def log_message(self, *args) -> None:  # keep test output quiet
                 pass
 
+        self._handler = Handler
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._address = self._server.server_address[:2]
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     # --- lifecycle ---
@@ -181,8 +183,20 @@ class FakeProvider(OutboundFileEndpoints):
 
     @property
     def url(self) -> str:
-        host, port = self._server.server_address[:2]
+        host, port = self._address
         return f"http://{host}:{port}"
+
+    # --- an outage: nothing listens on the provider's address, so every connection is refused ---
+
+    def refuse_connections(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def accept_connections(self) -> None:
+        """Listen again on the same address (the provider's URL does not change)."""
+        self._server = ThreadingHTTPServer(self._address, self._handler)
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
 
     def use_in(self, settings) -> FakeProvider:
         settings.TELEGRAM_API_BASE = self.url

@@ -173,7 +173,10 @@ def test_a_retry_after_the_second_file_failed_does_not_send_the_text_or_the_firs
     assert first.state == "retry"
     message.refresh_from_db()
     assert (message.delivery, message.delivery_parts_sent) == ("queued", 2)  # the text and the photo went out
-    assert delivery_events(engine, conversation) == []  # still on its way: nothing to redraw yet
+    # Still on its way, shown as delayed with the reason (issue 21).
+    [delayed] = delivery_events(engine, conversation)
+    assert delayed["message"]["delivery_delayed"] is True
+    assert "Bad Gateway" in delayed["message"]["delivery_error"]
 
     second = deliver(engine, message, final_attempt=False)
 
@@ -184,8 +187,9 @@ def test_a_retry_after_the_second_file_failed_does_not_send_the_text_or_the_firs
     assert multipart(provider.calls("/sendDocument")[-1]).files["document"].content == PDF[2]
     message.refresh_from_db()
     assert (message.delivery, message.delivery_parts_sent, message.delivery_attempts) == ("sent", 3, 2)
-    [event] = delivery_events(engine, conversation)
+    [_delayed, event] = delivery_events(engine, conversation)
     assert event["message"]["delivery"] == "sent"
+    assert event["message"]["delivery_delayed"] is False
 
 
 def test_a_switched_off_connector_fails_the_message_and_tells_the_console(engine, provider):

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import json
 import logging
+from datetime import timedelta
 
 import pytest
 from django.utils import timezone
 
-from channels_app.connectors import get_source
+from channels_app.connectors import get_source, processing
 from channels_app.connectors.base import DownloadError
 from channels_app.connectors.processing import send_backoff_seconds
 from channels_app.engine.attachments import IncomingFile
@@ -300,18 +301,29 @@ def test_s2_provider_error_is_retried_then_sent(bot, provider):
 
 
 @pytest.mark.django_db
-def test_s2_message_is_failed_with_the_provider_error_after_the_last_retry(bot, provider):
-    attempts = send_message.max_retries + 1
-    provider.fail(
-        "/sendMessage", 500, {"ok": False, "error_code": 500, "description": "Internal Server Error"}, times=attempts
-    )
+def test_s2_message_is_retried_until_its_deadline_then_failed_with_the_provider_error(bot, provider, settings):
+    settings.CONNECTOR_SEND_RETRY_HOURS = 24
+    too_many = {"ok": False, "error_code": 429, "description": "Too Many Requests", "parameters": {"retry_after": 3}}
+    provider.fail("/sendMessage", 429, too_many, times=3)
     message = queued_reply(bot)
-    assert send_message.apply(args=[message.pk]).get() == "failed"
+    start = timezone.now()
+
+    first = processing.message_deliver(message_id=message.pk, now=start)
+    second = processing.message_deliver(message_id=message.pk, now=start + timedelta(hours=23))
     message.refresh_from_db()
+    assert (first.state, second.state) == ("retry", "retry")
+    assert first.retry_after >= 3  # never sooner than Telegram asked
+    assert message.delivery_delayed and message.delivery_deadline == start + timedelta(hours=24)
+
+    last = processing.message_deliver(message_id=message.pk, now=start + timedelta(hours=24))
+    message.refresh_from_db()
+    assert last.state == "failed"
     assert message.delivery == "failed"
-    assert message.delivery_attempts == attempts
-    assert message.delivery_error == "Telegram sendMessage failed (500): Internal Server Error"
-    assert len(provider.calls("/sendMessage")) == attempts
+    assert message.delivery_attempts == 2  # the deadline passed: not tried a third time
+    assert "Telegram sendMessage failed (429): Too Many Requests" in message.delivery_error
+    assert len(provider.calls("/sendMessage")) == 2
+    bot.refresh_from_db()
+    assert not bot.is_unreachable  # a rate limit is an answer: the provider is reachable
 
 
 @pytest.mark.django_db
@@ -327,14 +339,19 @@ def test_s2_permanent_provider_error_fails_at_once(bot, provider):
 
 
 @pytest.mark.django_db
-def test_s2_provider_down_is_a_retryable_transport_error(bot, settings):
+def test_s2_provider_down_makes_the_connector_unreachable_and_the_reply_waits(bot, settings):
     settings.TELEGRAM_API_BASE = "http://127.0.0.1:9"  # discard port: nothing listens
+    settings.CONNECTOR_BREAKER_FAILURES = 3
     message = queued_reply(bot)
     outcome = send_message.apply(args=[message.pk]).get()
     message.refresh_from_db()
-    assert outcome == "failed"
-    assert message.delivery_attempts == send_message.max_retries + 1
+    bot.refresh_from_db()
+    assert outcome == "held"  # no more tries: the probe and the drain send it once Telegram answers
+    assert message.delivery == "queued" and message.delivery_delayed
+    assert message.delivery_attempts == 3
     assert "ConnectError" in message.delivery_error
+    assert bot.is_unreachable and "ConnectError" in bot.transport_error
+    assert message.next_attempt_at == bot.next_probe_at
 
 
 @pytest.mark.django_db
