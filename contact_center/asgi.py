@@ -1,9 +1,16 @@
 """ASGI entry point: HTTP through Django, websockets through Channels."""
 
 import gc
+import multiprocessing
 import os
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "contact_center.settings")
+
+from contact_center.processes import die_with_parent
+
+if (supervisor := multiprocessing.parent_process()) is not None:
+    # A worker of `uvicorn --workers N`: it dies with its supervisor, even a killed one (decision 0023).
+    die_with_parent(parent_pid=supervisor.pid)
 
 from django.core.asgi import get_asgi_application
 

@@ -22,7 +22,9 @@ from typing import Any
 
 from celery import Celery, bootsteps
 from celery.signals import import_modules, task_postrun, task_prerun, worker_process_init
+from kombu import Queue
 
+from channels_app.engine import jobs
 from contact_center import heartbeats, logs
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "contact_center.settings")
@@ -30,6 +32,18 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "contact_center.settings")
 app = Celery("contact_center")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+def route_by_kind_of_work(name: str, args: Any, kwargs: Any, options: Any, task: Any = None, **kw: Any) -> dict:
+    """Celery's router: every task goes to the queue of its kind of work (``jobs.QUEUE_OF``, decision 0023)."""
+    return {"queue": jobs.queue_of(name)}
+
+
+# The four queues (declared, so /metrics counts each one) and the routing table: in code, not in settings, as
+# the table names tasks (settings import no app).
+app.conf.task_queues = [Queue(name, routing_key=name) for name in jobs.QUEUES]
+app.conf.task_default_queue = jobs.DEFAULT_QUEUE
+app.conf.task_routes = (route_by_kind_of_work,)
 
 logger = logging.getLogger(__name__)
 
@@ -93,18 +107,19 @@ def unbind_task_log_context(task_id=None, **kwargs) -> None:
 # --- Heartbeats for the readiness check ---------------------------------------------------------------------
 
 
-def _record_worker_heartbeat() -> None:
+def _record_worker_heartbeat(queues: tuple[str, ...] = ()) -> None:
     from django.utils import timezone
 
     try:
-        heartbeats.record("worker", timezone.now())
+        heartbeats.record_worker(timezone.now(), queues=queues)
     except Exception:
         # Redis is down: /readyz says so itself; the worker goes on.
         logger.warning("worker heartbeat not recorded: Redis did not answer", exc_info=True)
 
 
 class WorkerHeartbeat(bootsteps.StartStopStep):
-    """Records the ``worker`` heartbeat now and every ``WORKER_INTERVAL_SECONDS`` while the worker is consuming.
+    """Records the ``worker`` heartbeat (and one per queue it reads) now and every ``WORKER_INTERVAL_SECONDS``
+    while the worker is consuming.
 
     A step of the consumer, on its timer in the worker's main process: it
     starts once the worker is connected to the broker and stops when the
@@ -120,8 +135,12 @@ class WorkerHeartbeat(bootsteps.StartStopStep):
         self.timer_entry = None
 
     def start(self, parent) -> None:
-        _record_worker_heartbeat()
-        self.timer_entry = parent.timer.call_repeatedly(heartbeats.WORKER_INTERVAL_SECONDS, _record_worker_heartbeat)
+        # The queues this worker reads (``-Q``): /readyz wants a live worker on each of jobs.QUEUES.
+        queues = tuple(sorted(parent.app.amqp.queues.consume_from))
+        _record_worker_heartbeat(queues)
+        self.timer_entry = parent.timer.call_repeatedly(
+            heartbeats.WORKER_INTERVAL_SECONDS, _record_worker_heartbeat, args=(queues,)
+        )
 
     def stop(self, parent) -> None:
         if self.timer_entry is not None:

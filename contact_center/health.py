@@ -3,9 +3,12 @@
 ``/healthz`` is the liveness probe: cheap, and it says nothing about the
 workers, so a web process is never restarted because beat stopped.
 ``/readyz`` adds the heartbeats of :mod:`contact_center.heartbeats`: a worker
-seen within ``READINESS_WORKER_MAX_AGE`` seconds, beat's task within
-``READINESS_BEAT_MAX_AGE``. Both are public: the bodies name checks and ages,
-nothing else.
+reading each queue (inbound, outbound, sweeps, bulk) seen within
+``READINESS_WORKER_MAX_AGE`` seconds, beat's task within
+``READINESS_BEAT_MAX_AGE``; and the intake's lag: the oldest webhook delivery
+still pending arrived within ``READINESS_INBOUND_MAX_LAG`` seconds. It reports
+the tasks waiting in each queue too. Both are public: the bodies name checks,
+ages and counts, nothing else.
 """
 
 from __future__ import annotations
@@ -20,7 +23,8 @@ from django.http import JsonResponse
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
-from contact_center import heartbeats
+from channels_app.engine import jobs, selectors
+from contact_center import broker, heartbeats
 
 logger = logging.getLogger(__name__)
 
@@ -60,39 +64,72 @@ def healthz(request):
     return JsonResponse(body, status=200 if not failing else 503)
 
 
-def _heartbeat(kind: heartbeats.Kind, max_age: int, now: datetime) -> tuple[str, int | None]:
-    """``(verdict, seconds since last seen)``: ``ok``, ``stale``, ``never seen`` or ``no answer`` (Redis)."""
-    try:
-        seen = heartbeats.last_seen(kind)
-    except redis.RedisError:
-        logger.exception("readiness check: redis does not answer")
-        return "no answer", None
+def _verdict(seen: datetime | None, max_age: int, now: datetime) -> tuple[str, int | None]:
+    """``(verdict, seconds since last seen)``: ``ok``, ``stale`` or ``never seen``."""
     if seen is None:
         return "never seen", None
     age = max(0, int((now - seen).total_seconds()))
     return ("ok" if age <= max_age else "stale"), age
 
 
+def _heartbeats(now: datetime) -> tuple[dict[str, str], dict[str, int | None], dict[str, int]]:
+    """A worker on each queue (decision 0023) and beat: verdicts, ages, max ages; ``no answer`` when Redis fails."""
+    max_ages = {heartbeats.queue_key(queue): settings.READINESS_WORKER_MAX_AGE for queue in jobs.QUEUES}
+    max_ages["beat"] = settings.READINESS_BEAT_MAX_AGE
+    try:
+        seen = heartbeats.last_seen_many(list(max_ages))
+    except redis.RedisError:
+        logger.exception("readiness check: redis does not answer")
+        return dict.fromkeys(max_ages, "no answer"), dict.fromkeys(max_ages), max_ages
+    verdicts: dict[str, str] = {}
+    ages: dict[str, int | None] = {}
+    for key, max_age in max_ages.items():
+        verdicts[key], ages[key] = _verdict(seen[key], max_age, now)
+    return verdicts, ages, max_ages
+
+
+def _inbound_lag(now: datetime) -> tuple[str, int | None]:
+    """How long the oldest webhook delivery has waited unprocessed (one indexed query): ``ok`` or ``behind``."""
+    try:
+        oldest = selectors.oldest_pending_update_received_at()
+    except Exception:
+        logger.exception("readiness check: the inbound lag could not be read")
+        return "no answer", None
+    lag = max(0, int((now - oldest).total_seconds())) if oldest is not None else 0
+    return ("ok" if lag <= settings.READINESS_INBOUND_MAX_LAG else "behind"), lag
+
+
+def _queue_lengths() -> dict[str, int] | None:
+    try:
+        return broker.queue_lengths()
+    except Exception:
+        logger.exception("readiness check: the broker's queues could not be read")
+        return None
+
+
 @require_GET
 def readyz(request):
+    """Ready: the database and Redis answer, a live worker reads each queue, beat schedules, intake keeps up.
+
+    The body names every check, the heartbeats' ages, the tasks waiting per queue and the age of the oldest
+    unprocessed webhook delivery (the lag), so an operator sees where work piles up.
+    """
     now = timezone.now()
     checks = {
         "database": "ok" if _database_ok() else "no answer",
         "redis": "ok" if _redis_ok() else "no answer",
     }
-    max_ages: dict[heartbeats.Kind, int] = {
-        "worker": settings.READINESS_WORKER_MAX_AGE,
-        "beat": settings.READINESS_BEAT_MAX_AGE,
-    }
-    ages: dict[str, int | None] = {}
-    for kind, max_age in max_ages.items():
-        checks[kind], ages[kind] = _heartbeat(kind, max_age, now)
+    verdicts, ages, max_ages = _heartbeats(now)
+    checks.update(verdicts)
+    checks["inbound_lag"], lag = _inbound_lag(now)
     failing = [name for name, verdict in checks.items() if verdict != "ok"]
     body: dict[str, object] = {
         "status": "ok" if not failing else "unavailable",
         "checks": checks,
         "seconds_since_heartbeat": ages,
-        "max_age_seconds": max_ages,
+        "max_age_seconds": {**max_ages, "inbound_lag": settings.READINESS_INBOUND_MAX_LAG},
+        "queue_lengths": _queue_lengths(),
+        "oldest_pending_update_seconds": lag,
     }
     if failing:
         body["failing"] = failing

@@ -2,7 +2,9 @@
 
 - ``worker``: every worker records it every :data:`WORKER_INTERVAL_SECONDS` from
   a timer in its main process (``contact_center.celery.WorkerHeartbeat``), as
-  long as it is connected to the broker, even when beat is down.
+  long as it is connected to the broker, even when beat is down; and with it
+  ``worker:<queue>`` for each queue it reads (``-Q``), so /readyz can say which
+  kind of work has no live worker (decision 0023).
 - ``beat``: beat schedules the task :data:`BEAT_TASK` every
   :data:`BEAT_INTERVAL_SECONDS` (``channels_app.periodic``) and a worker
   running it records it, so it proves beat is scheduling (and fails too when
@@ -45,13 +47,34 @@ def record(kind: Kind, now: datetime) -> None:
         client.close()
 
 
-def last_seen(kind: Kind) -> datetime | None:
-    """When ``kind`` was last recorded (aware UTC), ``None`` if never (raises ``redis.RedisError``)."""
+def record_worker(now: datetime, *, queues: tuple[str, ...]) -> None:
+    """A worker reading ``queues`` is alive at ``now``: ``worker`` and ``worker:<queue>`` of each, in one round trip."""
+    value = f"{now.timestamp():.3f}"
     client = _redis()
     try:
-        value = client.get(KEY_PREFIX + kind)
+        client.mset({KEY_PREFIX + key: value for key in ("worker", *(queue_key(queue) for queue in queues))})
     finally:
         client.close()
-    if value is None:
-        return None
-    return datetime.fromtimestamp(float(value), tz=UTC)
+
+
+def queue_key(queue: str) -> str:
+    """The heartbeat of the workers reading ``queue``."""
+    return f"worker:{queue}"
+
+
+def last_seen(kind: str) -> datetime | None:
+    """When ``kind`` (or a :func:`queue_key`) was last recorded (aware UTC), ``None`` if never (raises RedisError)."""
+    return last_seen_many([kind])[kind]
+
+
+def last_seen_many(keys: list[str]) -> dict[str, datetime | None]:
+    """:func:`last_seen` of several heartbeats in one round trip."""
+    client = _redis()
+    try:
+        values = client.mget([KEY_PREFIX + key for key in keys])
+    finally:
+        client.close()
+    return {
+        key: datetime.fromtimestamp(float(value), tz=UTC) if value is not None else None
+        for key, value in zip(keys, values, strict=True)
+    }

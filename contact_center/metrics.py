@@ -37,7 +37,6 @@ import math
 import os
 from collections.abc import Iterable, Iterator
 from functools import cache
-from typing import cast
 
 import psutil
 from django.conf import settings
@@ -45,15 +44,13 @@ from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
-from kombu.transport.virtual import Channel as VirtualChannel
 from prometheus_client import REGISTRY, CollectorRegistry, generate_latest, values
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 
 from channels_app.engine import selectors
-from contact_center import heartbeats
-from contact_center.celery import app as celery_app
+from contact_center import broker, heartbeats
 
 logger = logging.getLogger(__name__)
 
@@ -214,17 +211,8 @@ class ReadAtScrape:
             "Tasks waiting in a Celery queue of the Redis broker (not yet taken by a worker).",
             labels=["queue"],
         )
-        declared = celery_app.conf.task_queues or ()
-        queues = sorted({celery_app.conf.task_default_queue, *(queue.name for queue in declared)})
-        with celery_app.connection_for_read(
-            connect_timeout=2, transport_options={"socket_timeout": 2, "socket_connect_timeout": 2}
-        ) as connection:
-            # Redis is a virtual transport in kombu; another broker fails here, logged, and this gauge is left out.
-            channel = cast(VirtualChannel, connection.default_channel)
-            for queue in queues:
-                # kombu's own count of a Redis queue: its list plus the lists of its priority steps. There is no
-                # public call for it (queue_declare(passive=True) refuses a queue whose lists are all empty).
-                length.add_metric([queue], channel._size(queue))
+        for queue, waiting in broker.queue_lengths().items():
+            length.add_metric([queue], waiting)
         yield length
 
 

@@ -157,7 +157,8 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# One beat at a time: django-celery-beat's DatabaseScheduler behind a lock in Redis (contact_center.beat).
+CELERY_BEAT_SCHEDULER = "contact_center.beat:SingleBeatScheduler"
 CELERY_TIMEZONE = "UTC"
 CELERY_ENABLE_UTC = True
 DJANGO_CELERY_BEAT_TZ_AWARE = True
@@ -371,6 +372,12 @@ METRICS_ALLOWED_NETWORKS = _networks("METRICS_ALLOWED_NETWORKS", env.list("METRI
 WEB_WORKERS = env.int("WEB_WORKERS", default=1)
 if WEB_WORKERS < 1:
     raise ImproperlyConfigured("WEB_WORKERS must be a whole number of worker processes, at least 1.")
+# Seconds a stopping process may take (decision 0023): on SIGTERM the web process finishes its requests and
+# sockets or abandons them after this (uvicorn's --timeout-graceful-shutdown), and `manage.py serve` kills
+# whatever of its children (and their children) is still alive this long after asking it to stop.
+SHUTDOWN_GRACE_SECONDS = env.int("SHUTDOWN_GRACE_SECONDS", default=10)
+if SHUTDOWN_GRACE_SECONDS < 1:
+    raise ImproperlyConfigured("SHUTDOWN_GRACE_SECONDS must be at least 1 second.")
 
 # Provider API bases, overridable so tests talk to a local fake provider.
 TELEGRAM_API_BASE = env("TELEGRAM_API_BASE", default="https://api.telegram.org")
@@ -401,6 +408,12 @@ CHATBOT_SILENCE_SECONDS = env.int("CHATBOT_SILENCE_SECONDS", default=120)
 WEB_INBOUND_CONCURRENCY = env.int("WEB_INBOUND_CONCURRENCY", default=2)
 if WEB_INBOUND_CONCURRENCY < 0:
     raise ImproperlyConfigured("WEB_INBOUND_CONCURRENCY must be 0 (always Celery) or more.")
+# Backpressure on intake (decision 0023): with more tasks than this waiting in Celery's `inbound` queue, the webhook
+# door still stores and answers every delivery but hands none to processing; the connector sweep catches up in
+# order once the queue is shorter. 0 turns the check off.
+INBOUND_QUEUE_LIMIT = env.int("INBOUND_QUEUE_LIMIT", default=500)
+if INBOUND_QUEUE_LIMIT < 0:
+    raise ImproperlyConfigured("INBOUND_QUEUE_LIMIT must be 0 (no limit) or more tasks.")
 
 # K1: seconds between two runs of the task that records the response times of conversations with new messages
 # (KPI figures lag by at most this). `migrate` writes it to the beat schedule (channels_app/periodic.py).
@@ -464,8 +477,12 @@ LOGGING = logging_config(log_format=LOG_FORMAT, level=env("LOG_LEVEL", default="
 # contact_center.heartbeats.
 READINESS_WORKER_MAX_AGE = env.int("READINESS_WORKER_MAX_AGE", default=120)
 READINESS_BEAT_MAX_AGE = env.int("READINESS_BEAT_MAX_AGE", default=300)
+# ...and the oldest webhook delivery still waiting to be turned into messages arrived at most this long ago.
+READINESS_INBOUND_MAX_LAG = env.int("READINESS_INBOUND_MAX_LAG", default=300)
 if READINESS_WORKER_MAX_AGE < 60 or READINESS_BEAT_MAX_AGE < 120:
     raise ImproperlyConfigured(
         "READINESS_WORKER_MAX_AGE must be at least 60 seconds and READINESS_BEAT_MAX_AGE at least 120: two "
         "heartbeats each (workers record theirs every 30 s, beat every 60 s)."
     )
+if READINESS_INBOUND_MAX_LAG < 1:
+    raise ImproperlyConfigured("READINESS_INBOUND_MAX_LAG must be at least 1 second.")

@@ -147,3 +147,26 @@ async def asgi_client():
     await loop.run_in_executor(executor, connections.close_all)
     await sync_to_async(inbound_threads.close)()
     await sync_to_async(connections.close_all)()
+
+
+@pytest.fixture
+def tasks_waiting(settings):
+    """``tasks_waiting(queue, n)``: ``n`` placeholders waiting in a Celery queue of the tests' Redis broker (no worker
+    reads it), as a long queue looks to ``/readyz`` and the webhook door's backpressure (issue 21)."""
+    from channels_app.connectors import processing
+
+    client = redis.Redis.from_url(settings.REDIS_URL, db=TEST_BROKER_DB)  # the tests' broker
+    filled: set[str] = set()
+
+    def fill(queue: str, count: int) -> None:
+        client.delete(queue)
+        if count:
+            client.lpush(queue, *[b'{"placeholder": true}'] * count)
+        filled.add(queue)
+        processing.inbound_queue.forget()
+
+    yield fill
+    if filled:
+        client.delete(*filled)
+    processing.inbound_queue.forget()
+    client.close()

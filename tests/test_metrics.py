@@ -221,10 +221,10 @@ def test_queued_conversations_longest_wait_and_processing_lag_are_read_at_scrape
 
 @pytest.mark.django_db(transaction=True)
 def test_celery_queue_length_is_read_from_the_broker(token):
-    before = value(scrape(), "contact_center_celery_queue_length", queue="celery")
+    before = value(scrape(), "contact_center_celery_queue_length", queue="sweeps")
     jobs.enqueue(jobs.SWEEP_PRESENCE)
     jobs.enqueue(jobs.SWEEP_AUTO_CLOSE)
-    assert value(scrape(), "contact_center_celery_queue_length", queue="celery") == before + 2
+    assert value(scrape(), "contact_center_celery_queue_length", queue="sweeps") == before + 2
 
 
 @pytest.mark.django_db(transaction=True)

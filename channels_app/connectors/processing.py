@@ -63,7 +63,7 @@ from channels_app.models import (
 )
 from channels_app.policy import circuit as circuit_policy
 from channels_app.policy import messaging_window
-from contact_center import logs
+from contact_center import broker, logs
 
 logger = logging.getLogger("channels_app.connectors")
 
@@ -76,6 +76,41 @@ TRANSIENT_DB_ERRORS = (OperationalError, InterfaceError)
 
 
 # --- Webhook side ----------------------------------------------------------------------------
+
+inbound_queue = broker.CachedLength(jobs.INBOUND, max_age=1.0)
+
+
+def intake_paused() -> bool:
+    """More than ``INBOUND_QUEUE_LIMIT`` tasks wait in the ``inbound`` queue: leave stored updates pending.
+
+    Read at most once a second per process; a broker that does not answer does not pause anything (handing
+    work over fails and is logged there, and the sweep catches up as it always does).
+    """
+    limit = settings.INBOUND_QUEUE_LIMIT
+    if not limit:
+        return False
+    try:
+        waiting = inbound_queue.get()
+    except Exception:
+        logger.warning("the inbound queue's length could not be read; intake goes on", exc_info=True)
+        return False
+    paused = waiting > limit
+    if paused != _intake.paused:  # one line when it starts and one when it ends, not one per delivery
+        _intake.paused = paused
+        if paused:
+            logger.warning(
+                "inbound queue holds %s tasks (limit %s): deliveries are stored and left pending", waiting, limit
+            )
+        else:
+            logger.info("inbound queue holds %s tasks (limit %s): deliveries are processed again", waiting, limit)
+    return paused
+
+
+class _Intake:
+    paused = False
+
+
+_intake = _Intake()
 
 
 def inbound_updates_store(*, connector: Connector, updates: list[StoredUpdate], now: datetime) -> dict[int, list[str]]:
@@ -800,10 +835,17 @@ class SweepWork:
 
 
 def connectors_sweep(*, now: datetime) -> SweepWork:
-    """What lost its Celery task: updates still pending, outbound messages and client files never tried."""
+    """What lost its Celery task: updates still pending, outbound messages and client files never tried.
+
+    Pending updates include those the webhook door left while the inbound queue was too long
+    (:func:`intake_paused`), oldest first, so they are processed in the order they arrived; while the queue is
+    still too long, none are handed over (they would only wait behind it, and be handed again next time).
+    """
     pending: dict[int, list[str]] = defaultdict(list)
     rows = InboundUpdate.objects.filter(state="pending", received_at__lt=now - PENDING_UPDATE_GRACE).order_by("pk")
-    for connector_id, update_id in rows.values_list("connector_id", "update_id")[:SWEEP_BATCH]:
+    for connector_id, update_id in (
+        [] if intake_paused() else rows.values_list("connector_id", "update_id")[:SWEEP_BATCH]
+    ):
         pending[connector_id].append(update_id)
     # A reply lost its task when it is due (never tried, its retry time or its dead worker's lease long past)
     # and its connector is reachable (an unreachable one's replies wait for the probe and the drain).

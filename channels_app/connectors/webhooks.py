@@ -35,6 +35,13 @@ overflow to the workers. An update stays ``pending`` until
 processed, so if this process dies in between, the connector sweep hands it
 to Celery (``PENDING_UPDATE_GRACE``).
 
+Backpressure (decision 0023): when more than ``INBOUND_QUEUE_LIMIT`` tasks
+wait in Celery's ``inbound`` queue (``processing.intake_paused``), both doors still
+store and answer every delivery, but hand none to processing: the rows stay
+``pending`` and the connector sweep hands them to Celery in the order they
+arrived once the queue is shorter. A provider is never refused or slowed, so
+it never retries into a storm.
+
 Both doors count every answer they give for ``/metrics`` (:func:`count_answer`: requests by provider and
 status, and the time to answer).
 """
@@ -68,6 +75,7 @@ from channels_app.connectors.meta import MetaSource
 from channels_app.connectors.processing import (
     inbound_updates_process_without_provider_calls,
     inbound_updates_store,
+    intake_paused,
 )
 from channels_app.connectors.registry import source_for
 from channels_app.engine import instruments, jobs
@@ -248,7 +256,8 @@ def django_view(provider: str) -> Callable[[HttpRequest, int], HttpResponse]:
             query=request.GET,
             body=request.body,
         )
-        enqueue_processing(answer.stored)
+        if answer.stored and not intake_paused():
+            enqueue_processing(answer.stored)
         count_answer(provider, answer.status, started)
         return HttpResponse(answer.body, status=answer.status, content_type=answer.content_type)
 
@@ -359,6 +368,8 @@ inbound_threads = _InboundThreads()
 
 
 async def _process_stored(stored: Mapping[int, list[str]], connector: Connector | None) -> None:
+    if await sync_to_async(intake_paused, thread_sensitive=False)():
+        return  # left pending: the connector sweep hands them over in order once the queue is shorter
     executor = inbound_threads.take(settings.WEB_INBOUND_CONCURRENCY)
     if executor is None:
         # This process is busy (or processes nothing itself): the workers take it.

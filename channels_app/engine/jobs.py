@@ -14,6 +14,8 @@ from typing import Any
 
 from celery import current_app
 
+from contact_center import heartbeats
+
 SWEEP_OFFER_EXPIRY = "channels_app.tasks.sweep_offer_expiry"
 SWEEP_UNPROCESSED = "channels_app.tasks.sweep_unprocessed"
 SWEEP_UNASSIGNED = "channels_app.tasks.sweep_unassigned"
@@ -37,6 +39,56 @@ SWEEP_DATA_EXPORTS = "channels_app.tasks.sweep_data_exports"
 # Issue 21: a connector's circuit breaker (channels_app.connectors.circuit).
 DRAIN_CONNECTOR = "channels_app.connectors.tasks.drain_connector"
 PROBE_CONNECTORS = "channels_app.connectors.tasks.probe_connectors"
+
+# --- Queues by kind of work (issue 21; docs/decisions/0023) ----------------------------------------------
+# Each kind has its own queue and its own worker pool (``manage.py serve``, the README's process table), so a
+# provider outage that fills ``outbound`` with retries never delays a client's message (``inbound``).
+INBOUND = "inbound"  # a client's message on its way to an operator
+OUTBOUND = "outbound"  # calls to a provider's send API: waits on the network, may pile up in an outage
+SWEEPS = "sweeps"  # beat's time-driven work: short, frequent, must not wait behind either of the above
+BULK = "bulk"  # slow work nobody waits on by the second: data exports, e-mails
+QUEUES: tuple[str, ...] = (INBOUND, OUTBOUND, SWEEPS, BULK)
+
+# Every task of the project → its queue. One table, by name, like the names themselves: a task missing here
+# fails tests/channels_app/engine/test_jobs_queues.py. The KPI's and the CRM's tasks are named as
+# channels_app.periodic names them (strings: channels_app knows nothing of kpi).
+QUEUE_OF: dict[str, str] = {
+    PROCESS_INBOUND_UPDATES: INBOUND,
+    DOWNLOAD_ATTACHMENT: INBOUND,
+    ROUTE_CONVERSATION: INBOUND,
+    REDISTRIBUTE_OPEN_CHANNEL: INBOUND,
+    ANSWER_CLIENT_MESSAGE: INBOUND,
+    SEND_MESSAGE: OUTBOUND,
+    DRAIN_CONNECTOR: OUTBOUND,
+    REGISTER_WEBHOOK: OUTBOUND,
+    REFRESH_ZALO_TOKENS: OUTBOUND,
+    SWEEP_OFFER_EXPIRY: SWEEPS,
+    SWEEP_UNPROCESSED: SWEEPS,
+    SWEEP_UNASSIGNED: SWEEPS,
+    SWEEP_PRESENCE: SWEEPS,
+    SWEEP_ABSENT_OPERATORS: SWEEPS,
+    SWEEP_AUTO_CLOSE: SWEEPS,
+    SWEEP_RETENTION: SWEEPS,
+    PRUNE_INBOUND_UPDATES: SWEEPS,
+    SWEEP_CONNECTORS: SWEEPS,
+    SWEEP_SILENT_BOTS: SWEEPS,
+    SWEEP_DATA_EXPORTS: SWEEPS,
+    PROBE_CONNECTORS: SWEEPS,
+    heartbeats.BEAT_TASK: SWEEPS,
+    "kpi.tasks.record_pending_responses": SWEEPS,
+    "kpi.tasks.sweep_response_targets": SWEEPS,
+    "kpi.tasks.record_responses": BULK,
+    BUILD_DATA_EXPORT: BULK,
+    "crm.tasks.send_lead_transcript": BULK,
+}
+# Where a task missing from QUEUE_OF goes (Celery's default queue): served, never stranded on a queue no worker
+# reads, and slow enough there to be noticed; the test above is what catches it.
+DEFAULT_QUEUE = BULK
+
+
+def queue_of(name: str) -> str:
+    """The queue of the task registered as ``name`` (:data:`DEFAULT_QUEUE` for a name missing from the table)."""
+    return QUEUE_OF.get(name, DEFAULT_QUEUE)
 
 
 def enqueue(name: str, *args: Any, eta: datetime | None = None) -> None:

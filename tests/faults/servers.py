@@ -218,13 +218,30 @@ class Uvicorn:
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
 
 
+def publisher(broker_url: str):
+    """A Celery app publishing to ``broker_url`` as the project does: each task on the queue of its kind of work
+    (issue 21). Not the current app: the project's own ``.delay()`` calls keep going to the tests' broker."""
+    from celery import Celery
+
+    from contact_center.celery import app
+
+    publishing = Celery(broker=broker_url, set_as_current=False)
+    publishing.conf.task_routes = app.conf.task_routes
+    publishing.conf.task_queues = app.conf.task_queues
+    publishing.conf.task_default_queue = app.conf.task_default_queue
+    return publishing
+
+
 class CeleryWorker:
     """A real ``celery worker`` (prefork, as ``manage.py serve`` runs it) that a test may kill -9."""
 
-    def __init__(self, environment: dict[str, str], log_path: Path, *, concurrency: int = 1) -> None:
+    def __init__(
+        self, environment: dict[str, str], log_path: Path, *, concurrency: int = 1, queues: str | None = None
+    ) -> None:
         self.environment = environment
         self.log_path = log_path
         self.concurrency = concurrency
+        self.queues = queues  # ``-Q``, as manage.py serve starts one worker per queue; None: every queue
         self.process: subprocess.Popen | None = None
 
     def start(self, timeout: float = 60) -> CeleryWorker:
@@ -235,6 +252,7 @@ class CeleryWorker:
                 sys.executable, "-m", "celery", "-A", "contact_center", "worker", "-l", "info",
                 "--concurrency", str(self.concurrency), "--without-gossip", "--without-mingle",
                 "--without-heartbeat", "-n", f"faults-{os.getpid()}-{time.monotonic_ns()}@%h",
+                *(["-Q", self.queues] if self.queues else []),
             ],
             cwd=BASE_DIR, env=self.environment, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip

@@ -15,7 +15,6 @@ import time
 
 import httpx
 import pytest
-from celery import Celery
 from django.utils import timezone
 
 from channels_app.engine import jobs
@@ -27,6 +26,7 @@ from tests.channels_app.connectors.test_meta import messenger_event, page_body
 from tests.factories import ConnectorFactory, OpenChannelFactory, OperatorFactory, QueueMemberFactory
 from tests.faults.conftest import ConsoleClient, session_cookie
 from tests.faults.servers import CeleryWorker, Uvicorn, server_environment, wait_until
+from tests.faults.servers import publisher as celery_publisher
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -84,7 +84,7 @@ def running(support, providers, private_redis, test_database_url, tmp_path):
     worker = CeleryWorker(environment, tmp_path / "worker.log", concurrency=2).start()
     console = ConsoleClient(server.url, server.ws_url, session_cookie(olga))
     # Beat's part, played by hand: the recovery probe every few seconds.
-    beat = Celery(broker=private_redis.broker_url, set_as_current=False)
+    beat = celery_publisher(private_redis.broker_url)
     try:
         console.connect()
         console.resync()

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import psycopg
 import pytest
-from celery import Celery
 
 from tests.faults.servers import CeleryWorker, server_environment, wait_until
+from tests.faults.servers import publisher as celery_publisher
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -47,7 +47,7 @@ def test_twenty_tasks_share_one_connection_and_a_killed_one_is_replaced(private_
         database_url=f"{test_database_url}{separator}application_name={WORKER_APPLICATION}",
         redis_url=private_redis.url,
     )
-    publisher = Celery(broker=private_redis.broker_url, set_as_current=False)
+    publisher = celery_publisher(private_redis.broker_url)
     before = _sessions(test_database_url)
     worker = CeleryWorker(environment, tmp_path / "worker.log").start()
     try:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import psycopg
 import pytest
-from celery import Celery
 from django.test import Client as HttpClient
 
 from channels_app.models import Conversation, ConversationStatus, InboundUpdate, Offer, RoutingDecision
@@ -30,6 +29,7 @@ from tests.factories import (
     QueueMemberFactory,
 )
 from tests.faults.servers import BASE_DIR, CeleryWorker, server_environment, wait_until
+from tests.faults.servers import publisher as celery_publisher
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -102,7 +102,7 @@ def test_worker_killed_mid_routing_routes_each_conversation_exactly_once(
 ):
     _channel, olga, telegram = support
     # Not the current app: the project's own .delay() calls keep going to the test broker no worker reads.
-    publisher = Celery(broker=private_redis.broker_url, set_as_current=False)
+    publisher = celery_publisher(private_redis.broker_url)
     worker = CeleryWorker(worker_environment, tmp_path / "worker-1.log").start()
     try:
         # --- 1. The inbound path: a Telegram update is stored by the webhook, a worker processes it. ---

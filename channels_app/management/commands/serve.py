@@ -4,12 +4,18 @@
    ``DATABASE_URL`` / ``REDIS_URL`` point elsewhere).
 2. Migrate; with DEBUG on, load the demo data when the database has no users yet (never with DEBUG off: its
    logins are published).
-3. Start uvicorn (as ``manage.py web`` runs it), one Celery worker and Celery beat as child processes, all
-   counting their Prometheus metrics into one directory (``PROMETHEUS_MULTIPROC_DIR``, by default
-   ``var/prometheus``, emptied first), so ``/metrics`` on any web worker adds up every process (decision 0011).
+3. Start uvicorn (as ``manage.py web`` runs it), one Celery worker per queue (:data:`WORKERS`: inbound,
+   outbound, sweeps, bulk; decision 0023) and Celery beat as child processes, all counting their Prometheus
+   metrics into one directory (``PROMETHEUS_MULTIPROC_DIR``, by default ``var/prometheus``, emptied first), so
+   ``/metrics`` on any web worker adds up every process (decision 0011).
 4. Ctrl-C (or SIGTERM) stops the children, then the embedded servers this
    process started. If a child dies, the others are stopped too and the
    command exits non-zero.
+
+No child outlives serve (decision 0023): each is asked to stop with SIGTERM and killed, with its own children
+(its process group), ``SHUTDOWN_GRACE_SECONDS`` (+5) later. If serve itself is killed, each child receives
+SIGTERM from the kernel (the parent-death signal), and a guardian process
+(:class:`contact_center.processes.Guardian`) kills what is left of their process groups after the same grace.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from django.conf import settings
@@ -26,10 +33,11 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
+from channels_app.engine import jobs
 from channels_app.management.commands.seed_demo import DEMO_PASSWORD, DEMO_USERS
 from channels_app.management.commands.web import web_process
 from channels_app.models import Connector, ConnectorKind
-from contact_center import embedded
+from contact_center import embedded, processes
 
 
 def prepare_metrics_directory() -> Path:
@@ -47,8 +55,42 @@ def prepare_metrics_directory() -> Path:
     return directory
 
 
+@dataclass(frozen=True)
+class Worker:
+    """A Celery worker of one queue: its options on the command line (the production table in the README too)."""
+
+    queue: str
+    concurrency: int
+
+    def command(self, python: str) -> list[str]:
+        return [
+            python, "-m", "celery", "-A", "contact_center", "worker", "-l", "info", "-Q", self.queue,
+            "-n", f"{self.queue}@%h", "--concurrency", str(self.concurrency),
+        ]  # fmt: skip
+
+
+# Sized for a 2-core machine: the client's messages and the replies get two processes each (a reply mostly
+# waits on the provider), the sweeps and the bulk work one each.
+WORKERS = (
+    Worker(jobs.INBOUND, concurrency=2),
+    Worker(jobs.OUTBOUND, concurrency=2),
+    Worker(jobs.SWEEPS, concurrency=1),
+    Worker(jobs.BULK, concurrency=1),
+)
+# Seconds beyond SHUTDOWN_GRACE_SECONDS before a child that was asked to stop is killed (the web process
+# needs its grace period plus the time to close its database pool and exit).
+KILL_MARGIN_SECONDS = 5
+
+
+def _child_setup(parent_pid: int) -> None:
+    """In each child before it runs: its own session (Ctrl-C in the terminal reaches serve only, which stops the
+    children in order; its process group holds its own children), and SIGTERM when serve dies."""
+    os.setsid()
+    processes.die_with_parent(signal.SIGTERM, parent_pid=parent_pid)
+
+
 class Command(BaseCommand):
-    help = "Run the web server, a Celery worker and Celery beat until Ctrl-C."
+    help = "Run the web server, a Celery worker per queue and Celery beat until Ctrl-C."
 
     def add_arguments(self, parser):
         parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
@@ -70,10 +112,16 @@ class Command(BaseCommand):
 
         prepare_metrics_directory()
         children = self._start_children(host, port)
+        # Forked while serve has no other thread: if serve is killed, it stops what its children left behind.
+        guardian = processes.Guardian([child.pid for child in children.values()], grace=self._kill_after())
         self._print_banner(host, port, seeded)
         exit_code = self._supervise(children)
+        guardian.dismiss()
         self._stop_embedded()
         sys.exit(exit_code)
+
+    def _kill_after(self) -> float:
+        return settings.SHUTDOWN_GRACE_SECONDS + KILL_MARGIN_SECONDS
 
     def _start_children(self, host: str, port: int) -> dict[str, subprocess.Popen]:
         python = sys.executable
@@ -81,15 +129,19 @@ class Command(BaseCommand):
         web_command, web_environment = web_process(host=host, port=port)
         commands = {
             "web": web_command,
-            "worker": [python, "-m", "celery", "-A", "contact_center", "worker", "-l", "info", "--concurrency", "2"],
+            **{f"worker {worker.queue}": worker.command(python) for worker in WORKERS},
             "beat": [python, "-m", "celery", "-A", "contact_center", "beat", "-l", "info"],
         }
         # Workers keep one database connection each (no pool).
         environments = {"web": web_environment}
-        # Children ignore the terminal's Ctrl-C (own process group); we stop them in order.
+        parent_pid = os.getpid()
+        processes.prepare()
         return {
             name: subprocess.Popen(  # noqa: S603 -- our own fixed commands
-                command, cwd=settings.BASE_DIR, start_new_session=True, env=environments.get(name, os.environ)
+                command,
+                cwd=settings.BASE_DIR,
+                env=environments.get(name, os.environ),
+                preexec_fn=lambda: _child_setup(parent_pid),
             )
             for name, command in commands.items()
         }
@@ -134,18 +186,20 @@ class Command(BaseCommand):
                     break
             time.sleep(0.5)
 
-        self.stdout.write("Stopping web, worker and beat…")
+        self.stdout.write("Stopping web, workers and beat…")
         for process in children.values():
             if process.poll() is None:
                 process.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + 15
+        deadline = time.monotonic() + self._kill_after()
         for name, process in children.items():
             try:
                 process.wait(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 self.stderr.write(f"{name} did not stop in time; killing it.")
-                process.kill()
-                process.wait()
+        # Each child's process group, the child included if it is still there: its own children go with it.
+        processes.stop_groups([process.pid for process in children.values()], grace=0)
+        for process in children.values():
+            process.wait()
         return exit_code
 
     def _stop_embedded(self) -> None:

@@ -7,7 +7,10 @@ The command replaces itself with ``uvicorn contact_center.asgi:application`` car
 - the reverse proxies whose ``X-Forwarded-For`` / ``X-Forwarded-Proto`` are believed (``TRUSTED_PROXIES``), and
   nobody else's: the client address that rate limits and sign-in throttling count by is then the real one
   (``scope["client"]`` for sockets, ``REMOTE_ADDR`` for Django);
-- the number of worker processes (``WEB_WORKERS``) and a database pool per process (``DB_POOL_MAX_SIZE``).
+- the number of worker processes (``WEB_WORKERS``) and a database pool per process (``DB_POOL_MAX_SIZE``);
+- a bounded stop (``SHUTDOWN_GRACE_SECONDS``, decision 0023): on SIGTERM uvicorn stops listening, closes its
+  sockets and waits for in-flight work at most this long, then cancels what is left and exits. Without the bound
+  it waited forever for a consumer whose socket never finished closing.
 
 ``manage.py serve`` (``make run``) starts its web child with :func:`web_process` as well, so what runs in
 development and in production cannot drift apart.
@@ -37,6 +40,8 @@ def web_process(*, host: str, port: int) -> tuple[list[str], dict[str, str]]:
         str(settings.WEBSOCKET_MAX_FRAME_BYTES),
         "--workers",
         str(settings.WEB_WORKERS),
+        "--timeout-graceful-shutdown",
+        str(settings.SHUTDOWN_GRACE_SECONDS),
     ]
     if settings.TRUSTED_PROXIES:
         command += ["--proxy-headers", "--forwarded-allow-ips", ",".join(settings.TRUSTED_PROXIES)]
