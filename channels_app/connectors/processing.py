@@ -20,7 +20,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -563,7 +563,9 @@ def _deadline(message: Message, *, now: datetime) -> datetime:
 def _deadline_reason(message: Message) -> str:
     reason = _("Not delivered in time: %(source)s did not take it before %(deadline)s.") % {
         "source": message.connector.get_kind_display(),
-        "deadline": message.delivery_deadline.isoformat(timespec="minutes") if message.delivery_deadline else "",
+        "deadline": message.delivery_deadline.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+        if message.delivery_deadline
+        else "",
     }
     if message.delivery_error:
         reason += " " + _("Last error: %(error)s") % {"error": message.delivery_error}
