@@ -514,15 +514,13 @@ def _attempt_claim(message_id: int, *, now: datetime) -> tuple[Message, Source] 
         elif now >= message.delivery_deadline:
             return _fail(message, _deadline_reason(message), now=now)
         if _older_reply_waits(message):
-            # The older one, once settled, queues this one.
+            # The older one, once settled, queues this one; the operator reads the cause that matters most.
+            if message.connector.is_unreachable:
+                return _hold(message, reason=_not_answering(message.connector))
             return _hold(message, reason=_("Waits for the reply before it to go out."))
         if circuit.send_permission(message.connector, now=now) == circuit_policy.HOLD:
-            connector = message.connector
-            message.next_attempt_at = connector.next_probe_at
-            reason = _("%(source)s is not answering; the message will be sent when it answers again.") % {
-                "source": connector.get_kind_display()
-            }
-            return _hold(message, reason=reason)
+            message.next_attempt_at = message.connector.next_probe_at
+            return _hold(message, reason=_not_answering(message.connector))
         message.delivery_attempts += 1
         message.sending_until = now + send_lease()
         message.next_attempt_at = None
@@ -570,6 +568,12 @@ def _deadline_reason(message: Message) -> str:
     if message.delivery_error:
         reason += " " + _("Last error: %(error)s") % {"error": message.delivery_error}
     return reason
+
+
+def _not_answering(connector: Connector) -> str:
+    return _("%(source)s is not answering; the message will be sent when it answers again.") % {
+        "source": connector.get_kind_display()
+    }
 
 
 def _hold(message: Message, *, reason: str) -> DeliveryOutcome:
