@@ -25,7 +25,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import DatabaseError, InterfaceError, OperationalError, connection, transaction
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -528,6 +528,11 @@ def _attempt_claim(message_id: int, *, now: datetime) -> tuple[Message, Source] 
     return message, source
 
 
+def _waiting_replies() -> QuerySet[Message]:
+    """Outbound messages (the operators', bots' and system's) still queued for their connector."""
+    return Message.objects.filter(delivery=Message.Delivery.QUEUED).exclude(author_kind=Message.Author.CLIENT)
+
+
 def _older_reply_waits(message: Message) -> bool:
     """An older reply of the conversation is delayed (tried, or held for an outage): this one goes after it.
 
@@ -535,13 +540,8 @@ def _older_reply_waits(message: Message) -> bool:
     race as they always did.
     """
     return (
-        Message.objects.filter(
-            conversation_id=message.conversation_id,
-            connector_id=message.connector_id,
-            delivery=Message.Delivery.QUEUED,
-            pk__lt=message.pk,
-        )
-        .exclude(author_kind=Message.Author.CLIENT)
+        _waiting_replies()
+        .filter(conversation_id=message.conversation_id, connector_id=message.connector_id, pk__lt=message.pk)
         .filter(Q(delivery_attempts__gt=0) | ~Q(delivery_error=""))
         .exists()
     )
@@ -637,13 +637,8 @@ def _attempt_failed(message: Message, exc: DeliveryError, *, now: datetime, fina
 def _enqueue_next_in_conversation(message: Message) -> None:
     """Queue the oldest reply of the conversation still waiting after ``message`` (replies go out in order)."""
     following = (
-        Message.objects.filter(
-            conversation_id=message.conversation_id,
-            connector_id=message.connector_id,
-            delivery=Message.Delivery.QUEUED,
-            pk__gt=message.pk,
-        )
-        .exclude(author_kind=Message.Author.CLIENT)
+        _waiting_replies()
+        .filter(conversation_id=message.conversation_id, connector_id=message.connector_id, pk__gt=message.pk)
         .order_by("pk")
         .values_list("pk", flat=True)
         .first()
@@ -667,8 +662,8 @@ def connector_drain(*, connector_id: int) -> int:
     catch up in parallel and every conversation's replies keep their order.
     """
     oldest = (
-        Message.objects.filter(connector_id=connector_id, delivery=Message.Delivery.QUEUED)
-        .exclude(author_kind=Message.Author.CLIENT)
+        _waiting_replies()
+        .filter(connector_id=connector_id)
         .order_by("conversation_id", "pk")
         .distinct("conversation_id")
         .values_list("pk", flat=True)
@@ -685,19 +680,15 @@ def connectors_probe(*, now: datetime) -> int:
     queued = 0
     for connector_id in circuit.connectors_due_for_probe(now=now):
         oldest = (
-            Message.objects.filter(connector_id=connector_id, delivery=Message.Delivery.QUEUED)
-            .exclude(author_kind=Message.Author.CLIENT)
-            .order_by("pk")
-            .values_list("pk", flat=True)
-            .first()
+            _waiting_replies().filter(connector_id=connector_id).order_by("pk").values_list("pk", flat=True).first()
         )
         if oldest is not None:
             _enqueue_send(oldest)
             queued += 1
     # Replies whose deadline passed while they waited (an outage longer than the retry window): the sender fails them.
     expired = (
-        Message.objects.filter(delivery=Message.Delivery.QUEUED, delivery_deadline__lt=now)
-        .exclude(author_kind=Message.Author.CLIENT)
+        _waiting_replies()
+        .filter(delivery_deadline__lt=now)
         .filter(Q(sending_until__isnull=True) | Q(sending_until__lt=now))
         .order_by("pk")
         .values_list("pk", flat=True)[:SWEEP_BATCH]
@@ -856,12 +847,8 @@ def connectors_sweep(*, now: datetime) -> SweepWork:
     # A reply lost its task when it is due (never tried, its retry time or its dead worker's lease long past)
     # and its connector is reachable (an unreachable one's replies wait for the probe and the drain).
     messages = list(
-        Message.objects.filter(
-            delivery=Message.Delivery.QUEUED,
-            connector__kind__in=MESSENGER_KINDS,
-            connector__reachability=Reachability.REACHABLE,
-        )
-        .exclude(author_kind="client")
+        _waiting_replies()
+        .filter(connector__kind__in=MESSENGER_KINDS, connector__reachability=Reachability.REACHABLE)
         .filter(Q(sending_until__isnull=True) | Q(sending_until__lt=now))
         .annotate(due_at=Coalesce("next_attempt_at", "created_at"))
         .filter(due_at__lt=now - QUEUED_MESSAGE_GRACE)

@@ -143,6 +143,19 @@ class LiveServer:
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
 
 
+def publish_to_server(settings, server: LiveServer) -> None:
+    """What the services a test calls itself publish must reach the server's sockets: its Redis channel layer."""
+    settings.CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "contact_center.channel_layer.RedisEventsChannelLayer",
+            "CONFIG": {
+                "hosts": [{"address": settings.REDIS_URL}],
+                "prefix": server.environment["CHANNEL_LAYER_PREFIX"],
+            },
+        }
+    }
+
+
 def in_worker(function):
     """Run ``function`` (a service a test seeds with) in a worker thread and wait until its events were sent.
 

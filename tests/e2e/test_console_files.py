@@ -30,7 +30,7 @@ from channels_app.engine.inbound import message_receive
 from channels_app.engine.offers import offer_accept
 from channels_app.models import Attachment, Conversation, Message, Offer
 from channels_app.models.attachment import THUMBNAIL_SIZE
-from tests.e2e.harness import in_worker, wait_for
+from tests.e2e.harness import in_worker, publish_to_server, wait_for
 from tests.factories import ConnectorFactory, OpenChannelFactory, OperatorFactory, QueueMemberFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -55,16 +55,7 @@ def support(settings, cc_server):
     QueueMemberFactory(open_channel=channel, operator=olga, position=0)
     livechat = ConnectorFactory(open_channel=channel, public_key="support-site-key")
     telegram = ConnectorFactory(open_channel=channel, kind="telegram", account_id="support-bot")
-    # What the services of this test send must reach the server's consoles.
-    settings.CHANNEL_LAYERS = {
-        "default": {
-            "BACKEND": "contact_center.channel_layer.RedisEventsChannelLayer",
-            "CONFIG": {
-                "hosts": [{"address": settings.REDIS_URL}],
-                "prefix": cc_server.environment["CHANNEL_LAYER_PREFIX"],
-            },
-        }
-    }
+    publish_to_server(settings, cc_server)
     return SimpleNamespace(channel=channel, olga=olga, livechat=livechat, telegram=telegram)
 
 

@@ -19,7 +19,7 @@ from playwright.sync_api import FrameLocator, Page, expect
 
 from channels_app.engine.offers import offer_accept
 from channels_app.models import ConversationNote, Notification, Offer, OperatorProfile
-from tests.e2e.harness import in_worker, wait_for
+from tests.e2e.harness import in_worker, publish_to_server, wait_for
 from tests.factories import ConnectorFactory, OpenChannelFactory, OperatorFactory, QueueMemberFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -45,15 +45,7 @@ def support(settings, cc_server):
         access_token="123456:bot-token",
         webhook_secret="telegram-webhook-secret",
     )
-    settings.CHANNEL_LAYERS = {
-        "default": {
-            "BACKEND": "contact_center.channel_layer.RedisEventsChannelLayer",
-            "CONFIG": {
-                "hosts": [{"address": settings.REDIS_URL}],
-                "prefix": cc_server.environment["CHANNEL_LAYER_PREFIX"],
-            },
-        }
-    }
+    publish_to_server(settings, cc_server)
     return SimpleNamespace(channel=channel, olga=olga, piotr=piotr, livechat=livechat, telegram=telegram)
 
 

@@ -14,7 +14,7 @@ from playwright.sync_api import Page, expect
 
 from channels_app.engine.inbound import message_receive
 from channels_app.models import Conversation, ConversationStatus, DistributionMode, Offer
-from tests.e2e.harness import in_worker, wait_for
+from tests.e2e.harness import in_worker, publish_to_server, wait_for
 from tests.factories import ConnectorFactory, OpenChannelFactory, OperatorFactory, QueueMemberFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -31,16 +31,7 @@ def support(settings, cc_server):
     QueueMemberFactory(open_channel=channel, operator=olga, position=0)
     QueueMemberFactory(open_channel=channel, operator=piotr, position=1)
     livechat = ConnectorFactory(open_channel=channel, public_key="support-site-key")
-    # What the services of this test send must reach the server's consoles.
-    settings.CHANNEL_LAYERS = {
-        "default": {
-            "BACKEND": "contact_center.channel_layer.RedisEventsChannelLayer",
-            "CONFIG": {
-                "hosts": [{"address": settings.REDIS_URL}],
-                "prefix": cc_server.environment["CHANNEL_LAYER_PREFIX"],
-            },
-        }
-    }
+    publish_to_server(settings, cc_server)
     return SimpleNamespace(channel=channel, olga=olga, piotr=piotr, livechat=livechat)
 
 

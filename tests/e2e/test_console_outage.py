@@ -23,7 +23,7 @@ from playwright.sync_api import expect
 from channels_app.connectors import circuit, processing
 from channels_app.models import Connector, Message, Reachability
 from tests.e2e import test_console_files, test_wallboard
-from tests.e2e.harness import in_worker, wait_for
+from tests.e2e.harness import in_worker, publish_to_server, wait_for
 
 support = test_console_files.support
 telegram_chat = test_console_files.telegram_chat
@@ -95,15 +95,7 @@ def test_an_outage_shows_delayed_replies_and_a_banner_then_they_go_out_in_order_
 
 
 def test_the_wallboard_names_a_source_that_is_not_answering_until_it_answers(new_context, cc_server, floor, settings):
-    settings.CHANNEL_LAYERS = {
-        "default": {
-            "BACKEND": "contact_center.channel_layer.RedisEventsChannelLayer",
-            "CONFIG": {
-                "hosts": [{"address": settings.REDIS_URL}],
-                "prefix": cc_server.environment["CHANNEL_LAYER_PREFIX"],
-            },
-        }
-    }
+    publish_to_server(settings, cc_server)
     Connector.objects.filter(pk=floor.telegram.pk).update(
         reachability=Reachability.UNREACHABLE, unreachable_since=timezone.now(), transport_error="Bad Gateway"
     )

@@ -14,7 +14,7 @@ from channels_app.engine.conversations import message_send_by_operator
 from channels_app.engine.inbound import message_receive
 from channels_app.engine.offers import offer_accept
 from channels_app.models import Conversation, Message, Offer
-from tests.e2e.harness import in_worker
+from tests.e2e.harness import in_worker, publish_to_server
 from tests.factories import ConnectorFactory, OpenChannelFactory, OperatorFactory, QueueMemberFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -26,16 +26,7 @@ def support(settings, cc_server):
     olga = OperatorFactory(username="olga", first_name="Olga", last_name="Nowak")
     QueueMemberFactory(open_channel=channel, operator=olga, position=0)
     livechat = ConnectorFactory(open_channel=channel, public_key="support-site-key")
-    # What the services of this test send must reach the server's consoles.
-    settings.CHANNEL_LAYERS = {
-        "default": {
-            "BACKEND": "contact_center.channel_layer.RedisEventsChannelLayer",
-            "CONFIG": {
-                "hosts": [{"address": settings.REDIS_URL}],
-                "prefix": cc_server.environment["CHANNEL_LAYER_PREFIX"],
-            },
-        }
-    }
+    publish_to_server(settings, cc_server)
     return SimpleNamespace(channel=channel, olga=olga, livechat=livechat)
 
 
