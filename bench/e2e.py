@@ -4,7 +4,7 @@
                                   [--web-processes 1] [--workers 1] [--concurrency 2]
     .venv/bin/python bench/e2e.py --idle-sockets 2000 [--hold 30]
     .venv/bin/python bench/e2e.py --drain 3000 [--operators 500] [--workers 1] [--concurrency 2]
-    .venv/bin/python bench/e2e.py --rate 50 --replies 25 --provider down --seconds 600
+    .venv/bin/python bench/e2e.py --rate 50 --replies 25 --provider down --seconds 600 [--serve-workers]
 
 Latency mode (the default):
 
@@ -133,6 +133,24 @@ class Stack:
             self.workers.append(_spawn(command, environment, log_dir / f"worker-{index}.log"))
         time.sleep(1)
         wait_until(lambda: _worker_pools_ready(self.workers, concurrency), timeout=60, what="Celery workers")
+
+    def start_serve_workers(self, log_dir: Path) -> None:
+        """One worker per queue, exactly as ``manage.py serve`` starts them (decision 0023)."""
+        from channels_app.management.commands.serve import WORKERS
+
+        for worker in WORKERS:
+            command = [*worker.command(sys.executable), "--without-gossip", "--without-mingle", "--without-heartbeat"]
+            command[command.index("info")] = "warning"
+            self.workers.append(_spawn(command, self.environment, log_dir / f"worker-{worker.queue}.log"))
+        time.sleep(1)
+        wait_until(
+            lambda: all(
+                _worker_pools_ready([process], worker.concurrency)
+                for process, worker in zip(self.workers, WORKERS, strict=True)
+            ),
+            timeout=60,
+            what="Celery workers",
+        )
 
     def stop(self) -> None:
         if self.provider is not None:
@@ -703,7 +721,11 @@ async def latency_run(args, stack: Stack, seed_data: Seed) -> int:
         f"e2e: {len(load.sent)} webhook messages at {args.rate:g}/s for {args.seconds:g} s "
         f"(achieved {achieved:.0f}/s), "
         f"{len(seed_data.operators)} operator sockets, web processes={args.web_processes}, "
-        f"Celery workers={args.workers}x{args.concurrency}"
+        + (
+            "Celery workers as serve starts them (one per queue)"
+            if args.serve_workers
+            else f"Celery workers={args.workers}x{args.concurrency}"
+        )
     )
     if latencies:
         p99 = percentile(latencies, 99)
@@ -859,6 +881,11 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=1, help="Celery worker processes (default 1)")
     parser.add_argument("--concurrency", type=int, default=2, help="pool processes per Celery worker (default 2)")
     parser.add_argument(
+        "--serve-workers",
+        action="store_true",
+        help="instead of --workers: one worker per queue as `manage.py serve` starts them (inbound, outbound, …)",
+    )
+    parser.add_argument(
         "--replies", type=float, default=0, help="operators' replies per second during the run (default 0)"
     )
     parser.add_argument(
@@ -888,6 +915,8 @@ def main() -> int:
         stack.start_web(1 if args.idle_sockets else args.web_processes, scratch)
         if args.drain:
             stack.environment["BENCH_LOG_DIR_RUN"] = str(scratch)
+        elif args.serve_workers:
+            stack.start_serve_workers(scratch)
         else:
             stack.start_workers(args.workers, args.concurrency, scratch)
         run = drain_run if args.drain else idle_run if args.idle_sockets else latency_run
