@@ -40,12 +40,13 @@ export function deliveryNote(message, onRetry, { sourceDown = "" } = {}) {
         : null,
     );
   }
-  if (message.delivery === "queued" && message.delivery_delayed) return delayedNote(message);
   if (message.delivery === "queued" && sourceDown) {
-    // Not tried yet: it waits behind the replies the sender holds until the source answers again.
+    // Held until the source answers again: said in the operator's language (the stored reason is the sender's,
+    // in the server's language; the provider's own error stays in the tooltip).
     const reason = interpolate(gettext("%(source)s is not answering; the message will be sent when it answers again."), { source: sourceDown });
-    return delayedNote({ ...message, delivery_error: reason, delivery_retry_until: null });
+    return delayedNote({ ...message, delivery_error: reason }, message.delivery_error);
   }
+  if (message.delivery === "queued" && message.delivery_delayed) return delayedNote(message);
   const state = states()[message.delivery];
   if (!state) return null;
   return el("span", {
@@ -59,8 +60,9 @@ export function deliveryNote(message, onRetry, { sourceDown = "" } = {}) {
   );
 }
 
-/** Issue 21: queued after a failure the sender keeps retrying (``delivery_retry_until``), or held for an outage. */
-function delayedNote(message) {
+/** Issue 21: queued after a failure the sender keeps retrying (``delivery_retry_until``), or held for an outage;
+ * ``detail`` (the provider's own error) goes to the tooltip only. */
+function delayedNote(message, detail = "") {
   const reason = message.delivery_error || "";
   const until = message.delivery_retry_until
     ? interpolate(gettext("retrying until %(time)s"), { time: formatClock(message.delivery_retry_until) })
@@ -71,7 +73,7 @@ function delayedNote(message) {
     class: "delivery delivery-delayed",
     dataset: { delivery: "delayed" },
     "aria-label": label,
-    title: label,
+    title: detail && detail !== reason ? `${label}\n${detail}` : label,
   },
   el("span", { class: "delivery-words", text: words }),
   reason ? el("span", { class: "delivery-reason", text: reason }) : null,
