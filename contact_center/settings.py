@@ -395,6 +395,14 @@ CONNECTOR_BREAKER_FAILURES = env.int("CONNECTOR_BREAKER_FAILURES", default=5)
 CONNECTOR_BREAKER_PROBE_SECONDS = env.int("CONNECTOR_BREAKER_PROBE_SECONDS", default=30)
 # How long a call to a provider's API may take before it counts as a transport failure.
 CONNECTOR_HTTP_TIMEOUT_SECONDS = env.float("CONNECTOR_HTTP_TIMEOUT_SECONDS", default=10)
+if CONNECTOR_SEND_RETRY_HOURS <= 0:
+    raise ImproperlyConfigured("CONNECTOR_SEND_RETRY_HOURS must be more than 0 hours.")
+if CONNECTOR_BREAKER_FAILURES < 1:
+    raise ImproperlyConfigured("CONNECTOR_BREAKER_FAILURES must be at least 1 failure.")
+if CONNECTOR_BREAKER_PROBE_SECONDS < 1:
+    raise ImproperlyConfigured("CONNECTOR_BREAKER_PROBE_SECONDS must be at least 1 second.")
+if CONNECTOR_HTTP_TIMEOUT_SECONDS <= 0:
+    raise ImproperlyConfigured("CONNECTOR_HTTP_TIMEOUT_SECONDS must be more than 0 seconds.")
 
 # Seconds a console socket may stay silent before it no longer counts as connected.
 CONSOLE_HEARTBEAT_TIMEOUT = timedelta(seconds=env.int("CONSOLE_HEARTBEAT_TIMEOUT_SECONDS", default=90))

@@ -72,6 +72,10 @@ def test_issue21_a_beat_whose_lock_was_taken_stops(client, key):
         ({"SHUTDOWN_GRACE_SECONDS": "0"}, "SHUTDOWN_GRACE_SECONDS must be at least 1 second"),
         ({"INBOUND_QUEUE_LIMIT": "-1"}, "INBOUND_QUEUE_LIMIT must be 0 (no limit) or more"),
         ({"READINESS_INBOUND_MAX_LAG": "0"}, "READINESS_INBOUND_MAX_LAG must be at least 1 second"),
+        ({"CONNECTOR_SEND_RETRY_HOURS": "0"}, "CONNECTOR_SEND_RETRY_HOURS must be more than 0 hours"),
+        ({"CONNECTOR_BREAKER_FAILURES": "0"}, "CONNECTOR_BREAKER_FAILURES must be at least 1 failure"),
+        ({"CONNECTOR_BREAKER_PROBE_SECONDS": "0"}, "CONNECTOR_BREAKER_PROBE_SECONDS must be at least 1 second"),
+        ({"CONNECTOR_HTTP_TIMEOUT_SECONDS": "0"}, "CONNECTOR_HTTP_TIMEOUT_SECONDS must be more than 0 seconds"),
     ],
 )
 def test_issue21_settings_out_of_range_are_refused_at_start(variable, message):
