@@ -24,13 +24,15 @@ from typing import Literal
 import redis
 from django.conf import settings
 
+from channels_app.engine import jobs
+
 Kind = Literal["worker", "beat"]
 KINDS: tuple[Kind, ...] = ("worker", "beat")
 KEY_PREFIX = "health:heartbeat:"
 WORKER_INTERVAL_SECONDS = 30
 BEAT_INTERVAL_SECONDS = 60
 # A task name is part of the wire format and of beat's schedule rows: it never changes (docs/decisions/0006).
-BEAT_TASK = "contact_center.heartbeats.record_beat"
+BEAT_TASK = jobs.RECORD_BEAT_HEARTBEAT
 
 
 def _redis() -> redis.Redis:

@@ -14,8 +14,6 @@ from typing import Any
 
 from celery import current_app
 
-from contact_center import heartbeats
-
 SWEEP_OFFER_EXPIRY = "channels_app.tasks.sweep_offer_expiry"
 SWEEP_UNPROCESSED = "channels_app.tasks.sweep_unprocessed"
 SWEEP_UNASSIGNED = "channels_app.tasks.sweep_unassigned"
@@ -38,6 +36,9 @@ BUILD_DATA_EXPORT = "channels_app.tasks.build_data_export"
 SWEEP_DATA_EXPORTS = "channels_app.tasks.sweep_data_exports"
 # Issue 21: a connector's circuit breaker (channels_app.connectors.circuit).
 DRAIN_CONNECTOR = "channels_app.connectors.tasks.drain_connector"
+# Beat's own heartbeat (contact_center.heartbeats, for /readyz). Named here, not imported from there: importing
+# the contact_center package starts the Celery app, whose routing reads this module.
+RECORD_BEAT_HEARTBEAT = "contact_center.heartbeats.record_beat"
 PROBE_CONNECTORS = "channels_app.connectors.tasks.probe_connectors"
 
 # --- Queues by kind of work (issue 21; docs/decisions/0023) ----------------------------------------------
@@ -74,7 +75,7 @@ QUEUE_OF: dict[str, str] = {
     SWEEP_SILENT_BOTS: SWEEPS,
     SWEEP_DATA_EXPORTS: SWEEPS,
     PROBE_CONNECTORS: SWEEPS,
-    heartbeats.BEAT_TASK: SWEEPS,
+    RECORD_BEAT_HEARTBEAT: SWEEPS,
     "kpi.tasks.record_pending_responses": SWEEPS,
     "kpi.tasks.sweep_response_targets": SWEEPS,
     "kpi.tasks.record_responses": BULK,
