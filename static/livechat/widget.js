@@ -36,6 +36,8 @@
     "max-width:calc(100vw - 24px);max-height:calc(100vh - 40px);border:0;border-radius:16px;overflow:hidden;" +
     "box-shadow:0 16px 48px rgba(16,24,40,.28);background:#fff;display:none}" +
     ".panel.open{display:block}" +
+    // On a phone the open chat takes the whole screen (its header's minimise button closes it).
+    "@media (max-width:480px){.panel{inset:0;width:auto;height:auto;max-width:none;max-height:none;border-radius:0}}" +
     "iframe{width:100%;height:100%;border:0;display:block}";
 
   var host = document.createElement("div");
