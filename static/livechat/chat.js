@@ -871,7 +871,7 @@ $("withdraw-yes").addEventListener("click", withdrawConsent);
 $("minimize").addEventListener("click", () => post("minimize"));
 // Escape closes the chat as the minimise button does (the website's launcher comes back and takes the focus).
 document.addEventListener("keydown", (event) => {
-  if (event.key === "Escape" && !event.defaultPrevented) post("minimize");
+  if (event.key === "Escape" && !event.isComposing && !event.defaultPrevented) post("minimize");
 });
 window.addEventListener("message", (event) => {
   const data = event.data || {};

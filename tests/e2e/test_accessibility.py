@@ -48,6 +48,9 @@ def violations(target: Page | Frame) -> list[dict]:
     if not target.evaluate("typeof window.axe === 'object'"):
         target.evaluate(axe_script())
     found = target.evaluate("""async () => {
+        // Colours are measured as they settle: a tab just clicked is still fading to its selected colour.
+        const transitions = document.getAnimations().filter((animation) => animation instanceof CSSTransition);
+        await Promise.all(transitions.map((transition) => transition.finished.catch(() => null)));
         const results = await axe.run(document, { resultTypes: ["violations"] });
         return results.violations.map((v) => ({
             id: v.id, impact: v.impact, help: v.help, helpUrl: v.helpUrl,
