@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint format install browser stop-embedded
+.PHONY: run test lint format install browser js-test-tools stop-embedded
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -18,8 +18,18 @@ install: $(STAMP)
 run: $(STAMP)
 	DEBUG=true $(PY) manage.py serve
 
-test: $(STAMP) browser
+test: $(STAMP) browser js-test-tools
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The accessibility test injects axe-core from npm (package.json pins it, package-lock.json its checksum):
+# `npm ci` installs exactly that when node_modules is missing or older than the lock file.
+NPM_STAMP := node_modules/.installed
+$(NPM_STAMP): package.json package-lock.json
+	@command -v npm >/dev/null 2>&1 || { echo "make test: the accessibility test needs npm (Node.js); install it with 'sudo apt-get install -y npm', then run 'make test' again." >&2; exit 1; }
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $(NPM_STAMP)
+
+js-test-tools: $(NPM_STAMP)
 
 # The browser tests drive Debian's chromium (never a downloaded one). Installed here when this user can;
 # otherwise one line says how, and `make test` stops (browser tests fail, they never skip).

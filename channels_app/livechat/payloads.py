@@ -9,6 +9,11 @@ from channels_app.engine.inbound import InboundResult
 from channels_app.models import ClientRating, Conversation, ConversationStatus, Message, OpenChannel
 from channels_app.policy.files import FileLimits, accept_attribute
 
+# The system notices the widget draws its own way (issue 20): the rating request becomes the prompt above its
+# buttons, not a line of the thread as well; the thanks stays in the thread as the one thank-you. Messengers get
+# both as messages (the request with buttons where the source has them, see connectors/processing.py).
+WIDGET_NOTICES = frozenset({"rating_request", "rating_thanks"})
+
 
 def visitor_message_payload(message: Message, open_channel: OpenChannel) -> dict:
     """A message as the visitor's browser receives it: no operator ids, no delivery state, no earlier wordings;
@@ -26,6 +31,9 @@ def visitor_message_payload(message: Message, open_channel: OpenChannel) -> dict
         "created_at": message.created_at.isoformat(),
         "edited": message.edited_at is not None,
         "deleted": deleted,
+        "notice": message.system_key
+        if message.author_kind == Message.Author.SYSTEM and message.system_key in WIDGET_NOTICES
+        else "",
     }
 
 

@@ -57,6 +57,12 @@ WIDGET_TEXTS: dict[str, Promise] = {
     "too_fast": pgettext_lazy("live chat", "You are sending messages too fast. Please wait a moment."),
     "operator": OPERATOR_LABEL,
     "sending": pgettext_lazy("live chat", "Sending…"),
+    # The counter under a long message (issue 20): shown from 80 % of the limit, red beyond it.
+    "counter": pgettext_lazy("live chat", "{count} / {limit}"),
+    "counter_label": pgettext_lazy("live chat", "{count} of {limit} characters"),
+    "too_long": pgettext_lazy(
+        "live chat", "Your message is too long: at most {limit} characters. Shorten it or send it in parts."
+    ),
     "no_answer": pgettext_lazy("live chat", "The server did not answer in time. Please try again."),
     # Files (issue 14).
     "attach": pgettext_lazy("live chat", "Attach a file"),

@@ -86,6 +86,8 @@ def livechat_frame(request: HttpRequest, public_key: str) -> HttpResponse:
             "max_lengths": {"name": NAME_MAX_LENGTH, "email": EMAIL_MAX_LENGTH, "phone": PHONE_MAX_LENGTH},
         },
         "max_message_length": TYPED_TEXT_MAX_LENGTH,
+        # The channel thanks for a rating with a message of its own; when its text is empty the widget thanks.
+        "rating_thanks": bool(open_channel.rating_thanks_text.strip()),
         # None: this chat takes no files (the widget shows no paper clip).
         "files": visitor_file_limits(file_limits, file_limits_text(file_limits, open_channel.language))
         if file_limits.groups

@@ -9,10 +9,12 @@ if (nav) {
 
   for (const button of buttons) {
     const panels = panelsFor(button.dataset.tab);
-    panels.forEach((panel) => {
+    panels.forEach((panel, index) => {
       panel.dataset.tabPanel = button.dataset.tab;
       panel.setAttribute("role", "tabpanel");
+      panel.id ||= `tab-${button.dataset.tab}-${index}`; // aria-controls must name panels that exist
     });
+    button.setAttribute("aria-controls", panels.map((panel) => panel.id).join(" "));
     if (panels.some((panel) => panel.querySelector(".errorlist, .errors"))) button.classList.add("has-errors");
   }
 

@@ -179,7 +179,7 @@ function renderMessages({ keepPlace = false, toLatest = false } = {}) {
   const follow = toLatest || (!keepPlace && state.followingLatest);
   list.replaceChildren(
     state.hasOlder ? pagingItem() : "",
-    ...orderedMessages().map(messageItem),
+    ...orderedMessages().filter((message) => message.notice !== "rating_request").map(messageItem),
     ...state.outbox.map(outboxItem),
     ...state.uploads.map(uploadItem),
   );
@@ -222,6 +222,7 @@ function addMessages(messages) {
     state.messages.set(message.id, message);
   }
   renderMessages();
+  if (messages.some((message) => message.notice === "rating_request")) renderState();
   if (fromOperator && !state.visible) post("unread");
   reportRead();
 }
@@ -281,15 +282,24 @@ function renderState() {
   $("out-of-hours").hidden = form === "offline" || !(config.out_of_hours.closed && config.out_of_hours.text);
   $("composer").hidden = form === "offline" || form === "prechat";
   $("rating").hidden = !awaitingRating;
+  $("rating-prompt").textContent = ratingRequestText() || texts.rate_prompt;
   $("ended").hidden = !ended;
-  $("ended").textContent = state.rated ? `${texts.rated} ${texts.write_again}` : `${texts.ended} ${texts.write_again}`;
+  // One thank-you: the channel's own message in the thread, or this line when the channel sends none.
+  const thanked = state.rated && !config.rating_thanks;
+  $("ended").textContent = `${thanked ? texts.rated : texts.ended} ${texts.write_again}`;
   $("text").disabled = blocked;
-  $("send").disabled = blocked;
+  $("send").disabled = blocked || messageLength($("text").value) > config.max_message_length;
   $("attach").disabled = blocked;
   $("transcript-open").hidden = !conversation || form === "offline";
   // A consent given can be withdrawn (issue 19): the chat asks for consent, and the visitor gave it.
   $("withdraw-open").hidden = !config.consent || Boolean(form) || state.consentWithdrawn;
   renderHeader();
+}
+
+/** The channel's rating request (a system message for messengers): the widget shows it once, above its buttons. */
+function ratingRequestText() {
+  const requests = orderedMessages().filter((message) => message.notice === "rating_request");
+  return requests.length ? requests[requests.length - 1].text : "";
 }
 
 function showConnection(socketState) {
@@ -382,6 +392,7 @@ async function flushOnce() {
       saveOutbox();
       renderMessages();
       if (!$("text").value) $("text").value = item.text;
+      updateCounter();
       showNote(error.message);
       fetchState({ onlyNew: true }).catch(() => {}); // the pre-chat form may be what the server waits for
       return;
@@ -448,15 +459,48 @@ const socket = new LiveSocket(websocketUrl(urlFor(config.urls.socket)), {
 
 // --- visitor actions ------------------------------------------------------------------------------------
 
+// --- the length of a message --------------------------------------------------------------------------------
+// Nothing is cut silently: the box takes any length, a counter appears near the limit and turns red beyond it, and
+// an over-long message is not sent (the text stays in the box to be shortened). The server refuses one anyway.
+
+const numberFormat = new Intl.NumberFormat(document.documentElement.lang || undefined);
+
+/** Characters as the server counts them (code points, not UTF-16 units: an emoji is one). */
+function messageLength(text) {
+  return [...text.trim()].length;
+}
+
+function updateCounter() {
+  const limit = config.max_message_length;
+  const length = messageLength($("text").value);
+  const over = length > limit;
+  const counter = $("counter");
+  counter.hidden = length < Math.floor(limit * 0.8);
+  const values = (template) =>
+    template.replace("{count}", numberFormat.format(length)).replace("{limit}", numberFormat.format(limit));
+  counter.textContent = values(texts.counter);
+  counter.setAttribute("aria-label", values(texts.counter_label));
+  counter.classList.toggle("is-over", over);
+  $("text").setAttribute("aria-invalid", over ? "true" : "false");
+  $("too-long").hidden = !over;
+  $("too-long").textContent = over ? texts.too_long.replace("{limit}", numberFormat.format(limit)) : "";
+  $("send").disabled = over || Boolean(currentForm());
+}
+
 function submitMessage(event) {
   event.preventDefault();
   const textarea = $("text");
   const text = textarea.value.trim();
   if (!text) return;
-  if (text.length > config.max_message_length) return;
+  if (messageLength(text) > config.max_message_length) {
+    updateCounter();
+    textarea.focus();
+    return;
+  }
   textarea.value = "";
   state.outbox.push({ client_id: newClientId(), text });
   saveOutbox();
+  updateCounter();
   renderMessages({ toLatest: true });
   flushOutbox();
 }
@@ -697,8 +741,7 @@ async function rate(value) {
   try {
     const answer = await socket.request("rate", { value });
     state.rated = true;
-    setConversation(answer.conversation);
-    showNote(texts.rated);
+    setConversation(answer.conversation); // the thanks arrives as the channel's message (or the ended line says it)
   } catch (error) {
     showNote(error.message);
   }
@@ -798,6 +841,7 @@ $("text").addEventListener("keydown", (event) => {
   }
 });
 $("text").addEventListener("input", onTextInput);
+$("text").addEventListener("input", updateCounter);
 $("messages").addEventListener("scroll", () => {
   const list = $("messages");
   state.followingLatest = atLatest(list);
@@ -825,11 +869,16 @@ $("withdraw-open").addEventListener("click", () => {
 $("withdraw-no").addEventListener("click", () => ($("withdraw-confirm").hidden = true));
 $("withdraw-yes").addEventListener("click", withdrawConsent);
 $("minimize").addEventListener("click", () => post("minimize"));
+// Escape closes the chat as the minimise button does (the website's launcher comes back and takes the focus).
+document.addEventListener("keydown", (event) => {
+  if (event.key === "Escape" && !event.isComposing && !event.defaultPrevented) post("minimize");
+});
 window.addEventListener("message", (event) => {
   const data = event.data || {};
   if (data.source === "open-channels-host" && data.type === "visibility") {
     state.visible = Boolean(data.open);
     reportRead();
+    if (state.visible && !$("text").disabled) $("text").focus();
   }
 });
 document.addEventListener("visibilitychange", reportRead);

@@ -22,16 +22,22 @@
   var css =
     ":host{all:initial}" +
     ".launcher{position:fixed;right:20px;bottom:20px;z-index:2147483000;display:flex;align-items:center;gap:8px;" +
-    "padding:12px 18px;border:0;border-radius:999px;background:#2f6fed;color:#fff;cursor:pointer;" +
+    "padding:12px 18px;border:0;border-radius:999px;background:#2459c9;color:#fff;cursor:pointer;" +
     "font:600 14px system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;box-shadow:0 8px 24px rgba(16,24,40,.25)}" +
-    ".launcher:hover{background:#2459c9}" +
+    ".launcher:hover{background:#1d4ed8}" +
+    ".launcher:focus-visible{outline:3px solid #1d4ed8;outline-offset:3px}" +
+    // The open chat covers the launcher's corner: the launcher hides while the chat is open (its minimise
+    // button, or Escape, closes it and the launcher comes back).
+    ".launcher[aria-expanded=true]{display:none}" +
     ".badge{min-width:18px;height:18px;border-radius:9px;background:#d92d20;color:#fff;font-size:11px;" +
     "display:none;align-items:center;justify-content:center;padding:0 5px}" +
     ".badge.on{display:inline-flex}" +
-    ".panel{position:fixed;right:20px;bottom:84px;z-index:2147483000;width:370px;height:560px;" +
-    "max-width:calc(100vw - 24px);max-height:calc(100vh - 110px);border:0;border-radius:16px;overflow:hidden;" +
+    ".panel{position:fixed;right:20px;bottom:20px;z-index:2147483000;width:370px;height:560px;" +
+    "max-width:calc(100vw - 24px);max-height:calc(100vh - 40px);border:0;border-radius:16px;overflow:hidden;" +
     "box-shadow:0 16px 48px rgba(16,24,40,.28);background:#fff;display:none}" +
     ".panel.open{display:block}" +
+    // On a phone the open chat takes the whole screen (its header's minimise button closes it).
+    "@media (max-width:480px){.panel{inset:0;width:auto;height:auto;max-width:none;max-height:none;border-radius:0}}" +
     "iframe{width:100%;height:100%;border:0;display:block}";
 
   var host = document.createElement("div");
@@ -62,12 +68,16 @@
 
   var unread = 0;
   function setOpen(open) {
+    var wasOpen = panel.className.indexOf("open") !== -1;
     panel.className = open ? "panel open" : "panel";
     launcher.setAttribute("aria-expanded", open ? "true" : "false");
     if (open) {
       unread = 0;
       badge.className = "badge";
       badge.textContent = "";
+      frame.focus(); // the keyboard goes on in the chat, since the launcher is hidden
+    } else if (wasOpen) {
+      launcher.focus();
     }
     frame.contentWindow && frame.contentWindow.postMessage({ source: "open-channels-host", type: "visibility", open: open }, origin);
   }

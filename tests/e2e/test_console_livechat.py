@@ -106,7 +106,9 @@ def test_S1_Q2_R1_visitor_writes_operator_accepts_replies_closes_and_visitor_rat
     expect(chat.locator("#rating")).to_be_visible()
     chat.locator("#rate-like").click()
     expect(chat.locator("#rating")).to_be_hidden()
-    expect(chat.locator("#ended")).to_contain_text("Thank you for your feedback!")
+    # One thank-you (issue 20): the channel's message in the thread, not repeated below it.
+    expect(chat.locator(".msg-system .bubble", has_text="Thank you for your feedback!")).to_have_count(1)
+    expect(chat.locator("#ended")).not_to_contain_text("Thank you for your feedback!")
 
     conversation = Conversation.objects.get()
     assert ClientRating.objects.get(conversation=conversation).value == "like"

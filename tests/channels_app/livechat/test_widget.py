@@ -219,3 +219,42 @@ def test_widget_static_files_render_text_never_html():
         source = (static / path).read_text()
         for dangerous in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write"):
             assert dangerous not in source, f"{path} uses {dangerous}"
+
+
+def test_R1_the_widget_learns_which_system_messages_are_the_rating_request_and_thanks(connector):
+    """Issue 20: the widget draws the rating request as the prompt of its buttons (not also a thread line) and
+    keeps the thanks as the one thank-you; other system messages and the bot's keys stay unmarked."""
+    from channels_app.livechat.payloads import visitor_message_payload
+
+    conversation = ConversationFactory(connector=connector, open_channel=connector.open_channel)
+    now = timezone.now()
+
+    def payload(author_kind: str, key: str) -> dict:
+        message = Message.objects.create(
+            conversation=conversation,
+            connector=connector,
+            author_kind=author_kind,
+            text=key,
+            system_key=key,
+            created_at=now,
+        )
+        return visitor_message_payload(message, connector.open_channel)
+
+    assert payload(Message.Author.SYSTEM, "rating_request")["notice"] == "rating_request"
+    assert payload(Message.Author.SYSTEM, "rating_thanks")["notice"] == "rating_thanks"
+    assert payload(Message.Author.SYSTEM, "close")["notice"] == ""
+    assert payload(Message.Author.BOT, "botapi:rating_request")["notice"] == ""
+
+
+def test_frame_says_whether_the_channel_thanks_for_a_rating_and_the_message_limit(client, connector):
+    config = client.get("/livechat/frame/site-key-123/").context["widget_config"]
+    assert (config["rating_thanks"], config["max_message_length"]) == (True, 4000)
+    connector.open_channel.rating_thanks_text = "  "
+    connector.open_channel.save()
+    assert client.get("/livechat/frame/site-key-123/").context["widget_config"]["rating_thanks"] is False
+
+
+def test_frame_text_box_has_no_maxlength_so_a_long_paste_is_never_cut_silently(client, connector):
+    body = client.get("/livechat/frame/site-key-123/").content.decode()
+    assert 'id="text"' in body and "maxlength" not in body.split('id="text"')[1].split(">")[0]
+    assert 'id="counter"' in body and 'id="too-long"' in body
