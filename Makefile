@@ -25,23 +25,29 @@ test: $(STAMP) browser js-test-tools
 # `npm ci` installs exactly that when node_modules is missing or older than the lock file.
 NPM_STAMP := node_modules/.installed
 $(NPM_STAMP): package.json package-lock.json
-	@command -v npm >/dev/null 2>&1 || { echo "make test: the accessibility test needs npm (Node.js); install it with 'sudo apt-get install -y npm', then run 'make test' again." >&2; exit 1; }
+	@$(call apt_install,npm,npm,the accessibility test needs npm (Node.js))
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $(NPM_STAMP)
 
 js-test-tools: $(NPM_STAMP)
 
-# The browser tests drive Debian's chromium (never a downloaded one). Installed here when this user can;
-# otherwise one line says how, and `make test` stops (browser tests fail, they never skip).
+# Installs a Debian package when its command is missing and this user can (root, or sudo without a password);
+# otherwise one line says how, and `make test` stops: the tests that need it fail, they never skip.
+# $(1) the command, $(2) the package, $(3) why the tests need it.
+define apt_install
+command -v $(1) >/dev/null 2>&1 && exit 0; \
+if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then SUDO=""; \
+elif command -v apt-get >/dev/null 2>&1 && command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then SUDO="sudo"; \
+else echo "make test: $(3); install it with 'sudo apt-get install -y $(2)', then run 'make test' again." >&2; exit 1; fi; \
+echo "Installing Debian's $(2): $(3) (apt-get)…"; \
+$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(2) >/dev/null && \
+command -v $(1) >/dev/null 2>&1 || { echo "make test: installing $(2) with apt-get failed (see above); install it with 'sudo apt-get install -y $(2)', then run 'make test' again." >&2; exit 1; }
+endef
+
+# The browser tests drive Debian's chromium (never a downloaded one).
 browser:
-	@command -v chromium >/dev/null 2>&1 && exit 0; \
-	if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then SUDO=""; \
-	elif command -v apt-get >/dev/null 2>&1 && command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then SUDO="sudo"; \
-	else echo "make test: the browser tests need Debian's chromium; install it with 'sudo apt-get install -y chromium', then run 'make test' again." >&2; exit 1; fi; \
-	echo "Installing Debian's chromium for the browser tests (apt-get)…"; \
-	$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
-	$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null && \
-	command -v chromium >/dev/null 2>&1 || { echo "make test: installing chromium with apt-get failed (see above); install it with 'sudo apt-get install -y chromium', then run 'make test' again." >&2; exit 1; }
+	@$(call apt_install,chromium,chromium,the browser tests need Debian's chromium)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
