@@ -81,7 +81,6 @@ class ConnectorAdmin(WriteOnlyCredentialsAdmin, ChannelScopedAdmin):
         "is_active",
         "reachability_status",
         "registration_status",
-        "registration_checked_at",
     )
     list_filter = (
         "kind",
@@ -344,7 +343,7 @@ class ConnectorInline(admin.TabularInline):
     template = "admin/channels_app/connector/inline_list.html"
     extra = 0
     can_delete = False
-    fields = ("kind", "account_id", "name", "is_active", "registration_status", "reachability", "set_up_link")
+    fields = ("kind", "account_id", "name", "is_active", "registration_status", "provider_status", "set_up_link")
     readonly_fields = fields
     classes = ["tab-connectors"]
     verbose_name_plural = _("Connectors")
@@ -367,7 +366,7 @@ class ConnectorInline(admin.TabularInline):
         return registration_words(obj) if obj.pk else "—"
 
     @admin.display(description=_("provider"))
-    def reachability(self, obj: m.Connector) -> str:
+    def provider_status(self, obj: m.Connector) -> str:
         if not obj.pk or obj.kind == m.ConnectorKind.LIVECHAT:
             return "—"
         if obj.is_unreachable:

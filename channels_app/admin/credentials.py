@@ -52,11 +52,14 @@ class ConnectorCredentialsForm(forms.ModelForm):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         kind = self._kind()
-        for name, own_field in self.fields.items():
+        for name, own_field in list(self.fields.items()):
             label = connector_fields.label_for(name, kind)
             help_text = connector_fields.help_for(name, kind)
             if label:
                 own_field.label = str(label)[:1].upper() + str(label)[1:]
+                clear = self.fields.get(clear_field(name))
+                if clear is not None:
+                    clear.label = _("remove the stored %(name)s") % {"name": label}
             if help_text:
                 own_field.help_text = str(help_text)
         for name in WRITE_ONLY_FIELDS:
