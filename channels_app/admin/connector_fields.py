@@ -70,6 +70,10 @@ HELP_TEXTS: dict[tuple[str, str], str | Promise] = {
         "The phone number id from WhatsApp Manager (API setup), not the phone number itself."
     ),
     ("account_id", ConnectorKind.ZALO): _("The Official Account's id (OA id)."),
+    ("business_account_id", ""): _("WhatsApp only: the WhatsApp Business Account the phone number belongs to."),
+    ("business_account_id", ConnectorKind.WHATSAPP): _(
+        "The WhatsApp Business Account the phone number belongs to: the app is subscribed to it for the webhook."
+    ),
     ("access_token", ConnectorKind.TELEGRAM): _("The token @BotFather gave for the bot."),
     ("access_token", ConnectorKind.FACEBOOK): _("A page access token allowed to send messages for the page."),
     ("access_token", ConnectorKind.WHATSAPP): _("A system user's access token allowed to send WhatsApp messages."),
