@@ -133,9 +133,12 @@ def sweep_connectors() -> int:
 
 
 @shared_task(name=jobs.REGISTER_WEBHOOK, acks_late=True, ignore_result=True)
-def register_webhook(connector_id: int) -> str:
-    """O5: bind a connector saved in the admin to this site; the outcome is stored on the connector."""
-    return registration.connector_webhook_register_by_id(connector_id=connector_id, now=timezone.now())
+def register_webhook(connector_id: int, site_url: str | None = None) -> str:
+    """O5: bind a connector saved in the admin to this site (the address of the admin page that saved it, when
+    given); the outcome is stored on the connector."""
+    return registration.connector_webhook_register_by_id(
+        connector_id=connector_id, now=timezone.now(), site_url=site_url
+    )
 
 
 @shared_task(name=jobs.REFRESH_ZALO_TOKENS, acks_late=True, ignore_result=True)

@@ -47,7 +47,9 @@ if not DEBUG and (not SECRET_KEY or SECRET_KEY in PUBLIC_SECRET_KEYS):
     )
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
-SITE_URL = env("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
+# Left at the default, pages build addresses from the request instead (contact_center.site_address).
+SITE_URL_DEFAULT = "http://127.0.0.1:8000"
+SITE_URL = env("SITE_URL", default=SITE_URL_DEFAULT).rstrip("/")
 
 INSTALLED_APPS = [
     # Django's admin with the project's site: it opens by role, not by is_staff (contact_center.admin_site).

@@ -6,7 +6,10 @@ says only whether one is stored ("set" or "not set"). A person who may view but 
 state in place of the fields, never the value in a read-only field. None appears in a list, a filter or a search.
 
 :class:`WriteOnlyCredentialsAdmin` is mixed into both places that edit connectors: the connector's own page and
-the connectors inline of the open channel's page.
+the connectors tab of the open channel's page, which only lists the connectors.
+
+The form also knows each source's fields (:mod:`channels_app.admin.connector_fields`): their names and help in
+that source's words, and a refusal of any value typed in a field the chosen source does not have.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from django.contrib.admin.options import BaseModelAdmin
 from django.utils.translation import gettext_lazy as _
 
 from channels_app import models as m
+from channels_app.admin import connector_fields
 
 WRITE_ONLY_FIELDS = ("access_token", "app_secret", "refresh_token", "oauth_app_secret")
 
@@ -47,6 +51,17 @@ class ConnectorCredentialsForm(forms.ModelForm):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        kind = self._kind()
+        for name, own_field in list(self.fields.items()):
+            label = connector_fields.label_for(name, kind)
+            help_text = connector_fields.help_for(name, kind)
+            if label:
+                own_field.label = str(label)[:1].upper() + str(label)[1:]
+                clear = self.fields.get(clear_field(name))
+                if clear is not None:
+                    clear.label = _("remove the stored %(name)s") % {"name": label}
+            if help_text:
+                own_field.help_text = str(help_text)
         for name in WRITE_ONLY_FIELDS:
             field = self.fields.get(name)
             if field is None:
@@ -58,11 +73,13 @@ class ConnectorCredentialsForm(forms.ModelForm):
             )
             field.widget.attrs.update(field.widget_attrs(field.widget))  # maxlength, as the text input had
             field.required = False
-            field.help_text = (
+            state = (
                 _("Stored: set. Leave empty to keep it; type a new value to replace it.")
                 if stored
                 else _("Stored: not set.")
             )
+            own_help = connector_fields.help_for(name, kind)
+            field.help_text = f"{own_help} {state}" if own_help else state
             # The stored value is not the initial value: an empty input means "unchanged", not "changed to empty".
             self.initial[name] = ""
             clear = self.fields.get(clear_field(name))
@@ -81,7 +98,24 @@ class ConnectorCredentialsForm(forms.ModelForm):
                 cleaned[name] = ""
             elif not cleaned.get(name):
                 cleaned[name] = getattr(self.instance, name) if self.instance.pk else ""
+        kind = cleaned.get("kind") or self.instance.kind
+        if kind:
+            for name in connector_fields.stray_fields(kind):
+                if name in self.fields and cleaned.get(name) and name not in self.errors:
+                    self.add_error(
+                        name,
+                        _("A %(kind)s connector has no such field: leave it empty.")
+                        % {"kind": m.ConnectorKind(kind).label},
+                    )
         return cleaned
+
+    def _kind(self) -> str:
+        """The source whose words the fields use: the stored one, else the one chosen (sent or preset)."""
+        if self.instance.pk:
+            return str(self.instance.kind)
+        sent = self.data.get(self.add_prefix("kind")) if self.is_bound else None
+        chosen = sent or self.initial.get("kind") or ""
+        return str(chosen) if chosen in m.ConnectorKind.values else ""
 
 
 class WriteOnlyCredentialsAdmin(BaseModelAdmin):

@@ -21,9 +21,8 @@ from django.utils.translation import gettext_lazy as _
 from import_export.admin import ImportExportModelAdmin
 
 from channels_app import models as m
-from channels_app.admin.credentials import WriteOnlyCredentialsAdmin
+from channels_app.admin.connector import ConnectorInline
 from channels_app.admin.resources import HolidayResource
-from channels_app.connectors.registration import connector_registration_after_save
 from channels_app.engine.attachments import human_size, storage_used
 from channels_app.engine.retention import retention_change_record
 from contact_center.admin_scoping import ChannelScopedAdmin
@@ -43,6 +42,7 @@ class _OpenChannelCounts(TypedDict):
 
 OPEN_CHANNEL_TABS: tuple[tuple[str, str | Promise], ...] = (
     ("queue", _("Queue")),
+    ("connectors", _("Connectors")),
     ("crm", _("CRM")),
     ("working-hours", _("Working hours")),
     ("agreement", _("Agreement")),
@@ -79,36 +79,6 @@ class QueueMemberFormSet(BaseInlineFormSet):
             )
 
 
-class ConnectorFormSet(BaseInlineFormSet):
-    """S3: at most one connector of each source per open channel, checked across the submitted rows."""
-
-    def clean(self) -> None:
-        # Before Django's own duplicate check, whose message ("Please correct the
-        # duplicate data for kind") does not say which rule was broken.
-        seen: set[str] = set()
-        for form in self.forms:
-            if not form.cleaned_data or form.cleaned_data.get("DELETE"):
-                continue
-            kind = form.cleaned_data.get("kind")
-            if kind in seen:
-                raise ValidationError(
-                    _("An open channel has at most one connector of each source (S3): %(kind)s appears twice.")
-                    % {"kind": m.ConnectorKind(kind).label}
-                )
-            seen.add(kind)
-        super().clean()
-
-    def save(self, commit: bool = True) -> list:
-        """O5: connectors added here, or whose account or credentials changed, are registered in the background."""
-        stored = m.Connector.objects.in_bulk([form.instance.pk for form in self.initial_forms if form.instance.pk])
-        saved = super().save(commit)
-        if not commit:
-            return saved
-        for connector in [*self.new_objects, *(obj for obj, _changed in self.changed_objects)]:
-            connector_registration_after_save(before=stored.get(connector.pk), connector=connector)
-        return saved
-
-
 class QueueMemberInline(admin.TabularInline):
     model = m.QueueMember
     formset = QueueMemberFormSet
@@ -131,26 +101,6 @@ class HolidayInline(admin.TabularInline):
     model = m.Holiday
     extra = 0
     classes = tab("working-hours")
-
-
-class ConnectorInline(WriteOnlyCredentialsAdmin, admin.StackedInline):
-    model = m.Connector
-    formset = ConnectorFormSet
-    extra = 0
-    fields = (
-        "kind",
-        "account_id",
-        "business_account_id",
-        "name",
-        "is_active",
-        "access_token",
-        "app_secret",
-        "verify_token",
-        "registration_state",
-    )
-    readonly_fields = ("registration_state",)
-    classes = tab("other")
-    show_change_link = True
 
 
 @admin.register(m.OpenChannel)

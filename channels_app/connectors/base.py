@@ -19,6 +19,8 @@ jobs:
   order, recording each, so a retry resumes after the parts that went out.
   Raise :class:`DeliveryError` on failure.
 - ``register_webhook``: bind the provider to our URL (O5).
+- ``identify``: ask the provider who the stored credentials belong to (the admin's
+  *Test connection*: Telegram ``getMe``, Graph ``/me`` or the phone number, Zalo ``getoa``).
 
 Sources never touch the ORM except to read the connector they are given (and
 its open channel's file limits), so the webhook, the Celery tasks and the
@@ -35,9 +37,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import IO, Any, ClassVar
+from urllib.parse import urlsplit
 
 import httpx
 from django.conf import settings
+from django.utils import formats
 from django.utils.translation import gettext as _
 
 from channels_app.engine.attachments import IncomingFile, refusal_text
@@ -143,6 +147,18 @@ class RegistrationResult:
 
 
 @dataclass(frozen=True)
+class IdentityResult:
+    """What the provider said about the connector's credentials, in the administrator's words (``detail``)."""
+
+    ok: bool
+    detail: str
+
+
+class IdentityError(Exception):
+    """An identity call that did not get an answer to read: the text says why, in the administrator's words."""
+
+
+@dataclass(frozen=True)
 class OutboundPart:
     """One provider message of an outbound message: a piece of its text, or one of its files (with the
     message's text as the caption when it fits there)."""
@@ -176,6 +192,11 @@ class Source:
         raise NotImplementedError
 
     def register_webhook(self, connector: Connector, url: str) -> RegistrationResult:
+        raise NotImplementedError
+
+    def identify(self, connector: Connector) -> IdentityResult:
+        """Ask the provider's identity endpoint who the stored credentials belong to; never raises for the
+        provider's answers or network trouble (the result says what happened)."""
         raise NotImplementedError
 
     def send_rating_request(
@@ -474,6 +495,44 @@ def provider_base(setting_name: str) -> str:
 def transport_error(exc: httpx.HTTPError) -> DeliveryError:
     """Network trouble (refused, reset, timeout) may pass: always worth a retry."""
     return DeliveryError(f"{type(exc).__name__}: {exc}", retryable=True, unreachable=True)
+
+
+def identity_get(url: str, *, params: dict | None = None, headers: dict | None = None) -> httpx.Response:
+    """GET a provider's identity endpoint with the connectors' HTTP client; network trouble raises
+    :class:`IdentityError` saying which host could not be reached and why."""
+    host = urlsplit(url).netloc or url
+    try:
+        with http_client() as http:
+            return http.get(url, params=params, headers=headers)
+    except httpx.TimeoutException as exc:
+        waited = settings.CONNECTOR_HTTP_TIMEOUT_SECONDS
+        if isinstance(exc, httpx.ConnectTimeout):
+            waited = min(5.0, waited)  # http_client's connect timeout
+        seconds = formats.number_format(waited, decimal_pos=0 if float(waited).is_integer() else 1)
+        raise IdentityError(
+            _("Could not reach %(host)s: timed out after %(seconds)s s.") % {"host": host, "seconds": seconds}
+        ) from None
+    except httpx.HTTPError as exc:
+        reason = str(exc) or type(exc).__name__
+        raise IdentityError(_("Could not reach %(host)s: %(reason)s") % {"host": host, "reason": reason}) from None
+
+
+def identity_refused(status: int, reason: str) -> IdentityResult:
+    """The provider answered but would not say who the credentials belong to (a 5xx is its own trouble)."""
+    if status >= 500:
+        return IdentityResult(
+            ok=False,
+            detail=_("The provider could not answer: %(status)s %(reason)s") % {"status": status, "reason": reason},
+        )
+    return IdentityResult(
+        ok=False,
+        detail=_("The provider refused the token: %(status)s %(reason)s") % {"status": status, "reason": reason},
+    )
+
+
+def identity_missing(what: str) -> IdentityResult:
+    """Nothing to test: the credential the call needs is not stored (``what`` names it)."""
+    return IdentityResult(ok=False, detail=_("Enter the %(what)s and save the connector first.") % {"what": what})
 
 
 def response_json(response: httpx.Response) -> dict:

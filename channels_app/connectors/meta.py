@@ -38,6 +38,8 @@ from channels_app.connectors.base import (
     DeliveryError,
     DownloadedFile,
     DownloadError,
+    IdentityError,
+    IdentityResult,
     InboundEvent,
     MalformedUpdate,
     RegistrationResult,
@@ -56,6 +58,9 @@ from channels_app.connectors.base import (
     file_upload,
     hmac_sha256_hex,
     http_client,
+    identity_get,
+    identity_missing,
+    identity_refused,
     logger,
     provider_base,
     response_json,
@@ -122,6 +127,23 @@ class MetaSource(Source):
                 ok=False, detail=_("Meta did not confirm the subscription: %(answer)s") % {"answer": data}
             )
         return RegistrationResult(ok=True, detail="")
+
+    def _graph_identity(self, path: str, *, token: str, fields: str) -> tuple[dict, IdentityResult | None]:
+        """GET a Graph object with ``token``: its fields, or the result that says why there are none."""
+        try:
+            response = identity_get(
+                f"{provider_base('META_GRAPH_API_BASE')}/{path}",
+                params={"fields": fields},
+                headers={"Authorization": f"Bearer {token}"},
+            )
+        except IdentityError as exc:
+            return {}, IdentityResult(ok=False, detail=str(exc))
+        data = response_json(response)
+        error = as_dict(data.get("error"))
+        if response.status_code >= 400 or error or not data:
+            reason = as_str(error.get("message")) or response.reason_phrase
+            return {}, identity_refused(response.status_code, reason)
+        return data, None
 
     def _graph_post(
         self,
@@ -296,6 +318,27 @@ class MessengerSource(MetaSource):
     # The page webhook fields _entry_updates reads: messages (quick replies ride in them), their edits, pressed
     # postback buttons (issue 15.9) and the receipts of ours (issue 15.5).
     subscribed_fields = "messages,message_edits,messaging_postbacks,message_deliveries,message_reads"
+
+    def identify(self, connector: Connector) -> IdentityResult:
+        """Graph ``GET /me`` with the page access token: the page it belongs to, ``{"id", "name"}``."""
+        if not connector.access_token:
+            return identity_missing(_("page access token"))
+        page, failure = self._graph_identity("me", token=connector.access_token, fields="id,name")
+        if failure is not None:
+            return failure
+        detail = _("Connected to the page %(name)s (id %(id)s).") % {
+            "name": as_str(page.get("name")),
+            "id": as_str(page.get("id")),
+        }
+        if as_str(page.get("id")) and as_str(page.get("id")) != connector.account_id:
+            return IdentityResult(
+                ok=False,
+                detail=detail
+                + " "
+                + _("The token belongs to another page than the page id entered here (%(account)s).")
+                % {"account": connector.account_id},
+            )
+        return IdentityResult(ok=True, detail=detail)
 
     def register_webhook(self, connector: Connector, url: str) -> RegistrationResult:
         """O5: subscribe the page to the app for the fields we read (``POST /{page-id}/subscribed_apps`` with
@@ -489,6 +532,21 @@ class WhatsAppSource(MetaSource):
         )
         messages = [as_dict(m) for m in as_list(data.get("messages"))]
         return SendResult(provider_message_id=as_str(messages[0].get("id")) if messages else "")
+
+    def identify(self, connector: Connector) -> IdentityResult:
+        """Graph ``GET /{phone-number-id}`` with the access token: the number and its verified business name."""
+        if not connector.access_token:
+            return identity_missing(_("access token"))
+        number, failure = self._graph_identity(
+            connector.account_id, token=connector.access_token, fields="display_phone_number,verified_name"
+        )
+        if failure is not None:
+            return failure
+        return IdentityResult(
+            ok=True,
+            detail=_("Connected to %(number)s (%(name)s).")
+            % {"number": as_str(number.get("display_phone_number")), "name": as_str(number.get("verified_name"))},
+        )
 
     def register_webhook(self, connector: Connector, url: str) -> RegistrationResult:
         """O5: subscribe the app to the business account with our URL as its callback

@@ -17,7 +17,7 @@ from django.conf import settings
 from django.db import transaction
 from django.urls import reverse
 
-from channels_app.connectors.base import RegistrationResult
+from channels_app.connectors.base import IdentityResult, RegistrationResult
 from channels_app.connectors.registry import MESSENGER_KINDS, get_source
 from channels_app.connectors.webhooks import PROVIDER_BY_KIND
 from channels_app.engine import jobs
@@ -37,7 +37,10 @@ REGISTRATION_FIELDS = (
 
 
 def webhook_url(connector: Connector, site_url: str | None = None) -> str:
-    """Where the connector's provider posts its updates: ``<site>/webhooks/<provider>/<connector id>/``."""
+    """Where the connector's provider posts its updates: ``<site>/webhooks/<provider>/<connector id>/``.
+
+    ``site_url`` is the site's address as :func:`contact_center.site_address.site_url` decides it (a page passes
+    its request's); without it, ``SITE_URL``."""
     base = (site_url or settings.SITE_URL).rstrip("/")
     return base + reverse(f"webhook-{PROVIDER_BY_KIND[connector.kind]}", args=[connector.pk])
 
@@ -72,8 +75,18 @@ def connector_webhook_register(*, connector: Connector, site_url: str, now: date
     return result
 
 
-def connector_webhook_register_by_id(*, connector_id: int, now: datetime) -> str:
-    """The background registration (the task's body): the connector as it is now, for ``settings.SITE_URL``.
+def connector_identify(*, connector: Connector) -> IdentityResult:
+    """The admin's *Test connection*: who the provider says the stored credentials belong to. Reads only; the
+    provider is asked outside any transaction. A connector without a provider (live chat) raises ValueError."""
+    source = get_source(connector.kind)
+    if source is None:
+        raise ValueError(f"{connector.get_kind_display()} connectors have no provider to test.")
+    return source.identify(connector)
+
+
+def connector_webhook_register_by_id(*, connector_id: int, now: datetime, site_url: str | None = None) -> str:
+    """The background registration (the task's body): the connector as it is now, for ``site_url`` (the
+    address of the admin page that saved it) or ``settings.SITE_URL``.
 
     A connector deleted, switched off or turned into live chat since it was
     queued has nothing to register; its state is left as it is.
@@ -81,7 +94,7 @@ def connector_webhook_register_by_id(*, connector_id: int, now: datetime) -> str
     connector = Connector.objects.filter(pk=connector_id, is_active=True, kind__in=MESSENGER_KINDS).first()
     if connector is None:
         return "skipped"
-    connector_webhook_register(connector=connector, site_url=settings.SITE_URL, now=now)
+    connector_webhook_register(connector=connector, site_url=site_url or settings.SITE_URL, now=now)
     return str(connector.registration_state)
 
 
@@ -95,14 +108,17 @@ def registration_needed(before: Connector | None, after: Connector) -> bool:
     return any(getattr(before, name) != getattr(after, name) for name in REGISTRATION_FIELDS)
 
 
-def connector_registration_after_save(*, before: Connector | None, connector: Connector) -> bool:
+def connector_registration_after_save(
+    *, before: Connector | None, connector: Connector, site_url: str | None = None
+) -> bool:
     """After an admin save: when :func:`registration_needed`, mark the connector as registering and queue its
-    registration for after the save commits (the provider is never called inside the admin's transaction).
-    Says whether it queued."""
+    registration (for ``site_url``, the saving page's address, when given) for after the save commits (the
+    provider is never called inside the admin's transaction). Says whether it queued."""
     if not registration_needed(before, connector):
         return False
     connector.registration_state = RegistrationState.PENDING
     connector.registration_detail = ""
     connector.save(update_fields=["registration_state", "registration_detail"])
-    transaction.on_commit(partial(jobs.enqueue, jobs.REGISTER_WEBHOOK, connector.pk))
+    args = (connector.pk, site_url) if site_url else (connector.pk,)
+    transaction.on_commit(partial(jobs.enqueue, jobs.REGISTER_WEBHOOK, *args))
     return True

@@ -24,6 +24,8 @@ from channels_app.connectors.base import (
     DeliveryError,
     DownloadedFile,
     DownloadError,
+    IdentityError,
+    IdentityResult,
     InboundEvent,
     MalformedUpdate,
     RegistrationResult,
@@ -38,6 +40,9 @@ from channels_app.connectors.base import (
     file_to_fetch,
     file_upload,
     http_client,
+    identity_get,
+    identity_missing,
+    identity_refused,
     logger,
     provider_base,
     response_json,
@@ -209,6 +214,29 @@ class TelegramSource(Source):
         except DeliveryError as exc:
             return RegistrationResult(ok=False, detail=str(exc))
         return RegistrationResult(ok=True, detail=as_str(data.get("description")) or "Webhook was set")
+
+    def identify(self, connector: Connector) -> IdentityResult:
+        """``getMe``: the bot the token belongs to, ``{"id", "first_name", "username"}``."""
+        if not connector.access_token:
+            return identity_missing(_("bot token"))
+        try:
+            response = identity_get(f"{provider_base('TELEGRAM_API_BASE')}/bot{connector.access_token}/getMe")
+        except IdentityError as exc:
+            return IdentityResult(ok=False, detail=str(exc))
+        data = response_json(response)
+        bot = as_dict(data.get("result"))
+        if response.status_code != 200 or data.get("ok") is not True:
+            code = as_int(data.get("error_code")) or response.status_code
+            return identity_refused(code, as_str(data.get("description")) or response.reason_phrase)
+        username, name, bot_id = as_str(bot.get("username")), as_str(bot.get("first_name")), as_str(bot.get("id"))
+        detail = _("Connected to @%(username)s (%(name)s).") % {"username": username, "name": name}
+        if bot_id and connector.account_id != bot_id:
+            # Telegram itself never reads the account id; it only tells connectors apart, so say it, not fail.
+            detail += " " + _("The bot's id is %(id)s; the account id entered here is %(account)s.") % {
+                "id": bot_id,
+                "account": connector.account_id,
+            }
+        return IdentityResult(ok=True, detail=detail)
 
     def _call(self, connector: Connector, method: str, params: dict, *, files: dict | None = None) -> dict:
         """Call one Bot API method (as JSON, or as a multipart upload with ``files``); Telegram answers

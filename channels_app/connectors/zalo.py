@@ -31,6 +31,8 @@ from channels_app.connectors import zalo_tokens
 from channels_app.connectors.base import (
     DeliveryError,
     DownloadedFile,
+    IdentityError,
+    IdentityResult,
     InboundEvent,
     MalformedUpdate,
     RegistrationResult,
@@ -45,6 +47,9 @@ from channels_app.connectors.base import (
     file_to_fetch,
     file_upload,
     http_client,
+    identity_get,
+    identity_missing,
+    identity_refused,
     logger,
     provider_base,
     response_json,
@@ -272,6 +277,29 @@ class ZaloSource(Source):
         except httpx.HTTPError as exc:
             raise transport_error(exc) from None
         return response, response_json(response)
+
+    def identify(self, connector: Connector) -> IdentityResult:
+        """``GET /v2.0/oa/getoa`` with the OA access token: the Official Account, ``data: {"oa_id", "name"}``.
+        Zalo answers refusals with HTTP 200 and a non-zero ``error``."""
+        if not connector.access_token:
+            return identity_missing(_("OA access token"))
+        try:
+            response = identity_get(
+                f"{provider_base('ZALO_API_BASE')}/v2.0/oa/getoa", headers={"access_token": connector.access_token}
+            )
+        except IdentityError as exc:
+            return IdentityResult(ok=False, detail=str(exc))
+        data = response_json(response)
+        error = as_int(data.get("error"))
+        if response.status_code != 200 or error != 0:
+            code = error if response.status_code == 200 and error is not None else response.status_code
+            return identity_refused(code, as_str(data.get("message")) or response.reason_phrase)
+        oa = as_dict(data.get("data"))
+        detail = _("Connected to the Official Account %(name)s (id %(id)s).") % {
+            "name": as_str(oa.get("name")),
+            "id": as_str(oa.get("oa_id")),
+        }
+        return IdentityResult(ok=True, detail=detail)
 
     def register_webhook(self, connector: Connector, url: str) -> RegistrationResult:
         """O5: Zalo has no API for an app's webhook URL, so the result says exactly what to do by hand."""

@@ -132,14 +132,14 @@ class Connector(models.Model):
             clash = Connector.objects.filter(kind=self.kind, account_id=self.account_id).exclude(pk=self.pk).first()
             if clash:
                 errors["account_id"] = _(
-                    "This account is already connected to “%(channel)s”; one account belongs to one open channel (S3)."
+                    "This account is already connected to “%(channel)s”; one account belongs to one open channel."
                 ) % {"channel": clash.open_channel}
         if self.kind and self.open_channel_id:
             twin = Connector.objects.filter(open_channel_id=self.open_channel_id, kind=self.kind).exclude(pk=self.pk)
             if twin.exists():
-                errors["kind"] = _("This open channel already has a %(kind)s connector (S3).") % {
-                    "kind": self.get_kind_display()
-                }
+                errors["kind"] = _(
+                    "This open channel already has a %(kind)s connector; it may have one of each source."
+                ) % {"kind": self.get_kind_display()}
         if errors:
             raise ValidationError(errors)
 

@@ -498,3 +498,16 @@ def test_O4_admin_refuses_non_staff_on_every_model(world):
             response = client.post(path, {"name": "Injected"})
             assert response.status_code == 302 and response["Location"].startswith(login), (persona, path)
     assert fingerprint() == before
+
+
+def test_connector_buttons_refuse_who_does_not_use_the_admin(world, settings):
+    """Issue 20: *Test connection* and *Register webhook* send nobody outside the admin anywhere but the sign-in,
+    and change nothing (the teams' view of them: tests/security/test_matrix.py)."""
+    settings.TELEGRAM_API_BASE = "http://127.0.0.1:9"
+    before = fingerprint()
+    for action in ("test_connection", "register_webhook"):
+        path = reverse(f"admin:channels_app_connector_{action}", args=[world.telegram.pk])
+        for persona in ("anonymous", "mallory", "nina", "olga"):
+            response = _client(world, persona).post(path)
+            assert response.status_code == 302 and response["Location"].startswith("/admin/login/"), (persona, path)
+    assert fingerprint() == before

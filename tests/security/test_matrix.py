@@ -855,3 +855,37 @@ async def _supervisor_console(console: WebsocketCommunicator, teams, persona: st
             frame = await console.receive_json_from()
             assert MARKER[OTHER[own]] not in json.dumps(frame), f"{persona} received {frame}"
     await console.disconnect()
+
+
+# --- issue 20: the connector page's buttons (POST, scoped like the connector's own page) ------------------------
+
+
+@pytest.mark.parametrize("action", ["test_connection", "register_webhook"])
+def test_admin_connector_buttons(teams, action, settings):
+    """*Test connection* and *Register webhook*: whoever may change the team's connector; the other team's is
+    missing (404); without the right to change it, 403; a GET is 405; operators never reach the admin."""
+    settings.TELEGRAM_API_BASE = "http://127.0.0.1:9"  # nothing listens: the provider is "down", never a 500
+    model_admin = admin.site._registry[teams.a.telegram.__class__]
+    for persona in PERSONAS:
+        user = teams.people[persona]
+        for team in TEAMS:
+            connector = getattr(teams, team).telegram
+            url = reverse(f"admin:channels_app_connector_{action}", args=[connector.pk])
+            client = _client(teams, persona)
+            before = fingerprint()
+            response = client.post(url)
+            where = f"{action}: {persona} about team {team}"
+            if user is None or not access.uses_admin(user):
+                assert response.status_code == 302 and "/login/" in response["Location"], where
+                assert fingerprint() == before, where
+                continue
+            if persona != "administrator" and team_of(persona) != team:
+                expected = 404
+            elif not model_admin.has_change_permission(SimpleNamespace(user=user), connector):
+                expected = 403
+            else:
+                expected = 302
+            assert response.status_code == expected, f"{where}: {response.status_code}, expected {expected}"
+            if expected != 302:
+                assert fingerprint() == before, f"{where}: a refused request changed data"
+            assert client.get(url).status_code == 405, where

@@ -273,6 +273,10 @@ class FakeProvider(OutboundFileEndpoints):
                 return 200, {"ok": True, "result": True}
             if method == "setWebhook":
                 return 200, {"ok": True, "result": True, "description": "Webhook was set"}
+            if method == "getMe":
+                token = path.removeprefix("/bot").split("/", 1)[0]
+                bot = {"id": int(token.split(":")[0]) if token.split(":")[0].isdigit() else 1, "is_bot": True}
+                return 200, {"ok": True, "result": {**bot, "first_name": "Demo bot", "username": "demo_bot"}}
             if method == "getFile":
                 file_id = request.json.get("file_id")
                 return 200, {"ok": True, "result": {"file_id": file_id, "file_path": f"photos/file_{next_id}.jpg"}}
@@ -292,6 +296,10 @@ class FakeProvider(OutboundFileEndpoints):
                 return 200, {"success": True}
             if rest.startswith("media-bytes/"):
                 return 200, PNG_BYTES
+            if rest == "me":
+                return 200, {"id": "104857600", "name": "Demo page"}
+            if request.query.get("fields") == ["display_phone_number,verified_name"]:
+                return 200, {"id": rest, "display_phone_number": "+48 22 100 20 30", "verified_name": "Demo shop"}
             if rest.startswith("media-"):
                 return 200, {"url": f"{self.url}/graph/media-bytes/{rest}", "mime_type": "image/jpeg", "id": rest}
             return 200, {"first_name": "Mai", "last_name": "Tran", "id": rest}
@@ -304,6 +312,8 @@ class FakeProvider(OutboundFileEndpoints):
                 "refresh_token": f"zalo-refresh-{next_id}",
                 "expires_in": "90000",
             }
+        if path == "/zalo/v2.0/oa/getoa":
+            return 200, {"data": {"oa_id": "oa-579", "name": "Demo OA"}, "error": 0, "message": "Success"}
         if path == "/zalo/v3.0/oa/user/detail":
             return 200, {"data": {"display_name": "Lan Nguyen", "user_id": "x"}, "error": 0, "message": "Success"}
         return 404, {"error": "unknown path"}

@@ -15,7 +15,7 @@ from channels_app import models as m
 from channels_app.connectors.registry import get_source
 from contact_center.celery import app as celery_app
 from tests.channels_app.admin.test_admin import change_url, form_data
-from tests.factories import ConnectorFactory, OpenChannelFactory
+from tests.factories import ConnectorFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -153,7 +153,7 @@ def test_O5_a_connector_added_in_the_admin_is_registered_after_commit(
         callback()
     [call] = provider.calls("/bot7000002:AAnewBotTOKEN/setWebhook")
     assert call.json["url"] == f"{SITE}/webhooks/telegram/{connector.pk}/"
-    assert call.json["secret_token"] == "hook-secret"
+    assert call.json["secret_token"] == connector.webhook_secret  # generated, never typed in the admin
     connector.refresh_from_db()
     assert (connector.registration_state, connector.registration_detail) == ("registered", "Webhook was set")
     assert connector.registration_checked_at is not None and connector.webhook_registered_at is not None
@@ -183,17 +183,32 @@ def test_O5_a_new_token_registers_again_and_a_new_label_does_not(
     assert connector.registration_state == "registered"
 
 
-def test_O5_a_connector_added_in_the_open_channels_connectors_registers_too(
-    admin_client, provider, site, eager_celery, django_capture_on_commit_callbacks
+def test_O5_without_a_configured_address_the_admin_registers_for_the_address_it_was_opened_at(
+    admin_client, open_channel, provider, settings, eager_celery, django_capture_on_commit_callbacks
 ):
-    channel = OpenChannelFactory(name="Vietnam")
-    row = {"kind": "zalo", "account_id": "oa-579", "is_active": "on", "access_token": "z", "verify_token": "v"}
+    """Issue 20: ``make run`` on another port (SITE_URL left at its default) registers the address in use."""
+    settings.SITE_URL = settings.SITE_URL_DEFAULT
     with django_capture_on_commit_callbacks(execute=True):
-        response = admin_client.post(change_url(channel), form_data(channel, inlines={"connectors": [row]}))
-    assert response.status_code == 302, response.content.decode()[:3000]
-    connector = m.Connector.objects.get(open_channel=channel, kind="zalo")
-    assert connector.registration_state == "by_hand"
-    assert f"{SITE}/webhooks/zalo/{connector.pk}/" in connector.registration_detail
+        response = admin_client.post(ADD_URL, connector_form(open_channel), HTTP_HOST="localhost:8123")
+    assert response.status_code == 302
+    connector = m.Connector.objects.get(kind="telegram")
+    [call] = provider.calls("/setWebhook")
+    assert call.json["url"] == f"http://localhost:8123/webhooks/telegram/{connector.pk}/"
+
+
+def test_O5_the_open_channels_connectors_tab_changes_no_connector(admin_client, provider, site, open_channel):
+    """Connectors are set up on their own page; rows posted to the open channel's page add or change nothing."""
+    livechat = open_channel.connectors.get()
+    rows = [
+        {"id": livechat.pk, "kind": "telegram", "account_id": "changed", "is_active": ""},
+        {"kind": "zalo", "account_id": "oa-579", "is_active": "on", "access_token": "z"},
+    ]
+    response = admin_client.post(change_url(open_channel), form_data(open_channel, inlines={"connectors": rows}))
+    assert response.status_code in (200, 302)
+    livechat.refresh_from_db()
+    assert (livechat.kind, livechat.account_id, livechat.is_active) == ("livechat", livechat.account_id, True)
+    assert list(open_channel.connectors.all()) == [livechat]
+    assert provider.requests == []
 
 
 def test_O5_the_admin_shows_the_registration_on_the_list_and_the_connector(admin_client, open_channel, site):
