@@ -73,8 +73,9 @@ $("btn-sound").addEventListener("click", async () => {
   await allow();
   if (soundAllowed()) tones(context, [880], 0.12); // a short tone says it works
 });
-// Any click or key is the gesture the browser waits for.
-for (const name of ["pointerdown", "keydown"]) {
+// Any click or key is the gesture the browser waits for ("click", not "pointerdown": the prompt folding away
+// between the press and the release would move what the operator is clicking).
+for (const name of ["click", "keydown"]) {
   window.addEventListener(name, () => context && context.state === "suspended" && allow(), { capture: true, passive: true });
 }
 renderSoundPrompt();
