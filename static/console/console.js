@@ -1059,7 +1059,7 @@ async function submitTransfer(event) {
   else payload.to_open_channel_id = channelId;
   // Issue 20: offline, away or at their limit: ask first (the server still decides, and may refuse outright).
   if (chosen && chosen.dataset.available === "false") {
-    const question = interpolate(gettext("%(reason)s Transfer the conversation anyway?"), { reason: chosen.dataset.reason });
+    const question = `${chosen.dataset.reason} ${gettext("Transfer anyway?")}`; // the server's own words
     if (!window.confirm(question)) return;
     payload.confirm = true;
   }
