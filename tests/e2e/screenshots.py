@@ -237,6 +237,7 @@ def main() -> int:
             phone.goto(f"/console/#conversation={conversation.pk}")
             expect(phone.locator("#connection")).to_have_attribute("data-state", "open")
             expect(phone.locator("#messages .msg")).to_have_count(5)
+            expect(phone.locator("#status-dot")).to_have_attribute("data-status", "available")
             phone.locator("#reply").fill("Your parcel left our warehouse this morning.")
             phone.screenshot(path=str(DOCS / "console-phone.png"))
 
