@@ -46,6 +46,7 @@ from channels_app.models import (
     Message,
     Offer,
     OpenChannel,
+    OperatorAvailability,
     OperatorProfile,
     QueueMember,
     WhatsAppTemplate,
@@ -261,6 +262,16 @@ class OperatorStateSerializer(serializers.Serializer):
     clocked_in_at = serializers.DateTimeField(allow_null=True)
     on_break = serializers.BooleanField()
     break_started_at = serializers.DateTimeField(allow_null=True)
+    availability = serializers.ChoiceField(
+        choices=OperatorAvailability.values, help_text="The operator's own choice: available, away or offline."
+    )
+    receiving = serializers.BooleanField(help_text="At least one of their channels would offer them a chat now.")
+    reasons = serializers.ListField(
+        child=serializers.CharField(), help_text="Why new chats are not offered (in some or all channels), in words."
+    )
+    clock_in_required = serializers.BooleanField(
+        help_text="One of their channels routes only to clocked-in operators: the console shows clock-in and breaks."
+    )
 
 
 class ConsoleStateSerializer(serializers.Serializer):
@@ -270,13 +281,18 @@ class ConsoleStateSerializer(serializers.Serializer):
 
 
 class StatusActionSerializer(serializers.Serializer):
-    action = serializers.ChoiceField(choices=["clock_in", "clock_out", "break_start", "break_end"])
+    action = serializers.ChoiceField(
+        choices=["clock_in", "clock_out", "break_start", "break_end", *OperatorAvailability.values]
+    )
 
 
 class TransferOperatorSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     name = serializers.CharField()
     is_online = serializers.BooleanField()
+    presence = serializers.ChoiceField(
+        choices=["online", "away", "offline"], help_text="What colleagues see: online, away (chosen) or offline."
+    )
     open_channel = serializers.CharField()
     available = serializers.BooleanField(help_text="Routing would give them this conversation now (Q5, Q6, Q8).")
     unavailable_reason = serializers.CharField(help_text="Why not, in plain words; empty when available.")
@@ -475,8 +491,10 @@ class ConsoleView(InOperatorLanguage, APIView):
 
 def console_state(user) -> dict:
     profile = OperatorProfile.objects.filter(user_id=user.pk).first() or OperatorProfile(user=user)
+    now = timezone.now()
+    own = availability.own_availability(user, now)
     return {
-        "server_time": timezone.now(),
+        "server_time": now,
         "operator": {
             "id": user.pk,
             "name": operator_display_name(user),
@@ -485,6 +503,10 @@ def console_state(user) -> dict:
             "clocked_in_at": profile.clocked_in_at,
             "on_break": profile.on_break,
             "break_started_at": profile.break_started_at,
+            "availability": own.chosen,
+            "receiving": own.receiving,
+            "reasons": list(own.reasons),
+            "clock_in_required": own.clock_in_required,
         },
         "open_channels": [{"id": c.pk, "name": c.name} for c in selectors.operator_open_channels(user)],
     }
@@ -502,12 +524,21 @@ class ConsoleConversationsView(ConsoleView):
         return Response(ConsoleListsSerializer(console_lists(request.user)).data)
 
 
+def _availability_action(value: str):
+    def choose(*, operator, now) -> None:
+        operator_services.operator_availability_set(operator=operator, availability=value, now=now)
+
+    return choose
+
+
 class ConsoleStatusView(ConsoleView):
     ACTIONS = {
         "clock_in": operator_services.operator_clock_in,
         "clock_out": operator_services.operator_clock_out,
         "break_start": operator_services.operator_break_start,
         "break_end": operator_services.operator_break_end,
+        # Issue 20: the operator's own Available / Away / Offline, whatever their clock-in.
+        **{value: _availability_action(value) for value in OperatorAvailability.values},
     }
 
     @extend_schema(
@@ -516,7 +547,7 @@ class ConsoleStatusView(ConsoleView):
             200: ConsoleStateSerializer,
             409: inline_serializer("StatusRefused", {"detail": serializers.CharField()}),
         },
-        summary="Clock in or out, start or end a break (Q5)",
+        summary="Clock in or out, start or end a break (Q5); be available, away or offline",
     )
     def post(self, request: Request) -> Response:
         serializer = StatusActionSerializer(data=request.data)
@@ -620,6 +651,7 @@ class ConversationTransferTargetsView(ConsoleView):
                     "id": member.operator_id,
                     "name": facts.name,
                     "is_online": facts.online,
+                    "presence": facts.presence,
                     "open_channel": member.open_channel.name,
                     "available": facts.available,
                     "unavailable_reason": facts.explain(channel),

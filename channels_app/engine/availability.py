@@ -178,6 +178,11 @@ def operator_channel_ids(user_id: int) -> list[int]:
     )
 
 
+PRESENCE_ONLINE = "online"
+PRESENCE_AWAY = "away"
+PRESENCE_OFFLINE = "offline"
+
+
 @dataclass(frozen=True)
 class Availability:
     """Whether an operator could take a conversation of a channel now, by routing's own rules (Q5, Q6, Q8).
@@ -193,10 +198,18 @@ class Availability:
     chat_limit: int | None  # None: the channel has no limit
     leave_ends_at: datetime | None
     obstacles: tuple[distribution.Obstacle, ...]
+    chosen: str = distribution.CHOSEN_AVAILABLE  # the operator's own Available / Away / Offline
 
     @property
     def available(self) -> bool:
         return not self.obstacles
+
+    @property
+    def presence(self) -> str:
+        """What colleagues see: ``online``, ``away`` (chosen) or ``offline`` (chosen, or no live console)."""
+        if self.chosen == distribution.CHOSEN_OFFLINE or not self.online:
+            return PRESENCE_OFFLINE
+        return PRESENCE_AWAY if self.chosen == distribution.CHOSEN_AWAY else PRESENCE_ONLINE
 
     def explain(self, open_channel: OpenChannel) -> str:
         """Every obstacle in plain words ("Piotr is offline."); the end of a leave in the channel's time zone."""
@@ -214,8 +227,10 @@ class Availability:
                 "time": local.strftime("%H:%M"),
                 "time_zone": open_channel.time_zone,
             }
-        if obstacle.kind == distribution.REASON_OFFLINE:
+        if obstacle.kind in (distribution.REASON_OFFLINE, distribution.REASON_SET_OFFLINE):
             return _("%(name)s is offline.") % {"name": name}
+        if obstacle.kind == distribution.REASON_SET_AWAY:
+            return _("%(name)s is away.") % {"name": name}
         if obstacle.kind == distribution.REASON_NOT_CLOCKED_IN:
             return _("%(name)s is not clocked in.") % {"name": name}
         if obstacle.kind == distribution.REASON_ON_BREAK:
@@ -242,7 +257,7 @@ def availability_for(
     ``profiles`` are the operators' rows when the caller has locked them (fresh presence); otherwise each user's
     loaded ``operator_profile`` is read. ``acting_id`` is the person doing this very request (a supervisor taking
     a conversation over): acting is presence, so the online and clock-in rules hold for them whatever the
-    heartbeat says; leave and the limit still apply.
+    heartbeat says, and so does their own Away or Offline; leave and the limit still apply.
     """
     users = list(users)
     ids = [user.pk for user in users]
@@ -262,6 +277,7 @@ def availability_for(
             online=acting or operator_online(profile, open_channel, now),
             clocked_in=acting or bool(profile and profile.clocked_in),
             on_break=not acting and bool(profile and profile.on_break),
+            availability=distribution.CHOSEN_AVAILABLE if acting or profile is None else profile.availability,
             held=held.get(user.pk, ()),
         )
         found[user.pk] = Availability(
@@ -272,6 +288,7 @@ def availability_for(
             chat_limit=rules.chat_limit,
             leave_ends_at=leave.get(user.pk),
             obstacles=distribution.obstacles(snapshot, rules),
+            chosen=snapshot.availability,
         )
     return found
 
@@ -286,3 +303,100 @@ def anyone_available(open_channel: OpenChannel, now: datetime) -> bool:
     user_model = get_user_model()
     users = user_model.objects.filter(queue_memberships__open_channel=open_channel).select_related("operator_profile")
     return any(found.available for found in availability_for(users, open_channel, now).values())
+
+
+@dataclass(frozen=True)
+class OwnAvailability:
+    """Why an operator is, or is not, offered new conversations now, in their own words (issue 20).
+
+    ``receiving``: at least one of their channels would offer them a conversation now. ``reasons``: every
+    obstacle, each once, in plain words ("You are Away…", "Clock in to receive conversations in Website
+    support."); when ``receiving`` is true they concern some channels only. ``clock_in_required``: one of their
+    channels routes only to clocked-in operators, so the console shows the clock-in and break buttons.
+    """
+
+    chosen: str
+    receiving: bool
+    reasons: tuple[str, ...]
+    clock_in_required: bool
+
+
+def own_availability(user, now: datetime) -> OwnAvailability:
+    """:class:`OwnAvailability` of ``user`` at ``now``: routing's own rules over each active channel whose queue
+    they are in (:func:`availability_for`)."""
+    profile = OperatorProfile.objects.filter(user_id=user.pk).first()
+    chosen = profile.availability if profile is not None else distribution.CHOSEN_AVAILABLE
+    channels = list(OpenChannel.objects.filter(pk__in=operator_channel_ids(user.pk)).order_by("name", "pk"))
+    if not channels:
+        reason = _("You are in no open channel's queue yet: an administrator can add you to one.")
+        return OwnAvailability(chosen=chosen, receiving=False, reasons=(reason,), clock_in_required=False)
+    profiles = {user.pk: profile} if profile is not None else {}
+    blocked_in: dict[str, list[str]] = defaultdict(list)  # obstacle kind -> channel names
+    at_limit: list[tuple[str, int]] = []
+    leave_until: datetime | None = None
+    receiving = False
+    for channel in channels:
+        found = availability_for([user], channel, now, profiles=profiles)[user.pk]
+        receiving = receiving or found.available
+        leave_until = leave_until or found.leave_ends_at
+        for obstacle in found.obstacles:
+            if obstacle.kind == distribution.REASON_AT_LIMIT and obstacle.limit is not None:
+                at_limit.append((channel.name, obstacle.limit))
+            else:
+                blocked_in[obstacle.kind].append(channel.name)
+    return OwnAvailability(
+        chosen=chosen,
+        receiving=receiving,
+        reasons=_own_reasons(blocked_in, at_limit, leave_until, several=len(channels) > 1, channel=channels[0]),
+        clock_in_required=any(channel.require_clocked_in for channel in channels),
+    )
+
+
+def _own_reasons(
+    blocked_in: Mapping[str, list[str]],
+    at_limit: list[tuple[str, int]],
+    leave_until,
+    *,
+    several: bool,
+    channel: OpenChannel,
+) -> tuple[str, ...]:
+    reasons = []
+    if distribution.REASON_SET_AWAY in blocked_in:
+        reasons.append(_("You are Away: you keep your conversations, but no new ones are offered to you."))
+    if distribution.REASON_SET_OFFLINE in blocked_in:
+        reasons.append(_("You are Offline: no new conversations are offered to you."))
+    if distribution.REASON_ON_LEAVE in blocked_in:
+        if leave_until is not None:
+            local = leave_until.astimezone(channel.tz)
+            reasons.append(
+                _("You are on leave until %(date)s, %(time)s (%(time_zone)s).")
+                % {
+                    "date": formats.date_format(local, "DATE_FORMAT"),
+                    "time": local.strftime("%H:%M"),
+                    "time_zone": channel.time_zone,
+                }
+            )
+        else:
+            reasons.append(_("You are on leave."))
+    if distribution.REASON_OFFLINE in blocked_in:
+        reasons.append(_("Your console counts as offline: it lost its connection, or you were inactive for a while."))
+    if distribution.REASON_ON_BREAK in blocked_in:
+        reasons.append(_("You are on a break."))
+    if distribution.REASON_NOT_CLOCKED_IN in blocked_in:
+        reasons.append(
+            _("Clock in to receive conversations in %(channels)s.")
+            % {"channels": ", ".join(blocked_in[distribution.REASON_NOT_CLOCKED_IN])}
+        )
+    for channel_name, limit in at_limit:
+        if several:
+            text = ngettext(
+                "You are at your limit of %(limit)d chat in %(channel)s.",
+                "You are at your limit of %(limit)d chats in %(channel)s.",
+                limit,
+            )
+        else:
+            text = ngettext(
+                "You are at your limit of %(limit)d chat.", "You are at your limit of %(limit)d chats.", limit
+            )
+        reasons.append(text % {"limit": limit, "channel": channel_name})
+    return tuple(reasons)

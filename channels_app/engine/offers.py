@@ -71,7 +71,8 @@ def conversation_take(*, conversation_id: int, operator, now: datetime) -> Conve
 
     The rules are routing's own (:func:`~channels_app.engine.availability.availability_for`): not dismissed,
     not on leave, clocked in and not on a break where the channel asks for it, under the channel's chat limit.
-    Only the online rule (Q6) is waived: taking is the operator acting at the console, which is presence. The
+    Only the online rule (Q6) and the operator's own Away or Offline are waived: taking is the operator acting at
+    the console, which is presence, and Away means no *offers*. The
     channel's working hours (H2) decide when routing offers, not what an operator may take: a conversation
     waiting for the opening may be taken.
 
@@ -96,7 +97,10 @@ def conversation_take(*, conversation_id: int, operator, now: datetime) -> Conve
         own_offer = pending_offer_of(conversation, operator.pk)
         if own_offer is None:
             mine = availability.availability_for([operator], channel, now, profiles=profiles)[operator.pk]
-            mine = replace(mine, obstacles=tuple(o for o in mine.obstacles if o.kind != distribution.REASON_OFFLINE))
+            # Taking is acting at the console: neither the heartbeat nor the operator's own Away/Offline (no
+            # *offers*) stands in the way of a conversation they pick themselves.
+            waived = (distribution.REASON_OFFLINE, distribution.REASON_SET_AWAY, distribution.REASON_SET_OFFLINE)
+            mine = replace(mine, obstacles=tuple(o for o in mine.obstacles if o.kind not in waived))
             if not mine.available:
                 raise InvalidState(mine.explain(channel))
         take_conversation(
@@ -203,11 +207,14 @@ def move_on_if_unoffered(
     return True
 
 
-def withdraw_offers_to_departed(operator_id: int, *, now: datetime, open_channel_id: int | None = None) -> int:
-    """The operator left the open channel's queue (or, with no channel given, was dismissed): their pending
-    offers there are withdrawn and each conversation moves on (Q3) at once, rather than waiting out the offer's
-    time for someone who may no longer take it. One transaction per conversation, like the sweeps; the caller
-    runs this after its own change committed. Returns how many offers were withdrawn.
+def withdraw_offers_to_departed(
+    operator_id: int, *, now: datetime, open_channel_id: int | None = None, why: str = "operator left the queue"
+) -> int:
+    """The operator left the open channel's queue (or, with no channel given, was dismissed, or set themselves
+    Away or Offline: ``why`` says which): their pending offers there are withdrawn and each conversation moves on
+    (Q3) at once, rather than waiting out the offer's time for someone who may no longer take it. One transaction
+    per conversation, like the sweeps; the caller runs this after its own change committed. Returns how many
+    offers were withdrawn.
     """
     pending = Offer.objects.filter(operator_id=operator_id, status=Offer.Status.PENDING)
     if open_channel_id is not None:
@@ -217,13 +224,11 @@ def withdraw_offers_to_departed(operator_id: int, *, now: datetime, open_channel
         with transaction.atomic():
             conversation = locks.locked_conversation(conversation_id)
             done = transitions.withdraw_pending_offers(
-                conversation, now=now, reason="operator left the queue", only=Q(operator_id=operator_id)
+                conversation, now=now, reason=why, only=Q(operator_id=operator_id)
             )
             if done:
                 withdrawn += len(done)
-                move_on_if_unoffered(
-                    conversation, now=now, reason="offered operator left the queue (Q3)", trigger="operator_left"
-                )
+                move_on_if_unoffered(conversation, now=now, reason=f"offered {why} (Q3)", trigger="operator_left")
     return withdrawn
 
 

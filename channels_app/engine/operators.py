@@ -1,4 +1,5 @@
-"""Operator presence and shift state: console heartbeats (Q6), clock in/out and breaks (Q5); absent operators (Q10).
+"""Operator presence and shift state: console heartbeats (Q6), clock in/out and breaks (Q5), the operator's own
+Available / Away / Offline (issue 20); absent operators (Q10).
 
 Whether an operator is online is computed from two timestamps whenever it
 matters (routing reads them directly): the console's heartbeat must be younger
@@ -39,12 +40,22 @@ from django.db.models import (
     Value,
 )
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from channels_app.engine import availability, events, locks
+from channels_app.engine.availability import operator_channel_ids
 from channels_app.engine.errors import InvalidState, NotAllowed, ServiceError
+from channels_app.engine.offers import withdraw_offers_to_departed
 from channels_app.engine.queue import conversation_requeue, request_redistribution
 from channels_app.engine.signals import after_commit
-from channels_app.models import Conversation, ConversationStatus, LeavePeriod, OperatorProfile, QueueMember
+from channels_app.models import (
+    Conversation,
+    ConversationStatus,
+    LeavePeriod,
+    OperatorAvailability,
+    OperatorProfile,
+    QueueMember,
+)
 from channels_app.policy.presence import counts_as_activity, is_online
 
 DEFAULT_OFFLINE_AFTER_MINUTES = 10
@@ -118,7 +129,7 @@ def operator_break_start(*, operator, now: datetime) -> None:
     with transaction.atomic():
         profile = _locked_profile(operator)
         if not profile.clocked_in:
-            raise InvalidState("Clock in before taking a break.")
+            raise InvalidState(_("Clock in before taking a break."))
         if profile.on_break:
             return
         profile.on_break, profile.break_started_at = True, now
@@ -136,6 +147,33 @@ def operator_break_end(*, operator, now: datetime) -> None:
         profile.save(update_fields=["on_break", "break_started_at"])
         events.nudge_wallboards(availability.operator_channel_ids(operator.pk))
         _route_channels_requiring_clock_in(operator.pk, now, trigger="break_end")
+
+
+def operator_availability_set(*, operator, availability: str, now: datetime) -> str:
+    """Issue 20: the operator chooses Available, Away or Offline, whatever their clock-in.
+
+    Away and Offline: no new offers in any channel (the routing policy's ``REASON_SET_*``); the conversations
+    they hold stay theirs, and their pending offers are withdrawn after commit so each conversation moves on to
+    a colleague at once (Q3) rather than ringing out. Available: waiting conversations of their channels are
+    routed at once (Q9). Every console tab of theirs and the wallboards hear of it. Idempotent; an unknown
+    value is refused and changes nothing.
+    """
+    if availability not in OperatorAvailability.values:
+        raise ServiceError(_("Choose Available, Away or Offline."))
+    with transaction.atomic():
+        profile = _locked_profile(operator)
+        if profile.availability == availability:
+            return availability
+        profile.availability = availability
+        profile.save(update_fields=["availability"])
+        channel_ids = operator_channel_ids(operator.pk)
+        events.publish([events.operator_group(operator.pk)], events.operator_presence(operator.pk, profile.is_online))
+        events.nudge_wallboards(channel_ids)
+        if availability == OperatorAvailability.AVAILABLE:
+            request_redistribution(channel_ids, now=now, trigger="operator_available")
+        else:
+            after_commit(partial(withdraw_offers_to_departed, operator.pk, now=now, why="operator set to away"))
+    return availability
 
 
 def operator_language_set(*, operator, language: str) -> str:

@@ -86,6 +86,7 @@ class _Presence(NamedTuple):
     on_break: bool
     console_heartbeat_at: datetime | None
     last_activity_at: datetime | None
+    availability: str  # the operator's own Available / Away / Offline
 
 
 class _Candidate(NamedTuple):
@@ -110,13 +111,16 @@ _CANDIDATE_FIELDS = (
     "operator_profile__on_break",
     "operator_profile__console_heartbeat_at",
     "operator_profile__last_activity_at",
+    "operator_profile__availability",
 )
 
 
 def _candidate(operator_id: int, position, last_assigned_at, values: tuple) -> _Candidate:
-    is_active, username, first, last, display_name, profile_id, clocked_in, on_break, heartbeat, activity = values
+    is_active, username, first, last, display_name, profile_id, clocked_in, on_break, heartbeat, activity, chosen = (
+        values
+    )
     name = compose_display_name(profile_name=display_name, first_name=first, last_name=last, username=username)
-    presence = _Presence(clocked_in, on_break, heartbeat, activity) if profile_id is not None else None
+    presence = _Presence(clocked_in, on_break, heartbeat, activity, chosen) if profile_id is not None else None
     return _Candidate(operator_id, name, is_active, position, last_assigned_at, presence)
 
 
@@ -444,6 +448,7 @@ def _snapshots(
             online=availability.operator_online(profile, context.channel, now),
             clocked_in=bool(profile and profile.clocked_in),
             on_break=bool(profile and profile.on_break),
+            availability=profile.availability if profile else distribution.CHOSEN_AVAILABLE,
             last_assigned_at=last_assigned.get(user_id),
             held=held.get(user_id, ()),
             already_tried=user_id in context.tried,

@@ -70,6 +70,7 @@ from channels_app.models.open_channel import (
 )
 from channels_app.models.operator import (
     LeavePeriod,
+    OperatorAvailability,
     OperatorProfile,
     compose_display_name,
     operator_display_name,
@@ -122,6 +123,7 @@ __all__ = [
     "Notification",
     "Offer",
     "OpenChannel",
+    "OperatorAvailability",
     "OperatorIdentity",
     "OperatorProfile",
     "QueueMember",

@@ -31,6 +31,18 @@ def operator_display_name(user) -> str:
     )
 
 
+class OperatorAvailability(models.TextChoices):
+    """What the operator chooses in the console, whatever their clock-in (issue 20).
+
+    Away: signed in, answers the conversations they hold, gets no new offers. Offline: the same, and colleagues
+    see them as offline. The values are :mod:`channels_app.policy.distribution`'s ``CHOSEN_*``.
+    """
+
+    AVAILABLE = "available", _("Available")
+    AWAY = "away", _("Away")
+    OFFLINE = "offline", _("Offline")
+
+
 class OperatorProfile(models.Model):
     """Presence, shift state and public identity of an operator (Q5, Q6, Q12).
 
@@ -53,6 +65,13 @@ class OperatorProfile(models.Model):
     )
     is_online = models.BooleanField(
         _("online"), default=False, help_text=_("Kept up to date by the console and the presence sweep.")
+    )
+    availability = models.CharField(
+        _("availability"),
+        max_length=10,
+        choices=OperatorAvailability.choices,
+        default=OperatorAvailability.AVAILABLE,
+        help_text=_("Chosen by the operator in the console. Away or Offline: no new conversations are offered."),
     )
     language = models.CharField(_("console language"), max_length=5, choices=Language.choices, default=Language.ENGLISH)
 

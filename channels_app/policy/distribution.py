@@ -38,6 +38,14 @@ Responsible person (C4)
     When the channel routes known clients to their responsible person, that
     person gets the offer even when not in the queue, under the Q5 rules
     except "online" and "under the limit".
+
+Chosen availability (issue 20)
+    The operator picks Available, Away or Offline in the console, whatever
+    their clock-in. Away and Offline both mean "no new offers" in every
+    channel, for the responsible person too: the choice is the operator's
+    word, not a guess from their console's heartbeat. Away keeps them signed
+    in and answering the conversations they hold; Offline also shows them as
+    offline to colleagues.
 """
 
 from __future__ import annotations
@@ -65,6 +73,8 @@ REASON_OFFLINE = "offline"
 REASON_NOT_CLOCKED_IN = "not clocked in"
 REASON_ON_BREAK = "on a break"
 REASON_AT_LIMIT = "at limit"  # stored as reason_at_limit(load, limit)
+REASON_SET_AWAY = "set to away"
+REASON_SET_OFFLINE = "set to offline"
 REASON_ALREADY_TRIED = "already declined/expired for this conversation"
 REASON_ASSIGNED_MORE_RECENTLY = "assigned more recently than the chosen operator"
 REASON_LATER_IN_ORDER = "not next in queue order"
@@ -76,6 +86,12 @@ REASON_CHOSEN_IN_ORDER = "chosen: next in queue order"
 REASON_CHOSEN_ALL = "offered together with every eligible operator"
 REASON_CHOSEN_RESPONSIBLE = "chosen: the client's responsible person (C4)"
 REASON_RESPONSIBLE_NOT_ELIGIBLE = "responsible person cannot take it: routed to the queue"
+
+
+# What the operator chose in the console (OperatorProfile.availability holds the same values).
+CHOSEN_AVAILABLE = "available"
+CHOSEN_AWAY = "away"
+CHOSEN_OFFLINE = "offline"
 
 
 def reason_at_limit(load: int, limit: int) -> str:
@@ -108,6 +124,7 @@ class OperatorSnapshot:
     last_assigned_at: datetime | None = None  # the latest in any open channel (Evenly)
     held: tuple[HeldBucket, ...] = ()
     already_tried: bool = False
+    availability: str = CHOSEN_AVAILABLE  # the operator's own Available / Away / Offline
 
     def load(self, exclusion: str) -> int:
         return chat_load(self.held, exclusion)
@@ -171,13 +188,18 @@ def obstacles(
 ) -> tuple[Obstacle, ...]:
     """Q5: every rule the operator fails right now (empty when eligible); routing and transfers both ask this.
 
-    ``ignore_online_and_limit`` is the C4 variant for the responsible person.
+    ``ignore_online_and_limit`` is the C4 variant for the responsible person; the operator's own Away or
+    Offline holds for them too.
     """
     found: list[Obstacle] = []
     if not operator.is_active:
         found.append(Obstacle(REASON_DISMISSED))
     if operator.on_leave:
         found.append(Obstacle(REASON_ON_LEAVE))
+    if operator.availability == CHOSEN_AWAY:
+        found.append(Obstacle(REASON_SET_AWAY))
+    elif operator.availability == CHOSEN_OFFLINE:
+        found.append(Obstacle(REASON_SET_OFFLINE))
     if rules.check_online and not ignore_online_and_limit and not operator.online:
         found.append(Obstacle(REASON_OFFLINE))
     if rules.require_clocked_in:

@@ -14,6 +14,8 @@ import { initHistory, loadTimeline } from "./history.js";
 import { noteBody } from "./notes.js";
 import { applyReachability, outageTag, renderOutageBanner } from "./outage.js";
 import { loadedEnds, noteInLoadedRange, pageQuery, redrawInPlace } from "./paging.js";
+import { showPane } from "./panes.js";
+import { playOfferSound } from "./sound.js";
 
 const state = {
   operator: null,
@@ -54,29 +56,8 @@ function toast(text, kind = "info", title = "") {
   setTimeout(() => node.remove(), kind === "error" ? 8000 : 6000);
 }
 
-let audioContext = null;
-function playOfferSound() {
-  // Two short tones; browsers allow audio once the operator has interacted with the page.
-  try {
-    audioContext = audioContext || new AudioContext();
-    if (audioContext.state === "suspended") audioContext.resume();
-    const start = audioContext.currentTime;
-    [880, 1175].forEach((frequency, index) => {
-      const oscillator = audioContext.createOscillator();
-      const gain = audioContext.createGain();
-      const at = start + index * 0.18;
-      oscillator.type = "sine";
-      oscillator.frequency.value = frequency;
-      gain.gain.setValueAtTime(0.0001, at);
-      gain.gain.exponentialRampToValueAtTime(0.25, at + 0.02);
-      gain.gain.exponentialRampToValueAtTime(0.0001, at + 0.16);
-      oscillator.connect(gain).connect(audioContext.destination);
-      oscillator.start(at);
-      oscillator.stop(at + 0.17);
-    });
-  } catch {
-    // No audio device: the banner and the pulsing list entry still show the offer.
-  }
+function cueOffer() {
+  playOfferSound(); // silent until the browser allows sound: sound.js asks the operator to enable it
   state.offerCues += 1;
   document.body.dataset.offerCues = String(state.offerCues);
 }
@@ -85,7 +66,7 @@ function cueNewOffers(rows) {
   const fresh = rows.filter((row) => !state.knownOfferIds.has(row.offer.id));
   rows.forEach((row) => state.knownOfferIds.add(row.offer.id));
   if (!fresh.length) return;
-  playOfferSound();
+  cueOffer();
   const first = fresh[0];
   $("offer-banner-text").textContent = `${first.client_name} · ${first.open_channel.name}`;
   $("offer-banner-countdown").dataset.expiresAt = first.offer.expires_at;
@@ -197,26 +178,42 @@ async function loadLists() {
 function scheduleListRefresh(delay = 120) {
   // Bursts of events (an offer, its status, a message) cost one request.
   clearTimeout(state.listRefreshTimer);
-  state.listRefreshTimer = setTimeout(() => loadLists().catch((error) => toast(error.message, "error")), delay);
+  // The state comes along: why no new chats are offered changes with them (the limit).
+  state.listRefreshTimer = setTimeout(
+    () => Promise.all([loadLists(), loadState()]).catch((error) => toast(error.message, "error")),
+    delay,
+  );
 }
 
 // --- operator status ----------------------------------------------------------------------------
 
+// Issue 20: the operator's own Available / Away / Offline, the clock-in buttons only where a channel asks for
+// them, and in words why no new conversations are offered right now.
 function renderOperator() {
   const operator = state.operator;
   if (!operator) return;
-  const pill = $("status-pill");
-  let status = "offline";
-  let label = gettext("Offline");
-  if (!operator.clocked_in) [status, label] = ["out", gettext("Not clocked in")];
-  else if (operator.on_break) [status, label] = ["break", gettext("On a break")];
-  else if (operator.is_online) [status, label] = ["online", gettext("Online")];
-  pill.dataset.status = status;
-  pill.textContent = label;
+  $("availability").value = operator.availability;
+  let status = operator.availability;
+  if (status === "available" && !operator.receiving) status = "blocked";
+  const dot = $("status-dot");
+  dot.dataset.status = status;
+  const shift = operator.clock_in_required;
+  $("shift").hidden = !shift;
   $("btn-clock").textContent = operator.clocked_in ? gettext("Clock out") : gettext("Clock in");
   $("btn-break").textContent = operator.on_break ? gettext("End break") : gettext("Start break");
-  $("btn-break").disabled = !operator.clocked_in;
+  $("btn-break").hidden = !shift || !operator.clocked_in;
+  renderAvailabilityNote(operator);
   $("my-channels").replaceChildren(...state.channels.map((channel) => el("span", { class: "chip", text: channel.name })));
+}
+
+function renderAvailabilityNote(operator) {
+  const note = $("availability-note");
+  note.hidden = !operator.reasons.length;
+  note.dataset.receiving = operator.receiving ? "true" : "false";
+  const headline = operator.receiving
+    ? gettext("Some of your channels offer you no new conversations:")
+    : gettext("You are not receiving new conversations:");
+  note.replaceChildren(el("strong", { text: headline }), " ", operator.reasons.join(" "));
 }
 
 async function loadState() {
@@ -235,6 +232,7 @@ async function changeStatus(action) {
     renderOperator();
   } catch (error) {
     toast(error.message, "error");
+    renderOperator(); // the selector shows what holds, not what was refused
   }
 }
 
@@ -652,6 +650,7 @@ async function loadConversation(conversationId, { onlyNew = false, around = null
 
 /** Show a conversation; ``atMessageId`` (a search hit, a notification's link) is scrolled to and highlighted. */
 async function openConversation(conversationId, { atMessageId = null } = {}) {
+  showPane("conversation");
   if (state.currentId !== conversationId) {
     state.currentId = conversationId;
     state.detail = null;
@@ -744,6 +743,7 @@ function showMessage(messageId) {
 }
 
 function closeView() {
+  showPane("list");
   state.currentId = null;
   state.detail = null;
   state.messages = new Map();
@@ -775,6 +775,30 @@ async function acceptCurrent() {
   $("offer-banner").hidden = true;
   await loadConversation(state.currentId, { onlyNew: true });
   $("reply").focus();
+}
+
+/** Issue 20: accept the banner's offer in one click (or the A key) and open the conversation, ready to reply. */
+async function acceptFromBanner() {
+  const banner = $("offer-banner");
+  const offerId = Number(banner.dataset.offerId);
+  const conversationId = Number(banner.dataset.conversationId);
+  if (banner.hidden || !offerId) return;
+  banner.hidden = true; // one press, one accept: a second key press must not send it again
+  const answer = await act("accept", { offer_id: offerId });
+  if (!answer) return;
+  await openConversation(conversationId);
+  $("reply").focus();
+}
+
+/** The A key accepts the offer in the banner, unless the operator is typing (reply, note, search, a form). */
+function onShortcutKey(event) {
+  if (event.key !== "a" && event.key !== "A") return;
+  if (event.ctrlKey || event.metaKey || event.altKey || event.isComposing || event.repeat) return;
+  const target = event.target;
+  if (target instanceof Element && target.closest("input, textarea, select, [contenteditable]")) return;
+  if ($("offer-banner").hidden) return;
+  event.preventDefault();
+  acceptFromBanner();
 }
 
 /** Q3: refuse an offer; it moves on to the next operator at once. */
@@ -987,7 +1011,12 @@ async function openTransfer() {
     $("transfer-operator").replaceChildren(
       el("option", { value: "", text: "—" }),
       ...targets.operators.map((operator) =>
-        el("option", { value: String(operator.id), text: transferTargetLabel(operator), title: operator.unavailable_reason, dataset: { name: operator.name } })),
+        el("option", {
+          value: String(operator.id),
+          text: transferTargetLabel(operator),
+          title: operator.unavailable_reason,
+          dataset: { name: operator.name, available: String(operator.available), reason: operator.unavailable_reason },
+        })),
     );
     $("transfer-channel").replaceChildren(
       el("option", { value: "", text: "—" }),
@@ -1008,9 +1037,11 @@ function transferTargetLabel(operator) {
       ngettext("%(load)s of %(limit)s chat", "%(load)s of %(limit)s chats", operator.chat_limit),
       { load: operator.load, limit: operator.chat_limit },
     );
-  // The reason names the colleague already ("Piotr is offline.").
-  const state = operator.available ? `${operator.name} — ${gettext("available")}` : operator.unavailable_reason;
-  return `${state} (${load})`;
+  const presence = { online: gettext("Online"), away: gettext("Away"), offline: gettext("Offline") }[operator.presence];
+  // An unavailable colleague is marked before the operator picks them; the reason shows as the tooltip and in
+  // the warning asked before the transfer.
+  const mark = operator.available ? "" : " ⚠";
+  return `${operator.name} — ${presence || ""} · ${load}${mark}`;
 }
 
 async function submitTransfer(event) {
@@ -1021,10 +1052,17 @@ async function submitTransfer(event) {
     toast(gettext("Choose either an operator or an open channel."), "error");
     return;
   }
-  const target = operatorId ? $("transfer-operator").selectedOptions[0].dataset.name : $("transfer-channel").selectedOptions[0].text;
+  const chosen = operatorId ? $("transfer-operator").selectedOptions[0] : null;
+  const target = chosen ? chosen.dataset.name : $("transfer-channel").selectedOptions[0].text;
   const payload = { conversation_id: state.currentId };
   if (operatorId) payload.to_operator_id = operatorId;
   else payload.to_open_channel_id = channelId;
+  // Issue 20: offline, away or at their limit: ask first (the server still decides, and may refuse outright).
+  if (chosen && chosen.dataset.available === "false") {
+    const question = `${chosen.dataset.reason} ${gettext("Transfer anyway?")}`; // the server's own words
+    if (!window.confirm(question)) return;
+    payload.confirm = true;
+  }
   let answer = null;
   try {
     answer = await socket.request("transfer", payload);
@@ -1099,6 +1137,7 @@ function updateSuggestions() {
 }
 
 function insertCanned(reply, append = false) {
+  showPane("conversation"); // on a phone the canned list is on the client card's pane
   const textarea = $("reply");
   const token = shortcutAtCaret(textarea.value, textarea.selectionStart);
   if (token && !append) {
@@ -1287,6 +1326,7 @@ document.addEventListener("visibilitychange", () => {
     socket.send("heartbeat", socket.heartbeat());
   }
 });
+$("availability").addEventListener("change", (event) => changeStatus(event.target.value));
 $("btn-clock").addEventListener("click", () => changeStatus(state.operator && state.operator.clocked_in ? "clock_out" : "clock_in"));
 $("btn-break").addEventListener("click", () => changeStatus(state.operator && state.operator.on_break ? "break_end" : "break_start"));
 $("btn-accept").addEventListener("click", acceptCurrent);
@@ -1320,6 +1360,8 @@ $("offer-banner-decline").addEventListener("click", () => {
   const banner = $("offer-banner");
   if (banner.dataset.offerId) declineOffer(Number(banner.dataset.offerId), Number(banner.dataset.conversationId));
 });
+$("offer-banner-accept").addEventListener("click", acceptFromBanner);
+document.addEventListener("keydown", onShortcutKey);
 $("offer-banner-open").addEventListener("click", () => {
   const id = Number($("offer-banner").dataset.conversationId);
   if (id) openConversation(id);

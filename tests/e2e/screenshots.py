@@ -7,7 +7,7 @@
 3. Start uvicorn on it, open Olga's console and a visitor's widget in
    Chromium, and save ``docs/console.png``, ``docs/console-files.png`` (a
    Telegram client's photo and voice note, the operator's PDF, a reply the
-   messenger refused) and ``docs/widget.png``.
+   messenger refused), ``docs/console-phone.png`` (390×844) and ``docs/widget.png``.
 4. Stop the server and drop the database.
 """
 
@@ -230,6 +230,17 @@ def main() -> int:
             console.wait_for_function("[...document.images].every((image) => image.complete && image.naturalWidth)")
             console.screenshot(path=str(DOCS / "console-files.png"))
 
+            # Issue 20: the console on a phone, one pane at a time (the conversation open).
+            phone_context = browser.new_context(base_url=server.url, viewport={"width": 390, "height": 844})
+            phone_context.add_cookies([{"name": settings.SESSION_COOKIE_NAME, "value": session, "url": server.url}])
+            phone = phone_context.new_page()
+            phone.goto(f"/console/#conversation={conversation.pk}")
+            expect(phone.locator("#connection")).to_have_attribute("data-state", "open")
+            expect(phone.locator("#messages .msg")).to_have_count(5)
+            expect(phone.locator("#status-dot")).to_have_attribute("data-status", "available")
+            phone.locator("#reply").fill("Your parcel left our warehouse this morning.")
+            phone.screenshot(path=str(DOCS / "console-phone.png"))
+
             visitor_context = browser.new_context(base_url=server.url, viewport={"width": 1280, "height": 800})
             key = f"open-channels-chat:{support_site.public_key}:token"
             visitor_context.add_init_script(f"try {{ localStorage.setItem('{key}', '{visitor_token}') }} catch {{}}")
@@ -241,7 +252,8 @@ def main() -> int:
             chat.locator("#text").fill("Thanks a lot!")
             visitor.screenshot(path=str(DOCS / "widget.png"))
             browser.close()
-        print(f"Saved {DOCS / 'console.png'}, {DOCS / 'console-files.png'} and {DOCS / 'widget.png'}")
+        saved = ("console.png", "console-files.png", "console-phone.png", "widget.png")
+        print("Saved " + ", ".join(str(DOCS / name) for name in saved))
         return 0
     finally:
         if server is not None:

@@ -207,7 +207,7 @@ def test_Q13_operator_transfers_to_another_operator(new_context, support):
     open_conversation(olga_console, conversation)
 
     olga_console.locator("#btn-transfer").click()
-    olga_console.locator("#transfer-operator").select_option(label="Piotr Kowalski — available (0 chats)")
+    olga_console.locator("#transfer-operator").select_option(label="Piotr Kowalski — Online · 0 chats")
     olga_console.locator("#transfer-panel button[type=submit]").click()
 
     expect(olga_console.locator("#list-mine .conv-item")).to_have_count(0)
@@ -232,7 +232,7 @@ def test_Q13_transfer_to_an_offline_colleague_is_marked_warned_and_confirmed(new
     open_conversation(olga_console, conversation)
 
     olga_console.locator("#btn-transfer").click()
-    olga_console.locator("#transfer-operator").select_option(label="Piotr Kowalski is offline. (0 chats)")
+    olga_console.locator("#transfer-operator").select_option(label="Piotr Kowalski — Offline · 0 chats ⚠")
     dialogs = []
 
     def accept(dialog):

@@ -244,6 +244,24 @@ def test_Q5_clock_in_break_and_clock_out_through_the_api(client, support):
     assert client.post("/api/console/status/", {"action": "nap"}, content_type="application/json").status_code == 400
 
 
+def test_away_through_the_api_and_the_state_says_why_in_words(client, support):
+    olga = support.olga
+    as_user(client, olga)
+    state = client.get("/api/console/state/").json()["operator"]
+    assert (state["availability"], state["receiving"], state["reasons"]) == ("available", True, [])
+    assert state["clock_in_required"] is False  # the channel does not ask for clock-in: no buttons
+
+    response = client.post("/api/console/status/", {"action": "away"}, content_type="application/json")
+    assert response.status_code == 200
+    operator = response.json()["operator"]
+    assert (operator["availability"], operator["receiving"]) == ("away", False)
+    assert operator["reasons"] == ["You are Away: you keep your conversations, but no new ones are offered to you."]
+    assert OperatorProfile.objects.get(user=olga).availability == "away"
+
+    back = client.post("/api/console/status/", {"action": "available"}, content_type="application/json")
+    assert back.json()["operator"]["availability"] == "available"
+
+
 def test_status_change_needs_the_csrf_token(support):
     from django.test import Client as CsrfCheckingClient
 
