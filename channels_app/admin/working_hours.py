@@ -96,5 +96,8 @@ def working_hours_texts() -> dict[str, Any]:
         "copyMonday": gettext("Copy Monday to weekdays"),
         "copied": gettext("Monday's hours copied to Tuesday–Friday."),
         "closeAfterOpen": gettext("The period must close after it opens (00:00 means midnight)."),
-        "midnight": gettext("00:00 as closing time means midnight at the end of the day."),
+        "midnight": gettext(
+            "Times on a 24-hour clock (HH:MM); 00:00 as closing time means midnight at the end of the day."
+        ),
+        "timeFormat": gettext("Write the time as HH:MM on a 24-hour clock, for example 09:00 or 17:30."),
     }

@@ -45,11 +45,25 @@ const element = (tag, props = {}, ...children) => {
   return node;
 };
 
+// A 24-hour "HH:MM" text field in every language (a browser's own time field may show "01:00 PM").
+const TIME = /^([01]\d|2[0-3]):[0-5]\d$/;
 function timeInput(day, index, key, label) {
-  const input = element("input", { type: "time", value: days[day].periods[index][key], required: true });
+  const input = element("input", {
+    type: "text",
+    value: days[day].periods[index][key],
+    required: true,
+    inputMode: "numeric",
+    maxLength: 5,
+    placeholder: key === "start" ? "09:00" : "17:00",
+    autocomplete: "off",
+  });
   input.className = `wh-${key}`;
   input.setAttribute("aria-label", `${words.weekdays[day]}: ${label}`);
+  input.addEventListener("input", () => {
+    days[day].periods[index][key] = input.value.trim();
+  });
   input.addEventListener("change", () => {
+    input.value = hhmm(input.value.trim().replace(/^(\d{1,2})$/, "$1:00").replace(".", ":")) || input.value;
     days[day].periods[index][key] = input.value;
     check(dayRow(day));
   });
@@ -97,13 +111,20 @@ function drawDay(day) {
   check(row);
 }
 
-// A period that closes before it opens is marked at once (the server refuses it too).
+// A time not written HH:MM, or a period that closes before it opens, is marked at once (the server refuses
+// them too).
+function mark(input, message) {
+  input.setCustomValidity(message);
+  input.setAttribute("aria-invalid", String(Boolean(message)));
+  input.title = message;
+}
 function check(row) {
   for (const period of row.querySelectorAll(".wh-period")) {
+    const start = period.querySelector(".wh-start");
     const end = period.querySelector(".wh-end");
-    const ok = closesAfterOpening({ start: period.querySelector(".wh-start").value, end: end.value });
-    end.setCustomValidity(ok ? "" : words.closeAfterOpening);
-    end.setAttribute("aria-invalid", String(!ok));
+    mark(start, TIME.test(start.value) ? "" : words.timeFormat);
+    if (!TIME.test(end.value)) mark(end, words.timeFormat);
+    else mark(end, !TIME.test(start.value) || closesAfterOpening({ start: start.value, end: end.value }) ? "" : words.closeAfterOpen);
   }
 }
 
@@ -220,7 +241,8 @@ if (group && template && words.weekdays) {
   group.classList.add("wh-on");
 
   group.closest("form")?.addEventListener("submit", (event) => {
-    const invalid = grid.querySelector(".wh-end[aria-invalid='true']");
+    grid.querySelectorAll("tr[data-day]").forEach(check);
+    const invalid = grid.querySelector("input[aria-invalid='true']");
     if (invalid) {
       event.preventDefault();
       document.querySelector("[data-tab='working-hours']")?.click();

@@ -17,7 +17,8 @@ const isDeleted = (row) => Boolean(row.querySelector("input[name$='-DELETE']:che
 const nameOf = (row) => {
   const option = row.querySelector("select[name$='-operator'] option:checked");
   const label = option && option.value ? option.textContent : "";
-  return label ? label.split(" · ")[0].trim() : words.newMember || "";
+  // "Olga N. (olga) · online" → "Olga N.": the name people know, without the login and the presence.
+  return label ? label.split(" · ")[0].replace(/\s\([^()]*\)$/, "").trim() : words.newMember || "";
 };
 
 // The rows' positions follow the order shown; the numbers shown count the rows that stay.

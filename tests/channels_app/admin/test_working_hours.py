@@ -64,3 +64,18 @@ def test_the_words_follow_the_admins_language(admin_client, open_channel):
     found = re.search(r'id="open-channel-editor-texts" type="application/json">(.*?)</script>', page, re.S)
     texts = json.loads(found[1])
     assert texts["hours"]["weekdays"][0] == "Poniedziałek"
+
+
+@pytest.mark.parametrize(
+    ("script", "texts"),
+    [("static/admin_editors/hours.js", "working_hours_texts"), ("static/admin_editors/queue.js", "queue_editor_texts")],
+)
+def test_every_word_a_script_uses_is_handed_to_it(script, texts):
+    from pathlib import Path
+
+    from channels_app.admin import queue_members, working_hours
+
+    provider = getattr(working_hours, texts, None) or getattr(queue_members, texts)
+    used = set(re.findall(r"\bwords\.(\w+)", (Path(__file__).resolve().parents[3] / script).read_text()))
+    assert used, script
+    assert used <= set(provider()), f"{script} uses words the page does not give it: {used - set(provider())}"
