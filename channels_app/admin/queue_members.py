@@ -96,7 +96,7 @@ class QueueMemberForm(forms.ModelForm):
 class QueueMemberFormSet(BaseInlineFormSet):
     """Q1: the queue's members, in order, within the licence; positions stored as 1..n in that order."""
 
-    def kept_forms(self) -> list[forms.BaseForm]:
+    def kept_forms(self) -> list[forms.ModelForm]:
         return [
             form
             for form in self.forms
@@ -127,7 +127,7 @@ class QueueMemberFormSet(BaseInlineFormSet):
         super().clean()
 
         # The order shown (positions, then the rows' order on the page), numbered 1..n.
-        def place(pair: tuple[int, forms.BaseForm]) -> tuple[int, int]:
+        def place(pair: tuple[int, forms.ModelForm]) -> tuple[int, int]:
             position = pair[1].cleaned_data.get("position")
             return (_LAST if position is None else position, pair[0])
 

@@ -11,6 +11,7 @@ plain time ("between 60 and 43200 seconds (1 minute to 12 hours)").
 from __future__ import annotations
 
 import zoneinfo
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -22,8 +23,12 @@ from django.utils.translation import gettext_lazy as _
 from channels_app.models.shared import ONE_MINUTE, TWELVE_HOURS, Language
 from channels_app.policy import files, ratings
 
+if TYPE_CHECKING:
+    # django-stubs-ext is a development requirement: it names types only, nothing imports it at run time.
+    from django_stubs_ext import StrOrPromise
 
-def between(low: int, high: int, message: Promise) -> list[MinValueValidator | MaxValueValidator]:
+
+def between(low: int, high: int, message: StrOrPromise) -> list[MinValueValidator | MaxValueValidator]:
     """A range check whose message says the whole range (both ends), whichever end was crossed."""
     return [MinValueValidator(low, message=message), MaxValueValidator(high, message=message)]
 
