@@ -139,9 +139,10 @@ class QueueMemberFormSet(BaseInlineFormSet):
         saved = super().save(commit)
         if commit:
             # Rows left unchanged on the page may still have moved: store their new place too.
+            initial = set(self.initial_forms)
             for form in self.kept_forms():
                 member = form.instance
-                if member.pk and member.position != form.initial.get("position"):
+                if form in initial and not form.has_changed() and member.position != form.initial.get("position"):
                     member.save(update_fields=["position"])
         return saved
 
