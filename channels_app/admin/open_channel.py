@@ -1,5 +1,7 @@
 """The open channel's change page: its settings grouped into the product's tabs, its queue, hours and connectors.
 
+The queue editor lives in ``admin/queue_members.py``, the working-hours grid in ``admin/working_hours.py``.
+
 Each fieldset and inline carries a ``tab-<slug>`` class; the template
 ``admin/channels_app/openchannel/change_form.html`` turns them into a tab bar
 (and, without JavaScript, they simply stack).
@@ -9,12 +11,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, TypedDict
 
-from django.conf import settings
 from django.contrib import admin
-from django.core.exceptions import ValidationError
+from django.core.validators import MinValueValidator
 from django.db.models import Count, OuterRef, Q, Subquery, Sum
 from django.db.models.functions import Coalesce
-from django.forms.models import BaseInlineFormSet
 from django.utils import timezone
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
@@ -22,7 +22,9 @@ from import_export.admin import ImportExportModelAdmin
 
 from channels_app import models as m
 from channels_app.admin.connector import ConnectorInline
+from channels_app.admin.queue_members import QueueMemberInline, queue_editor_texts
 from channels_app.admin.resources import HolidayResource
+from channels_app.admin.working_hours import HolidayInline, WorkingPeriodInline, working_hours_texts
 from channels_app.engine.attachments import human_size, storage_used
 from channels_app.engine.retention import retention_change_record
 from contact_center.admin_scoping import ChannelScopedAdmin
@@ -59,48 +61,6 @@ OPEN_CHANNEL_TABS: tuple[tuple[str, str | Promise], ...] = (
 
 def tab(slug: str) -> list[str]:
     return [f"tab-{slug}"]
-
-
-class QueueMemberFormSet(BaseInlineFormSet):
-    """Q1: the queue may not hold more operators than the licence allows."""
-
-    def clean(self) -> None:
-        super().clean()
-        limit = settings.MAX_QUEUE_OPERATORS
-        kept = [
-            form
-            for form in self.forms
-            if form.cleaned_data and not form.cleaned_data.get("DELETE") and form.cleaned_data.get("operator")
-        ]
-        if limit and len(kept) > limit:
-            raise ValidationError(
-                _("The licence allows at most %(limit)d operators in a queue (Q1); this queue would have %(count)d.")
-                % {"limit": limit, "count": len(kept)}
-            )
-
-
-class QueueMemberInline(admin.TabularInline):
-    model = m.QueueMember
-    formset = QueueMemberFormSet
-    extra = 0
-    fields = ("position", "operator", "last_assigned_at")
-    readonly_fields = ("last_assigned_at",)
-    autocomplete_fields = ("operator",)
-    ordering = ("position", "id")
-    classes = tab("queue")
-    verbose_name_plural = _("Queue (in order)")
-
-
-class WorkingPeriodInline(admin.TabularInline):
-    model = m.WorkingPeriod
-    extra = 0
-    classes = tab("working-hours")
-
-
-class HolidayInline(admin.TabularInline):
-    model = m.Holiday
-    extra = 0
-    classes = tab("working-hours")
 
 
 @admin.register(m.OpenChannel)
@@ -243,6 +203,14 @@ class OpenChannelAdmin(ChannelScopedAdmin):
         (_("Other"), {"classes": tab("other"), "fields": ("name", "is_active", "language", "supervisors")}),
     )
 
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        """A number's range is checked once, by the model's validators, whose messages give the whole range
+        in plain words ("between 60 (1 minute) and 43200 (12 hours)"), not Django's "greater than or equal to 0"."""
+        field = super().formfield_for_dbfield(db_field, request, **kwargs)
+        if field is not None and any(isinstance(v, MinValueValidator) for v in db_field.validators):
+            field.validators = [v for v in field.validators if not isinstance(v, MinValueValidator)]
+        return field
+
     def get_queryset(self, request):
         return (
             super()
@@ -304,6 +272,8 @@ class OpenChannelAdmin(ChannelScopedAdmin):
 
     def render_change_form(self, request, context, *args, **kwargs):
         context["open_channel_tabs"] = OPEN_CHANNEL_TABS
+        # The queue editor's and the working-hours grid's words, translated here for their scripts.
+        context["open_channel_editor_texts"] = {"queue": queue_editor_texts(), "hours": working_hours_texts()}
         return super().render_change_form(request, context, *args, **kwargs)
 
     # O4: configuring open channels takes the dedicated permission on top of Django's own.

@@ -68,3 +68,19 @@ def sync_roles(**kwargs) -> None:
     from django.contrib.auth.models import Group, Permission
 
     apply_roles(Group, Permission)
+
+
+def can_operate_q():
+    """The users who can take conversations: in the Operators group or holding an operator profile.
+
+    A ``Q`` over the user model (it joins the groups: call ``.distinct()`` on the queryset). Supervisors and
+    administrators qualify only when they operate too; the queue editor offers and accepts only these users.
+    """
+    from django.db.models import Q
+
+    return Q(operator_profile__isnull=False) | Q(groups__name=OPERATORS)
+
+
+def can_operate(user) -> bool:
+    """Whether ``user`` can take conversations (:func:`can_operate_q` for one user)."""
+    return type(user)._default_manager.filter(can_operate_q(), pk=user.pk).exists()

@@ -23,7 +23,11 @@ class Chatbot(models.Model):
 
     name = models.CharField(_("name"), max_length=120)
     kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices, default=Kind.RULES)
-    supports_open_channels = models.BooleanField(_("supports open channels"), default=True, help_text=_("B2"))
+    supports_open_channels = models.BooleanField(
+        _("supports open channels"),
+        default=True,
+        help_text=_("Only a chatbot that supports open channels can be assigned to one."),
+    )  # B2
     is_active = models.BooleanField(_("active"), default=True)
     greeting = models.TextField(_("greeting"), blank=True)
     handover_keywords = models.CharField(

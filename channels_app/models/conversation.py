@@ -87,11 +87,11 @@ class Conversation(models.Model):
     first_operator = models.ForeignKey(
         settings.AUTH_USER_MODEL, related_name="+", null=True, blank=True, on_delete=models.SET_NULL
     )
-    is_unprocessed = models.BooleanField(_("unprocessed"), default=False, help_text=_("Q4: nobody answered in time."))
+    is_unprocessed = models.BooleanField(_("unprocessed"), default=False, help_text=_("Nobody answered in time."))  # Q4
     unprocessed_at = models.DateTimeField(null=True, blank=True)
-    no_answer_action_at = models.DateTimeField(null=True, blank=True, help_text="M2")
-    nobody_available_notified_at = models.DateTimeField(null=True, blank=True, help_text="Q9")
-    out_of_hours_notified_at = models.DateTimeField(null=True, blank=True, help_text="H2")
+    no_answer_action_at = models.DateTimeField(null=True, blank=True)  # M2
+    nobody_available_notified_at = models.DateTimeField(null=True, blank=True)  # Q9
+    out_of_hours_notified_at = models.DateTimeField(null=True, blank=True)  # H2
     is_offline_request = models.BooleanField(
         _("offline request"),
         default=False,
@@ -101,7 +101,7 @@ class Conversation(models.Model):
         ),
     )
     route_not_before = models.DateTimeField(
-        null=True, blank=True, help_text=_("H2: outside working hours, routing waits until this opening.")
+        null=True, blank=True, help_text=_("Outside working hours, routing waits until this opening.")
     )
     created_at = models.DateTimeField(_("created"), db_index=True)
     queued_at = models.DateTimeField(null=True, blank=True)
@@ -123,7 +123,7 @@ class Conversation(models.Model):
         _("response times pending"),
         default=False,
         help_text=_(
-            "K1: a message or a close is not yet in the response records; the KPI recording task records it and "
+            "A message or a close is not yet in the response records; the KPI recording task records it and "
             "clears this."
         ),
     )

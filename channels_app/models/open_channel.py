@@ -1,14 +1,17 @@
 """The open channel: one configured inbox with its queue, working hours and every rule (O1–O5 and the rest).
 
 Every setting of ``SPEC.md`` is a field of :class:`OpenChannel` (or one of its
-inlines); requirement IDs appear in help texts so the admin, the code and the
-spec can be read side by side. Durations are stored as whole seconds or
-minutes with validators for their documented ranges.
+inlines). The requirement each field serves is named in a comment beside it;
+help texts and validation messages say the rule in the administrator's words
+and never carry a requirement ID. Durations are stored as whole seconds or
+minutes, with validators whose messages give the range in those units and in
+plain time ("between 60 and 43200 seconds (1 minute to 12 hours)").
 """
 
 from __future__ import annotations
 
 import zoneinfo
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -19,6 +22,19 @@ from django.utils.translation import gettext_lazy as _
 
 from channels_app.models.shared import ONE_MINUTE, TWELVE_HOURS, Language
 from channels_app.policy import files, ratings
+
+if TYPE_CHECKING:
+    # django-stubs-ext is a development requirement: it names types only, nothing imports it at run time.
+    from django_stubs_ext import StrOrPromise
+
+
+def between(low: int, high: int, message: StrOrPromise) -> list[MinValueValidator | MaxValueValidator]:
+    """A range check whose message says the whole range (both ends), whichever end was crossed."""
+    return [MinValueValidator(low, message=message), MaxValueValidator(high, message=message)]
+
+
+SECONDS_1_MINUTE_TO_12_HOURS = _("Enter a number of seconds between 60 (1 minute) and 43200 (12 hours).")
+SECONDS_10_TO_12_HOURS = _("Enter a number of seconds between 10 and 43200 (12 hours).")
 
 
 def _timezone_choices() -> list[tuple[str, str]]:
@@ -105,13 +121,13 @@ class OpenChannel(models.Model):
     """One configured inbox: queue, hours, texts and rules (O1–O5 and the rest)."""
 
     # --- Other (O1, O3) ---
-    name = models.CharField(_("name"), max_length=120, help_text=_("O1: shown to clients in the chat header."))
+    name = models.CharField(_("name"), max_length=120, help_text=_("Shown to clients in the chat header."))  # O1
     language = models.CharField(
         _("language for clients"),
         max_length=5,
         choices=Language.choices,
         default=Language.ENGLISH,
-        help_text=_("O3: language of client-facing texts and e-mails (transcripts, notifications)."),
+        help_text=_("The language of the texts and e-mails clients receive (transcripts, notifications)."),  # O3
     )
     is_active = models.BooleanField(_("active"), default=True)
     supervisors = models.ManyToManyField(
@@ -134,81 +150,104 @@ class OpenChannel(models.Model):
     offer_timeout_seconds = models.PositiveIntegerField(
         _("idle time before forwarding (seconds)"),
         default=3 * ONE_MINUTE,
-        validators=[MinValueValidator(ONE_MINUTE), MaxValueValidator(TWELVE_HOURS)],
-        help_text=_("Q3: 1 minute to 12 hours. An offer not taken in this time moves on."),
+        validators=between(ONE_MINUTE, TWELVE_HOURS, SECONDS_1_MINUTE_TO_12_HOURS),
+        help_text=_(
+            "In seconds, between 60 (1 minute) and 43200 (12 hours). A conversation offered to an operator who "
+            "does not take it in this time is offered to the next one."
+        ),  # Q3
     )
     unprocessed_after_seconds = models.PositiveIntegerField(
         _("mark as unprocessed after (seconds)"),
         default=30 * ONE_MINUTE,
-        validators=[MinValueValidator(ONE_MINUTE), MaxValueValidator(TWELVE_HOURS)],
-        help_text=_("Q4: 1 minute to 12 hours. Unanswered conversations are flagged as missed."),
+        validators=between(ONE_MINUTE, TWELVE_HOURS, SECONDS_1_MINUTE_TO_12_HOURS),
+        help_text=_(
+            "In seconds, between 60 (1 minute) and 43200 (12 hours). A conversation nobody answered in this time "
+            "is marked as unprocessed."
+        ),  # Q4
     )
     check_online = models.BooleanField(
-        _("check online when routing"), default=True, help_text=_("Q5: route only to operators who are online.")
+        _("check online when routing"),
+        default=True,
+        help_text=_("Offer conversations only to operators who are online."),
     )
     offline_after_minutes = models.PositiveIntegerField(
         _("operator offline after inactivity (minutes)"),
         default=10,
-        validators=[MinValueValidator(1), MaxValueValidator(24 * 60)],
-        help_text=_("Q6: an operator with a connected console but no activity for this long counts as offline."),
+        validators=between(1, 24 * 60, _("Enter a number of minutes between 1 and 1440 (24 hours).")),
+        help_text=_(
+            "In minutes, between 1 and 1440 (24 hours). An operator whose console is open but who does nothing "
+            "for this long counts as offline."
+        ),  # Q6
     )
     offline_when_inactive = models.BooleanField(
         _("operator goes offline after inactivity"),
         default=True,
         help_text=_(
-            "Q6: when off, an operator whose console is open counts as online however long they stay idle. "
+            "When off, an operator whose console is open counts as online however long they stay idle. "
             "A visible console tab always counts as activity."
         ),
     )
     require_clocked_in = models.BooleanField(
         _("don't route to operators not clocked in"),
         default=False,
-        help_text=_("Q5: only operators who are clocked in and not on a break receive conversations."),
+        help_text=_("Only operators who are clocked in and not on a break receive conversations."),  # Q5
     )
     always_monitor_availability = models.BooleanField(
         _("always monitor availability"),
         default=False,
-        help_text=_("Q7: a new client message in a conversation whose operator is offline sends it back to the queue."),
+        help_text=_(
+            "A new client message in a conversation whose operator is offline sends the conversation back to the queue."
+        ),  # Q7
     )
-    chat_limit_enabled = models.BooleanField(_("limit simultaneous chats"), default=False, help_text=_("Q8"))
+    chat_limit_enabled = models.BooleanField(
+        _("limit simultaneous chats"),
+        default=False,
+        help_text=_("An operator who holds this many conversations is offered no new one until one ends."),
+    )  # Q8
     chat_limit = models.PositiveIntegerField(
-        _("simultaneous chat limit"), default=5, validators=[MinValueValidator(1), MaxValueValidator(100)]
+        _("simultaneous chat limit"),
+        default=5,
+        validators=between(1, 100, _("Enter a number of conversations between 1 and 100.")),
+        help_text=_("Between 1 and 100 conversations per operator."),
     )
     chat_limit_exclusion = models.CharField(
         _("exclude from the count"),
         max_length=20,
         choices=ChatLimitExclusion.choices,
         default=ChatLimitExclusion.ANSWERED,
-        help_text=_("Q8: which conversations do not count towards the limit."),
+        help_text=_("Which conversations do not count towards the limit."),
     )
     transfer_to_unavailable_after_warning = models.BooleanField(
         _("allow transfers to unavailable colleagues after a warning"),
         default=False,
         help_text=_(
-            "Q13: a transfer to a colleague who is offline, on leave or at the chat limit goes through once the "
+            "A transfer to a colleague who is offline, on leave or at the chat limit goes through once the "
             "operator confirms the warning. When off, such a transfer is refused."
         ),
     )
     absent_return_after_days = models.PositiveIntegerField(
         _("return conversations of operators on leave after (days)"),
         default=1,
-        validators=[MinValueValidator(1), MaxValueValidator(365)],
-        help_text=_("Q10: conversations of an operator on leave this long go back to the queue."),
+        validators=between(1, 365, _("Enter a number of days between 1 and 365.")),
+        help_text=_(
+            "In days, between 1 and 365. Conversations of an operator on leave this long go back to the queue."
+        ),
     )
     auto_close_after_days = models.PositiveIntegerField(
         _("close conversations inactive for (days)"),
         default=7,
-        validators=[MinValueValidator(1), MaxValueValidator(365)],
-        help_text=_("Q11"),
+        validators=between(1, 365, _("Enter a number of days between 1 and 365.")),
+        help_text=_("In days, between 1 and 365. A conversation with no message for this long is closed."),  # Q11
     )
     retention_days = models.PositiveIntegerField(
         _("erase conversations closed more than (days) ago"),
         null=True,
         blank=True,
-        validators=[MinValueValidator(1), MaxValueValidator(RETENTION_DAYS_MAX)],
+        validators=between(1, RETENTION_DAYS_MAX, _("Enter a number of days between 1 and 3650 (ten years).")),
         help_text=_(
             "Messages, files and notes of conversations closed longer ago than this are erased for good, every "
-            "hour; the figures of the reports stay. Empty: keep conversations."
+            "hour; the figures of the reports stay. In days, between 1 and 3650 (ten years). Empty: keep "
+            "conversations."
         ),
     )
     operator_identity = models.CharField(
@@ -216,36 +255,61 @@ class OpenChannel(models.Model):
         max_length=20,
         choices=OperatorIdentity.choices,
         default=OperatorIdentity.OPERATOR_PROFILE,
-        help_text=_("Q12"),
+        help_text=_("What clients see of the operator who answers them: name and photo."),  # Q12
     )
     display_name = models.CharField(_("name shown to clients"), max_length=120, blank=True)
     display_photo_url = models.URLField(_("photo shown to clients"), blank=True)
     nobody_available_text = models.TextField(
         _("text when nobody can answer"),
         default="All our operators are busy right now. We will answer as soon as one is free.",
-        help_text=_("Q9: sent once when no operator can take the conversation."),
+        help_text=_("Sent once when no operator can take the conversation."),  # Q9
     )
 
     # --- CRM (C1–C5) ---
-    crm_enabled = models.BooleanField(_("look clients up in the CRM"), default=True, help_text=_("C1"))
+    crm_enabled = models.BooleanField(
+        _("look clients up in the CRM"),
+        default=True,
+        help_text=_("Find the client's CRM contact by phone, e-mail or messenger account and show it in the console."),
+    )  # C1
     lead_creation = models.CharField(
-        _("create leads"), max_length=10, choices=LeadCreation.choices, default=LeadCreation.AUTOMATIC, help_text="C2"
-    )
+        _("create leads"), max_length=10, choices=LeadCreation.choices, default=LeadCreation.AUTOMATIC
+    )  # C2
     lead_source_mode = models.CharField(
-        _("lead source"), max_length=10, choices=LeadSourceMode.choices, default=LeadSourceMode.CHANNEL, help_text="C3"
-    )
+        _("lead source"), max_length=10, choices=LeadSourceMode.choices, default=LeadSourceMode.CHANNEL
+    )  # C3
     lead_fixed_source = models.CharField(_("fixed lead source"), max_length=60, blank=True)
     route_to_responsible = models.BooleanField(
-        _("route known clients to their responsible person"), default=False, help_text=_("C4")
+        _("route known clients to their responsible person"),
+        default=False,
+        help_text=_("A client whose CRM contact has a responsible person is offered to that person first."),
     )
     responsible_follows_transfer = models.BooleanField(
-        _("responsible person follows manual transfers"), default=False, help_text=_("C5")
+        _("responsible person follows manual transfers"),
+        default=False,
+        help_text=_(
+            "When an operator transfers a conversation, the colleague who takes it becomes the contact's "
+            "responsible person."
+        ),
     )
 
     # --- Working hours (H1, H2) ---
-    working_hours_enabled = models.BooleanField(_("limit to working hours"), default=False, help_text=_("H1"))
-    time_zone = models.CharField(_("time zone"), max_length=64, default="UTC", choices=_timezone_choices)
-    out_of_hours_reply_enabled = models.BooleanField(_("reply outside working hours"), default=True, help_text="H2")
+    working_hours_enabled = models.BooleanField(
+        _("limit to working hours"),
+        default=False,
+        help_text=_("Outside the hours below (and on holidays) conversations wait until the channel opens."),
+    )  # H1
+    time_zone = models.CharField(
+        _("time zone"),
+        max_length=64,
+        default="UTC",
+        choices=_timezone_choices,
+        help_text=_("The working hours, and the times on this page, are in this time zone."),
+    )
+    out_of_hours_reply_enabled = models.BooleanField(
+        _("reply outside working hours"),
+        default=True,
+        help_text=_("Send the reply below to a client who writes while the channel is closed."),
+    )  # H2
     out_of_hours_text = models.TextField(
         _("out-of-hours reply"),
         default="We are closed right now. We will answer when we open.",
@@ -291,13 +355,21 @@ class OpenChannel(models.Model):
     )
 
     # --- Agreement (A1) ---
-    consent_required = models.BooleanField(_("send the personal-data notice"), default=False, help_text=_("A1"))
+    consent_required = models.BooleanField(
+        _("send the personal-data notice"),
+        default=False,
+        help_text=_("Clients must accept the consent form below before their messages reach an operator."),
+    )  # A1
     consent_form = models.ForeignKey(
         "ConsentForm", verbose_name=_("consent form"), null=True, blank=True, on_delete=models.PROTECT
     )
 
     # --- Automatic actions (M1–M5) ---
-    welcome_enabled = models.BooleanField(_("auto-reply to the first message"), default=True, help_text=_("M1"))
+    welcome_enabled = models.BooleanField(
+        _("auto-reply to the first message"),
+        default=True,
+        help_text=_("Answer a client's first message with the text beside this."),
+    )  # M1
     welcome_text = models.TextField(
         _("auto-reply text"), default="Thank you for your message. An operator will answer shortly."
     )
@@ -306,16 +378,14 @@ class OpenChannel(models.Model):
         max_length=10,
         choices=NoAnswerAction.choices,
         default=NoAnswerAction.NOTHING,
-        help_text=_("M2: 'put back in the queue' is allowed only with Evenly."),
+        help_text=_("“Put the conversation back in the queue” works only with the Evenly distribution."),  # M2
     )
     no_answer_text = models.TextField(
         _("text when no operator answered"),
         blank=True,
         default="Sorry for the wait, we are still looking for a free operator.",
     )
-    close_message_enabled = models.BooleanField(
-        _("send a message when an operator closes"), default=True, help_text="M3"
-    )
+    close_message_enabled = models.BooleanField(_("send a message when an operator closes"), default=True)  # M3
     close_text = models.TextField(_("closing message"), default="Thank you for contacting us.")
     close_message_after_rating = models.BooleanField(
         _("hold the closing message until the conversation is fully closed"), default=False
@@ -325,7 +395,7 @@ class OpenChannel(models.Model):
         max_length=10,
         choices=AutoCloseAction.choices,
         default=AutoCloseAction.SEND_TEXT,
-        help_text=_("M4"),
+        help_text=_("What the client receives when a conversation is closed for inactivity."),  # M4
     )
     auto_close_text = models.TextField(
         _("inactivity closing message"),
@@ -338,16 +408,27 @@ class OpenChannel(models.Model):
         null=True,
         blank=True,
         on_delete=models.SET_NULL,
-        help_text=_("M5"),
+        help_text=_("The ready-made answers operators of this channel may insert."),  # M5
     )
 
     # --- Quality (R1, R2) ---
-    rating_enabled = models.BooleanField(_("ask the client to rate the operator"), default=True, help_text=_("R1"))
+    rating_enabled = models.BooleanField(
+        _("ask the client to rate the operator"),
+        default=True,
+        help_text=_("When a conversation is closed, the client is asked to rate the answer."),
+    )  # R1
     rating_request_text = models.TextField(_("rating request"), default="Please rate our answer: 👍 or 👎")
     rating_timeout_minutes = models.PositiveIntegerField(
-        _("time to rate (minutes)"), default=60, validators=[MinValueValidator(1), MaxValueValidator(7 * 24 * 60)]
+        _("time to rate (minutes)"),
+        default=60,
+        validators=between(1, 7 * 24 * 60, _("Enter a number of minutes between 1 and 10080 (7 days).")),
+        help_text=_("In minutes, between 1 and 10080 (7 days)."),
     )
-    close_on_rating = models.BooleanField(_("close as soon as the client rates"), default=True, help_text=_("R2"))
+    close_on_rating = models.BooleanField(
+        _("close as soon as the client rates"),
+        default=True,
+        help_text=_("When off, the conversation stays open for the time to rate."),
+    )  # R2
     rating_answers = models.CharField(
         _("typed rating answers"),
         max_length=200,
@@ -355,7 +436,7 @@ class OpenChannel(models.Model):
         default="",
         validators=[validate_rating_answers],
         help_text=_(
-            "R1: replies a client may type to rate, besides the rating buttons and 👍 / 👎: the like answers, "
+            "Replies a client may type to rate, besides the rating buttons and 👍 / 👎: the like answers, "
             "“/”, then the dislike answers, several separated by commas (for example “1, yes / 2, no”). Empty: "
             "only the buttons and the thumbs rate, and any other reply is a message. Name these answers in the "
             "rating request."
@@ -367,10 +448,10 @@ class OpenChannel(models.Model):
     max_file_megabytes = models.PositiveIntegerField(
         _("largest file (MB)"),
         default=10,
-        validators=[MinValueValidator(1), MaxValueValidator(100)],
+        validators=between(1, 100, _("Enter a size in megabytes between 1 and 100.")),
         help_text=_(
-            "The largest file a visitor or an operator may send, and the largest a client's file that is copied "
-            "from a messenger. The server's own ceiling (MAX_ATTACHMENT_BYTES) applies too."
+            "In megabytes, between 1 and 100: the largest file a visitor or an operator may send, and the largest "
+            "client's file copied from a messenger. The server's own upper limit applies too."
         ),
     )
     accepts_images = models.BooleanField(_("accept images"), default=True, help_text=_("Photos, screenshots, GIFs."))
@@ -382,21 +463,35 @@ class OpenChannel(models.Model):
     accepts_archives = models.BooleanField(_("accept archives"), default=False, help_text=_("ZIP, RAR, 7z."))
 
     # --- Chatbot (B1, B2) ---
-    chatbot_enabled = models.BooleanField(_("assign a chatbot"), default=False, help_text=_("B1"))
+    chatbot_enabled = models.BooleanField(
+        _("assign a chatbot"),
+        default=False,
+        help_text=_("The chatbot below answers new conversations first and hands them over to an operator."),
+    )  # B1
     chatbot = models.ForeignKey("Chatbot", verbose_name=_("chatbot"), null=True, blank=True, on_delete=models.PROTECT)
 
     # --- KPI (K1, K2) ---
-    kpi_initial_enabled = models.BooleanField(_("initial response time target"), default=False, help_text=_("K1"))
+    kpi_initial_enabled = models.BooleanField(
+        _("initial response time target"),
+        default=False,
+        help_text=_("Count how long clients wait for the first answer, against the target beside this."),
+    )  # K1
     kpi_initial_target_seconds = models.PositiveIntegerField(
         _("initial response target (seconds)"),
         default=3 * ONE_MINUTE,
-        validators=[MinValueValidator(10), MaxValueValidator(TWELVE_HOURS)],
+        validators=between(10, TWELVE_HOURS, SECONDS_10_TO_12_HOURS),
+        help_text=_("In seconds, between 10 and 43200 (12 hours)."),
     )
-    kpi_subsequent_enabled = models.BooleanField(_("subsequent response time target"), default=False, help_text="K1")
+    kpi_subsequent_enabled = models.BooleanField(
+        _("subsequent response time target"),
+        default=False,
+        help_text=_("Count how long clients wait for each later answer, against the target beside this."),
+    )  # K1
     kpi_subsequent_target_seconds = models.PositiveIntegerField(
         _("subsequent response target (seconds)"),
         default=5 * ONE_MINUTE,
-        validators=[MinValueValidator(10), MaxValueValidator(TWELVE_HOURS)],
+        validators=between(10, TWELVE_HOURS, SECONDS_10_TO_12_HOURS),
+        help_text=_("In seconds, between 10 and 43200 (12 hours)."),
     )
     kpi_working_hours_only = models.BooleanField(_("count response time only inside working hours"), default=False)
     kpi_notify_users = models.ManyToManyField(
@@ -404,12 +499,12 @@ class OpenChannel(models.Model):
         verbose_name=_("notify about missed targets"),
         blank=True,
         related_name="kpi_notified_channels",
-        help_text=_("K2: administrators or supervisors told about each miss."),
+        help_text=_("Administrators or supervisors told about each missed target."),  # K2
     )
     kpi_miss_template = models.TextField(
         _("miss notification template"),
         default="#OPERATOR# missed the response time target in conversation #DIALOG#.",
-        help_text=_("K2: #OPERATOR# becomes the operator's name, #DIALOG# the conversation's id with a link."),
+        help_text=_("#OPERATOR# becomes the operator's name, #DIALOG# the conversation's number with a link."),  # K2
     )
 
     class Meta:
@@ -467,20 +562,20 @@ class OpenChannel(models.Model):
         errors: dict[str, str | Promise] = {}
         if self.no_answer_action == NoAnswerAction.BACK_TO_QUEUE and self.distribution_mode != DistributionMode.EVENLY:
             errors["no_answer_action"] = _(
-                "“Put the conversation back in the queue” is allowed only with the Evenly distribution (M2)."
+                "“Put the conversation back in the queue” is allowed only with the Evenly distribution."
             )
         if self.no_answer_action == NoAnswerAction.SEND_TEXT and not self.no_answer_text.strip():
             errors["no_answer_text"] = _("Write the text to send when no operator answered.")
         if self.consent_required and not self.consent_form_id:
-            errors["consent_form"] = _("Choose the consent form to show (A1).")
+            errors["consent_form"] = _("Choose the consent form to show.")
         if self.chatbot_enabled and not self.chatbot_id:
-            errors["chatbot"] = _("Choose the chatbot to assign (B1).")
+            errors["chatbot"] = _("Choose the chatbot to assign.")
         if self.chatbot_enabled and self.chatbot is not None and not self.chatbot.supports_open_channels:
-            errors["chatbot"] = _("This chatbot does not support open channels (B2).")
+            errors["chatbot"] = _("This chatbot cannot answer in open channels: choose another one.")
         if self.lead_source_mode == LeadSourceMode.FIXED and not self.lead_fixed_source.strip():
-            errors["lead_fixed_source"] = _("Name the fixed lead source (C3).")
+            errors["lead_fixed_source"] = _("Name the fixed lead source.")
         if self.operator_identity == OperatorIdentity.CHANNEL and not self.display_name.strip():
-            errors["display_name"] = _("Give the name to show to clients (Q12).")
+            errors["display_name"] = _("Give the name to show to clients.")
         for detail in FORM_DETAILS:
             field = f"prechat_{detail}"
             if getattr(self, field) not in FormFieldMode.values:
@@ -491,10 +586,12 @@ class OpenChannel(models.Model):
             }
         kpi_on = self.kpi_initial_enabled or self.kpi_subsequent_enabled
         if kpi_on and "#DIALOG#" not in self.kpi_miss_template:
-            errors["kpi_miss_template"] = _("The template must contain #DIALOG# (K2).")
+            errors["kpi_miss_template"] = _(
+                "The template must contain #DIALOG#, where the link to the conversation goes."
+            )
         limit = settings.MAX_OPEN_CHANNELS
         if self._state.adding and limit and OpenChannel.objects.count() >= limit:
-            errors["__all__"] = _("The licence allows at most %(limit)d open channels (O4).") % {"limit": limit}
+            errors["__all__"] = _("The licence allows at most %(limit)d open channels.") % {"limit": limit}
         if errors:
             raise ValidationError(errors)
 
@@ -508,9 +605,14 @@ class QueueMember(models.Model):
 
     open_channel = models.ForeignKey(OpenChannel, related_name="queue_members", on_delete=models.CASCADE)
     operator = models.ForeignKey(settings.AUTH_USER_MODEL, related_name="queue_memberships", on_delete=models.CASCADE)
-    position = models.PositiveIntegerField(_("position"), default=0)
+    position = models.PositiveIntegerField(
+        _("position"), default=0, help_text=_("The queue's order: 1 is offered first in the Strictly in order mode.")
+    )
     last_assigned_at = models.DateTimeField(
-        _("last assigned"), null=True, blank=True, help_text=_("Evenly distribution picks the longest-waiting.")
+        _("last assigned"),
+        null=True,
+        blank=True,
+        help_text=_("The Evenly distribution offers a conversation to whoever waited longest."),
     )
 
     class Meta:
@@ -539,8 +641,10 @@ class WorkingPeriod(models.Model):
 
     open_channel = models.ForeignKey(OpenChannel, related_name="working_periods", on_delete=models.CASCADE)
     weekday = models.PositiveSmallIntegerField(_("weekday"), choices=Weekday.choices)
-    start = models.TimeField(_("opens"))
-    end = models.TimeField(_("closes"), help_text=_("00:00 means midnight at the end of the day."))
+    start = models.TimeField(_("opens"), help_text=_("In the open channel's time zone."))
+    end = models.TimeField(
+        _("closes"), help_text=_("In the open channel's time zone; 00:00 means midnight at the end of the day.")
+    )
 
     class Meta:
         verbose_name = _("working period")
@@ -554,7 +658,7 @@ class WorkingPeriod(models.Model):
         if self.start is not None and self.end is not None:
             midnight_end = self.end.hour == 0 and self.end.minute == 0
             if not midnight_end and self.end <= self.start:
-                raise ValidationError({"end": _("The period must close after it opens.")})
+                raise ValidationError({"end": _("The period must close after it opens (00:00 means midnight).")})
 
 
 class Holiday(models.Model):

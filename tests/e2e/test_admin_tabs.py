@@ -62,6 +62,6 @@ def test_a_rejected_save_opens_the_tab_with_the_error(logged_in_admin, live_serv
 
     expect(page.get_by_role("tab", name="Automatic actions")).to_have_attribute("aria-selected", "true")
     expect(page.get_by_role("tab", name="Automatic actions")).to_have_class("has-errors")
-    expect(page.get_by_text("allowed only with the Evenly distribution (M2)")).to_be_visible()
+    expect(page.get_by_text("allowed only with the Evenly distribution.")).to_be_visible()
     channel.refresh_from_db()
     assert channel.distribution_mode == "evenly"

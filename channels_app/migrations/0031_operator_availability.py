@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("channels_app", "0029_connector_circuit_breaker"),
+        ("channels_app", "0030_plain_words_and_queue_order"),
     ]
 
     operations = [
