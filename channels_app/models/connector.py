@@ -48,13 +48,17 @@ class Connector(models.Model):
     account_id = models.CharField(
         _("account id"),
         max_length=128,
-        help_text=_("The bot's id, page id, phone number id or Official Account id; for live chat, the site key."),
+        help_text=_(
+            "The bot's id, page id, phone number id or Official Account id; for live chat, a generated key that "
+            "appears in the website snippet once saved."
+        ),
     )
     business_account_id = models.CharField(
         _("WhatsApp Business Account id"),
         max_length=64,
         blank=True,
-        help_text=_("WhatsApp only: the business account of the phone number, to subscribe the app to it (O5)."),
+        # O5: registration subscribes the app to this account.
+        help_text=_("WhatsApp only: the business account of the phone number, to subscribe the app to it."),
     )
     name = models.CharField(_("label"), max_length=120, blank=True)
     is_active = models.BooleanField(_("active"), default=True)

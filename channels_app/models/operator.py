@@ -58,10 +58,13 @@ class OperatorProfile(models.Model):
     on_break = models.BooleanField(_("on a break"), default=False)
     break_started_at = models.DateTimeField(null=True, blank=True)
     console_heartbeat_at = models.DateTimeField(
-        _("last console heartbeat"), null=True, blank=True, help_text=_("Q6: a connected console tab pings regularly.")
+        _("last console heartbeat"),
+        null=True,
+        blank=True,
+        help_text=_("A connected console tab reports this regularly."),
     )
     last_activity_at = models.DateTimeField(
-        _("last activity"), null=True, blank=True, help_text=_("Q6: last keystroke, click or message in the console.")
+        _("last activity"), null=True, blank=True, help_text=_("The last keystroke, click or message in the console.")
     )
     is_online = models.BooleanField(
         _("online"), default=False, help_text=_("Kept up to date by the console and the presence sweep.")
