@@ -33,7 +33,9 @@ from django.contrib.auth import get_user_model
 from django.core.mail import EmailMultiAlternatives, get_connection
 from django.db import transaction
 from django.urls import reverse
+from django.utils import translation
 from django.utils.html import escape, format_html
+from django.utils.translation import gettext
 
 from channels_app.engine import access, notifications
 from channels_app.engine.calendars import calendar_for
@@ -60,7 +62,11 @@ SWEEP_BATCH = 200
 # for that: 50 keep the wait to a few tens of milliseconds (about 0.7 ms per conversation).
 RECORD_BATCH = 50
 NOTIFY_BATCH = 100
-UNASSIGNED_NAME = "Nobody (unassigned)"
+
+
+def unassigned_name() -> str:
+    """The name shown for a wait nobody held, in the active language."""
+    return gettext("Nobody (unassigned)")
 
 
 @dataclass(frozen=True)
@@ -444,7 +450,9 @@ def misses_notify(*, now: datetime) -> int:
             for miss in misses:
                 channel, recipients = recipients_by_channel[miss.open_channel_id]
                 operator = operators.get(miss.operator_id) if miss.operator_id is not None else None
-                operator_name = operator_display_name(operator) if operator is not None else UNASSIGNED_NAME
+                # One text for all recipients (bell, notifications page, e-mail): in the open channel's language.
+                with translation.override(channel.language):
+                    operator_name = operator_display_name(operator) if operator is not None else unassigned_name()
                 url = conversation_kpi_url(miss.conversation_id)
                 dialog = f"#{miss.conversation_id}"
                 miss.text = metrics.render_miss_text(
@@ -484,9 +492,13 @@ def _miss_email(
     html = metrics.render_miss_text(
         escape(template), operator_name=escape(operator_name), dialog=format_html('<a href="{}">{}</a>', url, dialog)
     )
-    kind = "initial" if miss.kind == ResponseKind.INITIAL else "subsequent"
+    with translation.override(channel.language):
+        if miss.kind == ResponseKind.INITIAL:
+            subject = gettext("[%(channel)s] Missed first-response target in conversation %(dialog)s")
+        else:
+            subject = gettext("[%(channel)s] Missed response target in conversation %(dialog)s")
     message = EmailMultiAlternatives(
-        subject=f"[{channel.name}] Missed {kind} response target in conversation {dialog}",
+        subject=subject % {"channel": channel.name, "dialog": dialog},
         body=body,
         from_email=settings.DEFAULT_FROM_EMAIL,
         to=addresses,

@@ -147,7 +147,7 @@ function conversationItem(row, kind) {
     el("span", { class: "avatar", text: initials(row.client_name) }),
     el("span", { class: "name", text: row.client_name }),
     isOffer
-      ? el("span", { class: "when countdown", dataset: { expiresAt: row.offer.expires_at }, title: "Time left to accept" })
+      ? el("span", { class: "when countdown", dataset: { expiresAt: row.offer.expires_at }, title: gettext("Time left to accept") })
       : el("span", { class: "when", text: formatTime(row.last_message_at) }),
     el("span", { class: "preview", text: previewText(row) }),
     el("span", { class: "tags" },
@@ -495,10 +495,10 @@ function renderDetail() {
   $("client-facts").replaceChildren(
     ...fact(gettext("Username"), client.username),
     ...fact(gettext("Phone"), client.phone),
-    ...fact("E-mail", client.email),
+    ...fact(gettext("E-mail"), client.email),
     // Typed by the visitor and not confirmed through the link mailed to it: shown, never trusted (no CRM match, no lead).
     ...fact(gettext("E-mail, not confirmed"), client.unverified_email),
-    ...fact("CRM contact", contact ? contact.full_name : "Not in the CRM"),
+    ...fact(gettext("CRM contact"), contact ? contact.full_name : gettext("Not in the CRM")),
     ...fact(gettext("Responsible"), contact ? contact.responsible : ""),
     ...fact(gettext("Conversations"), String(client.conversations_count)),
     ...fact(gettext("Consent"), consentFact(client)),
