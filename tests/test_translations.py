@@ -320,3 +320,12 @@ def test_console_script_catalog_is_served_in_the_operator_language(client, langu
 def test_kpi_names_for_nobody_follow_the_language(language, unassigned):
     with translation.override(language):
         assert unassigned_name() == unassigned
+
+
+@pytest.mark.parametrize(("language", "words"), [("en", "1.5 MB"), ("pl", "1,5 MB"), ("vi", "1,5 MB")])
+def test_file_sizes_use_the_language_decimal_separator(language, words):
+    from channels_app.engine.attachments import human_size
+
+    with translation.override(language):
+        assert human_size(3 * 1024 * 1024 // 2) == words
+        assert human_size(10 * 1024 * 1024) == "10 MB"

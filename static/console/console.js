@@ -7,7 +7,7 @@
 
 import { LiveSocket, el, formatTime, initials, websocketUrl } from "./socket.js";
 import { cannedMatches, replaceShortcut, shortcutAtCaret } from "./canned.js";
-import { $, api, config, gettext, interpolate, ngettext, urlFor } from "./common.js";
+import { $, api, config, formatNumber, gettext, interpolate, ngettext, urlFor } from "./common.js";
 import { consentFact, renderConsentWithdraw } from "./consent.js";
 import { deliveryNote } from "./delivery.js";
 import { initHistory, loadTimeline } from "./history.js";
@@ -253,7 +253,7 @@ function authorLabel(message) {
 function humanSize(size) {
   if (size === null || size === undefined) return "";
   const mb = 1024 * 1024;
-  if (size >= mb) return size % mb === 0 ? `${size / mb} MB` : `${(size / mb).toFixed(1)} MB`;
+  if (size >= mb) return `${formatNumber(size / mb, { maximumFractionDigits: size % mb === 0 ? 0 : 1, minimumFractionDigits: size % mb === 0 ? 0 : 1 })} MB`;
   if (size >= 1024) return `${Math.floor(size / 1024)} KB`;
   return `${size} B`;
 }
