@@ -20,6 +20,11 @@ DJANGO_TEXTS = (
     gettext_lazy("Model name"),
     gettext_lazy("Add link"),
     gettext_lazy("Change or view list link"),
+    gettext_lazy("Show counts"),
+    gettext_lazy("Filter navigation items"),
+    gettext_lazy("Select all objects on this page for an action"),
+    gettext_lazy("Select this object for an action - {}"),
+    gettext_lazy("Raw passwords are not stored, so there is no way to see the user’s password."),
     # The admin's sections of the sign-in throttling (django-axes) and of beat's schedule (django-celery-beat),
     # whose catalogs have no Polish or Vietnamese (or only part of it).
     gettext_lazy("access failures"),
