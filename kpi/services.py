@@ -35,7 +35,7 @@ from django.db import transaction
 from django.urls import reverse
 from django.utils import translation
 from django.utils.html import escape, format_html
-from django.utils.translation import gettext
+from django.utils.translation import gettext, gettext_noop
 
 from channels_app.engine import access, notifications
 from channels_app.engine.calendars import calendar_for
@@ -64,9 +64,21 @@ RECORD_BATCH = 50
 NOTIFY_BATCH = 100
 
 
+# The model's default template (OpenChannel.kpi_miss_template); left untouched, it is sent in the channel's language.
+MISS_TEMPLATE_DEFAULT = gettext_noop("#OPERATOR# missed the response time target in conversation #DIALOG#.")
+
+
 def unassigned_name() -> str:
     """The name shown for a wait nobody held, in the active language."""
     return gettext("Nobody (unassigned)")
+
+
+def miss_template(channel: OpenChannel) -> str:
+    """K2: the channel's miss template; the untouched default in the channel's language, an edited one as written."""
+    if channel.kpi_miss_template.strip() != MISS_TEMPLATE_DEFAULT:
+        return channel.kpi_miss_template
+    with translation.override(channel.language):
+        return gettext(MISS_TEMPLATE_DEFAULT)
 
 
 @dataclass(frozen=True)
@@ -455,9 +467,7 @@ def misses_notify(*, now: datetime) -> int:
                     operator_name = operator_display_name(operator) if operator is not None else unassigned_name()
                 url = conversation_kpi_url(miss.conversation_id)
                 dialog = f"#{miss.conversation_id}"
-                miss.text = metrics.render_miss_text(
-                    channel.kpi_miss_template, operator_name=operator_name, dialog=dialog
-                )
+                miss.text = metrics.render_miss_text(miss_template(channel), operator_name=operator_name, dialog=dialog)
                 miss.notified_at = now
                 miss.recipients = [user.pk for user in recipients]
                 miss.save(update_fields=["text", "notified_at", "recipients"])
@@ -486,7 +496,7 @@ def misses_notify(*, now: datetime) -> int:
 def _miss_email(
     channel: OpenChannel, miss: KpiMiss, operator_name: str, dialog: str, url: str, addresses: list[str]
 ) -> EmailMultiAlternatives:
-    template = channel.kpi_miss_template
+    template = miss_template(channel)
     body = metrics.render_miss_text(template, operator_name=operator_name, dialog=f"{dialog} ({url})")
     # Escape the administrator's template and the name first, then insert the link as markup.
     html = metrics.render_miss_text(
