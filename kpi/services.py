@@ -539,19 +539,19 @@ def supervisor_rating_save(
     conversation's open channel (or an administrator) may rate it; to anyone else it does not exist.
     """
     if not supervisor.has_perm("kpi.view_kpi"):
-        raise NotAllowed("Only supervisors can rate conversations.")
+        raise NotAllowed(gettext("Only supervisors can rate conversations."))
     if isinstance(score, bool) or not isinstance(score, int) or not 1 <= score <= 5:
-        raise ServiceError("The score must be a whole number from 1 to 5.")
+        raise ServiceError(gettext("The score must be a whole number from 1 to 5."))
     comment = (comment or "").strip()
     if len(comment) > 5000:
-        raise ServiceError("The comment is too long (5,000 characters at most).")
+        raise ServiceError(gettext("The comment is too long (5,000 characters at most)."))
     with transaction.atomic():
         conversation = Conversation.objects.select_for_update(of=("self",)).filter(pk=conversation_id).first()
         if conversation is None or not access.supervises(supervisor, conversation.open_channel_id):
-            raise NotFound("This conversation does not exist.")
+            raise NotFound(gettext("This conversation does not exist."))
         operator_id = conversation.operator_id or conversation.first_operator_id
         if operator_id is None:
-            raise InvalidState("No operator has handled this conversation yet, so there is nobody to rate.")
+            raise InvalidState(gettext("No operator has handled this conversation yet, so there is nobody to rate."))
         rating, _created = SupervisorRating.objects.update_or_create(
             conversation=conversation,
             supervisor=supervisor,

@@ -330,3 +330,20 @@ def test_file_sizes_use_the_language_decimal_separator(language, words):
     with translation.override(language):
         assert human_size(3 * 1024 * 1024 // 2) == words
         assert human_size(10 * 1024 * 1024) == "10 MB"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("language", "refusal"), [("pl", "Ta oferta nie istnieje."), ("vi", "Lời mời này không tồn tại.")]
+)
+def test_service_refusals_are_in_the_active_language(language, refusal):
+    """A service's refusal is worded in the language active when it is raised (the console's REST: the operator's)."""
+    from django.utils import timezone
+
+    from channels_app.engine import offers
+    from channels_app.engine.errors import NotFound
+
+    olga = OperatorFactory(username="olga")
+    with translation.override(language), pytest.raises(NotFound) as refused:
+        offers.offer_accept(offer_id=0, operator=olga, now=timezone.now())
+    assert str(refused.value) == refusal
