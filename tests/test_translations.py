@@ -347,3 +347,27 @@ def test_service_refusals_are_in_the_active_language(language, refusal):
     with translation.override(language), pytest.raises(NotFound) as refused:
         offers.offer_accept(offer_id=0, operator=olga, now=timezone.now())
     assert str(refused.value) == refusal
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(
+    ("language", "refusal"), [("pl", "Ta oferta nie istnieje."), ("vi", "Lời mời này không tồn tại.")]
+)
+async def test_console_socket_refuses_in_the_operator_language(language, refusal):
+    from channels.db import database_sync_to_async
+
+    from tests.sockets import ask, connected_console
+
+    def operator():
+        olga = OperatorFactory(username="olga")
+        operator_language_set(operator=olga, language=language)
+        return olga
+
+    console = await connected_console(await database_sync_to_async(operator)())
+    try:
+        answer = await ask(console, "accept", offer_id=999_999)
+        assert (answer["type"], answer["message"]) == ("error", refusal)
+        unknown = await ask(console, "dance")
+        assert unknown["message"] != "Unknown action."
+    finally:
+        await console.disconnect()
