@@ -15,6 +15,7 @@ import logging
 from typing import Any
 
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.utils import translation
 from django.utils.translation import gettext as _
 from rest_framework.exceptions import ParseError
 from rest_framework.parsers import JSONParser
@@ -93,7 +94,7 @@ class BadFrame(ServiceError):
 def positive_int(content: dict, name: str) -> int:
     value = content.get(name)
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise BadFrame(f"“{name}” must be a positive whole number.")
+        raise BadFrame(_("“%(name)s” must be a positive whole number.") % {"name": name})
     return value
 
 
@@ -105,16 +106,16 @@ def optional_flag(content: dict, name: str) -> bool:
     """A yes/no field that is false when left out."""
     value = content.get(name, False)
     if not isinstance(value, bool):
-        raise BadFrame(f"“{name}” must be true or false.")
+        raise BadFrame(_("“%(name)s” must be true or false.") % {"name": name})
     return value
 
 
 def typed_text(content: dict) -> str:
     text = content.get("text")
     if not isinstance(text, str) or not text.strip():
-        raise BadFrame("Write a message first.")
+        raise BadFrame(_("Write a message first."))
     if len(text) > TYPED_TEXT_MAX_LENGTH:
-        raise BadFrame(f"The message is longer than {TYPED_TEXT_MAX_LENGTH} characters.")
+        raise BadFrame(_("The message is longer than %(limit)d characters.") % {"limit": TYPED_TEXT_MAX_LENGTH})
     return text
 
 
@@ -133,9 +134,12 @@ def short_texts(content: dict, name: str, *, max_items: int = 20) -> list[str]:
     """A list of texts (a template's parameters), each at most ``TYPED_TEXT_MAX_LENGTH``; left out is empty."""
     value = content.get(name, [])
     if not isinstance(value, list) or len(value) > max_items or not all(isinstance(item, str) for item in value):
-        raise BadFrame(f"“{name}” must be a list of at most {max_items} texts.")
+        raise BadFrame(_("“%(name)s” must be a list of at most %(count)d texts.") % {"name": name, "count": max_items})
     if any(len(item) > TYPED_TEXT_MAX_LENGTH for item in value):
-        raise BadFrame(f"A text of “{name}” is longer than {TYPED_TEXT_MAX_LENGTH} characters.")
+        raise BadFrame(
+            _("A text of “%(name)s” is longer than %(limit)d characters.")
+            % {"name": name, "limit": TYPED_TEXT_MAX_LENGTH}
+        )
     return value
 
 
@@ -150,7 +154,7 @@ def optional_query_int(value: str | None, name: str) -> int | None:
     try:
         number = int(value)
     except (TypeError, ValueError):
-        raise ServiceError(f"“{name}” must be a whole number.") from None
+        raise ServiceError(_("“%(name)s” must be a whole number.") % {"name": name}) from None
     if number < 0:
         raise ServiceError(f"“{name}” must not be negative.")
     return number
@@ -164,6 +168,8 @@ class ActionConsumer(AsyncJsonWebsocketConsumer):
     """
 
     actions: frozenset[str] = frozenset()
+    # The language refusals are worded in (the operator's, the open channel's), set at connect; None: Django's own.
+    language: str | None = None
     socket_kind: str = ""  # the metric's label: "console" or "livechat"
     _counted = False
 
@@ -204,22 +210,24 @@ class ActionConsumer(AsyncJsonWebsocketConsumer):
         if not isinstance(ref, int | str) or isinstance(ref, bool) or len(str(ref)) > REF_MAX_LENGTH:
             ref = None
         if action not in self.actions:
-            await self._answer_error(ref, action, BadFrame("Unknown action."))
+            with translation.override(self.language):
+                await self._answer_error(ref, action, BadFrame(_("Unknown action.")))
             return
         # The conversation an action names goes on its log lines (its id is checked by the action itself).
         conversation_id = content.get("conversation_id")
         if not isinstance(conversation_id, int) or isinstance(conversation_id, bool):
             conversation_id = None
-        try:
-            with logs.scope(conversation_id=conversation_id):
-                result = await getattr(self, f"action_{action}")(content)
-        except ServiceError as error:
-            await self._answer_error(ref, action, error)
-            return
-        except Exception:
-            logger.exception("%s action %r failed", type(self).__name__, action)
-            await self._answer_error(ref, action, ServiceError("Something went wrong. Please try again."))
-            return
+        with translation.override(self.language):
+            try:
+                with logs.scope(conversation_id=conversation_id):
+                    result = await getattr(self, f"action_{action}")(content)
+            except ServiceError as error:
+                await self._answer_error(ref, action, error)
+                return
+            except Exception:
+                logger.exception("%s action %r failed", type(self).__name__, action)
+                await self._answer_error(ref, action, ServiceError(_("Something went wrong. Please try again.")))
+                return
         if ref is not None:
             await self.send_json({"type": "ack", "ref": ref, "action": action, **(result or {})})
 

@@ -50,7 +50,7 @@ class ContactAdmin(ErasesPersonalData, ChannelScopedAdmin):
     def erase_by_id(pk: int, actor) -> ErasureResult:
         return contact_erase(contact_id=pk, actor=actor, now=timezone.now())
 
-    @admin.display(description=_("clients in the open channels (C1)"))
+    @admin.display(description=_("clients in the open channels"))
     def linked_clients(self, contact: Contact) -> SafeString | str:
         clients = contact.clients.select_related("connector").order_by("id")
         if not clients:
@@ -86,7 +86,7 @@ class LeadAdmin(ChannelScopedAdmin):
                 audit.transcript_opened(user=request.user, conversation=conversation, now=now)
         return super().change_view(request, object_id, form_url, extra_context)
 
-    @admin.display(description=_("conversation log (O2)"))
+    @admin.display(description=_("conversation log"))
     def transcript(self, lead: Lead) -> SafeString | str | Promise:
         if lead.pk is None:
             return "—"

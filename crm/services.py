@@ -12,6 +12,7 @@ from datetime import datetime
 
 from django.db import transaction
 from django.db.models import Q
+from django.utils.translation import gettext as _
 
 from channels_app.engine.errors import InvalidState, NotFound
 from channels_app.models import OPEN_STATUSES, Client, Conversation, LeadCreation, LeadSourceMode, OpenChannel
@@ -124,7 +125,7 @@ def _lead_for_conversation(*, conversation_id: int, operator, now: datetime, man
         # other order could deadlock with a message arriving at the same moment.
         client_id = Conversation.objects.filter(pk=conversation_id).values_list("client_id", flat=True).first()
         if client_id is None:
-            raise NotFound("This conversation does not exist.")
+            raise NotFound(_("This conversation does not exist."))
         Client.objects.select_for_update(no_key=True).filter(pk=client_id).first()
         conversation = (
             Conversation.objects.select_for_update(of=("self",))
@@ -133,7 +134,7 @@ def _lead_for_conversation(*, conversation_id: int, operator, now: datetime, man
             .first()
         )
         if conversation is None:
-            raise NotFound("This conversation does not exist.")
+            raise NotFound(_("This conversation does not exist."))
         if conversation.lead is not None:
             return conversation.lead, ""
         channel = conversation.open_channel

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.permissions import BasePermission
@@ -78,7 +79,7 @@ def _supervised(user, conversation_id: int) -> None:
     """404 unless ``user`` supervises the conversation's channel (checked again, under lock, by the service)."""
     conversation = Conversation.objects.filter(pk=conversation_id).only("open_channel_id").first()
     if conversation is None or not access.supervises(user, conversation.open_channel_id):
-        raise NotFound("This conversation does not exist.")
+        raise NotFound(_("This conversation does not exist."))
 
 
 def _state(conversation: Conversation) -> dict:

@@ -31,12 +31,13 @@ from zoneinfo import ZoneInfo
 from django.contrib.auth import get_user_model
 from django.db import connection
 from django.db.models import Avg, Count, Max, Min, OuterRef, Q, QuerySet, Subquery
+from django.utils.translation import gettext
 
 from channels_app.models import ClientRating, Conversation, Message, OpenChannel, operator_display_name
 from kpi.metrics import OperatorStats
 from kpi.models import KpiConversationDay, KpiDay, ResponseRecord, SupervisorRating
 from kpi.rollup import local_day, local_midnight
-from kpi.services import UNASSIGNED_NAME
+from kpi.services import unassigned_name
 
 User = get_user_model()
 
@@ -273,7 +274,7 @@ def kpi_overview(period: KpiPeriod, *, now: datetime, use_rollup: bool = True) -
             continue
         row = OperatorRow(
             operator_id=operator_id,
-            name=operator_display_name(users[operator_id]) if operator_id is not None else UNASSIGNED_NAME,
+            name=operator_display_name(users[operator_id]) if operator_id is not None else unassigned_name(),
             stats=stats_by_operator.get(operator_id) or _empty_stats(operator_id),
         )
         row.likes, row.dislikes = likes.get(operator_id, (0, 0))
@@ -281,7 +282,7 @@ def kpi_overview(period: KpiPeriod, *, now: datetime, use_rollup: bool = True) -
         rows.append(row)
     rows.sort(key=lambda row: (row.is_unassigned, row.name.casefold()))
 
-    total_row = OperatorRow(operator_id=None, name="All operators", stats=totals)
+    total_row = OperatorRow(operator_id=None, name=gettext("All operators"), stats=totals)
     total_row.likes = sum(row.likes for row in rows)
     total_row.dislikes = sum(row.dislikes for row in rows)
     total_row.supervisor_ratings = sum(row.supervisor_ratings for row in rows)
@@ -457,7 +458,7 @@ def conversation_transcript(conversation_id: int) -> Transcript | None:
         records=records,
         supervisor_ratings=ratings,
         client_rating=client_rating,
-        operator_name=operator_display_name(handler) if handler else UNASSIGNED_NAME,
+        operator_name=operator_display_name(handler) if handler else unassigned_name(),
     )
 
 

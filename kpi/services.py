@@ -33,7 +33,9 @@ from django.contrib.auth import get_user_model
 from django.core.mail import EmailMultiAlternatives, get_connection
 from django.db import transaction
 from django.urls import reverse
+from django.utils import translation
 from django.utils.html import escape, format_html
+from django.utils.translation import gettext, gettext_noop
 
 from channels_app.engine import access, notifications
 from channels_app.engine.calendars import calendar_for
@@ -60,7 +62,23 @@ SWEEP_BATCH = 200
 # for that: 50 keep the wait to a few tens of milliseconds (about 0.7 ms per conversation).
 RECORD_BATCH = 50
 NOTIFY_BATCH = 100
-UNASSIGNED_NAME = "Nobody (unassigned)"
+
+
+# The model's default template (OpenChannel.kpi_miss_template); left untouched, it is sent in the channel's language.
+MISS_TEMPLATE_DEFAULT = gettext_noop("#OPERATOR# missed the response time target in conversation #DIALOG#.")
+
+
+def unassigned_name() -> str:
+    """The name shown for a wait nobody held, in the active language."""
+    return gettext("Nobody (unassigned)")
+
+
+def miss_template(channel: OpenChannel) -> str:
+    """K2: the channel's miss template; the untouched default in the channel's language, an edited one as written."""
+    if channel.kpi_miss_template.strip() != MISS_TEMPLATE_DEFAULT:
+        return channel.kpi_miss_template
+    with translation.override(channel.language):
+        return gettext(MISS_TEMPLATE_DEFAULT)
 
 
 @dataclass(frozen=True)
@@ -444,12 +462,12 @@ def misses_notify(*, now: datetime) -> int:
             for miss in misses:
                 channel, recipients = recipients_by_channel[miss.open_channel_id]
                 operator = operators.get(miss.operator_id) if miss.operator_id is not None else None
-                operator_name = operator_display_name(operator) if operator is not None else UNASSIGNED_NAME
+                # One text for all recipients (bell, notifications page, e-mail): in the open channel's language.
+                with translation.override(channel.language):
+                    operator_name = operator_display_name(operator) if operator is not None else unassigned_name()
                 url = conversation_kpi_url(miss.conversation_id)
                 dialog = f"#{miss.conversation_id}"
-                miss.text = metrics.render_miss_text(
-                    channel.kpi_miss_template, operator_name=operator_name, dialog=dialog
-                )
+                miss.text = metrics.render_miss_text(miss_template(channel), operator_name=operator_name, dialog=dialog)
                 miss.notified_at = now
                 miss.recipients = [user.pk for user in recipients]
                 miss.save(update_fields=["text", "notified_at", "recipients"])
@@ -478,15 +496,19 @@ def misses_notify(*, now: datetime) -> int:
 def _miss_email(
     channel: OpenChannel, miss: KpiMiss, operator_name: str, dialog: str, url: str, addresses: list[str]
 ) -> EmailMultiAlternatives:
-    template = channel.kpi_miss_template
+    template = miss_template(channel)
     body = metrics.render_miss_text(template, operator_name=operator_name, dialog=f"{dialog} ({url})")
     # Escape the administrator's template and the name first, then insert the link as markup.
     html = metrics.render_miss_text(
         escape(template), operator_name=escape(operator_name), dialog=format_html('<a href="{}">{}</a>', url, dialog)
     )
-    kind = "initial" if miss.kind == ResponseKind.INITIAL else "subsequent"
+    with translation.override(channel.language):
+        if miss.kind == ResponseKind.INITIAL:
+            subject = gettext("[%(channel)s] Missed first-response target in conversation %(dialog)s")
+        else:
+            subject = gettext("[%(channel)s] Missed response target in conversation %(dialog)s")
     message = EmailMultiAlternatives(
-        subject=f"[{channel.name}] Missed {kind} response target in conversation {dialog}",
+        subject=subject % {"channel": channel.name, "dialog": dialog},
         body=body,
         from_email=settings.DEFAULT_FROM_EMAIL,
         to=addresses,
@@ -517,19 +539,19 @@ def supervisor_rating_save(
     conversation's open channel (or an administrator) may rate it; to anyone else it does not exist.
     """
     if not supervisor.has_perm("kpi.view_kpi"):
-        raise NotAllowed("Only supervisors can rate conversations.")
+        raise NotAllowed(gettext("Only supervisors can rate conversations."))
     if isinstance(score, bool) or not isinstance(score, int) or not 1 <= score <= 5:
-        raise ServiceError("The score must be a whole number from 1 to 5.")
+        raise ServiceError(gettext("The score must be a whole number from 1 to 5."))
     comment = (comment or "").strip()
     if len(comment) > 5000:
-        raise ServiceError("The comment is too long (5,000 characters at most).")
+        raise ServiceError(gettext("The comment is too long (5,000 characters at most)."))
     with transaction.atomic():
         conversation = Conversation.objects.select_for_update(of=("self",)).filter(pk=conversation_id).first()
         if conversation is None or not access.supervises(supervisor, conversation.open_channel_id):
-            raise NotFound("This conversation does not exist.")
+            raise NotFound(gettext("This conversation does not exist."))
         operator_id = conversation.operator_id or conversation.first_operator_id
         if operator_id is None:
-            raise InvalidState("No operator has handled this conversation yet, so there is nobody to rate.")
+            raise InvalidState(gettext("No operator has handled this conversation yet, so there is nobody to rate."))
         rating, _created = SupervisorRating.objects.update_or_create(
             conversation=conversation,
             supervisor=supervisor,

@@ -10,6 +10,7 @@ from celery._state import _set_task_join_will_block
 from django.conf import settings as django_settings
 from django.contrib.auth.models import Group
 from django.db import connections
+from django.utils import translation
 
 from contact_center import embedded
 from contact_center.celery import app as celery_app
@@ -170,3 +171,10 @@ def tasks_waiting(settings):
         client.delete(*filled)
     processing.inbound_queue.forget()
     client.close()
+
+
+@pytest.fixture(autouse=True)
+def _no_language_left_active():
+    """A request in Polish (LocaleMiddleware) leaves Polish active in the thread: the next test starts in English."""
+    yield
+    translation.deactivate()

@@ -6,6 +6,8 @@ from django.conf import settings
 from django.contrib import admin
 from django.db.models import Count
 from django.utils.html import format_html
+from django.utils.safestring import mark_safe
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from import_export.admin import ImportExportModelAdmin
 
@@ -122,12 +124,22 @@ class ChatbotAdmin(admin.ModelAdmin):
 
     @admin.display(description=_("how to integrate"))
     def integration_help(self, bot: m.Chatbot) -> str:
+        # The sentence is translated; the header names, URLs and the wildcard stay code.
         return format_html(
-            "Events are POSTed to the bot URL with <code>X-Bot-Signature: sha256=&lt;hex HMAC-SHA256 of the raw body"
-            " keyed by the signing secret&gt;</code> and <code>X-Bot-Timestamp</code>. The bot replies in its"
-            " response or calls <code>POST {}/api/bots/conversations/&lt;id&gt;/messages/</code> and"
-            " <code>…/handover/</code> with <code>Authorization: Bearer &lt;API token&gt;</code>"
-            ' (see <a href="/api/docs/">the API docs</a>). Keywords are comma-separated;'
-            " <code>word*</code> matches every word starting with <code>word</code>.",
-            settings.SITE_URL,
+            gettext(
+                "Events are POSTed to the bot URL with {signature} and {timestamp}. The bot replies in its response "
+                "or calls {messages} and {handover} with {authorization} (see {docs}). Keywords are comma-separated; "
+                "{wildcard} matches every word starting with {word}."
+            ),
+            signature=format_html(
+                "<code>X-Bot-Signature: sha256=&lt;{}&gt;</code>",
+                _("hex HMAC-SHA256 of the raw body keyed by the signing secret"),
+            ),
+            timestamp=mark_safe("<code>X-Bot-Timestamp</code>"),
+            messages=format_html("<code>POST {}/api/bots/conversations/&lt;id&gt;/messages/</code>", settings.SITE_URL),
+            handover=mark_safe("<code>…/handover/</code>"),
+            authorization=format_html("<code>Authorization: Bearer &lt;{}&gt;</code>", _("API token")),
+            docs=format_html('<a href="/api/docs/">{}</a>', _("the API docs")),
+            wildcard=format_html("<code>{}*</code>", _("word")),
+            word=format_html("<code>{}</code>", _("word")),
         )

@@ -6,6 +6,7 @@ ids of other channels' conversations reveal nothing.
 
 from __future__ import annotations
 
+from django.utils.translation import gettext as _
 from rest_framework.permissions import BasePermission
 
 from channels_app.engine import access
@@ -50,5 +51,5 @@ def visible_conversation(user, conversation_id: int) -> Conversation:
         .first()
     )
     if conversation is None or not console_can_see(user, conversation):
-        raise NotFound("This conversation does not exist.")
+        raise NotFound(_("This conversation does not exist."))
     return conversation

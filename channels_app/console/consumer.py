@@ -28,6 +28,7 @@ from django.utils import timezone
 
 from channels_app.console.access import console_can_see, uses_console
 from channels_app.console.api import message_payload
+from channels_app.console.i18n import operator_language
 from channels_app.engine import conversations as conversation_services
 from channels_app.engine import delivery as delivery_services
 from channels_app.engine import events
@@ -82,6 +83,7 @@ class ConsoleConsumer(ActionConsumer):
         if user is None or not await database_sync_to_async(uses_console)(user):
             await self.close(code=CLOSE_NOT_ALLOWED)
             return
+        self.language = await database_sync_to_async(operator_language)(user)  # refusals in the console's language
         self.operator_group = events.operator_group(user.pk)
         await self.join(self.operator_group)
         await self.accept()

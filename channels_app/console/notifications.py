@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from django.core.validators import RegexValidator
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.permissions import IsAuthenticated
@@ -104,7 +105,7 @@ class NotificationsView(InOperatorLanguage, APIView):
         before_id = optional_query_int(request.query_params.get("before"), "before")
         unread = optional_query_int(request.query_params.get("unread"), "unread")
         if before_id is not None and before_id > ID_MAX:
-            raise ServiceError("“before” is not a notification id.")
+            raise ServiceError(_("“before” is not a notification id."))
         page = notifications.notifications_page(request.user, before_id=before_id, unread_only=bool(unread))
         return Response(
             {

@@ -31,6 +31,7 @@ from django.core.files.base import ContentFile, File
 from django.core.files.storage import default_storage
 from django.db import transaction
 from django.db.models import Sum
+from django.utils.formats import number_format
 from django.utils.translation import gettext as _
 from PIL import Image, ImageOps, UnidentifiedImageError
 
@@ -105,8 +106,10 @@ def file_limits_payload(limits: files.FileLimits) -> dict:
 
 
 def human_size(size: int) -> str:
+    """``10 MB``, ``1.5 MB`` (``1,5 MB`` in Polish and Vietnamese: the active language's decimal separator)."""
     if size >= 1024 * 1024:
-        return f"{size / (1024 * 1024):.0f} MB" if size % (1024 * 1024) == 0 else f"{size / (1024 * 1024):.1f} MB"
+        megabytes = size / (1024 * 1024)
+        return f"{number_format(megabytes, decimal_pos=0 if size % (1024 * 1024) == 0 else 1)} MB"
     if size >= 1024:
         return f"{size // 1024} KB"
     return f"{size} B"

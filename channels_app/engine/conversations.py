@@ -103,16 +103,16 @@ def _template_parameters(template: WhatsAppTemplate, parameters: list[str]) -> l
 def _claim_for_reply(conversation: Conversation, operator, now: datetime) -> None:
     """Refuse a reply from anyone but the holder or the operator it is offered to; a pending offer is taken."""
     if conversation.status in CLOSED_STATUSES:
-        raise InvalidState("This conversation is closed.")
+        raise InvalidState(_("This conversation is closed."))
     if conversation.status == ConversationStatus.OFFERED:
         offer = pending_offer_of(conversation, operator.pk)
         if offer is None:
-            raise NotAllowed("This conversation is not assigned to you.")
+            raise NotAllowed(_("This conversation is not assigned to you."))
         if offer.expires_at <= now:
-            raise InvalidState("This offer has expired; the conversation was passed on.")
+            raise InvalidState(_("This offer has expired; the conversation was passed on."))
         take_conversation(conversation, offer=offer, operator_id=operator.pk, now=now)
     elif conversation.status != ConversationStatus.ACTIVE or conversation.operator_id != operator.pk:
-        raise NotAllowed("This conversation is not assigned to you.")
+        raise NotAllowed(_("This conversation is not assigned to you."))
 
 
 def _store_operator_reply(
@@ -174,10 +174,10 @@ def conversation_close_by_operator(*, conversation_id: int, operator, now: datet
         if conversation.status in CLOSED_STATUSES:
             if conversation.operator_id == operator.pk or access.supervises(operator, conversation.open_channel_id):
                 return conversation
-            raise NotAllowed("This conversation is not assigned to you.")
+            raise NotAllowed(_("This conversation is not assigned to you."))
         holds = conversation.status == ConversationStatus.ACTIVE and conversation.operator_id == operator.pk
         if not holds and not access.supervises(operator, conversation.open_channel_id):
-            raise NotAllowed("This conversation is not assigned to you.")
+            raise NotAllowed(_("This conversation is not assigned to you."))
 
         channel = conversation.open_channel
         transitions.withdraw_pending_offers(conversation, now=now, reason="conversation closed")
@@ -216,7 +216,7 @@ def conversation_close_by_operator(*, conversation_id: int, operator, now: datet
 def conversation_rate_by_client(*, conversation_id: int, value: str, now: datetime) -> Conversation:
     """R1, R2: the client's like / dislike after close; with *close on rating* it closes the conversation."""
     if value not in ClientRating.Value.values:
-        raise ServiceError("A rating is “like” or “dislike”.")
+        raise ServiceError(_("A rating is “like” or “dislike”."))
     with transaction.atomic():
         conversation = locks.locked_conversation(conversation_id)
         rate_locked(conversation, value=value, now=now)
@@ -228,9 +228,9 @@ def rate_locked(conversation: Conversation, *, value: str, now: datetime) -> Non
     if ClientRating.objects.filter(conversation=conversation).exists():
         return
     if conversation.status != ConversationStatus.CLOSED_PENDING_RATING:
-        raise InvalidState("This conversation is not waiting for a rating.")
+        raise InvalidState(_("This conversation is not waiting for a rating."))
     if conversation.rating_deadline is not None and conversation.rating_deadline <= now:
-        raise InvalidState("The time to rate this conversation is over.")
+        raise InvalidState(_("The time to rate this conversation is over."))
     ClientRating.objects.create(
         conversation=conversation, operator_id=conversation.operator_id, value=value, rated_at=now
     )
@@ -283,16 +283,16 @@ def conversation_transfer(
     there at once (after commit).
     """
     if (to_operator_id is None) == (to_open_channel_id is None):
-        raise ServiceError("Choose either an operator or an open channel to transfer to.")
+        raise ServiceError(_("Choose either an operator or an open channel to transfer to."))
     snapshot = locks.get_conversation(conversation_id)
     if to_operator_id is not None:
         target = get_user_model().objects.filter(pk=to_operator_id).first()
         if target is None:
-            raise NotFound("This operator does not exist.")
+            raise NotFound(_("This operator does not exist."))
         if target.pk == snapshot.operator_id:
-            raise InvalidState("The conversation is already with this operator.")
+            raise InvalidState(_("The conversation is already with this operator."))
         if not target.is_active:
-            raise NotAllowed(f"{operator_display_name(target)} has been dismissed.")
+            raise NotAllowed(_("%(name)s has been dismissed.") % {"name": operator_display_name(target)})
     with transaction.atomic():
         operator_ids = {operator.pk}
         if snapshot.operator_id:
@@ -302,10 +302,10 @@ def conversation_transfer(
         profiles = locks.lock_operators(operator_ids)
         conversation = locks.locked_conversation(conversation_id)
         if conversation.operator_id != snapshot.operator_id:
-            raise InvalidState("The conversation changed hands meanwhile; reload and try again.")
+            raise InvalidState(_("The conversation changed hands meanwhile; reload and try again."))
         holds = conversation.status == ConversationStatus.ACTIVE and conversation.operator_id == operator.pk
         if not holds and not (access.supervises(operator, conversation.open_channel_id) and conversation.is_open):
-            raise NotAllowed("Only the operator holding the conversation can transfer it.")
+            raise NotAllowed(_("Only the operator holding the conversation can transfer it."))
         # Exactly one of the two targets is set (checked on entry).
         if to_operator_id is not None:
             _transfer_to_operator(conversation, operator, target, now, profiles=profiles, confirmed=confirmed)
@@ -334,13 +334,13 @@ def conversation_return_to_queue(*, conversation_id: int, supervisor, now: datet
             locks.lock_operators([snapshot.operator_id])
         conversation = locks.locked_conversation(conversation_id)
         if conversation.operator_id != snapshot.operator_id:
-            raise InvalidState("The conversation changed hands meanwhile; reload and try again.")
+            raise InvalidState(_("The conversation changed hands meanwhile; reload and try again."))
         if not access.supervises(supervisor, conversation.open_channel_id):
-            raise NotAllowed("Only a supervisor of this open channel can put its conversations back in the queue.")
+            raise NotAllowed(_("Only a supervisor of this open channel can put its conversations back in the queue."))
         if not conversation.is_open:
-            raise InvalidState("This conversation is closed.")
+            raise InvalidState(_("This conversation is closed."))
         if conversation.status == ConversationStatus.QUEUED:
-            raise InvalidState("The conversation is already waiting in the queue.")
+            raise InvalidState(_("The conversation is already waiting in the queue."))
         previous_operator_id = conversation.operator_id
         conversation_requeue(
             conversation,
@@ -392,7 +392,7 @@ def message_send_by_bot(*, conversation_id: int, text: str, now: datetime) -> Me
     with transaction.atomic():
         conversation = locks.locked_conversation(conversation_id)
         if conversation.status != ConversationStatus.BOT:
-            raise InvalidState("The chatbot no longer holds this conversation.")
+            raise InvalidState(_("The chatbot no longer holds this conversation."))
         return messages.create_message(conversation, author_kind=Message.Author.BOT, text=text, now=now)
 
 
@@ -402,11 +402,11 @@ def message_send_by_bot(*, conversation_id: int, text: str, now: datetime) -> Me
 def _clean_text(text: str, files: list[IncomingFile] | None) -> str:
     text = (text or "").strip()
     if files is not None and (not isinstance(files, list) or not all(isinstance(f, IncomingFile) for f in files)):
-        raise ServiceError("Files must be a list of IncomingFile.")
+        raise ServiceError(_("Files must be a list of IncomingFile."))
     if not text and not files:
-        raise ServiceError("Write a message first.")
+        raise ServiceError(_("Write a message first."))
     if len(text) > MESSAGE_TEXT_MAX_LENGTH:
-        raise ServiceError(f"The message is longer than {MESSAGE_TEXT_MAX_LENGTH} characters.")
+        raise ServiceError(_("The message is longer than %(limit)d characters.") % {"limit": MESSAGE_TEXT_MAX_LENGTH})
     return text
 
 
@@ -427,7 +427,10 @@ def _transfer_to_operator(
     in_queue = QueueMember.objects.filter(open_channel_id=channel.pk, operator_id=target.pk).exists()
     taking_over = target.pk == actor.pk and access.supervises(actor, channel.pk)
     if not in_queue and not taking_over:
-        raise NotAllowed(f"{operator_display_name(target)} is not in the queue of “{channel}”.")
+        raise NotAllowed(
+            _("%(name)s is not in the queue of “%(channel)s”.")
+            % {"name": operator_display_name(target), "channel": channel}
+        )
     target_availability = availability.availability_for([target], channel, now, profiles=profiles, acting_id=actor.pk)[
         target.pk
     ]
@@ -464,11 +467,11 @@ def _transfer_to_operator(
 def _transfer_to_channel(conversation: Conversation, actor, open_channel_id: int, now: datetime) -> None:
     target = OpenChannel.objects.filter(pk=open_channel_id).first()
     if target is None:
-        raise NotFound("This open channel does not exist.")
+        raise NotFound(_("This open channel does not exist."))
     if not target.is_active:
-        raise NotAllowed(f"“{target}” is switched off.")
+        raise NotAllowed(_("“%(channel)s” is switched off.") % {"channel": target})
     if target.pk == conversation.open_channel_id:
-        raise InvalidState("The conversation is already in this open channel.")
+        raise InvalidState(_("The conversation is already in this open channel."))
     previous_operator_id = conversation.operator_id
     previous_channel_id = conversation.open_channel_id
     conversation.open_channel = target

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from django.utils.translation import gettext as _
+
 from channels_app.engine.errors import NotFound
 from channels_app.models import Conversation, OperatorProfile
 
@@ -61,7 +63,7 @@ def locked_conversation(conversation_id: int) -> Conversation:
     """:func:`lock_conversation`, raising :class:`NotFound` when the conversation does not exist."""
     conversation = lock_conversation(conversation_id)
     if conversation is None:
-        raise NotFound("This conversation does not exist.")
+        raise NotFound(_("This conversation does not exist."))
     return conversation
 
 
@@ -71,5 +73,5 @@ def get_conversation(conversation_id: int) -> Conversation:
         Conversation.objects.select_related("open_channel", "client", "connector").filter(pk=conversation_id).first()
     )
     if conversation is None:
-        raise NotFound("This conversation does not exist.")
+        raise NotFound(_("This conversation does not exist."))
     return conversation

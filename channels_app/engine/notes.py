@@ -19,6 +19,7 @@ from datetime import datetime
 from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import Q
+from django.utils.translation import gettext as _
 
 from channels_app.engine import access, events, notifications
 from channels_app.engine.errors import NotFound, ServiceError
@@ -37,13 +38,13 @@ def note_add(*, conversation_id: int, author, text: str, now: datetime) -> Conve
     every colleague it ``@mentions`` gets a notification."""
     text = text.strip() if isinstance(text, str) else ""
     if not text:
-        raise ServiceError("Write the note first.")
+        raise ServiceError(_("Write the note first."))
     if len(text) > TYPED_TEXT_MAX_LENGTH:
-        raise ServiceError(f"The note is longer than {TYPED_TEXT_MAX_LENGTH} characters.")
+        raise ServiceError(_("The note is longer than %(limit)d characters.") % {"limit": TYPED_TEXT_MAX_LENGTH})
     with transaction.atomic():
         conversation = Conversation.objects.filter(pk=conversation_id).first()
         if conversation is None or not access.can_see_conversation(author, conversation):
-            raise NotFound("This conversation does not exist.")
+            raise NotFound(_("This conversation does not exist."))
         note = ConversationNote.objects.create(conversation=conversation, author=author, text=text, created_at=now)
         mentioned = mentioned_users(text, mention_candidates(conversation)) if "@" in text else []
         if mentioned:

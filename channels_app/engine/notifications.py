@@ -21,6 +21,7 @@ from datetime import datetime
 from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import QuerySet
+from django.utils.translation import gettext as _
 
 from channels_app.engine import access, events
 from channels_app.engine.errors import NotFound
@@ -169,7 +170,7 @@ def notification_read(*, user, notification_id: int, now: datetime) -> Notificat
             .first()
         )
         if notification is None:
-            raise NotFound("No such notification.")
+            raise NotFound(_("No such notification."))
         if notification.read_at is None:
             notification.read_at = now
             notification.save(update_fields=["read_at"])

@@ -54,7 +54,7 @@ def offer_decline(*, offer_id: int, operator, now: datetime) -> None:
         if offer.status in (Offer.Status.DECLINED, Offer.Status.EXPIRED, Offer.Status.WITHDRAWN):
             return
         if offer.status == Offer.Status.ACCEPTED:
-            raise InvalidState("You have already accepted this conversation; transfer or close it instead.")
+            raise InvalidState(_("You have already accepted this conversation; transfer or close it instead."))
         declined = transitions.withdraw_pending_offers(
             conversation, now=now, reason="declined", status=Offer.Status.DECLINED, only=Q(pk=offer.pk)
         )
@@ -239,21 +239,21 @@ def pending_offer_of(conversation: Conversation, operator_id: int) -> Offer | No
 def _offer_for(offer_id: int, operator) -> Offer:
     offer = Offer.objects.filter(pk=offer_id).first()
     if offer is None:
-        raise NotFound("This offer does not exist.")
+        raise NotFound(_("This offer does not exist."))
     if offer.operator_id != operator.pk:
-        raise NotAllowed("This offer was made to another operator.")
+        raise NotAllowed(_("This offer was made to another operator."))
     return offer
 
 
 def _check_takeable(offer: Offer, conversation: Conversation, now: datetime) -> None:
     if offer.status == Offer.Status.WITHDRAWN and conversation.operator_id not in (None, offer.operator_id):
-        raise InvalidState("Another operator has already taken this conversation.")
+        raise InvalidState(_("Another operator has already taken this conversation."))
     if offer.status == Offer.Status.EXPIRED or (offer.status == Offer.Status.PENDING and offer.expires_at <= now):
-        raise InvalidState("This offer has expired; the conversation was passed on.")
+        raise InvalidState(_("This offer has expired; the conversation was passed on."))
     if offer.status != Offer.Status.PENDING:
-        raise InvalidState("This offer is no longer available.")
+        raise InvalidState(_("This offer is no longer available."))
     if conversation.status != ConversationStatus.OFFERED:
-        raise InvalidState("This conversation is no longer waiting for an operator.")
+        raise InvalidState(_("This conversation is no longer waiting for an operator."))
 
 
 def _first_operator_becomes_responsible(conversation: Conversation, operator_id: int) -> None:

@@ -81,6 +81,7 @@ class LivechatConsumer(ActionConsumer):
         self.address = (self.scope.get("client") or ("unknown", 0))[0]
         self.visitor_group = visitor_group(self.connector.pk, self.visitor_id)
         self.texts = widget_texts(self.connector.open_channel.language)
+        self.language = self.connector.open_channel.language  # refusals in the open channel's language
         conversation = await database_sync_to_async(self._current_conversation)()
         await self.join(self.visitor_group)
         if conversation is not None:

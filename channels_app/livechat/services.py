@@ -124,8 +124,8 @@ def livechat_consent_record(*, connector: Connector, visitor_id: str, now: datet
     with transaction.atomic():
         open_channel = OpenChannel.objects.select_related("consent_form").get(pk=connector.open_channel_id)
         if not open_channel.consent_required or open_channel.consent_form is None:
-            raise InvalidState("This chat does not ask for consent.")
-        client, _ = Client.objects.get_or_create(connector=connector, external_id=visitor_id)
+            raise InvalidState(_("This chat does not ask for consent."))
+        client, _created = Client.objects.get_or_create(connector=connector, external_id=visitor_id)
         version = open_channel.consent_form.current_version
         existing = ConsentRecord.objects.standing().filter(client=client, form_version=version).first()
         if existing is not None:
@@ -168,11 +168,11 @@ def livechat_transcript_send(
     try:
         validate_email(email)
     except ValidationError as error:
-        raise InvalidState("Enter a valid e-mail address.") from error
+        raise InvalidState(_("Enter a valid e-mail address.")) from error
     client = visitor_client(connector, visitor_id)
     conversation = visitor_conversation(client)
     if client is None or conversation is None:
-        raise InvalidState("There is no conversation to send yet.")
+        raise InvalidState(_("There is no conversation to send yet."))
     decision = rate_limits_take(
         buckets=(
             (transcript_email_limit(), visitor_id),

@@ -12,6 +12,7 @@ from datetime import datetime
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from channels_app.models.client import Client
@@ -256,7 +257,7 @@ class Message(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.author_kind}: {self.text[:40]}"
+        return f"{self.get_author_kind_display()}: {self.text[:40]}"
 
     @property
     def delivery_delayed(self) -> bool:
@@ -295,7 +296,11 @@ class Offer(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"offer of #{self.conversation_id} to {self.operator} ({self.status})"
+        return gettext("offer of #%(conversation)s to %(operator)s (%(status)s)") % {
+            "conversation": self.conversation_id,
+            "operator": self.operator,
+            "status": self.get_status_display(),
+        }
 
 
 class RoutingDecision(models.Model):

@@ -40,3 +40,6 @@ export function openLink(conversationId, messageId = null) {
   if (window.location.hash === hash) window.dispatchEvent(new HashChangeEvent("hashchange"));
   else window.location.hash = hash;
 }
+
+// Dates, times and numbers in the operator's language (24-hour clock): one place, formats.js.
+export { formatClock, formatDate, formatDateTime, formatNumber, formatTime, pageLocale } from "./formats.js";

@@ -7,7 +7,7 @@
 
 import { LiveSocket, el, formatTime, initials, websocketUrl } from "./socket.js";
 import { cannedMatches, replaceShortcut, shortcutAtCaret } from "./canned.js";
-import { $, api, config, gettext, interpolate, ngettext, urlFor } from "./common.js";
+import { $, api, config, formatNumber, gettext, interpolate, ngettext, urlFor } from "./common.js";
 import { consentFact, renderConsentWithdraw } from "./consent.js";
 import { deliveryNote } from "./delivery.js";
 import { initHistory, loadTimeline } from "./history.js";
@@ -128,7 +128,7 @@ function conversationItem(row, kind) {
     el("span", { class: "avatar", text: initials(row.client_name) }),
     el("span", { class: "name", text: row.client_name }),
     isOffer
-      ? el("span", { class: "when countdown", dataset: { expiresAt: row.offer.expires_at }, title: "Time left to accept" })
+      ? el("span", { class: "when countdown", dataset: { expiresAt: row.offer.expires_at }, title: gettext("Time left to accept") })
       : el("span", { class: "when", text: formatTime(row.last_message_at) }),
     el("span", { class: "preview", text: previewText(row) }),
     el("span", { class: "tags" },
@@ -251,7 +251,7 @@ function authorLabel(message) {
 function humanSize(size) {
   if (size === null || size === undefined) return "";
   const mb = 1024 * 1024;
-  if (size >= mb) return size % mb === 0 ? `${size / mb} MB` : `${(size / mb).toFixed(1)} MB`;
+  if (size >= mb) return `${formatNumber(size / mb, { maximumFractionDigits: size % mb === 0 ? 0 : 1, minimumFractionDigits: size % mb === 0 ? 0 : 1 })} MB`;
   if (size >= 1024) return `${Math.floor(size / 1024)} KB`;
   return `${size} B`;
 }
@@ -493,10 +493,10 @@ function renderDetail() {
   $("client-facts").replaceChildren(
     ...fact(gettext("Username"), client.username),
     ...fact(gettext("Phone"), client.phone),
-    ...fact("E-mail", client.email),
+    ...fact(gettext("E-mail"), client.email),
     // Typed by the visitor and not confirmed through the link mailed to it: shown, never trusted (no CRM match, no lead).
     ...fact(gettext("E-mail, not confirmed"), client.unverified_email),
-    ...fact("CRM contact", contact ? contact.full_name : "Not in the CRM"),
+    ...fact(gettext("CRM contact"), contact ? contact.full_name : gettext("Not in the CRM")),
     ...fact(gettext("Responsible"), contact ? contact.responsible : ""),
     ...fact(gettext("Conversations"), String(client.conversations_count)),
     ...fact(gettext("Consent"), consentFact(client)),

@@ -6,6 +6,7 @@
 // only: the server sends a snippet as plain text with the offsets of its matches, marked here with <mark>.
 
 import { $, api, config, gettext, openLink } from "./common.js";
+import { formatDate, formatDateTime } from "./formats.js";
 import { el, formatTime } from "./socket.js";
 
 const found = {
@@ -39,7 +40,7 @@ function resultItem(row) {
     },
     el("span", { class: "avatar", text: (row.client_name || "?").slice(0, 1).toUpperCase() }),
     el("span", { class: "name", text: row.client_name }),
-    el("span", { class: "when", text: formatTime(row.at), title: new Date(row.at).toLocaleString() }),
+    el("span", { class: "when", text: formatTime(row.at), title: formatDateTime(row.at) }),
     row.snippet ? snippetNode(row.snippet) : el("span", { class: "preview", text: row.operator_name }),
     el("span", { class: "tags" },
       el("span", { class: "tag", text: row.open_channel.name }),
@@ -165,7 +166,7 @@ function timelineItem(row, currentId) {
           openLink(row.id);
         },
       },
-      el("span", { class: "when", text: new Date(row.at).toLocaleDateString() }),
+      el("span", { class: "when", text: formatDate(row.at) }),
       " ",
       el("span", { text: `${row.source_label} · ${row.open_channel.name} · ${row.status_label}` }),
     ),

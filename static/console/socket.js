@@ -200,32 +200,9 @@ export function el(tag, attributes = {}, ...children) {
   return node;
 }
 
-export function formatTime(iso) {
-  if (!iso) return "";
-  const date = new Date(iso);
-  const sameDay = date.toDateString() === new Date().toDateString();
-  return sameDay
-    ? date.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" })
-    : date.toLocaleDateString([], { day: "numeric", month: "short" });
-}
-
-/**
- * Hour and minute in the page's language (the operator's: 24-hour where it writes time so, as in pl and vi), with
- * the day in front when it is not today. For a moment the operator must read exactly (a retry deadline, an outage).
- */
-export function formatClock(iso) {
-  if (!iso) return "";
-  const date = new Date(iso);
-  let locale = document.documentElement.lang || undefined;
-  try {
-    new Intl.DateTimeFormat(locale);
-  } catch {
-    locale = undefined; // a language tag the browser does not know: its own default
-  }
-  const time = date.toLocaleTimeString(locale, { hour: "2-digit", minute: "2-digit" });
-  if (date.toDateString() === new Date().toDateString()) return time;
-  return `${date.toLocaleDateString(locale, { day: "numeric", month: "short" })} ${time}`;
-}
+// Dates and times in the page's language with a 24-hour clock: formats.js holds them; re-exported for the
+// modules (and the widget) that import them from here.
+export { formatClock, formatTime } from "./formats.js";
 
 export function initials(name) {
   const parts = String(name || "?").trim().split(/\s+/).filter(Boolean);

@@ -10,6 +10,7 @@
 // a file cannot be kept in localStorage, so a failed one stays on screen with "Try again" until removed.
 
 import { LiveSocket, el, formatTime, initials, websocketUrl } from "../console/socket.js";
+import { formatNumber } from "../console/formats.js";
 import { drawFields, fieldErrors, formValues, showErrors } from "./forms.js";
 
 const config = JSON.parse(document.getElementById("livechat-config").textContent);
@@ -94,7 +95,7 @@ function messageItem(message) {
 
 function formatSize(bytes) {
   if (bytes === null || bytes === undefined) return "";
-  if (bytes >= 1024 * 1024) return `${(bytes / (1024 * 1024)).toFixed(1).replace(/\.0$/, "")} MB`;
+  if (bytes >= 1024 * 1024) return `${formatNumber(bytes / (1024 * 1024), { maximumFractionDigits: 1 })} MB`;
   if (bytes >= 1024) return `${Math.floor(bytes / 1024)} KB`;
   return `${bytes} B`;
 }

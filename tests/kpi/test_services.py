@@ -14,10 +14,16 @@ from django.core.mail.backends.base import BaseEmailBackend
 from django.db import close_old_connections, connection, transaction
 
 from channels_app.engine.errors import InvalidState, NotAllowed, NotFound, ServiceError
-from channels_app.models import Conversation, ConversationStatus, Notification, WorkingPeriod
+from channels_app.models import Conversation, ConversationStatus, Notification, OpenChannel, WorkingPeriod
 from channels_app.periodic import SWEEPS
 from kpi.models import KpiMiss, ResponseRecord, SupervisorRating
-from kpi.services import misses_notify, responses_record, responses_sweep, supervisor_rating_save
+from kpi.services import (
+    MISS_TEMPLATE_DEFAULT,
+    misses_notify,
+    responses_record,
+    responses_sweep,
+    supervisor_rating_save,
+)
 from tests.factories import OpenChannelFactory, UserFactory
 from tests.kpi.conftest import T0, minutes
 
@@ -334,6 +340,42 @@ def test_k2_unassigned_miss_names_nobody(start_chat, supervisor, mailoutbox, dja
     with django_capture_on_commit_callbacks(execute=True):
         misses_notify(now=minutes(10))
     assert mailoutbox[0].body.startswith("Nobody (unassigned) missed the target in #")
+
+
+@pytest.mark.parametrize(
+    ("language", "subject", "body"),
+    [
+        (
+            "pl",
+            "[Support] Przekroczony cel pierwszej odpowiedzi w rozmowie #",
+            "Nikt (nieprzypisana) przekroczył(a) cel czasu odpowiedzi w rozmowie #",
+        ),
+        (
+            "vi",
+            "[Support] Trễ mục tiêu phản hồi đầu tiên trong cuộc trò chuyện #",
+            "Chưa ai nhận đã trễ mục tiêu thời gian phản hồi trong cuộc trò chuyện #",
+        ),
+    ],
+)
+def test_k2_miss_email_in_the_channel_language_when_the_template_is_untouched(
+    start_chat, kpi_channel, mailoutbox, django_capture_on_commit_callbacks, language, subject, body
+):
+    """Issue 20: the untouched default template, the subject and "nobody" follow the open channel's language."""
+    kpi_channel.language = language
+    kpi_channel.kpi_miss_template = OpenChannel._meta.get_field("kpi_miss_template").default
+    kpi_channel.save()
+    chat = start_chat(None)
+    chat.client(minutes(0))
+    responses_record(conversation_id=chat.conversation.pk, now=minutes(0))
+    responses_sweep(now=minutes(10))
+    with django_capture_on_commit_callbacks(execute=True):
+        misses_notify(now=minutes(10))
+    assert mailoutbox[0].subject.startswith(subject)
+    assert mailoutbox[0].body.startswith(body)
+
+
+def test_k2_miss_template_default_is_the_model_default():
+    assert OpenChannel._meta.get_field("kpi_miss_template").default == MISS_TEMPLATE_DEFAULT
 
 
 def test_k2_closed_in_time_without_a_reply_is_not_a_miss(start_chat, operators):
