@@ -32,7 +32,8 @@ class Contact(models.Model):
         null=True,
         blank=True,
         on_delete=models.SET_NULL,
-        help_text=_("C4: known clients are routed to this person."),
+        # C4: routing offers a known client to this person first.
+        help_text=_("A known client's new conversation is offered to this person first."),
     )
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -66,7 +67,10 @@ class Lead(models.Model):
     full_name = models.CharField(_("client's full name"), max_length=200)
     phone = models.CharField(_("phone"), max_length=40, blank=True)
     email = models.EmailField(_("e-mail"), blank=True)
-    source = models.CharField(_("source"), max_length=60, help_text=_("C3"))
+    # C3: the lead source is the open channel's fixed source or the connector the client wrote through.
+    source = models.CharField(
+        _("source"), max_length=60, help_text=_("Where the lead came from: the open channel's lead source or the messenger.")
+    )
     responsible = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         verbose_name=_("responsible person"),
