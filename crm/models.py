@@ -69,7 +69,9 @@ class Lead(models.Model):
     email = models.EmailField(_("e-mail"), blank=True)
     # C3: the lead source is the open channel's fixed source or the connector the client wrote through.
     source = models.CharField(
-        _("source"), max_length=60, help_text=_("Where the lead came from: the open channel's lead source or the messenger.")
+        _("source"),
+        max_length=60,
+        help_text=_("Where the lead came from: the open channel's lead source or the messenger."),
     )
     responsible = models.ForeignKey(
         settings.AUTH_USER_MODEL,
