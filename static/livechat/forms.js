@@ -23,16 +23,45 @@ export function drawFields(form, prefix, fields, texts) {
     const control = field.name === "message"
       ? el("textarea", { id, name: field.name, rows: "4" })
       : el("input", { id, name: field.name, ...INPUTS[field.name] });
-    if (field.maxLength) control.maxLength = field.maxLength;
+    // A one-line field may stop at its limit; the message box never does (a long paste would be cut silently):
+    // it counts near its limit and the check below refuses it, with the text kept to be shortened.
+    const counter = field.name === "message" && field.maxLength
+      ? el("p", { class: "chat-counter form-counter", id: `${id}-counter`, hidden: true })
+      : null;
+    if (field.maxLength) {
+      control.dataset.limit = String(field.maxLength);
+      if (!counter) control.maxLength = field.maxLength;
+    }
     control.required = Boolean(field.required);
-    control.setAttribute("aria-describedby", `${id}-error`);
+    control.setAttribute("aria-describedby", counter ? `${id}-error ${id}-counter` : `${id}-error`);
+    if (counter) control.addEventListener("input", () => countLength(control, counter, texts));
     return el("div", { class: "form-field", dataset: { field: field.name } },
       el("label", { for: id },
         label, field.required ? null : el("span", { class: "optional", text: ` ${texts.field_optional}` })),
       control,
+      counter,
       el("p", { class: "field-error", id: `${id}-error`, hidden: true }));
   });
   form.querySelector(".form-fields").replaceChildren(...nodes);
+}
+
+const numberFormat = new Intl.NumberFormat(document.documentElement.lang || undefined);
+
+/** Characters as the server counts them (code points: an emoji is one). */
+export function lengthOf(text) {
+  return [...text.trim()].length;
+}
+
+// The counter under a long box: shown from 80 % of its limit, red beyond it.
+function countLength(control, counter, texts) {
+  const limit = Number(control.dataset.limit);
+  const length = lengthOf(control.value);
+  const values = (template) =>
+    template.replace("{count}", numberFormat.format(length)).replace("{limit}", numberFormat.format(limit));
+  counter.hidden = length < Math.floor(limit * 0.8);
+  counter.textContent = values(texts.counter);
+  counter.setAttribute("aria-label", values(texts.counter_label));
+  counter.classList.toggle("is-over", length > limit);
 }
 
 export function formValues(form) {
@@ -49,8 +78,8 @@ export function fieldErrors(form, { needsContact }, texts) {
     const value = values[control.name];
     if (!value) {
       if (control.required) errors[control.name] = texts.error_required;
-    } else if (control.maxLength > 0 && value.length > control.maxLength) {
-      errors[control.name] = texts.error_too_long.replace("{limit}", String(control.maxLength));
+    } else if (control.dataset.limit && lengthOf(value) > Number(control.dataset.limit)) {
+      errors[control.name] = texts.error_too_long.replace("{limit}", numberFormat.format(Number(control.dataset.limit)));
     } else if (control.name === "email" && !EMAIL_PATTERN.test(value)) {
       errors[control.name] = texts.error_email;
     } else if (control.name === "phone") {

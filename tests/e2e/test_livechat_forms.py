@@ -115,3 +115,34 @@ def test_H2_a_visitor_out_of_hours_leaves_an_offline_request(new_context, cc_ser
     assert conversation.operator_id is None and not conversation.offers.exists(), "nobody is offered it while closed"
     assert conversation.messages.filter(text="Please call me about a wedding bouquet.").exists()
     assert (conversation.client.name, conversation.client.phone) == ("Piotr", "+48 600 700 800")
+
+
+def test_the_offline_forms_message_is_never_cut_and_counts_near_its_limit(new_context, cc_server):
+    """Issue 20: a paste longer than the limit stays whole in the box, the counter says by how much, and the form
+    refuses it until shortened (the browser's maxlength would have cut it silently)."""
+    channel = OpenChannelFactory(name="Empty shop", welcome_enabled=False, offline_form_enabled=True)
+    connector = ConnectorFactory(open_channel=channel, public_key="empty-forms-key")
+    limit = 4000
+
+    chat = open_widget(new_context, connector.public_key)
+    form = chat.locator("#offline-form")
+    expect(form).to_be_visible()
+    box = form.get_by_label("Your message")
+    counter = chat.locator("#offline-message-counter")
+    box.fill("x" * 3000)
+    expect(counter).to_be_hidden()
+    box.fill("x" * 5600)
+    assert len(box.input_value()) == 5600, "nothing is cut"
+    expect(counter).to_have_text("5,600 / 4,000")
+    expect(counter).to_have_class("chat-counter form-counter is-over")
+    form.get_by_label("Your e-mail").fill("ewa@example.com")
+    form.get_by_role("button", name="Send the message").click()
+    expect(chat.locator("#offline-message-error")).to_have_text(f"This is too long: at most {limit:,} characters.")
+    assert not Conversation.objects.filter(open_channel=channel).exists()
+
+    box.fill("y" * limit)
+    expect(counter).not_to_have_class("chat-counter form-counter is-over")
+    form.get_by_role("button", name="Send the message").click()
+    expect(chat.locator("#offline-sent")).to_be_visible()
+    conversation = wait_for(lambda: Conversation.objects.filter(open_channel=channel).first())
+    assert conversation.messages.filter(text="y" * limit).exists(), "stored whole"
