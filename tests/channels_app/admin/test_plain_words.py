@@ -85,3 +85,11 @@ def test_the_change_page_shows_no_requirement_id_in_help_texts(client, admin_use
     assert helps, "the page shows help texts"
     shown = [" ".join(re.sub(r"<[^>]+>", " ", text).split()) for text in helps]
     assert not [text for text in shown if REQUIREMENT_ID.search(text)]
+
+
+@pytest.mark.django_db
+def test_every_admin_page_names_the_zone_its_times_are_in(client, admin_user, settings):
+    settings.TIME_ZONE = "Europe/Warsaw"
+    client.force_login(admin_user)
+    page = client.get("/admin/channels_app/conversation/").content.decode()
+    assert '<span class="time-zone-note">Times in Europe/Warsaw</span>' in page
