@@ -175,14 +175,18 @@ async function loadLists() {
   cueNewOffers(lists.offered);
 }
 
-function scheduleListRefresh(delay = 120) {
+function scheduleListRefresh(delay = 120, { withState = false } = {}) {
   // Bursts of events (an offer, its status, a message) cost one request.
   clearTimeout(state.listRefreshTimer);
-  // The state comes along: why no new chats are offered changes with them (the limit).
-  state.listRefreshTimer = setTimeout(
-    () => Promise.all([loadLists(), loadState()]).catch((error) => toast(error.message, "error")),
-    delay,
-  );
+  // The state comes along only after what can change why no new chats are offered (an offer, an assignment, a
+  // close: the limit); a message cannot, and it is the most frequent event.
+  state.stateRefreshDue = state.stateRefreshDue || withState;
+  state.listRefreshTimer = setTimeout(() => {
+    const loads = [loadLists()];
+    if (state.stateRefreshDue) loads.push(loadState());
+    state.stateRefreshDue = false;
+    Promise.all(loads).catch((error) => toast(error.message, "error"));
+  }, delay);
 }
 
 // --- operator status ----------------------------------------------------------------------------
@@ -764,7 +768,7 @@ async function act(action, payload, success) {
     toast(error.message, "error");
     return null;
   } finally {
-    scheduleListRefresh(50);
+    scheduleListRefresh(50, { withState: true });
   }
 }
 
@@ -1072,7 +1076,7 @@ async function submitTransfer(event) {
     if (!askFirst) toast(error.message, "error");
     else if (window.confirm(error.message)) answer = await act("transfer", { ...payload, confirm: true });
   } finally {
-    scheduleListRefresh(50);
+    scheduleListRefresh(50, { withState: true });
   }
   if (answer) {
     toast(interpolate(gettext("Transferred to %(target)s."), { target }));
@@ -1202,13 +1206,13 @@ function onEvent(frame) {
       break;
     case "offer.created":
     case "offer.withdrawn":
-      scheduleListRefresh(0);
+      scheduleListRefresh(0, { withState: true });
       if (frame.conversation_id === state.currentId) loadConversation(state.currentId, { onlyNew: true }).catch(() => {});
       break;
     case "conversation.assigned":
     case "conversation.status":
     case "conversation.closed":
-      scheduleListRefresh();
+      scheduleListRefresh(120, { withState: true });
       if (frame.conversation_id === state.currentId) loadConversation(state.currentId, { onlyNew: true }).catch(() => {});
       break;
     case "message.created":
@@ -1369,7 +1373,7 @@ $("offer-banner-open").addEventListener("click", () => {
 initHistory();
 setInterval(updateCountdowns, 1000);
 // Queues of other operators' channels change without an event to this operator: look now and then.
-setInterval(() => socket.isOpen && scheduleListRefresh(0), 30000);
+setInterval(() => socket.isOpen && scheduleListRefresh(0, { withState: true }), 30000);
 
 // For support staff and the browser tests: the socket can be inspected and dropped from the devtools.
 window.openChannelsConsole = { socket, state };
