@@ -11,7 +11,7 @@
 
 import { LiveSocket, el, formatTime, initials, websocketUrl } from "../console/socket.js";
 import { formatNumber } from "../console/formats.js";
-import { drawFields, fieldErrors, formValues, showErrors } from "./forms.js";
+import { countLength, drawFields, fieldErrors, formValues, lengthOf, showErrors } from "./forms.js";
 
 const config = JSON.parse(document.getElementById("livechat-config").textContent);
 const texts = config.texts;
@@ -289,7 +289,7 @@ function renderState() {
   const thanked = state.rated && !config.rating_thanks;
   $("ended").textContent = `${thanked ? texts.rated : texts.ended} ${texts.write_again}`;
   $("text").disabled = blocked;
-  $("send").disabled = blocked || messageLength($("text").value) > config.max_message_length;
+  $("send").disabled = blocked || lengthOf($("text").value) > config.max_message_length;
   $("attach").disabled = blocked;
   $("transcript-open").hidden = !conversation || form === "offline";
   // A consent given can be withdrawn (issue 19): the chat asks for consent, and the visitor gave it.
@@ -464,27 +464,12 @@ const socket = new LiveSocket(websocketUrl(urlFor(config.urls.socket)), {
 // Nothing is cut silently: the box takes any length, a counter appears near the limit and turns red beyond it, and
 // an over-long message is not sent (the text stays in the box to be shortened). The server refuses one anyway.
 
-const numberFormat = new Intl.NumberFormat(document.documentElement.lang || undefined);
-
-/** Characters as the server counts them (code points, not UTF-16 units: an emoji is one). */
-function messageLength(text) {
-  return [...text.trim()].length;
-}
-
 function updateCounter() {
   const limit = config.max_message_length;
-  const length = messageLength($("text").value);
-  const over = length > limit;
-  const counter = $("counter");
-  counter.hidden = length < Math.floor(limit * 0.8);
-  const values = (template) =>
-    template.replace("{count}", numberFormat.format(length)).replace("{limit}", numberFormat.format(limit));
-  counter.textContent = values(texts.counter);
-  counter.setAttribute("aria-label", values(texts.counter_label));
-  counter.classList.toggle("is-over", over);
+  const over = countLength($("text").value, limit, $("counter"), texts);
   $("text").setAttribute("aria-invalid", over ? "true" : "false");
   $("too-long").hidden = !over;
-  $("too-long").textContent = over ? texts.too_long.replace("{limit}", numberFormat.format(limit)) : "";
+  $("too-long").textContent = over ? texts.too_long.replace("{limit}", formatNumber(limit)) : "";
   $("send").disabled = over || Boolean(currentForm());
 }
 
@@ -493,7 +478,7 @@ function submitMessage(event) {
   const textarea = $("text");
   const text = textarea.value.trim();
   if (!text) return;
-  if (messageLength(text) > config.max_message_length) {
+  if (lengthOf(text) > config.max_message_length) {
     updateCounter();
     textarea.focus();
     return;

@@ -3,6 +3,7 @@
 // tied to it (aria-describedby) and announced. The browser checks what it can so the visitor hears at once; the
 // server checks again and its answer ({detail, fields: {field: message}}) is shown the same way.
 
+import { formatNumber } from "../console/formats.js";
 import { el } from "../console/socket.js";
 
 // A phone loosely, as the server reads it: digits with the separators people type, 6 to 20 digits.
@@ -34,7 +35,7 @@ export function drawFields(form, prefix, fields, texts) {
     }
     control.required = Boolean(field.required);
     control.setAttribute("aria-describedby", counter ? `${id}-error ${id}-counter` : `${id}-error`);
-    if (counter) control.addEventListener("input", () => countLength(control, counter, texts));
+    if (counter) control.addEventListener("input", () => countLength(control.value, field.maxLength, counter, texts));
     return el("div", { class: "form-field", dataset: { field: field.name } },
       el("label", { for: id },
         label, field.required ? null : el("span", { class: "optional", text: ` ${texts.field_optional}` })),
@@ -45,23 +46,24 @@ export function drawFields(form, prefix, fields, texts) {
   form.querySelector(".form-fields").replaceChildren(...nodes);
 }
 
-const numberFormat = new Intl.NumberFormat(document.documentElement.lang || undefined);
-
-/** Characters as the server counts them (code points: an emoji is one). */
+/** Characters as the server counts them (code points, not UTF-16 units: an emoji is one). */
 export function lengthOf(text) {
   return [...text.trim()].length;
 }
 
-// The counter under a long box: shown from 80 % of its limit, red beyond it.
-function countLength(control, counter, texts) {
-  const limit = Number(control.dataset.limit);
-  const length = lengthOf(control.value);
+/**
+ * The counter beside a long box (the chat's and the offline form's): shown from 80 % of `limit`, red beyond it.
+ * Returns whether the text is over the limit.
+ */
+export function countLength(text, limit, counter, texts) {
+  const length = lengthOf(text);
   const values = (template) =>
-    template.replace("{count}", numberFormat.format(length)).replace("{limit}", numberFormat.format(limit));
+    template.replace("{count}", formatNumber(length)).replace("{limit}", formatNumber(limit));
   counter.hidden = length < Math.floor(limit * 0.8);
   counter.textContent = values(texts.counter);
   counter.setAttribute("aria-label", values(texts.counter_label));
   counter.classList.toggle("is-over", length > limit);
+  return length > limit;
 }
 
 export function formValues(form) {
@@ -79,7 +81,7 @@ export function fieldErrors(form, { needsContact }, texts) {
     if (!value) {
       if (control.required) errors[control.name] = texts.error_required;
     } else if (control.dataset.limit && lengthOf(value) > Number(control.dataset.limit)) {
-      errors[control.name] = texts.error_too_long.replace("{limit}", numberFormat.format(Number(control.dataset.limit)));
+      errors[control.name] = texts.error_too_long.replace("{limit}", formatNumber(Number(control.dataset.limit)));
     } else if (control.name === "email" && !EMAIL_PATTERN.test(value)) {
       errors[control.name] = texts.error_email;
     } else if (control.name === "phone") {
