@@ -220,12 +220,9 @@ class Availability:
         if obstacle.kind == distribution.REASON_DISMISSED:
             return _("%(name)s has been dismissed.") % {"name": name}
         if obstacle.kind == distribution.REASON_ON_LEAVE and self.leave_ends_at is not None:
-            local = self.leave_ends_at.astimezone(open_channel.tz)
             return _("%(name)s is on leave until %(date)s, %(time)s (%(time_zone)s).") % {
                 "name": name,
-                "date": formats.date_format(local, "DATE_FORMAT"),  # in the active language
-                "time": local.strftime("%H:%M"),
-                "time_zone": open_channel.time_zone,
+                **_leave_end_words(self.leave_ends_at, open_channel),
             }
         if obstacle.kind in (distribution.REASON_OFFLINE, distribution.REASON_SET_OFFLINE):
             return _("%(name)s is offline.") % {"name": name}
@@ -352,6 +349,16 @@ def own_availability(user, now: datetime) -> OwnAvailability:
     )
 
 
+def _leave_end_words(ends_at: datetime, open_channel: OpenChannel) -> dict[str, str]:
+    """When a leave ends, in the channel's time zone: the date in the active language, a 24-hour time, the zone."""
+    local = ends_at.astimezone(open_channel.tz)
+    return {
+        "date": formats.date_format(local, "DATE_FORMAT"),
+        "time": local.strftime("%H:%M"),
+        "time_zone": open_channel.time_zone,
+    }
+
+
 def _own_reasons(
     blocked_in: Mapping[str, list[str]],
     at_limit: list[tuple[str, int]],
@@ -367,14 +374,8 @@ def _own_reasons(
         reasons.append(_("You are Offline: no new conversations are offered to you."))
     if distribution.REASON_ON_LEAVE in blocked_in:
         if leave_until is not None:
-            local = leave_until.astimezone(channel.tz)
             reasons.append(
-                _("You are on leave until %(date)s, %(time)s (%(time_zone)s).")
-                % {
-                    "date": formats.date_format(local, "DATE_FORMAT"),
-                    "time": local.strftime("%H:%M"),
-                    "time_zone": channel.time_zone,
-                }
+                _("You are on leave until %(date)s, %(time)s (%(time_zone)s).") % _leave_end_words(leave_until, channel)
             )
         else:
             reasons.append(_("You are on leave."))

@@ -172,7 +172,8 @@ def operator_availability_set(*, operator, availability: str, now: datetime) -> 
         if availability == OperatorAvailability.AVAILABLE:
             request_redistribution(channel_ids, now=now, trigger="operator_available")
         else:
-            after_commit(partial(withdraw_offers_to_departed, operator.pk, now=now, why="operator set to away"))
+            why = f"operator set to {availability}"
+            after_commit(partial(withdraw_offers_to_departed, operator.pk, now=now, why=why))
     return availability
 
 
