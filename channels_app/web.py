@@ -156,7 +156,7 @@ def optional_query_int(value: str | None, name: str) -> int | None:
     except (TypeError, ValueError):
         raise ServiceError(_("“%(name)s” must be a whole number.") % {"name": name}) from None
     if number < 0:
-        raise ServiceError(f"“{name}” must not be negative.")
+        raise ServiceError(_("“%(name)s” must not be negative.") % {"name": name})
     return number
 
 

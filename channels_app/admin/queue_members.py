@@ -31,8 +31,11 @@ _LAST = 2**31
 
 
 def _presence_label(user: Any) -> str:
+    """As colleagues see them: offline without a live console or by choice, away by choice, else online."""
     profile = getattr(user, "operator_profile", None)
-    return gettext("online") if profile is not None and profile.is_online else gettext("offline")
+    if profile is None or not profile.is_online or profile.availability == m.OperatorAvailability.OFFLINE:
+        return gettext("offline")
+    return gettext("away") if profile.availability == m.OperatorAvailability.AWAY else gettext("online")
 
 
 def cannot_operate_message(user: Any) -> str:

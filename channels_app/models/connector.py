@@ -43,7 +43,9 @@ class Reachability(models.TextChoices):
 class Connector(models.Model):
     """S1–S3: one account of one source, attached to exactly one open channel."""
 
-    open_channel = models.ForeignKey(OpenChannel, related_name="connectors", on_delete=models.CASCADE)
+    open_channel = models.ForeignKey(
+        OpenChannel, verbose_name=_("open channel"), related_name="connectors", on_delete=models.CASCADE
+    )
     kind = models.CharField(_("source"), max_length=20, choices=ConnectorKind.choices)
     account_id = models.CharField(
         _("account id"),
