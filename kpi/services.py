@@ -37,7 +37,7 @@ from django.utils import translation
 from django.utils.html import escape, format_html
 from django.utils.translation import gettext, gettext_noop
 
-from channels_app.engine import access, notifications
+from channels_app.engine import access, notifications, texts
 from channels_app.engine.calendars import calendar_for
 from channels_app.engine.errors import InvalidState, NotAllowed, NotFound, ServiceError
 from channels_app.engine.events import nudge_wallboards, operator_group, publish
@@ -77,8 +77,7 @@ def miss_template(channel: OpenChannel) -> str:
     """K2: the channel's miss template; the untouched default in the channel's language, an edited one as written."""
     if channel.kpi_miss_template.strip() != MISS_TEMPLATE_DEFAULT:
         return channel.kpi_miss_template
-    with translation.override(channel.language):
-        return gettext(MISS_TEMPLATE_DEFAULT)
+    return texts.translated(MISS_TEMPLATE_DEFAULT, channel.language)
 
 
 @dataclass(frozen=True)
@@ -467,7 +466,8 @@ def misses_notify(*, now: datetime) -> int:
                     operator_name = operator_display_name(operator) if operator is not None else unassigned_name()
                 url = conversation_kpi_url(miss.conversation_id)
                 dialog = f"#{miss.conversation_id}"
-                miss.text = metrics.render_miss_text(miss_template(channel), operator_name=operator_name, dialog=dialog)
+                template = miss_template(channel)
+                miss.text = metrics.render_miss_text(template, operator_name=operator_name, dialog=dialog)
                 miss.notified_at = now
                 miss.recipients = [user.pk for user in recipients]
                 miss.save(update_fields=["text", "notified_at", "recipients"])
@@ -483,7 +483,7 @@ def misses_notify(*, now: datetime) -> int:
                 )
                 addresses = [user.email for user in recipients if user.email]
                 if addresses:
-                    emails.append(_miss_email(channel, miss, operator_name, dialog, url, addresses))
+                    emails.append(_miss_email(channel, miss, template, operator_name, dialog, url, addresses))
             if emails:
                 # A named function, not functools.partial: Django logs a failing robust
                 # callback by its __qualname__, which a partial lacks.
@@ -494,9 +494,14 @@ def misses_notify(*, now: datetime) -> int:
 
 
 def _miss_email(
-    channel: OpenChannel, miss: KpiMiss, operator_name: str, dialog: str, url: str, addresses: list[str]
+    channel: OpenChannel,
+    miss: KpiMiss,
+    template: str,
+    operator_name: str,
+    dialog: str,
+    url: str,
+    addresses: list[str],
 ) -> EmailMultiAlternatives:
-    template = miss_template(channel)
     body = metrics.render_miss_text(template, operator_name=operator_name, dialog=f"{dialog} ({url})")
     # Escape the administrator's template and the name first, then insert the link as markup.
     html = metrics.render_miss_text(
