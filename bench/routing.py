@@ -19,11 +19,19 @@ Figures: conversations routed per second (wall clock, all routers together)
 and p50 / p99 latency of one decision (for ``batch``: the transaction's time
 divided by the conversations it routed, so every conversation of a batch
 reports the same latency). Events go to the real channel layer (embedded Redis).
+
+The reference (issue 17): before routing, pgbench's simple-update runs on the
+same server with as many clients as there are routers (``--pgbench-seconds``
+each, 0 to skip); every row prints that figure and the ratio of conversations
+routed per second to it. The goal is ≥ 30 % with 1 router and ≥ 25 % with 8.
+Settings are production's (DEBUG off: no query log), as the router processes
+run them.
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
 import multiprocessing
 import os
 import sys
@@ -34,8 +42,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "contact_center.settings")
-# Development settings, as before DEBUG became off by default (no SECRET_KEY needed in-process).
-os.environ.setdefault("DEBUG", "true")
+# Production settings (DEBUG off, so Django keeps no query log); a throwaway key for this process only.
+os.environ.setdefault("DEBUG", "false")
+os.environ.setdefault("SECRET_KEY", "bench-routing-" + os.urandom(16).hex())
+# The bench's only connector is a live chat (no credentials): a throwaway key is enough.
+os.environ.setdefault("FIELD_ENCRYPTION_KEY", base64.urlsafe_b64encode(os.urandom(32)).decode())
 BENCH_DATABASE = "bench_routing"
 OPERATORS = 50
 
@@ -219,17 +230,32 @@ def main() -> None:
     parser.add_argument("--conversations", type=int, default=2000)
     parser.add_argument("--routers", type=int, nargs="+", default=[1, 4, 8])
     parser.add_argument("--paths", nargs="+", default=["route", "batch"], choices=["route", "batch"])
+    parser.add_argument(
+        "--pgbench-seconds", type=int, default=10, help="pgbench run per router count, before routing (0: skip)"
+    )
     options = parser.parse_args()
 
     _configure_database()
     _setup_django()
+    from bench.reference import pgbench_tps
+
+    reference = {}
+    if options.pgbench_seconds:
+        for routers in options.routers:
+            reference[routers] = pgbench_tps(clients=routers, seconds=options.pgbench_seconds)
+            print(f"pgbench simple-update, {routers} client(s): {reference[routers]:,.0f} tps", flush=True)
     channel_id = _prepare(options.conversations)
     print(f"{options.conversations} waiting conversations, {OPERATORS} operators online, Evenly, no chat limit")
-    print(f"{'path':<6} {'routers':>7} {'routed':>7} {'conv/s':>8} {'p50 ms':>8} {'p99 ms':>8}")
+    print(
+        f"{'path':<6} {'routers':>7} {'routed':>7} {'conv/s':>8} {'p50 ms':>8} {'p99 ms':>8}"
+        f" {'pgbench tps':>12} {'ratio':>7}"
+    )
     for path in options.paths:
         for routers in options.routers:
             routed, rate, p50, p99 = _run(path, routers, channel_id)
-            print(f"{path:<6} {routers:>7} {routed:>7} {rate:>8.0f} {p50:>8.2f} {p99:>8.2f}", flush=True)
+            tps = reference.get(routers)
+            versus = f"{tps:>12,.0f} {rate / tps:>7.1%}" if tps else f"{'-':>12} {'-':>7}"
+            print(f"{path:<6} {routers:>7} {routed:>7} {rate:>8.0f} {p50:>8.2f} {p99:>8.2f} {versus}", flush=True)
 
 
 if __name__ == "__main__":
