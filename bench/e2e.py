@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/e2e.py [--operators 500] [--rate 100] [--seconds 20]
                                   [--web-processes 1] [--workers 1] [--concurrency 2]
+    .venv/bin/python bench/e2e.py --find-max --web-processes 2 [--rate 100] [--step 1.2] [--seconds 20]
     .venv/bin/python bench/e2e.py --idle-sockets 2000 [--hold 30]
     .venv/bin/python bench/e2e.py --drain 3000 [--operators 500] [--workers 1] [--concurrency 2]
     .venv/bin/python bench/e2e.py --rate 50 --replies 25 --provider down --seconds 600 [--serve-workers]
@@ -25,6 +26,17 @@ Latency mode (the default):
    reached a socket on another web process than the one their webhook
    arrived at, and the CPU (percent of one core) and peak memory of every
    server process: uvicorn, Celery, PostgreSQL and Redis.
+
+The reference (issue 17): before anything else, pgbench's simple-update runs
+with 8 clients for ``--pgbench-seconds`` on the bench's own PostgreSQL, and
+the rate is printed as a share of its TPS, as is every process's CPU
+milliseconds per message.
+
+Find-max mode (``--find-max``): the sockets connect once; then runs of
+``--seconds`` at ``--rate``, ``--rate × --step``, … until one misses p99 ≤
+100 ms or loses a message. Prints each step, then the highest rate that met
+the goal, its share of pgbench's 8-client TPS (the goal is ≥ 10 %), and what
+every process spent per message at that rate.
 
 Replies and a provider outage (issue 21): ``--replies R`` makes operators
 answer over their sockets at R replies per second during the measured run,
@@ -627,12 +639,15 @@ class ProcessMeter:
         # PostgreSQL backends that exit during the run take their CPU with them; the machine's total does not.
         self.machine_busy = busy / (self.elapsed * (os.cpu_count() or 1)) * 100
 
-    def report(self) -> list[str]:
+    def report(self, messages: int = 0) -> list[str]:
+        """One line per process tree; with ``messages``, also its CPU milliseconds per message."""
         lines = [f"    whole machine busy {self.machine_busy:.0f} % of {os.cpu_count()} cores (anyone's work)"]
         for name in self.roots:
-            share = (self.cpu_end[name] - self.cpu_start[name]) / self.elapsed * 100
+            seconds = self.cpu_end[name] - self.cpu_start[name]
+            per_message = f"   {seconds / messages * 1000:6.2f} ms CPU per message" if messages else ""
             lines.append(
-                f"    {name:<24} CPU {share:6.1f} % of one core   peak RSS {self.peak_rss[name] / 2**20:7.1f} MiB"
+                f"    {name:<24} CPU {seconds / self.elapsed * 100:6.1f} % of one core   "
+                f"peak RSS {self.peak_rss[name] / 2**20:7.1f} MiB{per_message}"
             )
         return lines
 
@@ -679,18 +694,29 @@ def machine_line() -> str:
 # --- runs --------------------------------------------------------------------------------------------
 
 
-async def latency_run(args, stack: Stack, seed_data: Seed) -> int:
-    consoles = Consoles()
-    connect_seconds = await connect_all(consoles, seed_data, stack.web_ports)
-    stop = asyncio.Event()
-    beat = asyncio.create_task(heartbeats(consoles, stop))
-    print(f"  {len(consoles.sockets)} console sockets open in {connect_seconds:.1f} s")
+@dataclass
+class Step:
+    """One measured run at one rate: what was sent and received, and what every server process spent."""
 
-    warm = Load()
-    await fire(warm, seed_data, stack.web_ports, rate=min(20, args.rate), seconds=3, first=1)
-    await wait_delivered(consoles, warm.sent, timeout=30)
+    rate: float
+    achieved: float
+    load: Load
+    latencies: list[float]
+    lost: list[int]
+    meter: ProcessMeter
+    replies_written: int = 0
 
-    meter = ProcessMeter(
+    @property
+    def p99(self) -> float:
+        return percentile(self.latencies, 99) if self.latencies else float("inf")
+
+    @property
+    def meets_goal(self) -> bool:
+        return bool(self.latencies) and not self.lost and self.p99 <= GOAL_P99_MS
+
+
+def server_meter(stack: Stack) -> ProcessMeter:
+    return ProcessMeter(
         {
             **{f"uvicorn #{i}": [p.pid] for i, p in enumerate(stack.web)},
             **{f"celery worker #{i}": [p.pid] for i, p in enumerate(stack.workers)},
@@ -700,18 +726,42 @@ async def latency_run(args, stack: Stack, seed_data: Seed) -> int:
             "load generator": [os.getpid()],
         }
     )
+
+
+async def open_consoles(stack: Stack, seed_data: Seed) -> tuple[Consoles, asyncio.Event, asyncio.Task]:
+    """Every operator's console socket, heartbeating, after a short warm-up delivered to them."""
+    consoles = Consoles()
+    connect_seconds = await connect_all(consoles, seed_data, stack.web_ports)
+    stop = asyncio.Event()
+    beat = asyncio.create_task(heartbeats(consoles, stop))
+    print(f"  {len(consoles.sockets)} console sockets open in {connect_seconds:.1f} s")
+    warm = Load()
+    await fire(warm, seed_data, stack.web_ports, rate=20, seconds=3, first=1)
+    await wait_delivered(consoles, warm.sent, timeout=30)
+    return consoles, stop, beat
+
+
+async def measure(args, stack: Stack, seed_data: Seed, consoles: Consoles, rate: float, first: int) -> Step:
+    """Fire ``rate`` messages per second for ``args.seconds`` and wait until each reached its socket (or 60 s)."""
+    meter = server_meter(stack)
     meter.start()
     load = Load()
     replying = asyncio.create_task(reply(consoles, seed_data, args.replies, args.seconds))
-    achieved = await fire(load, seed_data, stack.web_ports, rate=args.rate, seconds=args.seconds, first=1_000_000)
+    achieved = await fire(load, seed_data, stack.web_ports, rate=rate, seconds=args.seconds, first=first)
     replies_written = await replying
     await wait_delivered(consoles, load.sent, timeout=60)
     meter.stop()
-    stop.set()
-    beat.cancel()
-
     latencies = [(consoles.received[s] - t) * 1000 for s, t in load.sent.items() if s in consoles.received]
     lost = [s for s in load.sent if s not in consoles.received]
+    return Step(rate, achieved, load, latencies, lost, meter, replies_written)
+
+
+async def latency_run(args, stack: Stack, seed_data: Seed) -> int:
+    consoles, stop, beat = await open_consoles(stack, seed_data)
+    step = await measure(args, stack, seed_data, consoles, args.rate, first=1_000_000)
+    stop.set()
+    beat.cancel()
+    load, latencies, lost = step.load, step.latencies, step.lost
     crossed = sum(
         1
         for s in load.sent
@@ -719,7 +769,7 @@ async def latency_run(args, stack: Stack, seed_data: Seed) -> int:
     )
     print(
         f"e2e: {len(load.sent)} webhook messages at {args.rate:g}/s for {args.seconds:g} s "
-        f"(achieved {achieved:.0f}/s), "
+        f"(achieved {step.achieved:.0f}/s), "
         f"{len(seed_data.operators)} operator sockets, web processes={args.web_processes}, "
         + (
             "Celery workers as serve starts them (one per queue)"
@@ -728,10 +778,9 @@ async def latency_run(args, stack: Stack, seed_data: Seed) -> int:
         )
     )
     if latencies:
-        p99 = percentile(latencies, 99)
         print(
             f"  webhook→socket ms: p50 {percentile(latencies, 50):.1f}  p90 {percentile(latencies, 90):.1f}  "
-            f"p99 {p99:.1f}  max {max(latencies):.1f}  mean {statistics.fmean(latencies):.1f}"
+            f"p99 {step.p99:.1f}  max {max(latencies):.1f}  mean {statistics.fmean(latencies):.1f}"
         )
         print(f"  webhook ack ms: p50 {percentile(load.ack_ms, 50):.1f}  p99 {percentile(load.ack_ms, 99):.1f}")
     if latencies:
@@ -745,7 +794,7 @@ async def latency_run(args, stack: Stack, seed_data: Seed) -> int:
     print(f"  delivered {len(latencies)}, lost {len(lost)}, webhook answers {dict(sorted(load.statuses.items()))}")
     print(f"  console sockets closed by the server during the run: {consoles.closed}")
     if args.replies:
-        print(f"  provider {args.provider}; operators wrote {replies_written} replies at {args.replies:g}/s")
+        print(f"  provider {args.provider}; operators wrote {step.replies_written} replies at {args.replies:g}/s")
         print(await asyncio.to_thread(replies_report, seed_data.connector_id))
         calls = stack.provider_calls()
         if calls is not None:
@@ -759,12 +808,59 @@ async def latency_run(args, stack: Stack, seed_data: Seed) -> int:
             "an operator whose socket is on another"
         )
     print("  server processes during the measured run:")
-    print("\n".join(meter.report()))
+    print("\n".join(step.meter.report(messages=len(load.sent))))
     if latencies:
-        print(f"  goal p99 < {GOAL_P99_MS:.0f} ms: {'met' if p99 < GOAL_P99_MS and not lost else 'NOT met'}")
+        print(f"  goal p99 ≤ {GOAL_P99_MS:.0f} ms: {'met' if step.meets_goal else 'NOT met'}")
+    if args.pgbench_tps:
+        print(f"  {args.rate:g} messages/s = {args.rate / args.pgbench_tps:.1%} of pgbench's 8-client tps")
     for socket in consoles.sockets:
         await socket.close()
     return 0 if latencies and not lost else 1
+
+
+async def find_max_run(args, stack: Stack, seed_data: Seed) -> int:
+    """Step the rate up by ``--step`` from ``--rate`` until p99 passes the goal or a message is lost; report the
+    highest rate that met it, with what every process spent per message at that rate."""
+    consoles, stop, beat = await open_consoles(stack, seed_data)
+    print(
+        f"find-max: {len(seed_data.operators)} operator sockets, web processes={args.web_processes}, "
+        f"{args.seconds:g} s per rate, from {args.rate:g}/s up by ×{args.step:g}, goal p99 ≤ {GOAL_P99_MS:.0f} ms"
+    )
+    print(f"  {'rate/s':>7} {'achieved':>8} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'lost':>5}  machine")
+    best: Step | None = None
+    rate, first = args.rate, 1_000_000
+    while rate <= args.max_rate:
+        step = await measure(args, stack, seed_data, consoles, rate, first)
+        first += len(step.load.sent) + 1
+        median = percentile(step.latencies, 50) if step.latencies else float("nan")
+        worst = max(step.latencies) if step.latencies else float("nan")
+        print(
+            f"  {rate:>7.0f} {step.achieved:>8.0f} {median:>8.1f} {step.p99:>8.1f} {worst:>8.1f} {len(step.lost):>5}"
+            f"  {step.meter.machine_busy:.0f} % of {os.cpu_count()} cores busy",
+            flush=True,
+        )
+        if not step.meets_goal:
+            break
+        best = step
+        rate = round(rate * args.step)
+        await asyncio.sleep(2)  # let the overflow tasks and the last deliveries settle before the next rate
+    stop.set()
+    beat.cancel()
+    for socket in consoles.sockets:
+        await socket.close()
+    if best is None:
+        print(f"  no rate met the goal; the lowest tried was {args.rate:g}/s")
+        return 1
+    print(f"highest rate meeting p99 ≤ {GOAL_P99_MS:.0f} ms with nothing lost: {best.rate:.0f} messages/s")
+    if args.pgbench_tps:
+        share = best.rate / args.pgbench_tps
+        print(
+            f"  = {share:.1%} of pgbench's 8-client simple-update ({args.pgbench_tps:,.0f} tps, same server, same run);"
+            f" goal ≥ 10 %: {'met' if share >= 0.10 else 'NOT met'}"
+        )
+    print(f"  server processes at {best.rate:.0f}/s:")
+    print("\n".join(best.meter.report(messages=len(best.load.sent))))
+    return 0
 
 
 async def idle_run(args, stack: Stack, seed_data: Seed) -> int:
@@ -894,6 +990,19 @@ def main() -> int:
         default="down",
         help="the Telegram API the replies go to: a local fake (up) or refused connections (down, the default)",
     )
+    parser.add_argument(
+        "--find-max",
+        action="store_true",
+        help="step the rate up from --rate by --step until p99 exceeds the goal; report the highest that met it",
+    )
+    parser.add_argument("--step", type=float, default=1.2, help="find-max: rate multiplier per step (default 1.2)")
+    parser.add_argument("--max-rate", type=float, default=2000, help="find-max: stop stepping here (default 2000)")
+    parser.add_argument(
+        "--pgbench-seconds",
+        type=int,
+        default=10,
+        help="pgbench simple-update with 8 clients on the bench's server before the run, the reference (0: skip)",
+    )
     parser.add_argument("--idle-sockets", type=int, default=0, help="idle mode: this many operator sockets")
     parser.add_argument("--hold", type=float, default=30, help="idle mode: seconds to hold them (default 30)")
     parser.add_argument(
@@ -908,6 +1017,14 @@ def main() -> int:
     scratch.mkdir(parents=True)
     stack = start_stack(scratch, provider=args.provider)
     try:
+        args.pgbench_tps = None
+        if args.pgbench_seconds:
+            from bench.reference import pgbench_tps
+
+            args.pgbench_tps = pgbench_tps(
+                clients=8, seconds=args.pgbench_seconds, socket_dir=str(stack.postgres.socket_dir)
+            )
+            print(f"  reference: pgbench simple-update, 8 clients, same server: {args.pgbench_tps:,.0f} tps")
         operators = args.idle_sockets or args.operators
         seeded_at = time.monotonic()
         seed_data = seed(operators)
@@ -919,7 +1036,15 @@ def main() -> int:
             stack.start_serve_workers(scratch)
         else:
             stack.start_workers(args.workers, args.concurrency, scratch)
-        run = drain_run if args.drain else idle_run if args.idle_sockets else latency_run
+        run = (
+            drain_run
+            if args.drain
+            else idle_run
+            if args.idle_sockets
+            else find_max_run
+            if args.find_max
+            else latency_run
+        )
         return asyncio.run(run(args, stack, seed_data))
     finally:
         stack.stop()

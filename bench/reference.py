@@ -48,16 +48,18 @@ def use_bench_database(name: str, *, reset: bool) -> None:
     django.setup()
 
 
-def pgbench_tps(*, clients: int = 1, seconds: int = 10, scale: int = 10) -> float:
+def pgbench_tps(*, clients: int = 1, seconds: int = 10, scale: int = 10, socket_dir: str | None = None) -> float:
     """Transactions per second of pgbench's simple-update (``-N``) with ``clients`` clients for ``seconds``.
 
-    Starts the embedded server if needed, initialises a scale-``scale`` pgbench database, runs, drops it.
+    Runs on the server listening in ``socket_dir`` (default: the embedded one, started if needed): initialises a
+    scale-``scale`` pgbench database there, runs, drops it.
     """
     import psycopg
 
-    from contact_center import embedded
+    if socket_dir is None:
+        from contact_center import embedded
 
-    socket_dir = str(embedded.postgres_socket_dir())
+        socket_dir = str(embedded.postgres_socket_dir())
     with psycopg.connect(host=socket_dir, user="postgres", dbname="postgres", autocommit=True) as admin:
         admin.execute(f'DROP DATABASE IF EXISTS "{PGBENCH_DATABASE}" WITH (FORCE)')
         admin.execute(f'CREATE DATABASE "{PGBENCH_DATABASE}"')
