@@ -36,8 +36,8 @@ records alone, in the same run, and prints where one overview spends its time
 
 The goal is p95 ≤ 50 ms for a 12-month period.
 
-``--month`` (issue 17) does the same for the K3 page's default period, the last 30 days with today
-read raw, checking first that the rollup and the raw records give the same figures. Measure it over
+``--month`` (issue 17) does the same for the K3 page's default period, the last 30 days to today,
+checking first that the rollup and the raw records give the same figures. Measure it over
 1,000,000 messages spread over a year and over 1,000,000 messages within the 30 days; each history
 length keeps its own database (``bench_kpi_<days>d``), filled once and reused::
 
@@ -467,7 +467,7 @@ def measure_period(period_days: int, runs: int, explain: bool) -> None:
     period = KpiPeriod(last_day - timedelta(days=period_days - 1), last_day)
     channel = OpenChannel.objects.order_by("pk").first()
     one_channel = KpiPeriod(period.first_day, period.last_day, open_channel_id=channel.pk)
-    now = HISTORY_END - timedelta(hours=1)  # the last day is today: read raw, the days before from the rollup
+    now = HISTORY_END - timedelta(hours=1)  # the last day is today
     label = f"{period_days} days"
     print(
         f"period {period.first_day} – {period.last_day} ({label}); rollup: {KpiDay.objects.count():,} day rows, "

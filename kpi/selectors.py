@@ -9,9 +9,11 @@ page shows open channels of different zones together, each record still counts
 on its own channel's local day (docs/decisions/0012-kpi-days-in-each-open-channels-zone.md).
 
 The per-operator table, the totals and the daily chart come from one statement
-over the day rollup (:mod:`kpi.rollup`) for the days that are over in each
-channel's zone, and over the raw response records for today (answered from the
-covering index on ``waiting_since``): the additive figures in ``GROUPING SETS``,
+over the day rollup (:mod:`kpi.rollup`) for every day up to today in each
+channel's zone (the rollup is rewritten in the transaction that records the
+waits, so today's rows are as current as the records), and over the raw response
+records only for days after that (answered from the covering index on
+``waiting_since``; none unless a clock is ahead): the additive figures in ``GROUPING SETS``,
 the distinct conversations as the rollup's count of conversations answered under
 one (channel, operator, day) plus a distinct count over the others' rows, per
 operator and in total only. The figures are the same as over the raw records
@@ -168,7 +170,7 @@ class Overview:
 
 
 # ``ch``: the period's open channels, their zones and the first local day read from the raw records
-# (today in that zone; the period's first day to read everything raw). ``raw``: the waits from the cutoff
+# (tomorrow in that zone; the period's first day to read everything raw). ``raw``: the waits from the cutoff
 # on, with the conversation id of an answered one. ``figures``: the additive figures per operator, per
 # day (the chart) and in total, from the day rollup before the cutoff and ``raw``, with the conversations
 # answered under one (channel, operator, day) only, which add up. ``shared``: the distinct count of the
@@ -244,13 +246,14 @@ FROM figures f LEFT JOIN shared s ON f.by_all_days = 1 AND s.by_all_operators = 
 def kpi_overview(period: KpiPeriod, *, now: datetime, use_rollup: bool = True) -> Overview:
     """K3 per-operator table, totals and daily series for the period (R1 and R3 ratings beside).
 
-    Days that are over in an open channel's zone (before its local date at ``now``) are read from the
-    day rollup, today from the response records; ``use_rollup=False`` reads every day from the records
-    (the reference the rollup is tested and measured against).
+    Days up to an open channel's local date at ``now`` (today included: recording rewrites the rollup in
+    its own transaction) are read from the day rollup, later ones from the response records;
+    ``use_rollup=False`` reads every day from the records (the reference the rollup is tested and
+    measured against).
     """
     zones = channel_zones(period.channel_ids)
     ids = sorted(zones)
-    cutoffs = [local_day(now, zones[pk]) if use_rollup else period.first_day for pk in ids]
+    cutoffs = [local_day(now, zones[pk]) + timedelta(days=1) if use_rollup else period.first_day for pk in ids]
     # Each channel's raw waits as an instant range: from the midnight of its first raw day to the end of the
     # period in its zone (the same local days as the rollup's, without a time zone conversion per record).
     raw_starts = [
