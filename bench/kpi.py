@@ -1,6 +1,6 @@
 """Benchmark of the KPI page on a large history (issue 6, K3).
 
-Fills a dedicated database ``bench_kpi`` on the embedded PostgreSQL with
+Fills a dedicated database ``bench_kpi_<days>d`` on the embedded PostgreSQL with
 100,000 conversations and 1,000,000 messages spread over the last --days
 days, derives their response records with the real arithmetic
 (:mod:`kpi.metrics`), then times the KPI page for a 30-day period and prints
@@ -35,12 +35,23 @@ records alone, in the same run, and prints where one overview spends its time
     .venv/bin/python bench/kpi.py --year --days 365 --reset [--explain]
 
 The goal is p95 ≤ 50 ms for a 12-month period.
+
+``--month`` (issue 17) does the same for the K3 page's default period, the last 30 days to today,
+checking first that the rollup and the raw records give the same figures. Measure it over
+1,000,000 messages spread over a year and over 1,000,000 messages within the 30 days; each history
+length keeps its own database (``bench_kpi_<days>d``), filled once and reused::
+
+    .venv/bin/python bench/kpi.py --month --days 365 [--explain]
+    .venv/bin/python bench/kpi.py --month --days 30 [--explain]
+
+The goal is p95 ≤ 50 ms for the 30-day period.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import random
 import statistics
@@ -84,6 +95,11 @@ def parse_args() -> argparse.Namespace:
         help="issue 8: time K1 recording per message, old synchronous path vs the batch, over N conversations",
     )
     parser.add_argument("--year", action="store_true", help="issue 18: a 12-month period, rollup vs raw records")
+    parser.add_argument(
+        "--month",
+        action="store_true",
+        help="issue 17: the page's default period (the last 30 days, today included), rollup vs raw records",
+    )
     parser.add_argument("--recording-messages", type=int, default=6, help="messages per conversation (--recording)")
     return parser.parse_args()
 
@@ -431,11 +447,12 @@ def measure_pages(runs: int, explain: bool) -> None:
             print("\n" + "\n".join(row[0] for row in cursor.fetchall()))
 
 
-def measure_year(runs: int, explain: bool) -> None:
-    """Issue 18: the K3 query for a 12-month period, all open channels and one, through the day rollup and
-    over the raw records alone (the reference the rollup must equal), beside pgbench's simple-update TPS
-    measured first on the same server; the ratios; then where the rollup path spends its time (each SQL
-    statement's median, and with ``explain`` their plans)."""
+def measure_period(period_days: int, runs: int, explain: bool) -> None:
+    """Issues 18 and 17: the K3 query for the last ``period_days`` days (today included, as the page's
+    default period), all open channels and one, through the day rollup and over the raw records alone (the
+    reference the rollup must equal: the two overviews are compared and must be the same), beside pgbench's
+    simple-update TPS measured first on the same server; the ratios; then where the rollup path spends its
+    time (each SQL statement's median, and with ``explain`` their plans)."""
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
@@ -447,12 +464,13 @@ def measure_year(runs: int, explain: bool) -> None:
     tps = pgbench_tps(clients=1, seconds=10)
     print(f"reference: pgbench simple-update (-N), 1 client, 10 s, scale 10: {tps:,.0f} tps")
     last_day = (HISTORY_END - timedelta(days=1)).date()
-    period = KpiPeriod(last_day - timedelta(days=364), last_day)
+    period = KpiPeriod(last_day - timedelta(days=period_days - 1), last_day)
     channel = OpenChannel.objects.order_by("pk").first()
     one_channel = KpiPeriod(period.first_day, period.last_day, open_channel_id=channel.pk)
-    now = HISTORY_END - timedelta(hours=1)  # the last day is today: read raw, the 364 before from the rollup
+    now = HISTORY_END - timedelta(hours=1)  # the last day is today
+    label = f"{period_days} days"
     print(
-        f"12-month period {period.first_day} – {period.last_day}; rollup: {KpiDay.objects.count():,} day rows, "
+        f"period {period.first_day} – {period.last_day} ({label}); rollup: {KpiDay.objects.count():,} day rows, "
         f"{KpiConversationDay.objects.count():,} conversation-day rows; {runs} runs each after 2 warm-ups"
     )
     cases = [
@@ -460,10 +478,12 @@ def measure_year(runs: int, explain: bool) -> None:
         ("one open channel", one_channel),
     ]
     for name, case in cases:
+        same = same_figures(kpi_overview(case, now=now), kpi_overview(case, now=now, use_rollup=False))
         rollup = timed(lambda case=case: kpi_overview(case, now=now), runs)
         raw = timed(lambda case=case: kpi_overview(case, now=now, use_rollup=False), runs)
-        print(f"query  12 months, {name}, rollup{'':8s} {percentiles(rollup)}")
-        print(f"query  12 months, {name}, raw (reference) {percentiles(raw)}")
+        print(f"query  {label}, {name}, rollup{'':8s} {percentiles(rollup)}")
+        print(f"query  {label}, {name}, raw (reference) {percentiles(raw)}")
+        print(f"  rollup and raw give the same figures: {'yes' if same else 'NO'}")
         p95 = {label: p95_of(samples) for label, samples in (("rollup", rollup), ("raw", raw))}
         per_second = 1000 / p95["rollup"]
         print(
@@ -491,6 +511,45 @@ def measure_year(runs: int, explain: bool) -> None:
                     continue
                 cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + sql)
                 print("\n" + "\n".join(row[0] for row in cursor.fetchall()))
+
+
+def overview_figures(overview) -> list[tuple]:
+    """Everything the K3 page shows of ``overview``: the totals, each operator's row, each day's point."""
+
+    def row(row):
+        stats = row.stats
+        return (
+            row.operator_id,
+            row.name,
+            stats.conversations,
+            stats.responses,
+            stats.initial_average_seconds,
+            stats.average_seconds,
+            stats.maximum_seconds,
+            stats.total_seconds,
+            stats.misses,
+            row.likes,
+            row.dislikes,
+            row.supervisor_average,
+            row.supervisor_ratings,
+        )
+
+    days = [(point.day, point.responses, point.average_seconds, point.misses) for point in overview.days]
+    return [row(overview.totals), *map(row, overview.rows), *days]
+
+
+def same_figures(first, second) -> bool:
+    """Whether two overviews show the same figures (floats to 1e-9 relative: sums are added in another order)."""
+
+    def same(a, b) -> bool:
+        if isinstance(a, float) and isinstance(b, float):
+            return math.isclose(a, b, rel_tol=1e-9)
+        return a == b
+
+    a, b = overview_figures(first), overview_figures(second)
+    return len(a) == len(b) and all(
+        len(x) == len(y) and all(same(u, v) for u, v in zip(x, y, strict=True)) for x, y in zip(a, b, strict=True)
+    )
 
 
 def p95_of(samples: list[float]) -> float:
@@ -658,7 +717,8 @@ def main() -> None:
         call_command("migrate", verbosity=0)
         measure_recording(args.recording, args.recording_messages)
         return
-    use_bench_database(DATABASE, reset=args.reset)
+    database = f"{DATABASE}_{args.days}d"  # one kept database per history length
+    use_bench_database(database, reset=args.reset)
     from django.core.management import call_command
 
     from channels_app.models import Conversation
@@ -667,11 +727,11 @@ def main() -> None:
     existing = Conversation.objects.count()
     if existing != args.conversations:
         if existing:
-            sys.exit(f"{DATABASE} holds {existing:,} conversations, not {args.conversations:,}: rerun with --reset")
-        print(f"filling {DATABASE}: {args.conversations:,} conversations over {args.days} days …", flush=True)
+            sys.exit(f"{database} holds {existing:,} conversations, not {args.conversations:,}: rerun with --reset")
+        print(f"filling {database}: {args.conversations:,} conversations over {args.days} days …", flush=True)
         fill(args.conversations, args.days)
-    if args.year:
-        measure_year(args.runs, args.explain)
+    if args.year or args.month:
+        measure_period(365 if args.year else 30, args.runs, args.explain)
         return
     measure_pages(args.runs, args.explain)
 

@@ -9,15 +9,19 @@ page shows open channels of different zones together, each record still counts
 on its own channel's local day (docs/decisions/0012-kpi-days-in-each-open-channels-zone.md).
 
 The per-operator table, the totals and the daily chart come from one statement
-over the day rollup (:mod:`kpi.rollup`) for the days that are over in each
-channel's zone, and over the raw response records for today (answered from the
-covering index on ``waiting_since``): the additive figures in ``GROUPING SETS``,
+over the day rollup (:mod:`kpi.rollup`) for every day up to today in each
+channel's zone (the rollup is rewritten in the transaction that records the
+waits, so today's rows are as current as the records), and over the raw response
+records only for days after that (answered from the covering index on
+``waiting_since``; none unless a clock is ahead): the additive figures in ``GROUPING SETS``,
 the distinct conversations as the rollup's count of conversations answered under
 one (channel, operator, day) plus a distinct count over the others' rows, per
 operator and in total only. The figures are the same as over the raw records
 alone (``use_rollup=False``, tested on random data across DST changes); the
 arithmetic matches :func:`kpi.metrics.operator_stats` (tested against it). Both
-kinds of rating are read raw in a second statement (decision 0012 says why).
+kinds of rating are read raw in a second statement (decision 0012 says why,
+0032 how: the conversations are read only for a subset of channels or of zones). Zones and operator
+names are plain rows (no ORM compilation on the page).
 """
 
 from __future__ import annotations
@@ -33,7 +37,15 @@ from django.db import connection
 from django.db.models import Avg, Count, Max, Min, OuterRef, Q, QuerySet, Subquery
 from django.utils.translation import gettext
 
-from channels_app.models import ClientRating, Conversation, Message, OpenChannel, operator_display_name
+from channels_app.models import (
+    ClientRating,
+    Conversation,
+    Message,
+    OpenChannel,
+    OperatorProfile,
+    compose_display_name,
+    operator_display_name,
+)
 from kpi.metrics import OperatorStats
 from kpi.models import KpiConversationDay, KpiDay, ResponseRecord, SupervisorRating
 from kpi.rollup import local_day, local_midnight
@@ -84,12 +96,18 @@ class KpiPeriod:
         return [self.first_day + timedelta(days=n) for n in range((self.last_day - self.first_day).days + 1)]
 
 
+# Each open channel's id and time zone name, of these channels or (``every``) of all; raw because every KPI
+# overview starts with it (plain rows, no ORM compilation).
+_CHANNEL_ZONES_SQL = f"""
+SELECT id, time_zone FROM {OpenChannel._meta.db_table} WHERE %(every)s OR id = ANY(%(ids)s)
+"""  # noqa: S608 -- the table name only; values are parameters
+
+
 def channel_zones(channel_ids: frozenset[int] | None) -> dict[int, ZoneInfo]:
     """The time zone of each of these open channels (of every one when None)."""
-    channels = OpenChannel.objects.all()
-    if channel_ids is not None:
-        channels = channels.filter(pk__in=channel_ids)
-    return {pk: ZoneInfo(name) for pk, name in channels.values_list("pk", "time_zone")}
+    with connection.cursor() as cursor:
+        cursor.execute(_CHANNEL_ZONES_SQL, {"every": channel_ids is None, "ids": sorted(channel_ids or ())})
+        return {pk: ZoneInfo(name) for pk, name in cursor.fetchall()}
 
 
 def period_time_zones(period: KpiPeriod) -> dict[str, list[str]]:
@@ -152,14 +170,20 @@ class Overview:
 
 
 # ``ch``: the period's open channels, their zones and the first local day read from the raw records
-# (today in that zone; the period's first day to read everything raw). ``raw``: the waits from the cutoff
+# (tomorrow in that zone; the period's first day to read everything raw). ``raw``: the waits from the cutoff
 # on, with the conversation id of an answered one. ``figures``: the additive figures per operator, per
 # day (the chart) and in total, from the day rollup before the cutoff and ``raw``, with the conversations
 # answered under one (channel, operator, day) only, which add up. ``shared``: the distinct count of the
 # other conversations (per operator and in total, not per day: the chart does not show it), over their
-# conversation-day rows (a partial index) and ``raw``. One statement, one round trip.
+# conversation-day rows (a partial index) and ``raw``. ``raw``
+# matches its channel's instant range as a range containment, so that the planner scans the covering
+# index once over all channels and hashes the channels, rather than once per channel. One statement,
+# one round trip.
 _OVERVIEW_SQL = """
-WITH ch AS (SELECT * FROM unnest(%(ids)s::int[], %(zones)s::text[], %(cutoffs)s::date[]) AS ch(id, zone, cutoff)),
+WITH ch AS (
+    SELECT * FROM unnest(%(ids)s::int[], %(zones)s::text[], %(cutoffs)s::date[], %(raw_starts)s::timestamptz[],
+                         %(raw_ends)s::timestamptz[]) AS ch(id, zone, cutoff, raw_start, raw_end)
+),
 raw AS (
     SELECT r.operator_id, (r.waiting_since AT TIME ZONE ch.zone)::date AS day,
            CASE WHEN r.response_seconds IS NOT NULL THEN r.conversation_id END AS conversation_id,
@@ -171,8 +195,7 @@ raw AS (
            r.is_miss::int AS misses
     FROM {record_table} r JOIN ch ON ch.id = r.open_channel_id
     WHERE r.waiting_since >= %(raw_from)s AND r.waiting_since < %(raw_until)s
-      AND (r.waiting_since AT TIME ZONE ch.zone)::date >= GREATEST(%(first)s, ch.cutoff)
-      AND (r.waiting_since AT TIME ZONE ch.zone)::date <= %(last)s
+      AND tstzrange(ch.raw_start, ch.raw_end) @> r.waiting_since
 ),
 figures AS (
     SELECT
@@ -223,24 +246,30 @@ FROM figures f LEFT JOIN shared s ON f.by_all_days = 1 AND s.by_all_operators = 
 def kpi_overview(period: KpiPeriod, *, now: datetime, use_rollup: bool = True) -> Overview:
     """K3 per-operator table, totals and daily series for the period (R1 and R3 ratings beside).
 
-    Days that are over in an open channel's zone (before its local date at ``now``) are read from the
-    day rollup, today from the response records; ``use_rollup=False`` reads every day from the records
-    (the reference the rollup is tested and measured against).
+    Days up to an open channel's local date at ``now`` (today included: recording rewrites the rollup in
+    its own transaction) are read from the day rollup, later ones from the response records;
+    ``use_rollup=False`` reads every day from the records (the reference the rollup is tested and
+    measured against).
     """
     zones = channel_zones(period.channel_ids)
     ids = sorted(zones)
-    cutoffs = [local_day(now, zones[pk]) if use_rollup else period.first_day for pk in ids]
+    cutoffs = [local_day(now, zones[pk]) + timedelta(days=1) if use_rollup else period.first_day for pk in ids]
+    # Each channel's raw waits as an instant range: from the midnight of its first raw day to the end of the
+    # period in its zone (the same local days as the rollup's, without a time zone conversion per record).
     raw_starts = [
         local_midnight(max(period.first_day, cutoff), zones[pk]) for pk, cutoff in zip(ids, cutoffs, strict=True)
     ]
+    raw_ends = [period.end(zones[pk]) for pk in ids]
     params: dict[str, Any] = {
         "ids": ids,
         "zones": [zones[pk].key for pk in ids],
         "cutoffs": cutoffs,
+        "raw_starts": raw_starts,
+        "raw_ends": raw_ends,
         "first": period.first_day,
         "last": period.last_day,
         "raw_from": min(raw_starts, default=now),
-        "raw_until": max((period.end(zones[pk]) for pk in ids), default=now),
+        "raw_until": max(raw_ends, default=now),
     }
     sql = _OVERVIEW_SQL.format(
         day_table=KpiDay._meta.db_table,
@@ -265,16 +294,14 @@ def kpi_overview(period: KpiPeriod, *, now: datetime, use_rollup: bool = True) -
 
     likes, supervisor = _ratings(period, zones)
     operator_ids = set(stats_by_operator) | set(likes) | set(supervisor)
-    users = {
-        user.pk: user for user in User.objects.filter(pk__in=operator_ids - {None}).select_related("operator_profile")
-    }
+    names = _operator_names({pk for pk in operator_ids if pk is not None})
     rows = []
     for operator_id in operator_ids:
-        if operator_id is not None and operator_id not in users:
+        if operator_id is not None and operator_id not in names:
             continue
         row = OperatorRow(
             operator_id=operator_id,
-            name=operator_display_name(users[operator_id]) if operator_id is not None else unassigned_name(),
+            name=names[operator_id] if operator_id is not None else unassigned_name(),
             stats=stats_by_operator.get(operator_id) or _empty_stats(operator_id),
         )
         row.likes, row.dislikes = likes.get(operator_id, (0, 0))
@@ -292,6 +319,27 @@ def kpi_overview(period: KpiPeriod, *, now: datetime, use_rollup: bool = True) -
         )
     days = [points.get(day) or DayPoint(day, 0, None, 0) for day in period.days]
     return Overview(period=period, rows=rows, totals=total_row, days=days)
+
+
+# The users' id and the parts of their display name (compose_display_name), profile or not; raw because every
+# overview reads its operators (plain rows instead of user and profile instances).
+_OPERATOR_NAMES_SQL = f"""
+SELECT u.id, p.display_name, u.first_name, u.last_name, u.{User.USERNAME_FIELD}
+FROM {User._meta.db_table} u LEFT JOIN {OperatorProfile._meta.db_table} p ON p.user_id = u.id
+WHERE u.id = ANY(%(ids)s)
+"""  # noqa: S608 -- table and column names only; values are parameters
+
+
+def _operator_names(operator_ids: set[int]) -> dict[int, str]:
+    """The display name of each of these users that exists."""
+    if not operator_ids:
+        return {}
+    with connection.cursor() as cursor:
+        cursor.execute(_OPERATOR_NAMES_SQL, {"ids": sorted(operator_ids)})
+        return {
+            pk: compose_display_name(profile_name=profile_name, first_name=first, last_name=last, username=username)
+            for pk, profile_name, first, last, username in cursor.fetchall()
+        }
 
 
 def _stats(operator_id: int | None, figures) -> OperatorStats:
@@ -313,13 +361,22 @@ def _empty_stats(operator_id: int | None) -> OperatorStats:
 
 
 # R1 and R3 in one statement: both kinds of rating of the period, each on the local day of its conversation's
-# open channel, joined to the conversations once (the rating tables hold no channel of their own). ``{join}``
-# is that join, or nothing when the period covers every open channel and they share one zone: then neither
-# the channel nor its zone depends on the conversation, and the join (a scan of every conversation) is
-# skipped.
-_RATINGS_JOIN = """
+# open channel (the rating tables hold no channel of their own), per operator. ``{channels}`` narrows to the
+# period's open channels and ``{days}`` to their local days:
+# - every open channel, one zone: neither depends on the conversation; the instant range is the period exactly,
+#   and the conversations are not read at all;
+# - some open channels, one zone: the instant range is still exact, and each rating's conversation is looked
+#   up by its key for its channel (a few thousand index probes, not a scan of every conversation);
+# - open channels of several zones: joined to the conversations for each one's zone, local days per row.
+_RATINGS_IN_CHANNELS = """
+WHERE EXISTS (
+    SELECT FROM {conversation_table} c WHERE c.id = x.conversation_id AND c.open_channel_id = ANY(%(ids)s)
+)
+"""
+_RATINGS_IN_ZONES = """
 JOIN {conversation_table} c ON c.id = x.conversation_id
 JOIN ch ON ch.id = c.open_channel_id
+WHERE (x.at AT TIME ZONE ch.zone)::date BETWEEN %(first)s AND %(last)s
 """
 _RATINGS_SQL = """
 WITH ch AS (SELECT * FROM unnest(%(ids)s::int[], %(zones)s::text[]) AS ch(id, zone))
@@ -335,8 +392,7 @@ FROM (
     SELECT conversation_id, operator_id, created_at, NULL, score FROM {supervisor_table}
     WHERE created_at >= %(start)s AND created_at < %(end)s
 ) x
-{join}
-WHERE (x.at AT TIME ZONE {zone})::date BETWEEN %(first)s AND %(last)s
+{where}
 GROUP BY x.operator_id
 """
 
@@ -348,21 +404,21 @@ def _ratings(
     if not zones:
         return {}, {}
     ids = sorted(zones)
-    one_zone = {zone.key for zone in zones.values()}
-    if period.channel_ids is None and len(one_zone) == 1:
-        join, zone = "", "%(zone)s"
+    zone_names = {zone.key for zone in zones.values()}
+    if len(zone_names) > 1:
+        where = _RATINGS_IN_ZONES
+    elif period.channel_ids is not None:
+        where = _RATINGS_IN_CHANNELS
     else:
-        join, zone = _RATINGS_JOIN.format(conversation_table=Conversation._meta.db_table), "ch.zone"
+        where = ""
     sql = _RATINGS_SQL.format(
         client_table=ClientRating._meta.db_table,
         supervisor_table=SupervisorRating._meta.db_table,
-        join=join,
-        zone=zone,
+        where=where.format(conversation_table=Conversation._meta.db_table),
     )
     params: dict[str, Any] = {
         "ids": ids,
         "zones": [zones[pk].key for pk in ids],
-        "zone": min(one_zone),
         "first": period.first_day,
         "last": period.last_day,
         "start": min(period.start(zone) for zone in zones.values()),
