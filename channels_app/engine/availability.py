@@ -13,12 +13,12 @@ from typing import Protocol
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db import connection
 from django.db.models import Max
 from django.utils import formats
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
+from channels_app.engine import prepared
 from channels_app.models import LeavePeriod, OpenChannel, OperatorProfile, QueueMember, operator_display_name
 from channels_app.policy import distribution
 from channels_app.policy.chat_limit import HeldBucket, chat_load
@@ -146,9 +146,7 @@ def operator_loads(user_ids: Iterable[int], now: datetime) -> OperatorLoads:
     ids = list(user_ids)
     if not ids:
         return OperatorLoads({}, set(), {})
-    with connection.cursor() as cursor:
-        cursor.execute(_LOAD_SQL, {"ids": ids, "now": now})
-        return OperatorLoads.from_rows(cursor.fetchall())
+    return OperatorLoads.from_rows(prepared.fetchall(_LOAD_SQL, {"ids": ids, "now": now}))
 
 
 def loads_and_leave(user_ids: Iterable[int], now: datetime) -> tuple[dict[int, tuple[HeldBucket, ...]], set[int]]:

@@ -20,6 +20,7 @@ from collections.abc import Iterable
 from django.db import connection
 from django.utils.translation import gettext as _
 
+from channels_app.engine import prepared
 from channels_app.engine.errors import NotFound
 from channels_app.models import Client, Connector, Conversation, OperatorProfile
 
@@ -114,9 +115,7 @@ def try_lock_operator(user_id: int) -> tuple | None:
     Returns the presence columns of :data:`TRY_LOCK_OPERATOR_SQL`; ``None`` when another transaction holds the row
     (or the operator has no profile).
     """
-    with connection.cursor() as cursor:
-        cursor.execute(TRY_LOCK_OPERATOR_SQL, {"operator": user_id})
-        return cursor.fetchone()
+    return prepared.fetchone(TRY_LOCK_OPERATOR_SQL, {"operator": user_id})
 
 
 def lock_conversation_to_offer(conversation_id: int) -> Conversation | None:
@@ -125,9 +124,7 @@ def lock_conversation_to_offer(conversation_id: int) -> Conversation | None:
     The conversation comes with its client and the client's connector (its id and kind only, which the client's
     name needs); not with ``open_channel`` or ``connector``, which the caller has or loads on access.
     """
-    with connection.cursor() as cursor:
-        cursor.execute(LOCK_CONVERSATION_SQL, {"conversation": conversation_id})
-        row = cursor.fetchone()
+    row = prepared.fetchone(LOCK_CONVERSATION_SQL, {"conversation": conversation_id})
     if row is None:
         return None
     alias = connection.alias

@@ -40,7 +40,17 @@ from django.core.cache import cache
 from django.db import connection, transaction
 from django.utils import timezone
 
-from channels_app.engine import availability, events, instruments, jobs, locks, messages, routing_sql, transitions
+from channels_app.engine import (
+    availability,
+    events,
+    instruments,
+    jobs,
+    locks,
+    messages,
+    prepared,
+    routing_sql,
+    transitions,
+)
 from channels_app.engine.calendars import calendar_for
 from channels_app.engine.routing_sql import parse_time
 from channels_app.engine.signals import after_commit
@@ -270,9 +280,7 @@ def _route_once(conversation_id: int, now: datetime, trigger: str, *, pessimisti
 def _route_snapshot(conversation_id: int, now: datetime) -> tuple[_Context, availability.OperatorLoads] | None:
     """One round trip: the conversation's channel and decision context, and its candidates' loads; ``None`` when
     it is not routable now (gone, not queued, waiting for working hours, or its channel switched off)."""
-    with connection.cursor() as cursor:
-        cursor.execute(routing_sql.ROUTE_SNAPSHOT_SQL, {"conversation": conversation_id, "now": now})
-        row = cursor.fetchone()
+    row = prepared.fetchone(routing_sql.ROUTE_SNAPSHOT_SQL, {"conversation": conversation_id, "now": now})
     if row is None:
         return None
     status, route_not_before, _queued_at, responsible_id = row[:4]
@@ -375,17 +383,15 @@ def _context_for(channel: OpenChannel, conversations: list[Conversation]) -> dic
         contact = conversation.client.contact if channel.route_to_responsible else None
         if contact is not None:
             responsible_ids[conversation.pk] = contact.responsible_id
-    with connection.cursor() as cursor:
-        cursor.execute(
-            routing_sql.BATCH_CONTEXT_SQL,
-            {
-                "channel": channel.pk,
-                "ids": [conversation.pk for conversation in conversations],
-                "queued_at": [conversation.queued_at for conversation in conversations],
-                "responsible": list(responsible_ids.values()),
-            },
-        )
-        candidates, offers = cursor.fetchone()
+    candidates, offers = prepared.fetchrow(
+        routing_sql.BATCH_CONTEXT_SQL,
+        {
+            "channel": channel.pk,
+            "ids": [conversation.pk for conversation in conversations],
+            "queued_at": [conversation.queued_at for conversation in conversations],
+            "responsible": list(responsible_ids.values()),
+        },
+    )
     return _contexts(channel, responsible_ids, candidates, offers)
 
 
@@ -575,28 +581,34 @@ def _write_offers(
             # Evenly: an offer is the assignment, so the next choice already sees it (see distribution.py).
             stamped.update(decision.chosen)
     channel = plans[0][1].channel  # a batch is one channel's
-    with connection.cursor() as cursor:
-        cursor.execute(
-            routing_sql.WRITE_OFFERS_SQL,
-            {
-                "now": now,
-                "trigger": trigger,
-                "channel": channel.pk,
-                "offer_conversations": [offer.conversation_id for offer in offers],
-                "offer_operators": [offer.operator_id for offer in offers],
-                "offer_positions": [offer.queue_position for offer in offers],
-                "offer_expiry": [offer.expires_at for offer in offers],
-                "conversations": [conversation.pk for conversation, _context, _decision in plans],
-                "from_status": [conversation.status for conversation, _context, _decision in plans],
-                "reasons": [f"offered by {decision.mode} ({trigger})"[:120] for _c, _x, decision in plans],
-                "modes": [record.mode for record in records],
-                "outcomes": [record.outcome for record in records],
-                "chosen": [json.dumps(record.chosen) for record in records],
-                "candidates": [json.dumps(record.candidates) for record in records],
-                "stamped": sorted(stamped),
-            },
-        )
-        offer_ids, first_offered, record_ids = cursor.fetchone()
+    offer_ids, first_offered, record_ids = prepared.fetchrow(
+        routing_sql.WRITE_OFFERS_SQL,
+        {
+            "now": now,
+            "trigger": trigger,
+            "channel": channel.pk,
+            "offer_conversations": [offer.conversation_id for offer in offers],
+            "offer_operators": [offer.operator_id for offer in offers],
+            "offer_positions": [offer.queue_position for offer in offers],
+            "offer_expiry": [offer.expires_at for offer in offers],
+            "conversations": [conversation.pk for conversation, _context, _decision in plans],
+            "decisions": json.dumps(
+                [
+                    [
+                        conversation.pk,
+                        conversation.status,
+                        f"offered by {record.mode} ({trigger})"[:120],
+                        record.mode,
+                        record.outcome,
+                        record.chosen,
+                        record.candidates,
+                    ]
+                    for (conversation, _context, _decision), record in zip(plans, records, strict=True)
+                ]
+            ),
+            "stamped": sorted(stamped),
+        },
+    )
     offer_pk = {(conversation_id, operator_id): pk for pk, conversation_id, operator_id in offer_ids or ()}
     for offer in offers:
         offer.pk = offer_pk[(offer.conversation_id, offer.operator_id)]

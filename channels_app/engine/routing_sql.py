@@ -98,8 +98,10 @@ def parse_time(value: str | None) -> datetime | None:
 
 # The outcome of the decisions of a batch (or of one conversation) in one statement: the offers (parallel
 # arrays: conversation, operator, queue position, expiry), each conversation set to ``offered`` (its first
-# offer time kept), its StatusChange, its RoutingDecision (candidates as JSON text), and the Evenly / strict
-# order time of the chosen operators' places in the channel's queue. Returns one row: the new offers as JSON
+# offer time kept), its StatusChange and its RoutingDecision (``decisions``: one JSON document, an array of
+# [conversation id, from status, reason, mode, outcome, chosen, candidates]: one string to send rather than
+# arrays of JSON texts to quote), and the Evenly / strict order time of the chosen operators' places in the
+# channel's queue. Returns one row: the new offers as JSON
 # arrays [id, conversation id, operator id], and the conversations' first_offered_at as [id, time].
 WRITE_OFFERS_SQL = """
     WITH new_offers AS (
@@ -121,18 +123,15 @@ WRITE_OFFERS_SQL = """
     changes AS (
         INSERT INTO channels_app_statuschange
                (conversation_id, at, from_status, to_status, operator_id, actor_id, reason)
-        SELECT d.conversation_id, %(now)s, d.from_status, 'offered', NULL, NULL, d.reason
-          FROM unnest(%(conversations)s::bigint[], %(from_status)s::text[], %(reasons)s::text[]) WITH ORDINALITY
-            AS d(conversation_id, from_status, reason, n)
+        SELECT (d.value->>0)::bigint, %(now)s, d.value->>1, 'offered', NULL, NULL, d.value->>2
+          FROM jsonb_array_elements(%(decisions)s::jsonb) WITH ORDINALITY AS d(value, n)
          ORDER BY d.n
     ),
     decisions AS (
         INSERT INTO channels_app_routingdecision
                (conversation_id, created_at, trigger, mode, outcome, chosen, candidates)
-        SELECT d.conversation_id, %(now)s, %(trigger)s, d.mode, d.outcome, d.chosen::jsonb, d.candidates::jsonb
-          FROM unnest(%(conversations)s::bigint[], %(modes)s::text[], %(outcomes)s::text[], %(chosen)s::text[],
-                      %(candidates)s::text[]) WITH ORDINALITY
-            AS d(conversation_id, mode, outcome, chosen, candidates, n)
+        SELECT (d.value->>0)::bigint, %(now)s, %(trigger)s, d.value->>3, d.value->>4, d.value->5, d.value->6
+          FROM jsonb_array_elements(%(decisions)s::jsonb) WITH ORDINALITY AS d(value, n)
          ORDER BY d.n
         RETURNING id, conversation_id
     ),
