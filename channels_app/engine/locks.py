@@ -17,33 +17,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from django.db import connection
 from django.utils.translation import gettext as _
 
 from channels_app.engine import prepared
 from channels_app.engine.errors import NotFound
-from channels_app.models import Client, Connector, Conversation, OperatorProfile
-
-CONVERSATION_FIELDS = Conversation._meta.concrete_fields
-CLIENT_FIELDS = Client._meta.concrete_fields
-_CONVERSATION_NAMES = [field.attname for field in CONVERSATION_FIELDS]
-_CLIENT_NAMES = [field.attname for field in CLIENT_FIELDS]
-
-# The conversation row locked by routing's offer path (after the operator rows), with what that path checks and
-# tells consoles: every column of the conversation, then of its client (CONVERSATION_FIELDS, CLIENT_FIELDS
-# order), then the client's connector's id and kind (the client's name needs it). FOR UPDATE OF the conversation
-# only, as lock_conversation. Raw because routing locks one conversation per decision and the ORM spent longer
-# compiling the query than PostgreSQL running it; the column names come from the models, quoted.
-LOCK_CONVERSATION_SQL = f"""
-    SELECT {", ".join(f'c."{field.column}"' for field in CONVERSATION_FIELDS)},
-           {", ".join(f'cl."{field.column}"' for field in CLIENT_FIELDS)},
-           cn.id, cn.kind
-      FROM channels_app_conversation c
-      LEFT JOIN channels_app_client cl ON cl.id = c.client_id
-      LEFT JOIN channels_app_connector cn ON cn.id = cl.connector_id
-     WHERE c.id = %(conversation)s
-       FOR UPDATE OF c
-"""  # noqa: S608 (column names from the models, quoted)
+from channels_app.models import Conversation, OperatorProfile
 
 # Evenly tries the chosen operator's row without waiting (another router holding it is giving them a conversation
 # right now): the presence columns routing reads, or no row when it is held by someone else.
@@ -116,21 +94,3 @@ def try_lock_operator(user_id: int) -> tuple | None:
     (or the operator has no profile).
     """
     return prepared.fetchone(TRY_LOCK_OPERATOR_SQL, {"operator": user_id})
-
-
-def lock_conversation_to_offer(conversation_id: int) -> Conversation | None:
-    """:func:`lock_conversation` for routing's offer path: one plain statement, no ORM compilation.
-
-    The conversation comes with its client and the client's connector (its id and kind only, which the client's
-    name needs); not with ``open_channel`` or ``connector``, which the caller has or loads on access.
-    """
-    row = prepared.fetchone(LOCK_CONVERSATION_SQL, {"conversation": conversation_id})
-    if row is None:
-        return None
-    alias = connection.alias
-    split = len(CONVERSATION_FIELDS)
-    conversation = Conversation.from_db(alias, _CONVERSATION_NAMES, row[:split])
-    client = Client.from_db(alias, _CLIENT_NAMES, row[split : split + len(CLIENT_FIELDS)])
-    client.connector = Connector.from_db(alias, ["id", "kind"], row[-2:])
-    conversation.client = client
-    return conversation

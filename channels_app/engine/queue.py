@@ -9,7 +9,9 @@ the same channel at once; correctness rests on row locks, never on timing:
   the conversation, and their chat-limit count is re-read under that lock, so
   two routers can never both fill an operator's last slot (Q8);
 * the conversation is then locked and must still be ``queued``: of two routers
-  racing for one conversation, exactly one offers it, the other does nothing.
+  racing for one conversation, exactly one offers it, the other does nothing
+  (the offer's write is the ``UPDATE`` that takes this lock and re-checks it,
+  see :mod:`~channels_app.engine.routing_sql`).
 
 Decisions are made on an unlocked snapshot and verified under the locks.
 Evenly skips an operator whose row another router holds at that instant (they
@@ -55,6 +57,8 @@ from channels_app.engine.calendars import calendar_for
 from channels_app.engine.routing_sql import parse_time
 from channels_app.engine.signals import after_commit
 from channels_app.models import (
+    Client,
+    Connector,
     Conversation,
     ConversationStatus,
     DistributionMode,
@@ -73,6 +77,8 @@ from channels_app.policy.chat_limit import HELD_OFFERED, HeldBucket
 logger = logging.getLogger(__name__)
 
 _CHANNEL_NAMES = [field.attname for field in routing_sql.CHANNEL_FIELDS]
+_CONVERSATION_NAMES = [field.attname for field in routing_sql.CONVERSATION_FIELDS]
+_CLIENT_NAMES = [field.attname for field in routing_sql.CLIENT_FIELDS]
 
 OUTCOME_OFFERED = distribution.OUTCOME_OFFERED
 OUTCOME_NOBODY_ELIGIBLE = distribution.OUTCOME_NOBODY_ELIGIBLE
@@ -262,18 +268,16 @@ def _route_once(conversation_id: int, now: datetime, trigger: str, *, pessimisti
         decision = _decide_and_lock(context, snapshots, now)
 
     if decision.chosen:
-        locked_conversation = locks.lock_conversation_to_offer(conversation_id)
-    else:
-        locked_conversation = locks.lock_conversation(conversation_id)
+        # The write locks the conversation and re-checks that it is still waiting in this channel.
+        written = _write_offers([(conversation_id, context, decision)], now, trigger)
+        return written[0] if written else None
+    locked_conversation = locks.lock_conversation(conversation_id)
     if (
         locked_conversation is None
         or not locked_conversation.is_routable(now)
         or locked_conversation.open_channel_id != channel.pk
     ):
         return None
-    if decision.chosen:
-        locked_conversation.open_channel = channel
-        return _write_offers([(locked_conversation, context, decision)], now, trigger)[0]
     return _record_nobody_eligible(locked_conversation, decision, now, trigger)
 
 
@@ -351,7 +355,7 @@ def _route_batch(channel: OpenChannel, size: int, now: datetime, trigger: str) -
             if not channel.route_to_responsible:
                 break
             continue
-        plans.append((conversation, context, decision))
+        plans.append((conversation.pk, context, decision))
         stamps = decision.mode in (DistributionMode.EVENLY, DistributionMode.STRICTLY_IN_ORDER)
         for user_id in decision.chosen:
             before = snapshots[user_id]
@@ -360,8 +364,8 @@ def _route_batch(channel: OpenChannel, size: int, now: datetime, trigger: str) -
                 held=(*before.held, HeldBucket(kind=HELD_OFFERED)),
                 last_assigned_at=now if stamps else before.last_assigned_at,
             )
-    _write_offers(plans, now, trigger)
-    return len(claimed), len(plans), nobody_eligible
+    offered = _write_offers(plans, now, trigger)
+    return len(claimed), len(offered), nobody_eligible
 
 
 def _with_tried(
@@ -541,25 +545,28 @@ def _decide_and_lock(
 
 
 def _write_offers(
-    plans: list[tuple[Conversation, _Context, distribution.Decision]], now: datetime, trigger: str
+    plans: list[tuple[int, _Context, distribution.Decision]], now: datetime, trigger: str
 ) -> list[RoutingDecision]:
-    """Save the offers, the ``offered`` status and the decisions of conversations the caller has locked.
+    """Offer each conversation (by id) as decided, if it is still waiting in the channel; the caller holds the
+    chosen operators' locks.
 
-    One statement (:data:`~channels_app.engine.routing_sql.WRITE_OFFERS_SQL`) for the whole batch; the events
-    go out after commit.
+    One statement (:data:`~channels_app.engine.routing_sql.WRITE_OFFERS_SQL`) locks the conversations, re-checks
+    them and saves the offers, the ``offered`` status and the decisions; the events go out after commit.
+    Returns the decisions saved, in the order of ``plans``.
     """
     if not plans:
         return []
+    channel = plans[0][1].channel  # a batch is one channel's
     offers: list[Offer] = []
     records: list[RoutingDecision] = []
     stamped: set[int] = set()
-    for conversation, context, decision in plans:
+    for conversation_id, context, decision in plans:
         expires_at = now + timedelta(seconds=context.channel.offer_timeout_seconds)
         for user_id in decision.chosen:
             member = context.members.get(user_id)
             offers.append(
                 Offer(
-                    conversation_id=conversation.pk,
+                    conversation_id=conversation_id,
                     operator_id=user_id,
                     created_at=now,
                     expires_at=expires_at,
@@ -568,7 +575,7 @@ def _write_offers(
             )
         records.append(
             RoutingDecision(
-                conversation_id=conversation.pk,
+                conversation_id=conversation_id,
                 created_at=now,
                 trigger=trigger,
                 mode=decision.mode,
@@ -580,8 +587,7 @@ def _write_offers(
         if decision.mode in (DistributionMode.EVENLY, DistributionMode.STRICTLY_IN_ORDER):
             # Evenly: an offer is the assignment, so the next choice already sees it (see distribution.py).
             stamped.update(decision.chosen)
-    channel = plans[0][1].channel  # a batch is one channel's
-    offer_ids, first_offered, record_ids = prepared.fetchrow(
+    rows = prepared.fetchall(
         routing_sql.WRITE_OFFERS_SQL,
         {
             "now": now,
@@ -591,50 +597,63 @@ def _write_offers(
             "offer_operators": [offer.operator_id for offer in offers],
             "offer_positions": [offer.queue_position for offer in offers],
             "offer_expiry": [offer.expires_at for offer in offers],
-            "conversations": [conversation.pk for conversation, _context, _decision in plans],
+            "conversations": [conversation_id for conversation_id, _context, _decision in plans],
             "decisions": json.dumps(
                 [
                     [
-                        conversation.pk,
-                        conversation.status,
+                        record.conversation_id,
                         f"offered by {record.mode} ({trigger})"[:120],
                         record.mode,
                         record.outcome,
                         record.chosen,
                         record.candidates,
                     ]
-                    for (conversation, _context, _decision), record in zip(plans, records, strict=True)
+                    for record in records
                 ]
             ),
             "stamped": sorted(stamped),
         },
     )
+    if not rows:
+        return []
+    by_conversation = {}
+    for row in rows:
+        conversation = _offered_conversation(row)
+        conversation.open_channel = channel
+        by_conversation[conversation.pk] = conversation
+    offer_ids, record_ids = rows[0][-2:]
     offer_pk = {(conversation_id, operator_id): pk for pk, conversation_id, operator_id in offer_ids or ()}
+    record_pk = {conversation_id: pk for pk, conversation_id in record_ids}
+    offers = [offer for offer in offers if offer.conversation_id in by_conversation]
+    records = [record for record in records if record.conversation_id in by_conversation]
     for offer in offers:
         offer.pk = offer_pk[(offer.conversation_id, offer.operator_id)]
-    record_pk = {conversation_id: pk for pk, conversation_id in record_ids}
+        offer.conversation = by_conversation[offer.conversation_id]
     for record in records:
         record.pk = record_pk[record.conversation_id]
+        record.conversation = by_conversation[record.conversation_id]
     for instance in (*offers, *records):
         instance._state.adding = False
         instance._state.db = connection.alias
-    first_offered_at = {conversation_id: parse_time(at) for conversation_id, at in first_offered}
-    by_conversation = {}
-    for conversation, _context, _decision in plans:
-        conversation.status = ConversationStatus.OFFERED
-        conversation.first_offered_at = first_offered_at[conversation.pk]
-        by_conversation[conversation.pk] = conversation
-    for record in records:
-        record.conversation = by_conversation[record.conversation_id]
     instruments.count_routing_decisions(record.outcome for record in records)
     for offer in offers:
-        conversation = by_conversation[offer.conversation_id]
-        offer.conversation = conversation
-        events.publish([events.operator_group(offer.operator_id)], events.offer_created(offer, conversation))
+        events.publish([events.operator_group(offer.operator_id)], events.offer_created(offer, offer.conversation))
     for conversation in by_conversation.values():
         events.publish([events.conversation_group(conversation.pk)], events.conversation_status(conversation))
     events.nudge_wallboards(conversation.open_channel_id for conversation in by_conversation.values())
     return records
+
+
+def _offered_conversation(row: tuple) -> Conversation:
+    """A conversation of :data:`~channels_app.engine.routing_sql.WRITE_OFFERS_SQL`'s rows, with its client and
+    the client's connector (id and kind; any other field loads on access)."""
+    alias = connection.alias
+    split = len(routing_sql.CONVERSATION_FIELDS)
+    conversation = Conversation.from_db(alias, _CONVERSATION_NAMES, row[:split])
+    client = Client.from_db(alias, _CLIENT_NAMES, row[split : split + len(routing_sql.CLIENT_FIELDS)])
+    client.connector = Connector.from_db(alias, ["id", "kind"], row[-4:-2])
+    conversation.client = client
+    return conversation
 
 
 def _record_decision_once(conversation: Conversation, *, now, trigger, mode, outcome, candidates) -> RoutingDecision:

@@ -17,7 +17,7 @@ from datetime import datetime
 from django.contrib.auth import get_user_model
 
 from channels_app.engine.availability import HELD_ROWS_SQL
-from channels_app.models import OpenChannel
+from channels_app.models import Client, Conversation, OpenChannel
 
 CHANNEL_FIELDS = OpenChannel._meta.concrete_fields
 _CHANNEL_COLUMNS = ", ".join(f'ch."{field.column}"' for field in CHANNEL_FIELDS)
@@ -96,50 +96,67 @@ def parse_time(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value is not None else None
 
 
-# The outcome of the decisions of a batch (or of one conversation) in one statement: the offers (parallel
-# arrays: conversation, operator, queue position, expiry), each conversation set to ``offered`` (its first
-# offer time kept), its StatusChange and its RoutingDecision (``decisions``: one JSON document, an array of
-# [conversation id, from status, reason, mode, outcome, chosen, candidates]: one string to send rather than
-# arrays of JSON texts to quote), and the Evenly / strict order time of the chosen operators' places in the
-# channel's queue. Returns one row: the new offers as JSON
-# arrays [id, conversation id, operator id], and the conversations' first_offered_at as [id, time].
-WRITE_OFFERS_SQL = """
-    WITH new_offers AS (
+CONVERSATION_FIELDS = Conversation._meta.concrete_fields
+CLIENT_FIELDS = Client._meta.concrete_fields
+
+# The outcome of the decisions of a batch (or of one conversation) in one statement. The conversations are set to
+# ``offered`` (their first offer time kept) only if still routable in the channel: the UPDATE takes the row lock
+# (after the operators', as locks.py orders them) and re-checks that under it, so conversation_route needs no
+# separate lock; a batch's rows are already locked and pass. For each conversation it did update: the offers
+# (parallel arrays: conversation, operator, queue position, expiry), its StatusChange and its RoutingDecision
+# (``decisions``: one JSON document, an array of [conversation id, reason, mode, outcome, chosen, candidates]:
+# one string to send rather than arrays of JSON texts to quote), and the Evenly / strict order time of the chosen
+# operators' places in the channel's queue. Returns one row per conversation offered: every column of the
+# conversation as updated, then of its client (CONVERSATION_FIELDS, CLIENT_FIELDS order), the client's
+# connector's id and kind (the client's name needs it), and in every row the new offers as JSON arrays
+# [id, conversation id, operator id] and the decisions as [id, conversation id]. No row: nothing was written.
+WRITE_OFFERS_SQL = f"""
+    WITH offered AS (
+        UPDATE channels_app_conversation
+           SET status = 'offered', first_offered_at = COALESCE(first_offered_at, %(now)s)
+         WHERE id = ANY(%(conversations)s::bigint[]) AND open_channel_id = %(channel)s
+           AND status = 'queued' AND (route_not_before IS NULL OR route_not_before <= %(now)s)
+        RETURNING {", ".join(f'"{field.column}"' for field in CONVERSATION_FIELDS)}
+    ),
+    new_offers AS (
         INSERT INTO channels_app_offer
                (conversation_id, operator_id, status, created_at, expires_at, resolved_at, queue_position)
         SELECT o.conversation_id, o.operator_id, 'pending', %(now)s, o.expires_at, NULL, o.queue_position
           FROM unnest(%(offer_conversations)s::bigint[], %(offer_operators)s::int[], %(offer_positions)s::int[],
                       %(offer_expiry)s::timestamptz[]) WITH ORDINALITY
             AS o(conversation_id, operator_id, queue_position, expires_at, n)
+         WHERE o.conversation_id IN (SELECT id FROM offered)
          ORDER BY o.n
         RETURNING id, conversation_id, operator_id
-    ),
-    offered AS (
-        UPDATE channels_app_conversation
-           SET status = 'offered', first_offered_at = COALESCE(first_offered_at, %(now)s)
-         WHERE id = ANY(%(conversations)s::bigint[])
-        RETURNING id, first_offered_at
     ),
     changes AS (
         INSERT INTO channels_app_statuschange
                (conversation_id, at, from_status, to_status, operator_id, actor_id, reason)
-        SELECT (d.value->>0)::bigint, %(now)s, d.value->>1, 'offered', NULL, NULL, d.value->>2
+        SELECT (d.value->>0)::bigint, %(now)s, 'queued', 'offered', NULL, NULL, d.value->>1
           FROM jsonb_array_elements(%(decisions)s::jsonb) WITH ORDINALITY AS d(value, n)
+         WHERE (d.value->>0)::bigint IN (SELECT id FROM offered)
          ORDER BY d.n
     ),
     decisions AS (
         INSERT INTO channels_app_routingdecision
                (conversation_id, created_at, trigger, mode, outcome, chosen, candidates)
-        SELECT (d.value->>0)::bigint, %(now)s, %(trigger)s, d.value->>3, d.value->>4, d.value->5, d.value->6
+        SELECT (d.value->>0)::bigint, %(now)s, %(trigger)s, d.value->>2, d.value->>3, d.value->4, d.value->5
           FROM jsonb_array_elements(%(decisions)s::jsonb) WITH ORDINALITY AS d(value, n)
+         WHERE (d.value->>0)::bigint IN (SELECT id FROM offered)
          ORDER BY d.n
         RETURNING id, conversation_id
     ),
     stamped AS (
         UPDATE channels_app_queuemember SET last_assigned_at = %(now)s
          WHERE open_channel_id = %(channel)s AND operator_id = ANY(%(stamped)s::int[])
+           AND EXISTS (SELECT 1 FROM offered)
     )
-    SELECT (SELECT json_agg(json_build_array(id, conversation_id, operator_id)) FROM new_offers),
-           (SELECT json_agg(json_build_array(id, first_offered_at)) FROM offered),
+    SELECT {", ".join(f'c."{field.column}"' for field in CONVERSATION_FIELDS)},
+           {", ".join(f'cl."{field.column}"' for field in CLIENT_FIELDS)},
+           cn.id, cn.kind,
+           (SELECT json_agg(json_build_array(id, conversation_id, operator_id)) FROM new_offers),
            (SELECT json_agg(json_build_array(id, conversation_id)) FROM decisions)
+      FROM offered c
+      JOIN channels_app_client cl ON cl.id = c.client_id
+      JOIN channels_app_connector cn ON cn.id = cl.connector_id
 """
