@@ -17,6 +17,7 @@ from collections.abc import Mapping
 
 import psycopg
 from django.db import connection
+from django.utils.asyncio import async_unsafe
 
 # A prepare_threshold no query reaches by repetition: only statements run with prepare=True are prepared.
 EXPLICIT_ONLY = 2**31
@@ -40,8 +41,11 @@ def fetchall(sql: str, params: Mapping[str, object]) -> list[tuple]:
     return _run(sql, params, many=True)
 
 
+@async_unsafe
 def _run(sql: str, params: Mapping[str, object], *, many: bool):
+    """What Django's cursor does around a statement: connect, refuse to run in a broken atomic block, convert errors."""
     connection.ensure_connection()
+    connection.validate_no_broken_transaction()
     raw = connection.connection
     if raw.prepare_threshold is None:
         raw.prepare_threshold = EXPLICIT_ONLY
