@@ -13,12 +13,12 @@ from typing import Protocol
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db import connection
-from django.db.models import Max, OuterRef, Subquery
+from django.db.models import Max
 from django.utils import formats
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
+from channels_app.engine import prepared
 from channels_app.models import LeavePeriod, OpenChannel, OperatorProfile, QueueMember, operator_display_name
 from channels_app.policy import distribution
 from channels_app.policy.chat_limit import HeldBucket, chat_load
@@ -73,49 +73,86 @@ def inactivity_limit(open_channel: OpenChannel) -> timedelta | None:
     return timedelta(minutes=open_channel.offline_after_minutes) if open_channel.offline_when_inactive else None
 
 
-# One round trip for what the limit and leave rules need about a set of operators. Routing runs it
-# twice per decision, so it is plain SQL rather than three ORM queries.
-_LOAD_SQL = """
-    SELECT operator_id, status, replied, last_by_operator, SUM(n)::int FROM (
+# What the limit, leave and Evenly rules need about a set of operators, one row per (operator, kind, what the
+# exclusions look at): held conversations (kind = status) with their count, pending offers ("offered"), a leave
+# covering now ("leave") and the latest assignment in any queue ("last_assigned", its time in the last column).
+# Q2 Evenly: each queue place keeps its own time (QueueMember.last_assigned_at, shown per channel in the admin);
+# Evenly compares the latest of them, so an operator in several queues is not given one new conversation per
+# queue at once. Every place counts, of an active channel or not: a switched-off channel's conversations are still
+# on the operator's hands, and its older times never outweigh a newer one.
+# Routing reads it on every decision, so it is plain SQL rather than four ORM queries; ``{ids}`` is an SQL
+# expression yielding the operator ids (a constant of this module or of routing's snapshot, never a value).
+HELD_ROWS_SQL = """
+    SELECT operator_id, status, replied, last_by_operator, SUM(n)::int AS n, MAX(at) AS at FROM (
         SELECT operator_id, status,
                COALESCE(last_operator_message_at >= assigned_at, FALSE) AS replied,
                last_message_author = 'operator' AS last_by_operator,
-               COUNT(*) AS n
+               COUNT(*) AS n, NULL::timestamptz AS at
           FROM channels_app_conversation
-         WHERE operator_id = ANY(%(ids)s) AND status IN ('active', 'closed_pending_rating')
+         WHERE operator_id IN ({ids}) AND status IN ('active', 'closed_pending_rating')
          GROUP BY 1, 2, 3, 4
         UNION ALL
-        SELECT operator_id, 'offered', FALSE, FALSE, COUNT(*)
+        SELECT operator_id, 'offered', FALSE, FALSE, COUNT(*), NULL
           FROM channels_app_offer
-         WHERE operator_id = ANY(%(ids)s) AND status = 'pending'
+         WHERE operator_id IN ({ids}) AND status = 'pending'
          GROUP BY 1
         UNION ALL
-        SELECT operator_id, 'leave', FALSE, FALSE, COUNT(*)
+        SELECT operator_id, 'leave', FALSE, FALSE, COUNT(*), NULL
           FROM channels_app_leaveperiod
-         WHERE operator_id = ANY(%(ids)s) AND starts_at <= %(now)s AND ends_at > %(now)s
+         WHERE operator_id IN ({ids}) AND starts_at <= %(now)s AND ends_at > %(now)s
+         GROUP BY 1
+        UNION ALL
+        SELECT operator_id, 'last_assigned', FALSE, FALSE, 0, MAX(last_assigned_at)
+          FROM channels_app_queuemember
+         WHERE operator_id IN ({ids})
          GROUP BY 1
     ) AS held GROUP BY 1, 2, 3, 4
 """
+_LOAD_SQL = HELD_ROWS_SQL.format(ids="SELECT unnest(%(ids)s::int[])")
+
+HELD_KIND_LEAVE = "leave"
+HELD_KIND_LAST_ASSIGNED = "last_assigned"
 
 
-def loads_and_leave(user_ids: Iterable[int], now: datetime) -> tuple[dict[int, tuple[HeldBucket, ...]], set[int]]:
-    """Q8 and Q5 in one query: each operator's held conversations and pending offers, grouped by what the
-    exclusions look at, and the operators on leave at ``now``."""
-    ids = list(user_ids)
-    buckets: dict[int, list[HeldBucket]] = defaultdict(list)
-    on_leave: set[int] = set()
-    if not ids:
-        return {}, on_leave
-    with connection.cursor() as cursor:
-        cursor.execute(_LOAD_SQL, {"ids": ids, "now": now})
-        for operator_id, kind, replied, last_by_operator, count in cursor.fetchall():
-            if kind == "leave":
+@dataclass(frozen=True)
+class OperatorLoads:
+    """:data:`HELD_ROWS_SQL` read back: Q8 loads, Q5 leave and the Q2 Evenly time of a set of operators."""
+
+    held: dict[int, tuple[HeldBucket, ...]]
+    on_leave: set[int]
+    last_assigned: dict[int, datetime | None]  # the latest of any queue place (Q2 Evenly, see above)
+
+    @classmethod
+    def from_rows(cls, rows: Iterable, *, parse_time=None) -> OperatorLoads:
+        """Rows of :data:`HELD_ROWS_SQL`; ``parse_time`` turns the last column into a datetime (rows read as JSON)."""
+        buckets: dict[int, list[HeldBucket]] = defaultdict(list)
+        on_leave: set[int] = set()
+        last_assigned: dict[int, datetime | None] = {}
+        for operator_id, kind, replied, last_by_operator, count, at in rows:
+            if kind == HELD_KIND_LEAVE:
                 on_leave.add(operator_id)
+            elif kind == HELD_KIND_LAST_ASSIGNED:
+                last_assigned[operator_id] = parse_time(at) if parse_time is not None and at is not None else at
             else:
                 buckets[operator_id].append(
                     HeldBucket(kind=kind, replied=replied, last_by_operator=last_by_operator, count=count)
                 )
-    return {user_id: tuple(items) for user_id, items in buckets.items()}, on_leave
+        return cls({user_id: tuple(items) for user_id, items in buckets.items()}, on_leave, last_assigned)
+
+
+def operator_loads(user_ids: Iterable[int], now: datetime) -> OperatorLoads:
+    """Q8, Q5 and Q2 Evenly in one query: each operator's held conversations and pending offers, grouped by what
+    the exclusions look at, the operators on leave at ``now``, and when each was last given a conversation."""
+    ids = list(user_ids)
+    if not ids:
+        return OperatorLoads({}, set(), {})
+    return OperatorLoads.from_rows(prepared.fetchall(_LOAD_SQL, {"ids": ids, "now": now}))
+
+
+def loads_and_leave(user_ids: Iterable[int], now: datetime) -> tuple[dict[int, tuple[HeldBucket, ...]], set[int]]:
+    """Q8 and Q5 in one query (see :func:`operator_loads`)."""
+    loads = operator_loads(user_ids, now)
+    return loads.held, loads.on_leave
 
 
 def held_buckets(user_ids: Iterable[int], now: datetime) -> dict[int, tuple[HeldBucket, ...]]:
@@ -136,36 +173,6 @@ def rules_for(open_channel: OpenChannel) -> distribution.RoutingRules:
         require_clocked_in=open_channel.require_clocked_in,
         chat_limit=open_channel.chat_limit if open_channel.chat_limit_enabled else None,
         chat_limit_exclusion=open_channel.chat_limit_exclusion,
-    )
-
-
-def last_assigned_anywhere(operator: OuterRef) -> Subquery:
-    """Q2 Evenly: when the ``operator`` (an outer reference to a user id) was last given a conversation in any
-    open channel, for a query's annotation (``None``: never).
-
-    Each queue place keeps its own time (``QueueMember.last_assigned_at``, shown per channel in the admin);
-    Evenly compares the latest of them, so an operator in several queues is not given one new conversation per
-    queue at once. Every place counts, of an active channel or not: a switched-off channel's conversations are
-    still on the operator's hands, and its older times never outweigh a newer one.
-    """
-    latest = (
-        QueueMember.objects.filter(operator_id=operator)
-        .order_by()
-        .values("operator_id")
-        .annotate(latest=Max("last_assigned_at"))
-        .values("latest")
-    )
-    return Subquery(latest[:1])
-
-
-def last_assigned_by_operator(user_ids: Iterable[int]) -> dict[int, datetime | None]:
-    """Q2 Evenly: :func:`last_assigned_anywhere` of each of these operators, read now (one query)."""
-    return dict(
-        get_user_model()
-        .objects.filter(pk__in=list(user_ids))
-        .order_by()
-        .annotate(latest=last_assigned_anywhere(OuterRef("pk")))
-        .values_list("pk", "latest")
     )
 
 

@@ -19,8 +19,18 @@ from collections.abc import Iterable
 
 from django.utils.translation import gettext as _
 
+from channels_app.engine import prepared
 from channels_app.engine.errors import NotFound
 from channels_app.models import Conversation, OperatorProfile
+
+# Evenly tries the chosen operator's row without waiting (another router holding it is giving them a conversation
+# right now): the presence columns routing reads, or no row when it is held by someone else.
+TRY_LOCK_OPERATOR_SQL = """
+    SELECT clocked_in, on_break, console_heartbeat_at, last_activity_at, availability
+      FROM channels_app_operatorprofile
+     WHERE user_id = %(operator)s
+       FOR UPDATE SKIP LOCKED
+"""
 
 
 def profile_for(user) -> OperatorProfile:
@@ -75,3 +85,12 @@ def get_conversation(conversation_id: int) -> Conversation:
     if conversation is None:
         raise NotFound(_("This conversation does not exist."))
     return conversation
+
+
+def try_lock_operator(user_id: int) -> tuple | None:
+    """Lock the operator's row if nobody holds it, without waiting (Evenly's first try, see queue.py).
+
+    Returns the presence columns of :data:`TRY_LOCK_OPERATOR_SQL`; ``None`` when another transaction holds the row
+    (or the operator has no profile).
+    """
+    return prepared.fetchone(TRY_LOCK_OPERATOR_SQL, {"operator": user_id})

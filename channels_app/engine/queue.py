@@ -9,7 +9,9 @@ the same channel at once; correctness rests on row locks, never on timing:
   the conversation, and their chat-limit count is re-read under that lock, so
   two routers can never both fill an operator's last slot (Q8);
 * the conversation is then locked and must still be ``queued``: of two routers
-  racing for one conversation, exactly one offers it, the other does nothing.
+  racing for one conversation, exactly one offers it, the other does nothing
+  (the offer's write is the ``UPDATE`` that takes this lock and re-checks it,
+  see :mod:`~channels_app.engine.routing_sql`).
 
 Decisions are made on an unlocked snapshot and verified under the locks.
 Evenly skips an operator whose row another router holds at that instant (they
@@ -28,24 +30,35 @@ offer before the next decision. The policy is the same pure
 
 from __future__ import annotations
 
+import json
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from functools import partial
 from typing import NamedTuple
 
-from django.contrib.auth import get_user_model
 from django.core.cache import cache
-from django.db import transaction
-from django.db.models import DateTimeField, OuterRef, Value
-from django.db.models.functions import Coalesce
+from django.db import connection, transaction
 from django.utils import timezone
 
-from channels_app.engine import availability, events, instruments, jobs, locks, messages, transitions
+from channels_app.engine import (
+    availability,
+    events,
+    instruments,
+    jobs,
+    locks,
+    messages,
+    prepared,
+    routing_sql,
+    transitions,
+)
 from channels_app.engine.calendars import calendar_for
+from channels_app.engine.routing_sql import parse_time
 from channels_app.engine.signals import after_commit
 from channels_app.models import (
+    Client,
+    Connector,
     Conversation,
     ConversationStatus,
     DistributionMode,
@@ -55,7 +68,6 @@ from channels_app.models import (
     OperatorProfile,
     QueueMember,
     RoutingDecision,
-    StatusChange,
     WorkingPeriod,
     compose_display_name,
 )
@@ -63,6 +75,10 @@ from channels_app.policy import distribution, schedule
 from channels_app.policy.chat_limit import HELD_OFFERED, HeldBucket
 
 logger = logging.getLogger(__name__)
+
+_CHANNEL_NAMES = [field.attname for field in routing_sql.CHANNEL_FIELDS]
+_CONVERSATION_NAMES = [field.attname for field in routing_sql.CONVERSATION_FIELDS]
+_CLIENT_NAMES = [field.attname for field in routing_sql.CLIENT_FIELDS]
 
 OUTCOME_OFFERED = distribution.OUTCOME_OFFERED
 OUTCOME_NOBODY_ELIGIBLE = distribution.OUTCOME_NOBODY_ELIGIBLE
@@ -96,32 +112,18 @@ class _Candidate(NamedTuple):
     name: str
     is_active: bool
     position: int | None  # None: a responsible person outside the queue (C4)
-    last_assigned_at: datetime | None  # in any open channel (Evenly compares across queues)
     presence: _Presence | None  # None: the operator never had a profile
 
 
-_CANDIDATE_FIELDS = (
-    "is_active",
-    "username",
-    "first_name",
-    "last_name",
-    "operator_profile__display_name",
-    "operator_profile__id",
-    "operator_profile__clocked_in",
-    "operator_profile__on_break",
-    "operator_profile__console_heartbeat_at",
-    "operator_profile__last_activity_at",
-    "operator_profile__availability",
-)
-
-
-def _candidate(operator_id: int, position, last_assigned_at, values: tuple) -> _Candidate:
-    is_active, username, first, last, display_name, profile_id, clocked_in, on_break, heartbeat, activity, chosen = (
-        values
-    )
+def _candidate(row: list) -> _Candidate:
+    """One JSON array of :data:`~channels_app.engine.routing_sql.BATCH_CONTEXT_SQL`'s candidates."""
+    user_id, position, is_active, username, first, last, display_name, profile_id = row[:8]
+    clocked_in, on_break, heartbeat, activity, chosen = row[8:]
     name = compose_display_name(profile_name=display_name, first_name=first, last_name=last, username=username)
-    presence = _Presence(clocked_in, on_break, heartbeat, activity, chosen) if profile_id is not None else None
-    return _Candidate(operator_id, name, is_active, position, last_assigned_at, presence)
+    presence = None
+    if profile_id is not None:
+        presence = _Presence(clocked_in, on_break, parse_time(heartbeat), parse_time(activity), chosen)
+    return _Candidate(user_id, name, is_active, position, presence)
 
 
 @dataclass
@@ -246,27 +248,29 @@ def conversation_requeue(
 
 
 def _route_once(conversation_id: int, now: datetime, trigger: str, *, pessimistic: bool) -> RoutingDecision | None:
-    conversation = (
-        Conversation.objects.select_related("open_channel", "client__contact").filter(pk=conversation_id).first()
-    )
-    if conversation is None or not conversation.is_routable(now) or not conversation.open_channel.is_active:
+    loaded = _route_snapshot(conversation_id, now)
+    if loaded is None:
         return None
-    channel = conversation.open_channel
+    context, loads = loaded
+    channel = context.channel
 
     if channel.working_hours_enabled:
         calendar = calendar_for(channel)
         if not schedule.is_open(calendar, now):
             return _wait_for_opening(conversation_id, calendar, now, trigger)
 
-    context = _context_for(channel, [conversation])[conversation.pk]
     if pessimistic:
         locked = locks.lock_operators(context.candidate_ids)
         snapshots = _snapshots(context, context.candidate_ids, now, locked_profiles=locked)
         decision = _decide(context, snapshots)
     else:
-        snapshots = _snapshots(context, context.candidate_ids, now)
+        snapshots = _snapshots(context, context.candidate_ids, now, loads=loads)
         decision = _decide_and_lock(context, snapshots, now)
 
+    if decision.chosen:
+        # The write locks the conversation and re-checks that it is still waiting in this channel.
+        written = _write_offers([(conversation_id, context, decision)], now, trigger)
+        return written[0] if written else None
     locked_conversation = locks.lock_conversation(conversation_id)
     if (
         locked_conversation is None
@@ -274,9 +278,24 @@ def _route_once(conversation_id: int, now: datetime, trigger: str, *, pessimisti
         or locked_conversation.open_channel_id != channel.pk
     ):
         return None
-    if decision.chosen:
-        return _write_offers([(locked_conversation, context, decision)], now, trigger)[0]
     return _record_nobody_eligible(locked_conversation, decision, now, trigger)
+
+
+def _route_snapshot(conversation_id: int, now: datetime) -> tuple[_Context, availability.OperatorLoads] | None:
+    """One round trip: the conversation's channel and decision context, and its candidates' loads; ``None`` when
+    it is not routable now (gone, not queued, waiting for working hours, or its channel switched off)."""
+    row = prepared.fetchone(routing_sql.ROUTE_SNAPSHOT_SQL, {"conversation": conversation_id, "now": now})
+    if row is None:
+        return None
+    status, route_not_before, _queued_at, responsible_id = row[:4]
+    fields = len(routing_sql.CHANNEL_FIELDS)
+    channel = OpenChannel.from_db(connection.alias, _CHANNEL_NAMES, row[4 : 4 + fields])
+    candidates, offers, held = row[4 + fields :]
+    routable = status == ConversationStatus.QUEUED and (route_not_before is None or route_not_before <= now)
+    if not routable or not channel.is_active:
+        return None
+    context = _contexts(channel, {conversation_id: responsible_id}, candidates, offers)[conversation_id]
+    return context, availability.OperatorLoads.from_rows(held or (), parse_time=parse_time)
 
 
 def _route_batch(channel: OpenChannel, size: int, now: datetime, trigger: str) -> tuple[int, int, bool]:
@@ -336,7 +355,7 @@ def _route_batch(channel: OpenChannel, size: int, now: datetime, trigger: str) -
             if not channel.route_to_responsible:
                 break
             continue
-        plans.append((conversation, context, decision))
+        plans.append((conversation.pk, context, decision))
         stamps = decision.mode in (DistributionMode.EVENLY, DistributionMode.STRICTLY_IN_ORDER)
         for user_id in decision.chosen:
             before = snapshots[user_id]
@@ -345,8 +364,8 @@ def _route_batch(channel: OpenChannel, size: int, now: datetime, trigger: str) -
                 held=(*before.held, HeldBucket(kind=HELD_OFFERED)),
                 last_assigned_at=now if stamps else before.last_assigned_at,
             )
-    _write_offers(plans, now, trigger)
-    return len(claimed), len(plans), nobody_eligible
+    offered = _write_offers(plans, now, trigger)
+    return len(claimed), len(offered), nobody_eligible
 
 
 def _with_tried(
@@ -362,61 +381,55 @@ def _with_tried(
 
 def _context_for(channel: OpenChannel, conversations: list[Conversation]) -> dict[int, _Context]:
     """The decision context of each conversation: queue, C4 responsible person, and this round's offers."""
-    members = {
-        row[0]: _candidate(row[0], row[1], row[2], row[3:])
-        for row in QueueMember.objects.filter(open_channel=channel)
-        .order_by()
-        .annotate(last_assigned_anywhere=availability.last_assigned_anywhere(OuterRef("operator_id")))
-        .values_list(
-            "operator_id", "position", "last_assigned_anywhere", *(f"operator__{f}" for f in _CANDIDATE_FIELDS)
-        )
-    }
-    responsible_ids: dict[int, int] = {}
-    if channel.route_to_responsible:
-        for conversation in conversations:
-            contact = conversation.client.contact if conversation.client.contact_id else None
-            if contact is not None and contact.responsible_id:
-                responsible_ids[conversation.pk] = contact.responsible_id
-    outsider_ids = set(responsible_ids.values()) - set(members)
-    outsiders = {}
-    if outsider_ids:
-        outsiders = {
-            row[0]: _candidate(row[0], None, None, row[1:])
-            for row in get_user_model()
-            .objects.filter(pk__in=outsider_ids)
-            .order_by()
-            .values_list("pk", *_CANDIDATE_FIELDS)
-        }
-
-    tried: dict[int, set[int]] = {conversation.pk: set() for conversation in conversations}
-    last_position: dict[int, int | None] = {}
-    queued_at = {conversation.pk: conversation.queued_at for conversation in conversations}
-    history = (
-        Offer.objects.filter(conversation_id__in=list(queued_at))
-        .order_by("created_at", "id")
-        .values_list("conversation_id", "operator_id", "status", "queue_position", "created_at")
+    responsible_ids: dict[int, int | None] = {}
+    for conversation in conversations:
+        responsible_ids[conversation.pk] = None
+        contact = conversation.client.contact if channel.route_to_responsible else None
+        if contact is not None:
+            responsible_ids[conversation.pk] = contact.responsible_id
+    candidates, offers = prepared.fetchrow(
+        routing_sql.BATCH_CONTEXT_SQL,
+        {
+            "channel": channel.pk,
+            "ids": [conversation.pk for conversation in conversations],
+            "queued_at": [conversation.queued_at for conversation in conversations],
+            "responsible": list(responsible_ids.values()),
+        },
     )
-    for conversation_id, operator_id, status, position, created_at in history:
-        since = queued_at[conversation_id]
-        if since is not None and created_at < since:
-            continue  # an earlier stay in the queue: a new round
+    return _contexts(channel, responsible_ids, candidates, offers)
+
+
+def _contexts(
+    channel: OpenChannel, responsible_ids: dict[int, int | None], candidates: list | None, offers: list | None
+) -> dict[int, _Context]:
+    """Contexts from the candidates and offers of :data:`~channels_app.engine.routing_sql.BATCH_CONTEXT_SQL`
+    (or of the route snapshot), for conversations given with their C4 responsible person (or ``None``)."""
+    members: dict[int, _Candidate] = {}
+    outsiders: dict[int, _Candidate] = {}
+    for row in candidates or ():
+        candidate = _candidate(row)
+        (members if candidate.position is not None else outsiders)[candidate.operator_id] = candidate
+    tried: dict[int, set[int]] = {conversation_id: set() for conversation_id in responsible_ids}
+    last_position: dict[int, int | None] = {}
+    for conversation_id, operator_id, status, position in offers or ():  # this round's, oldest first
         if status in (Offer.Status.DECLINED, Offer.Status.EXPIRED):
             tried[conversation_id].add(operator_id)
         last_position[conversation_id] = position
 
     rules = availability.rules_for(channel)
     contexts = {}
-    for conversation in conversations:
-        responsible_id = responsible_ids.get(conversation.pk)
-        outsider = outsiders.get(responsible_id) if responsible_id is not None else None
-        contexts[conversation.pk] = _Context(
+    for conversation_id, responsible_id in responsible_ids.items():
+        responsible = members.get(responsible_id) or outsiders.get(responsible_id) if responsible_id else None
+        contexts[conversation_id] = _Context(
             channel=channel,
             rules=rules,
             members=members,
-            outsiders={outsider.operator_id: outsider} if outsider is not None else {},
-            responsible_id=responsible_id if (responsible_id in members or responsible_id in outsiders) else None,
-            tried=frozenset(tried[conversation.pk]),
-            last_offered_position=last_position.get(conversation.pk),
+            outsiders={responsible.operator_id: responsible}
+            if responsible is not None and responsible.position is None
+            else {},
+            responsible_id=responsible.operator_id if responsible is not None else None,
+            tried=frozenset(tried[conversation_id]),
+            last_offered_position=last_position.get(conversation_id),
         )
     return contexts
 
@@ -426,13 +439,13 @@ def _snapshots(
     user_ids: list[int],
     now: datetime,
     *,
-    locked_profiles: dict[int, OperatorProfile] | None = None,
-    fresh_last_assigned: bool = False,
+    locked_profiles: Mapping[int, _Presence | OperatorProfile] | None = None,
+    loads: availability.OperatorLoads | None = None,
 ) -> dict[int, distribution.OperatorSnapshot]:
-    held, on_leave = availability.loads_and_leave(user_ids, now)
-    last_assigned = {user_id: member.last_assigned_at for user_id, member in context.members.items()}
-    if fresh_last_assigned:
-        last_assigned.update(availability.last_assigned_by_operator(user_ids))
+    """The policy's view of these candidates: presence from ``locked_profiles`` (rows the caller locked, fresh)
+    or from the context's read; loads, leave and last assignment from ``loads`` or read now."""
+    if loads is None:
+        loads = availability.operator_loads(user_ids, now)
     snapshots = {}
     for user_id in user_ids:
         candidate = context.candidate(user_id)
@@ -444,13 +457,13 @@ def _snapshots(
             name=candidate.name,
             position=candidate.position,
             is_active=candidate.is_active,
-            on_leave=user_id in on_leave,
+            on_leave=user_id in loads.on_leave,
             online=availability.operator_online(profile, context.channel, now),
             clocked_in=bool(profile and profile.clocked_in),
             on_break=bool(profile and profile.on_break),
             availability=profile.availability if profile else distribution.CHOSEN_AVAILABLE,
-            last_assigned_at=last_assigned.get(user_id),
-            held=held.get(user_id, ()),
+            last_assigned_at=loads.last_assigned.get(user_id),
+            held=loads.held.get(user_id, ()),
             already_tried=user_id in context.tried,
         )
     return snapshots
@@ -498,7 +511,7 @@ def _decide_and_lock(
     """
     snapshots = dict(snapshots)
     busy: set[int] = set()
-    held: dict[int, OperatorProfile] = {}  # operators locked (and re-read) in this attempt
+    held: dict[int, _Presence | OperatorProfile] = {}  # operators locked (and re-read) in this attempt
     for _ in range(2 * len(snapshots) + 2):
         decision = _decide(context, snapshots, frozenset(busy))
         if not decision.chosen:
@@ -511,17 +524,17 @@ def _decide_and_lock(
             locks.ensure_profiles(missing)
         single_evenly = decision.mode == DistributionMode.EVENLY and len(chosen) == 1
         if single_evenly and chosen[0] not in busy and len(busy) < EVENLY_SKIP_LIMIT:
-            profile = OperatorProfile.objects.select_for_update(skip_locked=True).filter(user_id=chosen[0]).first()
-            if profile is None:
+            presence = locks.try_lock_operator(chosen[0])
+            if presence is None:
                 busy.add(chosen[0])
                 continue
-            locked = {chosen[0]: profile}
+            locked: Mapping[int, _Presence | OperatorProfile] = {chosen[0]: _Presence(*presence)}
         elif held:
             raise _StaleSnapshot  # waiting for a lock while holding others could deadlock
         else:
             locked = locks.lock_operators(chosen)
         held.update(locked)
-        fresh = _snapshots(context, list(locked), now, locked_profiles=locked, fresh_last_assigned=True)
+        fresh = _snapshots(context, list(locked), now, locked_profiles=locked)
         if set(fresh) != set(locked):
             raise _StaleSnapshot
         snapshots.update(fresh)  # decide again on what the locks guarantee; the same choice is then final
@@ -532,47 +545,37 @@ def _decide_and_lock(
 
 
 def _write_offers(
-    plans: list[tuple[Conversation, _Context, distribution.Decision]], now: datetime, trigger: str
+    plans: list[tuple[int, _Context, distribution.Decision]], now: datetime, trigger: str
 ) -> list[RoutingDecision]:
-    """Save the offers, the ``offered`` status and the decisions of conversations the caller has locked."""
+    """Offer each conversation (by id) as decided, if it is still waiting in the channel; the caller holds the
+    chosen operators' locks.
+
+    One statement (:data:`~channels_app.engine.routing_sql.WRITE_OFFERS_SQL`) locks the conversations, re-checks
+    them and saves the offers, the ``offered`` status and the decisions; the events go out after commit.
+    Returns the decisions saved, in the order of ``plans``.
+    """
     if not plans:
         return []
+    channel = plans[0][1].channel  # a batch is one channel's
     offers: list[Offer] = []
-    for conversation, context, decision in plans:
+    records: list[RoutingDecision] = []
+    stamped: set[int] = set()
+    for conversation_id, context, decision in plans:
         expires_at = now + timedelta(seconds=context.channel.offer_timeout_seconds)
         for user_id in decision.chosen:
             member = context.members.get(user_id)
             offers.append(
                 Offer(
-                    conversation=conversation,
+                    conversation_id=conversation_id,
                     operator_id=user_id,
                     created_at=now,
                     expires_at=expires_at,
                     queue_position=member.position if member else None,
                 )
             )
-    Offer.objects.bulk_create(offers)
-    conversation_ids = [conversation.pk for conversation, _context, _decision in plans]
-    Conversation.objects.filter(pk__in=conversation_ids).update(
-        status=ConversationStatus.OFFERED, first_offered_at=Coalesce("first_offered_at", Value(now))
-    )
-    changes, records = [], []
-    stamped: dict[int, set[int]] = {}
-    for conversation, context, decision in plans:
-        changes.append(
-            StatusChange(
-                conversation=conversation,
-                at=now,
-                from_status=conversation.status,
-                to_status=ConversationStatus.OFFERED,
-                reason=f"offered by {decision.mode} ({trigger})"[:120],
-            )
-        )
-        conversation.status = ConversationStatus.OFFERED
-        conversation.first_offered_at = conversation.first_offered_at or now
         records.append(
             RoutingDecision(
-                conversation=conversation,
+                conversation_id=conversation_id,
                 created_at=now,
                 trigger=trigger,
                 mode=decision.mode,
@@ -583,27 +586,74 @@ def _write_offers(
         )
         if decision.mode in (DistributionMode.EVENLY, DistributionMode.STRICTLY_IN_ORDER):
             # Evenly: an offer is the assignment, so the next choice already sees it (see distribution.py).
-            stamped.setdefault(context.channel.pk, set()).update(decision.chosen)
-    StatusChange.objects.bulk_create(changes)
-    if len(records) > 1:
-        # An expression among the values keeps Django off its UNNEST bulk insert, whose client-side
-        # quoting of the candidates' JSON as a text array costs more than the rest of the batch.
-        for record in records:
-            record.created_at = Value(now, output_field=DateTimeField())
-    RoutingDecision.objects.bulk_create(records)
-    instruments.count_routing_decisions(record.outcome for record in records)
-    for record in records:
-        record.created_at = now
-    for channel_id, user_ids in stamped.items():
-        transitions.stamp_last_assigned(channel_id, user_ids, now)
-    by_conversation = {conversation.pk: conversation for conversation, _context, _decision in plans}
+            stamped.update(decision.chosen)
+    rows = prepared.fetchall(
+        routing_sql.WRITE_OFFERS_SQL,
+        {
+            "now": now,
+            "trigger": trigger,
+            "channel": channel.pk,
+            "offer_conversations": [offer.conversation_id for offer in offers],
+            "offer_operators": [offer.operator_id for offer in offers],
+            "offer_positions": [offer.queue_position for offer in offers],
+            "offer_expiry": [offer.expires_at for offer in offers],
+            "conversations": [conversation_id for conversation_id, _context, _decision in plans],
+            "decisions": json.dumps(
+                [
+                    [
+                        record.conversation_id,
+                        f"offered by {record.mode} ({trigger})"[:120],
+                        record.mode,
+                        record.outcome,
+                        record.chosen,
+                        record.candidates,
+                    ]
+                    for record in records
+                ]
+            ),
+            "stamped": sorted(stamped),
+        },
+    )
+    if not rows:
+        return []
+    by_conversation = {}
+    for row in rows:
+        conversation = _offered_conversation(row)
+        conversation.open_channel = channel
+        by_conversation[conversation.pk] = conversation
+    offer_ids, record_ids = rows[0][-2:]
+    offer_pk = {(conversation_id, operator_id): pk for pk, conversation_id, operator_id in offer_ids or ()}
+    record_pk = {conversation_id: pk for pk, conversation_id in record_ids}
+    offers = [offer for offer in offers if offer.conversation_id in by_conversation]
+    records = [record for record in records if record.conversation_id in by_conversation]
     for offer in offers:
-        conversation = by_conversation[offer.conversation_id]
-        events.publish([events.operator_group(offer.operator_id)], events.offer_created(offer, conversation))
+        offer.pk = offer_pk[(offer.conversation_id, offer.operator_id)]
+        offer.conversation = by_conversation[offer.conversation_id]
+    for record in records:
+        record.pk = record_pk[record.conversation_id]
+        record.conversation = by_conversation[record.conversation_id]
+    for instance in (*offers, *records):
+        instance._state.adding = False
+        instance._state.db = connection.alias
+    instruments.count_routing_decisions(record.outcome for record in records)
+    for offer in offers:
+        events.publish([events.operator_group(offer.operator_id)], events.offer_created(offer, offer.conversation))
     for conversation in by_conversation.values():
         events.publish([events.conversation_group(conversation.pk)], events.conversation_status(conversation))
     events.nudge_wallboards(conversation.open_channel_id for conversation in by_conversation.values())
     return records
+
+
+def _offered_conversation(row: tuple) -> Conversation:
+    """A conversation of :data:`~channels_app.engine.routing_sql.WRITE_OFFERS_SQL`'s rows, with its client and
+    the client's connector (id and kind; any other field loads on access)."""
+    alias = connection.alias
+    split = len(routing_sql.CONVERSATION_FIELDS)
+    conversation = Conversation.from_db(alias, _CONVERSATION_NAMES, row[:split])
+    client = Client.from_db(alias, _CLIENT_NAMES, row[split : split + len(routing_sql.CLIENT_FIELDS)])
+    client.connector = Connector.from_db(alias, ["id", "kind"], row[-4:-2])
+    conversation.client = client
+    return conversation
 
 
 def _record_decision_once(conversation: Conversation, *, now, trigger, mode, outcome, candidates) -> RoutingDecision:

@@ -91,7 +91,7 @@ def withdraw_pending_offers(
 
 def stamp_last_assigned(open_channel_id: int, user_ids: Iterable[int], now: datetime) -> None:
     """Q2 Evenly: these operators were given a conversation of the channel at ``now`` (Evenly in every channel
-    compares the latest of these times, :func:`~channels_app.engine.availability.last_assigned_anywhere`)."""
+    compares the latest of these times, :data:`~channels_app.engine.availability.HELD_ROWS_SQL`)."""
     QueueMember.objects.filter(open_channel_id=open_channel_id, operator_id__in=list(user_ids)).update(
         last_assigned_at=now
     )

@@ -1,0 +1,58 @@
+"""Hot-path statements run as server-side prepared statements: planned once per connection, not per call.
+
+Django's PostgreSQL backend binds parameters on the client unless ``OPTIONS["server_side_binding"]`` is on, and
+psycopg prepares only server-side bound queries; routing's snapshot took PostgreSQL longer to plan than to run
+(issue 17). These helpers run one statement on a server-side binding psycopg cursor of Django's own connection,
+with ``prepare=True``, so they share its transaction, whatever the global option says. Django also turns
+psycopg's statement preparation off (``prepare_threshold`` None, for transaction poolers); when nothing in
+``OPTIONS`` chose a threshold, the connection gets one so high that only these explicit statements are ever
+prepared (decision 0030). Errors come out as Django's database errors, and the statement is logged like any
+other while queries are being logged (tests, ``DEBUG``).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+
+import psycopg
+from django.db import connection
+from django.utils.asyncio import async_unsafe
+
+# A prepare_threshold no query reaches by repetition: only statements run with prepare=True are prepared.
+EXPLICIT_ONLY = 2**31
+
+
+def fetchone(sql: str, params: Mapping[str, object]) -> tuple | None:
+    """Run ``sql`` (a module constant, every value bound) prepared, and return its first row."""
+    return _run(sql, params, many=False)
+
+
+def fetchrow(sql: str, params: Mapping[str, object]) -> tuple:
+    """:func:`fetchone` of a statement that always returns one row (aggregates without ``GROUP BY``)."""
+    row = _run(sql, params, many=False)
+    if row is None:
+        raise LookupError("the statement returned no row")
+    return row
+
+
+def fetchall(sql: str, params: Mapping[str, object]) -> list[tuple]:
+    """Run ``sql`` (a module constant, every value bound) prepared, and return its rows."""
+    return _run(sql, params, many=True)
+
+
+@async_unsafe
+def _run(sql: str, params: Mapping[str, object], *, many: bool):
+    """What Django's cursor does around a statement: connect, refuse to run in a broken atomic block, convert errors."""
+    connection.ensure_connection()
+    connection.validate_no_broken_transaction()
+    raw = connection.connection
+    if raw.prepare_threshold is None:
+        raw.prepare_threshold = EXPLICIT_ONLY
+    started = time.monotonic()
+    with connection.wrap_database_errors, psycopg.Cursor(raw) as cursor:
+        cursor.execute(sql, params, prepare=True)
+        result = cursor.fetchall() if many else cursor.fetchone()
+    if connection.queries_logged:
+        connection.queries_log.append({"sql": sql, "time": f"{time.monotonic() - started:.3f}"})
+    return result
