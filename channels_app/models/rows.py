@@ -24,7 +24,11 @@ class Columns(Generic[M]):
 
     def __init__(self, model: type[M], *, leave_out: Sequence[str] = ()) -> None:
         self.model = model
-        self.fields = [field for field in model._meta.concrete_fields if field.attname not in leave_out]
+        # Any: django-stubs types a concrete field as the Field union, which lacks the methods used below.
+        self.fields: list[Any] = [field for field in model._meta.concrete_fields if field.attname not in leave_out]
+        self._by_name: dict[str, Any] = {}
+        for field in model._meta.concrete_fields:
+            self._by_name[field.name] = self._by_name[field.attname] = field
         self.attnames = [field.attname for field in self.fields]
         self._insert_sql: str | None = None
         self._insert_fields: list[Any] = []
@@ -67,20 +71,20 @@ class Columns(Generic[M]):
         instance._state.db = using
 
     def update(self, instance: M, fields: Sequence[str], using: str = "default") -> None:
-        """``UPDATE`` the instance's row with the current values of ``fields`` (attribute names), as
+        """``UPDATE`` the instance's row with the current values of ``fields`` (field or attribute names), as
         ``save(update_fields=fields)`` does."""
         connection = connections[using]
         key = tuple(fields)
         sql = self._update_sql.get(key)
         meta = self.model._meta
         if sql is None:
-            columns = ", ".join(f'"{meta.get_field(name).column}" = %s' for name in fields)
+            columns = ", ".join(f'"{self._by_name[name].column}" = %s' for name in fields)
             # Names from the model, values bound.
             sql = f'UPDATE "{meta.db_table}" SET {columns} WHERE "{meta.pk.column}" = %s'  # noqa: S608
             self._update_sql[key] = sql
         values = []
         for name in fields:
-            field = meta.get_field(name)
+            field = self._by_name[name]
             values.append(field.get_db_prep_save(field.pre_save(instance, False), connection))
         with connection.cursor() as cursor:
             cursor.execute(sql, [*values, instance.pk])
