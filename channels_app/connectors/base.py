@@ -29,13 +29,17 @@ management command share them.
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import hmac
 import logging
+import os
+import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
+from http.cookiejar import DefaultCookiePolicy
 from typing import IO, Any, ClassVar
 from urllib.parse import urlsplit
 
@@ -385,11 +389,50 @@ def same_secret(given: str | None, expected: str) -> bool:
     return hmac.compare_digest(given.encode(), expected.encode())
 
 
-def http_client() -> httpx.Client:
-    # CONNECTOR_HTTP_TIMEOUT_SECONDS for the answer, at most 5 s of it to connect.
-    answer = settings.CONNECTOR_HTTP_TIMEOUT_SECONDS
-    timeout = httpx.Timeout(answer, connect=min(5.0, answer))
-    return httpx.Client(timeout=timeout, headers={"User-Agent": "open-channels-contact-center"})
+@contextmanager
+def http_client() -> Iterator[httpx.Client]:
+    """This process's client for the providers' APIs (``with http_client() as http:``); it stays open.
+
+    A new ``httpx.Client`` per call cost most of a reply's worker CPU (a TLS context loaded from the
+    certificate store, a new connection and handshake per send: issue 17). One client per process keeps both:
+    it is made on first use in each process (a forked Celery child never uses its parent's, whose sockets it
+    shares), shared by the process's threads (httpx's pool is thread-safe), and closed at the process's exit.
+    CONNECTOR_HTTP_TIMEOUT_SECONDS for the answer, at most 5 s of it to connect; a changed setting makes a new
+    client. The circuit breaker and the retries work on the answers, as before.
+    """
+    yield _process_client(settings.CONNECTOR_HTTP_TIMEOUT_SECONDS)
+
+
+_clients: dict[tuple[int, float], httpx.Client] = {}
+_clients_lock = threading.Lock()
+
+
+def _process_client(answer: float) -> httpx.Client:
+    key = (os.getpid(), answer)
+    client = _clients.get(key)
+    if client is None:
+        with _clients_lock:
+            client = _clients.get(key)
+            if client is None:
+                if any(pid != key[0] for pid, _ in _clients):
+                    _clients.clear()  # inherited through fork: the parent's sockets are not ours to use or close
+                timeout = httpx.Timeout(answer, connect=min(5.0, answer))
+                client = httpx.Client(timeout=timeout, headers={"User-Agent": "open-channels-contact-center"})
+                # Shared by every connector: a cookie one provider account is given must never go out with
+                # another's calls, so none is kept.
+                client.cookies.jar.set_policy(DefaultCookiePolicy(allowed_domains=()))
+                _clients[key] = client
+    return client
+
+
+@atexit.register
+def http_clients_close() -> None:
+    """Close this process's provider clients (their connections); the next call makes a new one."""
+    with _clients_lock:
+        mine = [client for (pid, _), client in _clients.items() if pid == os.getpid()]
+        _clients.clear()
+    for client in mine:
+        client.close()
 
 
 def file_to_fetch(

@@ -43,7 +43,7 @@ from channels_app.connectors.base import (
     rating_buttons,
 )
 from channels_app.connectors.registry import MESSENGER_KINDS, get_source
-from channels_app.engine import delivery, instruments, jobs
+from channels_app.engine import delivery, instruments, intake, jobs
 from channels_app.engine.attachments import (
     attachment_download_claim,
     attachment_download_failed,
@@ -255,14 +255,11 @@ def _process_pending(
 ) -> _Run:
     logs.bind(connector_id=connector_id)
     run = _Run()
-    updates = InboundUpdate.objects.filter(connector_id=connector_id, update_id__in=update_ids, state="pending")
-    if connector is None or connector.pk != connector_id:
-        updates = updates.select_related("connector__open_channel")
-        connector = None
-    pending = {update.update_id: update for update in updates}
+    pending = {update.update_id: update for update in intake.pending_updates(connector_id, update_ids)}
     if not pending:
         return run
-    connector = connector or next(iter(pending.values())).connector
+    if connector is None or connector.pk != connector_id:
+        connector = Connector.objects.select_related("open_channel").get(pk=connector_id)
     source = get_source(connector.kind)
     if source is None:
         return run
@@ -313,13 +310,7 @@ def _process_update(
             )
 
     with transaction.atomic():
-        claimed = (
-            InboundUpdate.objects.select_for_update(skip_locked=True)
-            .filter(pk=update.pk, state="pending")
-            .values_list("pk", flat=True)
-            .first()
-        )
-        if claimed is None:
+        if not intake.update_claim(update.pk):
             return False
         try:
             # The events of one update succeed or fail together; a single event's service is atomic already.
@@ -399,10 +390,7 @@ def _record_receipt(connector: Connector, event: InboundEvent, now: datetime) ->
 
 
 def _finish(update: InboundUpdate, state: str, error: str, now: datetime) -> bool:
-    update.state = state
-    update.error = error
-    update.processed_at = now
-    update.save(update_fields=["state", "error", "processed_at"])
+    intake.update_finish(update, state=state, error=error, now=now)
     return state == InboundUpdate.State.PROCESSED
 
 

@@ -6,7 +6,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 
 from channels_app.engine import availability, events, locks, messages
 from channels_app.engine.attachments import MAX_FILES_PER_MESSAGE, IncomingFile
@@ -30,6 +30,7 @@ from channels_app.models import (
     OperatorProfile,
     StatusChange,
 )
+from channels_app.models.rows import Columns
 from channels_app.policy import ratings, schedule, shared_details
 from contact_center import logs
 from crm.services import contact_details_share, contact_find_for_client
@@ -38,6 +39,24 @@ logger = logging.getLogger(__name__)
 
 # Telegram's callback data holds 64 bytes, a Messenger or WhatsApp payload 1,000 characters.
 BUTTON_PAYLOAD_MAX = 1000
+
+# Every message runs the three reads below under its client's lock. Raw SQL, built once from the models'
+# columns (models.rows.Columns converts the values as the ORM would): compiling them per message cost more CPU
+# than PostgreSQL spends running them (decision 0033). Every value is a bound parameter.
+_CLIENT = Columns(Client)
+_CONVERSATION = Columns(Conversation)
+# The client of a connector by its id in the source, row-locked FOR NO KEY UPDATE (see _lock_client); 0 or 1 row.
+CLIENT_LOCKED = (
+    f"SELECT {_CLIENT.sql('c')} FROM channels_app_client c"  # noqa: S608 -- columns only
+    " WHERE c.connector_id = %s AND c.external_id = %s FOR NO KEY UPDATE"
+)
+# The id of a message of the connector with this source message id (a provider's retry), if any.
+REPLAYED_MESSAGE = "SELECT id FROM channels_app_message WHERE connector_id = %s AND source_message_id = %s LIMIT 1"
+# The client's open conversation (statuses given), row-locked; the newest if there were ever two.
+OPEN_CONVERSATION_LOCKED = (
+    f"SELECT {_CONVERSATION.sql('v')} FROM channels_app_conversation v"  # noqa: S608 -- columns only
+    " WHERE v.client_id = %s AND v.status = ANY(%s) ORDER BY v.created_at DESC LIMIT 1 FOR UPDATE"
+)
 
 
 @dataclass(frozen=True)
@@ -260,14 +279,12 @@ def _replayed(connector: Connector, source_message_id: str | None) -> Message | 
     if source_message_id is None:
         return None
     # Replays are rare: ask for the id alone and load the message only when there is one.
-    message_id = (
-        Message.objects.filter(connector=connector, source_message_id=source_message_id)
-        .values_list("pk", flat=True)
-        .first()
-    )
-    if message_id is None:
+    with connection.cursor() as cursor:
+        cursor.execute(REPLAYED_MESSAGE, [connector.pk, source_message_id])
+        row = cursor.fetchone()
+    if row is None:
         return None
-    return Message.objects.select_related("conversation").get(pk=message_id)
+    return Message.objects.select_related("conversation").get(pk=row[0])
 
 
 def _lock_client(connector: Connector, external_id: str, **details: str) -> tuple[Client, list[str]]:
@@ -285,14 +302,15 @@ def _lock_client(connector: Connector, external_id: str, **details: str) -> tupl
     details["username"] = details["username"][:200]
     details["phone"] = details["phone"][:40]
     details["email"] = details["email"][:254]
-    locked = Client.objects.select_for_update(no_key=True).filter(connector=connector, external_id=external_id)
-    client = locked.first()
+    client = _locked_client(connector, external_id)
     if client is None:
         try:
             with transaction.atomic():
                 return Client.objects.create(connector=connector, external_id=external_id, **details), []
         except IntegrityError:
-            client = locked.get()  # created by a concurrent message of the same client a moment ago
+            client = _locked_client(connector, external_id)  # created by a concurrent message a moment ago
+            if client is None:
+                raise
     # Keep what the source tells us now, never blank out what we knew.
     changed = [field for field, value in details.items() if value and getattr(client, field) != value]
     for field in changed:
@@ -300,6 +318,17 @@ def _lock_client(connector: Connector, external_id: str, **details: str) -> tupl
     if changed:
         client.save(update_fields=changed)
     return client, changed
+
+
+def _locked_client(connector: Connector, external_id: str) -> Client | None:
+    with connection.cursor() as cursor:
+        cursor.execute(CLIENT_LOCKED, [connector.pk, external_id])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    client = _CLIENT.instance(row)
+    client.connector = connector
+    return client
 
 
 def _share_details(connector: Connector, client: Client, *, text: str, learned: list[str]) -> None:
@@ -329,9 +358,12 @@ def _share_details(connector: Connector, client: Client, *, text: str, learned: 
 
 def _lock_open_conversation(connector: Connector, client: Client) -> Conversation | None:
     """The client's open conversation, row-locked, sharing the connector, channel and client objects we hold."""
-    conversation = Conversation.objects.select_for_update().filter(client=client, status__in=OPEN_STATUSES).first()
-    if conversation is None:
+    with connection.cursor() as cursor:
+        cursor.execute(OPEN_CONVERSATION_LOCKED, [client.pk, list(OPEN_STATUSES)])
+        row = cursor.fetchone()
+    if row is None:
         return None
+    conversation = _CONVERSATION.instance(row)
     # Attaching the objects already loaded spares a join of three wide tables on every message.
     conversation.client = client
     if conversation.connector_id == connector.pk:

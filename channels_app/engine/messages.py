@@ -10,6 +10,13 @@ from channels_app.engine import events, signals
 from channels_app.engine.attachments import IncomingFile, attachments_add, downloads_queue_after_commit
 from channels_app.engine.texts import client_text
 from channels_app.models import ConnectorKind, Conversation, ConversationStatus, Message
+from channels_app.models.rows import Columns
+
+# Every message of every author is one INSERT and one UPDATE of its conversation: written through
+# models.rows.Columns, which prepares the values as save() does without compiling a query per message
+# (decision 0033). No receiver listens to either model's save signals.
+_MESSAGE = Columns(Message)
+_CONVERSATION = Columns(Conversation)
 
 
 def outbound_delivery(conversation: Conversation) -> str:
@@ -44,7 +51,7 @@ def create_message(
         template=template,
     )
     message.button = button
-    message.save()
+    _MESSAGE.insert(message)
     attachments = attachments_add(message, files or [], now)
     _record_stored(conversation, message, now)
     downloads_queue_after_commit(attachments)
@@ -67,7 +74,7 @@ def create_message_once(
     message = _new_message(conversation, author_kind=author_kind, text=text, now=now, system_key=system_key)
     try:
         with transaction.atomic():
-            message.save()
+            _MESSAGE.insert(message)
     except IntegrityError:
         return None
     attachments_add(message, [], now)
@@ -138,7 +145,7 @@ def _record_stored(conversation: Conversation, message: Message, now: datetime) 
             if conversation.first_response_at is None:
                 conversation.first_response_at = now
                 fields.append("first_response_at")
-        conversation.save(update_fields=fields)
+        _CONVERSATION.update(conversation, fields)
     elif records_responses and not conversation.responses_pending:
         # Rare (welcome, close notices); a close already flagged this row in set_status.
         Conversation.objects.filter(pk=conversation.pk).update(responses_pending=True)

@@ -1,0 +1,198 @@
+"""CPU and SQL statements per inbound message in one process: the web process's share of the message path.
+
+    .venv/bin/python bench/inbound.py [--messages 1000] [--conversations 50] [--profile] [--pgbench 10]
+
+What ``bench/e2e.py`` spreads over uvicorn, the load generator and the sockets, measured here without them, so
+that a change's cost shows without a shared machine's noise: for each of ``--messages`` signed Telegram
+updates, exactly what the ASGI webhook door does (:func:`handle_webhook`: find the connector, verify, store
+the ``InboundUpdate``; then ``intake_paused`` and ``_process_here``: ``message_receive`` into an active
+conversation, events to the channel layer, the update marked processed). Each message continues one of
+``--conversations`` active conversations held by online operators, as in the e2e run's steady state.
+
+1. Creates the scratch database ``bench_inbound`` on the embedded PostgreSQL (embedded Redis for the channel
+   layer and the broker), migrates, seeds the operators and conversations.
+2. Warms up (50 messages), then counts the SQL statements of the next 20 messages and
+   times ``--messages`` messages with ``time.process_time()`` (this process's CPU: Python, psycopg, redis-py;
+   PostgreSQL's and Redis's own CPU are not included), and how much of it the events sender thread spent.
+3. ``--profile``: cProfile of the timed messages, top functions by own and by cumulative time.
+4. ``--pgbench S``: pgbench simple-update, 8 clients, ``S`` seconds on the same server first (0 = skip),
+   printed beside the result (``bench/reference.py``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import json
+import os
+import pstats
+import sys
+import time
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(BASE_DIR))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "contact_center.settings")
+os.environ.setdefault("DEBUG", "false")
+os.environ.setdefault("SECRET_KEY", "bench-inbound-" + os.urandom(24).hex())
+os.environ.setdefault("LOG_LEVEL", "WARNING")
+os.environ.setdefault("FIELD_ENCRYPTION_KEY", __import__("base64").urlsafe_b64encode(os.urandom(32)).decode())
+os.environ.setdefault("SECURE_SSL_REDIRECT", "false")
+
+from reference import pgbench_tps, use_bench_database  # noqa: E402
+
+BENCH_DATABASE = "bench_inbound"
+
+
+def seed(conversation_count: int):
+    from django.contrib.auth import get_user_model
+    from django.core.management import call_command
+    from django.utils import timezone
+
+    from channels_app.models import (
+        Client,
+        Connector,
+        ConnectorKind,
+        Conversation,
+        ConversationStatus,
+        OpenChannel,
+        OperatorProfile,
+        QueueMember,
+    )
+
+    call_command("migrate", interactive=False, verbosity=0)
+    now = timezone.now()
+    User = get_user_model()
+    users = User.objects.bulk_create([User(username=f"op{i}", password="!") for i in range(conversation_count)])
+    OperatorProfile.objects.bulk_create(
+        [
+            OperatorProfile(
+                user=user, clocked_in=True, clocked_in_at=now, is_online=True, console_heartbeat_at=now,
+                last_activity_at=now,
+            )
+            for user in users
+        ]
+    )  # fmt: skip
+    channel = OpenChannel.objects.create(name="Bench support", welcome_enabled=False)
+    QueueMember.objects.bulk_create(
+        [QueueMember(open_channel=channel, operator=user, position=i) for i, user in enumerate(users)]
+    )
+    connector = Connector.objects.create(
+        open_channel=channel, kind=ConnectorKind.TELEGRAM, account_id="bench-bot", access_token="1:bench"
+    )
+    clients = Client.objects.bulk_create(
+        [Client(connector=connector, external_id=str(1000 + i), name=f"Client {i}") for i in range(conversation_count)]
+    )
+    Conversation.objects.bulk_create(
+        [
+            Conversation(
+                open_channel=channel, connector=connector, client=client, status=ConversationStatus.ACTIVE,
+                operator=user, first_operator=user, created_at=now, queued_at=now, assigned_at=now,
+                first_response_at=now, last_message_at=now, last_message_author="operator",
+            )
+            for client, user in zip(clients, users, strict=True)
+        ]
+    )  # fmt: skip
+    return connector
+
+
+def _sender_thread_cpu() -> float:
+    """CPU seconds so far of the thread that sends events to the channel layer (engine.events)."""
+    import psutil
+
+    from channels_app.engine import events
+
+    native_id = events._sender().thread.native_id
+    return next((t.user_time + t.system_time for t in psutil.Process().threads() if t.id == native_id), 0.0)
+
+
+def update_body(sequence: int, client_index: int) -> bytes:
+    sender = {"id": 1000 + client_index, "is_bot": False, "first_name": f"Client {client_index}"}
+    message = {
+        "message_id": sequence, "from": sender, "chat": {**sender, "type": "private"}, "date": int(time.time()),
+        "text": f"bench #{sequence}: where is my order?",
+    }  # fmt: skip
+    return json.dumps({"update_id": sequence, "message": message}).encode()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--messages", type=int, default=1000)
+    parser.add_argument("--conversations", type=int, default=50)
+    parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--pgbench", type=int, default=10, help="seconds of pgbench with 8 clients first (0: skip)")
+    args = parser.parse_args()
+
+    use_bench_database(BENCH_DATABASE, reset=True)
+    tps = pgbench_tps(clients=8, seconds=args.pgbench) if args.pgbench else None
+
+    from django.conf import settings
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+    from django.utils.datastructures import CaseInsensitiveMapping
+
+    from channels_app.connectors import webhooks
+    from channels_app.connectors.processing import intake_paused
+
+    if os.environ.get("BENCH_SSB"):
+        settings.DATABASES["default"].setdefault("OPTIONS", {})["server_side_binding"] = True
+        connection.settings_dict["OPTIONS"]["server_side_binding"] = True
+    connector = seed(args.conversations)
+    headers = CaseInsensitiveMapping(
+        {"X-Telegram-Bot-Api-Secret-Token": connector.webhook_secret, "Content-Type": "application/json"}
+    )
+    sequence = 0
+
+    def one() -> None:
+        nonlocal sequence
+        sequence += 1
+        answer = webhooks.handle_webhook(
+            provider="telegram", connector_id=connector.pk, method="POST", headers=headers, query={},
+            body=update_body(sequence, sequence % args.conversations),
+        )  # fmt: skip
+        assert answer.status == 200 and answer.stored, answer
+        if not intake_paused():
+            webhooks._process_here(answer.stored, answer.connector)
+
+    for _ in range(50):
+        one()
+    with CaptureQueriesContext(connection) as queries:
+        for _ in range(20):
+            one()
+    statements = len(queries) / 20
+    sender_before = _sender_thread_cpu()
+    profiler = cProfile.Profile(time.process_time) if args.profile else None  # CPU, not waits
+    began_cpu, began_wall = time.process_time(), time.perf_counter()
+    if profiler:
+        profiler.enable()
+    for _ in range(args.messages):
+        one()
+    if profiler:
+        profiler.disable()
+    cpu_ms = (time.process_time() - began_cpu) * 1000 / args.messages
+    wall_ms = (time.perf_counter() - began_wall) * 1000 / args.messages
+    sender_ms = (_sender_thread_cpu() - sender_before) * 1000 / args.messages
+
+    from channels_app.models import InboundUpdate, Message
+
+    pending = InboundUpdate.objects.exclude(state="processed").count()
+    stored = Message.objects.filter(author_kind="client").count()
+    print(f"messages: {args.messages} timed (+70 warm-up and counted), {stored} stored, {pending} not processed")
+    print(
+        f"per message: {statements:.1f} SQL statements, {cpu_ms:.2f} ms CPU of this process "
+        f"(of which the events sender thread {sender_ms:.2f} ms), {wall_ms:.2f} ms wall"
+    )
+    if tps:
+        print(f"pgbench simple-update, 8 clients, same server: {tps:,.0f} tps; one process at this CPU cost: "
+              f"{1000 / cpu_ms:,.0f} messages/s = {100 * 1000 / cpu_ms / tps:.1f} % of pgbench")  # fmt: skip
+    for sql in [q["sql"] for q in queries.captured_queries[-(len(queries) // 20) :]]:
+        print("   ", sql[:160])
+    if profiler:
+        stats = pstats.Stats(profiler)
+        stats.sort_stats("tottime").print_stats(25)
+        stats.sort_stats("cumulative").print_stats(45)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
