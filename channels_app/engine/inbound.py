@@ -6,9 +6,9 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 
-from channels_app.engine import availability, events, locks, messages
+from channels_app.engine import availability, events, locks, messages, prepared
 from channels_app.engine.attachments import MAX_FILES_PER_MESSAGE, IncomingFile
 from channels_app.engine.calendars import calendar_for
 from channels_app.engine.consent import consent_needed, consent_notice_text, consent_record_locked, is_agreement
@@ -279,9 +279,7 @@ def _replayed(connector: Connector, source_message_id: str | None) -> Message | 
     if source_message_id is None:
         return None
     # Replays are rare: ask for the id alone and load the message only when there is one.
-    with connection.cursor() as cursor:
-        cursor.execute(REPLAYED_MESSAGE, [connector.pk, source_message_id])
-        row = cursor.fetchone()
+    row = prepared.fetchone(REPLAYED_MESSAGE, [connector.pk, source_message_id])
     if row is None:
         return None
     return Message.objects.select_related("conversation").get(pk=row[0])
@@ -321,9 +319,7 @@ def _lock_client(connector: Connector, external_id: str, **details: str) -> tupl
 
 
 def _locked_client(connector: Connector, external_id: str) -> Client | None:
-    with connection.cursor() as cursor:
-        cursor.execute(CLIENT_LOCKED, [connector.pk, external_id])
-        row = cursor.fetchone()
+    row = prepared.fetchone(CLIENT_LOCKED, [connector.pk, external_id])
     if row is None:
         return None
     client = _CLIENT.instance(row)
@@ -358,9 +354,7 @@ def _share_details(connector: Connector, client: Client, *, text: str, learned: 
 
 def _lock_open_conversation(connector: Connector, client: Client) -> Conversation | None:
     """The client's open conversation, row-locked, sharing the connector, channel and client objects we hold."""
-    with connection.cursor() as cursor:
-        cursor.execute(OPEN_CONVERSATION_LOCKED, [client.pk, list(OPEN_STATUSES)])
-        row = cursor.fetchone()
+    row = prepared.fetchone(OPEN_CONVERSATION_LOCKED, [client.pk, list(OPEN_STATUSES)])
     if row is None:
         return None
     conversation = _CONVERSATION.instance(row)

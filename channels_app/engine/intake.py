@@ -13,8 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from django.db import connection
-
+from channels_app.engine import prepared
 from channels_app.models import Connector, InboundUpdate, OpenChannel
 from channels_app.models.rows import Columns
 
@@ -43,9 +42,7 @@ FINISH_UPDATE = "UPDATE channels_app_inboundupdate SET state = %s, error = %s, p
 
 def connector_for_webhook(connector_id: int, kinds: Sequence[str]) -> Connector | None:
     """The active connector ``connector_id`` if it is of one of ``kinds``, its open channel loaded; else ``None``."""
-    with connection.cursor() as cursor:
-        cursor.execute(CONNECTOR_FOR_WEBHOOK, [connector_id, list(kinds)])
-        row = cursor.fetchone()
+    row = prepared.fetchone(CONNECTOR_FOR_WEBHOOK, [connector_id, list(kinds)])
     if row is None:
         return None
     connector = _CONNECTOR.instance(row)
@@ -55,20 +52,15 @@ def connector_for_webhook(connector_id: int, kinds: Sequence[str]) -> Connector 
 
 def pending_updates(connector_id: int, update_ids: Sequence[str]) -> list[InboundUpdate]:
     """The updates of ``connector_id`` among ``update_ids`` still pending (any order)."""
-    with connection.cursor() as cursor:
-        cursor.execute(PENDING_UPDATES, [connector_id, list(update_ids)])
-        return [_UPDATE.instance(row) for row in cursor.fetchall()]
+    return [_UPDATE.instance(row) for row in prepared.fetchall(PENDING_UPDATES, [connector_id, list(update_ids)])]
 
 
 def update_claim(update_pk: int) -> bool:
     """Lock the update's row for the current transaction if it is still pending and nobody else holds it."""
-    with connection.cursor() as cursor:
-        cursor.execute(CLAIM_UPDATE, [update_pk])
-        return cursor.fetchone() is not None
+    return prepared.fetchone(CLAIM_UPDATE, [update_pk]) is not None
 
 
 def update_finish(update: InboundUpdate, *, state: str, error: str, now: datetime) -> None:
     """Record the update's outcome (on the row and on ``update``)."""
     update.state, update.error, update.processed_at = state, error, now
-    with connection.cursor() as cursor:
-        cursor.execute(FINISH_UPDATE, [state, error, now, update.pk])
+    prepared.execute(FINISH_UPDATE, [state, error, now, update.pk])

@@ -13,22 +13,25 @@ other while queries are being logged (tests, ``DEBUG``).
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import psycopg
 from django.db import connection
 from django.utils.asyncio import async_unsafe
 
+# Values bound by name (%(name)s) or by position (%s).
+Params = Mapping[str, object] | Sequence[object]
+
 # A prepare_threshold no query reaches by repetition: only statements run with prepare=True are prepared.
 EXPLICIT_ONLY = 2**31
 
 
-def fetchone(sql: str, params: Mapping[str, object]) -> tuple | None:
+def fetchone(sql: str, params: Params) -> tuple | None:
     """Run ``sql`` (a module constant, every value bound) prepared, and return its first row."""
     return _run(sql, params, many=False)
 
 
-def fetchrow(sql: str, params: Mapping[str, object]) -> tuple:
+def fetchrow(sql: str, params: Params) -> tuple:
     """:func:`fetchone` of a statement that always returns one row (aggregates without ``GROUP BY``)."""
     row = _run(sql, params, many=False)
     if row is None:
@@ -36,13 +39,18 @@ def fetchrow(sql: str, params: Mapping[str, object]) -> tuple:
     return row
 
 
-def fetchall(sql: str, params: Mapping[str, object]) -> list[tuple]:
+def execute(sql: str, params: Params) -> int:
+    """Run ``sql`` (a module constant, every value bound) prepared, for its effect; returns the rows it touched."""
+    return _run(sql, params, many=None)
+
+
+def fetchall(sql: str, params: Params) -> list[tuple]:
     """Run ``sql`` (a module constant, every value bound) prepared, and return its rows."""
     return _run(sql, params, many=True)
 
 
 @async_unsafe
-def _run(sql: str, params: Mapping[str, object], *, many: bool):
+def _run(sql: str, params: Params, *, many: bool | None):
     """What Django's cursor does around a statement: connect, refuse to run in a broken atomic block, convert errors."""
     connection.ensure_connection()
     connection.validate_no_broken_transaction()
@@ -52,7 +60,7 @@ def _run(sql: str, params: Mapping[str, object], *, many: bool):
     started = time.monotonic()
     with connection.wrap_database_errors, psycopg.Cursor(raw) as cursor:
         cursor.execute(sql, params, prepare=True)
-        result = cursor.fetchall() if many else cursor.fetchone()
+        result = cursor.rowcount if many is None else cursor.fetchall() if many else cursor.fetchone()
     if connection.queries_logged:
         connection.queries_log.append({"sql": sql, "time": f"{time.monotonic() - started:.3f}"})
     return result

@@ -57,7 +57,6 @@ from channels_app.engine.calendars import calendar_for
 from channels_app.engine.routing_sql import parse_time
 from channels_app.engine.signals import after_commit
 from channels_app.models import (
-    Client,
     Connector,
     Conversation,
     ConversationStatus,
@@ -75,10 +74,6 @@ from channels_app.policy import distribution, schedule
 from channels_app.policy.chat_limit import HELD_OFFERED, HeldBucket
 
 logger = logging.getLogger(__name__)
-
-_CHANNEL_NAMES = [field.attname for field in routing_sql.CHANNEL_FIELDS]
-_CONVERSATION_NAMES = [field.attname for field in routing_sql.CONVERSATION_FIELDS]
-_CLIENT_NAMES = [field.attname for field in routing_sql.CLIENT_FIELDS]
 
 OUTCOME_OFFERED = distribution.OUTCOME_OFFERED
 OUTCOME_NOBODY_ELIGIBLE = distribution.OUTCOME_NOBODY_ELIGIBLE
@@ -288,9 +283,8 @@ def _route_snapshot(conversation_id: int, now: datetime) -> tuple[_Context, avai
     if row is None:
         return None
     status, route_not_before, _queued_at, responsible_id = row[:4]
-    fields = len(routing_sql.CHANNEL_FIELDS)
-    channel = OpenChannel.from_db(connection.alias, _CHANNEL_NAMES, row[4 : 4 + fields])
-    candidates, offers, held = row[4 + fields :]
+    channel = routing_sql.CHANNEL.instance(row, 4, using=connection.alias)
+    candidates, offers, held = row[4 + len(routing_sql.CHANNEL) :]
     routable = status == ConversationStatus.QUEUED and (route_not_before is None or route_not_before <= now)
     if not routable or not channel.is_active:
         return None
@@ -648,9 +642,8 @@ def _offered_conversation(row: tuple) -> Conversation:
     """A conversation of :data:`~channels_app.engine.routing_sql.WRITE_OFFERS_SQL`'s rows, with its client and
     the client's connector (id and kind; any other field loads on access)."""
     alias = connection.alias
-    split = len(routing_sql.CONVERSATION_FIELDS)
-    conversation = Conversation.from_db(alias, _CONVERSATION_NAMES, row[:split])
-    client = Client.from_db(alias, _CLIENT_NAMES, row[split : split + len(routing_sql.CLIENT_FIELDS)])
+    conversation = routing_sql.CONVERSATION.instance(row, using=alias)
+    client = routing_sql.CLIENT.instance(row, len(routing_sql.CONVERSATION), using=alias)
     client.connector = Connector.from_db(alias, ["id", "kind"], row[-4:-2])
     conversation.client = client
     return conversation

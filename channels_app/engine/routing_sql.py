@@ -18,9 +18,13 @@ from django.contrib.auth import get_user_model
 
 from channels_app.engine.availability import HELD_ROWS_SQL
 from channels_app.models import Client, Conversation, OpenChannel
+from channels_app.models.rows import Columns
 
-CHANNEL_FIELDS = OpenChannel._meta.concrete_fields
-_CHANNEL_COLUMNS = ", ".join(f'ch."{field.column}"' for field in CHANNEL_FIELDS)
+# The columns routing reads whole rows of, turned into instances as the ORM would (models.rows).
+CHANNEL = Columns(OpenChannel)
+CONVERSATION = Columns(Conversation)
+CLIENT = Columns(Client)
+_CHANNEL_COLUMNS = CHANNEL.sql("ch")
 _USERS = get_user_model()._meta.db_table
 
 # The candidates of the conversations of the ``conv`` CTE (id, queued_at, open_channel_id, responsible_id; all of
@@ -58,7 +62,7 @@ _CANDIDATES_JSON = f"""
 
 # conversation_route's snapshot, one row (none when the conversation does not exist): the conversation's status,
 # route_not_before, queued_at and C4 responsible person (when its channel routes to them), every column of its
-# open channel (in CHANNEL_FIELDS order), the candidates and offers (above), and the candidates' loads, leave and
+# open channel (in CHANNEL's order), the candidates and offers (above), and the candidates' loads, leave and
 # last assignment (availability.HELD_ROWS_SQL) as JSON arrays.
 ROUTE_SNAPSHOT_SQL = f"""
     WITH conv AS (
@@ -96,9 +100,6 @@ def parse_time(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value is not None else None
 
 
-CONVERSATION_FIELDS = Conversation._meta.concrete_fields
-CLIENT_FIELDS = Client._meta.concrete_fields
-
 # The outcome of the decisions of a batch (or of one conversation) in one statement. The conversations are set to
 # ``offered`` (their first offer time kept) only if still routable in the channel: the UPDATE takes the row lock
 # (after the operators', as locks.py orders them) and re-checks that under it, so conversation_route needs no
@@ -107,7 +108,7 @@ CLIENT_FIELDS = Client._meta.concrete_fields
 # (``decisions``: one JSON document, an array of [conversation id, reason, mode, outcome, chosen, candidates]:
 # one string to send rather than arrays of JSON texts to quote), and the Evenly / strict order time of the chosen
 # operators' places in the channel's queue. Returns one row per conversation offered: every column of the
-# conversation as updated, then of its client (CONVERSATION_FIELDS, CLIENT_FIELDS order), the client's
+# conversation as updated, then of its client (CONVERSATION's, then CLIENT's order), the client's
 # connector's id and kind (the client's name needs it), and in every row the new offers as JSON arrays
 # [id, conversation id, operator id] and the decisions as [id, conversation id]. No row: nothing was written.
 WRITE_OFFERS_SQL = f"""
@@ -116,7 +117,7 @@ WRITE_OFFERS_SQL = f"""
            SET status = 'offered', first_offered_at = COALESCE(first_offered_at, %(now)s)
          WHERE id = ANY(%(conversations)s::bigint[]) AND open_channel_id = %(channel)s
            AND status = 'queued' AND (route_not_before IS NULL OR route_not_before <= %(now)s)
-        RETURNING {", ".join(f'"{field.column}"' for field in CONVERSATION_FIELDS)}
+        RETURNING {CONVERSATION.sql("channels_app_conversation")}
     ),
     new_offers AS (
         INSERT INTO channels_app_offer
@@ -151,8 +152,8 @@ WRITE_OFFERS_SQL = f"""
          WHERE open_channel_id = %(channel)s AND operator_id = ANY(%(stamped)s::int[])
            AND EXISTS (SELECT 1 FROM offered)
     )
-    SELECT {", ".join(f'c."{field.column}"' for field in CONVERSATION_FIELDS)},
-           {", ".join(f'cl."{field.column}"' for field in CLIENT_FIELDS)},
+    SELECT {CONVERSATION.sql("c")},
+           {CLIENT.sql("cl")},
            cn.id, cn.kind,
            (SELECT json_agg(json_build_array(id, conversation_id, operator_id)) FROM new_offers),
            (SELECT json_agg(json_build_array(id, conversation_id)) FROM decisions)
