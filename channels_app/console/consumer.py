@@ -22,7 +22,10 @@ site cannot use an operator's session cookie over a websocket.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from channels.db import database_sync_to_async
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
@@ -36,6 +39,7 @@ from channels_app.engine import offers as offer_services
 from channels_app.engine import operators as operator_services
 from channels_app.engine.errors import NotFound
 from channels_app.models import Conversation
+from channels_app.policy.presence import StoredPresence, counts_as_activity, heartbeat_changes_nothing
 from channels_app.web import (
     CLOSE_NOT_ALLOWED,
     ActionConsumer,
@@ -56,7 +60,8 @@ class ConsoleConsumer(ActionConsumer):
     conversations, KPI misses, notes left in them, the person's notifications) and ``conversation.<id>``
     with ``conversation-staff.<id>`` of the conversation open on screen
     (``watch``), so a conversation waiting in the queue also shows live, with
-    its private notes. Heartbeats keep the operator online (Q6).
+    its private notes. Heartbeats keep the operator online (Q6); one that would store nothing new is answered
+    without leaving the event loop (decision 0031).
     """
 
     socket_kind = "console"
@@ -80,6 +85,9 @@ class ConsoleConsumer(ActionConsumer):
         user = self.scope.get("user")
         self.user = user
         self.watched_conversation_id: int | None = None
+        # Decision 0031: what the last heartbeat stored, and activity seen since that is not stored yet.
+        self.stored_presence: StoredPresence | None = None
+        self.unstored_activity_at: datetime | None = None
         if user is None or not await database_sync_to_async(uses_console)(user):
             await self.close(code=CLOSE_NOT_ALLOWED)
             return
@@ -87,9 +95,7 @@ class ConsoleConsumer(ActionConsumer):
         self.operator_group = events.operator_group(user.pk)
         await self.join(self.operator_group)
         await self.accept()
-        await database_sync_to_async(operator_services.operator_heartbeat)(
-            operator=user, now=timezone.now(), active=True
-        )
+        await self._store_heartbeat(timezone.now(), active=True)
         await self.send_json({"type": "hello", "operator_id": user.pk, "server_time": timezone.now().isoformat()})
 
     async def disconnect(self, code):
@@ -104,14 +110,16 @@ class ConsoleConsumer(ActionConsumer):
         await self.channel_layer.group_send(self.operator_group, {"type": "console.reping"})
 
     async def console_reping(self, message):
-        await database_sync_to_async(operator_services.operator_heartbeat)(
-            operator=self.user, now=timezone.now(), active=False
-        )
+        await self._store_heartbeat(timezone.now(), active=False)
 
     async def event_forward(self, message):
         event = message["event"]
         if event.get("type") == "access.changed" and not await self._still_allowed():
             return
+        if event.get("type") == "operator.presence" and not event.get("online"):
+            # Someone else took the operator offline (the presence sweep, another tab closing): what this socket
+            # last stored no longer holds, so it stores a heartbeat of its own at once (decision 0031).
+            await self._store_heartbeat(timezone.now(), active=False)
         await self.send_json(event)
 
     async def _still_allowed(self) -> bool:
@@ -138,13 +146,27 @@ class ConsoleConsumer(ActionConsumer):
 
     async def action_heartbeat(self, content):
         # ``active``: the operator used the tab since the last ping; ``visible``: the tab is on screen (Q6).
-        await database_sync_to_async(operator_services.operator_heartbeat)(
-            operator=self.user,
-            now=timezone.now(),
-            active=bool(content.get("active")),
-            tab_visible=bool(content.get("visible")),
+        # A ping with input always writes: the operator is at work, maybe back at a tab whose presence changed
+        # unseen by this socket. The pings of an idle console are answered here while nothing needs storing.
+        now = timezone.now()
+        input_seen = bool(content.get("active"))
+        if counts_as_activity(input_seen=input_seen, tab_visible=bool(content.get("visible"))):
+            self.unstored_activity_at = now
+        if input_seen or not heartbeat_changes_nothing(
+            self.stored_presence,
+            now=now,
+            active_at=self.unstored_activity_at,
+            heartbeat_timeout=settings.CONSOLE_HEARTBEAT_TIMEOUT,
+        ):
+            await self._store_heartbeat(now, active=False)
+        await self.send_json({"type": "pong", "server_time": now.isoformat()})
+
+    async def _store_heartbeat(self, now, *, active: bool) -> None:
+        """Q6 through the service, with the activity earlier pings left unstored; keeps what is stored now."""
+        self.stored_presence = await database_sync_to_async(operator_services.operator_heartbeat)(
+            operator=self.user, now=now, active=active, active_at=self.unstored_activity_at
         )
-        await self.send_json({"type": "pong", "server_time": timezone.now().isoformat()})
+        self.unstored_activity_at = None
 
     async def action_accept(self, content):
         offer_id = positive_int(content, "offer_id")
