@@ -22,6 +22,8 @@ site cannot use an operator's session cookie over a websocket.
 
 from __future__ import annotations
 
+import asyncio
+import weakref
 from datetime import datetime
 
 from channels.db import database_sync_to_async
@@ -39,7 +41,7 @@ from channels_app.engine import offers as offer_services
 from channels_app.engine import operators as operator_services
 from channels_app.engine.errors import NotFound
 from channels_app.models import Conversation
-from channels_app.policy.presence import StoredPresence, counts_as_activity, heartbeat_changes_nothing
+from channels_app.policy.presence import StoredPresence, counts_as_activity, heartbeat_changes_nothing, still_online
 from channels_app.web import (
     CLOSE_NOT_ALLOWED,
     ActionConsumer,
@@ -118,8 +120,9 @@ class ConsoleConsumer(ActionConsumer):
             return
         if event.get("type") == "operator.presence" and not event.get("online"):
             # Someone else took the operator offline (the presence sweep, another tab closing): what this socket
-            # last stored no longer holds, so it stores a heartbeat of its own at once (decision 0031).
-            await self._store_heartbeat(timezone.now(), active=False)
+            # last stored no longer holds, so the tab's next ping is written (decision 0031). Only a ping proves
+            # the tab alive: this socket's consumer may run while the tab is frozen.
+            self.stored_presence = None
         await self.send_json(event)
 
     async def _still_allowed(self) -> bool:
@@ -152,14 +155,25 @@ class ConsoleConsumer(ActionConsumer):
         input_seen = bool(content.get("active"))
         if counts_as_activity(input_seen=input_seen, tab_visible=bool(content.get("visible"))):
             self.unstored_activity_at = now
+        stored = self.stored_presence
+        timeout = settings.CONSOLE_HEARTBEAT_TIMEOUT
         if input_seen or not heartbeat_changes_nothing(
-            self.stored_presence,
-            now=now,
-            active_at=self.unstored_activity_at,
-            heartbeat_timeout=settings.CONSOLE_HEARTBEAT_TIMEOUT,
+            stored, now=now, active_at=self.unstored_activity_at, heartbeat_timeout=timeout
         ):
-            await self._store_heartbeat(now, active=False)
+            if input_seen or not still_online(stored, now=now, heartbeat_timeout=timeout):
+                await self._store_heartbeat(now, active=False)
+            else:
+                await self._refresh_heartbeat()
         await self.send_json({"type": "pong", "server_time": now.isoformat()})
+
+    async def _refresh_heartbeat(self) -> None:
+        """Decision 0031: an online operator's heartbeat that is merely due is written with the other consoles'
+        of this web process, a moment later, in one statement; the locked path if they are no longer online."""
+        stored = await heartbeat_batch().refresh(self.user.pk, self.unstored_activity_at)
+        if stored is None:
+            await self._store_heartbeat(timezone.now(), active=False)
+        else:
+            self.stored_presence, self.unstored_activity_at = stored, None
 
     async def _store_heartbeat(self, now, *, active: bool) -> None:
         """Q6 through the service, with the activity earlier pings left unstored; keeps what is stored now."""
@@ -298,3 +312,57 @@ class ConsoleConsumer(ActionConsumer):
         conversation = Conversation.objects.filter(pk=conversation_id).first()
         if conversation is None or not console_can_see(self.user, conversation):
             raise NotFound("This conversation does not exist.")
+
+
+# How long a web process gathers its consoles' due heartbeats before writing them in one statement.
+HEARTBEAT_BATCH_SECONDS = 0.5
+
+
+class HeartbeatBatch:
+    """Decision 0031: the heartbeats this web process's consoles owe PostgreSQL (online operators whose stored
+    heartbeat is half the timeout old), written every :data:`HEARTBEAT_BATCH_SECONDS` in one statement
+    (:func:`~channels_app.engine.operators.operators_heartbeat_while_online`) rather than one each."""
+
+    def __init__(self) -> None:
+        self.due: dict[int, tuple[datetime | None, list[asyncio.Future]]] = {}
+        self.writer: asyncio.Task | None = None
+
+    async def refresh(self, user_id: int, activity_at: datetime | None) -> StoredPresence | None:
+        """What is stored for the operator once the batch is written; None when they are no longer online."""
+        future = asyncio.get_running_loop().create_future()
+        earlier, waiting = self.due.get(user_id, (None, []))
+        latest = max((moment for moment in (earlier, activity_at) if moment is not None), default=None)
+        self.due[user_id] = (latest, [*waiting, future])
+        if self.writer is None or self.writer.done():
+            self.writer = asyncio.get_running_loop().create_task(self._write_soon())
+        return await future
+
+    async def _write_soon(self) -> None:
+        await asyncio.sleep(HEARTBEAT_BATCH_SECONDS)
+        due, self.due = self.due, {}
+        try:
+            stored = await database_sync_to_async(operator_services.operators_heartbeat_while_online)(
+                activity={user_id: activity_at for user_id, (activity_at, _) in due.items()}, now=timezone.now()
+            )
+        except Exception as error:  # every console waiting on it hears of it, as from its own write
+            for _, waiting in due.values():
+                for future in waiting:
+                    if not future.done():
+                        future.set_exception(error)
+            return
+        for user_id, (_, waiting) in due.items():
+            for future in waiting:
+                if not future.done():
+                    future.set_result(stored.get(user_id))
+
+
+_batches: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, HeartbeatBatch] = weakref.WeakKeyDictionary()
+
+
+def heartbeat_batch() -> HeartbeatBatch:
+    """This event loop's (this web process's) batch."""
+    loop = asyncio.get_running_loop()
+    batch = _batches.get(loop)
+    if batch is None:
+        batch = _batches[loop] = HeartbeatBatch()
+    return batch

@@ -196,57 +196,90 @@ def operator_language_set(*, operator, language: str) -> str:
 
 # --- helpers ----------------------------------------------------------------------------------------------
 
-# The operator's presence windows, one row: whether one of their active channels has the inactivity rule off, the
-# longest and the shortest *offline after* (minutes) of their active channels (the shortest among those with the
-# rule on). Raw: read by the heartbeat's one UPDATE below as a CTE, and alone by presence_windows().
+# The presence windows of the operators ``user_ids`` (with their activity to store, ``activity``, in the same
+# order), one row each: whether one of their active channels has the inactivity rule off, the longest and the
+# shortest *offline after* (minutes) of their active channels (the shortest among those with the rule on).
+# Raw: read by the heartbeats' UPDATE below as CTEs, and alone by presence_windows().
 _WINDOWS_SQL = """
-    SELECT COALESCE(bool_or(NOT channel.offline_when_inactive), FALSE) AS rule_off_somewhere,
-           MAX(channel.offline_after_minutes) AS longest_minutes,
-           MIN(channel.offline_after_minutes) FILTER (WHERE channel.offline_when_inactive) AS shortest_minutes
-      FROM channels_app_queuemember AS member
-      JOIN channels_app_openchannel AS channel ON channel.id = member.open_channel_id
-     WHERE member.operator_id = %(user_id)s AND channel.is_active
+    due AS (SELECT * FROM unnest(%(user_ids)s::integer[], %(activity)s::timestamptz[]) AS due(user_id, activity_at)),
+    windows AS (
+        SELECT due.user_id,
+               COALESCE(bool_or(NOT channel.offline_when_inactive), FALSE) AS rule_off_somewhere,
+               MAX(channel.offline_after_minutes) AS longest_minutes,
+               MIN(channel.offline_after_minutes) FILTER (WHERE channel.offline_when_inactive) AS shortest_minutes
+          FROM due
+          LEFT JOIN channels_app_queuemember AS member ON member.operator_id = due.user_id
+          LEFT JOIN channels_app_openchannel AS channel ON channel.id = member.open_channel_id AND channel.is_active
+         GROUP BY due.user_id)
 """
 
-# The heartbeat of an operator still online, one statement: stores the timestamps and returns them with the
-# windows, or no row when the locked path must decide. The conditions are policy.presence.is_online's (``<=``
-# limits) on the stored values, and the limit is offline_after()'s: none when one of the operator's active
-# channels has the inactivity rule off, else the longest *offline after* of their active channels, else the
-# default. Raw: it runs for every heartbeat that writes, and the ORM cannot say UPDATE … FROM … RETURNING.
+# The heartbeats of operators still online, one statement however many: locks their rows in user-id order (the
+# fixed order of engine.locks), stores the timestamps and returns them with the windows; an operator with no row
+# must go the locked path. The conditions are
+# policy.presence.is_online's (``<=`` limits) on the stored values, and the limit is offline_after()'s: none when
+# one of the operator's active channels has the inactivity rule off, else the longest *offline after* of their
+# active channels, else the default. Raw: it runs for every heartbeat that writes, and the ORM cannot say
+# UPDATE … FROM … RETURNING.
 _HEARTBEAT_WHILE_ONLINE_SQL = f"""
-    WITH windows AS ({_WINDOWS_SQL})
+    WITH {_WINDOWS_SQL},
+    locked AS MATERIALIZED (
+        SELECT profile.user_id FROM channels_app_operatorprofile AS profile
+         WHERE profile.user_id = ANY(%(user_ids)s::integer[])
+         ORDER BY profile.user_id
+           FOR UPDATE)
     UPDATE channels_app_operatorprofile AS profile
        SET console_heartbeat_at = %(now)s,
-           last_activity_at = GREATEST(profile.last_activity_at, %(activity_at)s::timestamptz)
-      FROM windows
-     WHERE profile.user_id = %(user_id)s
+           last_activity_at = GREATEST(profile.last_activity_at, due.activity_at)
+      FROM due JOIN windows USING (user_id) JOIN locked USING (user_id)
+     WHERE profile.user_id = due.user_id
        AND profile.is_online
        AND profile.console_heartbeat_at >= %(now)s - make_interval(secs => %(heartbeat_timeout_seconds)s)
        AND (windows.rule_off_somewhere
             OR profile.last_activity_at >= %(now)s - make_interval(
                mins => COALESCE(windows.longest_minutes, %(default_minutes)s)))
- RETURNING profile.console_heartbeat_at, profile.last_activity_at,
+ RETURNING profile.user_id, profile.console_heartbeat_at, profile.last_activity_at,
            windows.rule_off_somewhere, windows.longest_minutes, windows.shortest_minutes
+"""  # noqa: S608 (only the module constant above is formatted in; values are bound)
+
+_PRESENCE_WINDOWS_SQL = f"""
+    WITH {_WINDOWS_SQL}
+    SELECT rule_off_somewhere, longest_minutes, shortest_minutes FROM windows
 """  # noqa: S608 (only the module constant above is formatted in; values are bound)
 
 
 def _heartbeat_while_online(user_id: int, now: datetime, activity_at: datetime | None) -> StoredPresence | None:
+    return operators_heartbeat_while_online(activity={user_id: activity_at}, now=now).get(user_id)
+
+
+def operators_heartbeat_while_online(
+    *, activity: dict[int, datetime | None], now: datetime
+) -> dict[int, StoredPresence]:
+    """Decision 0031: the heartbeats of many consoles at ``now`` in one UPDATE (``activity``: user id → activity to
+    store, or None), for the operators still online by their stored timestamps; returns what is stored for each
+    of them. An operator missing from the result needs :func:`operator_heartbeat` (the locked path).
+
+    A web process gathers the heartbeats its consoles owe for a moment and writes them together. Nothing but the
+    timestamps changes (no event, no routing): the rows are locked in user-id order for the statement alone.
+    """
+    if not activity:
+        return {}
+    user_ids = sorted(activity)
     with connection.cursor() as cursor:
         cursor.execute(
             _HEARTBEAT_WHILE_ONLINE_SQL,
             {
-                "user_id": user_id,
+                "user_ids": user_ids,
+                "activity": [activity[user_id] for user_id in user_ids],
                 "now": now,
-                "activity_at": activity_at,
                 "heartbeat_timeout_seconds": settings.CONSOLE_HEARTBEAT_TIMEOUT.total_seconds(),
                 "default_minutes": DEFAULT_OFFLINE_AFTER_MINUTES,
             },
         )
-        row = cursor.fetchone()
-    if row is None:
-        return None
-    heartbeat_at, activity_at, rule_off, longest, shortest = row
-    return StoredPresence(True, heartbeat_at, activity_at, *_windows(rule_off, longest, shortest))
+        rows = cursor.fetchall()
+    return {
+        user_id: StoredPresence(True, heartbeat_at, activity_at, *_windows(rule_off, longest, shortest))
+        for user_id, heartbeat_at, activity_at, rule_off, longest, shortest in rows
+    }
 
 
 def _windows(rule_off: bool, longest: int | None, shortest: int | None) -> tuple[timedelta | None, timedelta | None]:
@@ -258,7 +291,7 @@ def presence_windows(user_id: int) -> tuple[timedelta | None, timedelta | None]:
     """:func:`offline_after`, and the shortest *offline after* among the operator's active channels that have the
     inactivity rule on (None when none has): the one the stored activity must stay within (decision 0031)."""
     with connection.cursor() as cursor:
-        cursor.execute(_WINDOWS_SQL, {"user_id": user_id})
+        cursor.execute(_PRESENCE_WINDOWS_SQL, {"user_ids": [user_id], "activity": [None]})
         return _windows(*cursor.fetchone())
 
 

@@ -57,6 +57,20 @@ class StoredPresence:
     shortest_offline_after: timedelta | None
 
 
+def still_online(stored: StoredPresence | None, *, now: datetime, heartbeat_timeout: timedelta) -> bool:
+    """Whether what a console stored says the operator is online at ``now`` (flag and timestamps, with the flag's
+    limit): then a heartbeat changes only the timestamps."""
+    if stored is None or not stored.online:
+        return False
+    return is_online(
+        heartbeat_at=stored.heartbeat_at,
+        last_activity_at=stored.activity_at,
+        now=now,
+        heartbeat_timeout=heartbeat_timeout,
+        offline_after=stored.offline_after,
+    )
+
+
 def heartbeat_changes_nothing(
     stored: StoredPresence | None, *, now: datetime, active_at: datetime | None, heartbeat_timeout: timedelta
 ) -> bool:
@@ -68,16 +82,13 @@ def heartbeat_changes_nothing(
     younger than a third of the shortest *offline after* (so that activity reaches PostgreSQL, at the latest with
     the next ping, before routing could count the operator as inactive). Anything else goes to the service.
     """
-    if stored is None or not stored.online or stored.heartbeat_at is None:
+    if (
+        stored is None
+        or stored.heartbeat_at is None
+        or not still_online(stored, now=now, heartbeat_timeout=heartbeat_timeout)
+    ):
         return False
-    online = is_online(
-        heartbeat_at=stored.heartbeat_at,
-        last_activity_at=stored.activity_at,
-        now=now,
-        heartbeat_timeout=heartbeat_timeout,
-        offline_after=stored.offline_after,
-    )
-    if not online or now - stored.heartbeat_at >= heartbeat_timeout / REFRESH_FRACTION:
+    if now - stored.heartbeat_at >= heartbeat_timeout / REFRESH_FRACTION:
         return False
     # The shortest window routing holds the activity to; without channels, the cached flag's.
     window = stored.shortest_offline_after or stored.offline_after
