@@ -786,7 +786,12 @@ async def idle_run(args, stack: Stack, seed_data: Seed) -> int:
     )
     # PostgreSQL's statistics reach pg_stat_* once a backend has been idle a while (up to 10 s): the counts are
     # taken that long after the connect phase, and after the heartbeats stop.
+    # Meanwhile, what the open sockets cost with no heartbeat (uvicorn's websocket pings, the channel layer).
+    quiet = ProcessMeter({"uvicorn": [stack.web[0].pid]})
+    quiet.start()
     writes_before = await asyncio.to_thread(idle_database_writes, settle=IDLE_STATS_SETTLE_SECONDS)
+    quiet.stop()
+    quiet_cpu = (quiet.cpu_end["uvicorn"] - quiet.cpu_start["uvicorn"]) / quiet.elapsed
     stop = asyncio.Event()
     beat = asyncio.create_task(idle_heartbeats(consoles, stop))
     meter = ProcessMeter({"uvicorn": [stack.web[0].pid], "postgresql": postgres_pids(stack.postgres)})
@@ -814,7 +819,10 @@ async def idle_run(args, stack: Stack, seed_data: Seed) -> int:
     profile_updates = writes_after[0] - writes_before[0]
     print(
         f"  heartbeats answered: {per_second:.0f}/s; uvicorn CPU {uvicorn_cpu / meter.elapsed * 100:.1f} % of a core "
-        f"= {uvicorn_cpu / max(1, heartbeats_answered) * 1e6:.0f} µs per heartbeat (everything the process did)"
+        f"= {uvicorn_cpu / max(1, heartbeats_answered) * 1e6:.0f} µs per heartbeat (everything the process did); "
+        f"{quiet_cpu * 100:.1f} % of a core before, with the sockets open and no heartbeat, so "
+        f"{(uvicorn_cpu - quiet_cpu * meter.elapsed) / max(1, heartbeats_answered) * 1e6:.0f} µs per heartbeat "
+        "beyond that"
     )
     print(
         f"  PostgreSQL while held: {profile_updates} operator profile rows "
