@@ -864,41 +864,165 @@ async def find_max_run(args, stack: Stack, seed_data: Seed) -> int:
 
 
 async def idle_run(args, stack: Stack, seed_data: Seed) -> int:
+    """Idle consoles: what heartbeats alone cost the web process, and how many rows they write (decision 0031)."""
+    from bench.reference import pgbench_tps
+
+    reference_tps = await asyncio.to_thread(pgbench_tps, clients=1, seconds=10)
+    print(f"reference: pgbench simple-update (-N), 1 client, 10 s, scale 10: {reference_tps:,.0f} tps")
     web = psutil.Process(stack.web[0].pid)
     rss_before = web.memory_info().rss
     consoles = Consoles()
-    connect_seconds = await connect_all(consoles, seed_data, stack.web_ports, parallel=50)
+    pongs = IdlePongs()
+    connect_seconds = await idle_connect_all(consoles, pongs, seed_data, stack.web_ports[0], parallel=50)
     rss_after = web.memory_info().rss
     print(
         f"idle: {len(consoles.sockets)} operator console sockets on one uvicorn process, connected in "
         f"{connect_seconds:.1f} s; uvicorn RSS {rss_before / 2**20:.0f} → {rss_after / 2**20:.0f} MiB "
         f"({(rss_after - rss_before) / max(1, len(consoles.sockets)) / 1024:.0f} KiB per socket)"
     )
+    # PostgreSQL's statistics reach pg_stat_* once a backend has been idle a while (up to 10 s): the counts are
+    # taken that long after the connect phase, and after the heartbeats stop.
+    # Meanwhile, what the open sockets cost with no heartbeat (uvicorn's websocket pings, the channel layer).
+    quiet = ProcessMeter({"uvicorn": [stack.web[0].pid]})
+    quiet.start()
+    writes_before = await asyncio.to_thread(idle_database_writes, settle=IDLE_STATS_SETTLE_SECONDS)
+    quiet.stop()
+    quiet_cpu = (quiet.cpu_end["uvicorn"] - quiet.cpu_start["uvicorn"]) / quiet.elapsed
     stop = asyncio.Event()
-    beat = asyncio.create_task(heartbeats(consoles, stop))
+    beat = asyncio.create_task(idle_heartbeats(consoles, stop))
     meter = ProcessMeter({"uvicorn": [stack.web[0].pid], "postgresql": postgres_pids(stack.postgres)})
     meter.start()
-    # A trickle of messages while the sockets are held: delivery still works with every socket open.
-    load = Load()
-    await fire(load, seed_data, stack.web_ports, rate=2, seconds=args.hold, first=1_000_000)
-    await wait_delivered(consoles, load.sent, timeout=30)
+    await asyncio.sleep(args.hold)  # heartbeats alone: what idle consoles cost
     meter.stop()
+    heartbeats_answered = pongs.count
     stop.set()
-    beat.cancel()
+    await beat
+    writes_after = await asyncio.to_thread(idle_database_writes, settle=IDLE_STATS_SETTLE_SECONDS)
+    # Then a trickle of messages while the sockets are held: delivery still works with every socket open.
+    load = Load()
+    await fire(load, seed_data, stack.web_ports, rate=2, seconds=IDLE_TRICKLE_SECONDS, first=1_000_000)
+    await wait_delivered(consoles, load.sent, timeout=30)
     still_open = sum(1 for socket in consoles.sockets if socket.state is websockets.protocol.State.OPEN)
     latencies = [(consoles.received[s] - t) * 1000 for s, t in load.sent.items() if s in consoles.received]
-    print(f"  held {args.hold:g} s with heartbeats: {still_open} of {len(consoles.sockets)} sockets still open")
+    print(f"  held {meter.elapsed:.0f} s with heartbeats: {still_open} of {len(consoles.sockets)} sockets still open")
     if latencies:
         print(
             f"  {len(latencies)} of {len(load.sent)} messages delivered meanwhile, webhook→socket ms: "
             f"p50 {percentile(latencies, 50):.1f}  max {max(latencies):.1f}"
         )
+    uvicorn_cpu = meter.cpu_end["uvicorn"] - meter.cpu_start["uvicorn"]
+    per_second = heartbeats_answered / meter.elapsed
+    profile_updates = writes_after[0] - writes_before[0]
+    print(
+        f"  heartbeats answered: {per_second:.0f}/s; uvicorn CPU {uvicorn_cpu / meter.elapsed * 100:.1f} % of a core "
+        f"= {uvicorn_cpu / max(1, heartbeats_answered) * 1e6:.0f} µs per heartbeat (everything the process did); "
+        f"{quiet_cpu * 100:.1f} % of a core before, with the sockets open and no heartbeat, so "
+        f"{(uvicorn_cpu - quiet_cpu * meter.elapsed) / max(1, heartbeats_answered) * 1e6:.0f} µs per heartbeat "
+        "beyond that"
+    )
+    print(
+        f"  PostgreSQL while held: {profile_updates} operator profile rows "
+        f"updated = {profile_updates / max(1, heartbeats_answered):.2f} per heartbeat; "
+        f"{writes_after[1] - writes_before[1]} transactions committed in the database (the bench's own included)"
+    )
     print("\n".join(meter.report()))
     for socket in consoles.sockets:
         await socket.close()
     ok = still_open == len(seed_data.operators) and len(latencies) == len(load.sent)
     print(f"  goal {len(seed_data.operators)} idle sockets held by one host: {'met' if ok else 'NOT met'}")
+    cpu_ok = uvicorn_cpu / meter.elapsed <= IDLE_GOAL_CPU_SHARE
+    print(f"  goal heartbeats ≤ {IDLE_GOAL_CPU_SHARE:.0%} of a core: {'met' if cpu_ok else 'NOT met'}")
     return 0 if ok else 1
+
+
+IDLE_STATS_SETTLE_SECONDS = 11
+IDLE_TRICKLE_SECONDS = 10
+IDLE_GOAL_CPU_SHARE = 0.20
+# An open console on screen with nobody touching it: what static/console/console.js sends every 25 s.
+IDLE_HEARTBEAT = '{"action": "heartbeat", "active": false, "visible": true}'
+
+
+@dataclass
+class IdlePongs:
+    count: int = 0
+
+
+async def idle_connect_all(consoles: Consoles, pongs: IdlePongs, seed_data: Seed, port: int, parallel: int) -> float:
+    """Every operator's console socket to one web process, each read by :func:`idle_read` (which counts pongs)."""
+    started = time.monotonic()
+    gate = asyncio.Semaphore(parallel)
+
+    async def one(index: int, session: str) -> None:
+        async with gate:
+            socket = await websockets.connect(
+                f"ws://127.0.0.1:{port}/ws/console/",
+                additional_headers={"Cookie": f"sessionid={session}", "Origin": f"http://127.0.0.1:{port}"},
+                open_timeout=120,
+                max_size=2**20,
+                ping_interval=None,
+            )
+            hello = json.loads(await socket.recv())
+            assert hello["type"] == "hello", hello
+        consoles.socket_process[index] = 0
+        consoles.sockets.append(socket)
+        consoles.by_operator[index] = socket
+        asyncio.get_running_loop().create_task(idle_read(consoles, pongs, socket))
+
+    await asyncio.gather(*(one(i, session) for i, (_user, session) in enumerate(seed_data.operators)))
+    return time.monotonic() - started
+
+
+async def idle_read(consoles: Consoles, pongs: IdlePongs, socket) -> None:
+    try:
+        async for raw in socket:
+            now = time.monotonic()
+            if raw.startswith('{"type": "pong"'):
+                pongs.count += 1
+                continue
+            if '"message.created"' not in raw:
+                continue
+            text = json.loads(raw)["message"]["text"]
+            if text.startswith("bench #"):
+                consoles.received.setdefault(int(text[7 : text.index(":")]), now)
+    except websockets.ConnectionClosed:
+        pass
+    consoles.closed += 1
+
+
+async def idle_heartbeats(consoles: Consoles, stop: asyncio.Event) -> None:
+    """Each console pings every 25 s, the sockets spread evenly over the interval, on a fixed schedule (a slow
+    send does not stretch it)."""
+    sockets = list(consoles.sockets)
+    step = HEARTBEAT_SECONDS / max(1, len(sockets))
+    began = time.monotonic()
+    sent = 0
+    while not stop.is_set():
+        due = int((time.monotonic() - began) / step) + 1
+        while sent < due:
+            with contextlib.suppress(websockets.ConnectionClosed):
+                await sockets[sent % len(sockets)].send(IDLE_HEARTBEAT)
+            sent += 1
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=0.01)
+
+
+def idle_database_writes(settle: float = 0) -> tuple[int, int]:
+    """Rows of the operator profiles updated so far, and transactions committed in the bench's database.
+
+    ``settle``: seconds to wait first, for the web process's backends to report what they did until now (idle
+    backends report within 10 s)."""
+    from django.db import connection
+
+    if settle:
+        time.sleep(settle)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT (SELECT n_tup_upd FROM pg_stat_user_tables WHERE relname = 'channels_app_operatorprofile'),"
+            " (SELECT xact_commit FROM pg_stat_database WHERE datname = current_database())"
+        )
+        updated, committed = cursor.fetchone()
+    connection.close()
+    return updated, committed
 
 
 async def drain_run(args, stack: Stack, seed_data: Seed) -> int:

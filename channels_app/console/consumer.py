@@ -22,7 +22,12 @@ site cannot use an operator's session cookie over a websocket.
 
 from __future__ import annotations
 
+import asyncio
+import weakref
+from datetime import datetime
+
 from channels.db import database_sync_to_async
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
@@ -36,6 +41,7 @@ from channels_app.engine import offers as offer_services
 from channels_app.engine import operators as operator_services
 from channels_app.engine.errors import NotFound
 from channels_app.models import Conversation
+from channels_app.policy.presence import StoredPresence, counts_as_activity, heartbeat_changes_nothing, still_online
 from channels_app.web import (
     CLOSE_NOT_ALLOWED,
     ActionConsumer,
@@ -56,7 +62,8 @@ class ConsoleConsumer(ActionConsumer):
     conversations, KPI misses, notes left in them, the person's notifications) and ``conversation.<id>``
     with ``conversation-staff.<id>`` of the conversation open on screen
     (``watch``), so a conversation waiting in the queue also shows live, with
-    its private notes. Heartbeats keep the operator online (Q6).
+    its private notes. Heartbeats keep the operator online (Q6); one that would store nothing new is answered
+    without leaving the event loop (decision 0031).
     """
 
     socket_kind = "console"
@@ -76,10 +83,23 @@ class ConsoleConsumer(ActionConsumer):
         }
     )
 
+    async def dispatch(self, message):
+        # Decision 0031: Channels closes the database thread's stale connections before every message, a hop to
+        # that thread (the largest cost of a ping answered in memory). Every database call of this consumer goes
+        # through database_sync_to_async, which closes them before and after anyway, so a frame from the
+        # browser skips the extra hop; the channel layer's events keep Channels' own dispatch.
+        if message["type"] == "websocket.receive":
+            await self.websocket_receive(message)
+            return
+        await super().dispatch(message)
+
     async def connect(self):
         user = self.scope.get("user")
         self.user = user
         self.watched_conversation_id: int | None = None
+        # Decision 0031: what the last heartbeat stored, and activity seen since that is not stored yet.
+        self.stored_presence: StoredPresence | None = None
+        self.unstored_activity_at: datetime | None = None
         if user is None or not await database_sync_to_async(uses_console)(user):
             await self.close(code=CLOSE_NOT_ALLOWED)
             return
@@ -87,9 +107,7 @@ class ConsoleConsumer(ActionConsumer):
         self.operator_group = events.operator_group(user.pk)
         await self.join(self.operator_group)
         await self.accept()
-        await database_sync_to_async(operator_services.operator_heartbeat)(
-            operator=user, now=timezone.now(), active=True
-        )
+        await self._store_heartbeat(timezone.now(), active=True)
         await self.send_json({"type": "hello", "operator_id": user.pk, "server_time": timezone.now().isoformat()})
 
     async def disconnect(self, code):
@@ -104,14 +122,17 @@ class ConsoleConsumer(ActionConsumer):
         await self.channel_layer.group_send(self.operator_group, {"type": "console.reping"})
 
     async def console_reping(self, message):
-        await database_sync_to_async(operator_services.operator_heartbeat)(
-            operator=self.user, now=timezone.now(), active=False
-        )
+        await self._store_heartbeat(timezone.now(), active=False)
 
     async def event_forward(self, message):
         event = message["event"]
         if event.get("type") == "access.changed" and not await self._still_allowed():
             return
+        if event.get("type") == "operator.presence" and not event.get("online"):
+            # Someone else took the operator offline (the presence sweep, another tab closing): what this socket
+            # last stored no longer holds, so the tab's next ping is written (decision 0031). Only a ping proves
+            # the tab alive: this socket's consumer may run while the tab is frozen.
+            self.stored_presence = None
         await self.send_json(event)
 
     async def _still_allowed(self) -> bool:
@@ -138,13 +159,38 @@ class ConsoleConsumer(ActionConsumer):
 
     async def action_heartbeat(self, content):
         # ``active``: the operator used the tab since the last ping; ``visible``: the tab is on screen (Q6).
-        await database_sync_to_async(operator_services.operator_heartbeat)(
-            operator=self.user,
-            now=timezone.now(),
-            active=bool(content.get("active")),
-            tab_visible=bool(content.get("visible")),
+        # A ping with input always writes: the operator is at work, maybe back at a tab whose presence changed
+        # unseen by this socket. The pings of an idle console are answered here while nothing needs storing.
+        now = timezone.now()
+        input_seen = bool(content.get("active"))
+        if counts_as_activity(input_seen=input_seen, tab_visible=bool(content.get("visible"))):
+            self.unstored_activity_at = now
+        stored = self.stored_presence
+        timeout = settings.CONSOLE_HEARTBEAT_TIMEOUT
+        if input_seen or not heartbeat_changes_nothing(
+            stored, now=now, active_at=self.unstored_activity_at, heartbeat_timeout=timeout
+        ):
+            if input_seen or not still_online(stored, now=now, heartbeat_timeout=timeout):
+                await self._store_heartbeat(now, active=False)
+            else:
+                await self._refresh_heartbeat()
+        await self.send_json({"type": "pong", "server_time": now.isoformat()})
+
+    async def _refresh_heartbeat(self) -> None:
+        """Decision 0031: an online operator's heartbeat that is merely due is written with the other consoles'
+        of this web process, a moment later, in one statement; the locked path if they are no longer online."""
+        stored = await heartbeat_batch().refresh(self.user.pk, self.unstored_activity_at)
+        if stored is None:
+            await self._store_heartbeat(timezone.now(), active=False)
+        else:
+            self.stored_presence, self.unstored_activity_at = stored, None
+
+    async def _store_heartbeat(self, now, *, active: bool) -> None:
+        """Q6 through the service, with the activity earlier pings left unstored; keeps what is stored now."""
+        self.stored_presence = await database_sync_to_async(operator_services.operator_heartbeat)(
+            operator=self.user, now=now, active=active, active_at=self.unstored_activity_at
         )
-        await self.send_json({"type": "pong", "server_time": timezone.now().isoformat()})
+        self.unstored_activity_at = None
 
     async def action_accept(self, content):
         offer_id = positive_int(content, "offer_id")
@@ -276,3 +322,57 @@ class ConsoleConsumer(ActionConsumer):
         conversation = Conversation.objects.filter(pk=conversation_id).first()
         if conversation is None or not console_can_see(self.user, conversation):
             raise NotFound("This conversation does not exist.")
+
+
+# How long a web process gathers its consoles' due heartbeats before writing them in one statement.
+HEARTBEAT_BATCH_SECONDS = 0.5
+
+
+class HeartbeatBatch:
+    """Decision 0031: the heartbeats this web process's consoles owe PostgreSQL (online operators whose stored
+    heartbeat is half the timeout old), written every :data:`HEARTBEAT_BATCH_SECONDS` in one statement
+    (:func:`~channels_app.engine.operators.operators_heartbeat_while_online`) rather than one each."""
+
+    def __init__(self) -> None:
+        self.due: dict[int, tuple[datetime | None, list[asyncio.Future]]] = {}
+        self.writer: asyncio.Task | None = None
+
+    async def refresh(self, user_id: int, activity_at: datetime | None) -> StoredPresence | None:
+        """What is stored for the operator once the batch is written; None when they are no longer online."""
+        future = asyncio.get_running_loop().create_future()
+        earlier, waiting = self.due.get(user_id, (None, []))
+        latest = max((moment for moment in (earlier, activity_at) if moment is not None), default=None)
+        self.due[user_id] = (latest, [*waiting, future])
+        if self.writer is None or self.writer.done():
+            self.writer = asyncio.get_running_loop().create_task(self._write_soon())
+        return await future
+
+    async def _write_soon(self) -> None:
+        await asyncio.sleep(HEARTBEAT_BATCH_SECONDS)
+        due, self.due = self.due, {}
+        try:
+            stored = await database_sync_to_async(operator_services.operators_heartbeat_while_online)(
+                activity={user_id: activity_at for user_id, (activity_at, _) in due.items()}, now=timezone.now()
+            )
+        except Exception as error:  # every console waiting on it hears of it, as from its own write
+            for _, waiting in due.values():
+                for future in waiting:
+                    if not future.done():
+                        future.set_exception(error)
+            return
+        for user_id, (_, waiting) in due.items():
+            for future in waiting:
+                if not future.done():
+                    future.set_result(stored.get(user_id))
+
+
+_batches: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, HeartbeatBatch] = weakref.WeakKeyDictionary()
+
+
+def heartbeat_batch() -> HeartbeatBatch:
+    """This event loop's (this web process's) batch."""
+    loop = asyncio.get_running_loop()
+    batch = _batches.get(loop)
+    if batch is None:
+        batch = _batches[loop] = HeartbeatBatch()
+    return batch

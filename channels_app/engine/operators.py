@@ -33,7 +33,6 @@ from django.db.models import (
     Exists,
     ExpressionWrapper,
     F,
-    Max,
     OuterRef,
     Q,
     QuerySet,
@@ -56,39 +55,46 @@ from channels_app.models import (
     OperatorProfile,
     QueueMember,
 )
-from channels_app.policy.presence import counts_as_activity, is_online
+from channels_app.policy.presence import StoredPresence, counts_as_activity, is_online
 
 DEFAULT_OFFLINE_AFTER_MINUTES = 10
 
 
-def operator_heartbeat(*, operator, now: datetime, active: bool, tab_visible: bool = False) -> None:
+def operator_heartbeat(
+    *, operator, now: datetime, active: bool, tab_visible: bool = False, active_at: datetime | None = None
+) -> StoredPresence:
     """Q6: the console pings (``active`` when the operator used the tab since the last ping: moved the pointer,
-    scrolled, typed, clicked, focused it; ``tab_visible`` when the tab is on screen, which counts as activity).
+    scrolled, typed, clicked, focused it; ``tab_visible`` when the tab is on screen, which counts as activity;
+    ``active_at`` the latest activity of earlier pings the console did not store, decision 0031).
+
+    Returns what is stored now, which the console keeps to skip the pings that would change nothing
+    (:func:`~channels_app.policy.presence.heartbeat_changes_nothing`): most pings never reach this service.
 
     1. Fast path, one UPDATE: an operator flagged online whose timestamps
        still say online (as :func:`cached_online` reads them, with the same
        longest *offline after* of their channels) stays online after a new
-       heartbeat, so nothing but the timestamps changes. Every open console
-       pings every 25 s, and this is almost every ping.
+       heartbeat, so nothing but the timestamps changes.
     2. Otherwise (coming online, a stale flag, no profile yet) under the
        profile's row lock: store the timestamps, correct the flag, announce
        the change and route waiting conversations at once (Q9).
     """
-    active = counts_as_activity(input_seen=active, tab_visible=tab_visible)
-    if _heartbeat_while_online(operator.pk, now, active):
-        return
+    activity_at = now if counts_as_activity(input_seen=active, tab_visible=tab_visible) else active_at
+    stored = _heartbeat_while_online(operator.pk, now, activity_at)
+    if stored is not None:
+        return stored
     with transaction.atomic():
         profile = _locked_profile(operator)
-        limit = offline_after(operator.pk)
+        limit, shortest = presence_windows(operator.pk)
         was_online = cached_online(profile, now, limit)
         profile.console_heartbeat_at = now
         fields = ["console_heartbeat_at"]
-        if active:
-            profile.last_activity_at = now
+        if activity_at is not None and (profile.last_activity_at is None or activity_at > profile.last_activity_at):
+            profile.last_activity_at = activity_at
             fields.append("last_activity_at")
         _store_presence(profile, now, fields, limit)
         if profile.is_online and not was_online:
             request_redistribution(availability.operator_channel_ids(operator.pk), now=now, trigger="operator_online")
+    return StoredPresence(profile.is_online, profile.console_heartbeat_at, profile.last_activity_at, limit, shortest)
 
 
 def operator_disconnect(*, operator, now: datetime) -> None:
@@ -190,43 +196,103 @@ def operator_language_set(*, operator, language: str) -> str:
 
 # --- helpers ----------------------------------------------------------------------------------------------
 
-# The conditions are policy.presence.is_online's (``<=`` limits) on the stored values, and the limit is
-# offline_after()'s: none when one of the operator's active channels has the inactivity rule off, else the
-# longest *offline after* of their active channels, else the default.
-_HEARTBEAT_WHILE_ONLINE_SQL = """
-    UPDATE channels_app_operatorprofile AS profile
-       SET console_heartbeat_at = %(now)s,
-           last_activity_at = CASE WHEN %(active)s THEN %(now)s ELSE profile.last_activity_at END
-     WHERE profile.user_id = %(user_id)s
-       AND profile.is_online
-       AND profile.console_heartbeat_at >= %(now)s - make_interval(secs => %(heartbeat_timeout_seconds)s)
-       AND (EXISTS (SELECT 1
-                      FROM channels_app_queuemember AS member
-                      JOIN channels_app_openchannel AS channel ON channel.id = member.open_channel_id
-                     WHERE member.operator_id = %(user_id)s AND channel.is_active
-                       AND NOT channel.offline_when_inactive)
-            OR profile.last_activity_at >= %(now)s - make_interval(mins => COALESCE(
-               (SELECT MAX(channel.offline_after_minutes)
-                  FROM channels_app_queuemember AS member
-                  JOIN channels_app_openchannel AS channel ON channel.id = member.open_channel_id
-                 WHERE member.operator_id = %(user_id)s AND channel.is_active),
-               %(default_minutes)s)))
+# The presence windows of the operators ``user_ids`` (with their activity to store, ``activity``, in the same
+# order), one row each: whether one of their active channels has the inactivity rule off, the longest and the
+# shortest *offline after* (minutes) of their active channels (the shortest among those with the rule on).
+# Raw: read by the heartbeats' UPDATE below as CTEs, and alone by presence_windows().
+_WINDOWS_SQL = """
+    due AS (SELECT * FROM unnest(%(user_ids)s::integer[], %(activity)s::timestamptz[]) AS due(user_id, activity_at)),
+    windows AS (
+        SELECT due.user_id,
+               COALESCE(bool_or(NOT channel.offline_when_inactive), FALSE) AS rule_off_somewhere,
+               MAX(channel.offline_after_minutes) AS longest_minutes,
+               MIN(channel.offline_after_minutes) FILTER (WHERE channel.offline_when_inactive) AS shortest_minutes
+          FROM due
+          LEFT JOIN channels_app_queuemember AS member ON member.operator_id = due.user_id
+          LEFT JOIN channels_app_openchannel AS channel ON channel.id = member.open_channel_id AND channel.is_active
+         GROUP BY due.user_id)
 """
 
+# The heartbeats of operators still online, one statement however many: locks their rows in user-id order (the
+# fixed order of engine.locks), stores the timestamps and returns them with the windows; an operator with no row
+# must go the locked path. The conditions are
+# policy.presence.is_online's (``<=`` limits) on the stored values, and the limit is offline_after()'s: none when
+# one of the operator's active channels has the inactivity rule off, else the longest *offline after* of their
+# active channels, else the default. Raw: it runs for every heartbeat that writes, and the ORM cannot say
+# UPDATE … FROM … RETURNING.
+_HEARTBEAT_WHILE_ONLINE_SQL = f"""
+    WITH {_WINDOWS_SQL},
+    locked AS MATERIALIZED (
+        SELECT profile.user_id FROM channels_app_operatorprofile AS profile
+         WHERE profile.user_id = ANY(%(user_ids)s::integer[])
+         ORDER BY profile.user_id
+           FOR UPDATE)
+    UPDATE channels_app_operatorprofile AS profile
+       SET console_heartbeat_at = %(now)s,
+           last_activity_at = GREATEST(profile.last_activity_at, due.activity_at)
+      FROM due JOIN windows USING (user_id) JOIN locked USING (user_id)
+     WHERE profile.user_id = due.user_id
+       AND profile.is_online
+       AND profile.console_heartbeat_at >= %(now)s - make_interval(secs => %(heartbeat_timeout_seconds)s)
+       AND (windows.rule_off_somewhere
+            OR profile.last_activity_at >= %(now)s - make_interval(
+               mins => COALESCE(windows.longest_minutes, %(default_minutes)s)))
+ RETURNING profile.user_id, profile.console_heartbeat_at, profile.last_activity_at,
+           windows.rule_off_somewhere, windows.longest_minutes, windows.shortest_minutes
+"""  # noqa: S608 (only the module constant above is formatted in; values are bound)
 
-def _heartbeat_while_online(user_id: int, now: datetime, active: bool) -> bool:
+_PRESENCE_WINDOWS_SQL = f"""
+    WITH {_WINDOWS_SQL}
+    SELECT rule_off_somewhere, longest_minutes, shortest_minutes FROM windows
+"""  # noqa: S608 (only the module constant above is formatted in; values are bound)
+
+
+def _heartbeat_while_online(user_id: int, now: datetime, activity_at: datetime | None) -> StoredPresence | None:
+    return operators_heartbeat_while_online(activity={user_id: activity_at}, now=now).get(user_id)
+
+
+def operators_heartbeat_while_online(
+    *, activity: dict[int, datetime | None], now: datetime
+) -> dict[int, StoredPresence]:
+    """Decision 0031: the heartbeats of many consoles at ``now`` in one UPDATE (``activity``: user id → activity to
+    store, or None), for the operators still online by their stored timestamps; returns what is stored for each
+    of them. An operator missing from the result needs :func:`operator_heartbeat` (the locked path).
+
+    A web process gathers the heartbeats its consoles owe for a moment and writes them together. Nothing but the
+    timestamps changes (no event, no routing): the rows are locked in user-id order for the statement alone.
+    """
+    if not activity:
+        return {}
+    user_ids = sorted(activity)
     with connection.cursor() as cursor:
         cursor.execute(
             _HEARTBEAT_WHILE_ONLINE_SQL,
             {
-                "user_id": user_id,
+                "user_ids": user_ids,
+                "activity": [activity[user_id] for user_id in user_ids],
                 "now": now,
-                "active": active,
                 "heartbeat_timeout_seconds": settings.CONSOLE_HEARTBEAT_TIMEOUT.total_seconds(),
                 "default_minutes": DEFAULT_OFFLINE_AFTER_MINUTES,
             },
         )
-        return cursor.rowcount == 1
+        rows = cursor.fetchall()
+    return {
+        user_id: StoredPresence(True, heartbeat_at, activity_at, *_windows(rule_off, longest, shortest))
+        for user_id, heartbeat_at, activity_at, rule_off, longest, shortest in rows
+    }
+
+
+def _windows(rule_off: bool, longest: int | None, shortest: int | None) -> tuple[timedelta | None, timedelta | None]:
+    limit = None if rule_off else timedelta(minutes=longest or DEFAULT_OFFLINE_AFTER_MINUTES)
+    return limit, None if shortest is None else timedelta(minutes=shortest)
+
+
+def presence_windows(user_id: int) -> tuple[timedelta | None, timedelta | None]:
+    """:func:`offline_after`, and the shortest *offline after* among the operator's active channels that have the
+    inactivity rule on (None when none has): the one the stored activity must stay within (decision 0031)."""
+    with connection.cursor() as cursor:
+        cursor.execute(_PRESENCE_WINDOWS_SQL, {"user_ids": [user_id], "activity": [None]})
+        return _windows(*cursor.fetchone())
 
 
 def offline_after(user_id: int) -> timedelta | None:
@@ -234,11 +300,7 @@ def offline_after(user_id: int) -> timedelta | None:
 
     None (no limit) when one of those channels has the inactivity rule off.
     """
-    memberships = QueueMember.objects.filter(operator_id=user_id, open_channel__is_active=True)
-    if memberships.filter(open_channel__offline_when_inactive=False).exists():
-        return None
-    minutes = memberships.aggregate(longest=Max("open_channel__offline_after_minutes"))["longest"]
-    return timedelta(minutes=minutes or DEFAULT_OFFLINE_AFTER_MINUTES)
+    return presence_windows(user_id)[0]
 
 
 def cached_online(profile: OperatorProfile, now: datetime, limit: timedelta | None) -> bool:

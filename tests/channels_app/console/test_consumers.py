@@ -15,10 +15,12 @@ import pytest
 import time_machine
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
+from django.conf import settings as django_settings
 from django.utils import timezone
 
+from channels_app.console import consumer as console_consumer
 from channels_app.console.api import conversation_detail
-from channels_app.engine import sweeps
+from channels_app.engine import availability, sweeps
 from channels_app.livechat.visitors import visitor_token_issue
 from channels_app.models import (
     ClientRating,
@@ -491,20 +493,69 @@ async def test_Q6_an_operator_reading_in_a_visible_tab_stays_online_past_the_off
     """Issue 16 point 5: no key or mouse press for 20 minutes, but the console tab is on screen."""
     olga = support.olga
     console = await connected_console(olga)
-    idle_since = timezone.now() - timedelta(minutes=20)
-    await _db(OperatorProfile.objects.filter(user=olga).update, last_activity_at=idle_since)
+    # The socket's clock moves on with the row (decision 0031: the socket skips pings while what it stored holds).
+    with time_machine.travel(timezone.now() + timedelta(minutes=20), tick=True):
+        idle_since = timezone.now() - timedelta(minutes=20)
+        await _db(OperatorProfile.objects.filter(user=olga).update, last_activity_at=idle_since)
 
-    await console.send_json_to({"action": "heartbeat", "active": False, "visible": True})
-    await next_frame(console, "pong")
-    assert await _db(sweeps.presence_sweep, now=timezone.now()) == 0
-    profile = await _db(OperatorProfile.objects.get, user=olga)
-    assert profile.is_online and profile.last_activity_at > idle_since
+        await console.send_json_to({"action": "heartbeat", "active": False, "visible": True})
+        await next_frame(console, "pong")
+        assert await _db(sweeps.presence_sweep, now=timezone.now()) == 0
+        profile = await _db(OperatorProfile.objects.get, user=olga)
+        assert profile.is_online and profile.last_activity_at > idle_since
 
     # The same operator with the tab hidden and no input goes offline after the channel's 10 minutes.
-    await _db(OperatorProfile.objects.filter(user=olga).update, last_activity_at=idle_since)
-    await console.send_json_to({"action": "heartbeat", "active": False, "visible": False})
-    await next_frame(console, "pong")
-    assert not (await _db(OperatorProfile.objects.get, user=olga)).is_online
+    with time_machine.travel(timezone.now() + timedelta(minutes=40), tick=True):
+        idle_since = timezone.now() - timedelta(minutes=20)
+        await _db(OperatorProfile.objects.filter(user=olga).update, last_activity_at=idle_since)
+        await console.send_json_to({"action": "heartbeat", "active": False, "visible": False})
+        await next_frame(console, "pong")
+        assert not (await _db(OperatorProfile.objects.get, user=olga)).is_online
+    await console.disconnect()
+
+
+async def test_Q6_a_ping_that_changes_nothing_writes_nothing_and_presence_still_expires_for_routing(
+    support, monkeypatch
+):
+    """Decision 0031: the socket answers a ping that would store nothing new without a statement; the ping due
+    (half the heartbeat timeout after the stored one) is stored in the web process's next batch; a silent console
+    expires for routing."""
+    olga, channel = support.olga, support.channel
+    console = await connected_console(olga)
+    stored = await _db(OperatorProfile.objects.get, user=olga)
+    calls: list[str] = []
+    for name in ("operator_heartbeat", "operators_heartbeat_while_online"):
+        service = getattr(console_consumer.operator_services, name)
+
+        def counted(service=service, name=name, **kwargs):
+            calls.append(name)
+            return service(**kwargs)
+
+        monkeypatch.setattr(console_consumer.operator_services, name, counted)
+    timeout = django_settings.CONSOLE_HEARTBEAT_TIMEOUT
+    with time_machine.travel(stored.console_heartbeat_at + timeout / 2 - timedelta(seconds=1), tick=False):
+        for visible in (False, True):
+            await console.send_json_to({"action": "heartbeat", "active": False, "visible": visible})
+            await next_frame(console, "pong")
+    assert calls == []  # no service, so no statement
+    unchanged = await _db(OperatorProfile.objects.get, user=olga)
+    assert (unchanged.console_heartbeat_at, unchanged.last_activity_at) == (
+        stored.console_heartbeat_at,
+        stored.last_activity_at,
+    )
+
+    due = stored.console_heartbeat_at + timeout / 2
+    with time_machine.travel(due, tick=False):
+        await console.send_json_to({"action": "heartbeat", "active": False, "visible": False})
+        await next_frame(console, "pong")
+    assert calls == ["operators_heartbeat_while_online"]  # with the other consoles' due heartbeats, if any
+    profile = await _db(OperatorProfile.objects.get, user=olga)
+    # The visible ping skipped before is stored with this one, at its own time.
+    assert profile.console_heartbeat_at == due and profile.last_activity_at == due - timedelta(seconds=1)
+    assert profile.is_online
+    # Routing: online up to the heartbeat timeout after the stored ping, offline after it once the console is silent.
+    assert availability.operator_online(profile, channel, due + timeout)
+    assert not availability.operator_online(profile, channel, due + timeout + timedelta(seconds=1))
     await console.disconnect()
 
 

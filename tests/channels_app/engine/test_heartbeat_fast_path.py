@@ -69,12 +69,12 @@ def test_Q6_every_state_ends_the_same_with_or_without_the_fast_path(recorded, mo
         def counting(*args, **kwargs):
             nonlocal used
             taken = fast_path(*args, **kwargs)
-            used += taken
+            used += taken is not None
             return taken
 
         monkeypatch.setattr(presence, "_heartbeat_while_online", counting)
         with_fast_path = _heartbeat(olga, **state, active=active, calls=recorded)
-        monkeypatch.setattr(presence, "_heartbeat_while_online", lambda *args: False)
+        monkeypatch.setattr(presence, "_heartbeat_while_online", lambda *args: None)
         locked_only = _heartbeat(olga, **state, active=active, calls=recorded)
         assert with_fast_path == locked_only, (state, active)
     # Flagged online, heartbeat within 90 s, activity within the longest 10 minutes: 2 × 2 × 2 of the cases.
@@ -108,7 +108,7 @@ def test_Q6_the_fast_path_agrees_when_one_channel_switches_the_inactivity_rule_o
         state = {"flagged_online": flagged_online, "heartbeat_age": heartbeat_age, "activity_age": activity_age}
         monkeypatch.setattr(presence, "_heartbeat_while_online", fast_path)
         with_fast_path = _heartbeat(olga, **state, active=active, calls=recorded)
-        monkeypatch.setattr(presence, "_heartbeat_while_online", lambda *args: False)
+        monkeypatch.setattr(presence, "_heartbeat_while_online", lambda *args: None)
         locked_only = _heartbeat(olga, **state, active=active, calls=recorded)
         assert with_fast_path == locked_only, (state, active)
         # With no inactivity limit anywhere, a fresh heartbeat is online whatever the last activity.
@@ -129,3 +129,28 @@ def test_Q6_a_heartbeat_from_a_visible_tab_counts_as_activity(recorded):
     assert profile.last_activity_at == NOW and profile.is_online
     presence.operator_heartbeat(operator=olga, now=NOW + timedelta(minutes=11), active=False, tab_visible=True)
     assert OperatorProfile.objects.get(user=olga).is_online
+
+
+def test_Q6_due_heartbeats_of_many_consoles_are_one_statement_and_skip_who_is_no_longer_online(
+    django_assert_num_queries,
+):
+    """Decision 0031: a web process writes its consoles' due heartbeats together; whoever is no longer online by
+    the stored timestamps is left out (their console goes the locked path) and nothing of theirs changes."""
+    online = [make_operator(f"online{number}") for number in range(3)]
+    stale = make_operator("stale")
+    make_channel([*online, stale], offline_after_minutes=10)
+    for operator in online:
+        set_profile(operator, is_online=True, console_heartbeat_at=NOW - timedelta(seconds=45), last_activity_at=NOW)
+    set_profile(stale, is_online=True, console_heartbeat_at=NOW - TIMEOUT - timedelta(seconds=1), last_activity_at=NOW)
+    later = NOW + timedelta(seconds=1)
+    activity = {operator.pk: None for operator in online} | {stale.pk: later}
+    activity[online[0].pk] = later
+    with django_assert_num_queries(1):
+        stored = presence.operators_heartbeat_while_online(activity=activity, now=later)
+    assert sorted(stored) == sorted(operator.pk for operator in online)
+    assert stored[online[0].pk].activity_at == later and stored[online[1].pk].activity_at == NOW
+    assert stored[online[1].pk].offline_after == stored[online[1].pk].shortest_offline_after == timedelta(minutes=10)
+    profiles = {profile.user_id: profile for profile in OperatorProfile.objects.all()}
+    assert all(profiles[operator.pk].console_heartbeat_at == later for operator in online)
+    assert profiles[stale.pk].console_heartbeat_at == NOW - TIMEOUT - timedelta(seconds=1)
+    assert profiles[stale.pk].last_activity_at == NOW
