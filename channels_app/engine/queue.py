@@ -197,6 +197,10 @@ def channel_redistribute(*, open_channel_id: int, now: datetime, trigger: str, l
         for conversation_id in waiting_ids[:limit]:
             conversation_route(conversation_id=conversation_id, now=now, trigger=trigger)
         return 0
+    if not waiting_ids.exists():
+        # Most triggers (an operator coming online, an offer declined) find nothing waiting; a batch would lock
+        # every queue member first, a cost that grows with the queue, for nothing (10,000 consoles connecting).
+        return 0
     offered = 0
     while limit > 0:
         size = min(BATCH_SIZE, limit)
