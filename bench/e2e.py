@@ -385,10 +385,14 @@ async def open_console(consoles: Consoles, index: int, port: int, session: str) 
     asyncio.get_running_loop().create_task(_read(consoles, socket))
 
 
-async def _read(consoles: Consoles, socket) -> None:
+async def _read(consoles: Consoles, socket, pongs: IdlePongs | None = None) -> None:
+    """Note when each bench message reaches the socket (and, for the idle mode, count the pongs)."""
     try:
         async for raw in socket:
             now = time.monotonic()
+            if pongs is not None and raw.startswith('{"type": "pong"'):
+                pongs.count += 1
+                continue
             if '"message.created"' not in raw:
                 continue
             text = json.loads(raw)["message"]["text"]
@@ -955,7 +959,7 @@ class IdlePongs:
 
 
 async def idle_connect_all(consoles: Consoles, pongs: IdlePongs, seed_data: Seed, port: int, parallel: int) -> float:
-    """Every operator's console socket to one web process, each read by :func:`idle_read` (which counts pongs)."""
+    """Every operator's console socket to one web process, each read by :func:`_read`, counting pongs."""
     started = time.monotonic()
     gate = asyncio.Semaphore(parallel)
 
@@ -973,27 +977,10 @@ async def idle_connect_all(consoles: Consoles, pongs: IdlePongs, seed_data: Seed
         consoles.socket_process[index] = 0
         consoles.sockets.append(socket)
         consoles.by_operator[index] = socket
-        asyncio.get_running_loop().create_task(idle_read(consoles, pongs, socket))
+        asyncio.get_running_loop().create_task(_read(consoles, socket, pongs))
 
     await asyncio.gather(*(one(i, session) for i, (_user, session) in enumerate(seed_data.operators)))
     return time.monotonic() - started
-
-
-async def idle_read(consoles: Consoles, pongs: IdlePongs, socket) -> None:
-    try:
-        async for raw in socket:
-            now = time.monotonic()
-            if raw.startswith('{"type": "pong"'):
-                pongs.count += 1
-                continue
-            if '"message.created"' not in raw:
-                continue
-            text = json.loads(raw)["message"]["text"]
-            if text.startswith("bench #"):
-                consoles.received.setdefault(int(text[7 : text.index(":")]), now)
-    except websockets.ConnectionClosed:
-        pass
-    consoles.closed += 1
 
 
 async def idle_heartbeats(consoles: Consoles, stop: asyncio.Event) -> None:

@@ -45,55 +45,12 @@ BENCH_DATABASE = "bench_inbound"
 
 
 def seed(conversation_count: int):
-    from django.contrib.auth import get_user_model
-    from django.core.management import call_command
-    from django.utils import timezone
+    """The e2e bench's data (one open channel, each operator online holding one active Telegram conversation with
+    its own client, external id ``1000 + i``); returns its connector."""
+    from bench.e2e import seed as seed_e2e
+    from channels_app.models import Connector
 
-    from channels_app.models import (
-        Client,
-        Connector,
-        ConnectorKind,
-        Conversation,
-        ConversationStatus,
-        OpenChannel,
-        OperatorProfile,
-        QueueMember,
-    )
-
-    call_command("migrate", interactive=False, verbosity=0)
-    now = timezone.now()
-    User = get_user_model()
-    users = User.objects.bulk_create([User(username=f"op{i}", password="!") for i in range(conversation_count)])
-    OperatorProfile.objects.bulk_create(
-        [
-            OperatorProfile(
-                user=user, clocked_in=True, clocked_in_at=now, is_online=True, console_heartbeat_at=now,
-                last_activity_at=now,
-            )
-            for user in users
-        ]
-    )  # fmt: skip
-    channel = OpenChannel.objects.create(name="Bench support", welcome_enabled=False)
-    QueueMember.objects.bulk_create(
-        [QueueMember(open_channel=channel, operator=user, position=i) for i, user in enumerate(users)]
-    )
-    connector = Connector.objects.create(
-        open_channel=channel, kind=ConnectorKind.TELEGRAM, account_id="bench-bot", access_token="1:bench"
-    )
-    clients = Client.objects.bulk_create(
-        [Client(connector=connector, external_id=str(1000 + i), name=f"Client {i}") for i in range(conversation_count)]
-    )
-    Conversation.objects.bulk_create(
-        [
-            Conversation(
-                open_channel=channel, connector=connector, client=client, status=ConversationStatus.ACTIVE,
-                operator=user, first_operator=user, created_at=now, queued_at=now, assigned_at=now,
-                first_response_at=now, last_message_at=now, last_message_author="operator",
-            )
-            for client, user in zip(clients, users, strict=True)
-        ]
-    )  # fmt: skip
-    return connector
+    return Connector.objects.get(pk=seed_e2e(conversation_count).connector_id)
 
 
 def _sender_thread_cpu() -> float:
