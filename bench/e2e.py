@@ -370,11 +370,11 @@ class Consoles:
     closed: int = 0
 
 
-async def open_console(consoles: Consoles, index: int, port: int, session: str) -> None:
+async def open_console(consoles: Consoles, index: int, port: int, session: str, pongs: IdlePongs | None = None) -> None:
     socket = await websockets.connect(
         f"ws://127.0.0.1:{port}/ws/console/",
         additional_headers={"Cookie": f"sessionid={session}", "Origin": f"http://127.0.0.1:{port}"},
-        open_timeout=60,
+        open_timeout=120,
         max_size=2**20,
         ping_interval=None,
     )
@@ -382,7 +382,7 @@ async def open_console(consoles: Consoles, index: int, port: int, session: str) 
     assert hello["type"] == "hello", hello
     consoles.sockets.append(socket)
     consoles.by_operator[index] = socket
-    asyncio.get_running_loop().create_task(_read(consoles, socket))
+    asyncio.get_running_loop().create_task(_read(consoles, socket, pongs))
 
 
 async def _read(consoles: Consoles, socket, pongs: IdlePongs | None = None) -> None:
@@ -965,19 +965,8 @@ async def idle_connect_all(consoles: Consoles, pongs: IdlePongs, seed_data: Seed
 
     async def one(index: int, session: str) -> None:
         async with gate:
-            socket = await websockets.connect(
-                f"ws://127.0.0.1:{port}/ws/console/",
-                additional_headers={"Cookie": f"sessionid={session}", "Origin": f"http://127.0.0.1:{port}"},
-                open_timeout=120,
-                max_size=2**20,
-                ping_interval=None,
-            )
-            hello = json.loads(await socket.recv())
-            assert hello["type"] == "hello", hello
+            await open_console(consoles, index, port, session, pongs=pongs)
         consoles.socket_process[index] = 0
-        consoles.sockets.append(socket)
-        consoles.by_operator[index] = socket
-        asyncio.get_running_loop().create_task(_read(consoles, socket, pongs))
 
     await asyncio.gather(*(one(i, session) for i, (_user, session) in enumerate(seed_data.operators)))
     return time.monotonic() - started

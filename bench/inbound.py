@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import cProfile
-import json
 import os
 import pstats
 import sys
@@ -63,15 +62,6 @@ def _sender_thread_cpu() -> float:
     return next((t.user_time + t.system_time for t in psutil.Process().threads() if t.id == native_id), 0.0)
 
 
-def update_body(sequence: int, client_index: int) -> bytes:
-    sender = {"id": 1000 + client_index, "is_bot": False, "first_name": f"Client {client_index}"}
-    message = {
-        "message_id": sequence, "from": sender, "chat": {**sender, "type": "private"}, "date": int(time.time()),
-        "text": f"bench #{sequence}: where is my order?",
-    }  # fmt: skip
-    return json.dumps({"update_id": sequence, "message": message}).encode()
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--messages", type=int, default=1000)
@@ -88,6 +78,7 @@ def main() -> int:
     from django.test.utils import CaptureQueriesContext
     from django.utils.datastructures import CaseInsensitiveMapping
 
+    from bench.e2e import telegram_update
     from channels_app.connectors import webhooks
     from channels_app.connectors.processing import intake_paused
 
@@ -105,7 +96,7 @@ def main() -> int:
         sequence += 1
         answer = webhooks.handle_webhook(
             provider="telegram", connector_id=connector.pk, method="POST", headers=headers, query={},
-            body=update_body(sequence, sequence % args.conversations),
+            body=telegram_update(sequence, sequence % args.conversations),
         )  # fmt: skip
         assert answer.status == 200 and answer.stored, answer
         if not intake_paused():
