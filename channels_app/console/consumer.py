@@ -350,6 +350,8 @@ class HeartbeatBatch:
     async def _write_soon(self) -> None:
         await asyncio.sleep(HEARTBEAT_BATCH_SECONDS)
         due, self.due = self.due, {}
+        # A ping arriving while this batch is written starts the next batch, not a wait on this finished one.
+        self.writer = None
         try:
             stored = await database_sync_to_async(operator_services.operators_heartbeat_while_online)(
                 activity={user_id: activity_at for user_id, (activity_at, _) in due.items()}, now=timezone.now()

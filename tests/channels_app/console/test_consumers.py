@@ -716,3 +716,30 @@ async def test_visitor_cannot_rate_an_open_conversation_or_send_nonsense(support
     await visitor.send_to(text_data=json.dumps({"action": "send", "text": 42, "client_id": "abcdefgh"}))
     assert (await next_frame(visitor, "error"))["message"] == "Write a message first."
     await visitor.disconnect()
+
+
+async def test_decision_0031_a_ping_arriving_while_a_batch_is_being_written_goes_in_the_next_batch(monkeypatch):
+    """A due ping that arrives after the batch was taken, while its write runs, is written by the next batch (it
+    used to wait on the finished writer, holding its socket's frames, until another console's ping came)."""
+    import asyncio
+    import threading
+
+    monkeypatch.setattr(console_consumer, "HEARTBEAT_BATCH_SECONDS", 0.01)
+    writing, release = threading.Event(), threading.Event()
+    batches: list[list[int]] = []
+
+    def write(*, activity, now):
+        batches.append(sorted(activity))
+        writing.set()
+        release.wait(5)
+        return {user_id: f"stored {user_id}" for user_id in activity}
+
+    monkeypatch.setattr(console_consumer.operator_services, "operators_heartbeat_while_online", write)
+    batch = console_consumer.HeartbeatBatch()
+    first = asyncio.ensure_future(batch.refresh(1, None))
+    await asyncio.to_thread(writing.wait, 5)
+    second = asyncio.ensure_future(batch.refresh(2, None))
+    release.set()
+    assert await asyncio.wait_for(first, 5) == "stored 1"
+    assert await asyncio.wait_for(second, 5) == "stored 2"
+    assert batches == [[1], [2]]
