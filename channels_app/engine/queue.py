@@ -69,6 +69,7 @@ from channels_app.models import (
     RoutingDecision,
     WorkingPeriod,
     compose_display_name,
+    routable_now,
 )
 from channels_app.policy import distribution, schedule
 from channels_app.policy.chat_limit import HELD_OFFERED, HeldBucket
@@ -197,10 +198,6 @@ def channel_redistribute(*, open_channel_id: int, now: datetime, trigger: str, l
         for conversation_id in waiting_ids[:limit]:
             conversation_route(conversation_id=conversation_id, now=now, trigger=trigger)
         return 0
-    if not waiting_ids.exists():
-        # Most triggers (an operator coming online, an offer declined) find nothing waiting; a batch would lock
-        # every queue member first, a cost that grows with the queue, for nothing (10,000 consoles connecting).
-        return 0
     offered = 0
     while limit > 0:
         size = min(BATCH_SIZE, limit)
@@ -289,8 +286,7 @@ def _route_snapshot(conversation_id: int, now: datetime) -> tuple[_Context, avai
     status, route_not_before, _queued_at, responsible_id = row[:4]
     channel = routing_sql.CHANNEL.instance(row, 4, using=connection.alias)
     candidates, offers, held = row[4 + len(routing_sql.CHANNEL) :]
-    routable = status == ConversationStatus.QUEUED and (route_not_before is None or route_not_before <= now)
-    if not routable or not channel.is_active:
+    if not routable_now(status, route_not_before, now) or not channel.is_active:
         return None
     context = _contexts(channel, {conversation_id: responsible_id}, candidates, offers)[conversation_id]
     return context, availability.OperatorLoads.from_rows(held or (), parse_time=parse_time)
@@ -321,6 +317,10 @@ def _route_batch(channel: OpenChannel, size: int, now: datetime, trigger: str) -
         queued_at_when_read = {conversation.pk: conversation.queued_at for conversation in read_first}
         claimable = waiting.filter(pk__in=list(queued_at_when_read))
     else:
+        if not waiting.exists():
+            # Most triggers (an operator coming online, an offer declined) find nothing waiting: locking every
+            # queue member first would cost what the queue is long, for nothing (10,000 consoles connecting).
+            return 0, 0, False
         contexts = None
         candidate_ids = sorted(QueueMember.objects.filter(open_channel=channel).values_list("operator_id", flat=True))
         locked = locks.lock_operators(candidate_ids)

@@ -49,6 +49,7 @@ from channels_app.models.conversation import (
     Offer,
     RoutingDecision,
     StatusChange,
+    routable_now,
 )
 from channels_app.models.export import DataExport
 from channels_app.models.notification import NOTIFICATION_TEXT_MAX_LENGTH, Notification
@@ -138,4 +139,5 @@ __all__ = [
     "new_public_key",
     "new_secret",
     "operator_display_name",
+    "routable_now",
 ]

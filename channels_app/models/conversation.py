@@ -57,6 +57,11 @@ class ConversationQuerySet(models.QuerySet["Conversation"]):
         )
 
 
+def routable_now(status: str, route_not_before: datetime | None, now: datetime) -> bool:
+    """:meth:`ConversationQuerySet.routable` for one row's values (also read without an instance, by routing's SQL)."""
+    return status == ConversationStatus.QUEUED and (route_not_before is None or route_not_before <= now)
+
+
 class Conversation(models.Model):
     """One enquiry from the first message to the final close.
 
@@ -173,9 +178,7 @@ class Conversation(models.Model):
 
     def is_routable(self, now: datetime) -> bool:
         """The row-level twin of :meth:`ConversationQuerySet.routable`."""
-        return self.status == ConversationStatus.QUEUED and (
-            self.route_not_before is None or self.route_not_before <= now
-        )
+        return routable_now(self.status, self.route_not_before, now)
 
 
 class Message(models.Model):
