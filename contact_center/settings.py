@@ -120,6 +120,10 @@ DATABASES["default"]["ENGINE"] = "django.db.backends.postgresql"
 # DB_CONN_MAX_AGE wins over DATABASE_URL's own (absent = 0) value, so a worker can keep its connection.
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=DATABASES["default"].get("CONN_MAX_AGE") or 0)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# Django turns psycopg's prepared statements off (a threshold of None). A threshold no query reaches by repetition
+# keeps every query as it was and lets the hot-path statements run with prepare=True be prepared, once per
+# connection (channels_app/engine/prepared.py, decision 0030).
+DATABASES["default"].setdefault("OPTIONS", {}).setdefault("prepare_threshold", 2**31)
 # Web processes: a connection pool per process (DB_POOL_MAX_SIZE connections at most; 0 = no pool). Under ASGI
 # CONN_MAX_AGE must stay 0, and Channels then closes the connection around every consumer database call, so
 # without a pool every console heartbeat would open a new PostgreSQL backend. `manage.py serve` sets 20.

@@ -3,11 +3,10 @@
 Django's PostgreSQL backend binds parameters on the client unless ``OPTIONS["server_side_binding"]`` is on, and
 psycopg prepares only server-side bound queries; routing's snapshot took PostgreSQL longer to plan than to run
 (issue 17). These helpers run one statement on a server-side binding psycopg cursor of Django's own connection,
-with ``prepare=True``, so they share its transaction, whatever the global option says. Django also turns
-psycopg's statement preparation off (``prepare_threshold`` None, for transaction poolers); when nothing in
-``OPTIONS`` chose a threshold, the connection gets one so high that only these explicit statements are ever
-prepared (decision 0030). Errors come out as Django's database errors, and the statement is logged like any
-other while queries are being logged (tests, ``DEBUG``).
+with ``prepare=True``, so they share its transaction, whatever the global option says. Django turns psycopg's
+statement preparation off (``prepare_threshold`` None) unless ``OPTIONS`` names a threshold; the settings name
+one so high that only these explicit statements are ever prepared (decision 0030). Errors come out as Django's
+database errors, and the statement is logged like any other while queries are being logged (tests, ``DEBUG``).
 """
 
 from __future__ import annotations
@@ -21,9 +20,6 @@ from django.utils.asyncio import async_unsafe
 
 # Values bound by name (%(name)s) or by position (%s).
 Params = Mapping[str, object] | Sequence[object]
-
-# A prepare_threshold no query reaches by repetition: only statements run with prepare=True are prepared.
-EXPLICIT_ONLY = 2**31
 
 
 def fetchone(sql: str, params: Params) -> tuple | None:
@@ -55,8 +51,6 @@ def _run(sql: str, params: Params, *, many: bool | None):
     connection.ensure_connection()
     connection.validate_no_broken_transaction()
     raw = connection.connection
-    if raw.prepare_threshold is None:
-        raw.prepare_threshold = EXPLICIT_ONLY
     started = time.monotonic()
     with connection.wrap_database_errors, psycopg.Cursor(raw) as cursor:
         cursor.execute(sql, params, prepare=True)
