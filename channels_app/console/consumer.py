@@ -41,7 +41,13 @@ from channels_app.engine import offers as offer_services
 from channels_app.engine import operators as operator_services
 from channels_app.engine.errors import NotFound
 from channels_app.models import Conversation
-from channels_app.policy.presence import StoredPresence, counts_as_activity, heartbeat_changes_nothing, still_online
+from channels_app.policy.presence import (
+    HEARTBEAT_BATCH,
+    HEARTBEAT_WRITE,
+    StoredPresence,
+    counts_as_activity,
+    heartbeat_action,
+)
 from channels_app.web import (
     CLOSE_NOT_ALLOWED,
     ActionConsumer,
@@ -159,21 +165,22 @@ class ConsoleConsumer(ActionConsumer):
 
     async def action_heartbeat(self, content):
         # ``active``: the operator used the tab since the last ping; ``visible``: the tab is on screen (Q6).
-        # A ping with input always writes: the operator is at work, maybe back at a tab whose presence changed
-        # unseen by this socket. The pings of an idle console are answered here while nothing needs storing.
+        # The pings of an idle console are answered here while nothing needs storing (decision 0031).
         now = timezone.now()
         input_seen = bool(content.get("active"))
         if counts_as_activity(input_seen=input_seen, tab_visible=bool(content.get("visible"))):
             self.unstored_activity_at = now
-        stored = self.stored_presence
-        timeout = settings.CONSOLE_HEARTBEAT_TIMEOUT
-        if input_seen or not heartbeat_changes_nothing(
-            stored, now=now, active_at=self.unstored_activity_at, heartbeat_timeout=timeout
-        ):
-            if input_seen or not still_online(stored, now=now, heartbeat_timeout=timeout):
-                await self._store_heartbeat(now, active=False)
-            else:
-                await self._refresh_heartbeat()
+        action = heartbeat_action(
+            self.stored_presence,
+            now=now,
+            input_seen=input_seen,
+            active_at=self.unstored_activity_at,
+            heartbeat_timeout=settings.CONSOLE_HEARTBEAT_TIMEOUT,
+        )
+        if action == HEARTBEAT_WRITE:
+            await self._store_heartbeat(now, active=False)
+        elif action == HEARTBEAT_BATCH:
+            await self._refresh_heartbeat()
         await self.send_json({"type": "pong", "server_time": now.isoformat()})
 
     async def _refresh_heartbeat(self) -> None:

@@ -95,3 +95,32 @@ def heartbeat_changes_nothing(
     if active_at is None or window is None:
         return True
     return stored.activity_at is not None and now - stored.activity_at < window / 3
+
+
+# What a console does with one heartbeat (decision 0031).
+HEARTBEAT_SKIP = "skip"  # answer it; nothing to store
+HEARTBEAT_BATCH = "batch"  # an online operator's due refresh: with the web process's other consoles, in one statement
+HEARTBEAT_WRITE = "write"  # through the locked path: input, or the operator's presence may change
+
+
+def heartbeat_action(
+    stored: StoredPresence | None,
+    *,
+    now: datetime,
+    input_seen: bool,
+    active_at: datetime | None,
+    heartbeat_timeout: timedelta,
+) -> str:
+    """Decision 0031: what a heartbeat at ``now`` needs, given what the console last stored.
+
+    A ping with input always takes the locked path (the operator is at work, maybe back at a tab whose presence
+    changed unseen by this socket); otherwise nothing while :func:`heartbeat_changes_nothing`, the batch while the
+    stored presence still says online, the locked path when it no longer does.
+    """
+    if input_seen:
+        return HEARTBEAT_WRITE
+    if heartbeat_changes_nothing(stored, now=now, active_at=active_at, heartbeat_timeout=heartbeat_timeout):
+        return HEARTBEAT_SKIP
+    if still_online(stored, now=now, heartbeat_timeout=heartbeat_timeout):
+        return HEARTBEAT_BATCH
+    return HEARTBEAT_WRITE

@@ -116,3 +116,15 @@ def test_Q6_a_ping_is_stored_once_the_stored_heartbeat_is_half_the_timeout_old_o
     short = replace(stored, shortest_offline_after=timedelta(minutes=1))
     assert with_activity(replace(short, activity_at=T0 - timedelta(seconds=19)))
     assert not with_activity(replace(short, activity_at=T0 - timedelta(seconds=20)))
+
+
+def test_decision_0031_a_heartbeat_is_skipped_batched_or_written_through_the_locked_path():
+    stored = presence.StoredPresence(True, T0 - timedelta(seconds=44), T0, timedelta(minutes=10), timedelta(minutes=10))
+    action = partial(presence.heartbeat_action, now=T0, active_at=None, heartbeat_timeout=TIMEOUT)
+    assert action(stored, input_seen=False) == presence.HEARTBEAT_SKIP
+    assert action(stored, input_seen=True) == presence.HEARTBEAT_WRITE  # input always takes the locked path
+    due = replace(stored, heartbeat_at=T0 - timedelta(seconds=45))
+    assert action(due, input_seen=False) == presence.HEARTBEAT_BATCH  # still online: only the timestamps change
+    assert action(replace(due, online=False), input_seen=False) == presence.HEARTBEAT_WRITE
+    assert action(replace(stored, heartbeat_at=T0 - TIMEOUT * 2), input_seen=False) == presence.HEARTBEAT_WRITE
+    assert action(None, input_seen=False) == presence.HEARTBEAT_WRITE  # nothing stored by this socket yet
