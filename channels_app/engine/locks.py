@@ -21,16 +21,17 @@ from django.utils.translation import gettext as _
 
 from channels_app.engine import prepared
 from channels_app.engine.errors import NotFound
-from channels_app.models import Conversation, OperatorProfile
+from channels_app.models import ROUTING_PRESENCE_FIELDS, Conversation, OperatorProfile
 
 # Evenly tries the chosen operator's row without waiting (another router holding it is giving them a conversation
 # right now): the presence columns routing reads, or no row when it is held by someone else.
-TRY_LOCK_OPERATOR_SQL = """
-    SELECT clocked_in, on_break, console_heartbeat_at, last_activity_at, availability
+# Built from the model's column names only; the operator is a bound parameter.
+TRY_LOCK_OPERATOR_SQL = f"""
+    SELECT {", ".join(ROUTING_PRESENCE_FIELDS)}
       FROM channels_app_operatorprofile
      WHERE user_id = %(operator)s
        FOR UPDATE SKIP LOCKED
-"""
+"""  # noqa: S608
 
 
 def profile_for(user) -> OperatorProfile:

@@ -17,7 +17,7 @@ from datetime import datetime
 from django.contrib.auth import get_user_model
 
 from channels_app.engine.availability import HELD_ROWS_SQL
-from channels_app.models import Client, Conversation, OpenChannel
+from channels_app.models import ROUTING_PRESENCE_FIELDS, Client, Conversation, OpenChannel
 from channels_app.models.rows import Columns
 
 # The columns routing reads whole rows of, turned into instances as the ORM would (models.rows).
@@ -49,7 +49,7 @@ _CANDIDATES_CTE = """
 _CANDIDATES_JSON = f"""
     (SELECT json_agg(json_build_array(
                 c.user_id, c.position, u.is_active, u.username, u.first_name, u.last_name, p.display_name, p.id,
-                p.clocked_in, p.on_break, p.console_heartbeat_at, p.last_activity_at, p.availability))
+                {", ".join(f"p.{name}" for name in ROUTING_PRESENCE_FIELDS)}))
        FROM candidates c
        JOIN "{_USERS}" u ON u.id = c.user_id
        LEFT JOIN channels_app_operatorprofile p ON p.user_id = c.user_id) AS candidates,

@@ -70,6 +70,7 @@ from channels_app.models.open_channel import (
     _timezone_choices,  # referenced by migration 0001
 )
 from channels_app.models.operator import (
+    ROUTING_PRESENCE_FIELDS,
     LeavePeriod,
     OperatorAvailability,
     OperatorProfile,
@@ -85,6 +86,7 @@ __all__ = [
     "NOTIFICATION_TEXT_MAX_LENGTH",
     "ONE_MINUTE",
     "OPEN_STATUSES",
+    "ROUTING_PRESENCE_FIELDS",
     "TWELVE_HOURS",
     "TYPED_TEXT_MAX_LENGTH",
     "UPDATE_ID_MAX_LENGTH",

@@ -43,6 +43,11 @@ class OperatorAvailability(models.TextChoices):
     OFFLINE = "offline", _("Offline")
 
 
+# The OperatorProfile columns routing reads to judge presence, in the order its SQL returns them
+# (engine.routing_sql's snapshot, engine.locks' Evenly try; engine.queue's _Presence has these fields).
+ROUTING_PRESENCE_FIELDS = ("clocked_in", "on_break", "console_heartbeat_at", "last_activity_at", "availability")
+
+
 class OperatorProfile(models.Model):
     """Presence, shift state and public identity of an operator (Q5, Q6, Q12).
 

@@ -281,3 +281,12 @@ def test_Q9_a_long_queue_is_routed_inline_up_to_a_limit_and_the_rest_by_a_task(e
     assert Offer.objects.filter(operator=olga, status=Offer.Status.PENDING).count() == 5
     assert queued == [(channel.pk, "operator_online")]
     assert tasks.redistribute_open_channel(channel.pk, "operator_online") == 2
+
+
+def test_routing_reads_presence_in_the_order_its_snapshot_has_fields():
+    """The snapshot's and Evenly's SQL return the presence columns in ROUTING_PRESENCE_FIELDS order, and the
+    locked-row stand-in is built from that order: both must name the same fields, or a decision reads the wrong
+    column (a clock-in flag as a break)."""
+    from channels_app.models import ROUTING_PRESENCE_FIELDS
+
+    assert queue._Presence._fields == ROUTING_PRESENCE_FIELDS
